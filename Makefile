@@ -1,0 +1,62 @@
+# The one interface for people and CI: every workflow step is one of these targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CONFIG ?= examples/cityguided/warmkeeper.toml
+ENV ?= staging
+TAG ?=
+UV_VERSION := 0.13.8
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/.venv/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+# uv: the one on PATH, else a private copy in .tools/ installed from PyPI.
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+
+.PHONY: help setup demo test test-fast lint fmt synth validate cost clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	@echo "uv not found: installing uv $(UV_VERSION) into .tools/"
+	python3 -m venv .tools || python3 -m venv --without-pip .tools
+	.tools/bin/python -m pip --version >/dev/null 2>&1 || python3 -m pip --python .tools/bin/python install pip
+	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+setup: .venv/.synced node_modules/.installed ## Install Python (uv) and Node (npm) dependencies from the lock files
+
+demo: setup ## Run the CityGuided example on http://localhost:8080
+	warmkeeper up --config $(CONFIG)
+
+lint: setup ## ruff and mypy
+	ruff check src tests bench examples
+	ruff format --check src tests bench examples
+	mypy
+
+fmt: setup ## Format and fix what ruff can
+	ruff format src tests bench examples
+	ruff check --fix src tests bench examples
+
+test: setup lint ## Lint, then every test (unit, moto, CDK synthesis, end to end)
+	pytest
+
+test-fast: setup ## Unit and moto tests only (no synthesis, no processes)
+	pytest tests/unit tests/aws
+
+validate: setup ## Check the config file
+	warmkeeper validate --config $(CONFIG)
+
+synth: setup ## Synthesize ENV's template into cdk.out (no AWS credentials needed)
+	warmkeeper synth --config $(CONFIG) --env $(ENV)
+
+clean: ## Remove build output (not the dependencies)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,435 @@
+"""The one config file of an app, read once into typed, validated models.
+
+A file (TOML) describes the containers of one task, the optional ingress, the scale-to-zero policy,
+and three environments (local, staging, production) that override shared defaults. Every part of
+warmkeeper (the CDK app, the Lambda's settings, the local twin, the CLI) reads this model; nothing
+repeats it.
+
+Errors are reported as :class:`ConfigError`, which names the file, the key and what is wrong, so the
+CLI can print one line and exit 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENVIRONMENT_NAMES: tuple[str, ...] = ("local", "staging", "production")
+EnvironmentName = Literal["local", "staging", "production"]
+
+# Valid Fargate task sizes: CPU units -> allowed memory (MiB).
+# Source: AWS ECS developer guide, "Task CPU and memory" table for Fargate (Linux).
+FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_PLACEHOLDER = re.compile(r"\{port(?::([a-z][a-z0-9-]*))?\}")
+
+
+class ConfigError(Exception):
+    """A config problem a person can fix: which file, which key, what is wrong."""
+
+    def __init__(self, file: Path | str, key: str, problem: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.problem = problem
+        where = f"{self.file}: {key}: " if key else f"{self.file}: "
+        super().__init__(where + problem)
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HealthCheck(_Strict):
+    path: str = Field(description="HTTP path the load balancer / twin probes on the container's port")
+    command: list[str] | None = Field(
+        default=None, description="ECS container health check command, e.g. ['CMD-SHELL', '...']"
+    )
+    interval_seconds: int = Field(default=5, ge=5, le=300)
+    timeout_seconds: int = Field(default=3, ge=2, le=120)
+    retries: int = Field(default=3, ge=1, le=10)
+    start_period_seconds: int = Field(default=10, ge=0, le=300)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> HealthCheck:
+        if self.timeout_seconds >= self.interval_seconds and self.interval_seconds > 5:
+            raise ValueError("timeout_seconds must be shorter than interval_seconds")
+        return self
+
+
+class LocalRun(_Strict):
+    """How the twin runs this container without a container engine.
+
+    ``{port}`` in a command or value is this container's port in the current local task;
+    ``{port:NAME}`` is the port of container NAME in the same task. Paths are relative to the
+    config file's folder.
+    """
+
+    command: list[str] = Field(min_length=1)
+    environment: dict[str, str] = Field(default_factory=dict)
+    cwd: str = "."
+
+
+class Container(_Strict):
+    name: str
+    image: str | None = Field(default=None, description="full image URI; else built from `build`")
+    build: str | None = Field(default=None, description="build directory (with a Dockerfile), relative")
+    port: int = Field(ge=1, le=65535)
+    entry: bool = Field(default=False, description="the container the load balancer sends traffic to")
+    cpu: int = Field(default=0, ge=0, description="CPU units reserved in the task (1024 = 1 vCPU)")
+    memory: int = Field(default=0, ge=0, description="memory (MiB) reserved in the task")
+    environment: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description="env var -> ARN of a Secrets Manager secret or SSM parameter (never a value)",
+    )
+    depends_on: list[str] = Field(default_factory=list, description="containers that must be healthy first")
+    stop_timeout_seconds: int = Field(default=30, ge=2, le=120)
+    health: HealthCheck
+    local: LocalRun
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} must be lower-case letters, digits and '-', 2 to 32 characters")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _references_only(cls, value: dict[str, str]) -> dict[str, str]:
+        for env_var, ref in value.items():
+            if not ref.startswith(("arn:aws:secretsmanager:", "arn:aws:ssm:")):
+                raise ValueError(
+                    f"{env_var}: must be the ARN of a Secrets Manager secret or an SSM parameter, not a value"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _image_or_build(self) -> Container:
+        if (self.image is None) == (self.build is None):
+            raise ValueError("set exactly one of 'image' or 'build'")
+        return self
+
+
+class Ingress(_Strict):
+    domain: str | None = None
+    certificate_arn: str | None = None
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _acm_arn(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("arn:aws:acm:"):
+            raise ValueError("must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)")
+        return value
+
+
+class ScaleToZeroPolicy(_Strict):
+    """How the waker answers while cold, and the guards of the sleep decision."""
+
+    hold_seconds: int = Field(default=25, ge=1, le=60, description="longest an API request is held")
+    min_warm_minutes: float = Field(default=2, ge=0, le=60, description="never sleep sooner after a wake")
+    max_lease_minutes: int = Field(default=240, ge=1, le=1440, description="bound of one keep-alive lease")
+    default_lease_minutes: int = Field(default=30, ge=1, le=1440)
+    wake_timeout_seconds: int = Field(
+        default=180, ge=30, le=1800, description="a wake not healthy by then counts as failed"
+    )
+    retry_after_seconds: int = Field(default=10, ge=1, le=120)
+    ignore_user_agents: list[str] = Field(
+        default_factory=lambda: ["ELB-HealthChecker", "UptimeRobot", "Pingdom", "bot", "crawler", "spider"],
+        description="case-insensitive substrings; such requests never wake the service",
+    )
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> ScaleToZeroPolicy:
+        if self.default_lease_minutes > self.max_lease_minutes:
+            raise ValueError("default_lease_minutes must not exceed max_lease_minutes")
+        return self
+
+
+class EnvironmentSettings(_Strict):
+    """Per-environment values. In the file every key is optional and overrides `[defaults]`."""
+
+    region: str = "eu-west-3"
+    account: str | None = Field(default=None, description="AWS account id; unset: the CLI's credentials")
+    cpu: int = 256
+    memory: int = 512
+    architecture: Literal["arm64", "x86_64"] = "arm64"
+    spot: bool = False
+    min_tasks: int = Field(default=0, ge=0, le=100)
+    max_tasks: int = Field(default=1, ge=1, le=100)
+    scale_to_zero: bool = True
+    idle_minutes: int = Field(default=5, ge=1, le=1440)
+    log_retention_days: int = 14
+    alarm_email: str | None = None
+    domain: str | None = None
+    certificate_arn: str | None = None
+    target_requests_per_task: int = Field(default=500, ge=1, description="autoscaling target (per minute)")
+    target_cpu_percent: int = Field(default=60, ge=10, le=95)
+    edge_port: int = Field(default=8080, ge=1, le=65535, description="local twin only: the public port")
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not re.match(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", value):
+            raise ValueError(f"{value!r} is not an AWS region name (like eu-west-3)")
+        return value
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{12}", value):
+            raise ValueError("must be a 12-digit AWS account id")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        allowed = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
+        if value not in allowed:
+            raise ValueError(f"{value} is not a CloudWatch Logs retention; use one of {list(allowed)}")
+        return value
+
+    @field_validator("alarm_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError(f"{value!r} is not an e-mail address")
+        return value
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _acm(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("arn:aws:acm:"):
+            raise ValueError("must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> EnvironmentSettings:
+        sizes = FARGATE_TASK_SIZES.get(self.cpu)
+        if sizes is None:
+            raise ValueError(
+                f"cpu {self.cpu} is not a Fargate task size; use one of {sorted(FARGATE_TASK_SIZES)}"
+            )
+        if self.memory not in sizes:
+            raise ValueError(
+                f"memory {self.memory} MiB is impossible with cpu {self.cpu} on Fargate; "
+                f"allowed: {sizes[0]} to {sizes[-1]} MiB ({', '.join(map(str, sizes[:4]))}...)"
+            )
+        if self.min_tasks > self.max_tasks:
+            raise ValueError(f"min_tasks ({self.min_tasks}) is greater than max_tasks ({self.max_tasks})")
+        if self.scale_to_zero and self.min_tasks != 0:
+            raise ValueError("scale_to_zero = true needs min_tasks = 0")
+        if not self.scale_to_zero and self.min_tasks < 1:
+            raise ValueError("scale_to_zero = false needs min_tasks >= 1")
+        if self.certificate_arn and not self.domain:
+            raise ValueError("certificate_arn is set but domain is not")
+        return self
+
+    @property
+    def https(self) -> bool:
+        return self.certificate_arn is not None
+
+
+class AppSection(_Strict):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} must be lower-case letters, digits and '-', 2 to 32 characters")
+        return value
+
+
+class AppConfig(_Strict):
+    """The whole file, validated. Use :meth:`environment` to get one environment's settings."""
+
+    app: AppSection
+    containers: Annotated[list[Container], Field(min_length=1)]
+    ingress: Ingress = Field(default_factory=Ingress)
+    scale_to_zero: ScaleToZeroPolicy = Field(default_factory=ScaleToZeroPolicy)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Where the file was read from: relative build and cwd paths are resolved against its folder.
+    source: Path = Field(default=Path("warmkeeper.toml"), exclude=True)
+
+    @model_validator(mode="after")
+    def _containers_coherent(self) -> AppConfig:
+        names = [c.name for c in self.containers]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"container name {name!r} is used twice")
+        ports: dict[int, str] = {}
+        for c in self.containers:
+            if c.port in ports:
+                raise ValueError(f"port {c.port} is used twice (containers {ports[c.port]!r} and {c.name!r})")
+            ports[c.port] = c.name
+        entries = [c.name for c in self.containers if c.entry]
+        if not entries:
+            raise ValueError("no entry container: mark the one the load balancer reaches with entry = true")
+        if len(entries) > 1:
+            raise ValueError(f"more than one entry container: {entries}")
+        for c in self.containers:
+            for dep in c.depends_on:
+                if dep not in names:
+                    raise ValueError(f"container {c.name!r} depends on unknown container {dep!r}")
+                if dep == c.name:
+                    raise ValueError(f"container {c.name!r} depends on itself")
+            for text in [*c.local.command, *c.local.environment.values()]:
+                for match in _PLACEHOLDER.finditer(text):
+                    if match.group(1) and match.group(1) not in names:
+                        raise ValueError(
+                            f"container {c.name!r}: local placeholder {match.group(0)} names no container"
+                        )
+        for env_name in self.environments:
+            if env_name not in ENVIRONMENT_NAMES:
+                raise ValueError(
+                    f"unknown environment {env_name!r} under [environments]; use {list(ENVIRONMENT_NAMES)}"
+                )
+        return self
+
+    @property
+    def entry_container(self) -> Container:
+        return next(c for c in self.containers if c.entry)
+
+    def container(self, name: str) -> Container:
+        for c in self.containers:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    def environment(self, name: str) -> EnvironmentSettings:
+        """The settings of one environment: built-in defaults < [defaults] < [environments.NAME]."""
+        if name not in ENVIRONMENT_NAMES:
+            raise ConfigError(
+                self.source, "--env", f"unknown environment {name!r}; use one of {list(ENVIRONMENT_NAMES)}"
+            )
+        merged = {**_BUILTIN_ENV_DEFAULTS.get(name, {}), **self.defaults, **self.environments.get(name, {})}
+        if self.ingress.domain and "domain" not in merged:
+            merged["domain"] = self.ingress.domain
+        if self.ingress.certificate_arn and "certificate_arn" not in merged and name != "local":
+            merged["certificate_arn"] = self.ingress.certificate_arn
+        try:
+            settings = EnvironmentSettings.model_validate(merged)
+        except ValidationError as exc:
+            section = f"environments.{name}" if name in self.environments else "defaults"
+            raise _config_error(self.source, exc, prefix=section) from None
+        used_cpu = sum(c.cpu for c in self.containers)
+        used_memory = sum(c.memory for c in self.containers)
+        if used_cpu > settings.cpu:
+            raise ConfigError(
+                self.source,
+                f"environments.{name}.cpu",
+                f"containers reserve {used_cpu} CPU units in total but the task has {settings.cpu}",
+            )
+        if used_memory > settings.memory:
+            raise ConfigError(
+                self.source,
+                f"environments.{name}.memory",
+                f"containers reserve {used_memory} MiB in total but the task has {settings.memory} MiB",
+            )
+        return settings
+
+    def stack_name(self, env: str) -> str:
+        return f"{_pascal(self.app.name)}-{env}"
+
+
+# Production does not scale to zero unless the file says so: the safe choice for real users.
+_BUILTIN_ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "local": {"idle_minutes": 5},
+    "staging": {"idle_minutes": 5},
+    "production": {"scale_to_zero": False, "min_tasks": 1, "max_tasks": 4},
+}
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += ("." if key else "") + part
+    return key
+
+
+def _config_error(file: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    key = _format_loc(loc)
+    if prefix:
+        key = f"{prefix}.{key}" if key else prefix
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see examples/cityguided/warmkeeper.toml)"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(file, key, message)
+
+
+def parse_config(data: Mapping[str, Any], source: Path) -> AppConfig:
+    """Validate already-parsed TOML data; every environment is checked too."""
+    try:
+        config = AppConfig.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise _config_error(source, exc) from None
+    for env_name in ENVIRONMENT_NAMES:
+        config.environment(env_name)
+    return config
+
+
+def load_config(path: Path | str) -> AppConfig:
+    """Read and validate one config file; raise :class:`ConfigError` on any problem."""
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(file, "", "file not found (pass --config FILE or set WARMKEEPER_CONFIG)")
+    if not file.is_file():
+        raise ConfigError(file, "", "is not a file")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "", f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(file, "", "not a UTF-8 text file") from None
+    return parse_config(data, file.resolve())
+
+
+def expand_local(text: str, container: str, ports: Mapping[str, int]) -> str:
+    """Fill ``{port}`` and ``{port:NAME}`` placeholders of a local command or variable."""
+
+    def replace(match: re.Match[str]) -> str:
+        return str(ports[match.group(1) or container])
+
+    return _PLACEHOLDER.sub(replace, text)
