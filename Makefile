@@ -10,10 +10,12 @@ UV_VERSION := 0.13.8
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/.venv/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 # uv: the one on PATH, else a private copy in .tools/ installed from PyPI.
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 
-.PHONY: help setup demo test test-fast lint fmt synth validate cost clean
+.PHONY: help setup browser demo test test-fast lint fmt synth validate cost clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +36,14 @@ node_modules/.installed: package.json package-lock.json
 
 setup: .venv/.synced node_modules/.installed ## Install Python (uv) and Node (npm) dependencies from the lock files
 
+# The browser test drives Debian's Chromium (a test tool's own browser download cannot work offline).
+/usr/bin/chromium:
+	@echo "installing Debian's chromium for the end-to-end browser test"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
+browser: /usr/bin/chromium ## Install headless Chromium (Debian package) for the browser test
+
 demo: setup ## Run the CityGuided example on http://localhost:8080
 	warmkeeper up --config $(CONFIG)
 
@@ -46,7 +56,7 @@ fmt: setup ## Format and fix what ruff can
 	ruff format src tests bench examples
 	ruff check --fix src tests bench examples
 
-test: setup lint ## Lint, then every test (unit, moto, CDK synthesis, end to end)
+test: setup browser lint ## Lint, then every test (unit, moto, CDK synthesis, end to end, browser)
 	pytest
 
 test-fast: setup ## Unit and moto tests only (no synthesis, no processes)
@@ -60,3 +70,6 @@ synth: setup ## Synthesize ENV's template into cdk.out (no AWS credentials neede
 
 clean: ## Remove build output (not the dependencies)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+
+# Targets of one area each (deploys, images, smoke tests...) live beside this file.
+-include $(wildcard mk/*.mk)

@@ -345,16 +345,24 @@ class AppConfig(_Strict):
         if used_cpu > settings.cpu:
             raise ConfigError(
                 self.source,
-                f"environments.{name}.cpu",
+                self._key_of(name, "cpu"),
                 f"containers reserve {used_cpu} CPU units in total but the task has {settings.cpu}",
             )
         if used_memory > settings.memory:
             raise ConfigError(
                 self.source,
-                f"environments.{name}.memory",
+                self._key_of(name, "memory"),
                 f"containers reserve {used_memory} MiB in total but the task has {settings.memory} MiB",
             )
         return settings
+
+    def _key_of(self, env: str, key: str) -> str:
+        """Where a setting of `env` comes from in the file, to name it in an error."""
+        if key in self.environments.get(env, {}):
+            return f"environments.{env}.{key}"
+        if key in self.defaults:
+            return f"defaults.{key}"
+        return f"environments.{env}.{key} (not set: built-in default)"
 
     def stack_name(self, env: str) -> str:
         return f"{_pascal(self.app.name)}-{env}"

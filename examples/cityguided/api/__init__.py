@@ -1,0 +1,1 @@
+"""CityGuided API: a small FastAPI service listing a city's places."""

@@ -1,0 +1,5 @@
+"""`python -m warmkeeper` runs the command line."""
+
+from warmkeeper.cli import main
+
+main()

@@ -1,0 +1,190 @@
+"""The config file: typed model, environment overlays, and clear errors through the real CLI."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_CONFIG, run_cli
+from warmkeeper.config import ConfigError, expand_local, load_config, parse_config
+
+MINIMAL = """
+[app]
+name = "demo"
+
+[[containers]]
+name = "edge"
+image = "public.ecr.aws/docker/library/caddy:2"
+port = 8080
+entry = true
+cpu = 128
+memory = 256
+depends_on = ["api"]
+[containers.health]
+path = "/healthz"
+[containers.local]
+command = ["caddy", "run"]
+environment = { UPSTREAM = "127.0.0.1:{port:api}" }
+
+[[containers]]
+name = "api"
+build = "api"
+port = 8000
+cpu = 128
+memory = 256
+[containers.health]
+path = "/api/health"
+[containers.local]
+command = ["python", "-m", "http.server", "{port}"]
+
+[environments.staging]
+idle_minutes = 7
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "warmkeeper.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_loads_with_three_environments() -> None:
+    config = load_config(EXAMPLE_CONFIG)
+    assert config.app.name == "cityguided"
+    assert config.entry_container.name == "caddy"
+    staging = config.environment("staging")
+    production = config.environment("production")
+    assert staging.scale_to_zero and staging.idle_minutes == 5 and staging.spot
+    assert not production.scale_to_zero and production.min_tasks >= 1
+    assert config.stack_name("staging") == "Cityguided-staging"
+
+
+def test_overlays_built_in_then_defaults_then_environment(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL + '\n[defaults]\nregion = "eu-west-1"\n'))
+    staging = config.environment("staging")
+    assert staging.region == "eu-west-1"  # from [defaults]
+    assert staging.idle_minutes == 7  # from [environments.staging]
+    assert staging.architecture == "arm64"  # built-in default
+    production = config.environment("production")
+    assert not production.scale_to_zero  # production never sleeps unless the file says so
+    assert production.min_tasks == 1
+
+
+def test_ingress_certificate_reaches_aws_environments_only(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        '\n[ingress]\ndomain = "staging.example.org"\n'
+        'certificate_arn = "arn:aws:acm:eu-west-3:123456789012:certificate/abc"\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.environment("staging").https
+    assert not config.environment("local").https
+
+
+def test_expand_local_fills_own_and_sibling_ports() -> None:
+    ports = {"edge": 41000, "api": 41001}
+    assert expand_local("--port={port}", "api", ports) == "--port=41001"
+    assert expand_local("127.0.0.1:{port:api}", "edge", ports) == "127.0.0.1:41001"
+
+
+def test_parse_config_rejects_unknown_environment_section(tmp_path: Path) -> None:
+    data = tomllib.loads(MINIMAL + "\n[environments.qa]\nidle_minutes = 3\n")
+    with pytest.raises(ConfigError, match="unknown environment 'qa'"):
+        parse_config(data, tmp_path / "x.toml")
+
+
+# Each bad input: (what to change in MINIMAL, the key named in the message, words of the message).
+BAD_INPUTS = {
+    "unknown key": (
+        ('[containers.health]\npath = "/healthz"', '[containers.health]\npath = "/healthz"\nintervl = 5'),
+        "containers[0].health.intervl",
+        "unknown key",
+    ),
+    "wrong type": (("port = 8000", 'port = "eight thousand"'), "containers[1].port", "integer"),
+    "impossible cpu/memory": (
+        ("idle_minutes = 7", "idle_minutes = 7\ncpu = 256\nmemory = 4096"),
+        "environments.staging",
+        "impossible with cpu 256",
+    ),
+    "cpu not a Fargate size": (
+        ("idle_minutes = 7", "idle_minutes = 7\ncpu = 300"),
+        "environments.staging",
+        "not a Fargate task size",
+    ),
+    "port used twice": (("port = 8000", "port = 8080"), "", "port 8080 is used twice"),
+    "no entry container": (("entry = true\n", ""), "", "no entry container"),
+    "min greater than max": (
+        ("idle_minutes = 7", "idle_minutes = 7\nscale_to_zero = false\nmin_tasks = 3\nmax_tasks = 2"),
+        "environments.staging",
+        "min_tasks (3) is greater than max_tasks (2)",
+    ),
+    "missing key": (
+        ('name = "api"\nbuild = "api"\nport = 8000', 'name = "api"\nbuild = "api"'),
+        "containers[1].port",
+        "required key is missing",
+    ),
+    "secret given as a value": (
+        (
+            "port = 8000",
+            'port = 8000\nsecrets = { TOKEN = "hunter2" }',
+        ),
+        "containers[1].secrets",
+        "ARN",
+    ),
+    "containers reserve more than the task": (
+        ("cpu = 128\nmemory = 256\ndepends_on", "cpu = 128\nmemory = 400\ndepends_on"),
+        "environments.local.memory (not set: built-in default)",
+        "reserve 656 MiB",
+    ),
+    "unknown dependency": (('depends_on = ["api"]', 'depends_on = ["db"]'), "", "unknown container 'db'"),
+    "bad region": (
+        ("idle_minutes = 7", 'idle_minutes = 7\nregion = "paris"'),
+        "environments.staging.region",
+        "not an AWS region",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_config_gives_one_clear_line_and_exit_2(tmp_path: Path, case: str) -> None:
+    (old, new), key, words = BAD_INPUTS[case]
+    assert old in MINIMAL, f"test setup: {old!r} not in MINIMAL"
+    path = write(tmp_path, MINIMAL.replace(old, new, 1))
+    result = run_cli(["validate", "--config", str(path)])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(path) in result.stderr
+    if key:
+        assert f": {key}:" in result.stderr, result.stderr
+    assert words in result.stderr, result.stderr
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    result = run_cli(["validate", "--config", str(missing)])
+    assert result.returncode == 2
+    assert f"{missing}: file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_not_toml_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "[app\nname = ")
+    result = run_cli(["validate", "--config", str(path)])
+    assert result.returncode == 2
+    assert "not valid TOML" in result.stderr and str(path) in result.stderr
+
+
+def test_unknown_environment_argument_is_named() -> None:
+    result = run_cli(["synth", "--config", str(EXAMPLE_CONFIG), "--env", "qa"])
+    assert result.returncode == 2
+    assert "--env: unknown environment 'qa'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_valid_config_summary_lists_every_environment() -> None:
+    result = run_cli(["validate", "--config", str(EXAMPLE_CONFIG)])
+    assert result.returncode == 0, result.stderr
+    for env in ("local", "staging", "production"):
+        assert env in result.stdout
+    assert "always on" in result.stdout
