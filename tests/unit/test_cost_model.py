@@ -1,0 +1,440 @@
+"""The cost model, line by line, against arithmetic written out by hand on a small profile.
+
+The price table here is made up with round numbers so that every expected figure can be worked out
+on paper; the shipped tables are checked for shape and sources separately.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from typing import Any
+
+import pytest
+
+from warmkeeper.core.cost import (
+    ASSUMPTION_KEYS,
+    PRICE_KEYS,
+    PRICE_TABLE_DIR,
+    CostInputError,
+    EnvironmentShape,
+    Scenario,
+    TrafficProfile,
+    apply_price_override,
+    estimate,
+    parse_price_table,
+    parse_profile,
+    report_to_dict,
+)
+
+PRICES_USD = {
+    "fargate_x86_vcpu_hour": 0.05,
+    "fargate_x86_gb_hour": 0.005,
+    "fargate_arm_vcpu_hour": 0.04,
+    "fargate_arm_gb_hour": 0.004,
+    "alb_hour": 0.02,
+    "alb_lcu_hour": 0.01,
+    "public_ipv4_hour": 0.005,
+    "data_transfer_out_gb": 0.1,
+    "lambda_arm_request": 0.0000002,
+    "lambda_arm_gb_second": 0.00001,
+    "cloudwatch_alarm_month": 0.1,
+    "cloudwatch_dashboard_month": 3.0,
+    "cloudwatch_metric_month": 0.3,
+    "cloudwatch_logs_ingest_gb": 0.5,
+    "cloudwatch_logs_storage_gb_month": 0.03,
+    "cloudwatch_get_metric_data_metric": 0.00001,
+    "ecr_storage_gb_month": 0.1,
+    "secrets_manager_secret_month": 0.4,
+    "kms_key_month": 1.0,
+    "ssm_standard_parameter_month": 0.0,
+    "legacy_instance_hour": 0.02,
+    "legacy_ebs_gb_month": 0.1,
+}
+ASSUMPTIONS = {
+    "hours_per_month": 720,  # 30 days: easier to do by hand
+    "fargate_spot_discount": 0.5,
+    "alb_public_ipv4_addresses": 2,
+    "operational_alarm_metrics": 5,
+    "scale_to_zero_alarm_metrics": 2,
+    "dashboards": 1,
+    "sleep_lag_minutes": 2,
+    "start_billed_minutes": 1,
+    "lambda_memory_mb": 512,
+    "lambda_reconcile_seconds": 0.5,
+    "lambda_cold_request_seconds": 2.0,
+    "lambda_log_kb_per_invocation": 1.0,
+    "reconcile_metrics_per_run": 2,
+    "request_kb": 0.0,
+    "requests_per_connection": 1,
+    "health_check_log_mb_per_task_hour": 0.1,
+    "container_insights_metrics": 40,
+    "container_insights_log_mb_per_task_hour": 0.5,
+    "container_insights_log_retention_days": 1,
+    "warmkeeper_metrics": 5,
+    "warmkeeper_metric_hours_per_wake": 2,
+    "ecr_versions_kept": 10,
+    "ecr_version_changed_fraction": 0.5,
+    "kms_keys": 1,
+    "rejected_flow_log_mb_per_address_hour": 0.2,
+    "legacy_ebs_gb": 8,
+}
+
+
+def small_table_data() -> dict[str, Any]:
+    return {
+        "table": {"region": "eu-west-3", "label": "test", "version": "test-1"},
+        "fx": {"usd_per_eur": 1.25, "date": "2026-01-01", "source": "test"},
+        "prices": {
+            key: {"usd": usd, "unit": "unit", "source": "https://example.test/", "read": "2026-01-01"}
+            for key, usd in PRICES_USD.items()
+        },
+        "assumptions": {key: {"value": value, "unit": "unit"} for key, value in ASSUMPTIONS.items()},
+    }
+
+
+SMALL_PROFILE = {
+    "active_hours_per_day": 2,
+    "days_per_month": 10,
+    "requests_per_active_hour": 3600,
+    "active_periods_per_day": 1,
+    "avg_response_kb": 1024,  # 1 MB a response
+    "log_mb_per_active_hour": 10,
+    "image_size_mb": 512,
+    "cold_requests_per_wake": 10,
+}
+
+STAGING = EnvironmentShape(
+    name="staging",
+    region="eu-west-3",
+    cpu_units=512,  # 0.5 vCPU
+    memory_mib=1024,  # 1 GB
+    architecture="arm64",
+    spot=True,
+    min_tasks=0,
+    scale_to_zero=True,
+    idle_minutes=5,
+    min_warm_minutes=2,
+    log_retention_days=7,
+    secrets=2,
+)
+
+# By hand: each day, 2 active hours plus one idle tail of 5 + 2 + 1 = 8 minutes; 10 days.
+TASK_HOURS = 10 * (2 + 8 / 60)
+WAKES = 10 * 1
+ACTIVE_HOURS = 2 * 10
+INVOCATIONS = 720 * 60 + WAKES * 10 + WAKES  # reconciles + cold requests + one alarm event per sleep
+# Rejected-traffic flow logs: 0.2 MB per public address-hour, the ALB's 2 all month + the task's.
+FLOW_GB = 0.2 * (2 * 720 + TASK_HOURS) / 1024
+
+
+@pytest.fixture(scope="module")
+def small_report() -> Any:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    return estimate(STAGING, parse_profile(SMALL_PROFILE, "profile.toml"), prices)
+
+
+def usd(scenario: Scenario, key: str) -> float:
+    return scenario.line(key).usd
+
+
+def test_scale_to_zero_task_hours_and_wakes(small_report: Any) -> None:
+    assert small_report.configured.task_hours == pytest.approx(TASK_HOURS)
+    assert small_report.configured.wakes == pytest.approx(10)
+    assert small_report.always_on.task_hours == pytest.approx(720)
+
+
+def test_fargate_lines_arm64_spot(small_report: Any) -> None:
+    s2z = small_report.configured
+    # task-hours x 0.5 vCPU x 0.04 USD x (1 - 0.5 Spot discount)
+    assert usd(s2z, "fargate_vcpu") == pytest.approx(TASK_HOURS * 0.5 * 0.04 * 0.5)
+    # task-hours x 1 GB x 0.004 USD x 0.5
+    assert usd(s2z, "fargate_memory") == pytest.approx(TASK_HOURS * 1 * 0.004 * 0.5)
+    on = small_report.always_on
+    assert usd(on, "fargate_vcpu") == pytest.approx(720 * 0.5 * 0.04 * 0.5)  # 7.2
+    assert usd(on, "fargate_memory") == pytest.approx(720 * 1 * 0.004 * 0.5)  # 1.44
+
+
+def test_fargate_x86_on_demand() -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    env = EnvironmentShape(**{**STAGING.__dict__, "architecture": "x86_64", "spot": False})
+    report = estimate(env, parse_profile(SMALL_PROFILE, "p.toml"), prices)
+    assert usd(report.configured, "fargate_vcpu") == pytest.approx(TASK_HOURS * 0.5 * 0.05)
+    assert usd(report.configured, "fargate_memory") == pytest.approx(TASK_HOURS * 1 * 0.005)
+
+
+def test_alb_hours_and_capacity_units(small_report: Any) -> None:
+    s2z = small_report.configured
+    assert usd(s2z, "alb_hours") == pytest.approx(720 * 0.02)  # 14.40, whatever the traffic
+    # One active hour: 3,600 new connections = 1/s -> 1/25 = 0.04 LCU; 60 a minute -> 60/3000 = 0.02;
+    # 3,600 x 1,024 KB = 3.515625 GB -> 3.515625 LCU: the largest dimension is billed.
+    lcu_per_hour = 3600 * 1024 / 1024**2
+    assert usd(s2z, "alb_lcu") == pytest.approx(lcu_per_hour * ACTIVE_HOURS * 0.01)  # 0.703125
+
+
+def test_public_ipv4_addresses(small_report: Any) -> None:
+    s2z = small_report.configured
+    assert usd(s2z, "ipv4_alb") == pytest.approx(2 * 720 * 0.005)  # 7.20: one per AZ, all month
+    assert usd(s2z, "ipv4_tasks") == pytest.approx(TASK_HOURS * 0.005)
+    assert usd(small_report.always_on, "ipv4_tasks") == pytest.approx(720 * 0.005)  # 3.60
+
+
+def test_lambda_requests_and_duration(small_report: Any) -> None:
+    s2z = small_report.configured
+    assert INVOCATIONS == 43_310
+    assert usd(s2z, "lambda_requests") == pytest.approx(43_310 * 0.0000002)
+    # 0.5 GB x (43,200 reconciles x 0.5 s + 110 cold/alarm runs x 2 s) = 10,910 GB-s
+    assert usd(s2z, "lambda_duration") == pytest.approx(0.5 * (43_200 * 0.5 + 110 * 2) * 0.00001)
+    on = small_report.always_on
+    assert usd(on, "lambda_requests") == pytest.approx(43_200 * 0.0000002)
+    assert usd(on, "lambda_duration") == pytest.approx(0.5 * 43_200 * 0.5 * 0.00001)
+
+
+def test_cloudwatch_api_reads_of_the_reconcile(small_report: Any) -> None:
+    # 43,200 reconciles a month x 2 metrics x 0.00001 USD
+    assert usd(small_report.configured, "cw_api") == pytest.approx(43_200 * 2 * 0.00001)  # 0.864
+    assert usd(small_report.always_on, "cw_api") == pytest.approx(0.864)
+
+
+def test_alarms_and_dashboard(small_report: Any) -> None:
+    # 5 operational alarm metrics + the idle and wake-failed alarms
+    assert usd(small_report.configured, "cw_alarms") == pytest.approx((5 + 2) * 0.1)
+    assert usd(small_report.always_on, "cw_alarms") == pytest.approx(5 * 0.1)
+    assert usd(small_report.configured, "cw_dashboard") == pytest.approx(3.0)
+
+
+def test_logs_ingestion_and_storage(small_report: Any) -> None:
+    s2z = small_report.configured
+    app_mb = 10 * ACTIVE_HOURS + 0.1 * TASK_HOURS  # app logs + health checks while a task runs
+    lambda_gb = INVOCATIONS * 1 / 1024**2  # 1 KB a run
+    ingest_gb = app_mb / 1024 + lambda_gb + FLOW_GB
+    assert usd(s2z, "logs_ingest") == pytest.approx(ingest_gb * 0.5)
+    ci_gb = 0.5 * TASK_HOURS / 1024
+    # Steady state with 7-day retention (30-day month), plus 1 day of performance logs.
+    stored_gb = ingest_gb * 7 / 30 + ci_gb * 1 / 30
+    assert usd(s2z, "logs_storage") == pytest.approx(stored_gb * 0.03)
+
+
+def test_container_insights(small_report: Any) -> None:
+    s2z = small_report.configured
+    # 40 metrics, prorated: only the hours a task runs.
+    assert usd(s2z, "ci_metrics") == pytest.approx(40 * TASK_HOURS / 720 * 0.3)
+    assert usd(s2z, "ci_logs") == pytest.approx(0.5 * TASK_HOURS / 1024 * 0.5)
+    assert usd(small_report.always_on, "ci_metrics") == pytest.approx(40 * 0.3)  # 12.00
+
+
+def test_warmkeeper_metrics(small_report: Any) -> None:
+    # 5 metrics, each in 2 hours per wake: 10 wakes -> 20 hours of 720.
+    assert usd(small_report.configured, "wk_metrics") == pytest.approx(5 * 20 / 720 * 0.3)
+    assert usd(small_report.always_on, "wk_metrics") == 0.0  # no wakes, no events
+
+
+def test_ecr_secrets_ssm_transfer(small_report: Any) -> None:
+    s2z = small_report.configured
+    # The first version whole, 9 more adding half of it each: 512 MB x 5.5 = 2.75 GB
+    assert usd(s2z, "ecr_storage") == pytest.approx(512 * (1 + 9 * 0.5) / 1024 * 0.1)
+    assert usd(s2z, "secrets") == pytest.approx(2 * 0.4)
+    assert usd(s2z, "kms") == pytest.approx(1.0)
+    assert usd(s2z, "ssm_parameters") == 0.0
+    # 3,600 x 20 active hours x 1 MB = 70.3125 GB
+    assert usd(s2z, "transfer_out") == pytest.approx(3600 * 20 * 1024 / 1024**2 * 0.1)
+
+
+def test_legacy_ec2(small_report: Any) -> None:
+    legacy = small_report.legacy_ec2
+    assert usd(legacy, "legacy_instance") == pytest.approx(720 * 0.02)  # 14.40
+    assert usd(legacy, "legacy_ebs") == pytest.approx(8 * 0.1)
+    assert usd(legacy, "ipv4_legacy") == pytest.approx(720 * 0.005)
+    assert legacy.total_usd == pytest.approx(14.4 + 0.8 + 3.6 + 70.3125 * 0.1)
+
+
+def test_totals_are_the_sum_of_the_lines_in_eur(small_report: Any) -> None:
+    s2z = small_report.configured
+    logs_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + 43_310 / 1024**2 + FLOW_GB
+    by_hand = (
+        TASK_HOURS * 0.5 * 0.04 * 0.5
+        + TASK_HOURS * 1 * 0.004 * 0.5
+        + 720 * 0.02
+        + 3600 * 1024 / 1024**2 * ACTIVE_HOURS * 0.01
+        + 2 * 720 * 0.005
+        + TASK_HOURS * 0.005
+        + 43_310 * 0.0000002
+        + 0.5 * (43_200 * 0.5 + 110 * 2) * 0.00001
+        + 43_200 * 2 * 0.00001
+        + 7 * 0.1
+        + 3.0
+        + logs_gb * 0.5
+        + (logs_gb * 7 / 30 + 0.5 * TASK_HOURS / 1024 / 30) * 0.03
+        + 40 * TASK_HOURS / 720 * 0.3
+        + 0.5 * TASK_HOURS / 1024 * 0.5
+        + 5 * 20 / 720 * 0.3
+        + 512 * 5.5 / 1024 * 0.1
+        + 0.8
+        + 1.0
+        + 70.3125 * 0.1
+    )
+    assert s2z.total_usd == pytest.approx(by_hand)
+    assert s2z.total_eur == pytest.approx(by_hand / 1.25)
+    # ALB, its addresses, reconcile reads, alarms, dashboard, ECR, secrets, KMS key
+    assert s2z.fixed_usd == pytest.approx(
+        720 * 0.02 + 2 * 720 * 0.005 + 0.864 + 0.7 + 3.0 + 0.275 + 0.8 + 1.0
+    )
+
+
+def test_always_on_environment_runs_min_tasks_all_month() -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    env = EnvironmentShape(**{**STAGING.__dict__, "scale_to_zero": False, "min_tasks": 2})
+    report = estimate(env, parse_profile(SMALL_PROFILE, "p.toml"), prices)
+    assert report.configured.task_hours == pytest.approx(2 * 720)
+    assert report.configured.wakes == 0
+    assert usd(report.configured, "cw_alarms") == pytest.approx(5 * 0.1)  # no idle or wake-failed alarm
+
+
+def test_no_requests_means_no_wake_and_no_task_hours() -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    report = estimate(
+        STAGING, parse_profile({**SMALL_PROFILE, "requests_per_active_hour": 0}, "p.toml"), prices
+    )
+    assert report.configured.task_hours == 0
+    assert report.configured.wakes == 0
+    # What is left is the floor: ALB, its addresses, alarms, dashboard, ECR, secrets, reconciles.
+    assert usd(report.configured, "alb_hours") == pytest.approx(14.4)
+
+
+def test_min_warm_minutes_extends_short_periods() -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    env = EnvironmentShape(**{**STAGING.__dict__, "min_warm_minutes": 60})
+    profile = parse_profile({**SMALL_PROFILE, "active_hours_per_day": 0.25}, "p.toml")
+    # A 15-minute period still runs 60 minutes, then the 8-minute tail, on each of the 10 days.
+    assert estimate(env, profile, prices).configured.task_hours == pytest.approx(10 * (1 + 8 / 60))
+
+
+def test_day_and_month_caps() -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    profile = parse_profile({**SMALL_PROFILE, "active_hours_per_day": 24, "days_per_month": 31}, "p.toml")
+    # 24 h plus a tail cannot exceed 24 h a day, and 31 days cannot exceed the 720-hour month.
+    assert estimate(STAGING, profile, prices).configured.task_hours == pytest.approx(720)
+
+
+# --- price overrides ---------------------------------------------------------------------------------
+
+
+def test_price_override_changes_the_result_and_the_source() -> None:
+    base = parse_price_table(small_table_data(), "small.toml")
+    profile = parse_profile(SMALL_PROFILE, "p.toml")
+    before = estimate(STAGING, profile, base)
+    override = apply_price_override(
+        base, {"prices": {"alb_hour": {"usd": 0.03}}, "fx": {"usd_per_eur": 1.0}}, "mine.toml"
+    )
+    after = estimate(STAGING, profile, override)
+    assert usd(after.configured, "alb_hours") == pytest.approx(720 * 0.03)
+    assert after.configured.total_usd == pytest.approx(before.configured.total_usd + 720 * 0.01)
+    assert after.configured.total_eur == pytest.approx(after.configured.total_usd)  # 1 EUR = 1 USD now
+    assert override.prices["alb_hour"].source == "override: mine.toml"
+    assert override.prices["alb_lcu_hour"].source == "https://example.test/"  # untouched
+    assert override.files == ("small.toml", "mine.toml")
+
+
+def test_assumption_override_changes_the_result() -> None:
+    base = parse_price_table(small_table_data(), "small.toml")
+    profile = parse_profile(SMALL_PROFILE, "p.toml")
+    no_insights = apply_price_override(
+        base, {"assumptions": {"container_insights_metrics": {"value": 0}}}, "lean.toml"
+    )
+    assert usd(estimate(STAGING, profile, no_insights).configured, "ci_metrics") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "problem"),
+    [
+        ({"prices": {"alb_hours": {"usd": 1}}}, "prices.alb_hours", "unknown key"),
+        ({"prices": {"alb_hour": {"usd": "cheap"}}}, "prices.alb_hour.usd", "must be a number"),
+        ({"prices": {"alb_hour": {"usd": -1}}}, "prices.alb_hour.usd", "at least 0"),
+        ({"prices": {"alb_hour": {"cost": 1}}}, "prices.alb_hour.cost", "unknown key"),
+        ({"fx": {"usd_per_eur": 0}}, "fx.usd_per_eur", "greater than 0"),
+        (
+            {"assumptions": {"fargate_spot_discount": {"value": 1.5}}},
+            "assumptions.fargate_spot_discount.value",
+            "at most 1",
+        ),
+        ({"table": {"region": "us-east-1"}}, "table.region", "overrides the eu-west-3 table"),
+        ({"extra": {}}, "extra", "unknown key"),
+    ],
+)
+def test_bad_override_names_the_key(override: dict[str, Any], key: str, problem: str) -> None:
+    base = parse_price_table(small_table_data(), "small.toml")
+    with pytest.raises(CostInputError) as caught:
+        apply_price_override(base, override, "bad.toml")
+    assert caught.value.file == "bad.toml"
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+
+
+def test_incomplete_table_is_refused() -> None:
+    data = small_table_data()
+    del data["prices"]["alb_hour"]
+    with pytest.raises(CostInputError, match=r"prices\.alb_hour: required key is missing"):
+        parse_price_table(data, "t.toml")
+    data = small_table_data()
+    del data["prices"]["alb_lcu_hour"]["source"]
+    with pytest.raises(CostInputError, match=r"prices\.alb_lcu_hour\.source: required key is missing"):
+        parse_price_table(data, "t.toml")
+
+
+# --- profiles ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        ({"active_hours_per_day": None}, "active_hours_per_day", "required key is missing"),
+        ({"days_per_month": "twenty"}, "days_per_month", "must be a number"),
+        ({"requests_per_active_hour": True}, "requests_per_active_hour", "must be a number"),
+        ({"active_hours_per_day": 25}, "active_hours_per_day", "at most 24"),
+        ({"days_per_month": -1}, "days_per_month", "at least 0"),
+        ({"active_periods_per_day": 1.5}, "active_periods_per_day", "whole number"),
+        ({"requests_per_hour": 10}, "requests_per_hour", "unknown key"),
+    ],
+)
+def test_bad_profile_names_the_key(change: dict[str, Any], key: str, problem: str) -> None:
+    data = {k: v for k, v in {**SMALL_PROFILE, **change}.items() if v is not None}
+    with pytest.raises(CostInputError) as caught:
+        parse_profile(data, "traffic.toml")
+    assert (caught.value.file, caught.value.key) == ("traffic.toml", key)
+    assert problem in caught.value.problem
+
+
+def test_profile_defaults() -> None:
+    profile = parse_profile(
+        {"active_hours_per_day": 1, "days_per_month": 1, "requests_per_active_hour": 1}, "p"
+    )
+    assert profile == TrafficProfile(1.0, 1.0, 1.0)
+
+
+# --- shipped tables ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("region", ["eu-west-3", "us-east-1"])
+def test_shipped_tables_are_complete_and_sourced(region: str) -> None:
+    path = PRICE_TABLE_DIR / f"{region}.toml"
+    table = parse_price_table(tomllib.loads(path.read_text(encoding="utf-8")), path.name)
+    assert table.region == region
+    assert set(table.prices) == set(PRICE_KEYS)
+    assert set(table.assumptions) == set(ASSUMPTION_KEYS)
+    for key, price in table.prices.items():
+        assert price.source.startswith("https://aws.amazon.com/"), key
+        assert price.read == "2026-11-27", key
+    assert table.fx.source.startswith("https://www.ecb.europa.eu/")
+    assert table.prices["public_ipv4_hour"].usd == 0.005
+
+
+def test_json_has_the_same_figures(small_report: Any) -> None:
+    data = report_to_dict(small_report)
+    assert data["modelled"] is True
+    s2z = data["scenarios"]["configured"]
+    assert s2z["total_eur"] == pytest.approx(small_report.configured.total_eur, abs=1e-6)
+    assert sum(line["usd"] for line in s2z["lines"]) == pytest.approx(s2z["total_usd"], abs=1e-5)
+    assert {line["key"] for line in s2z["lines"]} == {line.key for line in small_report.configured.lines}
+    assert data["price_table"]["prices"]["alb_hour"]["source"] == "https://example.test/"
+    assert data["dominant"][0]["key"] == "alb_hours"
+    assert json.loads(json.dumps(data)) == data  # plain data only
