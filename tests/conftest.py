@@ -16,6 +16,7 @@ EXAMPLE_CONFIG = EXAMPLE_DIR / "warmkeeper.toml"
 
 # jsii prints a Node end-of-life banner on every CDK import without this.
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
 @pytest.fixture(scope="session")

@@ -33,12 +33,27 @@ def synth(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
     output: Annotated[Path, typer.Option("--output", "-o", help="Cloud assembly folder.")] = Path("cdk.out"),
+    image_tag: Annotated[
+        str, typer.Option("--image-tag", help="Tag of the built images the task definition uses.")
+    ] = "latest",
 ) -> None:
     """Synthesize the environment's CloudFormation template (no AWS credentials needed)."""
+    from warmkeeper.infra.settings import check_image_tag  # no CDK import: cheap
+
     cfg, _settings = load(config, env)
     if env == "local":
         raise fail("--env local: the local environment has no AWS stack; use staging or production")
-    from warmkeeper.infra.app import synthesize  # CDK is slow to import: only when synthesizing
+    try:
+        check_image_tag(image_tag)
+    except ValueError as exc:
+        raise fail(f"--image-tag: {exc}") from None
+    from warmkeeper.infra.app import (
+        SynthesisError,
+        synthesize,
+    )  # CDK is slow to import: only when synthesizing
 
-    template = synthesize(cfg, env, output)
+    try:
+        template = synthesize(cfg, env, output, image_tag=image_tag)
+    except SynthesisError as exc:
+        raise fail(f"{exc} (the template in {output} must not be deployed)") from None
     out.print(f"wrote {template}")

@@ -1,0 +1,25 @@
+"""The ECS cluster: Fargate and Fargate Spot capacity providers, CloudWatch Container Insights."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from constructs import Construct
+
+from warmkeeper.infra.settings import StackSettings
+
+
+class Cluster(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: StackSettings, vpc: ec2.IVpc
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            cluster_name=settings.resource_prefix,
+            vpc=vpc,
+            # Per-task CPU, memory and RunningTaskCount: the dashboard and the runbook read them.
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            enable_fargate_capacity_providers=True,
+        )

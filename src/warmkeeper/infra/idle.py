@@ -1,0 +1,73 @@
+"""Idle detection of a scale-to-zero environment: the idle alarm and its way to the Lambda.
+
+The alarm watches RequestCount of the service's target group, one-minute sums, and goes to ALARM
+after `idle_minutes` periods under one request. A target group that receives nothing publishes no
+data point at all, so missing data counts as idle (breaching). The alarm has no action of its own:
+EventBridge carries its state changes to the Lambda, which checks the guards (lease, deployment,
+minimum warm time) before it sleeps the service.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from warmkeeper.infra.settings import StackSettings
+
+
+class IdleDetector(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        load_balancer: elbv2.ApplicationLoadBalancer,
+        service_target_group: elbv2.ApplicationTargetGroup,
+        function: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        idle_minutes = settings.env.idle_minutes
+        requests = cloudwatch.Metric(
+            namespace="AWS/ApplicationELB",
+            metric_name="RequestCount",
+            dimensions_map={
+                "LoadBalancer": load_balancer.load_balancer_full_name,
+                "TargetGroup": service_target_group.target_group_full_name,
+            },
+            statistic="Sum",
+            period=Duration.minutes(1),
+        )
+        self.alarm = cloudwatch.Alarm(
+            self,
+            "Alarm",
+            alarm_name=settings.idle_alarm_name,
+            alarm_description=(
+                f"{settings.stack_name}: no request reached the service for {idle_minutes} minutes; "
+                "the warmkeeper Lambda sleeps the service unless a lease, a deployment or the minimum "
+                "warm time says otherwise."
+            ),
+            metric=requests,
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=idle_minutes,
+            datapoints_to_alarm=idle_minutes,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        self.rule = events.Rule(
+            self,
+            "AlarmStateChange",
+            description=f"{settings.stack_name}: idle alarm state changes to the warmkeeper Lambda",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=["CloudWatch Alarm State Change"],
+                resources=[self.alarm.alarm_arn],
+            ),
+            # A lost event is repaired by the next reconcile; two retries cover a throttled Lambda.
+            targets=[events_targets.LambdaFunction(function, retry_attempts=2)],
+        )

@@ -1,0 +1,142 @@
+"""The internet-facing Application Load Balancer, its listeners and the service's ip target group.
+
+Which target a request reaches is decided by :mod:`warmkeeper.infra.routing`; this construct owns the
+doors: HTTP alone, or HTTPS with the configured ACM certificate and an HTTP listener that only
+redirects to it.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from warmkeeper.infra.settings import StackSettings
+
+# Fast health checks so a woken task takes traffic ~10 s after it answers (interval x threshold).
+HEALTH_CHECK_INTERVAL_SECONDS = 5
+HEALTHY_THRESHOLD = 2
+UNHEALTHY_THRESHOLD = 2
+# The ALB's timeout must stay below its interval.
+MAX_HEALTH_CHECK_TIMEOUT_SECONDS = HEALTH_CHECK_INTERVAL_SECONDS - 1
+# In-flight requests get this long after a task leaves the target group; the containers' stop
+# timeouts then let each process finish what it still holds.
+DEREGISTRATION_DELAY_SECONDS = 15
+
+
+class Ingress(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        entry = settings.entry_container
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=False,
+            description=f"{settings.stack_name} load balancer: HTTP(S) from the internet",
+        )
+        # The load balancer only ever talks to the tasks' entry port. CDK adds that rule (to the
+        # tasks' security group) as a separate resource, and a security group created without any
+        # inline egress rule gets AWS's default allow-all egress: this inline rule prevents that.
+        self.security_group.add_egress_rule(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block),
+            ec2.Port.tcp(entry.port),
+            "To the tasks' entry port inside the VPC (requests and health checks)",
+        )
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=vpc,
+            vpc_subnets=subnets,
+            internet_facing=True,
+            security_group=self.security_group,
+            drop_invalid_header_fields=True,
+            # A held API request may wait hold_seconds for a woken task: keep its connection open.
+            idle_timeout=Duration.seconds(max(60, settings.config.scale_to_zero.hold_seconds + 15)),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.security_group,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-EC23",
+                    reason=(
+                        "This is the security group of an internet-facing load balancer serving a public "
+                        "web site: it opens exactly the listener ports (80, and 443 with a certificate) "
+                        "to 0.0.0.0/0. Nothing else is open; the tasks behind it accept traffic from "
+                        "this security group alone."
+                    ),
+                )
+            ],
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.load_balancer,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-ELB2",
+                    reason=(
+                        "No S3 access-log bucket, by choice of cost and footprint for a small app: every "
+                        "request is still accounted for by the load balancer's CloudWatch metrics (the "
+                        "dashboard), by the entry container's log group (reverse-proxy log, with the "
+                        "client address from X-Forwarded-For) and, while the service sleeps, by the "
+                        "warmkeeper Lambda's log. Rejected connections are in the VPC flow logs. Access "
+                        "logs can be enabled with ApplicationLoadBalancer.log_access_logs(bucket)."
+                    ),
+                )
+            ],
+        )
+        self.service_target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "ServiceTargetGroup",
+            vpc=vpc,
+            target_type=elbv2.TargetType.IP,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            port=entry.port,
+            deregistration_delay=Duration.seconds(DEREGISTRATION_DELAY_SECONDS),
+            health_check=elbv2.HealthCheck(
+                path=entry.health.path,
+                interval=Duration.seconds(HEALTH_CHECK_INTERVAL_SECONDS),
+                timeout=Duration.seconds(min(entry.health.timeout_seconds, MAX_HEALTH_CHECK_TIMEOUT_SECONDS)),
+                healthy_threshold_count=HEALTHY_THRESHOLD,
+                unhealthy_threshold_count=UNHEALTHY_THRESHOLD,
+                healthy_http_codes="200-399",
+            ),
+        )
+        certificate_arn = settings.env.certificate_arn
+        if certificate_arn is not None:
+            # The listener that carries traffic; its default action is set by the routing construct.
+            self.listener = self.load_balancer.add_listener(
+                "Https",
+                port=443,
+                protocol=elbv2.ApplicationProtocol.HTTPS,
+                certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+                open=True,
+            )
+            self.redirect_listener: elbv2.ApplicationListener | None = self.load_balancer.add_redirect(
+                source_port=80,
+                source_protocol=elbv2.ApplicationProtocol.HTTP,
+                target_port=443,
+                target_protocol=elbv2.ApplicationProtocol.HTTPS,
+                open=True,
+            )
+        else:
+            self.listener = self.load_balancer.add_listener(
+                "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=True
+            )
+            self.redirect_listener = None
+
+    def url(self, settings: StackSettings) -> str:
+        """The address people use: the configured domain when there is one, else the ALB's name."""
+        scheme = "https" if settings.env.https else "http"
+        host = settings.env.domain or self.load_balancer.load_balancer_dns_name
+        return f"{scheme}://{host}"

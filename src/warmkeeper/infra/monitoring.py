@@ -1,0 +1,392 @@
+"""What people look at and what wakes them: the dashboard, the operational alarms and their SNS topic.
+
+Written with aws_cloudwatch directly rather than cdk-monitoring-constructs: that library reads CPU and
+memory from AWS/ECS service metrics (not Container Insights), has no alarm for a deployment ECS rolled
+back (an EventBridge event, not a metric) and would add its own dashboards and alarm names beside ours.
+
+Alarms (all to one KMS-encrypted SNS topic; the config's alarm e-mail is subscribed when set):
+- 5xx rate of what users get (ELB-generated 5xx + the service's 5xx, over all requests);
+- unhealthy targets in the service's target group;
+- a wake that never became healthy (the Lambda's WakeFailures metric), scale-to-zero only;
+- the warmkeeper Lambda failing (nobody could wake the service);
+- a deployment ECS rolled back (EventBridge "ECS Deployment State Change" SERVICE_DEPLOYMENT_FAILED).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as sns_subscriptions
+from constructs import Construct
+
+from warmkeeper.infra.settings import METRICS_NAMESPACE, StackSettings
+
+ONE_MINUTE = Duration.minutes(1)
+SERVER_ERROR_RATE_PERCENT = 5
+# Below this many requests a minute a single failed request is not a "rate" worth a page.
+SERVER_ERROR_MIN_REQUESTS = 10
+WARMKEEPER_METRICS = ("Wakes", "ColdStartSeconds", "Sleeps", "HeldRequests", "WakeFailures")
+GRAPH_WIDTH = 8
+GRAPH_HEIGHT = 6
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        cluster: ecs.ICluster,
+        service: ecs.FargateService,
+        load_balancer: elbv2.ApplicationLoadBalancer,
+        service_target_group: elbv2.ApplicationTargetGroup,
+        waker_target_group: elbv2.ApplicationTargetGroup,
+        function: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._settings = settings
+        self._load_balancer = load_balancer.load_balancer_full_name
+        self._service_target_group = service_target_group.target_group_full_name
+        self._service_dimensions = {"ClusterName": cluster.cluster_name, "ServiceName": service.service_name}
+        self.dashboard_name = settings.dashboard_name
+
+        self.topic = self._alarm_topic(settings)
+        self.alarms = self._alarms(settings, function)
+        action = cloudwatch_actions.SnsAction(self.topic)
+        for alarm in self.alarms:
+            alarm.add_alarm_action(action)
+        events.Rule(
+            self,
+            "DeploymentRolledBack",
+            description=f"{settings.stack_name}: deployments ECS rolled back, to the alarm topic",
+            event_pattern=events.EventPattern(
+                source=["aws.ecs"],
+                detail_type=["ECS Deployment State Change"],
+                resources=[service.service_arn],
+                detail={"eventName": ["SERVICE_DEPLOYMENT_FAILED"]},
+            ),
+            targets=[
+                events_targets.SnsTopic(
+                    self.topic,
+                    message=events.RuleTargetInput.from_text(
+                        f"{settings.stack_name}: ECS rolled back deployment "
+                        f"{events.EventField.from_path('$.detail.deploymentId')}: "
+                        f"{events.EventField.from_path('$.detail.reason')}"
+                    ),
+                )
+            ],
+        )
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=settings.dashboard_name,
+            default_interval=Duration.hours(3),
+            widgets=self._widgets(waker_target_group.target_group_full_name),
+        )
+
+    # --- alarms ---------------------------------------------------------------------------------
+
+    def _alarm_topic(self, settings: StackSettings) -> sns.Topic:
+        # A customer managed key: CloudWatch and EventBridge cannot publish to a topic encrypted
+        # with the AWS managed SNS key. Only notifications pass through it, so it is not kept.
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description=f"{settings.stack_name}: encrypts the alarm topic",
+            enable_key_rotation=True,
+            pending_window=Duration.days(7),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsAndEventsPublishEncrypted",
+                principals=[
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                ],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+            )
+        )
+        topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"{settings.stack_name} alarms",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ThisStacksAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {
+                        "aws:SourceArn": (
+                            f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
+                            f"alarm:{settings.stack_name}-*"
+                        )
+                    },
+                },
+            )
+        )
+        if settings.env.alarm_email:
+            topic.add_subscription(sns_subscriptions.EmailSubscription(settings.env.alarm_email))
+        return topic
+
+    def _alarms(self, settings: StackSettings, function: lambda_.IFunction) -> list[cloudwatch.Alarm]:
+        name = settings.stack_name
+        alarms = [
+            cloudwatch.Alarm(
+                self,
+                "ServerErrorRate",
+                alarm_name=f"{name}-5xx-rate",
+                alarm_description=(
+                    f"More than {SERVER_ERROR_RATE_PERCENT} % of requests answered 5xx (by the load "
+                    "balancer or the service) in 3 of the last 5 minutes. The waker's deliberate 503 "
+                    "(Retry-After while waking) is not counted."
+                ),
+                metric=self._server_error_rate(),
+                threshold=SERVER_ERROR_RATE_PERCENT,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "UnhealthyTargets",
+                alarm_name=f"{name}-unhealthy-targets",
+                alarm_description="A task failed the load balancer's health check for 3 minutes.",
+                metric=self._alb("UnHealthyHostCount", "Maximum", target_group=True),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "WakerErrors",
+                alarm_name=f"{name}-waker-errors",
+                alarm_description="The warmkeeper Lambda failed: cold requests, wake and sleep may suffer.",
+                metric=function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        if settings.env.scale_to_zero:
+            alarms.append(
+                cloudwatch.Alarm(
+                    self,
+                    "WakeFailed",
+                    alarm_name=f"{name}-wake-failed",
+                    alarm_description=(
+                        f"A wake did not reach a healthy target within "
+                        f"{settings.config.scale_to_zero.wake_timeout_seconds} s (WakeFailures)."
+                    ),
+                    metric=self._warmkeeper("WakeFailures", "Sum"),
+                    threshold=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
+        return alarms
+
+    # --- metrics --------------------------------------------------------------------------------
+
+    def _alb(
+        self, metric_name: str, statistic: str, *, target_group: bool, label: str | None = None
+    ) -> cloudwatch.Metric:
+        dimensions = {"LoadBalancer": self._load_balancer}
+        if target_group:
+            dimensions["TargetGroup"] = self._service_target_group
+        return cloudwatch.Metric(
+            namespace="AWS/ApplicationELB",
+            metric_name=metric_name,
+            dimensions_map=dimensions,
+            statistic=statistic,
+            period=ONE_MINUTE,
+            label=label,
+        )
+
+    def _container_insights(self, metric_name: str, statistic: str = "Average") -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="ECS/ContainerInsights",
+            metric_name=metric_name,
+            dimensions_map=self._service_dimensions,
+            statistic=statistic,
+            period=ONE_MINUTE,
+        )
+
+    def _warmkeeper(self, metric_name: str, statistic: str, label: str | None = None) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"App": self._settings.app_name, "Env": self._settings.env_name},
+            statistic=statistic,
+            period=ONE_MINUTE,
+            label=label,
+        )
+
+    def _server_error_rate(self) -> cloudwatch.MathExpression:
+        return cloudwatch.MathExpression(
+            expression=(
+                f"IF(requests >= {SERVER_ERROR_MIN_REQUESTS}, "
+                "100 * (FILL(elb5xx, 0) + FILL(service5xx, 0)) / requests, 0)"
+            ),
+            using_metrics={
+                "requests": self._alb("RequestCount", "Sum", target_group=False),
+                "elb5xx": self._alb("HTTPCode_ELB_5XX_Count", "Sum", target_group=False),
+                "service5xx": self._alb("HTTPCode_Target_5XX_Count", "Sum", target_group=True),
+            },
+            label="5xx rate (%)",
+            period=ONE_MINUTE,
+        )
+
+    # --- dashboard ------------------------------------------------------------------------------
+
+    def _graph(
+        self, title: str, left: list[cloudwatch.IMetric], left_y_axis: cloudwatch.YAxisProps | None = None
+    ) -> cloudwatch.GraphWidget:
+        return cloudwatch.GraphWidget(
+            title=title, left=left, left_y_axis=left_y_axis, width=GRAPH_WIDTH, height=GRAPH_HEIGHT
+        )
+
+    def _widgets(self, waker_target_group: str) -> list[list[cloudwatch.IWidget]]:
+        settings = self._settings
+        waker_requests = cloudwatch.Metric(
+            namespace="AWS/ApplicationELB",
+            metric_name="RequestCount",
+            dimensions_map={"LoadBalancer": self._load_balancer, "TargetGroup": waker_target_group},
+            statistic="Sum",
+            period=ONE_MINUTE,
+            label="to the warmkeeper Lambda",
+        )
+        mode = (
+            f"scales to zero after {settings.env.idle_minutes} idle minutes"
+            if settings.env.scale_to_zero
+            else f"always on, {settings.env.min_tasks}-{settings.env.max_tasks} tasks"
+        )
+        header = cloudwatch.TextWidget(
+            markdown=(
+                f"# {settings.app_name} {settings.env_name}\n"
+                f"{mode}. Requests reach the service only while it has a healthy task; otherwise the "
+                "warmkeeper Lambda answers (waiting page, held API calls). Runbook: docs/technical/runbook.md"
+            ),
+            width=16,
+            height=GRAPH_HEIGHT,
+        )
+        alarm_status = cloudwatch.AlarmStatusWidget(
+            title="Alarms", alarms=list(self.alarms), width=8, height=GRAPH_HEIGHT
+        )
+        cpu = cloudwatch.MathExpression(
+            expression="100 * cpuUsed / cpuReserved",
+            using_metrics={
+                "cpuUsed": self._container_insights("CpuUtilized"),
+                "cpuReserved": self._container_insights("CpuReserved"),
+            },
+            label="CPU (% of reserved)",
+            period=ONE_MINUTE,
+        )
+        memory = cloudwatch.MathExpression(
+            expression="100 * memoryUsed / memoryReserved",
+            using_metrics={
+                "memoryUsed": self._container_insights("MemoryUtilized"),
+                "memoryReserved": self._container_insights("MemoryReserved"),
+            },
+            label="Memory (% of reserved)",
+            period=ONE_MINUTE,
+        )
+        return [
+            [header, alarm_status],
+            [
+                self._graph(
+                    "Requests",
+                    [
+                        self._alb("RequestCount", "Sum", target_group=False, label="all"),
+                        self._alb("RequestCount", "Sum", target_group=True, label="to the service"),
+                        waker_requests,
+                    ],
+                ),
+                self._graph(
+                    "4xx / 5xx",
+                    [
+                        self._alb(
+                            "HTTPCode_ELB_4XX_Count", "Sum", target_group=False, label="4xx by the ALB"
+                        ),
+                        self._alb(
+                            "HTTPCode_ELB_5XX_Count", "Sum", target_group=False, label="5xx by the ALB"
+                        ),
+                        self._alb(
+                            "HTTPCode_Target_4XX_Count", "Sum", target_group=True, label="4xx by the service"
+                        ),
+                        self._alb(
+                            "HTTPCode_Target_5XX_Count", "Sum", target_group=True, label="5xx by the service"
+                        ),
+                    ],
+                ),
+                self._graph(
+                    "Target response time (s)",
+                    [
+                        self._alb("TargetResponseTime", "p50", target_group=True, label="p50"),
+                        self._alb("TargetResponseTime", "p99", target_group=True, label="p99"),
+                    ],
+                ),
+            ],
+            [
+                self._graph(
+                    "Targets",
+                    [
+                        self._alb("HealthyHostCount", "Minimum", target_group=True, label="healthy"),
+                        self._alb("UnHealthyHostCount", "Maximum", target_group=True, label="unhealthy"),
+                    ],
+                ),
+                self._graph(
+                    "Tasks",
+                    [
+                        self._container_insights("RunningTaskCount"),
+                        self._container_insights("DesiredTaskCount"),
+                        self._container_insights("PendingTaskCount"),
+                    ],
+                ),
+                self._graph(
+                    "CPU and memory (Container Insights)",
+                    [cpu, memory],
+                    left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+                ),
+            ],
+            [
+                self._graph(
+                    "Wakes and sleeps",
+                    [
+                        self._warmkeeper("Wakes", "Sum", "wakes"),
+                        self._warmkeeper("Sleeps", "Sum", "sleeps"),
+                        self._warmkeeper("WakeFailures", "Sum", "wake failures"),
+                    ],
+                ),
+                self._graph(
+                    "Cold start (s, wake to first healthy target)",
+                    [
+                        self._warmkeeper("ColdStartSeconds", "Average", "average"),
+                        self._warmkeeper("ColdStartSeconds", "Maximum", "maximum"),
+                    ],
+                ),
+                self._graph("Held requests", [self._warmkeeper("HeldRequests", "Sum", "held")]),
+            ],
+        ]

@@ -1,0 +1,196 @@
+"""The Fargate task definition (one container per configured container) and the ECS service.
+
+The service has no desired count in the template: the count belongs to whoever runs the service (the
+warmkeeper Lambda in a scale-to-zero environment, autoscaling in production), so a deploy never
+changes how many tasks run. A cold service stays cold after a deploy; a warm one rolls.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import Duration
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ssm as ssm
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from warmkeeper.config import Container
+from warmkeeper.infra.images import Images
+from warmkeeper.infra.log_groups import log_group
+from warmkeeper.infra.settings import StackSettings, pascal
+
+# ECS ignores the load balancer's verdict this long after a task starts: long enough for the
+# dependency chain (api and web healthy, then caddy) to come up, short enough to replace a task
+# that never will.
+HEALTH_CHECK_GRACE_SECONDS = 60
+# A complete Secrets Manager ARN ends with the 6-character suffix Secrets Manager appends to the name.
+_COMPLETE_SECRET_ARN = re.compile(r"^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$")
+
+
+class AppService(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        cluster: ecs.ICluster,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        images: Images,
+        target_group: elbv2.ApplicationTargetGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        env = settings.env
+        architecture = (
+            ecs.CpuArchitecture.ARM64 if env.architecture == "arm64" else ecs.CpuArchitecture.X86_64
+        )
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            family=settings.resource_prefix,
+            cpu=env.cpu,
+            memory_limit_mib=env.memory,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=architecture, operating_system_family=ecs.OperatingSystemFamily.LINUX
+            ),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.task_definition,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-ECS2",
+                    reason=(
+                        "Environment variables carry only non-secret configuration (upstream addresses, "
+                        "ports, file paths) from warmkeeper.toml. Secrets cannot be set there: the config "
+                        "accepts only Secrets Manager or SSM parameter ARNs under `secrets`, and those "
+                        "reach the containers through ECS `secrets` (valueFrom), never as values."
+                    ),
+                ),
+            ],
+        )
+        self.containers: dict[str, ecs.ContainerDefinition] = {}
+        for container in settings.config.containers:
+            self.containers[container.name] = self._add_container(settings, container, images)
+        for container in settings.config.containers:
+            for dependency in container.depends_on:
+                self.containers[container.name].add_container_dependencies(
+                    ecs.ContainerDependency(
+                        container=self.containers[dependency],
+                        # HEALTHY needs a health check on the dependency; without one, "started" is
+                        # the most ECS can know.
+                        condition=ecs.ContainerDependencyCondition.HEALTHY
+                        if settings.config.container(dependency).health.command
+                        else ecs.ContainerDependencyCondition.START,
+                    )
+                )
+
+        # The execution role exists once a container needs it (image pull, logs, secrets).
+        NagSuppressions.add_resource_suppressions(
+            self.task_definition.obtain_execution_role(),
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "Task execution role: ecr:GetAuthorizationToken has no resource-level permission "
+                        "and needs Resource *; image pulls themselves are limited to this app's ECR "
+                        "repositories, logs to its own log groups."
+                    ),
+                    applies_to=["Resource::*"],
+                ),
+            ],
+            apply_to_children=True,
+        )
+
+        # Tasks have a public IP (no NAT gateway) but accept traffic from the load balancer only:
+        # the one ingress rule is added when the service joins the target group below.
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "TaskSecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=True,
+            description=f"{settings.stack_name} tasks: in from the load balancer only; out to AWS APIs",
+        )
+        capacity_provider = "FARGATE_SPOT" if env.spot else "FARGATE"
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            # No desired_count: see the module docstring.
+            assign_public_ip=True,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            # Always a capacity provider strategy (never a launch type), so turning Spot on or off
+            # updates the service instead of replacing it.
+            capacity_provider_strategies=[
+                ecs.CapacityProviderStrategy(capacity_provider=capacity_provider, weight=1)
+            ],
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            health_check_grace_period=Duration.seconds(HEALTH_CHECK_GRACE_SECONDS),
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            enable_ecs_managed_tags=True,
+        )
+        entry = settings.entry_container
+        target_group.add_target(
+            self.service.load_balancer_target(container_name=entry.name, container_port=entry.port)
+        )
+
+    def _add_container(
+        self, settings: StackSettings, container: Container, images: Images
+    ) -> ecs.ContainerDefinition:
+        logs = log_group(
+            self,
+            f"{pascal(container.name)}Logs",
+            settings=settings,
+            name=settings.log_group_name(container.name),
+        )
+        health = container.health
+        return self.task_definition.add_container(
+            container.name,
+            container_name=container.name,
+            image=images.image_for(container),
+            essential=True,
+            cpu=container.cpu or None,
+            # A reservation, not a hard limit: a container may borrow the task's spare memory.
+            memory_reservation_mib=container.memory or None,
+            port_mappings=[ecs.PortMapping(container_port=container.port, name=container.name)],
+            environment=dict(container.environment) or None,
+            secrets={
+                env_var: self._secret(f"{pascal(container.name)}Secret{index}", reference)
+                for index, (env_var, reference) in enumerate(sorted(container.secrets.items()))
+            }
+            or None,
+            health_check=ecs.HealthCheck(
+                command=list(health.command),
+                interval=Duration.seconds(health.interval_seconds),
+                timeout=Duration.seconds(health.timeout_seconds),
+                retries=health.retries,
+                start_period=Duration.seconds(health.start_period_seconds),
+            )
+            if health.command
+            else None,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=container.name, log_group=logs),
+            # SIGTERM, then this long to finish in-flight requests before SIGKILL.
+            stop_timeout=Duration.seconds(container.stop_timeout_seconds),
+        )
+
+    def _secret(self, construct_id: str, reference: str) -> ecs.Secret:
+        """A secret by reference: the execution role may read it; its value never enters the template."""
+        if reference.startswith("arn:aws:ssm:"):
+            parameter = ssm.StringParameter.from_string_parameter_arn(self, construct_id, reference)
+            return ecs.Secret.from_ssm_parameter(parameter)
+        # ECS accepts `<secret arn>:<json key>:<version stage>:<version id>`; keep the key if given.
+        parts = reference.split(":")
+        secret_arn, field = ":".join(parts[:7]), (parts[7] if len(parts) > 7 and parts[7] else None)
+        if _COMPLETE_SECRET_ARN.match(secret_arn):
+            secret = secretsmanager.Secret.from_secret_complete_arn(self, construct_id, secret_arn)
+        else:
+            secret = secretsmanager.Secret.from_secret_partial_arn(self, construct_id, secret_arn)
+        return ecs.Secret.from_secrets_manager(secret, field)

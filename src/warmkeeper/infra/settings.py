@@ -1,0 +1,118 @@
+"""What every construct of one environment's stack needs to know, computed once from the typed config.
+
+Constructs receive this object (and each other's constructs), never raw dicts or the TOML file, so a
+name such as the SSM prefix or the idle alarm's name is derived in one place only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from warmkeeper.config import AppConfig, Container, EnvironmentSettings
+
+# Docker reference grammar for a tag: what `docker push` and ECR accept.
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+METRICS_NAMESPACE = "Warmkeeper"
+# Listener rule priorities (lower wins). The warm route is created and deleted at run time by the
+# warmkeeper Lambda, never by CloudFormation; the others are owned by the stack.
+WAKER_PATHS_RULE_PRIORITY = 1
+WARM_RULE_PRIORITY = 10
+SERVICE_ANCHOR_RULE_PRIORITY = 49999
+WAKER_DEFAULT_RULE_PRIORITY = 50000
+SERVICE_ROUTE_HEADER = "X-Warmkeeper-Route"
+
+
+def check_image_tag(image_tag: str) -> None:
+    """Raise ValueError unless `image_tag` is a tag Docker and ECR accept."""
+    if not _IMAGE_TAG.match(image_tag):
+        raise ValueError(
+            f"{image_tag!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128 characters)"
+        )
+
+
+def pascal(name: str) -> str:
+    """`api` -> `Api`, `my-web` -> `MyWeb`: construct ids and output keys."""
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """One AWS environment of one app, as the CDK constructs see it."""
+
+    config: AppConfig
+    env_name: str
+    env: EnvironmentSettings
+    image_tag: str = "latest"
+
+    @classmethod
+    def create(cls, config: AppConfig, env_name: str, image_tag: str = "latest") -> StackSettings:
+        if env_name == "local":
+            raise ValueError("the local environment has no AWS stack; use staging or production")
+        check_image_tag(image_tag)
+        return cls(config=config, env_name=env_name, env=config.environment(env_name), image_tag=image_tag)
+
+    @property
+    def app_name(self) -> str:
+        return self.config.app.name
+
+    @property
+    def stack_name(self) -> str:
+        return self.config.stack_name(self.env_name)
+
+    @property
+    def resource_prefix(self) -> str:
+        """Prefix of the physical names people look for in the console: `cityguided-staging`."""
+        return f"{self.app_name}-{self.env_name}"
+
+    @property
+    def parameter_prefix(self) -> str:
+        """SSM path owned by this environment; the Lambda keeps its small state under it."""
+        return f"/warmkeeper/{self.app_name}/{self.env_name}"
+
+    @property
+    def function_name(self) -> str:
+        return f"{self.resource_prefix}-warmkeeper"
+
+    @property
+    def idle_alarm_name(self) -> str:
+        return f"{self.stack_name}-idle"
+
+    @property
+    def dashboard_name(self) -> str:
+        return self.stack_name
+
+    @property
+    def production_like(self) -> bool:
+        """Always-on environments keep their logs and keys when the stack is deleted."""
+        return not self.env.scale_to_zero
+
+    @property
+    def entry_container(self) -> Container:
+        return self.config.entry_container
+
+    def log_group_name(self, container: str) -> str:
+        return f"/warmkeeper/{self.app_name}/{self.env_name}/{container}"
+
+    def waker_policy(self) -> dict[str, Any]:
+        """The `WK_POLICY` object of the contract: what the Lambda's core Policy is built from."""
+        policy = self.config.scale_to_zero
+        return {
+            "scale_to_zero": self.env.scale_to_zero,
+            "idle_minutes": self.env.idle_minutes,
+            "min_warm_minutes": policy.min_warm_minutes,
+            "hold_seconds": policy.hold_seconds,
+            "wake_timeout_seconds": policy.wake_timeout_seconds,
+            "retry_after_seconds": policy.retry_after_seconds,
+            "default_lease_minutes": policy.default_lease_minutes,
+            "max_lease_minutes": policy.max_lease_minutes,
+            "ignore_user_agents": list(policy.ignore_user_agents),
+            "min_tasks": self.env.min_tasks,
+            "max_tasks": self.env.max_tasks,
+        }
+
+    def waker_policy_json(self) -> str:
+        return json.dumps(self.waker_policy(), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,134 @@
+"""One environment's stack: a thin composition of one construct per capability, and its outputs.
+
+The output keys are the contract with the deploy tooling and the CLI (see docs/technical/ecs-fargate.md).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Environment, Fn, Stack, Tags
+from constructs import Construct
+
+from warmkeeper.infra.autoscaling import Autoscaling
+from warmkeeper.infra.cluster import Cluster
+from warmkeeper.infra.idle import IdleDetector
+from warmkeeper.infra.images import Images
+from warmkeeper.infra.ingress import Ingress
+from warmkeeper.infra.monitoring import Monitoring
+from warmkeeper.infra.network import Network
+from warmkeeper.infra.routing import Routing
+from warmkeeper.infra.service import AppService
+from warmkeeper.infra.settings import StackSettings, pascal
+from warmkeeper.infra.waker import Waker
+
+AVAILABILITY_ZONES = 2
+
+
+class WarmkeeperStack(Stack):
+    def __init__(self, scope: Construct, settings: StackSettings) -> None:
+        super().__init__(
+            scope,
+            settings.stack_name,
+            stack_name=settings.stack_name,
+            description=f"warmkeeper: {settings.app_name} {settings.env_name} on ECS Fargate",
+            # The configured region; the account is the deployer's unless the config names one.
+            env=Environment(account=settings.env.account, region=settings.env.region),
+        )
+        self.settings = settings
+        Tags.of(self).add("warmkeeper:app", settings.app_name)
+        Tags.of(self).add("warmkeeper:env", settings.env_name)
+
+        network = Network(self, "Network", settings=settings)
+        cluster = Cluster(self, "Cluster", settings=settings, vpc=network.vpc)
+        images = Images(self, "Images", settings=settings)
+        ingress = Ingress(self, "Ingress", settings=settings, vpc=network.vpc, subnets=network.public_subnets)
+        app_service = AppService(
+            self,
+            "App",
+            settings=settings,
+            cluster=cluster.cluster,
+            vpc=network.vpc,
+            subnets=network.public_subnets,
+            images=images,
+            target_group=ingress.service_target_group,
+        )
+        waker = Waker(
+            self,
+            "Waker",
+            settings=settings,
+            cluster=cluster.cluster,
+            service=app_service.service,
+            load_balancer=ingress.load_balancer,
+            listener=ingress.listener,
+            service_target_group=ingress.service_target_group,
+        )
+        Routing(
+            self,
+            "Routing",
+            settings=settings,
+            listener=ingress.listener,
+            service_target_group=ingress.service_target_group,
+            waker_target_group=waker.target_group,
+        )
+        idle: IdleDetector | None = None
+        if settings.env.scale_to_zero:
+            idle = IdleDetector(
+                self,
+                "Idle",
+                settings=settings,
+                load_balancer=ingress.load_balancer,
+                service_target_group=ingress.service_target_group,
+                function=waker.function,
+            )
+        else:
+            Autoscaling(
+                self,
+                "Autoscaling",
+                settings=settings,
+                service=app_service.service,
+                target_group=ingress.service_target_group,
+            )
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            settings=settings,
+            cluster=cluster.cluster,
+            service=app_service.service,
+            load_balancer=ingress.load_balancer,
+            service_target_group=ingress.service_target_group,
+            waker_target_group=waker.target_group,
+            function=waker.function,
+        )
+
+        outputs = {
+            "Url": (ingress.url(settings), "Where people open the app"),
+            "ClusterName": (cluster.cluster.cluster_name, "ECS cluster"),
+            "ServiceName": (
+                app_service.service.service_name,
+                "ECS service (no desired count in the template)",
+            ),
+            "ListenerArn": (ingress.listener.listener_arn, "The listener that carries traffic"),
+            "ServiceTargetGroupArn": (ingress.service_target_group.target_group_arn, "ip target group"),
+            "WarmkeeperFunctionName": (waker.function.function_name, "The warmkeeper Lambda"),
+            "ParameterPrefix": (settings.parameter_prefix, "SSM path of the Lambda's state"),
+            "KeepaliveSecretArn": (waker.keepalive_secret.secret_arn, "Token of POST /_warmkeeper/keepalive"),
+            "LoadBalancerDimension": (ingress.load_balancer.load_balancer_full_name, "AWS/ApplicationELB"),
+            "TargetGroupDimension": (
+                ingress.service_target_group.target_group_full_name,
+                "AWS/ApplicationELB",
+            ),
+            "DashboardName": (monitoring.dashboard_name, "CloudWatch dashboard"),
+        }
+        for container, repository in images.repositories.items():
+            outputs[f"RepositoryUri{pascal(container)}"] = (
+                repository.repository_uri,
+                f"ECR repository of the {container} image",
+            )
+        if idle is not None:
+            outputs["IdleAlarmName"] = (idle.alarm.alarm_name, "Goes to ALARM when the service is idle")
+        for key, (value, description) in outputs.items():
+            CfnOutput(self, key, value=value, description=description)
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """Two AZs of the region, resolved at deploy time (Fn::GetAZs): synthesis needs no AWS lookup."""
+        return [Fn.select(index, Fn.get_azs()) for index in range(AVAILABILITY_ZONES)]

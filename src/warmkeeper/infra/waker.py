@@ -1,0 +1,308 @@
+"""The warmkeeper Lambda: answers while the service is cold, wakes it, sleeps it, reconciles every minute.
+
+Its code is an asset cut from src/ that holds only what the contract allows in the bundle
+(`warmkeeper/{__init__,control}.py`, `py.typed`, `core/`, `aws/`: standard library and boto3 only).
+Its IAM policy reaches this one service, cluster, listener, SSM path and secret; no mutating action
+has a wildcard resource.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, Fn, IgnoreMode, Stack
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from constructs import Construct
+
+import warmkeeper
+from warmkeeper.infra.log_groups import log_group
+from warmkeeper.infra.settings import METRICS_NAMESPACE, WARM_RULE_PRIORITY, StackSettings
+
+HANDLER = "warmkeeper.aws.lambda_handler.handler"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+MEMORY_MB = 256
+# Later patterns win: exclude everything, then let in exactly the bundle's files.
+BUNDLE_PATTERNS = [
+    "*",
+    "!warmkeeper",
+    "warmkeeper/*",
+    "!warmkeeper/__init__.py",
+    "!warmkeeper/py.typed",
+    "!warmkeeper/control.py",
+    "!warmkeeper/core",
+    "!warmkeeper/core/**",
+    "!warmkeeper/aws",
+    "!warmkeeper/aws/**",
+    "__pycache__",
+    "*.pyc",
+]
+
+
+def source_root() -> Path:
+    """The folder that holds the `warmkeeper` package (src/ in a checkout)."""
+    return Path(warmkeeper.__file__).resolve().parent.parent
+
+
+def bundle_code() -> lambda_.Code:
+    return lambda_.Code.from_asset(str(source_root()), exclude=BUNDLE_PATTERNS, ignore_mode=IgnoreMode.GLOB)
+
+
+def listener_rules_arn(listener_arn: str) -> str:
+    """`...:listener/app/NAME/LB_ID/LISTENER_ID` -> `...:listener-rule/app/NAME/LB_ID/LISTENER_ID/*`."""
+    parts = Fn.split(":listener/", listener_arn)
+    return Fn.join("", [Fn.select(0, parts), ":listener-rule/", Fn.select(1, parts), "/*"])
+
+
+class Waker(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        cluster: ecs.ICluster,
+        service: ecs.FargateService,
+        load_balancer: elbv2.ApplicationLoadBalancer,
+        listener: elbv2.ApplicationListener,
+        service_target_group: elbv2.ApplicationTargetGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.keepalive_secret = secretsmanager.Secret(
+            self,
+            "KeepaliveSecret",
+            secret_name=f"warmkeeper/{settings.app_name}/{settings.env_name}/keepalive",
+            description=f"{settings.stack_name}: bearer token of POST /_warmkeeper/keepalive",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=48
+            ),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.keepalive_secret,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-SMG4",
+                    reason=(
+                        "The keep-alive token is a webhook credential shared with CI, not a database "
+                        "password: it only wakes the service and holds it warm (bounded by "
+                        "max_lease_minutes) and grants no data access. It is rotated by hand with "
+                        "`aws secretsmanager put-secret-value` and CI is updated at the same time; an "
+                        "automatic rotation would break CI between rotation and update."
+                    ),
+                )
+            ],
+        )
+
+        logs = log_group(self, "Logs", settings=settings, name=f"/aws/lambda/{settings.function_name}")
+        # Our own role instead of the default one: the default attaches the AWS managed
+        # AWSLambdaBasicExecutionRole (logs on every log group); this one writes to its own only.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{settings.stack_name} warmkeeper Lambda",
+        )
+        logs.grant_write(self.role)
+        hold_seconds = settings.config.scale_to_zero.hold_seconds
+        environment = {
+            "WK_APP": settings.app_name,
+            "WK_ENV": settings.env_name,
+            "WK_CLUSTER": cluster.cluster_name,
+            "WK_SERVICE": service.service_name,
+            "WK_LISTENER_ARN": listener.listener_arn,
+            "WK_SERVICE_TARGET_GROUP_ARN": service_target_group.target_group_arn,
+            "WK_WARM_RULE_PRIORITY": str(WARM_RULE_PRIORITY),
+            "WK_PARAMETER_PREFIX": settings.parameter_prefix,
+            "WK_KEEPALIVE_SECRET_ARN": self.keepalive_secret.secret_arn,
+            "WK_POLICY": settings.waker_policy_json(),
+            "WK_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "WK_LOAD_BALANCER_DIMENSION": load_balancer.load_balancer_full_name,
+            "WK_TARGET_GROUP_DIMENSION": service_target_group.target_group_full_name,
+        }
+        if settings.env.scale_to_zero:
+            environment["WK_IDLE_ALARM_NAME"] = settings.idle_alarm_name
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=settings.function_name,
+            description=f"{settings.stack_name}: answers while cold; wakes, sleeps, reconciles the service",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            code=bundle_code(),
+            memory_size=MEMORY_MB,
+            # A held API request may wait hold_seconds for a healthy target, plus the calls around it.
+            timeout=Duration.seconds(max(30, hold_seconds + 15)),
+            role=self.role,
+            log_group=logs,
+            environment=environment,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.function,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-L1",
+                    reason=(
+                        "python3.12 is pinned on purpose: the bundle (core and aws, standard library "
+                        "and boto3 only) is tested against it, and it is a supported Lambda runtime "
+                        "(not deprecated). Moving to a newer runtime is a tested change of this "
+                        "constant, not a side effect of a cdk-nag upgrade."
+                    ),
+                )
+            ],
+        )
+        self._grant(settings, stack, cluster, service, listener)
+
+        # Requests that no higher-priority rule takes reach the Lambda through this target group.
+        # Not CDK's LambdaTarget: its invoke permission names no source, so a load balancer of any
+        # account could invoke the function. This one admits target groups of this account only
+        # (naming the target group itself would close a dependency cycle: it needs the permission
+        # before it can register the function).
+        invoke_permission = lambda_.CfnPermission(
+            self,
+            "LoadBalancerInvoke",
+            action="lambda:InvokeFunction",
+            function_name=self.function.function_arn,
+            principal="elasticloadbalancing.amazonaws.com",
+            source_arn=stack.format_arn(
+                service="elasticloadbalancing", resource="targetgroup", resource_name="*"
+            ),
+        )
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self, "TargetGroup", target_type=elbv2.TargetType.LAMBDA
+        )
+        cfn_target_group = self.target_group.node.default_child
+        assert isinstance(cfn_target_group, elbv2.CfnTargetGroup)
+        cfn_target_group.targets = [
+            elbv2.CfnTargetGroup.TargetDescriptionProperty(id=self.function.function_arn)
+        ]
+        self.target_group.node.add_dependency(invoke_permission)
+        # Reconcile: repairs whatever a lost event left behind. A missed run is simply the next one.
+        events.Rule(
+            self,
+            "ReconcileSchedule",
+            description=f"{settings.stack_name}: reconcile the warmkeeper state every minute",
+            schedule=events.Schedule.rate(Duration.minutes(1)),
+            targets=[events_targets.LambdaFunction(self.function, retry_attempts=0)],
+        )
+
+    def _grant(
+        self,
+        settings: StackSettings,
+        stack: Stack,
+        cluster: ecs.ICluster,
+        service: ecs.FargateService,
+        listener: elbv2.ApplicationListener,
+    ) -> None:
+        parameters_arn = stack.format_arn(
+            service="ssm", resource="parameter", resource_name=f"{settings.parameter_prefix.lstrip('/')}/*"
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid="ScaleThisService",
+                actions=["ecs:UpdateService", "ecs:DescribeServices"],
+                resources=[service.service_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReadTasksOfThisCluster",
+                actions=["ecs:ListTasks", "ecs:DescribeTasks"],
+                resources=["*"],
+                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadLoadBalancing",
+                actions=["elasticloadbalancing:Describe*"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="CreateWarmRouteOnThisListener",
+                actions=["elasticloadbalancing:CreateRule"],
+                resources=[listener.listener_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ChangeRulesOfThisListener",
+                actions=[
+                    "elasticloadbalancing:DeleteRule",
+                    "elasticloadbalancing:ModifyRule",
+                    "elasticloadbalancing:AddTags",
+                ],
+                resources=[listener_rules_arn(listener.listener_arn)],
+            ),
+            iam.PolicyStatement(
+                sid="StateUnderThisEnvironmentsPrefix",
+                actions=[
+                    "ssm:GetParameter",
+                    "ssm:GetParameters",
+                    "ssm:PutParameter",
+                    "ssm:DeleteParameter",
+                    "ssm:DeleteParameters",
+                ],
+                resources=[parameters_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReadKeepaliveToken",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[self.keepalive_secret.secret_arn],
+            ),
+            iam.PolicyStatement(
+                sid="PublishWarmkeeperMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # PutMetricData has no resource type; the namespace condition scopes it
+                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadMetricsAndAlarms",
+                actions=[
+                    "cloudwatch:GetMetricData",
+                    "cloudwatch:GetMetricStatistics",
+                    "cloudwatch:DescribeAlarms",
+                ],
+                resources=["*"],
+            ),
+        ]
+        policy = iam.Policy(self, "Policy", statements=statements, roles=[self.role])
+        NagSuppressions.add_resource_suppressions(
+            policy,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "Read-only actions without resource-level permissions (ELB Describe*, "
+                        "CloudWatch GetMetricData/GetMetricStatistics/DescribeAlarms) need Resource *. "
+                        "ecs:ListTasks/DescribeTasks are read-only and limited by the ecs:cluster "
+                        "condition to this cluster. cloudwatch:PutMetricData supports no resource and is "
+                        "limited by the cloudwatch:namespace condition to 'Warmkeeper'."
+                    ),
+                    applies_to=["Resource::*", "Action::elasticloadbalancing:Describe*"],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "The warm-route rule is created at run time, so its ARN is unknown in advance; "
+                        "the wildcard covers only rules of this one listener "
+                        "(listener-rule/app/<lb name>/<lb id>/<listener id>/*)."
+                    ),
+                    applies_to=[RegexAppliesTo(regex="/^Resource::.*:listener-rule\\/.*\\/\\*$/")],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        f"The Lambda's small state (wake lock, lease, last wake) lives in SSM parameters "
+                        f"it creates at run time under this environment's own path "
+                        f"{settings.parameter_prefix}/; the wildcard covers that path only."
+                    ),
+                    applies_to=[
+                        RegexAppliesTo(
+                            regex="/^Resource::arn:<AWS::Partition>:ssm:.*:parameter\\/warmkeeper\\/.*\\/\\*$/"
+                        )
+                    ],
+                ),
+            ],
+        )

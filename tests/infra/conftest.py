@@ -1,0 +1,99 @@
+"""Session fixtures: each stack variant is synthesized once and shared by every infra test.
+
+- `staging` and `production`: the example config as shipped (HTTP only, no alarm e-mail);
+- `https_staging`: a copy of it with a domain, an ACM certificate, an alarm e-mail, container secrets
+  by ARN, one container with a ready-made image instead of a build, an explicit image tag and a
+  long hold time.
+
+aws_cdk is imported inside the fixtures: collecting tests elsewhere never pays for starting jsii.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import EXAMPLE_CONFIG
+from tests.infra.support import SynthesizedEnv
+from warmkeeper.config import AppConfig, load_config, parse_config
+
+# jsii prints a Node end-of-life banner (stderr) on every start without this (the value is Node's major).
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
+
+CERTIFICATE_ARN = "arn:aws:acm:eu-west-3:123456789012:certificate/6b1f0c1e-2d4a-4c55-9a39-0f1b2c3d4e5f"
+DOMAIN = "staging.cityguided.example"
+ALARM_EMAIL = "ops@cityguided.example"
+DATABASE_SECRET_ARN = "arn:aws:secretsmanager:eu-west-3:123456789012:secret:cityguided/database-AbCdEf"
+MAPS_KEY_PARAMETER_ARN = "arn:aws:ssm:eu-west-3:123456789012:parameter/cityguided/maps-key"
+WEB_IMAGE = "ghcr.io/cityguided/web:1.4.2"
+IMAGE_TAG = "3f9c2ab"
+HOLD_SECONDS = 55  # longer than the load balancer's default idle timeout (60 s) once Lambda time is added
+
+
+def https_config() -> AppConfig:
+    data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["ingress"] = {"domain": DOMAIN, "certificate_arn": CERTIFICATE_ARN}
+    data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
+    data["scale_to_zero"]["hold_seconds"] = HOLD_SECONDS
+    containers = {container["name"]: container for container in data["containers"]}
+    containers["api"]["secrets"] = {"DATABASE_URL": DATABASE_SECRET_ARN, "MAPS_KEY": MAPS_KEY_PARAMETER_ARN}
+    del containers["web"]["build"]
+    containers["web"]["image"] = WEB_IMAGE
+    return parse_config(data, EXAMPLE_CONFIG.resolve())
+
+
+def _synthesize(
+    variant: str, config: AppConfig, env: str, output: Path, image_tag: str = "latest"
+) -> SynthesizedEnv:
+    from warmkeeper.infra.app import synthesize_stack
+
+    synthesized = synthesize_stack(config, env, output, image_tag=image_tag)
+    return SynthesizedEnv(
+        variant=variant,
+        config=config,
+        env_name=env,
+        image_tag=image_tag,
+        stack=synthesized.stack,
+        template_path=synthesized.template,
+        raw=json.loads(synthesized.template.read_text(encoding="utf-8")),
+    )
+
+
+@pytest.fixture(scope="session")
+def example_config() -> AppConfig:
+    return load_config(EXAMPLE_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def staging(example_config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
+    return _synthesize("staging", example_config, "staging", tmp_path_factory.mktemp("cdk-staging"))
+
+
+@pytest.fixture(scope="session")
+def production(example_config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
+    return _synthesize("production", example_config, "production", tmp_path_factory.mktemp("cdk-production"))
+
+
+@pytest.fixture(scope="session")
+def https_staging(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
+    return _synthesize(
+        "https_staging", https_config(), "staging", tmp_path_factory.mktemp("cdk-https"), image_tag=IMAGE_TAG
+    )
+
+
+@pytest.fixture(params=["staging", "production", "https_staging"])
+def any_env(request: pytest.FixtureRequest) -> SynthesizedEnv:
+    """Each test using this runs once per variant; the variants themselves are synthesized once."""
+    synthesized: SynthesizedEnv = request.getfixturevalue(request.param)
+    return synthesized
+
+
+@pytest.fixture(params=["staging", "https_staging"])
+def scale_to_zero_env(request: pytest.FixtureRequest) -> SynthesizedEnv:
+    synthesized: SynthesizedEnv = request.getfixturevalue(request.param)
+    return synthesized

@@ -1,0 +1,94 @@
+"""Issue 2 §3: the load balancer, its listeners, the service's target group and production autoscaling."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra.conftest import CERTIFICATE_ARN, DOMAIN
+from tests.infra.support import SynthesizedEnv, ref
+
+pytestmark = pytest.mark.infra
+
+
+def test_internet_facing_load_balancer_in_public_subnets(any_env: SynthesizedEnv) -> None:
+    _, load_balancer = any_env.only("AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert load_balancer["Scheme"] == "internet-facing"
+    assert load_balancer["Type"] == "application"
+    assert len(load_balancer["Subnets"]) == 2
+    attributes = {item["Key"]: item["Value"] for item in load_balancer["LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    # A held API request (up to hold_seconds, plus the Lambda's own calls) keeps its connection.
+    idle_timeout = int(attributes.get("idle_timeout.timeout_seconds", "60"))
+    assert idle_timeout >= any_env.config.scale_to_zero.hold_seconds + 15
+
+
+def test_service_target_group_checks_health_fast(any_env: SynthesizedEnv) -> None:
+    target_group = any_env.properties(any_env.logical_id("Ingress/ServiceTargetGroup"))
+    entry = any_env.config.entry_container
+    assert target_group["TargetType"] == "ip"
+    assert target_group["Port"] == entry.port
+    assert target_group["HealthCheckPath"] == entry.health.path == "/healthz"
+    assert target_group["HealthCheckIntervalSeconds"] == 5
+    assert target_group["HealthyThresholdCount"] == 2
+    assert target_group["HealthCheckTimeoutSeconds"] < target_group["HealthCheckIntervalSeconds"]
+    attributes = {item["Key"]: item["Value"] for item in target_group["TargetGroupAttributes"]}
+    assert int(attributes["deregistration_delay.timeout_seconds"]) <= 15
+
+
+def test_http_only_without_a_certificate(staging: SynthesizedEnv, production: SynthesizedEnv) -> None:
+    for synth in (staging, production):
+        _, listener = synth.only("AWS::ElasticLoadBalancingV2::Listener")
+        assert (listener["Port"], listener["Protocol"]) == (80, "HTTP")
+
+
+def test_https_with_the_certificate_and_a_redirect(https_staging: SynthesizedEnv) -> None:
+    listeners = {
+        resource["Properties"]["Port"]: resource["Properties"]
+        for resource in https_staging.resources("AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+    assert set(listeners) == {80, 443}
+    https = listeners[443]
+    assert https["Protocol"] == "HTTPS"
+    assert https["Certificates"] == [{"CertificateArn": CERTIFICATE_ARN}]
+    assert https["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    assert listeners[80]["DefaultActions"] == [
+        {
+            "Type": "redirect",
+            "RedirectConfig": {"Port": "443", "Protocol": "HTTPS", "StatusCode": "HTTP_301"},
+        }
+    ]
+    # The redirect listener forwards nothing: no rule hangs on it.
+    redirect_listener = https_staging.logical_id("Ingress/LoadBalancer/Redirect80To443")
+    rules = https_staging.resources("AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    assert all(rule["Properties"]["ListenerArn"] != ref(redirect_listener) for rule in rules)
+
+
+def test_production_autoscales_on_requests_and_cpu(production: SynthesizedEnv) -> None:
+    _, target = production.only("AWS::ApplicationAutoScaling::ScalableTarget")
+    settings = production.settings
+    assert (
+        (target["MinCapacity"], target["MaxCapacity"]) == (settings.min_tasks, settings.max_tasks) == (1, 3)
+    )
+    assert target["ScalableDimension"] == "ecs:service:DesiredCount"
+    policies = {
+        policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"][
+            "PredefinedMetricType"
+        ]: policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        for policy in production.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    }
+    assert set(policies) == {"ALBRequestCountPerTarget", "ECSServiceAverageCPUUtilization"}
+    assert policies["ALBRequestCountPerTarget"]["TargetValue"] == settings.target_requests_per_task
+    assert policies["ECSServiceAverageCPUUtilization"]["TargetValue"] == settings.target_cpu_percent
+
+
+def test_scale_to_zero_environments_do_not_autoscale(scale_to_zero_env: SynthesizedEnv) -> None:
+    # Target tracking could scale in to zero behind the waker's back.
+    scale_to_zero_env.template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
+
+
+def test_url_output(staging: SynthesizedEnv, https_staging: SynthesizedEnv) -> None:
+    assert https_staging.raw["Outputs"]["Url"]["Value"] == f"https://{DOMAIN}"
+    load_balancer = staging.logical_id("Ingress/LoadBalancer")
+    assert staging.raw["Outputs"]["Url"]["Value"] == {
+        "Fn::Join": ["", ["http://", {"Fn::GetAtt": [load_balancer, "DNSName"]}]]
+    }

@@ -1,0 +1,228 @@
+"""Issue 2 §3: the Fargate task definition, the ECS service, the images and the cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import DATABASE_SECRET_ARN, IMAGE_TAG, MAPS_KEY_PARAMETER_ARN, WEB_IMAGE
+from tests.infra.support import SynthesizedEnv, get_att, ref
+
+pytestmark = pytest.mark.infra
+
+
+def _containers(synth: SynthesizedEnv) -> dict[str, dict[str, Any]]:
+    _, task = synth.only("AWS::ECS::TaskDefinition")
+    return {definition["Name"]: definition for definition in task["ContainerDefinitions"]}
+
+
+def test_service_has_no_desired_count(any_env: SynthesizedEnv) -> None:
+    _, service = any_env.only("AWS::ECS::Service")
+    assert "DesiredCount" not in service
+
+
+def test_rolling_deploy_is_safe(any_env: SynthesizedEnv) -> None:
+    from aws_cdk.assertions import Match
+
+    any_env.template.has_resource_properties(
+        "AWS::ECS::Service",
+        {
+            "DeploymentConfiguration": Match.object_like(
+                {
+                    "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+                    "MinimumHealthyPercent": 100,
+                    "MaximumPercent": 200,
+                }
+            ),
+            "HealthCheckGracePeriodSeconds": Match.any_value(),
+        },
+    )
+    _, service = any_env.only("AWS::ECS::Service")
+    assert 0 < service["HealthCheckGracePeriodSeconds"] <= 120
+
+
+def test_spot_only_where_configured(staging: SynthesizedEnv, production: SynthesizedEnv) -> None:
+    assert staging.settings.spot and not production.settings.spot
+    assert staging.only("AWS::ECS::Service")[1]["CapacityProviderStrategy"] == [
+        {"CapacityProvider": "FARGATE_SPOT", "Weight": 1}
+    ]
+    production_service = production.only("AWS::ECS::Service")[1]
+    assert production_service["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE", "Weight": 1}]
+    assert "LaunchType" not in production_service
+    _, associations = staging.only("AWS::ECS::ClusterCapacityProviderAssociations")
+    assert set(associations["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+
+
+def test_tasks_run_in_public_subnets_with_a_public_ip(any_env: SynthesizedEnv) -> None:
+    _, service = any_env.only("AWS::ECS::Service")
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "ENABLED"
+    public_subnets = {
+        logical_id
+        for logical_id, subnet in any_env.resources("AWS::EC2::Subnet").items()
+        if subnet["Properties"]["MapPublicIpOnLaunch"] is True
+    }
+    assert {subnet["Ref"] for subnet in network["Subnets"]} == public_subnets
+    assert len(public_subnets) == 2
+    task_security_group = any_env.logical_id("App/TaskSecurityGroup")
+    assert network["SecurityGroups"] == [get_att(task_security_group, "GroupId")]
+
+
+def test_service_joins_the_target_group_through_the_entry_container(any_env: SynthesizedEnv) -> None:
+    _, service = any_env.only("AWS::ECS::Service")
+    entry = any_env.config.entry_container
+    assert service["LoadBalancers"] == [
+        {
+            "ContainerName": entry.name,
+            "ContainerPort": entry.port,
+            "TargetGroupArn": ref(any_env.logical_id("Ingress/ServiceTargetGroup")),
+        }
+    ]
+
+
+def test_service_is_tagged_with_app_and_env(any_env: SynthesizedEnv) -> None:
+    _, service = any_env.only("AWS::ECS::Service")
+    tags = {tag["Key"]: tag["Value"] for tag in service["Tags"]}
+    assert tags["warmkeeper:app"] == "cityguided"
+    assert tags["warmkeeper:env"] == any_env.env_name
+    assert service["PropagateTags"] == "SERVICE"
+
+
+def test_task_size_and_architecture_follow_the_config(any_env: SynthesizedEnv) -> None:
+    _, task = any_env.only("AWS::ECS::TaskDefinition")
+    settings = any_env.settings
+    assert task["Cpu"] == str(settings.cpu)
+    assert task["Memory"] == str(settings.memory)
+    assert task["RuntimePlatform"] == {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+    assert task["NetworkMode"] == "awsvpc"
+
+
+def test_production_task_is_bigger_than_staging(staging: SynthesizedEnv, production: SynthesizedEnv) -> None:
+    # The example sizes production at 512/1024 and staging at 256/512: a regression test of the overlay.
+    assert staging.only("AWS::ECS::TaskDefinition")[1]["Cpu"] == "256"
+    assert production.only("AWS::ECS::TaskDefinition")[1]["Memory"] == "1024"
+
+
+def test_containers_follow_the_config(any_env: SynthesizedEnv) -> None:
+    containers = _containers(any_env)
+    assert set(containers) == {container.name for container in any_env.config.containers}
+    for container in any_env.config.containers:
+        definition = containers[container.name]
+        assert definition["Essential"] is True
+        assert definition["PortMappings"][0]["ContainerPort"] == container.port
+        assert definition["StopTimeout"] == container.stop_timeout_seconds
+        assert definition.get("Cpu", 0) == container.cpu
+        assert definition.get("MemoryReservation", 0) == container.memory
+        environment = {item["Name"]: item["Value"] for item in definition.get("Environment", [])}
+        assert environment == container.environment
+        health = container.health
+        assert health.command is not None
+        assert definition["HealthCheck"] == {
+            "Command": health.command,
+            "Interval": health.interval_seconds,
+            "Timeout": health.timeout_seconds,
+            "Retries": health.retries,
+            "StartPeriod": health.start_period_seconds,
+        }
+
+
+def test_caddy_waits_for_healthy_api_and_web(any_env: SynthesizedEnv) -> None:
+    caddy = _containers(any_env)["caddy"]
+    assert sorted(caddy["DependsOn"], key=lambda item: item["ContainerName"]) == [
+        {"Condition": "HEALTHY", "ContainerName": "api"},
+        {"Condition": "HEALTHY", "ContainerName": "web"},
+    ]
+    assert "DependsOn" not in _containers(any_env)["api"]
+
+
+def test_one_log_group_per_container_with_the_configured_retention(any_env: SynthesizedEnv) -> None:
+    log_groups = any_env.resources("AWS::Logs::LogGroup")
+    used = set()
+    for name, definition in _containers(any_env).items():
+        log_configuration = definition["LogConfiguration"]
+        assert log_configuration["LogDriver"] == "awslogs"
+        group = log_configuration["Options"]["awslogs-group"]["Ref"]
+        assert group not in used, "two containers share a log group"
+        used.add(group)
+        properties = log_groups[group]["Properties"]
+        assert properties["LogGroupName"] == f"/warmkeeper/cityguided/{any_env.env_name}/{name}"
+        assert properties["RetentionInDays"] == any_env.settings.log_retention_days
+    # Every log group of the stack (flow logs, the Lambda) has a retention: none grows forever.
+    assert all("RetentionInDays" in group["Properties"] for group in log_groups.values())
+
+
+def test_log_retention_differs_per_environment(staging: SynthesizedEnv, production: SynthesizedEnv) -> None:
+    assert {
+        g["Properties"]["RetentionInDays"] for g in staging.resources("AWS::Logs::LogGroup").values()
+    } == {7}
+    assert {
+        g["Properties"]["RetentionInDays"] for g in production.resources("AWS::Logs::LogGroup").values()
+    } == {30}
+    # Production keeps its logs when the stack is deleted; staging does not.
+    assert {g["DeletionPolicy"] for g in production.resources("AWS::Logs::LogGroup").values()} == {"Retain"}
+    assert {g["DeletionPolicy"] for g in staging.resources("AWS::Logs::LogGroup").values()} == {"Delete"}
+
+
+def test_built_images_come_from_ecr_with_the_image_tag(
+    staging: SynthesizedEnv, https_staging: SynthesizedEnv
+) -> None:
+    repositories = staging.resources("AWS::ECR::Repository")
+    names = {
+        resource["Properties"]["RepositoryName"]: logical_id for logical_id, resource in repositories.items()
+    }
+    assert set(names) == {"cityguided/caddy", "cityguided/api", "cityguided/web"}
+    image = _containers(staging)["api"]["Image"]["Fn::Join"][1]
+    assert image[-1] == ":latest"
+    assert ref(names["cityguided/api"]) in image
+    tagged = _containers(https_staging)["api"]["Image"]["Fn::Join"][1]
+    assert tagged[-1] == f":{IMAGE_TAG}"
+
+
+def test_a_configured_image_is_used_as_is(https_staging: SynthesizedEnv) -> None:
+    assert _containers(https_staging)["web"]["Image"] == WEB_IMAGE
+    names = {
+        r["Properties"]["RepositoryName"] for r in https_staging.resources("AWS::ECR::Repository").values()
+    }
+    assert names == {"cityguided/caddy", "cityguided/api"}
+
+
+def test_repositories_scan_and_expire_images(any_env: SynthesizedEnv) -> None:
+    import json
+
+    for repository in any_env.resources("AWS::ECR::Repository").values():
+        properties = repository["Properties"]
+        assert properties["ImageScanningConfiguration"] == {"ScanOnPush": True}
+        rules = json.loads(properties["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+        assert {rule["selection"]["tagStatus"] for rule in rules} == {"untagged", "any"}
+        assert any(rule["selection"].get("countType") == "imageCountMoreThan" for rule in rules)
+        assert repository["DeletionPolicy"] == "Retain"
+
+
+def test_secrets_are_references_read_by_the_execution_role(https_staging: SynthesizedEnv) -> None:
+    api = _containers(https_staging)["api"]
+    assert api["Secrets"] == [
+        {"Name": "DATABASE_URL", "ValueFrom": DATABASE_SECRET_ARN},
+        {"Name": "MAPS_KEY", "ValueFrom": MAPS_KEY_PARAMETER_ARN},
+    ]
+    granted: dict[str, set[str]] = {}
+    execution_role = https_staging.logical_id("App/TaskDefinition/ExecutionRole")
+    for policy in https_staging.resources("AWS::IAM::Policy").values():
+        if ref(execution_role) not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for resource in resources:
+                if isinstance(resource, str):
+                    granted.setdefault(resource, set()).update(actions)
+    assert "secretsmanager:GetSecretValue" in granted[DATABASE_SECRET_ARN]
+    assert "ssm:GetParameters" in granted[MAPS_KEY_PARAMETER_ARN]
+
+
+def test_cluster_has_container_insights(any_env: SynthesizedEnv) -> None:
+    _, cluster = any_env.only("AWS::ECS::Cluster")
+    assert {"Name": "containerInsights", "Value": "enabled"} in cluster["ClusterSettings"]
