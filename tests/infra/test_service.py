@@ -172,10 +172,10 @@ def test_built_images_come_from_ecr_with_the_image_tag(
     names = {
         resource["Properties"]["RepositoryName"]: logical_id for logical_id, resource in repositories.items()
     }
-    assert set(names) == {"cityguided/caddy", "cityguided/api", "cityguided/web"}
+    assert set(names) == {"cityguided-staging/caddy", "cityguided-staging/api", "cityguided-staging/web"}
     image = _containers(staging)["api"]["Image"]["Fn::Join"][1]
     assert image[-1] == ":latest"
-    assert ref(names["cityguided/api"]) in image
+    assert ref(names["cityguided-staging/api"]) in image
     tagged = _containers(https_staging)["api"]["Image"]["Fn::Join"][1]
     assert tagged[-1] == f":{IMAGE_TAG}"
 
@@ -185,7 +185,7 @@ def test_a_configured_image_is_used_as_is(https_staging: SynthesizedEnv) -> None
     names = {
         r["Properties"]["RepositoryName"] for r in https_staging.resources("AWS::ECR::Repository").values()
     }
-    assert names == {"cityguided/caddy", "cityguided/api"}
+    assert names == {"cityguided-staging/caddy", "cityguided-staging/api"}
 
 
 def test_repositories_scan_and_expire_images(any_env: SynthesizedEnv) -> None:

@@ -29,7 +29,9 @@ class Images(Construct):
             self.repositories[container.name] = ecr.Repository(
                 self,
                 f"{pascal(container.name)}Repository",
-                repository_name=f"{settings.app_name}/{container.name}",
+                # One set of repositories per environment: staging and production may share an
+                # account and region, and two stacks cannot own the same repository name.
+                repository_name=f"{settings.app_name}-{settings.env_name}/{container.name}",
                 image_scan_on_push=True,
                 # Mutable: the default tag is `latest`, which every push moves. Deploys that need
                 # immutability pass a commit id as the tag.

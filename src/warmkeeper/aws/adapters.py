@@ -1,0 +1,525 @@
+"""Thin boto3 adapters, one per AWS service, each with its client injected.
+
+They translate between AWS shapes and plain values; every decision is in :mod:`warmkeeper.core` and
+the order of calls in :mod:`warmkeeper.aws.engine`. Tests construct them with moto-backed clients.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from warmkeeper.control import TaskStatus
+from warmkeeper.core import Routing
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.client import CloudWatchClient
+    from mypy_boto3_ecs.client import ECSClient
+    from mypy_boto3_elbv2.client import ElasticLoadBalancingv2Client
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
+    from mypy_boto3_ssm.client import SSMClient
+
+log = logging.getLogger(__name__)
+
+WARM_ROUTE_TAG_KEY = "warmkeeper:role"
+WARM_ROUTE_TAG_VALUE = "warm-route"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --- ECS -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    desired: int
+    running: int
+    pending: int
+    deployment_in_progress: bool
+
+
+class EcsService:
+    """The one ECS service: counts, deployments, tasks, and the desired count."""
+
+    def __init__(self, ecs: ECSClient, cluster: str, service: str) -> None:
+        self._ecs = ecs
+        self.cluster = cluster
+        self.service = service
+
+    def describe(self) -> ServiceState:
+        response = self._ecs.describe_services(cluster=self.cluster, services=[self.service])
+        services = response.get("services", [])
+        if not services or services[0].get("status") == "INACTIVE":
+            raise ServiceNotFoundError(f"ECS service {self.service!r} not found in cluster {self.cluster!r}")
+        service = services[0]
+        deployments = service.get("deployments", [])
+        # A rolling deploy shows the new PRIMARY beside the ACTIVE one it replaces; a single
+        # deployment still rolling out says IN_PROGRESS.
+        in_progress = len(deployments) > 1 or any(
+            d.get("status") == "PRIMARY" and d.get("rolloutState") == "IN_PROGRESS" for d in deployments
+        )
+        return ServiceState(
+            desired=int(service.get("desiredCount", 0)),
+            running=int(service.get("runningCount", 0)),
+            pending=int(service.get("pendingCount", 0)),
+            deployment_in_progress=in_progress,
+        )
+
+    def set_desired(self, count: int) -> None:
+        self._ecs.update_service(cluster=self.cluster, service=self.service, desiredCount=count)
+
+    def tasks(self, healthy_ips: frozenset[str] = frozenset()) -> list[TaskStatus]:
+        """The service's tasks, healthy when the load balancer says so for the task's IP."""
+        arns: list[str] = []
+        # Live tasks only (desired RUNNING, which includes those still starting); stopped ones are
+        # ECS's history, not the service's state.
+        paginator = self._ecs.get_paginator("list_tasks")
+        for page in paginator.paginate(
+            cluster=self.cluster, serviceName=self.service, desiredStatus="RUNNING"
+        ):
+            arns.extend(page.get("taskArns", []))
+        if not arns:
+            return []
+        result: list[TaskStatus] = []
+        for start in range(0, len(arns), 100):
+            described = self._ecs.describe_tasks(cluster=self.cluster, tasks=arns[start : start + 100])
+            for task in described.get("tasks", []):
+                ips = {
+                    detail.get("value", "")
+                    for attachment in task.get("attachments", [])
+                    for detail in attachment.get("details", [])
+                    if detail.get("name") == "privateIPv4Address"
+                }
+                last_status = str(task.get("lastStatus", ""))
+                if ips & healthy_ips:
+                    health = "healthy"
+                elif last_status in ("DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"):
+                    health = "stopping"
+                elif last_status == "RUNNING" and task.get("healthStatus") == "UNHEALTHY":
+                    health = "unhealthy"
+                else:
+                    health = "starting"
+                started = task.get("startedAt")
+                result.append(
+                    TaskStatus(
+                        task_id=str(task.get("taskArn", "")).rsplit("/", 1)[-1],
+                        health=health,
+                        started_at=started if isinstance(started, datetime) else None,
+                        version=str(task.get("taskDefinitionArn", "")).rsplit("/", 1)[-1] or None,
+                    )
+                )
+        return result
+
+
+class ServiceNotFoundError(LookupError):
+    pass
+
+
+# --- ELBv2: target health and the warm route -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    healthy: int
+    healthy_ips: frozenset[str]
+
+
+class RoutingConflictError(RuntimeError):
+    """Another rule holds the warm route's priority: warmkeeper will not delete a rule it does not own."""
+
+
+class LoadBalancerRouting:
+    """Target health of the service's target group, and the run-time "warm route" listener rule.
+
+    The warm route (path ``/*`` -> service target group, tagged ``warmkeeper:role=warm-route``) is
+    created and deleted here only, never by CloudFormation: a ``cdk deploy`` cannot change routing.
+    """
+
+    def __init__(
+        self,
+        elbv2: ElasticLoadBalancingv2Client,
+        listener_arn: str,
+        service_target_group_arn: str,
+        warm_rule_priority: int,
+    ) -> None:
+        self._elbv2 = elbv2
+        self.listener_arn = listener_arn
+        self.target_group_arn = service_target_group_arn
+        self.priority = warm_rule_priority
+
+    def target_health(self) -> TargetHealth:
+        response = self._elbv2.describe_target_health(TargetGroupArn=self.target_group_arn)
+        healthy = [
+            d
+            for d in response.get("TargetHealthDescriptions", [])
+            if d.get("TargetHealth", {}).get("State") == "healthy"
+        ]
+        return TargetHealth(
+            healthy=len(healthy),
+            healthy_ips=frozenset(str(d.get("Target", {}).get("Id", "")) for d in healthy),
+        )
+
+    def _rules(self) -> list[dict[str, Any]]:
+        rules: list[dict[str, Any]] = []
+        marker: str | None = None
+        while True:
+            if marker:
+                page = self._elbv2.describe_rules(ListenerArn=self.listener_arn, Marker=marker)
+            else:
+                page = self._elbv2.describe_rules(ListenerArn=self.listener_arn)
+            rules.extend(dict(rule) for rule in page.get("Rules", []))
+            marker = page.get("NextMarker")
+            if not marker:
+                return rules
+
+    def _forwards_to_service(self, rule: dict[str, Any]) -> bool:
+        for action in rule.get("Actions", []):
+            if action.get("Type") != "forward":
+                continue
+            if action.get("TargetGroupArn") == self.target_group_arn:
+                return True
+            groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
+            if any(g.get("TargetGroupArn") == self.target_group_arn for g in groups):
+                return True
+        return False
+
+    def warm_rule_arn(self) -> str | None:
+        """The warm route's ARN, or None. A rule at the priority that forwards elsewhere is not ours."""
+        for rule in self._rules():
+            if rule.get("Priority") == str(self.priority):
+                if self._forwards_to_service(rule):
+                    return str(rule["RuleArn"])
+                raise RoutingConflictError(
+                    f"listener rule at priority {self.priority} ({rule.get('RuleArn')}) does not forward "
+                    "to the service target group: remove it or change WK_WARM_RULE_PRIORITY"
+                )
+        return None
+
+    def routing(self) -> Routing:
+        return Routing.SERVICE if self.warm_rule_arn() else Routing.WAKER
+
+    def route_to_service(self) -> bool:
+        """Create the warm route; False when it already existed (idempotent)."""
+        if self.warm_rule_arn():
+            return False
+        try:
+            self._elbv2.create_rule(
+                ListenerArn=self.listener_arn,
+                Priority=self.priority,
+                Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}],
+                Actions=[{"Type": "forward", "TargetGroupArn": self.target_group_arn}],
+                Tags=[{"Key": WARM_ROUTE_TAG_KEY, "Value": WARM_ROUTE_TAG_VALUE}],
+            )
+        except ClientError as exc:
+            # Two invocations racing to create it: the loser sees the priority taken.
+            if _error_code(exc) == "PriorityInUse" and self.warm_rule_arn():
+                return False
+            raise
+        return True
+
+    def route_to_waker(self) -> bool:
+        """Delete the warm route; False when there was none (idempotent)."""
+        arn = self.warm_rule_arn()
+        if arn is None:
+            return False
+        try:
+            self._elbv2.delete_rule(RuleArn=arn)
+        except ClientError as exc:
+            if _error_code(exc) == "RuleNotFound":
+                return False
+            raise
+        return True
+
+
+# --- SSM: the small state (wake lock, lease, last wake) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WakeLock:
+    """Exists while warmkeeper keeps the service awake; taken with a compare-and-set."""
+
+    requested_at: datetime
+    healthy_at: datetime | None = None
+    failure_reported: bool = False
+    adopted: bool = False  # the service was found awake without a lock (scaled up outside warmkeeper)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "requested_at": _iso(self.requested_at),
+                "healthy_at": _iso(self.healthy_at),
+                "failure_reported": self.failure_reported,
+                "adopted": self.adopted,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> WakeLock:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        # An unreadable lock counts as very old, so the stale-lock repair can remove it.
+        requested = _parse_time(data.get("requested_at")) or datetime(1970, 1, 1, tzinfo=UTC)
+        return cls(
+            requested_at=requested,
+            healthy_at=_parse_time(data.get("healthy_at")),
+            failure_reported=bool(data.get("failure_reported", False)),
+            adopted=bool(data.get("adopted", False)),
+        )
+
+
+@dataclass(frozen=True)
+class LastWake:
+    requested_at: datetime
+    healthy_at: datetime | None
+    seconds: float | None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "requested_at": _iso(self.requested_at),
+                "healthy_at": _iso(self.healthy_at),
+                "seconds": self.seconds,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LastWake | None:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        requested = _parse_time(data.get("requested_at"))
+        if requested is None:
+            return None
+        seconds = data.get("seconds")
+        return cls(
+            requested_at=requested,
+            healthy_at=_parse_time(data.get("healthy_at")),
+            seconds=float(seconds) if isinstance(seconds, int | float) else None,
+        )
+
+
+@dataclass(frozen=True)
+class StoredState:
+    lock: WakeLock | None
+    lease_until: datetime | None
+    last_wake: LastWake | None
+
+
+class StateStore:
+    """Three SSM parameters under the environment's prefix (no database):
+
+    - ``<prefix>/wake-lock``: taken with ``put_parameter(Overwrite=False)``, the compare-and-set that
+      makes any number of concurrent cold requests cause one scale-up; deleted after a sleep.
+    - ``<prefix>/lease-until``: end of the keep-alive lease (ISO 8601).
+    - ``<prefix>/last-wake``: the last wake and its cold-start seconds (for status and the docs).
+    """
+
+    def __init__(self, ssm: SSMClient, prefix: str) -> None:
+        self._ssm = ssm
+        self.lock_name = f"{prefix}/wake-lock"
+        self.lease_name = f"{prefix}/lease-until"
+        self.last_wake_name = f"{prefix}/last-wake"
+
+    def read(self) -> StoredState:
+        response = self._ssm.get_parameters(Names=[self.lock_name, self.lease_name, self.last_wake_name])
+        values = {p["Name"]: p.get("Value", "") for p in response.get("Parameters", [])}
+        lock_text = values.get(self.lock_name)
+        last_wake_text = values.get(self.last_wake_name)
+        return StoredState(
+            lock=WakeLock.from_json(lock_text) if lock_text is not None else None,
+            lease_until=_parse_time(values.get(self.lease_name)),
+            last_wake=LastWake.from_json(last_wake_text) if last_wake_text else None,
+        )
+
+    def take_wake_lock(self, lock: WakeLock) -> bool:
+        """Compare-and-set: True for the one caller that created the lock, False for everybody else."""
+        try:
+            self._ssm.put_parameter(
+                Name=self.lock_name,
+                Value=lock.to_json(),
+                Type="String",
+                Overwrite=False,
+                Description="warmkeeper wake lock (deleted when the service sleeps)",
+            )
+        except ClientError as exc:
+            if _error_code(exc) == "ParameterAlreadyExists":
+                return False
+            raise
+        return True
+
+    def update_wake_lock(self, lock: WakeLock) -> None:
+        self._ssm.put_parameter(Name=self.lock_name, Value=lock.to_json(), Type="String", Overwrite=True)
+
+    def clear_wake_lock(self) -> bool:
+        try:
+            self._ssm.delete_parameter(Name=self.lock_name)
+        except ClientError as exc:
+            if _error_code(exc) == "ParameterNotFound":
+                return False
+            raise
+        return True
+
+    def put_lease(self, until: datetime) -> None:
+        self._ssm.put_parameter(Name=self.lease_name, Value=_iso(until) or "", Type="String", Overwrite=True)
+
+    def clear_lease(self) -> None:
+        try:
+            self._ssm.delete_parameter(Name=self.lease_name)
+        except ClientError as exc:
+            if _error_code(exc) != "ParameterNotFound":
+                raise
+
+    def put_last_wake(self, record: LastWake) -> None:
+        self._ssm.put_parameter(
+            Name=self.last_wake_name, Value=record.to_json(), Type="String", Overwrite=True
+        )
+
+
+# --- Secrets Manager: the keep-alive token ---------------------------------------------------------------
+
+
+class KeepaliveSecret:
+    """The keep-alive token, read from Secrets Manager and kept a few minutes (rotation-friendly)."""
+
+    CACHE_SECONDS = 300.0
+
+    def __init__(
+        self,
+        secretsmanager: SecretsManagerClient,
+        secret_arn: str | None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._client = secretsmanager
+        self._arn = secret_arn
+        self._clock = clock
+        self._cached: tuple[str, datetime] | None = None
+
+    def token(self) -> str | None:
+        if self._arn is None:
+            return None
+        now = self._clock()
+        if self._cached and (now - self._cached[1]).total_seconds() < self.CACHE_SECONDS:
+            return self._cached[0]
+        value = self._client.get_secret_value(SecretId=self._arn).get("SecretString")
+        token = value.strip() if isinstance(value, str) else None
+        if token:
+            self._cached = (token, now)
+        return token or None
+
+
+# --- CloudWatch: our metrics, and the traffic the service saw ---------------------------------------------
+
+
+class Metrics:
+    """Custom metrics (namespace Warmkeeper, dimensions App/Env) and RequestCount activity."""
+
+    def __init__(
+        self,
+        cloudwatch: CloudWatchClient,
+        namespace: str,
+        app: str,
+        env: str,
+        load_balancer_dimension: str | None = None,
+        target_group_dimension: str | None = None,
+    ) -> None:
+        self._cloudwatch = cloudwatch
+        self.namespace = namespace
+        self._dimensions = [{"Name": "App", "Value": app}, {"Name": "Env", "Value": env}]
+        self._lb = load_balancer_dimension
+        self._tg = target_group_dimension
+
+    def put(self, name: str, value: float, unit: str = "Count") -> None:
+        """Emit one data point. A metrics outage must never break a request: log and go on."""
+        try:
+            self._cloudwatch.put_metric_data(
+                Namespace=self.namespace,
+                MetricData=[
+                    {
+                        "MetricName": name,
+                        "Dimensions": self._dimensions,  # type: ignore[typeddict-item]
+                        "Value": value,
+                        "Unit": unit,  # type: ignore[typeddict-item]
+                    }
+                ],
+            )
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not put metric %s: %s", name, exc)
+
+    def last_activity(self, now: datetime, lookback_minutes: float) -> datetime | None:
+        """End of the last minute in which the service's target group counted a request, or None.
+
+        None when the metric has no data in the window: like the idle alarm's TreatMissingData =
+        breaching, that counts as idle.
+        """
+        if not (self._lb and self._tg):
+            return None
+        start = now - timedelta(minutes=lookback_minutes + 2)
+        response = self._cloudwatch.get_metric_data(
+            MetricDataQueries=[
+                {
+                    "Id": "requests",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/ApplicationELB",
+                            "MetricName": "RequestCount",
+                            "Dimensions": [
+                                {"Name": "LoadBalancer", "Value": self._lb},
+                                {"Name": "TargetGroup", "Value": self._tg},
+                            ],
+                        },
+                        "Period": 60,
+                        "Stat": "Sum",
+                    },
+                    "ReturnData": True,
+                }
+            ],
+            StartTime=start,
+            EndTime=now + timedelta(minutes=1),
+        )
+        latest: datetime | None = None
+        for result in response.get("MetricDataResults", []):
+            for timestamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+                if value >= 1:
+                    end = timestamp.astimezone(UTC) + timedelta(seconds=60)
+                    end = min(end, now)
+                    latest = end if latest is None or end > latest else latest
+        return latest
+
+
+def with_failure_reported(lock: WakeLock) -> WakeLock:
+    return replace(lock, failure_reported=True)

@@ -1,0 +1,472 @@
+"""The engine: observe AWS, ask :func:`warmkeeper.core.decide`, apply the actions, record, log.
+
+One class drives every entry point: the Lambda (ALB requests, the idle alarm, the keep-alive
+webhook, the scheduled reconcile) and the CLI (``warmkeeper status / wake / sleep / keepalive``), so
+they cannot disagree. It holds no state between calls: everything lives in ECS, the listener and
+three SSM parameters (:class:`~warmkeeper.aws.adapters.StateStore`).
+
+The wake is a compare-and-set: the first caller that creates the SSM wake-lock parameter
+(``Overwrite=False``) calls ``UpdateService(desiredCount=1)``; every concurrent caller sees the
+parameter exists and does nothing. The lock is deleted after a sleep. A lock left behind with no
+task wanted (an invocation that died between the two calls, or a service scaled to zero by hand) is
+"stale" after :data:`STALE_LOCK_SECONDS` and is repaired by the next reconcile or request.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from warmkeeper.aws.adapters import (
+    EcsService,
+    KeepaliveSecret,
+    LastWake,
+    LoadBalancerRouting,
+    Metrics,
+    ServiceState,
+    StateStore,
+    StoredState,
+    TargetHealth,
+    WakeLock,
+    utc_now,
+)
+from warmkeeper.aws.settings import Settings
+from warmkeeper.control import StatusReport
+from warmkeeper.core import (
+    Action,
+    ColdAnswer,
+    Decision,
+    HttpResponse,
+    IncomingRequest,
+    LeaseError,
+    Observation,
+    RequestKind,
+    Routing,
+    answer_while_cold,
+    bearer_token,
+    classify_request,
+    decide,
+    decide_sleep,
+    extend_lease,
+    hold_poll_delay,
+    is_ready,
+    json_response,
+    lease_active,
+    lease_minutes,
+    method_not_allowed,
+    not_found,
+    status_report,
+    token_matches,
+)
+
+# A wake lock with no task wanted is an interrupted wake (or sleep) once it is this old: long
+# enough that a wake in flight (lock taken, UpdateService not yet answered) is never mistaken for it.
+STALE_LOCK_SECONDS = 60.0
+
+# The waker polls target health at most this often while it holds a request (each poll is four
+# read calls to ECS, ELB and SSM; many held requests must not exhaust the API rate limits).
+AWS_HOLD_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One observation of AWS with what the decision needs beside the core Observation."""
+
+    observation: Observation
+    service: ServiceState
+    health: TargetHealth
+    stored: StoredState
+    now: datetime
+
+    @property
+    def lock(self) -> WakeLock | None:
+        return self.stored.lock
+
+
+@dataclass(frozen=True)
+class StepResult:
+    snapshot: Snapshot
+    decision: Decision
+    applied: tuple[str, ...]
+
+
+class Warmkeeper:
+    """Scale-to-zero of one ECS service, driven by :func:`warmkeeper.core.decide`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ecs: EcsService,
+        balancer: LoadBalancerRouting,
+        store: StateStore,
+        metrics: Metrics,
+        secret: KeepaliveSecret,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.settings = settings
+        self.policy = settings.policy
+        self.ecs = ecs
+        self.balancer = balancer
+        self.store = store
+        self.metrics = metrics
+        self.secret = secret
+        self.clock = clock
+        self._sleep = sleep
+        self._log = log
+
+    # --- observe ------------------------------------------------------------------------------------
+
+    def observe(self, *, wake_pending: bool = False) -> Snapshot:
+        now = self.clock()
+        service = self.ecs.describe()
+        health = self.balancer.target_health()
+        routing = self.balancer.routing()
+        stored = self.store.read()
+        lock = stored.lock
+        last_activity = None
+        # RequestCount only matters to the sleep guards: skip the read when nothing can sleep.
+        if service.desired > 0 and not wake_pending and self.policy.scale_to_zero:
+            last_activity = self.metrics.last_activity(now, self.policy.idle_minutes)
+        observation = Observation(
+            desired=service.desired,
+            running=service.running,
+            healthy=health.healthy,
+            routing=routing,
+            last_activity_at=last_activity,
+            lease_until=stored.lease_until,
+            deployment_in_progress=service.deployment_in_progress,
+            wake_requested_at=lock.requested_at if lock else None,
+            warm_since=lock.healthy_at if lock else None,
+            wake_pending=wake_pending,
+        )
+        return Snapshot(observation=observation, service=service, health=health, stored=stored, now=now)
+
+    def _stale(self, snapshot: Snapshot) -> bool:
+        lock = snapshot.lock
+        if lock is None or snapshot.service.desired > 0:
+            return False
+        return (snapshot.now - lock.requested_at).total_seconds() >= STALE_LOCK_SECONDS
+
+    def _record(self, snapshot: Snapshot) -> tuple[Snapshot, list[str]]:
+        """Bookkeeping before deciding: repair a stale lock, adopt a service found awake, note the
+        first healthy target of a wake (cold-start seconds)."""
+        done: list[str] = []
+        lock = snapshot.lock
+        stored = snapshot.stored
+        if self._stale(snapshot):
+            self.store.clear_wake_lock()
+            done.append("repaired a stale wake lock")
+            lock = None
+        elif lock is None and snapshot.service.desired > 0 and self.policy.scale_to_zero:
+            # Awake without a lock (scaled up by hand, or the lock was lost): adopt it, so min_warm
+            # and the idle clock start now instead of the service sleeping at once.
+            adopted = WakeLock(requested_at=snapshot.now, adopted=True)
+            if self.store.take_wake_lock(adopted):
+                done.append("adopted a service found awake without a wake lock")
+                lock = adopted
+        if lock is not None and lock.healthy_at is None and snapshot.health.healthy > 0:
+            lock = replace(lock, healthy_at=snapshot.now)
+            self.store.update_wake_lock(lock)
+            seconds = max(0.0, (snapshot.now - lock.requested_at).total_seconds())
+            last = LastWake(requested_at=lock.requested_at, healthy_at=snapshot.now, seconds=seconds)
+            self.store.put_last_wake(last)
+            stored = replace(stored, last_wake=last)
+            if not lock.adopted:
+                self.metrics.put("ColdStartSeconds", seconds, unit="Seconds")
+            done.append(f"first healthy target {seconds:.1f} s after the wake")
+        if lock is not snapshot.lock:
+            stored = replace(stored, lock=lock)
+            observation = replace(
+                snapshot.observation,
+                wake_requested_at=lock.requested_at if lock else None,
+                warm_since=lock.healthy_at if lock else None,
+            )
+            snapshot = replace(snapshot, stored=stored, observation=observation)
+        return snapshot, done
+
+    # --- apply ---------------------------------------------------------------------------------------
+
+    def _wake(self, snapshot: Snapshot, count: int) -> str:
+        if snapshot.lock is not None:
+            return "wake already asked (wake lock held)"
+        if not self.store.take_wake_lock(WakeLock(requested_at=snapshot.now)):
+            return "wake already asked by a concurrent caller"
+        self.ecs.set_desired(count)
+        self.metrics.put("Wakes", 1)
+        return f"scale-up: desired {snapshot.service.desired} -> {count}"
+
+    def apply(self, snapshot: Snapshot, decision: Decision) -> list[str]:
+        """Apply the actions in the decision's order; return what was done."""
+        done: list[str] = []
+        for action in decision.actions:
+            if action is Action.SCALE_UP:
+                count = decision.desired_count or self.policy.wake_count
+                if self.policy.scale_to_zero:
+                    done.append(self._wake(snapshot, count))
+                else:
+                    self.ecs.set_desired(count)
+                    done.append(f"desired {snapshot.service.desired} -> {count} (min_tasks)")
+            elif action is Action.ROUTE_TO_SERVICE:
+                created = self.balancer.route_to_service()
+                done.append("warm route created" if created else "warm route already there")
+            elif action is Action.ROUTE_TO_WAKER:
+                deleted = self.balancer.route_to_waker()
+                done.append("warm route deleted" if deleted else "warm route already gone")
+            elif action is Action.SCALE_TO_ZERO:
+                self.ecs.set_desired(0)
+                # The lock goes last: while it exists, no concurrent request can start a wake that
+                # this sleep would then cancel.
+                self.store.clear_wake_lock()
+                self.metrics.put("Sleeps", 1)
+                done.append(f"scale to zero: desired {snapshot.service.desired} -> 0")
+        return done
+
+    # --- one step: observe, record, decide, apply, log -------------------------------------------------
+
+    def step(self, trigger: str, *, wake_pending: bool = False, may_sleep: bool = True) -> StepResult:
+        snapshot, done = self._record(self.observe(wake_pending=wake_pending))
+        decision = decide(snapshot.observation, self.policy, snapshot.now)
+        if decision.wake_failed and snapshot.lock is not None and not snapshot.lock.failure_reported:
+            lock = replace(snapshot.lock, failure_reported=True)
+            self.store.update_wake_lock(lock)
+            self.metrics.put("WakeFailures", 1)
+            done.append("wake failure reported")
+            snapshot = replace(snapshot, stored=replace(snapshot.stored, lock=lock))
+        if decision.sleeping and not may_sleep:
+            done.append("sleep due; left to the idle alarm and the reconcile")
+        else:
+            done.extend(self.apply(snapshot, decision))
+        if trigger != "hold" or decision.actions or done:
+            self._log_decision(trigger, snapshot, decision, done)
+        return StepResult(snapshot=snapshot, decision=decision, applied=tuple(done))
+
+    def _log_decision(self, trigger: str, snapshot: Snapshot, decision: Decision, done: list[str]) -> None:
+        observation = snapshot.observation
+        line: dict[str, Any] = {
+            "level": "info",
+            "message": "decision",
+            "app": self.settings.app,
+            "env": self.settings.env,
+            "trigger": trigger,
+            **decision.to_log_dict(),
+            "observed": {
+                "desired": observation.desired,
+                "running": observation.running,
+                "healthy": observation.healthy,
+                "routing": observation.routing.value,
+                "deployment_in_progress": observation.deployment_in_progress,
+                "lease_until": _iso(observation.lease_until),
+                "last_activity_at": _iso(observation.last_activity_at),
+                "wake_requested_at": _iso(observation.wake_requested_at),
+                "warm_since": _iso(observation.warm_since),
+            },
+            "applied": done,
+            "time": _iso(snapshot.now),
+        }
+        self._log(json.dumps(line, sort_keys=True))
+
+    # --- entry points ---------------------------------------------------------------------------------
+
+    def reconcile(self, trigger: str = "reconcile") -> StepResult:
+        return self.step(trigger)
+
+    def on_alarm(self, detail: dict[str, Any]) -> StepResult | None:
+        """The idle alarm changed state. ALARM: try to sleep (the guards decide); other states and
+        other alarms: nothing to do beyond what the reconcile does anyway."""
+        name = detail.get("alarmName")
+        state = (detail.get("state") or {}).get("value")
+        if self.settings.idle_alarm_name and name != self.settings.idle_alarm_name:
+            self._log(json.dumps({"level": "warning", "message": "ignored alarm", "alarm": name}))
+            return None
+        if state != "ALARM":
+            return self.step(f"alarm-{str(state).lower()}")
+        return self.step("idle-alarm")
+
+    def handle_request(self, request: IncomingRequest) -> HttpResponse:
+        kind = classify_request(request, self.policy)
+        if kind is RequestKind.STATUS:
+            if request.method not in ("GET", "HEAD"):
+                return method_not_allowed("GET")
+            # The waiting page polls this: moving a freshly healthy service to the warm route here
+            # makes the wake as fast as the polling, not as slow as the one-minute reconcile.
+            result = self.step("status", may_sleep=False)
+            return json_response(200, self._report(result.snapshot, result.decision).to_json_dict())
+        if kind is RequestKind.KEEPALIVE:
+            return self._keepalive_request(request)
+        if kind is RequestKind.UNKNOWN_ENDPOINT:
+            return not_found(request.path)
+        if kind is RequestKind.IGNORED:
+            snapshot = self.observe()
+            decision = decide(snapshot.observation, self.policy, snapshot.now)
+            answer = self._answer(request, kind, snapshot, decision, held=0.0)
+            assert answer.response is not None  # an ignored client is never held
+            return answer.response
+        return self._hold(request, kind)
+
+    def _answer(
+        self, request: IncomingRequest, kind: RequestKind, snapshot: Snapshot, decision: Decision, held: float
+    ) -> ColdAnswer:
+        observation = snapshot.observation
+        elapsed = None
+        if observation.wake_requested_at is not None:
+            elapsed = (snapshot.now - observation.wake_requested_at).total_seconds()
+        return answer_while_cold(
+            request,
+            kind,
+            self.policy,
+            app_name=self.settings.app,
+            state=decision.state,
+            ready=is_ready(observation),
+            held_seconds=held,
+            wake_elapsed_seconds=elapsed,
+            wake_failed=decision.wake_failed,
+        )
+
+    def _hold(self, request: IncomingRequest, kind: RequestKind) -> HttpResponse:
+        """Wake (once, whatever the concurrency), then answer; API calls are held while target
+        health is polled, within the policy's hold bound."""
+        result = self.step("request", wake_pending=True)
+        held = 0.0
+        counted = False
+        while True:
+            snapshot = result.snapshot
+            # What the step applied (a scale-up, the warm route) is the world now.
+            observation = _after(snapshot.observation, result.decision)
+            answer = self._answer(
+                request, kind, replace(snapshot, observation=observation), result.decision, held
+            )
+            if not answer.hold:
+                assert answer.response is not None
+                return answer.response
+            if not counted:
+                self.metrics.put("HeldRequests", 1)
+                counted = True
+            delay = min(hold_poll_delay(held, self.policy), AWS_HOLD_POLL_SECONDS)
+            if delay <= 0:
+                held = self.policy.hold_seconds
+                continue
+            self._sleep(delay)
+            held += delay
+            result = self.step("hold", wake_pending=True)
+
+    def _keepalive_request(self, request: IncomingRequest) -> HttpResponse:
+        if request.method != "POST":
+            return method_not_allowed("POST")
+        presented = bearer_token(request.header("authorization"))
+        try:
+            expected = self.secret.token()
+        except Exception as exc:  # any failure to read the secret: refuse, never wake
+            self._log(
+                json.dumps({"level": "error", "message": "keep-alive secret unreadable", "error": str(exc)})
+            )
+            return json_response(
+                503, {"error": "unavailable", "message": "keep-alive token cannot be checked"}
+            )
+        if not token_matches(presented, expected):
+            return json_response(
+                401,
+                {"error": "unauthorized", "message": "missing or wrong token (Authorization: Bearer TOKEN)"},
+                headers={"WWW-Authenticate": 'Bearer realm="warmkeeper"'},
+            )
+        try:
+            minutes = lease_minutes(_query_value(request.query, "minutes"), self.policy)
+        except LeaseError as exc:
+            return json_response(400, {"error": "bad_request", "message": f"minutes: {exc}"})
+        until, result = self.keepalive(minutes)
+        return json_response(
+            202,
+            {
+                "lease_until": _iso(until),
+                "minutes": minutes,
+                "state": result.decision.state.value,
+                "actions": [a.value for a in result.decision.actions],
+            },
+        )
+
+    def keepalive(self, minutes: int) -> tuple[datetime, StepResult]:
+        """Extend the lease by ``minutes`` (already bounded) and wake if needed."""
+        now = self.clock()
+        current = self.store.read().lease_until
+        until = extend_lease(current, minutes, now)
+        if until != current:
+            self.store.put_lease(until)
+        return until, self.step("keepalive", wake_pending=True)
+
+    def wake(self) -> StepResult:
+        return self.step("wake", wake_pending=True)
+
+    def sleep_now(self, force: bool = False) -> StepResult:
+        """An explicit sleep (the CLI): see :func:`warmkeeper.core.decide_sleep`."""
+        snapshot, done = self._record(self.observe())
+        decision = decide_sleep(snapshot.observation, self.policy, snapshot.now, force=force)
+        if force and decision.sleeping and lease_active(snapshot.observation, snapshot.now):
+            self.store.clear_lease()
+            done.append("lease ended (forced sleep)")
+        done.extend(self.apply(snapshot, decision))
+        self._log_decision("sleep-forced" if force else "sleep", snapshot, decision, done)
+        return StepResult(snapshot=snapshot, decision=decision, applied=tuple(done))
+
+    def status(self, *, with_tasks: bool = True, url: str | None = None) -> StatusReport:
+        """Observe and decide without applying anything (the CLI's read-only view)."""
+        snapshot = self.observe()
+        decision = decide(snapshot.observation, self.policy, snapshot.now)
+        return self._report(snapshot, decision, with_tasks=with_tasks, url=url)
+
+    def _report(
+        self, snapshot: Snapshot, decision: Decision, *, with_tasks: bool = False, url: str | None = None
+    ) -> StatusReport:
+        last = snapshot.stored.last_wake
+        lock = snapshot.lock
+        if lock is not None and not lock.adopted and (last is None or last.requested_at != lock.requested_at):
+            # The current wake (its record may not be written yet, or was lost).
+            seconds = (lock.healthy_at - lock.requested_at).total_seconds() if lock.healthy_at else None
+            last = LastWake(requested_at=lock.requested_at, healthy_at=lock.healthy_at, seconds=seconds)
+        tasks = self.ecs.tasks(snapshot.health.healthy_ips) if with_tasks else []
+        problems: list[str] = []
+        if self._stale(snapshot):
+            problems.append("stale wake lock (no task wanted): the next reconcile removes it")
+        return status_report(
+            app=self.settings.app,
+            env=self.settings.env,
+            observation=snapshot.observation,
+            decision=decision,
+            policy=self.policy,
+            now=snapshot.now,
+            tasks=tasks,
+            last_wake_at=last.requested_at if last else None,
+            last_wake_seconds=last.seconds if last else None,
+            url=url,
+            problems=problems,
+        )
+
+
+def _after(observation: Observation, decision: Decision) -> Observation:
+    """The observation once the decision's actions are applied."""
+    result = observation
+    for action in decision.actions:
+        if action is Action.ROUTE_TO_SERVICE:
+            result = replace(result, routing=Routing.SERVICE)
+        elif action is Action.ROUTE_TO_WAKER:
+            result = replace(result, routing=Routing.WAKER)
+        elif action in (Action.SCALE_UP, Action.SCALE_TO_ZERO) and decision.desired_count is not None:
+            result = replace(result, desired=decision.desired_count)
+    return result
+
+
+def _query_value(query: str, name: str) -> str | None:
+    """The first value of ``name`` in a raw query string (ALB passes it still URL-encoded)."""
+    from urllib.parse import parse_qs
+
+    values = parse_qs(query, keep_blank_values=True).get(name)
+    return values[0] if values else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

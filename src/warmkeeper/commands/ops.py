@@ -1,0 +1,167 @@
+"""`warmkeeper status / wake / sleep / keepalive`: operate a running environment.
+
+The same four commands work on AWS (through boto3, names from the stack's outputs) and on the local
+twin (over HTTP); both backends implement :class:`warmkeeper.control.ServiceControl`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from warmkeeper.clikit import ConfigOption, EnvOption, UserError, app, fail, load, out
+from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.control import ServiceControl, StatusReport
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the status as JSON (for scripts).")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Sleep even with a lease, a deploy in progress or before min_warm.")
+]
+MinutesOption = Annotated[int, typer.Option("--minutes", "-m", help="How long to hold the service warm.")]
+
+
+def _aws_control(cfg: AppConfig, env: str, settings: EnvironmentSettings) -> ServiceControl:
+    # boto3 and the engine load only for AWS environments.
+    import boto3
+
+    from warmkeeper.aws.control import AwsControl
+    from warmkeeper.aws.lambda_handler import AwsClients
+    from warmkeeper.core import Policy, PolicyError
+    from warmkeeper.infra.settings import StackSettings
+
+    try:
+        policy = Policy.from_dict(StackSettings(config=cfg, env_name=env, env=settings).waker_policy())
+    except PolicyError as exc:
+        raise UserError(f"{cfg.source}: {exc}") from None
+    session = boto3.session.Session(region_name=settings.region)
+    return AwsControl.from_stack(
+        stack_name=cfg.stack_name(env),
+        app=cfg.app.name,
+        env=env,
+        policy=policy,
+        cloudformation=session.client("cloudformation"),
+        clients=AwsClients.from_session(session),
+    )
+
+
+def control_for(config: Path, env: str) -> ServiceControl:
+    """The backend of one environment: the local twin for ``local``, AWS otherwise."""
+    cfg, settings = load(config, env)
+    assert settings is not None  # load() returns settings whenever an environment is asked
+    if env == "local":
+        from warmkeeper.local.control import TwinControl  # the twin's HTTP client: only when asked
+
+        return TwinControl(cfg, settings)
+    return _aws_control(cfg, env, settings)
+
+
+def run(config: Path, env: str, operation: str, *args: object) -> object:
+    """Build the backend and run one of its operations; known problems become one line, exit 2."""
+    from warmkeeper.aws.control import ControlError
+
+    try:
+        control = control_for(config, env)
+        return getattr(control, operation)(*args)
+    except (ControlError, UserError) as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def status(
+    config: ConfigOption = Path("warmkeeper.toml"),
+    env: EnvOption = "staging",
+    json_output: JsonOption = False,
+) -> None:
+    """Show an environment's state: tasks and health, routing, last wake, lease, time until sleep."""
+    report = run(config, env, "status")
+    assert isinstance(report, StatusReport)
+    if json_output:
+        typer.echo(report.to_json())
+    else:
+        for line in human_status(report):
+            out.print(line, markup=False)
+
+
+@app.command()
+def wake(config: ConfigOption = Path("warmkeeper.toml"), env: EnvOption = "staging") -> None:
+    """Ask for a task now (idempotent): what the first request would do."""
+    out.print(f"{env}: {run(config, env, 'wake')}", markup=False)
+
+
+@app.command()
+def sleep(
+    config: ConfigOption = Path("warmkeeper.toml"), env: EnvOption = "staging", force: ForceOption = False
+) -> None:
+    """Route traffic to the waker, then scale to zero (the guards apply unless --force)."""
+    out.print(f"{env}: {run(config, env, 'sleep', force)}", markup=False)
+
+
+@app.command()
+def keepalive(
+    config: ConfigOption = Path("warmkeeper.toml"),
+    env: EnvOption = "staging",
+    minutes: MinutesOption = 30,
+) -> None:
+    """Wake if needed and hold the service warm for N minutes (bounded by max_lease_minutes)."""
+    if minutes < 1:
+        raise fail(f"--minutes: must be a whole number >= 1, got {minutes}")
+    out.print(f"{env}: {run(config, env, 'keepalive', minutes)}", markup=False)
+
+
+# --- the human view ------------------------------------------------------------------------------------
+
+
+def _when(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "never"
+    seconds = (now - value).total_seconds()
+    ago = f"{abs(seconds) / 60:.0f} min" if abs(seconds) >= 90 else f"{abs(seconds):.0f} s"
+    relative = f"{ago} ago" if seconds >= 0 else f"in {ago}"
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({relative})"
+
+
+def human_status(report: StatusReport, now: datetime | None = None) -> list[str]:
+    """The status as a person reads it: one fact per line."""
+    now = now or datetime.now(UTC)
+    routing = "traffic to the service" if report.routing == "service" else "traffic to the waker"
+    lines = [f"{report.app} {report.env}: {report.state} ({routing})"]
+    if report.url:
+        lines.append(f"  url         {report.url}")
+    lines.append(
+        f"  tasks       desired {report.desired}, running {report.running}, healthy {report.healthy}"
+    )
+    for task in report.tasks:
+        started = f"started {_when(task.started_at, now)}" if task.started_at else "not started"
+        version = f"  {task.version}" if task.version else ""
+        lines.append(f"    {task.task_id[:12]:<12} {task.health:<9} {started}{version}")
+    if report.last_wake_at:
+        took = (
+            f", healthy after {report.last_wake_seconds:.1f} s"
+            if report.last_wake_seconds is not None
+            else ""
+        )
+        lines.append(f"  last wake   {_when(report.last_wake_at, now)}{took}")
+    else:
+        lines.append("  last wake   none recorded")
+    lines.append(
+        f"  lease       {'until ' + _when(report.lease_until, now) if report.lease_until else 'none'}"
+    )
+    if not report.scale_to_zero:
+        lines.append("  sleep       never (scale to zero is off)")
+    elif report.minutes_until_sleep is not None:
+        lines.append(f"  sleep       in {report.minutes_until_sleep:.1f} min if no request arrives")
+    elif report.state in ("COLD", "DRAINING"):
+        lines.append("  sleep       asleep")
+    else:
+        lines.append("  sleep       not while a deploy or a request is in progress")
+    if report.last_activity_at:
+        lines.append(f"  activity    last request {_when(report.last_activity_at, now)}")
+    elif report.state in ("WAKING", "WARM"):
+        lines.append("  activity    no request counted in the idle window")
+    lines.append(f"  deploy      {'in progress' if report.deployment_in_progress else 'none in progress'}")
+    for problem in report.problems:
+        lines.append(f"  problem     {problem}")
+    return lines

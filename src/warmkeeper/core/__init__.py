@@ -1,0 +1,95 @@
+"""Pure logic of warmkeeper (standard library only, no I/O), shared by the Lambda and the local twin.
+
+- :func:`decide`: the scale-to-zero state machine, ``Observation + Policy + now -> Decision``.
+- :func:`classify_request` / :func:`answer_while_cold`: the answer to a request that reached the waker.
+- :mod:`warmkeeper.core.pages`: the rendered answers (waiting page, 503 JSON, 307), byte for byte
+  the same on AWS and locally.
+- :func:`lease_minutes` / :func:`extend_lease` / :func:`token_matches`: keep-alive leases.
+- :func:`status_report`: the shared status report.
+"""
+
+from warmkeeper.core.lease import LeaseError, bearer_token, extend_lease, lease_minutes, token_matches
+from warmkeeper.core.machine import (
+    DEFAULT_IGNORE_USER_AGENTS,
+    Action,
+    Decision,
+    Guard,
+    Observation,
+    Policy,
+    PolicyError,
+    Routing,
+    State,
+    activity_reference,
+    decide,
+    decide_sleep,
+    derive_state,
+    idle_seconds,
+    is_ready,
+    lease_active,
+    wake_failed,
+)
+from warmkeeper.core.pages import (
+    ENDPOINT_PREFIX,
+    KEEPALIVE_PATH,
+    STATUS_PATH,
+    HttpResponse,
+    json_response,
+    method_not_allowed,
+    not_found,
+    redirect_to_same_url,
+    unavailable,
+    waiting_page,
+)
+from warmkeeper.core.report import status_report
+from warmkeeper.core.requests import (
+    HOLD_POLL_SECONDS,
+    ColdAnswer,
+    IncomingRequest,
+    RequestKind,
+    answer_while_cold,
+    classify_request,
+    hold_poll_delay,
+)
+
+__all__ = [
+    "DEFAULT_IGNORE_USER_AGENTS",
+    "ENDPOINT_PREFIX",
+    "HOLD_POLL_SECONDS",
+    "KEEPALIVE_PATH",
+    "STATUS_PATH",
+    "Action",
+    "ColdAnswer",
+    "Decision",
+    "Guard",
+    "HttpResponse",
+    "IncomingRequest",
+    "LeaseError",
+    "Observation",
+    "Policy",
+    "PolicyError",
+    "RequestKind",
+    "Routing",
+    "State",
+    "activity_reference",
+    "answer_while_cold",
+    "bearer_token",
+    "classify_request",
+    "decide",
+    "decide_sleep",
+    "derive_state",
+    "extend_lease",
+    "hold_poll_delay",
+    "idle_seconds",
+    "is_ready",
+    "json_response",
+    "lease_active",
+    "lease_minutes",
+    "method_not_allowed",
+    "not_found",
+    "redirect_to_same_url",
+    "status_report",
+    "token_matches",
+    "unavailable",
+    "waiting_page",
+    "wake_failed",
+]

@@ -1,0 +1,60 @@
+"""The status of an environment, built the same way on AWS and in the local twin.
+
+``GET /_warmkeeper/status`` (Lambda and twin waker) and ``warmkeeper status`` both answer a
+:class:`warmkeeper.control.StatusReport` made by :func:`status_report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from warmkeeper.control import StatusReport, TaskStatus
+from warmkeeper.core.machine import Decision, Observation, Policy, State, lease_active
+
+
+def status_report(
+    *,
+    app: str,
+    env: str,
+    observation: Observation,
+    decision: Decision,
+    policy: Policy,
+    now: datetime,
+    tasks: Sequence[TaskStatus] = (),
+    last_wake_at: datetime | None = None,
+    last_wake_seconds: float | None = None,
+    url: str | None = None,
+    problems: Sequence[str] = (),
+) -> StatusReport:
+    """One observation and its decision, as the shared report."""
+    found = list(problems)
+    if decision.wake_failed and observation.wake_requested_at is not None:
+        waited = (now - observation.wake_requested_at).total_seconds()
+        found.append(
+            f"wake not healthy after {waited:.0f} s (wake_timeout_seconds {policy.wake_timeout_seconds:g})"
+        )
+    minutes_until_sleep = None
+    if decision.state in (State.WAKING, State.WARM) and decision.seconds_until_sleep is not None:
+        minutes_until_sleep = round(decision.seconds_until_sleep / 60, 1)
+    elif decision.state in (State.WAKING, State.WARM) and decision.sleeping:
+        minutes_until_sleep = 0.0
+    return StatusReport(
+        app=app,
+        env=env,
+        state=decision.state.value,
+        routing=observation.routing.value,
+        desired=observation.desired,
+        running=observation.running,
+        healthy=observation.healthy,
+        scale_to_zero=policy.scale_to_zero,
+        tasks=list(tasks),
+        last_wake_at=last_wake_at or observation.wake_requested_at,
+        last_wake_seconds=last_wake_seconds,
+        lease_until=observation.lease_until if lease_active(observation, now) else None,
+        last_activity_at=observation.last_activity_at,
+        minutes_until_sleep=minutes_until_sleep,
+        deployment_in_progress=observation.deployment_in_progress,
+        url=url,
+        problems=found,
+    )

@@ -1,0 +1,179 @@
+"""The answer to a request that reached the waker: classify it, then plan the reply.
+
+A browser navigating gets the waiting page; an API call (JSON, XHR, not a GET) is held while the
+caller polls target health, then redirected (307) to the same URL once traffic goes to a healthy
+service, else answered 503 with Retry-After; a configured bot or uptime checker gets 503 and never
+wakes the service. The caller (the Lambda or the twin's waker) does the I/O: it wakes the service
+when :attr:`ColdAnswer.wake` says so, and while :attr:`ColdAnswer.hold` is true it sleeps
+:func:`hold_poll_delay` seconds, observes again and asks :func:`answer_while_cold` again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from warmkeeper.core.machine import Policy, State
+from warmkeeper.core.pages import (
+    ENDPOINT_PREFIX,
+    KEEPALIVE_PATH,
+    STATUS_PATH,
+    HttpResponse,
+    redirect_to_same_url,
+    unavailable,
+    waiting_page,
+)
+
+# How often a held request re-reads target health (bounded by what is left of the hold).
+HOLD_POLL_SECONDS = 1.0
+
+
+class RequestKind(StrEnum):
+    NAVIGATION = "navigation"  # a browser loading a page: gets the waiting page
+    API = "api"  # JSON / XHR / fetch / not a GET: held, then 307 or 503
+    IGNORED = "ignored"  # a configured bot or uptime checker: 503, no wake
+    STATUS = "status"  # /_warmkeeper/status
+    KEEPALIVE = "keepalive"  # /_warmkeeper/keepalive
+    UNKNOWN_ENDPOINT = "unknown_endpoint"  # any other /_warmkeeper/ path: 404, no wake
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    """A request as the waker sees it. Header names are stored lower-case (one value each)."""
+
+    method: str
+    path: str
+    query: str = ""  # the raw query string, without "?"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", self.method.upper())
+        object.__setattr__(self, "path", self.path or "/")
+        object.__setattr__(self, "headers", {k.lower(): v for k, v in self.headers.items()})
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    @property
+    def path_and_query(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+
+def is_ignored_agent(user_agent: str, policy: Policy) -> bool:
+    lowered = user_agent.lower()
+    return any(needle.lower() in lowered for needle in policy.ignore_user_agents)
+
+
+def is_navigation(request: IncomingRequest) -> bool:
+    """A browser loading a document (not a script's fetch/XHR)."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    if request.header("x-requested-with").lower() == "xmlhttprequest":
+        return False
+    if "json" in request.header("content-type").lower():
+        return False
+    # Browsers send Sec-Fetch-Mode on every request: "navigate" only for a document load.
+    fetch_mode = request.header("sec-fetch-mode").lower()
+    if fetch_mode:
+        return fetch_mode == "navigate"
+    return "text/html" in request.header("accept").lower()
+
+
+def classify_request(request: IncomingRequest, policy: Policy) -> RequestKind:
+    if request.path == STATUS_PATH:
+        return RequestKind.STATUS
+    if request.path == KEEPALIVE_PATH:
+        return RequestKind.KEEPALIVE
+    if request.path.startswith(ENDPOINT_PREFIX) or request.path == ENDPOINT_PREFIX.rstrip("/"):
+        return RequestKind.UNKNOWN_ENDPOINT
+    if is_ignored_agent(request.header("user-agent"), policy):
+        return RequestKind.IGNORED
+    if is_navigation(request):
+        return RequestKind.NAVIGATION
+    return RequestKind.API
+
+
+@dataclass(frozen=True)
+class ColdAnswer:
+    """The plan for one request: wake or not, hold (poll again) or answer now."""
+
+    wake: bool
+    hold: bool
+    response: HttpResponse | None  # None exactly when hold is true
+
+
+def answer_while_cold(
+    request: IncomingRequest,
+    kind: RequestKind,
+    policy: Policy,
+    *,
+    app_name: str,
+    state: State,
+    ready: bool,
+    held_seconds: float,
+    wake_elapsed_seconds: float | None = None,
+    wake_failed: bool = False,
+) -> ColdAnswer:
+    """Plan the reply to an ordinary request that reached the waker.
+
+    ``ready`` is true when a target is healthy AND traffic is routed to it (only then may a client be
+    sent back to the same URL). ``held_seconds`` is how long this request has been held so far.
+    """
+    if kind in (RequestKind.STATUS, RequestKind.KEEPALIVE, RequestKind.UNKNOWN_ENDPOINT):
+        raise ValueError(f"{kind.value} requests are endpoints, not cold requests")
+    retry = policy.retry_after_seconds
+    if kind is RequestKind.IGNORED:
+        if ready:
+            return ColdAnswer(wake=False, hold=False, response=redirect_to_same_url(request.path_and_query))
+        return ColdAnswer(
+            wake=False,
+            hold=False,
+            response=unavailable(
+                state,
+                retry,
+                "The service is asleep; this client is configured not to wake it.",
+                error="asleep",
+            ),
+        )
+    if kind is RequestKind.NAVIGATION:
+        # Always the page, even when ready: it reloads after a moment, which avoids a redirect loop
+        # while a new listener rule is still spreading through the load balancer.
+        return ColdAnswer(
+            wake=not ready,
+            hold=False,
+            response=waiting_page(
+                app_name,
+                state,
+                wake_elapsed_seconds or 0.0,
+                retry,
+                ready=ready,
+                wake_failed=wake_failed,
+            ),
+        )
+    if ready:
+        return ColdAnswer(wake=False, hold=False, response=redirect_to_same_url(request.path_and_query))
+    if wake_failed:
+        # Holding would only make the client wait for the same 503.
+        return ColdAnswer(
+            wake=True,
+            hold=False,
+            response=unavailable(state, retry, "The service is not healthy yet; try again shortly."),
+        )
+    if held_seconds < policy.hold_seconds:
+        return ColdAnswer(wake=True, hold=True, response=None)
+    return ColdAnswer(
+        wake=True,
+        hold=False,
+        response=unavailable(
+            state,
+            retry,
+            f"The service is starting; it was not ready within {policy.hold_seconds:g} s. Retry shortly.",
+        ),
+    )
+
+
+def hold_poll_delay(held_seconds: float, policy: Policy) -> float:
+    """Seconds to wait before polling again; 0 when the hold bound is reached."""
+    return max(0.0, min(HOLD_POLL_SECONDS, policy.hold_seconds - held_seconds))

@@ -1,0 +1,316 @@
+"""`warmkeeper status / wake / sleep / keepalive` against moto: names from the stack's outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import warmkeeper.commands.ops  # noqa: F401 - registers the commands
+from tests.aws.conftest import REGION, World
+from tests.conftest import EXAMPLE_CONFIG, run_cli
+from warmkeeper.aws.control import AwsControl, ControlError
+from warmkeeper.clikit import app
+from warmkeeper.control import StatusReport
+from warmkeeper.core import Policy
+
+STACK = "Cityguided-staging"  # AppConfig.stack_name("staging") of the example
+STATUS_KEYS = {
+    "app",
+    "env",
+    "state",
+    "routing",
+    "desired",
+    "running",
+    "healthy",
+    "scale_to_zero",
+    "tasks",
+    "last_wake_at",
+    "last_wake_seconds",
+    "lease_until",
+    "last_activity_at",
+    "minutes_until_sleep",
+    "deployment_in_progress",
+    "url",
+    "problems",
+}
+
+
+def outputs_of(world: World) -> dict[str, str]:
+    settings = world.settings
+    return {
+        "Url": "https://staging.cityguided.example",
+        "ClusterName": settings.cluster,
+        "ServiceName": settings.service,
+        "ListenerArn": settings.listener_arn,
+        "ServiceTargetGroupArn": settings.service_target_group_arn,
+        "WarmkeeperFunctionName": "Cityguided-staging-warmkeeper",
+        "ParameterPrefix": settings.parameter_prefix,
+        "KeepaliveSecretArn": world.secret_arn,
+        "LoadBalancerDimension": settings.load_balancer_dimension or "",
+        "TargetGroupDimension": settings.target_group_dimension or "",
+        "IdleAlarmName": settings.idle_alarm_name or "",
+        "DashboardName": "Cityguided-staging",
+    }
+
+
+@pytest.fixture
+def stack(world: World) -> Iterator[World]:
+    """A CloudFormation stack in moto whose outputs name the world's resources (as deployed)."""
+    cloudformation = world.session.client("cloudformation")
+    template = {
+        "Resources": {
+            "Marker": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": f"/marker/{STACK}", "Type": "String", "Value": "x"},
+            }
+        },
+        "Outputs": {key: {"Value": value} for key, value in outputs_of(world).items()},
+    }
+    cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+    yield world
+    cloudformation.delete_stack(StackName=STACK)
+
+
+def control(world: World) -> AwsControl:
+    return AwsControl.from_stack(
+        stack_name=STACK,
+        app="cityguided",
+        env="staging",
+        policy=world.settings.policy,
+        cloudformation=world.session.client("cloudformation"),
+        clients=world.clients,
+        log=world.logs.append,
+    )
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+# --- the AwsControl backend --------------------------------------------------------------------------
+
+
+def test_status_of_a_cold_environment(stack: World) -> None:
+    report = control(stack).status()
+    assert isinstance(report, StatusReport)
+    assert report.state == "COLD"
+    assert report.routing == "waker"
+    assert report.url == "https://staging.cityguided.example"
+    assert set(report.to_json_dict()) == STATUS_KEYS
+
+
+def test_status_of_a_warm_environment_with_a_lease(stack: World) -> None:
+    stack.set_desired(1)
+    stack.put_lock(requested_ago=timedelta(minutes=3), healthy_ago=timedelta(minutes=2))
+    stack.put_lease(datetime.now(UTC) + timedelta(minutes=20))
+    stack.task_healthy()
+    stack.create_warm_rule()
+    report = control(stack).status()
+    assert report.state == "WARM"
+    assert report.routing == "service"
+    assert report.healthy == 1
+    assert report.lease_until is not None
+    assert report.minutes_until_sleep is not None and report.minutes_until_sleep > 19
+    assert report.last_wake_seconds == 60.0  # from the wake request to the first healthy target
+    assert report.tasks == []  # moto's service starts no task (see test_task_health_mapping)
+
+
+def test_task_health_mapping() -> None:
+    # moto 5.2.5 cannot run an awsvpc task (its ENI lacks private_dns_name), so the mapping from
+    # tasks to health is checked with botocore's Stubber, which validates both the request and
+    # the response against the ECS API model.
+    import boto3
+    from botocore.stub import Stubber
+
+    from warmkeeper.aws.adapters import EcsService
+
+    ecs = boto3.session.Session(region_name=REGION).client("ecs")
+    arn = "arn:aws:ecs:eu-west-3:123456789012:task/cityguided-staging/{}"
+    started = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+
+    def task(task_id: str, ip: str, last_status: str, health: str = "UNKNOWN") -> dict[str, object]:
+        return {
+            "taskArn": arn.format(task_id),
+            "taskDefinitionArn": "arn:aws:ecs:eu-west-3:123456789012:task-definition/cityguided-staging:7",
+            "lastStatus": last_status,
+            "healthStatus": health,
+            "startedAt": started,
+            "attachments": [
+                {
+                    "type": "ElasticNetworkInterface",
+                    "status": "ATTACHED",
+                    "details": [{"name": "privateIPv4Address", "value": ip}],
+                }
+            ],
+        }
+
+    with Stubber(ecs) as stub:
+        stub.add_response(
+            "list_tasks",
+            {"taskArns": [arn.format(i) for i in ("a1", "b2", "c3", "d4")]},
+            {"cluster": "cityguided-staging", "serviceName": "cityguided", "desiredStatus": "RUNNING"},
+        )
+        stub.add_response(
+            "describe_tasks",
+            {
+                "tasks": [
+                    task("a1", "10.0.1.5", "RUNNING", "HEALTHY"),
+                    task("b2", "10.0.1.6", "PROVISIONING"),
+                    task("c3", "10.0.1.7", "RUNNING", "UNHEALTHY"),
+                    task("d4", "10.0.1.8", "DEACTIVATING"),
+                ]
+            },
+            {"cluster": "cityguided-staging", "tasks": [arn.format(i) for i in ("a1", "b2", "c3", "d4")]},
+        )
+        tasks = EcsService(ecs, "cityguided-staging", "cityguided").tasks(frozenset({"10.0.1.5"}))
+    assert [(t.task_id, t.health) for t in tasks] == [
+        ("a1", "healthy"),
+        ("b2", "starting"),
+        ("c3", "unhealthy"),
+        ("d4", "stopping"),
+    ]
+    assert tasks[0].version == "cityguided-staging:7"
+    assert tasks[0].started_at == started
+
+
+def test_status_is_read_only(stack: World) -> None:
+    stack.set_desired(1)
+    stack.put_lock(requested_ago=timedelta(minutes=1))
+    stack.task_healthy()
+    report = control(stack).status()
+    assert report.state == "WAKING"
+    assert stack.warm_rules() == []  # the CLI observes; the Lambda acts
+
+
+def test_wake_sleep_keepalive(stack: World) -> None:
+    backend = control(stack)
+    assert backend.wake().startswith("scale-up: desired 0 -> 1")
+    assert backend.wake().startswith("already awake (WAKING)")
+    with pytest.raises(ControlError, match="min_warm"):
+        backend.sleep()
+    assert "scale to zero: desired 1 -> 0" in backend.sleep(force=True)
+    assert stack.desired() == 0
+    message = backend.keepalive(100000)
+    assert "bounded by max_lease_minutes 240" in message
+    assert "scale-up" in message
+    assert stack.desired() == 1
+
+
+def test_sleep_refused_when_scale_to_zero_is_off(stack: World) -> None:
+    backend = AwsControl.from_stack(
+        stack_name=STACK,
+        app="cityguided",
+        env="production",
+        policy=Policy(scale_to_zero=False, min_tasks=1, max_tasks=3),
+        cloudformation=stack.session.client("cloudformation"),
+        clients=stack.clients,
+        log=stack.logs.append,
+    )
+    stack.set_desired(1)
+    assert "scale_to_zero is off" in backend.sleep(force=True)
+    assert stack.desired() == 1
+
+
+def test_missing_stack_and_missing_output_are_one_line(world: World) -> None:
+    with pytest.raises(ControlError, match=f"stack {STACK} not found in {REGION}"):
+        control(world)
+    cloudformation = world.session.client("cloudformation")
+    outputs = outputs_of(world)
+    del outputs["ListenerArn"]
+    template = {
+        "Resources": {
+            "Marker": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": f"/marker/{STACK}", "Type": "String", "Value": "x"},
+            }
+        },
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+    try:
+        with pytest.raises(ControlError, match="has no output ListenerArn"):
+            control(world)
+    finally:
+        cloudformation.delete_stack(StackName=STACK)
+
+
+# --- the commands -----------------------------------------------------------------------------------
+
+
+def test_status_json(stack: World) -> None:
+    code, output = cli("status", "--config", str(EXAMPLE_CONFIG), "--env", "staging", "--json")
+    assert code == 0, output
+    document = json.loads(output)
+    assert set(document) == STATUS_KEYS
+    assert document["app"] == "cityguided"
+    assert document["env"] == "staging"
+    assert document["state"] == "COLD"
+    assert document["scale_to_zero"] is True
+    assert document["tasks"] == []
+
+
+def test_status_human_view(stack: World) -> None:
+    stack.set_desired(1)
+    stack.put_lock(requested_ago=timedelta(minutes=3), healthy_ago=timedelta(minutes=2))
+    stack.task_healthy()
+    stack.create_warm_rule()
+    code, output = cli("status", "--config", str(EXAMPLE_CONFIG), "--env", "staging")
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[0] == "cityguided staging: WARM (traffic to the service)"
+    assert "  url         https://staging.cityguided.example" in lines
+    assert "  tasks       desired 1, running 1, healthy 1" in lines
+    assert any(line.startswith("  last wake   ") and "healthy after 60.0 s" in line for line in lines)
+    assert any(line.startswith("  sleep       in ") for line in lines)
+    assert "  deploy      none in progress" in lines
+
+
+def test_wake_sleep_keepalive_commands(stack: World) -> None:
+    base = ["--config", str(EXAMPLE_CONFIG), "--env", "staging"]
+    code, output = cli("wake", *base)
+    assert code == 0 and "scale-up" in output
+    code, output = cli("sleep", *base)
+    assert code == 2 and "min_warm" in output
+    code, output = cli("sleep", *base, "--force")
+    assert code == 0 and "scale to zero" in output
+    code, output = cli("keepalive", *base, "--minutes", "15")
+    assert code == 0 and "lease until" in output
+    code, output = cli("keepalive", *base, "--minutes", "0")
+    assert code == 2 and "--minutes" in output
+
+
+def test_status_of_an_environment_without_stack(world: World) -> None:
+    code, output = cli("status", "--config", str(EXAMPLE_CONFIG), "--env", "production")
+    assert code == 2
+    assert "stack Cityguided-production not found in eu-west-3" in output
+    assert "Traceback" not in output
+
+
+def test_status_local_without_a_twin_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "warmkeeper.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    code, output = cli("status", "--config", str(config), "--env", "local")
+    assert code == 2
+    assert "Traceback" not in output
+
+
+def test_missing_credentials_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real process with no credentials anywhere (no moto): what a person without a profile sees.
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = run_cli(["status", "--config", str(EXAMPLE_CONFIG), "--env", "staging"], timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "no AWS credentials found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,220 @@
+"""The answer to a request while cold: classification, the reply plan and the rendered pages."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from warmkeeper.core import (
+    HttpResponse,
+    IncomingRequest,
+    Observation,
+    Policy,
+    RequestKind,
+    Routing,
+    State,
+    answer_while_cold,
+    classify_request,
+    decide,
+    hold_poll_delay,
+    status_report,
+    waiting_page,
+)
+
+POLICY = Policy(hold_seconds=25, retry_after_seconds=10, ignore_user_agents=("UptimeRobot", "bot"))
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def request(method: str = "GET", path: str = "/", query: str = "", **headers: str) -> IncomingRequest:
+    return IncomingRequest(method, path, query, {k.replace("_", "-"): v for k, v in headers.items()})
+
+
+@pytest.mark.parametrize(
+    ("req", "kind"),
+    [
+        (request(accept=BROWSER_ACCEPT, user_agent=FIREFOX), RequestKind.NAVIGATION),
+        (request(Accept=BROWSER_ACCEPT), RequestKind.NAVIGATION),  # header names are case-insensitive
+        (request("HEAD", accept="text/html"), RequestKind.NAVIGATION),
+        (request(accept=BROWSER_ACCEPT, sec_fetch_mode="navigate"), RequestKind.NAVIGATION),
+        (request(accept="*/*", sec_fetch_mode="cors"), RequestKind.API),  # fetch() from a page
+        (request(accept=BROWSER_ACCEPT, sec_fetch_mode="cors"), RequestKind.API),
+        (request(accept="application/json"), RequestKind.API),
+        (request(accept=BROWSER_ACCEPT, x_requested_with="XMLHttpRequest"), RequestKind.API),
+        (request(accept=BROWSER_ACCEPT, content_type="application/json"), RequestKind.API),
+        (request("POST", accept=BROWSER_ACCEPT), RequestKind.API),  # a form post is held, then 307
+        (request("GET", "/api/places"), RequestKind.API),  # curl: no Accept html
+        (
+            request(accept=BROWSER_ACCEPT, user_agent="Mozilla/5.0 (compatible; UptimeRobot/2.0)"),
+            RequestKind.IGNORED,
+        ),
+        (request(user_agent="Googlebot/2.1"), RequestKind.IGNORED),  # case-insensitive substring
+        (request(path="/_warmkeeper/status", user_agent="UptimeRobot"), RequestKind.STATUS),
+        (request("POST", "/_warmkeeper/keepalive"), RequestKind.KEEPALIVE),
+        (request(path="/_warmkeeper/other"), RequestKind.UNKNOWN_ENDPOINT),
+        (request(path="/_warmkeeper"), RequestKind.UNKNOWN_ENDPOINT),
+    ],
+)
+def test_classify(req: IncomingRequest, kind: RequestKind) -> None:
+    assert classify_request(req, POLICY) is kind
+
+
+def plan(req: IncomingRequest, *, ready: bool = False, held: float = 0.0, failed: bool = False):  # type: ignore[no-untyped-def]
+    return answer_while_cold(
+        req,
+        classify_request(req, POLICY),
+        POLICY,
+        app_name="cityguided",
+        state=State.WAKING,
+        ready=ready,
+        held_seconds=held,
+        wake_elapsed_seconds=12.4,
+        wake_failed=failed,
+    )
+
+
+def test_navigation_wakes_and_gets_the_waiting_page() -> None:
+    answer = plan(request(accept=BROWSER_ACCEPT))
+    assert answer.wake and not answer.hold
+    assert answer.response is not None
+    assert answer.response.status == 503
+    assert answer.response.header("retry-after") == "10"
+    assert answer.response.header("content-type") == "text/html; charset=utf-8"
+    assert answer.response.header("cache-control") == "no-store"
+    assert '<span id="wk-elapsed">12</span>' in answer.response.body
+
+
+def test_navigation_when_ready_reloads_instead_of_redirecting() -> None:
+    answer = plan(request(accept=BROWSER_ACCEPT), ready=True)
+    assert not answer.wake
+    assert answer.response is not None
+    assert '"ready": true' in answer.response.body
+
+
+def test_api_call_is_held_while_not_ready() -> None:
+    answer = plan(request("POST", "/api/visits"), held=3)
+    assert answer.wake and answer.hold and answer.response is None
+
+
+def test_api_call_gets_307_to_the_same_url_once_ready() -> None:
+    answer = plan(request("POST", "/api/visits", "city=lyon&x=1"), ready=True, held=7)
+    assert answer.response is not None
+    assert answer.response.status == 307
+    assert answer.response.header("location") == "/api/visits?city=lyon&x=1"
+    assert not answer.wake
+
+
+def test_api_call_gets_503_json_with_retry_after_after_the_hold() -> None:
+    answer = plan(request("GET", "/api/places", accept="application/json"), held=25)
+    assert not answer.hold
+    assert answer.response is not None
+    assert answer.response.status == 503
+    assert answer.response.header("retry-after") == "10"
+    document = json.loads(answer.response.body)
+    assert document["error"] == "waking"
+    assert document["state"] == "WAKING"
+    assert document["retry_after_seconds"] == 10
+
+
+def test_api_call_is_not_held_when_the_wake_failed() -> None:
+    answer = plan(request("GET", "/api/places"), failed=True)
+    assert not answer.hold
+    assert answer.response is not None
+    assert answer.response.status == 503
+
+
+def test_bot_gets_503_and_never_wakes() -> None:
+    answer = plan(request(user_agent="UptimeRobot/2.0"))
+    assert not answer.wake
+    assert answer.response is not None
+    assert answer.response.status == 503
+    assert json.loads(answer.response.body)["error"] == "asleep"
+
+
+def test_bot_is_redirected_when_ready() -> None:
+    answer = plan(request(path="/x", user_agent="UptimeRobot/2.0"), ready=True)
+    assert answer.response is not None
+    assert answer.response.status == 307
+
+
+def test_endpoints_are_not_cold_requests() -> None:
+    with pytest.raises(ValueError, match="endpoints"):
+        plan(request(path="/_warmkeeper/status"))
+
+
+def test_hold_poll_delay_is_bounded_by_the_hold() -> None:
+    assert hold_poll_delay(0, POLICY) == 1.0
+    assert hold_poll_delay(24.5, POLICY) == pytest.approx(0.5)
+    assert hold_poll_delay(30, POLICY) == 0.0
+
+
+# --- the waiting page -------------------------------------------------------------------------------
+
+
+def page(**kwargs: object) -> HttpResponse:
+    arguments: dict[str, object] = {
+        "app_name": "cityguided",
+        "state": State.COLD,
+        "elapsed_seconds": 3.9,
+        "retry_after_seconds": 7,
+    }
+    arguments.update(kwargs)
+    return waiting_page(**arguments)  # type: ignore[arg-type]
+
+
+def test_waiting_page_is_self_contained() -> None:
+    body = page().body
+    # No other asset: nothing but this answer can be served while cold.
+    assert not re.search(r"\b(src|href)\s*=", body)
+    assert "@import" not in body
+    assert "<script>" in body and "</script>" in body
+    assert "fetch(cfg.statusPath" in body
+    assert '"statusPath": "/_warmkeeper/status"' in body
+    assert "window.location.reload()" in body
+    assert '<meta http-equiv="refresh" content="7">' in body  # without JavaScript
+
+
+def test_waiting_page_shows_phase_and_elapsed_seconds() -> None:
+    body = page(state=State.WAKING, elapsed_seconds=42.7).body
+    assert "waiting for its health checks" in body
+    assert '<span id="wk-elapsed">42</span>' in body
+    assert 'data-state="WAKING"' in body
+
+
+def test_waiting_page_says_when_the_wake_is_slow() -> None:
+    assert "taking longer than usual" in page(state=State.WAKING, wake_failed=True).body
+
+
+def test_waiting_page_escapes_the_app_name() -> None:
+    body = page(app_name='<script>alert("x")</script>').body
+    assert "<script>alert" not in body
+    assert "&lt;script&gt;" in body
+
+
+def test_waiting_page_is_deterministic() -> None:
+    # The local twin reuses it: the same inputs give the same bytes.
+    assert page().body == page().body
+
+
+def test_status_report_of_a_waking_service() -> None:
+    now = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+    observation = Observation(
+        1, 1, 0, Routing.WAKER, wake_requested_at=datetime(2025, 6, 2, 11, 56, tzinfo=UTC)
+    )
+    policy = Policy()
+    report = status_report(
+        app="cityguided",
+        env="staging",
+        observation=observation,
+        decision=decide(observation, policy, now),
+        policy=policy,
+        now=now,
+    )
+    document = report.to_json_dict()
+    assert document["state"] == "WAKING"
+    assert document["routing"] == "waker"
+    assert document["last_wake_at"] == "2025-06-02T11:56:00+00:00"
+    assert document["problems"] == ["wake not healthy after 240 s (wake_timeout_seconds 180)"]
