@@ -19,7 +19,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 .PHONY: help setup browser demo test test-fast lint fmt synth validate cost clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(CURDIR)/.tools/bin/uv:
 	@echo "uv not found: installing uv $(UV_VERSION) into .tools/"
@@ -49,13 +49,13 @@ demo: setup ## Run the CityGuided example on http://localhost:8080
 	warmkeeper up --config $(CONFIG)
 
 lint: setup ## ruff and mypy
-	ruff check src tests bench examples
-	ruff format --check src tests bench examples
+	ruff check src tests bench examples scripts
+	ruff format --check src tests bench examples scripts
 	mypy
 
 fmt: setup ## Format and fix what ruff can
-	ruff format src tests bench examples
-	ruff check --fix src tests bench examples
+	ruff format src tests bench examples scripts
+	ruff check --fix src tests bench examples scripts
 
 test: setup browser lint ## Lint, then every test (unit, moto, CDK synthesis, end to end, browser)
 	pytest

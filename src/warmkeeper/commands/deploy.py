@@ -1,0 +1,215 @@
+"""`warmkeeper deploy / rollback / images / smoke`: releases, the same on a laptop and in CI."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from warmkeeper.clikit import ConfigOption, EnvOption, UserError, app, err, fail, load, out
+from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.deploy.preflight import PreflightError
+
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout", min=1, help="Give up (exit 3) after this many seconds; CloudFormation goes on."
+    ),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Cloud assembly folder (default: cdk.out/deploy-ENV)."),
+]
+LOCAL_DEPLOY_MODULE = "warmkeeper.local.deploy"
+
+
+def _settings(config: Path, env: str) -> tuple[AppConfig, EnvironmentSettings]:
+    cfg, settings = load(config, env)
+    assert settings is not None
+    return cfg, settings
+
+
+def _deployer(cfg: AppConfig, env: str, settings: EnvironmentSettings, output: Path | None) -> Any:
+    from warmkeeper.deploy.aws import AwsDeployer
+    from warmkeeper.deploy.cdk import SubprocessCdkRunner, find_cdk
+    from warmkeeper.deploy.clients import AwsClients
+    from warmkeeper.deploy.synthesis import synthesize_with_infra
+
+    cdk = find_cdk(Path.cwd())
+    return AwsDeployer(
+        cfg,
+        env,
+        settings,
+        AwsClients.for_region(settings.region),
+        runner=SubprocessCdkRunner(cdk, cwd=Path.cwd(), region=settings.region),
+        synthesize=synthesize_with_infra,
+        assembly_dir=output or Path("cdk.out") / f"deploy-{env}",
+        console=out,
+        clock=time.monotonic,
+        sleep=time.sleep,
+    )
+
+
+def _deploy_local(cfg: AppConfig, settings: EnvironmentSettings, timeout: float, dry_run: bool) -> None:
+    if dry_run:
+        raise fail("--dry-run: the local twin has no template to diff; use it with staging or production")
+    try:
+        module = importlib.import_module(LOCAL_DEPLOY_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (LOCAL_DEPLOY_MODULE, "warmkeeper.local"):
+            raise
+        raise fail(
+            f"--env local: the local deploy ({LOCAL_DEPLOY_MODULE}) is not part of this version yet"
+        ) from None
+    code = module.deploy_local(cfg, settings, timeout_seconds=timeout)
+    raise typer.Exit(code if isinstance(code, int) else 0)
+
+
+def _finish(result: Any) -> None:
+    if result.exit_code == 0:
+        out.print(f"[bold green]done:[/] {result.message}", highlight=False)
+    else:
+        err.print(f"[bold red]error:[/] {result.message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def deploy(
+    config: ConfigOption = Path("warmkeeper.toml"),
+    env: EnvOption = "staging",
+    image_tag: Annotated[
+        str | None, typer.Option("--image-tag", "-t", help="Image tag pushed by `make images` (AWS).")
+    ] = None,
+    timeout: TimeoutOption = 1200,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Run the checks and show `cdk diff` only.")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Deploy a version: checks first, then `cdk deploy`, then follow ECS until it is done.
+
+    Exit codes: 0 deployed (or the service is cold: the next wake runs it), 1 failed or rolled back,
+    2 a check failed before anything changed, 3 timed out.
+    """
+    cfg, settings = _settings(config, env)
+    if env == "local":
+        _deploy_local(cfg, settings, timeout, dry_run)
+        return
+    if not image_tag:
+        raise fail("--image-tag is required for an AWS environment (the tag `make images TAG=...` pushed)")
+    try:
+        result = _deployer(cfg, env, settings, output).deploy(
+            image_tag, timeout_seconds=timeout, dry_run=dry_run
+        )
+    except PreflightError as exc:
+        raise fail(str(exc)) from None
+    _finish(result)
+
+
+@app.command()
+def rollback(
+    config: ConfigOption = Path("warmkeeper.toml"),
+    env: EnvOption = "staging",
+    timeout: TimeoutOption = 1200,
+    output: OutputOption = None,
+) -> None:
+    """Redeploy the previous release (its recorded image digests), with the same checks as a deploy."""
+    cfg, settings = _settings(config, env)
+    if env == "local":
+        raise fail("--env local: the twin keeps no release history; deploy the version you want instead")
+    try:
+        result = _deployer(cfg, env, settings, output).rollback(timeout_seconds=timeout)
+    except PreflightError as exc:
+        raise fail(str(exc)) from None
+    _finish(result)
+
+
+@app.command()
+def images(
+    tag: Annotated[str, typer.Option("--tag", "-t", help="Image tag to build and push (e.g. the commit).")],
+    config: ConfigOption = Path("warmkeeper.toml"),
+    env: EnvOption = "staging",
+    print_only: Annotated[bool, typer.Option("--print", help="Print the commands, run nothing.")] = False,
+) -> None:
+    """Build every built container for the task's architecture and push it to the stack's ECR repositories."""
+    from warmkeeper.deploy.clients import AwsClients
+    from warmkeeper.deploy.images import execute, plan_images, registry_password
+    from warmkeeper.deploy.preflight import check_image_tag, resolve_image_digests
+    from warmkeeper.deploy.stack import describe_stack
+
+    cfg, settings = _settings(config, env)
+    if env == "local":
+        raise fail("--env local: the twin runs the containers' local commands; there is no image to build")
+    clients = AwsClients.for_region(settings.region)
+    try:
+        check_image_tag(tag)
+        stack = describe_stack(clients.cloudformation, cfg.stack_name(env))
+        if stack is None:
+            raise PreflightError(
+                f"stack {cfg.stack_name(env)} does not exist: its ECR repositories come with it"
+            )
+        plan = plan_images(cfg, settings, stack.outputs, tag)
+    except PreflightError as exc:
+        raise fail(str(exc)) from None
+    if print_only:
+        for command in plan.commands:
+            out.print(command.shell(), markup=False, highlight=False)
+        return
+    try:
+        execute(plan, lambda: registry_password(clients.ecr))
+        digests = resolve_image_digests(clients.ecr, cfg, tag)
+    except (RuntimeError, PreflightError) as exc:
+        raise fail(str(exc), code=1) from None
+    for name, digest in digests.items():
+        out.print(f"pushed {plan.images[name]} {digest}", highlight=False)
+
+
+@app.command()
+def smoke(
+    config: ConfigOption = Path("warmkeeper.toml"),
+    env: EnvOption = "staging",
+) -> None:
+    """Check a real deployment: forced sleep, timed cold start, waiting page, hold, keep-alive, sleep."""
+    from warmkeeper.deploy.smoke import Smoke, has_aws_credentials
+
+    cfg, settings = _settings(config, env)
+    if env == "local":
+        raise fail("--env local: the smoke test checks an AWS deployment; the e2e tests cover the twin")
+    if not has_aws_credentials():
+        out.print(
+            f"skipped: no AWS credentials (set AWS_PROFILE, or use the CI OIDC role, to smoke-test {env})",
+            markup=False,
+        )
+        return
+
+    import httpx
+
+    from warmkeeper.deploy.clients import AwsClients
+    from warmkeeper.deploy.stack import OUTPUT_URL, describe_stack
+
+    clients = AwsClients.for_region(settings.region)
+    stack = describe_stack(clients.cloudformation, cfg.stack_name(env))
+    if stack is None or OUTPUT_URL not in stack.outputs:
+        raise fail(f"stack {cfg.stack_name(env)} is not deployed (no {OUTPUT_URL} output): deploy it first")
+    from warmkeeper.aws.control import ControlError
+    from warmkeeper.commands.ops import control_for  # the AWS ServiceControl `warmkeeper status` uses
+
+    out.print(f"smoke test of {stack.outputs[OUTPUT_URL]} ({settings.region}); times are measured on AWS")
+    try:
+        with httpx.Client(timeout=30) as http:
+            report = Smoke(
+                control_for(config, env),
+                http,
+                stack.outputs[OUTPUT_URL],
+                cfg.scale_to_zero,
+                clock=time.monotonic,
+                sleep=time.sleep,
+                console=out,
+            ).run()
+    except (ControlError, UserError, httpx.HTTPError) as exc:
+        raise fail(f"smoke test stopped: {exc}", code=1) from None
+    if not report.ok:
+        raise typer.Exit(1)

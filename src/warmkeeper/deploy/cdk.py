@@ -1,0 +1,139 @@
+"""The pinned CDK CLI (node_modules/.bin/cdk): the one boundary tests replace.
+
+A deploy starts `cdk deploy` as a child process and keeps observing AWS while it runs, because
+CloudFormation only finishes an ECS service update once the ECS deployment is done: the progress
+worth showing happens while the CLI is still running.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Protocol
+
+from warmkeeper.deploy.preflight import PreflightError
+
+CDK_RELATIVE = Path("node_modules") / ".bin" / "cdk"
+
+
+class CdkProcess(Protocol):
+    def poll(self) -> int | None:
+        """The exit code once the CLI has exited (all its output read), else None."""
+        ...
+
+    def read_lines(self) -> list[str]:
+        """Output lines printed since the last call."""
+        ...
+
+    def terminate(self) -> None: ...
+
+
+class CdkRunner(Protocol):
+    def start(self, args: Sequence[str]) -> CdkProcess: ...
+
+
+def deploy_args(assembly: Path, stack_name: str) -> list[str]:
+    # --app <folder>: deploy the assembly that passed the checks, never a fresh synthesis.
+    return [
+        "deploy",
+        stack_name,
+        "--app",
+        str(assembly),
+        "--require-approval",
+        "never",
+        "--progress",
+        "events",  # one line per resource event, not a redrawn bar
+        "--ci",
+        "--no-color",
+        "--no-notices",
+    ]
+
+
+def diff_args(assembly: Path, stack_name: str) -> list[str]:
+    # --method template: compare templates only; no change set is created, nothing changes in AWS.
+    return ["diff", stack_name, "--app", str(assembly), "--method", "template", "--no-color", "--no-notices"]
+
+
+def find_cdk(start: Path) -> Path:
+    """The project's pinned CDK CLI, looked for from `start` upwards (never a global or npx download)."""
+    for folder in (start.resolve(), *start.resolve().parents):
+        candidate = folder / CDK_RELATIVE
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise PreflightError(f"the pinned CDK CLI ({CDK_RELATIVE}) was not found from {start}: run `make setup`")
+
+
+class _PopenCdkProcess:
+    def __init__(self, popen: subprocess.Popen[str]) -> None:
+        self._popen = popen
+        self._lines: queue.Queue[str] = queue.Queue()
+        assert popen.stdout is not None
+        self._reader = threading.Thread(target=self._read, args=(popen.stdout,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line.rstrip("\n"))
+        stream.close()
+
+    def poll(self) -> int | None:
+        code = self._popen.poll()
+        if code is not None:
+            self._reader.join(timeout=5)  # so the last lines are not lost
+        return code
+
+    def read_lines(self) -> list[str]:
+        lines: list[str] = []
+        while True:
+            try:
+                lines.append(self._lines.get_nowait())
+            except queue.Empty:
+                return lines
+
+    def terminate(self) -> None:
+        """Stop the CLI and its children (node spawns helpers); CloudFormation itself goes on."""
+        if self._popen.poll() is not None:
+            return
+        try:
+            os.killpg(self._popen.pid, signal.SIGTERM)
+            self._popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._popen.pid, signal.SIGKILL)
+            self._popen.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        self._reader.join(timeout=5)
+
+
+class SubprocessCdkRunner:
+    """Runs the pinned CLI with the deploy's region; output is read line by line."""
+
+    def __init__(self, executable: Path, cwd: Path, region: str, extra_env: Mapping[str, str] | None = None):
+        self.executable = executable
+        self.cwd = cwd
+        self.env = {
+            **os.environ,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+            **(extra_env or {}),
+        }
+
+    def start(self, args: Sequence[str]) -> CdkProcess:
+        popen = subprocess.Popen(
+            [str(self.executable), *args],
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # its own process group, so terminate() reaches node's children
+        )
+        return _PopenCdkProcess(popen)

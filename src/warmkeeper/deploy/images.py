@@ -1,0 +1,139 @@
+"""`make images TAG=...`: build every built container for the task's architecture and push it to ECR.
+
+The commands are plain `docker buildx build --push` calls, the same on a laptop and in CI; this
+module only decides them (so they can be printed and tested), then runs them one by one:
+
+1. on a host that is not the target architecture, register QEMU emulators (tonistiigi/binfmt, what
+   docker/setup-qemu-action runs too), so no CI-only step is needed;
+2. log in to the registry with a token from ECR (the password goes through stdin, never argv);
+3. one build per container, context = its `build` folder, tag = `<repository URI>:<TAG>` with the
+   URI taken from the stack output `RepositoryUri<Container>`.
+"""
+
+from __future__ import annotations
+
+import base64
+import platform
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.deploy.preflight import PreflightError, built_containers
+from warmkeeper.deploy.stack import repository_output_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+
+PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
+# platform.machine() spellings of each architecture.
+_HOST_ARCH = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "x86_64", "amd64": "x86_64"}
+BINFMT_IMAGE = "tonistiigi/binfmt:latest"
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+    stdin_secret: bool = False  # the registry password is written to stdin
+
+    def shell(self) -> str:
+        text = shlex.join(self.argv)
+        return f"<ECR token> | {text}" if self.stdin_secret else text
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    registry: str
+    commands: tuple[Command, ...]
+    images: Mapping[str, str]  # container -> <uri>:<tag>
+
+
+def plan_images(
+    cfg: AppConfig,
+    settings: EnvironmentSettings,
+    outputs: Mapping[str, str],
+    tag: str,
+    host_machine: str | None = None,
+) -> ImagePlan:
+    containers = built_containers(cfg)
+    if not containers:
+        raise PreflightError("no container has `build`: there is no image to build")
+    uris: dict[str, str] = {}
+    for container in containers:
+        key = repository_output_key(container.name)
+        if key not in outputs:
+            raise PreflightError(
+                f"the stack has no output {key}: deploy the stack once before pushing images"
+            )
+        uris[container.name] = outputs[key]
+    registries = {uri.split("/", 1)[0] for uri in uris.values()}
+    if len(registries) != 1:
+        raise PreflightError(f"the repositories are in several registries: {sorted(registries)}")
+    registry = registries.pop()
+    target = PLATFORMS[settings.architecture]
+    host = _HOST_ARCH.get((host_machine or platform.machine()).lower(), host_machine or "unknown")
+
+    commands: list[Command] = []
+    if host != settings.architecture:
+        emulated = "arm64" if settings.architecture == "arm64" else "amd64"
+        commands.append(
+            Command(("docker", "run", "--privileged", "--rm", BINFMT_IMAGE, "--install", emulated))
+        )
+    commands.append(
+        Command(("docker", "login", "--username", "AWS", "--password-stdin", registry), stdin_secret=True)
+    )
+    images: dict[str, str] = {}
+    for container in containers:
+        assert container.build is not None
+        context = (cfg.base_dir / container.build).resolve()
+        image = f"{uris[container.name]}:{tag}"
+        images[container.name] = image
+        commands.append(
+            Command(
+                (
+                    "docker",
+                    "buildx",
+                    "build",
+                    "--platform",
+                    target,
+                    # A plain image manifest, not an index with attestations: one digest per tag.
+                    "--provenance=false",
+                    "--file",
+                    str(context / "Dockerfile"),
+                    "--tag",
+                    image,
+                    "--label",
+                    f"org.opencontainers.image.revision={tag}",
+                    "--push",
+                    str(context),
+                )
+            )
+        )
+    return ImagePlan(registry=registry, commands=tuple(commands), images=images)
+
+
+def registry_password(ecr: ECRClient) -> str:
+    """The password half of ECR's `AWS:<password>` token (valid 12 hours)."""
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    user, _, password = base64.b64decode(token).decode().partition(":")
+    if user != "AWS" or not password:
+        raise PreflightError("ECR returned an authorization token of an unexpected form")
+    return password
+
+
+# (argv, stdin text or None) -> exit code
+CommandRunner = Callable[[Sequence[str], str | None], int]
+
+
+def run_command(argv: Sequence[str], stdin: str | None) -> int:
+    return subprocess.run(list(argv), input=stdin, text=True, check=False).returncode
+
+
+def execute(plan: ImagePlan, password: Callable[[], str], run: CommandRunner = run_command) -> None:
+    """Run the plan in order; the first failing command stops it (raised as RuntimeError)."""
+    for command in plan.commands:
+        code = run(command.argv, password() if command.stdin_secret else None)
+        if code != 0:
+            raise RuntimeError(f"`{command.shell()}` exited with code {code}")

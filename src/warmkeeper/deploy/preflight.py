@@ -1,0 +1,173 @@
+"""Checks that run before a deploy changes anything; each failure is one line and exit code 2.
+
+Order (cheapest and most basic first): credentials and account, region, the images of the tag in
+ECR (resolved to digests), the stack is not busy, the CDK bootstrap, then synthesis and cdk-nag
+(see :mod:`warmkeeper.deploy.synthesis`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+from warmkeeper.config import AppConfig, Container
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecr.type_defs import ImageIdentifierTypeDef
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
+
+    from warmkeeper.deploy.clients import AwsClients
+
+# Docker's tag grammar (ECR accepts the same).
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# The default qualifier of `cdk bootstrap`; CDK stores the bootstrap version in this parameter.
+CDK_BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+
+
+class PreflightError(Exception):
+    """A deploy must not start: one line saying what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    account: str
+    arn: str
+
+
+def check_image_tag(tag: str) -> str:
+    if not _TAG.match(tag):
+        raise PreflightError(
+            f"--image-tag: {tag!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
+        )
+    return tag
+
+
+def check_credentials(sts: STSClient, expected_account: str | None, env: str) -> Identity:
+    """Who the deploy runs as; the account must be the one the config names, if it names one."""
+    try:
+        identity = sts.get_caller_identity()
+    except (NoCredentialsError, PartialCredentialsError):
+        raise PreflightError(
+            "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY); "
+            "CI gets them from the OIDC role"
+        ) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise PreflightError(
+            f"AWS credentials rejected by STS: {error.get('Code', '?')}: {error.get('Message', exc)}"
+        ) from None
+    except BotoCoreError as exc:
+        raise PreflightError(f"cannot reach AWS STS to check the credentials: {exc}") from None
+    account = identity["Account"]
+    if expected_account is not None and account != expected_account:
+        raise PreflightError(
+            f"the AWS credentials are for account {account} but environments.{env}.account is "
+            f"{expected_account}: use the {env} account's credentials"
+        )
+    return Identity(account=account, arn=identity["Arn"])
+
+
+@functools.cache
+def _regions(service: str) -> frozenset[str]:
+    """Regions where AWS offers `service`, from botocore's bundled endpoint data (no network)."""
+    return frozenset(boto3.Session().get_available_regions(service))
+
+
+def check_region(region: str, clients: AwsClients, env: str) -> None:
+    """The configured region offers ECS, ECR and CloudFormation, and the clients point at it."""
+    for service in ("ecs", "ecr", "cloudformation"):
+        if region not in _regions(service):
+            raise PreflightError(
+                f"environments.{env}.region: {region!r} is not a region where AWS offers {service}"
+            )
+    for name, client in (
+        ("ecs", clients.ecs),
+        ("ecr", clients.ecr),
+        ("cloudformation", clients.cloudformation),
+    ):
+        if client.meta.region_name != region:
+            raise PreflightError(
+                f"the {name} client points at {client.meta.region_name} but environments.{env}.region is "
+                f"{region}"
+            )
+
+
+def built_containers(cfg: AppConfig) -> list[Container]:
+    """Containers whose image this project builds (the others use a fixed `image`)."""
+    return [container for container in cfg.containers if container.build is not None]
+
+
+def repository_name(cfg: AppConfig, container: Container) -> str:
+    """`<app>/<container>`: the ECR repository the stack creates for a built container."""
+    return f"{cfg.app.name}/{container.name}"
+
+
+def resolve_image_digests(
+    ecr: ECRClient,
+    cfg: AppConfig,
+    tag: str,
+    expected: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """container name -> `sha256:...` of TAG in its repository; every missing image in one line.
+
+    With `expected` (a rollback), each recorded digest must still exist; the tag may have moved
+    since, the digest is what gets deployed.
+    """
+    digests: dict[str, str] = {}
+    missing: list[str] = []
+    for container in built_containers(cfg):
+        repository = repository_name(cfg, container)
+        wanted_digest = (expected or {}).get(container.name)
+        image_id: ImageIdentifierTypeDef = (
+            {"imageDigest": wanted_digest} if wanted_digest else {"imageTag": tag}
+        )
+        try:
+            details = ecr.describe_images(repositoryName=repository, imageIds=[image_id])["imageDetails"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "RepositoryNotFoundException":
+                missing.append(f"{container.name} (repository {repository} does not exist yet)")
+                continue
+            if code == "ImageNotFoundException":
+                missing.append(f"{container.name} ({repository}:{wanted_digest or tag})")
+                continue
+            raise
+        if not details:
+            missing.append(f"{container.name} ({repository}:{wanted_digest or tag})")
+            continue
+        digests[container.name] = details[0]["imageDigest"]
+    if missing:
+        hint = (
+            "the recorded images were deleted from ECR (lifecycle policy?)"
+            if expected
+            else f"build and push them first: make images TAG={tag}"
+        )
+        raise PreflightError(f"images for tag {tag} missing in ECR: {', '.join(missing)}; {hint}")
+    return digests
+
+
+def check_bootstrap(ssm: SSMClient, account: str, region: str) -> int:
+    """`cdk deploy` needs the CDK bootstrap stack (asset bucket, deploy roles) in the account/region."""
+    try:
+        value = ssm.get_parameter(Name=CDK_BOOTSTRAP_VERSION_PARAMETER)["Parameter"]["Value"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            raise PreflightError(
+                f"account {account} is not CDK-bootstrapped in {region}: run "
+                f"`npx cdk bootstrap aws://{account}/{region}` once"
+            ) from None
+        raise
+    try:
+        return int(value)
+    except ValueError:
+        raise PreflightError(
+            f"SSM parameter {CDK_BOOTSTRAP_VERSION_PARAMETER} holds {value!r}, not a bootstrap version"
+        ) from None

@@ -1,0 +1,66 @@
+"""The real boundary: the CLI runs as a child process whose lines are read while it runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from warmkeeper.deploy.cdk import CdkProcess, SubprocessCdkRunner, deploy_args, find_cdk
+from warmkeeper.deploy.preflight import PreflightError
+
+
+def fake_cdk(folder: Path, body: str) -> Path:
+    executable = folder / "node_modules" / ".bin" / "cdk"
+    executable.parent.mkdir(parents=True)
+    executable.write_text(f"#!/bin/sh\n{body}\n")
+    executable.chmod(0o755)
+    return executable
+
+
+def wait_for_exit(process: CdkProcess, bound: float = 10) -> int:
+    deadline = time.monotonic() + bound
+    while (code := process.poll()) is None:
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.02)
+    return code
+
+
+def test_lines_and_exit_code_of_the_child(tmp_path: Path) -> None:
+    cdk = fake_cdk(tmp_path, 'echo "args: $*"; echo "region $AWS_REGION" >&2; exit 3')
+    runner = SubprocessCdkRunner(find_cdk(tmp_path / "sub" / "dir"), cwd=tmp_path, region="eu-west-3")
+    assert runner.executable == cdk.resolve()
+
+    process = runner.start(deploy_args(Path("cdk.out/deploy-staging"), "Cityguided-staging"))
+
+    assert wait_for_exit(process) == 3
+    lines = process.read_lines()
+    assert lines[0].startswith(
+        "args: deploy Cityguided-staging --app cdk.out/deploy-staging --require-approval never"
+    )
+    assert "region eu-west-3" in lines  # stderr is read too, with the deploy's region
+    assert process.read_lines() == []
+
+
+def test_terminate_stops_the_child_and_its_children(tmp_path: Path) -> None:
+    marker = tmp_path / "child.pid"
+    fake_cdk(tmp_path, f"sleep 60 & echo $! > {marker}; echo started; wait")
+    process = SubprocessCdkRunner(find_cdk(tmp_path), cwd=tmp_path, region="eu-west-3").start(["deploy"])
+    deadline = time.monotonic() + 10
+    while not marker.exists() or not marker.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    process.terminate()
+
+    assert process.poll() is not None
+    grandchild = int(marker.read_text())
+    assert (
+        not Path(f"/proc/{grandchild}").exists() or "zombie" in Path(f"/proc/{grandchild}/status").read_text()
+    )
+
+
+def test_missing_cli_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PreflightError, match="run `make setup`"):
+        find_cdk(tmp_path)

@@ -1,0 +1,117 @@
+"""The commands as a person runs them: one clear line and exit 2 on bad input, no traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from typer.testing import CliRunner
+
+import warmkeeper.cli  # noqa: F401  (registers every command on the app)
+from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.deploy.conftest import REGISTRY, Cloud
+from warmkeeper.clikit import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, [*args, "--config", str(EXAMPLE_CONFIG)])
+
+
+def one_line_error(result: Any) -> str:
+    assert "Traceback" not in result.output + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never reach for 169.254.169.254
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.chdir(ROOT)  # where node_modules/.bin/cdk is
+
+
+def test_aws_deploy_needs_an_image_tag() -> None:
+    result = invoke("deploy", "--env", "staging")
+    assert result.exit_code == 2
+    assert "--image-tag is required" in one_line_error(result)
+
+
+@pytest.mark.skipif(not (ROOT / "node_modules/.bin/cdk").exists(), reason="make setup installs the CDK CLI")
+def test_deploy_without_credentials_stops_at_the_first_check(no_credentials: None) -> None:
+    result = invoke("deploy", "--env", "staging", "--image-tag", "v2")
+    assert result.exit_code == 2
+    assert "no AWS credentials" in one_line_error(result)
+    assert "images" not in result.output and "synthesized" not in result.output
+
+
+def test_local_deploy_says_clearly_when_the_local_deploy_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "warmkeeper.local.deploy", None)  # makes the import fail
+    result = invoke("deploy", "--env", "local")
+    assert result.exit_code == 2
+    assert "the local deploy (warmkeeper.local.deploy) is not part of this version" in one_line_error(result)
+
+
+def test_local_deploy_hands_over_to_the_twin(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, ...]] = []
+    module = types.ModuleType("warmkeeper.local.deploy")
+
+    def deploy_local(cfg: Any, settings: Any, **kwargs: Any) -> int:
+        calls.append((cfg.app.name, settings.edge_port, kwargs))
+        return 1  # e.g. the new version never became healthy
+
+    module.deploy_local = deploy_local  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "warmkeeper.local.deploy", module)
+
+    result = invoke("deploy", "--env", "local", "--timeout", "90")
+
+    assert result.exit_code == 1
+    assert calls == [("cityguided", 8080, {"timeout_seconds": 90.0})]
+
+
+def test_local_dry_run_is_refused() -> None:
+    result = invoke("deploy", "--env", "local", "--dry-run")
+    assert result.exit_code == 2
+    assert "--dry-run" in one_line_error(result)
+
+
+def test_smoke_without_credentials_is_skipped(no_credentials: None) -> None:
+    result = invoke("smoke", "--env", "staging")
+    assert result.exit_code == 0
+    assert result.output.startswith("skipped: no AWS credentials")
+
+
+def test_images_print_shows_the_exact_commands(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("warmkeeper.deploy.images.platform.machine", lambda: "x86_64")
+    with mock_aws():
+        Cloud(desired=0)
+        result = invoke("images", "--env", "staging", "--tag", "0123abc", "--print")
+    assert result.exit_code == 0, result.output + result.stderr
+    example = EXAMPLE_CONFIG.parent.resolve()
+    expected = ["docker run --privileged --rm tonistiigi/binfmt:latest --install arm64"]
+    expected.append(f"<ECR token> | docker login --username AWS --password-stdin {REGISTRY}")
+    for name in ("caddy", "api", "web"):
+        expected.append(
+            "docker buildx build --platform linux/arm64 --provenance=false "
+            f"--file {example / name / 'Dockerfile'} --tag {REGISTRY}/cityguided/{name}:0123abc "
+            f"--label org.opencontainers.image.revision=0123abc --push {example / name}"
+        )
+    assert result.output.splitlines() == expected
+
+
+def test_images_need_the_stack(aws_env: None) -> None:
+    with mock_aws():
+        result = invoke("images", "--env", "staging", "--tag", "0123abc", "--print")
+    assert result.exit_code == 2
+    assert "stack Cityguided-staging does not exist" in one_line_error(result)
