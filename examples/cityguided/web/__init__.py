@@ -1,0 +1,1 @@
+"""CityGuided web front end: a static page served by a tiny standard-library server."""

@@ -1,0 +1,107 @@
+"""`warmkeeper up`: run the app's local environment as a twin of the AWS one, on this machine."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from warmkeeper.clikit import ConfigOption, UserError, app, err, load, out
+
+_STYLES = {
+    "state": "bold cyan",
+    "action": "bold",
+    "task": "",
+    "problem": "bold red",
+    "detail": "dim",
+}
+
+
+@app.command()
+def up(
+    config: ConfigOption = Path("warmkeeper.toml"),
+    idle: Annotated[
+        float | None,
+        typer.Option(
+            "--idle",
+            min=1,
+            help="Seconds without traffic before the task sleeps (default: the local environment's "
+            "idle_minutes).",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", min=1, max=65535, help="Public port (default: the local environment's edge_port)."
+        ),
+    ] = None,
+    max_attempts: Annotated[
+        int,
+        typer.Option(
+            "--max-attempts",
+            min=1,
+            max=20,
+            help="Task starts per wake before giving up (backoff 1, 2, 4... s).",
+        ),
+    ] = 4,
+) -> None:
+    """Run the local twin: Caddy edge, waker, controller and tasks, scale-to-zero included."""
+    from warmkeeper.local.edge import EdgeError
+    from warmkeeper.local.twin import Twin, TwinEvent, TwinOptions
+
+    cfg, settings = load(config, "local")
+    assert settings is not None
+
+    def show(event: TwinEvent) -> None:
+        style = _STYLES.get(event.kind, "")
+        text = escape(event.message)
+        stamp = f"[dim]{event.at.astimezone():%H:%M:%S}[/]"
+        out.print(f"{stamp} [{style}]{text}[/]" if style else f"{stamp} {text}")
+
+    twin = Twin(
+        cfg, settings, TwinOptions(idle_seconds=idle, port=port, max_attempts=max_attempts), on_event=show
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    # Kept until the process exits: a second Ctrl-C during the stop must not kill the twin before it
+    # has stopped its children (they are in process groups of their own and never see the terminal's
+    # Ctrl-C; the twin stops them in order).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    try:
+        try:
+            twin.start()
+        except EdgeError as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:  # e.g. the config's folder is read-only: no state file
+            raise UserError(f"cannot start the local twin: {exc}") from None
+        policy = twin.policy
+        out.print(
+            f"[bold]{escape(cfg.app.name)}[/] local twin on [bold underline]{twin.url}[/]  "
+            f"(sleeps after {policy.idle_minutes * 60:g} s idle; Ctrl-C stops everything)"
+        )
+        out.print(
+            f"[dim]status: warmkeeper status --env local --config {escape(str(config))}   "
+            f"state file: {escape(str(twin.state_path))}[/]"
+        )
+        while not stop.wait(0.5) and twin.fatal is None:
+            pass
+        out.print("stopping: edge, waker, then every task (graceful)...")
+    finally:
+        leftovers = twin.stop()
+    if twin.fatal is not None:
+        err.print(f"error: {twin.fatal}", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    if leftovers:
+        raise UserError(
+            "stopped, but some processes would not die: " + "; ".join(leftovers),
+        )
+    out.print("stopped; no process left running")

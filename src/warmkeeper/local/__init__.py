@@ -1,0 +1,8 @@
+"""The local twin: the scale-to-zero behaviour of AWS on one machine, with real Caddy and processes.
+
+- :mod:`.edge`: Caddy as the load balancer, reconfigured through its admin API.
+- :mod:`.waker`: the local stand-in for the warmkeeper Lambda (same core answers).
+- :mod:`.supervisor`: tasks made of the containers' ``local`` commands, health checks, retries.
+- :mod:`.twin`: the controller that feeds :func:`warmkeeper.core.machine.decide` and applies it.
+- :mod:`.control`: :class:`~warmkeeper.local.control.TwinControl`, the CLI's handle on a running twin.
+"""

@@ -1,0 +1,512 @@
+"""The twin's "ECS service": tasks made of the containers' local commands, health, retries.
+
+A :class:`LocalTask` plays one Fargate task: each container's ``local`` command runs as a child
+process, all of a task's processes in one process group, on loopback ports of the task's own (so
+two tasks can run side by side, as during a rolling deploy). Containers start in ``depends_on``
+order, each once its dependencies pass their health checks, like ECS's ``HEALTHY`` dependency
+condition. A task is healthy when every container is.
+
+A :class:`LocalService` keeps ``desired`` tasks running, like the ECS service scheduler: it starts a
+task when one is missing, replaces a task that failed (a process exited, or a container never became
+healthy or stopped being healthy), and stops tasks beyond the desired count. Failed starts are
+retried with exponential backoff a bounded number of times per wake, then it gives up and reports
+the failure with the output tail of the container that failed, instead of flapping forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import httpx
+
+from warmkeeper.config import AppConfig, Container, expand_local
+from warmkeeper.local.ports import LOOPBACK, free_port
+from warmkeeper.local.process import (
+    ChildProcess,
+    ProcessStartError,
+    child_environment,
+    group_alive,
+    kill_group,
+)
+
+EventSink = Callable[[str, str], None]  # (kind, message): kind is "task", "problem" or "detail"
+
+# How often a starting task's health is probed: this bounds the wake overhead the twin adds.
+STARTUP_PROBE_SECONDS = 0.05
+# How often a healthy task is probed (the config's interval says when it counts as unhealthy).
+LIVENESS_PROBE_SECONDS = 1.0
+
+
+class TaskPhase(StrEnum):
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    FAILED = "failed"  # a process exited or a health check failed: to be stopped and replaced
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """Why one task attempt failed, with the output tail of the container at fault."""
+
+    task_id: str
+    container: str
+    reason: str
+    output_tail: list[str]
+    at: datetime
+
+    def describe(self, lines: int = 12) -> str:
+        tail = "\n".join(f"    {line}" for line in self.output_tail[-lines:]) or "    (no output)"
+        return f"task {self.task_id}: {self.reason}\n  last output of {self.container}:\n{tail}"
+
+
+def startup_order(containers: list[Container]) -> list[Container]:
+    """Containers sorted so that each comes after its dependencies.
+
+    A cycle (which would keep ECS from ever starting the task too) is reported as a start failure.
+    """
+    ordered: list[Container] = []
+    done: set[str] = set()
+    pending = list(containers)
+    while pending:
+        ready = [c for c in pending if set(c.depends_on) <= done]
+        if not ready:
+            names = ", ".join(c.name for c in pending)
+            raise ValueError(f"depends_on has a cycle between containers {names}")
+        for c in ready:
+            ordered.append(c)
+            done.add(c.name)
+            pending.remove(c)
+    return ordered
+
+
+def health_deadline_seconds(container: Container) -> float:
+    """How long a started container may take to pass its first health check.
+
+    ECS counts failures only after ``start_period_seconds`` and marks the container unhealthy after
+    ``retries`` failed checks ``interval_seconds`` apart: the same bound here.
+    """
+    health = container.health
+    return float(health.start_period_seconds + health.retries * health.interval_seconds)
+
+
+class LocalTask:
+    """One task: the containers' local commands, in one process group, on ports of their own."""
+
+    def __init__(
+        self,
+        task_id: str,
+        cfg: AppConfig,
+        client: httpx.Client,
+        on_event: EventSink,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.task_id = task_id
+        self.cfg = cfg
+        self.ports: dict[str, int] = {c.name: free_port() for c in cfg.containers}
+        self.entry_port = self.ports[cfg.entry_container.name]
+        self.phase = TaskPhase.STARTING
+        self.created_at = datetime.now(UTC)
+        self.created_monotonic = time.monotonic()
+        self.healthy_at: datetime | None = None
+        self.boot_seconds: float | None = None
+        self.failure: TaskFailure | None = None
+        self.pgid: int | None = None
+        self._processes: dict[str, ChildProcess] = {}
+        self._client = client
+        self._on_event = on_event
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"task-{task_id}", daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _set_phase(self, phase: TaskPhase) -> None:
+        with self._lock:
+            self.phase = phase
+        self._on_change()
+
+    def _fail(self, container: str, reason: str) -> None:
+        process = self._processes.get(container)
+        tail = process.tail(40) if process is not None else []
+        with self._lock:
+            if self.phase not in (TaskPhase.STARTING, TaskPhase.HEALTHY):
+                return
+            self.failure = TaskFailure(self.task_id, container, reason, tail, datetime.now(UTC))
+            self.phase = TaskPhase.FAILED
+        self._on_change()
+
+    def _launch(self, container: Container) -> ChildProcess:
+        local = container.local
+        argv = [expand_local(part, container.name, self.ports) for part in local.command]
+        extra = {k: expand_local(v, container.name, self.ports) for k, v in local.environment.items()}
+        return ChildProcess(
+            f"{self.task_id}/{container.name}",
+            argv,
+            cwd=(self.cfg.base_dir / local.cwd).resolve(),
+            env=child_environment(extra),
+            process_group=self.pgid or 0,  # the first container leads the task's group
+        )
+
+    def _probe(self, container: Container, timeout: float) -> bool:
+        url = f"http://{LOOPBACK}:{self.ports[container.name]}{container.health.path}"
+        try:
+            response = self._client.get(url, timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        return 200 <= response.status_code < 400
+
+    def _run(self) -> None:
+        try:
+            if self._start_containers():
+                self._watch()
+        except Exception as exc:  # a bug here must surface as a failed task, not a silent thread death
+            self._fail(self.cfg.entry_container.name, f"supervisor error: {exc!r}")
+
+    def _start_containers(self) -> bool:
+        order = startup_order(self.cfg.containers)
+        healthy: set[str] = set()
+        launched_at: dict[str, float] = {}
+        while not self._stop.is_set():
+            for container in order:
+                if container.name in launched_at or not set(container.depends_on) <= healthy:
+                    continue
+                try:
+                    process = self._launch(container)
+                except ProcessStartError as exc:
+                    self._fail(container.name, str(exc))
+                    return False
+                if self.pgid is None:
+                    self.pgid = process.pgid
+                self._processes[container.name] = process
+                launched_at[container.name] = time.monotonic()
+            for name, started in launched_at.items():
+                if name in healthy:
+                    continue
+                container = self.cfg.container(name)
+                process = self._processes[name]
+                code = process.returncode
+                if code is not None:
+                    self._fail(name, f"container {name} exited with code {code} before it was healthy")
+                    return False
+                if self._probe(container, timeout=container.health.timeout_seconds):
+                    healthy.add(name)
+                    continue
+                waited = time.monotonic() - started
+                limit = health_deadline_seconds(container)
+                if waited > limit:
+                    self._fail(
+                        name,
+                        f"container {name} not healthy after {waited:.0f} s "
+                        f"(GET {container.health.path} on port {self.ports[name]})",
+                    )
+                    return False
+            if len(healthy) == len(order):
+                with self._lock:
+                    if self.phase is not TaskPhase.STARTING:
+                        return False
+                    self.phase = TaskPhase.HEALTHY
+                    self.healthy_at = datetime.now(UTC)
+                    self.boot_seconds = time.monotonic() - self.created_monotonic
+                self._on_event("task", f"task {self.task_id} healthy in {self.boot_seconds:.2f} s")
+                self._on_change()
+                return True
+            self._stop.wait(STARTUP_PROBE_SECONDS)
+        return False
+
+    def _watch(self) -> None:
+        failures = dict.fromkeys(self._processes, 0)
+        last_ok = dict.fromkeys(self._processes, time.monotonic())
+        while not self._stop.wait(LIVENESS_PROBE_SECONDS):
+            for name, process in self._processes.items():
+                code = process.returncode
+                if code is not None:
+                    self._fail(name, f"container {name} exited with code {code}")
+                    return
+                container = self.cfg.container(name)
+                if self._probe(container, timeout=container.health.timeout_seconds):
+                    failures[name] = 0
+                    last_ok[name] = time.monotonic()
+                    continue
+                failures[name] += 1
+                # As ECS: unhealthy after `retries` failed checks spread over the check interval.
+                if time.monotonic() - last_ok[name] >= container.health.retries * (
+                    container.health.interval_seconds
+                ):
+                    self._fail(name, f"container {name} unhealthy: {failures[name]} failed health checks")
+                    return
+
+    def mark_stopping(self) -> None:
+        """Taken out of service now; `stop()` (in another thread) does the stopping."""
+        with self._lock:
+            if self.phase is not TaskPhase.STOPPED:
+                self.phase = TaskPhase.STOPPING
+
+    def stop(self) -> None:
+        """Stop gracefully: the entry container first (no new requests), then the others, each with
+        SIGTERM and its ``stop_timeout_seconds``, then SIGKILL for whatever is left in the group."""
+        with self._lock:
+            if self.phase is TaskPhase.STOPPED:
+                return
+            self.phase = TaskPhase.STOPPING
+        self._stop.set()
+        self._on_change()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        for container in reversed(startup_order(self.cfg.containers)):
+            process = self._processes.get(container.name)
+            if process is not None:
+                process.stop(timeout=container.stop_timeout_seconds)
+        # Anything a command forked and left behind (a shell's child, a worker) goes too.
+        if self.pgid is not None and group_alive(self.pgid):
+            kill_group(self.pgid, signal.SIGTERM)
+            deadline = time.monotonic() + 2
+            while group_alive(self.pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            kill_group(self.pgid, signal.SIGKILL)
+        self._set_phase(TaskPhase.STOPPED)
+
+    # -- inspection ---------------------------------------------------------------------------------
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self._processes.items()}
+
+    def output_tail(self, container: str, lines: int = 20) -> list[str]:
+        process = self._processes.get(container)
+        return process.tail(lines) if process is not None else []
+
+
+@dataclass
+class ServiceSnapshot:
+    """What the controller observes of the service at one instant."""
+
+    desired: int
+    running: int  # tasks with processes (starting, healthy, failing or stopping)
+    healthy: int
+    healthy_tasks: list[LocalTask]
+    tasks: list[LocalTask]
+    tasks_started: int
+    attempts_this_wake: int
+    gave_up: bool
+    last_failure: TaskFailure | None
+    problems: list[str] = field(default_factory=list)
+
+
+class LocalService:
+    """Keeps `desired` tasks running; replaces failed ones with bounded, exponential backoff."""
+
+    def __init__(
+        self,
+        cfg: AppConfig,
+        on_event: EventSink,
+        on_change: Callable[[], None] | None = None,
+        max_attempts: int = 4,
+        backoff_base_seconds: float = 1.0,
+        backoff_max_seconds: float = 30.0,
+    ) -> None:
+        self.cfg = cfg
+        self.max_attempts = max_attempts
+        self.backoff_base_seconds = backoff_base_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self._on_event = on_event
+        self._on_change_hook = on_change
+        self._client = httpx.Client(trust_env=False, timeout=3.0)
+        self._lock = threading.RLock()
+        self._wakeup = threading.Event()
+        self._closed = threading.Event()
+        self._desired = 0
+        self._tasks: list[LocalTask] = []
+        self._stoppers: list[threading.Thread] = []
+        self._counter = 0
+        self._attempts = 0  # task starts since the last wake (or the last healthy task)
+        self._gave_up = False
+        self._next_attempt_at = 0.0
+        self._last_failure: TaskFailure | None = None
+        self._failures_seen: set[str] = set()
+        self._all_tasks: list[LocalTask] = []  # for the final check that nothing is left running
+        self._thread = threading.Thread(target=self._loop, name="local-service", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _changed(self) -> None:
+        self._wakeup.set()
+        if self._on_change_hook is not None:
+            self._on_change_hook()
+
+    # -- commands (like ecs:UpdateService) ------------------------------------------------------------
+
+    @property
+    def desired(self) -> int:
+        return self._desired
+
+    def set_desired(self, count: int) -> None:
+        with self._lock:
+            if count > 0 and self._desired == 0:
+                # A new wake: a fresh, bounded series of attempts.
+                self._attempts = 0
+                self._gave_up = False
+                self._next_attempt_at = 0.0
+            self._desired = count
+        self._wakeup.set()
+
+    def retry_now(self) -> bool:
+        """After giving up, try again at once (an explicit `warmkeeper wake`). True if it had given up."""
+        with self._lock:
+            was = self._gave_up
+            if was:
+                self._attempts = 0
+                self._gave_up = False
+                self._next_attempt_at = 0.0
+        self._wakeup.set()
+        return was
+
+    # -- the scheduler loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._closed.is_set():
+            self._wakeup.wait(0.2)
+            self._wakeup.clear()
+            if self._closed.is_set():
+                return
+            try:
+                self._reconcile()
+            except Exception as exc:  # keep scheduling: a bug is reported, not fatal
+                self._on_event("problem", f"service scheduler error: {exc!r}")
+
+    def _reconcile(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for task in list(self._tasks):
+                if task.phase is TaskPhase.HEALTHY and self._attempts:
+                    self._attempts = 0
+                if task.phase is TaskPhase.FAILED and task.task_id not in self._failures_seen:
+                    self._failures_seen.add(task.task_id)
+                    assert task.failure is not None
+                    self._last_failure = task.failure
+                    delay = min(
+                        self.backoff_base_seconds * 2 ** max(0, self._attempts - 1), self.backoff_max_seconds
+                    )
+                    self._next_attempt_at = now + delay
+                    left = self.max_attempts - self._attempts
+                    retry = f"retrying in {delay:.0f} s" if left > 0 else "no attempt left"
+                    self._on_event(
+                        "problem",
+                        f"{task.failure.describe()}\n  attempt {self._attempts}/{self.max_attempts}; {retry}",
+                    )
+                    self._stop_in_background(task)
+                if task.phase is TaskPhase.STOPPED:
+                    self._tasks.remove(task)
+            active = [t for t in self._tasks if t.phase in (TaskPhase.STARTING, TaskPhase.HEALTHY)]
+            if len(active) < self._desired and not self._gave_up and now >= self._next_attempt_at:
+                if self._attempts >= self.max_attempts:
+                    self._gave_up = True
+                    self._on_event(
+                        "problem",
+                        f"gave up after {self._attempts} failed task starts; fix the app, then "
+                        "`warmkeeper wake --env local` (or the next wake) tries again",
+                    )
+                    self._changed()
+                else:
+                    self._launch()
+            elif len(active) > self._desired:
+                # Stop the ones not yet serving first, then the oldest.
+                surplus = sorted(active, key=lambda t: (t.phase is TaskPhase.HEALTHY, t.created_monotonic))
+                for task in surplus[: len(active) - self._desired]:
+                    self._stop_in_background(task)
+            self._stoppers = [t for t in self._stoppers if t.is_alive()]
+
+    def _launch(self) -> None:
+        self._counter += 1
+        self._attempts += 1
+        task = LocalTask(f"t{self._counter}", self.cfg, self._client, self._on_event, self._changed)
+        self._tasks.append(task)
+        self._all_tasks.append(task)
+        ports = ", ".join(f"{name} :{port}" for name, port in task.ports.items())
+        attempt = f" (attempt {self._attempts}/{self.max_attempts})" if self._attempts > 1 else ""
+        self._on_event("task", f"task {task.task_id} starting{attempt}: {ports}")
+        task.start()
+
+    def _stop_in_background(self, task: LocalTask) -> None:
+        if task.phase in (TaskPhase.STOPPING, TaskPhase.STOPPED):
+            return
+
+        def stop() -> None:
+            task.stop()
+            self._on_event("task", f"task {task.task_id} stopped")
+            self._changed()
+
+        task.mark_stopping()
+        thread = threading.Thread(target=stop, name=f"stop-{task.task_id}", daemon=True)
+        self._stoppers.append(thread)
+        thread.start()
+
+    # -- observation ----------------------------------------------------------------------------------
+
+    def snapshot(self) -> ServiceSnapshot:
+        with self._lock:
+            tasks = list(self._tasks)
+            healthy = [t for t in tasks if t.phase is TaskPhase.HEALTHY]
+            problems: list[str] = []
+            if self._gave_up and self._last_failure is not None:
+                problems.append(
+                    f"gave up after {self._attempts} failed task starts; last: {self._last_failure.reason}"
+                )
+            elif self._last_failure is not None and not healthy and self._desired > 0:
+                problems.append(
+                    f"task start failed (attempt {self._attempts}/{self.max_attempts}): "
+                    f"{self._last_failure.reason}"
+                )
+            return ServiceSnapshot(
+                desired=self._desired,
+                running=sum(1 for t in tasks if t.phase is not TaskPhase.STOPPED),
+                healthy=len(healthy),
+                healthy_tasks=healthy,
+                tasks=tasks,
+                tasks_started=self._counter,
+                attempts_this_wake=self._attempts,
+                gave_up=self._gave_up,
+                last_failure=self._last_failure,
+                problems=problems,
+            )
+
+    def close(self) -> None:
+        """Stop every task (gracefully, in parallel) and the scheduler; returns when all are gone."""
+        with self._lock:
+            self._desired = 0
+            self._closed.set()
+            for task in self._tasks:
+                if task.phase is not TaskPhase.STOPPED:
+                    self._stop_in_background(task)
+            stoppers = list(self._stoppers)
+        self._wakeup.set()
+        for thread in stoppers:
+            thread.join()
+        # A task whose stop began elsewhere (no stopper thread) is stopped here, synchronously.
+        for task in self._tasks:
+            if task.phase is not TaskPhase.STOPPED:
+                task.stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    def leftovers(self) -> list[str]:
+        """Process groups of any task ever started that still have a process (should be none)."""
+        return [
+            f"task {task.task_id}: process group {task.pgid} still has processes"
+            for task in self._all_tasks
+            if task.pgid is not None and group_alive(task.pgid)
+        ]

@@ -1,0 +1,565 @@
+"""The local twin: edge (Caddy), waker, controller and tasks, wired together.
+
+The controller is the Lambda's reconcile loop on one machine. It observes the service (desired,
+running and healthy tasks from :class:`~warmkeeper.local.supervisor.LocalService`), the routing and
+the last request the edge sent to the service (its access log: the target group's RequestCount), the
+keep-alive lease and the wake it asked for; calls :func:`warmkeeper.core.decide`; and applies the
+actions in order (scale up, route to the service, route to the waker, scale to zero). It runs on
+every event (a cold request, a task that turns healthy or fails, a keep-alive) and every
+``tick_seconds`` otherwise, the local counterpart of the Lambda's events and its one-minute schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.control import StatusReport, TaskStatus
+from warmkeeper.core import (
+    Action,
+    Decision,
+    Observation,
+    Policy,
+    Routing,
+    State,
+    decide,
+    decide_sleep,
+    derive_state,
+    extend_lease,
+    is_ready,
+    status_report,
+)
+from warmkeeper.local.edge import Edge
+from warmkeeper.local.supervisor import LocalService, TaskPhase
+from warmkeeper.local.waker import WakerServer
+
+STATE_DIR_NAME = ".warmkeeper"
+
+
+def state_file(cfg: AppConfig, port: int) -> Path:
+    """Where a twin serving `cfg` on `port` writes its URL and keep-alive token (mode 0600)."""
+    return cfg.base_dir / STATE_DIR_NAME / f"twin-{port}.json"
+
+
+def twin_policy(
+    cfg: AppConfig,
+    settings: EnvironmentSettings,
+    idle_seconds: float | None = None,
+    min_warm_seconds: float | None = None,
+) -> Policy:
+    """The core policy of the local environment, with the twin's time overrides.
+
+    The minimum warm time is capped at the idle time: on a laptop nothing is saved by keeping a task
+    longer than it takes to notice it is idle, and `--idle 5` must mean a sleep after about 5 s.
+    """
+    idle_minutes = idle_seconds / 60 if idle_seconds is not None else float(settings.idle_minutes)
+    policy = cfg.scale_to_zero
+    if min_warm_seconds is not None:
+        min_warm = min_warm_seconds / 60
+    else:
+        min_warm = min(policy.min_warm_minutes, idle_minutes)
+    return Policy(
+        scale_to_zero=settings.scale_to_zero,
+        idle_minutes=idle_minutes,
+        min_warm_minutes=min_warm,
+        hold_seconds=policy.hold_seconds,
+        wake_timeout_seconds=policy.wake_timeout_seconds,
+        retry_after_seconds=policy.retry_after_seconds,
+        default_lease_minutes=policy.default_lease_minutes,
+        max_lease_minutes=policy.max_lease_minutes,
+        ignore_user_agents=tuple(policy.ignore_user_agents),
+        min_tasks=settings.min_tasks,
+        max_tasks=settings.max_tasks,
+    )
+
+
+@dataclass(frozen=True)
+class TwinOptions:
+    idle_seconds: float | None = None  # None: the environment's idle_minutes
+    port: int | None = None  # None: the environment's edge_port
+    min_warm_seconds: float | None = None  # None: min(policy's min_warm_minutes, idle)
+    max_attempts: int = 4  # task starts per wake before giving up
+    backoff_base_seconds: float = 1.0
+    tick_seconds: float = 0.25
+    state_dir: Path | None = None  # None: .warmkeeper/ next to the config file
+
+
+@dataclass(frozen=True)
+class TwinEvent:
+    at: datetime
+    kind: str  # "state", "action", "task", "problem", "detail"
+    message: str
+    state: State | None = None
+
+
+@dataclass(frozen=True)
+class TwinView:
+    """What the waker needs to answer a cold request; `version` changes whenever it may change."""
+
+    version: int
+    state: State
+    ready: bool
+    wake_elapsed_seconds: float | None
+    wake_failed: bool
+
+
+@dataclass
+class _Memory:
+    """What the Lambda keeps in SSM parameters: the wake lock, the lease, the last wake."""
+
+    wake_requested_at: datetime | None = None
+    warm_since: datetime | None = None
+    lease_until: datetime | None = None
+    wake_pending: bool = False
+    last_wake_at: datetime | None = None
+    last_wake_seconds: float | None = None
+    wakes: int = 0
+    sleeps: int = 0
+    held_requests: int = 0
+    wake_durations: list[float] = field(default_factory=list)
+
+
+class Twin:
+    """One running local environment. `start()`, then `stop()` (also on any error during start)."""
+
+    def __init__(
+        self,
+        cfg: AppConfig,
+        settings: EnvironmentSettings,
+        options: TwinOptions | None = None,
+        on_event: Callable[[TwinEvent], None] | None = None,
+        env_name: str = "local",
+    ) -> None:
+        self.cfg = cfg
+        self.settings = settings
+        self.env_name = env_name
+        self.options = options or TwinOptions()
+        self.policy = twin_policy(cfg, settings, self.options.idle_seconds, self.options.min_warm_seconds)
+        self.port = self.options.port or settings.edge_port
+        self.token = secrets.token_urlsafe(32)
+        self._on_event = on_event
+        self._memory = _Memory()
+        self._lock = threading.RLock()
+        self._tick_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._version = 0
+        self._view = TwinView(
+            0, State.COLD if self.policy.scale_to_zero else State.ALWAYS_ON, False, None, False
+        )
+        self._kick = threading.Event()
+        self._stopping = threading.Event()
+        self._stopped = False
+        self.fatal: str | None = None  # set when the twin cannot go on (its edge died)
+        self._runtime_dir = Path(tempfile.mkdtemp(prefix="warmkeeper-twin-"))
+        self._state_dir = self.options.state_dir or cfg.base_dir / STATE_DIR_NAME
+        self.state_path = self._state_dir / f"twin-{self.port}.json"
+        self.started_at: datetime | None = None
+        self.service = LocalService(
+            cfg,
+            on_event=self.emit,
+            on_change=self.kick,
+            max_attempts=self.options.max_attempts,
+            backoff_base_seconds=self.options.backoff_base_seconds,
+        )
+        self.waker = WakerServer(self)
+        self.edge = Edge(
+            port=self.port,
+            waker_port=self.waker.port,
+            runtime_dir=self._runtime_dir,
+            grace_seconds=self.policy.hold_seconds + 5,
+            on_event=self.emit,
+        )
+        self._controller = threading.Thread(target=self._control_loop, name="controller", daemon=True)
+        self._last_state: State | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.edge.url
+
+    def start(self) -> None:
+        try:
+            self.waker.start()
+            self.edge.start()
+            self.service.start()
+            self._write_state_file()
+            self.started_at = datetime.now(UTC)
+            self._controller.start()
+            self.kick()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> list[str]:
+        """Stop everything this twin started: controller, edge, waker, then every task's processes.
+
+        Returns what is still running afterwards (nothing, unless a process could not be killed).
+        Safe to call more than once, and after a start that failed half-way.
+        """
+        if self._stopped:
+            return self._leftovers()
+        self._stopped = True
+        self._stopping.set()
+        self._kick.set()
+        if self._controller.is_alive():
+            self._controller.join(timeout=10)
+        self.waker.closing = True
+        self.notify_waiters()
+        self.edge.close(timeout=5)
+        with contextlib.suppress(Exception):
+            self.waker.close()
+        self.service.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.state_path.unlink()
+        shutil.rmtree(self._runtime_dir, ignore_errors=True)
+        return self._leftovers()
+
+    def _leftovers(self) -> list[str]:
+        found = self.service.leftovers()
+        if self.edge.pid is not None and self.edge.alive:
+            found.append(f"edge caddy (pid {self.edge.pid}) still running")
+        return found
+
+    def _write_state_file(self) -> None:
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        document = {
+            "pid": os.getpid(),
+            "url": self.url,
+            "port": self.port,
+            "app": self.cfg.app.name,
+            "config": str(self.cfg.source),
+            "token": self.token,
+            "started_at": datetime.now(UTC).isoformat(),
+        }
+        # Created 0600 before the token is written: no window where another user can read it.
+        temporary = self.state_path.with_suffix(".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+        temporary.replace(self.state_path)
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    def emit(self, kind: str, message: str) -> None:
+        if self._on_event is not None:
+            with contextlib.suppress(Exception):
+                self._on_event(TwinEvent(datetime.now(UTC), kind, message, self._view.state))
+
+    def kick(self) -> None:
+        """Run the controller now (an event), instead of at the next tick."""
+        self._kick.set()
+
+    def notify_waiters(self) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    def wait_for_change(self, version: int, timeout: float) -> None:
+        with self._changed:
+            if self._version == version:
+                self._changed.wait(timeout)
+
+    # -- the controller -------------------------------------------------------------------------------
+
+    def _control_loop(self) -> None:
+        last_error = ""
+        while not self._stopping.is_set():
+            self._kick.wait(self.options.tick_seconds)
+            self._kick.clear()
+            if self._stopping.is_set():
+                return
+            if not self.edge.alive:
+                # Without the edge nothing reaches the app: stop, and say why, rather than limp on.
+                tail = "\n".join(f"    {line}" for line in self.edge.output_tail(10))
+                self.fatal = f"the edge (caddy) exited with code {self.edge.returncode}:\n{tail}"
+                self.emit("problem", self.fatal)
+                return
+            try:
+                self.reconcile()
+                last_error = ""
+            except Exception as exc:  # report (once) and go on: the next tick retries
+                if repr(exc) != last_error:
+                    self.emit("problem", f"controller error: {exc!r}")
+                last_error = repr(exc)
+
+    def _observe(self, now: datetime, consume_pending: bool) -> Observation:
+        snapshot = self.service.snapshot()
+        with self._lock:
+            memory = self._memory
+            if snapshot.healthy and memory.wake_requested_at is not None and memory.warm_since is None:
+                memory.warm_since = now
+            pending = memory.wake_pending
+            if consume_pending:
+                memory.wake_pending = False
+            return Observation(
+                desired=snapshot.desired,
+                running=snapshot.running,
+                healthy=snapshot.healthy,
+                routing=self.edge.routing,
+                last_activity_at=self.edge.last_service_request_at(),
+                lease_until=memory.lease_until,
+                deployment_in_progress=False,
+                wake_requested_at=memory.wake_requested_at,
+                warm_since=memory.warm_since,
+                wake_pending=pending,
+            )
+
+    def reconcile(self) -> Decision:
+        """One controller run: observe, decide, apply. Returns the decision."""
+        with self._tick_lock:
+            now = datetime.now(UTC)
+            self._register_targets()
+            observation = self._observe(now, consume_pending=True)
+            decision = decide(observation, self.policy, now)
+            if decision.actions:
+                self.emit("action", decision.reason)
+            for action in decision.actions:
+                self._apply(action, decision, now)
+            self._refresh_view(now, decision)
+            return decision
+
+    def _healthy_ports(self) -> list[int]:
+        return [task.entry_port for task in self.service.snapshot().healthy_tasks]
+
+    def _register_targets(self) -> None:
+        """While routed to the service, the edge's upstreams follow the healthy tasks (the target
+        group's registrations on AWS); with none left, decide() routes back to the waker."""
+        if self.edge.routing is Routing.SERVICE:
+            ports = self._healthy_ports()
+            if ports and tuple(ports) != self.edge.service_ports:
+                self.edge.route_to_service(ports)
+
+    def _apply(self, action: Action, decision: Decision, now: datetime) -> None:
+        memory = self._memory
+        if action is Action.SCALE_UP:
+            assert decision.desired_count is not None
+            with self._lock:
+                if self.service.desired == 0:
+                    memory.wake_requested_at = now
+                    memory.warm_since = None
+                    memory.last_wake_at = now
+                    memory.last_wake_seconds = None
+                    memory.wakes += 1
+            self.service.set_desired(decision.desired_count)
+        elif action is Action.ROUTE_TO_SERVICE:
+            ports = self._healthy_ports()
+            if ports:
+                self.edge.route_to_service(ports)
+                with self._lock:
+                    if memory.wake_requested_at is not None and memory.last_wake_seconds is None:
+                        memory.last_wake_seconds = (now - memory.wake_requested_at).total_seconds()
+                        memory.wake_durations = [*memory.wake_durations[-99:], memory.last_wake_seconds]
+                        self.emit(
+                            "detail", f"awake: {memory.last_wake_seconds:.2f} s from wake request to routed"
+                        )
+        elif action is Action.ROUTE_TO_WAKER:
+            self.edge.route_to_waker()
+        elif action is Action.SCALE_TO_ZERO:
+            self._scale_to_zero()
+
+    def _scale_to_zero(self) -> None:
+        with self._lock:
+            self._memory.wake_requested_at = None
+            self._memory.warm_since = None
+            self._memory.sleeps += 1
+        self.service.set_desired(0)
+
+    def _refresh_view(self, now: datetime, decision: Decision) -> None:
+        after = self._observe(now, consume_pending=False)
+        state = derive_state(after, self.policy)
+        snapshot_gave_up = self.service.snapshot().gave_up
+        with self._lock:
+            started = self._memory.wake_requested_at
+        view = TwinView(
+            version=0,
+            state=state,
+            ready=is_ready(after),
+            wake_elapsed_seconds=(now - started).total_seconds() if started else None,
+            wake_failed=decision.wake_failed or snapshot_gave_up,
+        )
+        previous = self._view
+        if (previous.state, previous.ready, previous.wake_failed) != (
+            view.state,
+            view.ready,
+            view.wake_failed,
+        ):
+            with self._changed:
+                self._version += 1
+                self._view = TwinView(
+                    self._version, view.state, view.ready, view.wake_elapsed_seconds, view.wake_failed
+                )
+                self._changed.notify_all()
+        else:
+            self._view = TwinView(
+                previous.version, view.state, view.ready, view.wake_elapsed_seconds, view.wake_failed
+            )
+        if state is not self._last_state:
+            if self._last_state is not None:
+                self.emit("state", f"{self._last_state.value} -> {state.value}")
+            self._last_state = state
+
+    # -- what the waker and the control endpoints call ---------------------------------------------------
+
+    def view(self) -> TwinView:
+        return self._view
+
+    def request_wake(self) -> None:
+        with self._lock:
+            self._memory.wake_pending = True
+        self.kick()
+
+    def count_held(self, seconds: float) -> None:
+        with self._lock:
+            self._memory.held_requests += 1
+
+    def keepalive(self, minutes: int) -> datetime:
+        now = datetime.now(UTC)
+        with self._lock:
+            self._memory.lease_until = extend_lease(self._memory.lease_until, minutes, now)
+            until = self._memory.lease_until
+            self._memory.wake_pending = True
+        self.emit("action", f"keep-alive lease until {until:%H:%M:%S} UTC ({minutes} min)")
+        self.reconcile()
+        return until
+
+    def wake(self) -> str:
+        retried = self.service.retry_now()
+        self.request_wake()
+        decision = self.reconcile()
+        state = self._view.state
+        if retried:
+            return "the last task starts had failed: trying again"
+        if state is State.WARM:
+            return "already warm"
+        return f"waking ({decision.reason})"
+
+    def sleep(self, force: bool = False) -> tuple[bool, str]:
+        """An explicit sleep, decided by :func:`warmkeeper.core.decide_sleep` as on AWS: it overrides
+        idleness but not a lease, min_warm or a wake in progress, unless forced (which also ends the
+        lease, or the next reconcile would wake the service again)."""
+        with self._tick_lock:
+            now = datetime.now(UTC)
+            observation = self._observe(now, consume_pending=False)
+            decision = decide_sleep(observation, self.policy, now, force=force)
+            if decision.blocked_by:
+                return False, decision.reason
+            with self._lock:
+                if force and decision.sleeping:
+                    self._memory.lease_until = None
+                self._memory.wake_pending = False
+            for action in decision.actions:
+                self._apply(action, decision, now)
+            if decision.sleeping:
+                self.emit("action", f"{decision.reason}: routed to the waker, scaling to zero")
+            self._refresh_view(now, decision)
+        if decision.sleeping:
+            return True, f"{decision.reason}: routed to the waker, stopping the task"
+        return True, decision.reason
+
+    def status_report(self) -> StatusReport:
+        now = datetime.now(UTC)
+        observation = self._observe(now, consume_pending=False)
+        decision = decide(observation, self.policy, now)
+        snapshot = self.service.snapshot()
+        tasks = [
+            TaskStatus(
+                task_id=task.task_id,
+                health={
+                    TaskPhase.STARTING: "starting",
+                    TaskPhase.HEALTHY: "healthy",
+                    TaskPhase.FAILED: "unhealthy",
+                    TaskPhase.STOPPING: "stopping",
+                    TaskPhase.STOPPED: "stopping",
+                }[task.phase],
+                started_at=task.created_at,
+            )
+            for task in snapshot.tasks
+        ]
+        with self._lock:
+            memory = self._memory
+            last_wake_at, last_wake_seconds = memory.last_wake_at, memory.last_wake_seconds
+        return status_report(
+            app=self.cfg.app.name,
+            env=self.env_name,
+            observation=observation,
+            decision=decision,
+            policy=self.policy,
+            now=now,
+            tasks=tasks,
+            last_wake_at=last_wake_at,
+            last_wake_seconds=last_wake_seconds,
+            url=self.url,
+            problems=snapshot.problems,
+        )
+
+    def details(self) -> dict[str, Any]:
+        """The twin's own counters (not part of the shared report): tests and benchmarks read them."""
+        snapshot = self.service.snapshot()
+        counters = self.edge.counters
+        with self._lock:
+            memory = self._memory
+            result: dict[str, Any] = {
+                "pid": os.getpid(),
+                "url": self.url,
+                "state": self._view.state.value,
+                "idle_seconds": self.policy.idle_minutes * 60,
+                "min_warm_seconds": self.policy.min_warm_minutes * 60,
+                "wakes": memory.wakes,
+                "sleeps": memory.sleeps,
+                "held_requests": memory.held_requests,
+                "wake_seconds": list(memory.wake_durations),
+                "tasks_started": snapshot.tasks_started,
+                "attempts_this_wake": snapshot.attempts_this_wake,
+                "max_attempts": self.service.max_attempts,
+                "gave_up": snapshot.gave_up,
+                "problems": snapshot.problems,
+                "last_failure": None,
+                "edge": {
+                    "pid": self.edge.pid,
+                    "admin_port": self.edge.admin_port,
+                    "routing": self.edge.routing.value,
+                    "service_ports": list(self.edge.service_ports),
+                    "requests": {
+                        "service": counters.service,
+                        "waker": counters.waker,
+                        "control": counters.control,
+                        "service_5xx": counters.service_5xx,
+                    },
+                },
+                "waker_port": self.waker.port,
+                "tasks": [
+                    {
+                        "id": task.task_id,
+                        "phase": task.phase.value,
+                        "ports": dict(task.ports),
+                        "pids": task.pids,
+                        "pgid": task.pgid,
+                        "boot_seconds": task.boot_seconds,
+                    }
+                    for task in snapshot.tasks
+                ],
+            }
+        if snapshot.last_failure is not None:
+            failure = snapshot.last_failure
+            result["last_failure"] = {
+                "task": failure.task_id,
+                "container": failure.container,
+                "reason": failure.reason,
+                "output_tail": failure.output_tail[-20:],
+                "at": failure.at.isoformat(),
+            }
+        return result

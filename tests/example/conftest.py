@@ -1,0 +1,29 @@
+"""Module-scoped example processes: the API and the web server on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.example.support import Running, free_port, start_api, start_web
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[Running]:
+    running = start_api(free_port())
+    try:
+        running.wait_ready("/api/health")
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[Running]:
+    running = start_web(free_port())
+    try:
+        running.wait_ready("/healthz")
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,108 @@
+"""Helpers to run the example app's real processes (uvicorn, web server, Caddy) on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "cityguided"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_is_bound(port: int) -> bool:
+    """True when a socket is bound to the port (connections in TIME_WAIT do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+class Running:
+    """A started example process; `stop()` sends SIGTERM and returns the exit code."""
+
+    def __init__(self, argv: Sequence[str], port: int, env: Mapping[str, str] | None = None) -> None:
+        self.port = port
+        self.terminated = False
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cityguided-{port}.log"
+        environment = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        environment.update(env or {})
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                list(argv), cwd=EXAMPLE_DIR, env=environment, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def wait_ready(self, path: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        with httpx.Client(trust_env=False, timeout=2) as client:
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, f"exited early:\n{self.output()}"
+                try:
+                    if client.get(f"http://127.0.0.1:{self.port}{path}").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        raise AssertionError(f"not ready on :{self.port}{path} within {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def terminate(self) -> None:
+        """SIGTERM once (a second one could land while Python is exiting and kill it)."""
+        if not self.terminated and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.terminated = True
+
+    def stop(self, timeout: float = 20) -> int:
+        self.terminate()
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+            raise AssertionError(f"did not stop within {timeout} s of SIGTERM:\n{self.output()}") from None
+        finally:
+            self.log.unlink(missing_ok=True)
+
+
+def start_api(port: int) -> Running:
+    argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    return Running([*argv, "--timeout-graceful-shutdown", "5"], port)
+
+
+def start_web(port: int) -> Running:
+    return Running([sys.executable, "-m", "web.server", "--host", "127.0.0.1", "--port", str(port)], port)
+
+
+def start_caddy(port: int, api_port: int, web_port: int) -> Running:
+    caddy = VENV_BIN / "caddy"
+    return Running(
+        [str(caddy), "run", "--config", "caddy/Caddyfile", "--adapter", "caddyfile"],
+        port,
+        env={
+            "PORT": str(port),
+            "API_UPSTREAM": f"127.0.0.1:{api_port}",
+            "WEB_UPSTREAM": f"127.0.0.1:{web_port}",
+            "CADDY_ADMIN": "off",
+            "XDG_CONFIG_HOME": str(Path(os.environ.get("TMPDIR", "/tmp")) / "wk-test-caddy"),
+            "XDG_DATA_HOME": str(Path(os.environ.get("TMPDIR", "/tmp")) / "wk-test-caddy"),
+        },
+    )
