@@ -407,11 +407,13 @@ def decide(observation: Observation, policy: Policy, now: datetime) -> Decision:
     if not blocked:
         actions = [Action.ROUTE_TO_WAKER] if routed else []
         actions.append(Action.SCALE_TO_ZERO)
-        idle_text = "no traffic data" if idle is None else f"idle {idle / 60:.1f} min"
+        idle_text = "no traffic data" if idle is None else f"idle {_duration(idle)}"
         prefix = "wake failed and " if failed else ""
         return Decision(
             actions=tuple(actions),
-            reason=f"{prefix}{idle_text} >= {policy.idle_minutes:g} min, no lease, no deploy: sleeping",
+            reason=(
+                f"{prefix}{idle_text} >= {_duration(policy.idle_minutes * 60)}, no lease, no deploy: sleeping"
+            ),
             desired_count=0,
             **common,
         )
@@ -523,3 +525,10 @@ def decide_sleep(observation: Observation, policy: Policy, now: datetime, force:
         desired_count=0,
         **common,
     )
+
+
+def _duration(seconds: float) -> str:
+    """A duration for a reason line: seconds below two minutes (the twin idles in seconds)."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
