@@ -154,6 +154,16 @@ def test_fifty_concurrent_cold_requests_cause_exactly_one_scale_up(lam: World) -
     updates = lam.count_calls(lam.clients.ecs, "UpdateService")
     lock_writes = lam.count_calls(lam.clients.ssm, "PutParameter")
     barrier = threading.Barrier(50)
+    # Hold every compare-and-set of the wake lock until all 50 callers have reached it, so that they
+    # all observed "no lock" and really race (otherwise the first thread could finish before the
+    # others start, and the test would prove nothing about the lock).
+    lock_race = threading.Barrier(50)
+
+    def wait_for_the_others(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Name") == f"{PREFIX}/wake-lock" and not params.get("Overwrite"):
+            lock_race.wait(timeout=30)
+
+    lam.clients.ssm.meta.events.register("provide-client-params.ssm.PutParameter", wait_for_the_others)
     results: list[dict[str, Any]] = []
     errors: list[BaseException] = []
 
@@ -176,8 +186,10 @@ def test_fifty_concurrent_cold_requests_cause_exactly_one_scale_up(lam: World) -
     assert all(r["statusCode"] == 503 for r in results)
     assert len(updates) == 1
     assert updates[0]["desiredCount"] == 1
-    # Every caller that tried the compare-and-set but the winner was refused by SSM.
-    assert sum(1 for p in lock_writes if p["Name"] == f"{PREFIX}/wake-lock" and not p["Overwrite"]) >= 1
+    # Several callers really raced for the lock (not one caller then 49 who saw it taken), and all
+    # but the winner were refused: one UpdateService for many compare-and-set attempts.
+    attempts = [p for p in lock_writes if p["Name"] == f"{PREFIX}/wake-lock" and not p["Overwrite"]]
+    assert len(attempts) == 50
     assert lam.metric_sum("Wakes") == 1
     assert lam.desired() == 1
 

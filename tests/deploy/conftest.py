@@ -13,8 +13,13 @@ poll of the follow loop (the loop polls once per tick, so steps and ticks line u
   running/pending counts, and the stack's status (UPDATE_IN_PROGRESS, UPDATE_ROLLBACK_*). The
   deployer reads all of it back through the real DescribeServices/DescribeStacks responses.
 
-The synthesizer is replaced too (the real one is one `infra` test in test_synthesis.py): it writes
+The synthesizer is replaced too (the real one runs in test_synthesis.py, marker `infra`): it writes
 a small cloud assembly whose task definition uses the image tag or digests it was given.
+
+The images stack (`Cityguided-staging-images`, the ECR repositories) is a real CloudFormation stack
+in moto: `cdk deploy` of it creates it from the template in the assembly (moto creates the
+repositories and evaluates the `RepositoryUri*` outputs), and `docker buildx build --push` becomes
+a PutImage into moto's ECR (`FakeDocker`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -41,10 +47,12 @@ from warmkeeper.config import AppConfig, EnvironmentSettings, load_config
 from warmkeeper.deploy.aws import AwsDeployer
 from warmkeeper.deploy.clients import AwsClients
 from warmkeeper.deploy.preflight import CDK_BOOTSTRAP_VERSION_PARAMETER
+from warmkeeper.deploy.publish import ImagePublisher
 
 REGION = "eu-west-3"
 ACCOUNT = DEFAULT_ACCOUNT_ID
 STACK = "Cityguided-staging"
+IMAGES_STACK = "Cityguided-staging-images"
 CLUSTER = "cityguided-staging"
 SERVICE = "cityguided-staging-service"
 PREFIX = "/warmkeeper/cityguided/staging"
@@ -52,8 +60,29 @@ CONTAINERS = ("caddy", "api", "web")
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def repository(name: str) -> str:
+    return f"cityguided-staging/{name}"
+
+
+def images_template(containers: Sequence[str] = CONTAINERS) -> dict[str, Any]:
+    """The images stack's shape: one repository per built container, its URI as an output."""
+    logical = {name: f"{name.capitalize()}Repository" for name in containers}
+    return {
+        "Resources": {
+            logical[name]: {
+                "Type": "AWS::ECR::Repository",
+                "Properties": {"RepositoryName": repository(name)},
+            }
+            for name in containers
+        },
+        "Outputs": {
+            f"RepositoryUri{name.capitalize()}": {"Value": {"Fn::GetAtt": [logical[name], "RepositoryUri"]}}
+            for name in containers
+        },
+    }
+
+
+def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     """Fake credentials only; no profile, no shared files, never the EC2 metadata endpoint."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
         monkeypatch.delenv(name, raising=False)
@@ -62,9 +91,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "no-config"))
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake_aws_environment(monkeypatch, tmp_path)
 
 
 _SESSIONS: list[boto3.Session] = []
@@ -107,22 +141,40 @@ def manifest(label: str) -> str:
 
 
 class Cloud:
-    """The moto account: a deployed staging stack with a service at `desired` tasks."""
+    """The moto account: staging's images stack, and its service stack at `desired` tasks.
 
-    def __init__(self, desired: int):
+    `desired=None`: the service stack does not exist yet; `images_stack=False`: neither does the
+    images stack (a new environment: only the CDK bootstrap is there).
+    """
+
+    def __init__(self, desired: int | None, images_stack: bool = True):
         self.clients = AwsClients.for_region(REGION, shared_session())
         self.pushed: dict[str, dict[str, str]] = {}
         self.ecs = self.clients.ecs
         self.ecr = self.clients.ecr
         self.cfn = self.clients.cloudformation
         self.ssm = self.clients.ssm
-        for name in CONTAINERS:
-            self.ecr.create_repository(repositoryName=f"cityguided/{name}")
         self.ssm.put_parameter(Name=CDK_BOOTSTRAP_VERSION_PARAMETER, Value="27", Type="String")
+        if images_stack:
+            self.deploy_template(IMAGES_STACK, images_template())
+        if desired is not None:
+            self.create_service_stack(desired, self.register_revision("v1"))
+
+    def deploy_template(self, name: str, template: Mapping[str, Any]) -> None:
+        """Create or update a stack from a template, as CloudFormation would (in moto)."""
+        body = json.dumps(template)
+        try:
+            self.cfn.describe_stacks(StackName=name)
+        except ClientError:
+            self.cfn.create_stack(StackName=name, TemplateBody=body)
+            return
+        self.cfn.update_stack(StackName=name, TemplateBody=body)
+
+    def create_service_stack(self, desired: int, task_definition: str) -> None:
+        """The service stack: cluster, service (at `desired` tasks) and the contract's outputs."""
         self.ecs.create_cluster(clusterName=CLUSTER)
-        self.register_revision("v1")
         self.ecs.create_service(
-            cluster=CLUSTER, serviceName=SERVICE, taskDefinition="cityguided-staging", desiredCount=desired
+            cluster=CLUSTER, serviceName=SERVICE, taskDefinition=task_definition, desiredCount=desired
         )
         self.service_model.running_count = desired
         self.service_model.pending_count = 0
@@ -131,7 +183,6 @@ class Cloud:
             "ServiceName": SERVICE,
             "ParameterPrefix": PREFIX,
             "Url": "http://cityguided-staging.example",
-            **{f"RepositoryUri{name.capitalize()}": f"{REGISTRY}/cityguided/{name}" for name in CONTAINERS},
         }
         template = {
             "Resources": {
@@ -152,12 +203,12 @@ class Cloud:
                 # Real ECR keeps the image a moved tag leaves (untagged); moto deletes it, so it
                 # keeps a second tag here.
                 self.ecr.put_image(
-                    repositoryName=f"cityguided/{name}",
+                    repositoryName=repository(name),
                     imageManifest=manifest(f"{name}-{tag}"),
                     imageTag=f"{tag}-was",
                 )
             image = self.ecr.put_image(
-                repositoryName=f"cityguided/{name}",
+                repositoryName=repository(name),
                 imageManifest=manifest(f"{name}-{content or tag}"),
                 imageTag=tag,
             )
@@ -165,9 +216,11 @@ class Cloud:
         self.pushed[tag] = {**self.pushed.get(tag, {}), **digests}
         return digests
 
-    def register_revision(self, tag: str) -> str:
+    def register_revision(self, tag: str, digests: Mapping[str, str] | None = None) -> str:
+        """A task definition revision: images by digest when given (what the deploy pins), else by tag."""
+        reference = {name: f"@{digests[name]}" if digests else f":{tag}" for name in CONTAINERS}
         definitions: list[Any] = [
-            {"name": name, "image": f"{REGISTRY}/cityguided/{name}:{tag}", "memory": 128}
+            {"name": name, "image": f"{REGISTRY}/{repository(name)}{reference[name]}", "memory": 128}
             for name in CONTAINERS
         ]
         result = self.ecs.register_task_definition(
@@ -181,8 +234,19 @@ class Cloud:
 
     @property
     def stack_model(self) -> Any:
+        return self._stack(STACK)
+
+    @staticmethod
+    def stack_names() -> list[str]:
         backend = cloudformation_backends[ACCOUNT][REGION]
-        return next(stack for stack in backend.stacks.values() if stack.name == STACK)
+        return sorted(stack.name for stack in backend.stacks.values())
+
+    def stack_status(self, name: str) -> str:
+        return str(self.cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
+
+    def _stack(self, name: str) -> Any:
+        backend = cloudformation_backends[ACCOUNT][REGION]
+        return next(stack for stack in backend.stacks.values() if stack.name == name)
 
     def service(self) -> dict[str, Any]:
         return dict(self.ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0])
@@ -197,9 +261,10 @@ class Cloud:
 
     # ---- what ECS / CloudFormation would do, written where moto does not model it ----
 
-    def set_stack(self, status: str, reason: str | None = None) -> None:
-        self.stack_model.status = status
-        self.stack_model.status_reason = reason
+    def set_stack(self, status: str, reason: str | None = None, name: str = STACK) -> None:
+        model = self.stack_model if name == STACK else self._stack(name)
+        model.status = status
+        model.status_reason = reason
 
     def event(self, message: str) -> None:
         self.service_model.events.insert(
@@ -282,12 +347,17 @@ class ScriptedProcess:
 
 @dataclass
 class ScriptedCdk:
-    """The injected runner: records every CLI call; `deploy` starts the script."""
+    """The injected runner: records every CLI call.
+
+    `deploy <service stack>` plays `steps`; `deploy <images stack>` is CloudFormation deploying the
+    assembly's template into moto (or failing with `images_exit_code`).
+    """
 
     cloud: Cloud
     steps: list[Step] = field(default_factory=list)
     exit_code: int | None = 0
     output: list[str] = field(default_factory=list)
+    images_exit_code: int | None = 0
     calls: list[list[str]] = field(default_factory=list)
     process: ScriptedProcess | None = None
 
@@ -298,36 +368,73 @@ class ScriptedCdk:
                 self.cloud, [], 0, ["Stack Cityguided-staging", "[~] AWS::ECS::TaskDefinition"]
             )
         assert args[0] == "deploy"
+        if args[1] == IMAGES_STACK:
+            return self._deploy_images(Path(args[args.index("--app") + 1]))
         self.process = ScriptedProcess(self.cloud, list(self.steps), self.exit_code, list(self.output))
         return self.process
+
+    def _deploy_images(self, assembly: Path) -> ScriptedProcess:
+        def deploy(cloud: Cloud) -> None:
+            template = json.loads((assembly / f"{IMAGES_STACK}.template.json").read_text())
+            cloud.deploy_template(IMAGES_STACK, template)
+
+        if self.images_exit_code != 0:
+            return ScriptedProcess(
+                self.cloud, [], self.images_exit_code, [f"❌  {IMAGES_STACK} failed: AccessDenied"]
+            )
+        return ScriptedProcess(self.cloud, [deploy], 0, [f"{IMAGES_STACK}: deploying... [1/1]"])
+
+
+def _assembly(output: Path, stack: str, template: Mapping[str, Any], metadata: Mapping[str, Any]) -> Path:
+    """A cloud assembly of one stack, shaped like CDK's (manifest.json + the template)."""
+    output.mkdir(parents=True)
+    (output / f"{stack}.template.json").write_text(json.dumps(template))
+    artifacts = {
+        stack: {
+            "type": "aws:cloudformation:stack",
+            "environment": f"aws://{ACCOUNT}/{REGION}",
+            "properties": {"templateFile": f"{stack}.template.json"},
+            "metadata": dict(metadata),
+        }
+    }
+    (output / "manifest.json").write_text(json.dumps({"version": "48.0.0", "artifacts": artifacts}))
+    return output / f"{stack}.template.json"
 
 
 @dataclass
 class FakeSynth:
-    """Writes a minimal cloud assembly whose task definition uses the tag (or digests) it is given."""
+    """Writes a minimal cloud assembly whose task definition uses the digests (or tag) it is given."""
 
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     nag_error: str | None = None
-    pin_digests: bool = False  # what warmkeeper.infra does once it accepts image_digests
-    tag_override: str | None = None  # a CDK app that ignores the tag it was given
+    ignore_digests: bool = False  # a CDK app that drops the digests (ECS would resolve the tag)
+    tag_override: str | None = None  # ... and one that also ignores the tag it was given
+    repository_prefix: str = "cityguided-staging"  # another name: pulls from another repository
 
     def __call__(
         self, cfg: AppConfig, env: str, output: Path, image_tag: str, digests: Mapping[str, str]
     ) -> Path:
         self.calls.append((image_tag, dict(digests)))
-        output.mkdir(parents=True)
 
         def reference(name: str) -> str:
-            if self.pin_digests and name in digests:
+            if not self.ignore_digests and name in digests:
                 return f"@{digests[name]}"
             return f":{self.tag_override or image_tag}"
 
-        # Shaped like CDK's: the repository URI from intrinsics, then ":tag" or "@digest".
+        # Shaped like CDK's: the account and region from intrinsics, then "/repo@digest" or ":tag".
         definitions = [
             {
                 "Name": name,
                 "Image": {
-                    "Fn::Join": ["", [{"Fn::GetAtt": [f"{name}Repo", "Arn"]}, f".dkr.ecr/x{reference(name)}"]]
+                    "Fn::Join": [
+                        "",
+                        [
+                            {"Ref": "AWS::AccountId"},
+                            f".dkr.ecr.{REGION}.",
+                            {"Ref": "AWS::URLSuffix"},
+                            f"/{self.repository_prefix}/{name}{reference(name)}",
+                        ],
+                    ]
                 },
             }
             for name in CONTAINERS
@@ -340,7 +447,6 @@ class FakeSynth:
                 }
             }
         }
-        (output / f"{STACK}.template.json").write_text(json.dumps(template))
         metadata: dict[str, list[dict[str, str]]] = {
             "/Cityguided-staging/Service": [{"type": "aws:cdk:warning", "data": "w"}]
         }
@@ -348,16 +454,43 @@ class FakeSynth:
             metadata["/Cityguided-staging/Role/Resource"] = [
                 {"type": "aws:cdk:error", "data": self.nag_error}
             ]
-        artifacts = {
-            STACK: {
-                "type": "aws:cloudformation:stack",
-                "environment": f"aws://{ACCOUNT}/{REGION}",
-                "properties": {"templateFile": f"{STACK}.template.json"},
-                "metadata": metadata,
-            }
-        }
-        (output / "manifest.json").write_text(json.dumps({"version": "48.0.0", "artifacts": artifacts}))
-        return output / f"{STACK}.template.json"
+        return _assembly(output, STACK, template, metadata)
+
+
+@dataclass
+class FakeImagesSynth:
+    """Writes the images stack's assembly (`images_template`)."""
+
+    calls: int = 0
+
+    def __call__(self, cfg: AppConfig, env: str, output: Path) -> Path:
+        self.calls += 1
+        return _assembly(output, IMAGES_STACK, images_template(), {})
+
+
+@dataclass
+class FakeDocker:
+    """`docker login` and `docker buildx build --push` at the command boundary: a push is a PutImage."""
+
+    cloud: Cloud
+    fail_on: str | None = None  # a command containing this text exits 1
+    commands: list[list[str]] = field(default_factory=list)
+    passwords: list[str] = field(default_factory=list)
+
+    def __call__(self, argv: Sequence[str], stdin: str | None) -> int:
+        self.commands.append(list(argv))
+        if self.fail_on and self.fail_on in " ".join(argv):
+            return 1
+        if list(argv[:2]) == ["docker", "login"]:
+            self.passwords.append(stdin or "")
+            return 0 if stdin else 1
+        if list(argv[:3]) == ["docker", "buildx", "build"] and "--push" in argv:
+            uri, _, tag = argv[argv.index("--tag") + 1].rpartition(":")
+            name = uri.split("/", 1)[1]
+            self.cloud.ecr.put_image(
+                repositoryName=name, imageManifest=manifest(f"{name}-{tag}"), imageTag=tag
+            )
+        return 0
 
 
 @dataclass
@@ -378,9 +511,12 @@ class Harness:
     cloud: Cloud
     cdk: ScriptedCdk
     synth: FakeSynth
+    images_synth: FakeImagesSynth
+    docker: FakeDocker
     clock: FakeClock
     console_file: io.StringIO
     deployer: AwsDeployer
+    publisher: ImagePublisher
 
     @property
     def output(self) -> str:
@@ -390,14 +526,17 @@ class Harness:
 def make_harness(cfg: AppConfig, settings: EnvironmentSettings, cloud: Cloud, tmp_path: Path) -> Harness:
     cdk = ScriptedCdk(cloud)
     synth = FakeSynth()
+    images_synth = FakeImagesSynth()
+    docker = FakeDocker(cloud)
     clock = FakeClock()
     console_file = io.StringIO()
     console = Console(file=console_file, width=240, color_system=None)
+    clients = AwsClients.for_region(REGION, shared_session())
     deployer = AwsDeployer(
         cfg,
         "staging",
         settings,
-        AwsClients.for_region(REGION, shared_session()),
+        clients,
         runner=cdk,
         synthesize=synth,
         assembly_dir=tmp_path / "cdk.out" / "deploy-staging",
@@ -406,7 +545,21 @@ def make_harness(cfg: AppConfig, settings: EnvironmentSettings, cloud: Cloud, tm
         sleep=clock.sleep,
         poll_seconds=5.0,
     )
-    return Harness(cloud, cdk, synth, clock, console_file, deployer)
+    publisher = ImagePublisher(
+        cfg,
+        "staging",
+        settings,
+        clients,
+        runner=cdk,
+        synthesize=images_synth,
+        assembly_dir=tmp_path / "cdk.out" / "images-staging",
+        console=console,
+        clock=clock,
+        sleep=clock.sleep,
+        run=docker,
+        host_machine="aarch64",  # the task's architecture: no emulator step
+    )
+    return Harness(cloud, cdk, synth, images_synth, docker, clock, console_file, deployer, publisher)
 
 
 @pytest.fixture
@@ -427,3 +580,10 @@ def cold(aws_env: None, cfg: AppConfig, staging: EnvironmentSettings, tmp_path: 
         cloud.push("v1")
         cloud.push("v2")
         yield make_harness(cfg, staging, cloud, tmp_path)
+
+
+@pytest.fixture
+def new_env(aws_env: None, cfg: AppConfig, staging: EnvironmentSettings, tmp_path: Path) -> Iterator[Harness]:
+    """An environment never deployed: the account is CDK-bootstrapped, nothing else exists."""
+    with mock_aws():
+        yield make_harness(cfg, staging, Cloud(desired=None, images_stack=False), tmp_path)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import CLUSTER, PREFIX, SERVICE, STACK, Cloud, Harness, Step, deployment
+from tests.deploy.conftest import (
+    CLUSTER,
+    IMAGES_STACK,
+    PREFIX,
+    SERVICE,
+    STACK,
+    Cloud,
+    Harness,
+    Step,
+    deployment,
+)
 from warmkeeper.deploy.follow import Outcome
 from warmkeeper.deploy.history import Release, ReleaseHistory
 from warmkeeper.deploy.preflight import PreflightError
@@ -14,20 +25,22 @@ from warmkeeper.deploy.preflight import PreflightError
 REASON_CIRCUIT_BREAKER = "ECS deployment circuit breaker: tasks failed to start."
 
 
-def start_update(cloud: Cloud, tag: str, state: dict[str, Any]) -> None:
+def start_update(
+    cloud: Cloud, tag: str, state: dict[str, Any], digests: Mapping[str, str] | None = None
+) -> None:
     """What CloudFormation does first: a new task definition revision, the service pointed at it."""
     cloud.set_stack("UPDATE_IN_PROGRESS", "User Initiated")
     state["old"] = dict(cloud.service_model.deployments[0])
-    state["td"] = cloud.register_revision(tag)
+    state["td"] = cloud.register_revision(tag, digests or cloud.pushed.get(tag))
     cloud.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=state["td"])
 
 
-def rolling_update(tag: str) -> list[Step]:
+def rolling_update(tag: str, digests: Mapping[str, str] | None = None) -> list[Step]:
     """A warm service (one task) rolls: start new, healthy, drain old, steady state."""
     state: dict[str, Any] = {}
 
     def new_task_pending(cloud: Cloud) -> None:
-        start_update(cloud, tag, state)
+        start_update(cloud, tag, state, digests)
         cloud.set_deployments(
             deployment("new", "PRIMARY", "IN_PROGRESS", state["td"], pending=1),
             {**state["old"], "status": "ACTIVE", "rolloutState": "COMPLETED"},
@@ -112,12 +125,14 @@ def test_warm_deploy_rolls_and_shows_each_change(warm: Harness) -> None:
     ]
     assert order == sorted(order)
     assert out.index("synthesized") < out.index("→ cdk deploy")
-    # The CLI call: the checked assembly, the contract's stack name, no approval prompt.
+    # The CLI call: the checked assembly, the contract's stack name alone (not the images stack it
+    # depends on), no approval prompt.
     (args,) = warm.cdk.calls
-    assert args[:4] == ["deploy", STACK, "--app", str(warm.deployer.assembly_dir)]
+    assert args[:5] == ["deploy", STACK, "--exclusively", "--app", str(warm.deployer.assembly_dir)]
     assert args[args.index("--require-approval") + 1] == "never"
-    # Synthesis got the tag and the digests resolved from ECR.
+    # Synthesis got the tag and the digests resolved from ECR, and the template pins them.
     assert warm.synth.calls == [("v2", v2)]
+    assert "images pinned by digest" in out
     # Progress: one line per change, in order: the CLI's output, the service's new events, then the
     # state line (stack, PRIMARY deployment and its rollout state, task counts) when it changed.
     expected = [
@@ -251,7 +266,7 @@ def test_missing_image_fails_before_anything_changes(warm: Harness) -> None:
         warm.deployer.deploy("v3", timeout_seconds=600)
 
     message = str(failure.value)
-    assert "web (cityguided/web:v3)" in message and "make images TAG=v3" in message
+    assert "web (cityguided-staging/web:v3)" in message and "make images TAG=v3" in message
     assert "caddy" not in message.split("missing in ECR:")[1]
     assert warm.cdk.calls == [] and warm.synth.calls == []
     assert warm.cloud.service()["taskDefinition"].endswith("cityguided-staging:1")
@@ -277,14 +292,32 @@ def test_dry_run_shows_the_diff_and_changes_nothing(warm: Harness) -> None:
             lambda h: setattr(h.synth, "nag_error", "AwsSolutions-IAM5: wildcard"),
             "AwsSolutions-IAM5: wildcard",
         ),
-        (lambda h: setattr(h.synth, "tag_override", "latest"), "does not use image tag v2"),
+        (
+            lambda h: setattr(h.synth, "ignore_digests", True),
+            r"does not pin container caddy to sha256:[0-9a-f]{64} \(is image_digests wired",
+        ),
+        (
+            lambda h: setattr(h.synth, "repository_prefix", "cityguided"),
+            "does not pull container caddy from repository cityguided-staging/caddy",
+        ),
+        (
+            lambda h: h.cloud.set_stack("UPDATE_IN_PROGRESS", name=IMAGES_STACK),
+            "Cityguided-staging-images is UPDATE_IN_PROGRESS: `warmkeeper images` is running",
+        ),
         (lambda h: h.cloud.set_stack("UPDATE_IN_PROGRESS"), "another deploy is running"),
         (
             lambda h: h.cloud.ssm.delete_parameter(Name="/cdk-bootstrap/hnb659fds/version"),
             "npx cdk bootstrap aws://123456789012/eu-west-3",
         ),
     ],
-    ids=["cdk-nag error", "tag ignored by the CDK app", "stack busy", "not bootstrapped"],
+    ids=[
+        "cdk-nag error",
+        "digests ignored by the CDK app",
+        "another repository",
+        "images stack busy",
+        "stack busy",
+        "not bootstrapped",
+    ],
 )
 def test_other_checks_stop_the_deploy_before_the_cli(warm: Harness, prepare: Any, expected: str) -> None:
     prepare(warm)
@@ -326,28 +359,31 @@ def test_rollback_redeploys_the_previous_release_by_digest(warm: Harness) -> Non
     recorded = seed_history(warm)
     moved = warm.cloud.push("v1", content="rebuilt")  # v1 was re-pushed since: it means other images
     assert moved != recorded
-    warm.synth.pin_digests = True
-    warm.cdk.steps = rolling_update("v1")
+    warm.cdk.steps = rolling_update("v1", recorded)
 
     result = warm.deployer.rollback(timeout_seconds=600)
 
     assert result.exit_code == 0, warm.output
     assert "rolling back staging: v2 -> v1" in warm.output
+    # The recorded images, not what the tag means now, are in the template `cdk deploy` gets.
     assert warm.synth.calls == [("v1", recorded)]
     assert "pinned by digest" in warm.output
+    template = (warm.deployer.assembly_dir / f"{STACK}.template.json").read_text()
+    assert all(f"@{digest}" in template for digest in recorded.values())
+    assert not any(digest in template for digest in moved.values())
     history = warm.cloud.history()
-    assert history is not None and [r["tag"] for r in history] == ["v1"]
+    assert history is not None and [(r["tag"], r["digests"]) for r in history] == [("v1", recorded)]
 
 
-def test_rollback_refuses_a_moved_tag_when_images_are_pinned_by_tag_only(warm: Harness) -> None:
-    seed_history(warm)
-    warm.cloud.push("v1", content="rebuilt")
+def test_rollback_refuses_recorded_images_deleted_from_ecr(warm: Harness) -> None:
+    recorded = seed_history(warm)
+    warm.cloud.ecr.batch_delete_image(
+        repositoryName="cityguided-staging/api", imageIds=[{"imageDigest": recorded["api"]}]
+    )
 
-    with pytest.raises(PreflightError, match="now points at other images"):
+    with pytest.raises(PreflightError, match=r"api \(cityguided-staging/api:sha256:.*deleted from ECR"):
         warm.deployer.rollback(timeout_seconds=600)
-    assert warm.cdk.calls == []
-    history = warm.cloud.history()
-    assert history is not None and [r["tag"] for r in history] == ["v2", "v1"]
+    assert warm.cdk.calls == [] and warm.synth.calls == []
 
 
 def test_rollback_without_an_earlier_release_says_so(warm: Harness) -> None:

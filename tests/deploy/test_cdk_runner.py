@@ -37,7 +37,7 @@ def test_lines_and_exit_code_of_the_child(tmp_path: Path) -> None:
     assert wait_for_exit(process) == 3
     lines = process.read_lines()
     assert lines[0].startswith(
-        "args: deploy Cityguided-staging --app cdk.out/deploy-staging --require-approval never"
+        "args: deploy Cityguided-staging --exclusively --app cdk.out/deploy-staging --require-approval never"
     )
     assert "region eu-west-3" in lines  # stderr is read too, with the deploy's region
     assert process.read_lines() == []

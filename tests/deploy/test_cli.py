@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import warmkeeper.cli  # noqa: F401  (registers every command on the app)
 from tests.conftest import EXAMPLE_CONFIG, ROOT
-from tests.deploy.conftest import REGISTRY, Cloud
+from tests.deploy.conftest import IMAGES_STACK, REGISTRY, Cloud
 from warmkeeper.clikit import app
 
 runner = CliRunner()
@@ -92,26 +92,36 @@ def test_smoke_without_credentials_is_skipped(no_credentials: None) -> None:
     assert result.output.startswith("skipped: no AWS credentials")
 
 
-def test_images_print_shows_the_exact_commands(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("images_stack", [True, False], ids=["images stack deployed", "new environment"])
+def test_images_print_shows_the_exact_commands(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, images_stack: bool
+) -> None:
     monkeypatch.setattr("warmkeeper.deploy.images.platform.machine", lambda: "x86_64")
+    monkeypatch.chdir(ROOT)  # where node_modules/.bin/cdk is
     with mock_aws():
-        Cloud(desired=0)
+        Cloud(desired=None, images_stack=images_stack)
         result = invoke("images", "--env", "staging", "--tag", "0123abc", "--print")
+        stacks = Cloud.stack_names()
     assert result.exit_code == 0, result.output + result.stderr
     example = EXAMPLE_CONFIG.parent.resolve()
-    expected = ["docker run --privileged --rm tonistiigi/binfmt:latest --install arm64"]
-    expected.append(f"<ECR token> | docker login --username AWS --password-stdin {REGISTRY}")
+    expected = [
+        f"node_modules/.bin/cdk deploy {IMAGES_STACK} --exclusively --app cdk.out/images-staging "
+        "--require-approval never --progress events --ci --no-color --no-notices",
+        "docker run --privileged --rm tonistiigi/binfmt:latest --install arm64",
+        f"<ECR token> | docker login --username AWS --password-stdin {REGISTRY}",
+    ]
     for name in ("caddy", "api", "web"):
         expected.append(
             "docker buildx build --platform linux/arm64 --provenance=false "
-            f"--file {example / name / 'Dockerfile'} --tag {REGISTRY}/cityguided/{name}:0123abc "
+            f"--file {example / name / 'Dockerfile'} --tag {REGISTRY}/cityguided-staging/{name}:0123abc "
             f"--label org.opencontainers.image.revision=0123abc --push {example / name}"
         )
-    assert result.output.splitlines() == expected
+    assert result.stdout.splitlines() == expected
+    # Printing changes nothing: a new environment still has no stack.
+    assert stacks == ([IMAGES_STACK] if images_stack else [])
 
 
-def test_images_need_the_stack(aws_env: None) -> None:
-    with mock_aws():
-        result = invoke("images", "--env", "staging", "--tag", "0123abc", "--print")
+def test_images_without_credentials_stop_at_the_first_check(no_credentials: None) -> None:
+    result = invoke("images", "--env", "staging", "--tag", "0123abc")
     assert result.exit_code == 2
-    assert "stack Cityguided-staging does not exist" in one_line_error(result)
+    assert "no AWS credentials" in one_line_error(result)

@@ -11,45 +11,56 @@ from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.deploy.history import HISTORY_LIMIT, MAX_PARAMETER_BYTES, Release, encode, with_release
 from warmkeeper.deploy.images import execute, plan_images
 from warmkeeper.deploy.model import StackTimings, model_cold_deploy, model_warm_deploy, timings_from_template
-from warmkeeper.deploy.preflight import PreflightError
+from warmkeeper.deploy.preflight import PreflightError, repository_of, repository_uris
+from warmkeeper.deploy.stack import StackInfo
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-3.amazonaws.com"
-OUTPUTS = {f"RepositoryUri{n.capitalize()}": f"{REGISTRY}/cityguided/{n}" for n in ("caddy", "api", "web")}
+OUTPUTS = {
+    f"RepositoryUri{n.capitalize()}": f"{REGISTRY}/cityguided-staging/{n}" for n in ("caddy", "api", "web")
+}
+URIS = {n: f"{REGISTRY}/cityguided-staging/{n}" for n in ("caddy", "api", "web")}
 
 
 def test_arm64_host_needs_no_emulator(cfg: AppConfig, staging: EnvironmentSettings) -> None:
-    plan = plan_images(cfg, staging, OUTPUTS, "abc", host_machine="aarch64")
+    plan = plan_images(cfg, staging, URIS, "abc", host_machine="aarch64")
     assert plan.commands[0].argv[:2] == ("docker", "login")
     assert [c.argv[c.argv.index("--platform") + 1] for c in plan.commands[1:]] == ["linux/arm64"] * 3
-    assert plan.images == {n: f"{REGISTRY}/cityguided/{n}:abc" for n in ("caddy", "api", "web")}
+    assert plan.images == {n: f"{REGISTRY}/cityguided-staging/{n}:abc" for n in ("caddy", "api", "web")}
 
 
 def test_x86_task_on_x86_host_builds_amd64_without_emulator(
     cfg: AppConfig, staging: EnvironmentSettings
 ) -> None:
     settings = staging.model_copy(update={"architecture": "x86_64"})
-    plan = plan_images(cfg, settings, OUTPUTS, "abc", host_machine="x86_64")
+    plan = plan_images(cfg, settings, URIS, "abc", host_machine="x86_64")
     assert not any("binfmt" in " ".join(c.argv) for c in plan.commands)
     assert all("linux/amd64" in c.argv for c in plan.commands if "buildx" in c.argv)
 
 
-def test_a_missing_repository_output_is_named(cfg: AppConfig, staging: EnvironmentSettings) -> None:
-    outputs = {k: v for k, v in OUTPUTS.items() if k != "RepositoryUriWeb"}
-    with pytest.raises(PreflightError, match="no output RepositoryUriWeb"):
-        plan_images(cfg, staging, outputs, "abc", host_machine="aarch64")
+def test_repositories_come_from_the_images_stack_outputs(cfg: AppConfig) -> None:
+    stack = StackInfo("Cityguided-staging-images", "CREATE_COMPLETE", None, None, dict(OUTPUTS))
+    assert repository_uris(cfg, stack, "fix it") == URIS
+    assert {n: repository_of(uri) for n, uri in URIS.items()} == {
+        n: f"cityguided-staging/{n}" for n in ("caddy", "api", "web")
+    }
+    stack.outputs.pop("RepositoryUriWeb")
+    with pytest.raises(
+        PreflightError, match=r"^stack Cityguided-staging-images has no output RepositoryUriWeb: fix it$"
+    ):
+        repository_uris(cfg, stack, "fix it")
 
 
 def test_the_password_goes_to_stdin_only_and_a_failure_stops_the_plan(
     cfg: AppConfig, staging: EnvironmentSettings
 ) -> None:
-    plan = plan_images(cfg, staging, OUTPUTS, "abc", host_machine="aarch64")
+    plan = plan_images(cfg, staging, URIS, "abc", host_machine="aarch64")
     ran: list[tuple[Sequence[str], str | None]] = []
 
     def run(argv: Sequence[str], stdin: str | None) -> int:
         ran.append((argv, stdin))
-        return 1 if "cityguided/api:abc" in " ".join(argv) else 0
+        return 1 if "cityguided-staging/api:abc" in " ".join(argv) else 0
 
-    with pytest.raises(RuntimeError, match=r"cityguided/api:abc.*exited with code 1"):
+    with pytest.raises(RuntimeError, match=r"cityguided-staging/api:abc.*exited with code 1"):
         execute(plan, lambda: "s3cr3t", run)
     assert [stdin for _argv, stdin in ran] == ["s3cr3t", None, None]  # login, caddy, api; web never ran
     assert all("s3cr3t" not in " ".join(argv) for argv, _stdin in ran)

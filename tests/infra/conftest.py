@@ -2,8 +2,11 @@
 
 - `staging` and `production`: the example config as shipped (HTTP only, no alarm e-mail);
 - `https_staging`: a copy of it with a domain, an ACM certificate, an alarm e-mail, container secrets
-  by ARN, one container with a ready-made image instead of a build, an explicit image tag and a
-  long hold time.
+  by ARN, one container with a ready-made image instead of a build, an explicit image tag, one
+  image pinned by digest (the others by the tag) and a long hold time.
+
+Each synthesis writes both stacks of its environment in one app: the service stack (the variant)
+and its images stack (`variant.images`, the ECR repositories).
 
 aws_cdk is imported inside the fixtures: collecting tests elsewhere never pays for starting jsii.
 """
@@ -32,6 +35,7 @@ DATABASE_SECRET_ARN = "arn:aws:secretsmanager:eu-west-3:123456789012:secret:city
 MAPS_KEY_PARAMETER_ARN = "arn:aws:ssm:eu-west-3:123456789012:parameter/cityguided/maps-key"
 WEB_IMAGE = "ghcr.io/cityguided/web:1.4.2"
 IMAGE_TAG = "3f9c2ab"
+API_DIGEST = "sha256:" + "5d" * 32  # https_staging pins api by digest; caddy keeps the tag
 HOLD_SECONDS = 55  # longer than the load balancer's default idle timeout (60 s) once Lambda time is added
 
 
@@ -48,11 +52,27 @@ def https_config() -> AppConfig:
 
 
 def _synthesize(
-    variant: str, config: AppConfig, env: str, output: Path, image_tag: str = "latest"
+    variant: str,
+    config: AppConfig,
+    env: str,
+    output: Path,
+    image_tag: str = "latest",
+    image_digests: dict[str, str] | None = None,
 ) -> SynthesizedEnv:
     from warmkeeper.infra.app import synthesize_stack
 
-    synthesized = synthesize_stack(config, env, output, image_tag=image_tag)
+    synthesized = synthesize_stack(config, env, output, image_tag=image_tag, image_digests=image_digests)
+    images = None
+    if synthesized.images_stack is not None and synthesized.images_template is not None:
+        images = SynthesizedEnv(
+            variant=f"{variant}-images",
+            config=config,
+            env_name=env,
+            image_tag=image_tag,
+            stack=synthesized.images_stack,
+            template_path=synthesized.images_template,
+            raw=json.loads(synthesized.images_template.read_text(encoding="utf-8")),
+        )
     return SynthesizedEnv(
         variant=variant,
         config=config,
@@ -61,6 +81,7 @@ def _synthesize(
         stack=synthesized.stack,
         template_path=synthesized.template,
         raw=json.loads(synthesized.template.read_text(encoding="utf-8")),
+        images=images,
     )
 
 
@@ -82,7 +103,12 @@ def production(example_config: AppConfig, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="session")
 def https_staging(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
     return _synthesize(
-        "https_staging", https_config(), "staging", tmp_path_factory.mktemp("cdk-https"), image_tag=IMAGE_TAG
+        "https_staging",
+        https_config(),
+        "staging",
+        tmp_path_factory.mktemp("cdk-https"),
+        image_tag=IMAGE_TAG,
+        image_digests={"api": API_DIGEST},
     )
 
 
@@ -91,6 +117,34 @@ def any_env(request: pytest.FixtureRequest) -> SynthesizedEnv:
     """Each test using this runs once per variant; the variants themselves are synthesized once."""
     synthesized: SynthesizedEnv = request.getfixturevalue(request.param)
     return synthesized
+
+
+@pytest.fixture(params=["staging", "production", "https_staging"])
+def images_stack(request: pytest.FixtureRequest) -> SynthesizedEnv:
+    """The images stack (ECR repositories) synthesized beside each variant's service stack."""
+    service: SynthesizedEnv = request.getfixturevalue(request.param)
+    assert service.images is not None, f"{request.param}: no images stack"
+    return service.images
+
+
+@pytest.fixture(
+    params=[
+        "staging",
+        "production",
+        "https_staging",
+        "staging-images",
+        "production-images",
+        "https_staging-images",
+    ]
+)
+def any_stack(request: pytest.FixtureRequest) -> SynthesizedEnv:
+    """Every synthesized template, service and images stacks alike (cfn-lint, cdk-nag)."""
+    variant, _, images = str(request.param).partition("-")
+    service: SynthesizedEnv = request.getfixturevalue(variant)
+    if not images:
+        return service
+    assert service.images is not None, f"{variant}: no images stack"
+    return service.images
 
 
 @pytest.fixture(params=["staging", "https_staging"])

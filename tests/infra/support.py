@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 from warmkeeper.config import AppConfig, EnvironmentSettings
 
 if TYPE_CHECKING:
+    from aws_cdk import Stack
     from aws_cdk.assertions import Template
-
-    from warmkeeper.infra.stack import WarmkeeperStack
 
 
 @dataclass
@@ -23,9 +22,10 @@ class SynthesizedEnv:
     config: AppConfig
     env_name: str
     image_tag: str
-    stack: WarmkeeperStack
+    stack: Stack
     template_path: Path
     raw: dict[str, Any]
+    images: SynthesizedEnv | None = None  # a service stack's images stack, from the same synthesis
     _template: Template | None = field(default=None, repr=False)
 
     @property

@@ -1,4 +1,4 @@
-"""cfn-lint and cdk-nag (AwsSolutions) on every synthesized template."""
+"""cfn-lint and cdk-nag (AwsSolutions) on every synthesized template: service and images stacks."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ pytestmark = pytest.mark.infra
 MIN_REASON_LENGTH = 120
 
 
-def test_cfn_lint_finds_no_error(any_env: SynthesizedEnv) -> None:
+def test_cfn_lint_finds_no_error(any_stack: SynthesizedEnv) -> None:
     from cfnlint.api import lint
 
-    matches = lint(any_env.template_path.read_text(encoding="utf-8"), regions=[any_env.settings.region])
+    matches = lint(any_stack.template_path.read_text(encoding="utf-8"), regions=[any_stack.settings.region])
     errors = [f"{m.rule.id} {m.message} ({m.path})" for m in matches if m.rule.id.startswith("E")]
     assert errors == []
     # Warnings other than W3005 (a DependsOn that a reference already implies, CDK's doing) are news.
@@ -26,10 +26,10 @@ def test_cfn_lint_finds_no_error(any_env: SynthesizedEnv) -> None:
     assert warnings <= {"W3005"}
 
 
-def test_cdk_nag_reports_nothing_unsuppressed(any_env: SynthesizedEnv) -> None:
+def test_cdk_nag_reports_nothing_unsuppressed(any_stack: SynthesizedEnv) -> None:
     from aws_cdk.assertions import Annotations, Match
 
-    annotations = Annotations.from_stack(any_env.stack)
+    annotations = Annotations.from_stack(any_stack.stack)
     findings = Match.string_like_regexp("AwsSolutions-.*")
     errors = [f"{m.id}: {m.entry.data}" for m in annotations.find_error("*", findings)]
     warnings = [f"{m.id}: {m.entry.data}" for m in annotations.find_warning("*", findings)]
@@ -45,8 +45,8 @@ def _suppressions(synth: SynthesizedEnv) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def test_every_suppression_explains_itself(any_env: SynthesizedEnv) -> None:
-    suppressions = _suppressions(any_env)
+def test_every_suppression_explains_itself(any_stack: SynthesizedEnv) -> None:
+    suppressions = _suppressions(any_stack)
     suppressed_rules = {entry["id"] for _, entry in suppressions}
     # The findings this app accepts, no more: a new one needs a reason and a look from a reviewer.
     assert suppressed_rules <= {

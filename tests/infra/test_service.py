@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from tests.infra.conftest import DATABASE_SECRET_ARN, IMAGE_TAG, MAPS_KEY_PARAMETER_ARN, WEB_IMAGE
-from tests.infra.support import SynthesizedEnv, get_att, ref
+from tests.infra.conftest import API_DIGEST, DATABASE_SECRET_ARN, IMAGE_TAG, MAPS_KEY_PARAMETER_ARN, WEB_IMAGE
+from tests.infra.support import SynthesizedEnv, as_list, flatten_join, get_att, ref
 
 pytestmark = pytest.mark.infra
 
@@ -165,39 +166,69 @@ def test_log_retention_differs_per_environment(staging: SynthesizedEnv, producti
     assert {g["DeletionPolicy"] for g in staging.resources("AWS::Logs::LogGroup").values()} == {"Delete"}
 
 
-def test_built_images_come_from_ecr_with_the_image_tag(
-    staging: SynthesizedEnv, https_staging: SynthesizedEnv
-) -> None:
-    repositories = staging.resources("AWS::ECR::Repository")
-    names = {
-        resource["Properties"]["RepositoryName"]: logical_id for logical_id, resource in repositories.items()
-    }
-    assert set(names) == {"cityguided-staging/caddy", "cityguided-staging/api", "cityguided-staging/web"}
-    image = _containers(staging)["api"]["Image"]["Fn::Join"][1]
-    assert image[-1] == ":latest"
-    assert ref(names["cityguided-staging/api"]) in image
-    tagged = _containers(https_staging)["api"]["Image"]["Fn::Join"][1]
-    assert tagged[-1] == f":{IMAGE_TAG}"
+def _repository_names(synth: SynthesizedEnv) -> set[str]:
+    return {r["Properties"]["RepositoryName"] for r in synth.resources("AWS::ECR::Repository").values()}
+
+
+def test_repositories_live_in_the_images_stack(any_env: SynthesizedEnv) -> None:
+    assert any_env.images is not None
+    built = {c.name for c in any_env.config.containers if c.build is not None}
+    assert _repository_names(any_env.images) == {f"cityguided-{any_env.env_name}/{name}" for name in built}
+    # The service stack owns none, and imports nothing through exports (no deletion or change lock).
+    assert any_env.resources("AWS::ECR::Repository") == {}
+    assert "Fn::ImportValue" not in json.dumps(any_env.raw)
+    # ...but `cdk deploy --all` still deploys the repositories first.
+    assert any_env.images.stack in any_env.stack.dependencies
+
+
+def test_built_images_come_from_ecr_with_the_image_tag(staging: SynthesizedEnv) -> None:
+    containers = _containers(staging)
+    for name in ("caddy", "api", "web"):
+        assert flatten_join(containers[name]["Image"]) == (
+            f"<TOKEN>.dkr.ecr.eu-west-3.<TOKEN>/cityguided-staging/{name}:latest"
+        )
+
+
+def test_a_digest_pins_its_image_and_the_others_keep_the_tag(https_staging: SynthesizedEnv) -> None:
+    containers = _containers(https_staging)
+    # ecs.ContainerImage.from_ecr_repository(repo, "sha256:...") gives <uri>@sha256:..., a tag <uri>:tag.
+    assert flatten_join(containers["api"]["Image"]).endswith(f"/cityguided-staging/api@{API_DIGEST}")
+    assert flatten_join(containers["caddy"]["Image"]).endswith(f"/cityguided-staging/caddy:{IMAGE_TAG}")
 
 
 def test_a_configured_image_is_used_as_is(https_staging: SynthesizedEnv) -> None:
     assert _containers(https_staging)["web"]["Image"] == WEB_IMAGE
-    names = {
-        r["Properties"]["RepositoryName"] for r in https_staging.resources("AWS::ECR::Repository").values()
+    assert https_staging.images is not None
+    assert _repository_names(https_staging.images) == {"cityguided-staging/caddy", "cityguided-staging/api"}
+
+
+def test_tasks_pull_only_from_the_environments_repositories(any_env: SynthesizedEnv) -> None:
+    execution_role = any_env.logical_id("App/TaskDefinition/ExecutionRole")
+    pulled: set[str] = set()
+    for policy in any_env.resources("AWS::IAM::Policy").values():
+        if ref(execution_role) not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "ecr:BatchGetImage" in as_list(statement["Action"]):
+                pulled.update(flatten_join(resource) for resource in as_list(statement["Resource"]))
+    built = {c.name for c in any_env.config.containers if c.build is not None}
+    assert pulled == {
+        f"arn:<TOKEN>:ecr:eu-west-3:<TOKEN>:repository/cityguided-{any_env.env_name}/{name}" for name in built
     }
-    assert names == {"cityguided-staging/caddy", "cityguided-staging/api"}
 
 
-def test_repositories_scan_and_expire_images(any_env: SynthesizedEnv) -> None:
-    import json
-
-    for repository in any_env.resources("AWS::ECR::Repository").values():
+def test_repositories_scan_and_expire_images(images_stack: SynthesizedEnv) -> None:
+    repositories = images_stack.resources("AWS::ECR::Repository")
+    assert repositories
+    for repository in repositories.values():
         properties = repository["Properties"]
         assert properties["ImageScanningConfiguration"] == {"ScanOnPush": True}
         rules = json.loads(properties["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
         assert {rule["selection"]["tagStatus"] for rule in rules} == {"untagged", "any"}
         assert any(rule["selection"].get("countType") == "imageCountMoreThan" for rule in rules)
-        assert repository["DeletionPolicy"] == "Retain"
+        # Deleting or replacing the stack must not delete released images.
+        assert (repository["DeletionPolicy"], repository["UpdateReplacePolicy"]) == ("Retain", "Retain")
+        assert {"Key": "warmkeeper:env", "Value": images_stack.env_name} in properties["Tags"]
 
 
 def test_secrets_are_references_read_by_the_execution_role(https_staging: SynthesizedEnv) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -133,38 +134,56 @@ def images(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
     print_only: Annotated[bool, typer.Option("--print", help="Print the commands, run nothing.")] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=1, help="Bound on the images stack's deploy, in seconds (exit 3)."),
+    ] = 600,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Cloud assembly folder (default: cdk.out/images-ENV)."),
+    ] = None,
 ) -> None:
-    """Build every built container for the task's architecture and push it to the stack's ECR repositories."""
+    """Deploy ENV's images stack (ECR repositories), then build and push TAG's images to it.
+
+    Run it before every `warmkeeper deploy`, the first one of a new environment included.
+
+    Exit codes: 0 pushed, 1 the stack deploy or a build failed, 2 a check failed (nothing changed),
+    3 the stack deploy timed out.
+    """
+    from warmkeeper.deploy.cdk import SubprocessCdkRunner, find_cdk
     from warmkeeper.deploy.clients import AwsClients
-    from warmkeeper.deploy.images import execute, plan_images, registry_password
-    from warmkeeper.deploy.preflight import check_image_tag, resolve_image_digests
-    from warmkeeper.deploy.stack import describe_stack
+    from warmkeeper.deploy.publish import ImagePublisher, PublishError
+    from warmkeeper.deploy.synthesis import synthesize_images_with_infra
 
     cfg, settings = _settings(config, env)
     if env == "local":
         raise fail("--env local: the twin runs the containers' local commands; there is no image to build")
-    clients = AwsClients.for_region(settings.region)
     try:
-        check_image_tag(tag)
-        stack = describe_stack(clients.cloudformation, cfg.stack_name(env))
-        if stack is None:
-            raise PreflightError(
-                f"stack {cfg.stack_name(env)} does not exist: its ECR repositories come with it"
-            )
-        plan = plan_images(cfg, settings, stack.outputs, tag)
+        cdk = find_cdk(Path.cwd())
+        publisher = ImagePublisher(
+            cfg,
+            env,
+            settings,
+            AwsClients.for_region(settings.region),
+            runner=SubprocessCdkRunner(cdk, cwd=Path.cwd(), region=settings.region),
+            synthesize=synthesize_images_with_infra,
+            assembly_dir=output or Path("cdk.out") / f"images-{env}",
+            console=err if print_only else out,  # --print: stdout carries the commands only
+            clock=time.monotonic,
+            sleep=time.sleep,
+            cdk_command=os.path.relpath(cdk),
+        )
+        if print_only:
+            for line in publisher.preview(tag):
+                out.print(line, markup=False, highlight=False, soft_wrap=True)
+            return
+        published = publisher.publish(tag, timeout_seconds=timeout)
     except PreflightError as exc:
         raise fail(str(exc)) from None
-    if print_only:
-        for command in plan.commands:
-            out.print(command.shell(), markup=False, highlight=False)
-        return
-    try:
-        execute(plan, lambda: registry_password(clients.ecr))
-        digests = resolve_image_digests(clients.ecr, cfg, tag)
-    except (RuntimeError, PreflightError) as exc:
-        raise fail(str(exc), code=1) from None
-    for name, digest in digests.items():
-        out.print(f"pushed {plan.images[name]} {digest}", highlight=False)
+    except PublishError as exc:
+        raise fail(str(exc), code=exc.exit_code) from None
+    for name, digest in published.digests.items():
+        out.print(f"pushed {published.images[name]} {digest}", highlight=False)
 
 
 @app.command()

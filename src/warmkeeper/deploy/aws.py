@@ -1,10 +1,11 @@
 """`warmkeeper deploy/rollback` on AWS: pre-flight checks, `cdk deploy`, then follow ECS to the end.
 
-Nothing changes in AWS before every check passed: credentials and account, region, the images of
-the tag in ECR (resolved to digests), the stack not busy, the CDK bootstrap, synthesis and
-cdk-nag. Then the pinned CDK CLI deploys the checked cloud assembly while :func:`follow` reports
-progress. The service's desired count is never touched: the template has none, so a cold service
-stays cold and a warm one rolls (minimum healthy 100 %, circuit breaker with rollback).
+Nothing changes in AWS before every check passed: credentials and account, region, the images
+stack and the images of the tag in its repositories (resolved to digests), the stack not busy, the
+CDK bootstrap, synthesis (images pinned by digest) and cdk-nag. Then the pinned CDK CLI deploys the
+checked cloud assembly (the service stack only) while :func:`follow` reports progress. The
+service's desired count is never touched: the template has none, so a cold service stays cold and
+a warm one rolls (minimum healthy 100 %, circuit breaker with rollback).
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from pathlib import Path
 from rich.console import Console
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.deploy.cdk import CdkProcess, CdkRunner, deploy_args, diff_args
+from warmkeeper.deploy.cdk import CdkRunner, deploy_args, diff_args, run_to_end
 from warmkeeper.deploy.clients import AwsClients
 from warmkeeper.deploy.follow import Observer, Outcome, follow
 from warmkeeper.deploy.history import Release, ReleaseHistory, parameter_name
 from warmkeeper.deploy.preflight import (
     PreflightError,
+    built_containers,
     check_bootstrap,
     check_credentials,
     check_image_tag,
+    check_images_stack,
     check_region,
     resolve_image_digests,
 )
@@ -92,8 +95,16 @@ class AwsDeployer:
         self._ok(f"credentials: {identity.arn} (account {identity.account})")
         check_region(self.settings.region, self.clients, self.env)
         self._ok(f"region: {self.settings.region}")
-        digests = resolve_image_digests(self.clients.ecr, self.cfg, tag, expected_digests)
-        self._ok(f"images {tag}: " + ", ".join(f"{name} {digest[:19]}…" for name, digest in digests.items()))
+        repositories = (
+            check_images_stack(self.clients.cloudformation, self.cfg, self.env, tag)
+            if built_containers(self.cfg)
+            else {}
+        )
+        digests = resolve_image_digests(self.clients.ecr, repositories, tag, expected_digests)
+        if digests:
+            self._ok(
+                f"images {tag}: " + ", ".join(f"{name} {digest[:19]}…" for name, digest in digests.items())
+            )
         stack = describe_stack(self.clients.cloudformation, self.stack_name)
         if stack is not None and stack.busy:
             raise PreflightError(
@@ -107,22 +118,12 @@ class AwsDeployer:
             shutil.rmtree(self.assembly_dir)  # a stale asset must not slip into this deploy
         self.synthesize(self.cfg, self.env, self.assembly_dir, tag, digests)
         template, warnings = check_assembly(self.assembly_dir, self.stack_name)
-        pinned = check_template_images(template, self.cfg, tag, digests)
-        if not pinned and expected_digests:
-            # The template can only say the tag: it must still mean the recorded images.
-            now_digests = resolve_image_digests(self.clients.ecr, self.cfg, tag)
-            if dict(now_digests) != dict(expected_digests):
-                raise PreflightError(
-                    f"tag {tag} now points at other images than the ones recorded, and the CDK app pins "
-                    "images by tag only: cannot redeploy the recorded release reproducibly"
-                )
+        # Every built image by the digest resolved above: what runs is what was checked, even if
+        # the tag moves during or after the deploy (and a rollback gets the recorded images).
+        check_template_images(template, self.cfg, tag, digests, repositories)
         self._ok(
-            f"synthesized {template.name}: no cdk-nag error, {warnings} warning(s); images "
-            + (
-                "pinned by digest"
-                if pinned
-                else f"by tag {tag} (ECS resolves the tag to a digest when it deploys)"
-            )
+            f"synthesized {template.name}: no cdk-nag error, {warnings} warning(s); "
+            + ("images pinned by digest" if digests else "no image built from source")
         )
 
         if dry_run:
@@ -166,28 +167,12 @@ class AwsDeployer:
     def _diff(self, timeout_seconds: float) -> DeployResult:
         self.console.print(f"→ cdk diff {self.stack_name} (dry run: nothing changes)", highlight=False)
         process = self.runner.start(diff_args(self.assembly_dir, self.stack_name))
-        code = self._run_to_end(process, timeout_seconds)
+        code = run_to_end(process, timeout_seconds, clock=self.clock, sleep=self.sleep, console=self.console)
         if code is None:
             return DeployResult(3, f"cdk diff did not finish within {timeout_seconds:.0f} s")
         if code != 0:
             return DeployResult(1, f"cdk diff exited with code {code}")
         return DeployResult(0, "dry run: diff shown above, nothing was changed")
-
-    def _run_to_end(self, process: CdkProcess, timeout_seconds: float) -> int | None:
-        start = self.clock()
-        while True:
-            for line in process.read_lines():
-                self.console.print(line, markup=False, highlight=False)
-            code = process.poll()
-            if code is not None:
-                for line in process.read_lines():
-                    self.console.print(line, markup=False, highlight=False)
-                return code
-            remaining = timeout_seconds - (self.clock() - start)
-            if remaining <= 0:
-                process.terminate()
-                return None
-            self.sleep(min(0.5, remaining))
 
     # ---- rollback -----------------------------------------------------------------------------
 

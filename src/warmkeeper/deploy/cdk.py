@@ -12,9 +12,11 @@ import queue
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
+
+from rich.console import Console
 
 from warmkeeper.deploy.preflight import PreflightError
 
@@ -39,9 +41,12 @@ class CdkRunner(Protocol):
 
 def deploy_args(assembly: Path, stack_name: str) -> list[str]:
     # --app <folder>: deploy the assembly that passed the checks, never a fresh synthesis.
+    # --exclusively: this stack only. The service stack depends on the images stack, which
+    # `warmkeeper images` deploys; a service deploy must not change the repositories on the way.
     return [
         "deploy",
         stack_name,
+        "--exclusively",
         "--app",
         str(assembly),
         "--require-approval",
@@ -56,7 +61,44 @@ def deploy_args(assembly: Path, stack_name: str) -> list[str]:
 
 def diff_args(assembly: Path, stack_name: str) -> list[str]:
     # --method template: compare templates only; no change set is created, nothing changes in AWS.
-    return ["diff", stack_name, "--app", str(assembly), "--method", "template", "--no-color", "--no-notices"]
+    return [
+        "diff",
+        stack_name,
+        "--exclusively",
+        "--app",
+        str(assembly),
+        "--method",
+        "template",
+        "--no-color",
+        "--no-notices",
+    ]
+
+
+def run_to_end(
+    process: CdkProcess,
+    timeout_seconds: float,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    console: Console,
+    prefix: str = "",
+) -> int | None:
+    """Print the CLI's lines as they come until it exits: its exit code, or None after the timeout
+    (the CLI is then stopped; a CloudFormation operation it started goes on in AWS)."""
+    start = clock()
+    while True:
+        for line in process.read_lines():
+            console.print(prefix + line, markup=False, highlight=False)
+        code = process.poll()
+        if code is not None:
+            for line in process.read_lines():
+                console.print(prefix + line, markup=False, highlight=False)
+            return code
+        remaining = timeout_seconds - (clock() - start)
+        if remaining <= 0:
+            process.terminate()
+            return None
+        sleep(min(0.5, remaining))
 
 
 def find_cdk(start: Path) -> Path:

@@ -1,13 +1,14 @@
 """`make images TAG=...`: build every built container for the task's architecture and push it to ECR.
 
 The commands are plain `docker buildx build --push` calls, the same on a laptop and in CI; this
-module only decides them (so they can be printed and tested), then runs them one by one:
+module only decides them (so they can be printed and tested), then runs them one by one. They run
+once the images stack exists (:mod:`warmkeeper.deploy.publish` deploys it first):
 
 1. on a host that is not the target architecture, register QEMU emulators (tonistiigi/binfmt, what
    docker/setup-qemu-action runs too), so no CI-only step is needed;
 2. log in to the registry with a token from ECR (the password goes through stdin, never argv);
 3. one build per container, context = its `build` folder, tag = `<repository URI>:<TAG>` with the
-   URI taken from the stack output `RepositoryUri<Container>`.
+   URI taken from the images stack's output `RepositoryUri<Container>`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import TYPE_CHECKING
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.deploy.preflight import PreflightError, built_containers
-from warmkeeper.deploy.stack import repository_output_key
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
@@ -53,21 +53,17 @@ class ImagePlan:
 def plan_images(
     cfg: AppConfig,
     settings: EnvironmentSettings,
-    outputs: Mapping[str, str],
+    uris: Mapping[str, str],
     tag: str,
     host_machine: str | None = None,
 ) -> ImagePlan:
+    """The commands that build and push TAG; `uris` maps each built container to its repository URI."""
     containers = built_containers(cfg)
     if not containers:
         raise PreflightError("no container has `build`: there is no image to build")
-    uris: dict[str, str] = {}
     for container in containers:
-        key = repository_output_key(container.name)
-        if key not in outputs:
-            raise PreflightError(
-                f"the stack has no output {key}: deploy the stack once before pushing images"
-            )
-        uris[container.name] = outputs[key]
+        if container.name not in uris:
+            raise PreflightError(f"no ECR repository for container {container.name}")
     registries = {uri.split("/", 1)[0] for uri in uris.values()}
     if len(registries) != 1:
         raise PreflightError(f"the repositories are in several registries: {sorted(registries)}")
@@ -131,9 +127,16 @@ def run_command(argv: Sequence[str], stdin: str | None) -> int:
     return subprocess.run(list(argv), input=stdin, text=True, check=False).returncode
 
 
-def execute(plan: ImagePlan, password: Callable[[], str], run: CommandRunner = run_command) -> None:
+def execute(
+    plan: ImagePlan,
+    password: Callable[[], str],
+    run: CommandRunner = run_command,
+    announce: Callable[[str], None] | None = None,
+) -> None:
     """Run the plan in order; the first failing command stops it (raised as RuntimeError)."""
     for command in plan.commands:
+        if announce is not None:
+            announce(command.shell())
         code = run(command.argv, password() if command.stdin_secret else None)
         if code != 0:
             raise RuntimeError(f"`{command.shell()}` exited with code {code}")

@@ -1,8 +1,8 @@
 """Checks that run before a deploy changes anything; each failure is one line and exit code 2.
 
-Order (cheapest and most basic first): credentials and account, region, the images of the tag in
-ECR (resolved to digests), the stack is not busy, the CDK bootstrap, then synthesis and cdk-nag
-(see :mod:`warmkeeper.deploy.synthesis`).
+Order (cheapest and most basic first): credentials and account, region, the images stack and the
+images of the tag in its ECR repositories (resolved to digests), the stack is not busy, the CDK
+bootstrap, then synthesis and cdk-nag (see :mod:`warmkeeper.deploy.synthesis`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
 from warmkeeper.config import AppConfig, Container
+from warmkeeper.deploy.stack import StackInfo, describe_stack
+from warmkeeper.infra.names import images_stack_name, repository_output_key
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ecr.type_defs import ImageIdentifierTypeDef
     from mypy_boto3_ssm import SSMClient
@@ -42,10 +45,10 @@ class Identity:
     arn: str
 
 
-def check_image_tag(tag: str) -> str:
+def check_image_tag(tag: str, option: str = "--image-tag") -> str:
     if not _TAG.match(tag):
         raise PreflightError(
-            f"--image-tag: {tag!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
+            f"{option}: {tag!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
         )
     return tag
 
@@ -105,27 +108,60 @@ def built_containers(cfg: AppConfig) -> list[Container]:
     return [container for container in cfg.containers if container.build is not None]
 
 
-def repository_name(cfg: AppConfig, container: Container) -> str:
-    """`<app>/<container>`: the ECR repository the stack creates for a built container."""
-    return f"{cfg.app.name}/{container.name}"
+def repository_uris(cfg: AppConfig, stack: StackInfo, fix: str) -> dict[str, str]:
+    """container -> repository URI, from the images stack's `RepositoryUri<Container>` outputs."""
+    uris: dict[str, str] = {}
+    for container in built_containers(cfg):
+        key = repository_output_key(container.name)
+        uri = stack.outputs.get(key)
+        if not uri or "/" not in uri:
+            raise PreflightError(f"stack {stack.name} has no output {key}: {fix}")
+        uris[container.name] = uri
+    return uris
+
+
+def repository_of(uri: str) -> str:
+    """`123456789012.dkr.ecr.eu-west-3.amazonaws.com/cityguided-staging/api` -> `cityguided-staging/api`."""
+    return uri.split("/", 1)[1]
+
+
+def check_images_stack(
+    cloudformation: CloudFormationClient, cfg: AppConfig, env: str, tag: str
+) -> dict[str, str]:
+    """The images stack exists and is settled; container -> repository name, from its outputs.
+
+    On the first deploy of an environment this is what fails, with what to run first.
+    """
+    name = images_stack_name(cfg, env)
+    fix = f"run `make images TAG={tag} ENV={env}` first (it deploys {name}, then pushes the images)"
+    stack = describe_stack(cloudformation, name)
+    if stack is None:
+        raise PreflightError(
+            f"stack {name} (the ECR repositories) does not exist: first deploy of {env}? {fix}"
+        )
+    if stack.busy:
+        raise PreflightError(f"stack {name} is {stack.status}: `warmkeeper images` is running; wait for it")
+    if stack.rolled_back and not stack.status.startswith("UPDATE_ROLLBACK_COMPLETE"):
+        raise PreflightError(f"stack {name} is {stack.status}: {fix}")
+    return {container: repository_of(uri) for container, uri in repository_uris(cfg, stack, fix).items()}
 
 
 def resolve_image_digests(
     ecr: ECRClient,
-    cfg: AppConfig,
+    repositories: Mapping[str, str],
     tag: str,
     expected: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """container name -> `sha256:...` of TAG in its repository; every missing image in one line.
+    """container -> `sha256:...` of TAG in its repository; every missing image in one line.
 
-    With `expected` (a rollback), each recorded digest must still exist; the tag may have moved
-    since, the digest is what gets deployed.
+    `repositories` maps each built container to its ECR repository name. With `expected` (a
+    rollback), each recorded digest must still exist; the tag may have moved since, the digest is
+    what gets deployed.
     """
     digests: dict[str, str] = {}
     missing: list[str] = []
-    for container in built_containers(cfg):
-        repository = repository_name(cfg, container)
-        wanted_digest = (expected or {}).get(container.name)
+    for container, repository in repositories.items():
+        wanted_digest = (expected or {}).get(container)
         image_id: ImageIdentifierTypeDef = (
             {"imageDigest": wanted_digest} if wanted_digest else {"imageTag": tag}
         )
@@ -134,16 +170,16 @@ def resolve_image_digests(
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code == "RepositoryNotFoundException":
-                missing.append(f"{container.name} (repository {repository} does not exist yet)")
+                missing.append(f"{container} (repository {repository} does not exist)")
                 continue
             if code == "ImageNotFoundException":
-                missing.append(f"{container.name} ({repository}:{wanted_digest or tag})")
+                missing.append(f"{container} ({repository}:{wanted_digest or tag})")
                 continue
             raise
         if not details:
-            missing.append(f"{container.name} ({repository}:{wanted_digest or tag})")
+            missing.append(f"{container} ({repository}:{wanted_digest or tag})")
             continue
-        digests[container.name] = details[0]["imageDigest"]
+        digests[container] = details[0]["imageDigest"]
     if missing:
         hint = (
             "the recorded images were deleted from ECR (lifecycle policy?)"

@@ -16,7 +16,7 @@ OUTPUT_CLUSTER = "ClusterName"
 OUTPUT_SERVICE = "ServiceName"
 OUTPUT_PARAMETER_PREFIX = "ParameterPrefix"
 OUTPUT_URL = "Url"
-REPOSITORY_OUTPUT_PREFIX = "RepositoryUri"
+# The images stack's `RepositoryUri<Container>` keys: warmkeeper.infra.names.repository_output_key.
 
 # A stack in one of these states is being changed by someone else: a second deploy must wait.
 BUSY_SUFFIX = "_IN_PROGRESS"
@@ -38,11 +38,6 @@ class StackInfo:
     def rolled_back(self) -> bool:
         """CloudFormation undid a change (or failed one): ROLLBACK_*, UPDATE_ROLLBACK_*, *_FAILED."""
         return "ROLLBACK" in self.status or self.status.endswith("_FAILED")
-
-
-def repository_output_key(container_name: str) -> str:
-    """`RepositoryUri<Container>` with the container name in PascalCase (api -> RepositoryUriApi)."""
-    return REPOSITORY_OUTPUT_PREFIX + "".join(part.capitalize() for part in container_name.split("-"))
 
 
 def describe_stack(cloudformation: CloudFormationClient, name: str) -> StackInfo | None:

@@ -3,12 +3,12 @@
 The deploy synthesizes in-process through :func:`warmkeeper.infra.app.synthesize` (the CDK app owns
 the cdk-nag checks), then reads the cloud assembly: an error annotation (cdk-nag's unsuppressed
 findings are errors) stops the deploy before anything changes. `cdk deploy --app <assembly>` then
-deploys exactly this assembly, without synthesizing again.
+deploys exactly this assembly, without synthesizing again. `warmkeeper images` does the same with
+the images stack alone (:func:`warmkeeper.infra.app.synthesize_images`).
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -18,32 +18,45 @@ from typing import Any
 from warmkeeper.config import AppConfig
 from warmkeeper.deploy.preflight import PreflightError, built_containers
 
-# (cfg, env, output folder, image tag, container -> digest) -> template file
+# (cfg, env, output folder, image tag, container -> digest) -> the service stack's template file
 Synthesizer = Callable[[AppConfig, str, Path, str, Mapping[str, str]], Path]
+# (cfg, env, output folder) -> the images stack's template file
+ImagesSynthesizer = Callable[[AppConfig, str, Path], Path]
 
 ERROR = "aws:cdk:error"
 WARNING = "aws:cdk:warning"
 
 
-def synthesize_with_infra(
-    cfg: AppConfig, env: str, output: Path, image_tag: str, digests: Mapping[str, str]
-) -> Path:
-    """Synthesize ENV with the project's CDK app, pinning image digests when the app supports it."""
+def _infra() -> Any:
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     try:
         # CDK is slow to import: only when deploying.
-        from warmkeeper.infra.app import SynthesisError, synthesize
+        from warmkeeper.infra import app
     except ModuleNotFoundError as exc:
         raise PreflightError(
             f"cannot synthesize: {exc.name} is not importable (install the infra extra: make setup)"
         ) from None
-    parameters = inspect.signature(synthesize).parameters
-    kwargs: dict[str, Any] = {"image_tag": image_tag}
-    if "image_digests" in parameters:
-        kwargs["image_digests"] = dict(digests)
+    return app
+
+
+def synthesize_with_infra(
+    cfg: AppConfig, env: str, output: Path, image_tag: str, digests: Mapping[str, str]
+) -> Path:
+    """Synthesize ENV with the project's CDK app, every built image pinned by its digest."""
+    infra = _infra()
     try:
-        template: Path = synthesize(cfg, env, output, **kwargs)
-    except SynthesisError as exc:  # cdk-nag or CDK errors: the template must not be deployed
+        template: Path = infra.synthesize(cfg, env, output, image_tag=image_tag, image_digests=dict(digests))
+    except infra.SynthesisError as exc:  # cdk-nag or CDK errors: the template must not be deployed
+        raise PreflightError(f"synthesis/cdk-nag: {exc}") from None
+    return template
+
+
+def synthesize_images_with_infra(cfg: AppConfig, env: str, output: Path) -> Path:
+    """Synthesize ENV's images stack (the ECR repositories) with the project's CDK app."""
+    infra = _infra()
+    try:
+        template: Path = infra.synthesize_images(cfg, env, output)
+    except infra.SynthesisError as exc:
         raise PreflightError(f"synthesis/cdk-nag: {exc}") from None
     return template
 
@@ -94,10 +107,19 @@ def check_assembly(assembly: Path, stack_name: str) -> tuple[Path, int]:
     return assembly / template_file, warnings
 
 
-def check_template_images(template: Path, cfg: AppConfig, image_tag: str, digests: Mapping[str, str]) -> bool:
-    """Every built container's image in the template uses TAG or its digest; True when by digest.
+def check_template_images(
+    template: Path,
+    cfg: AppConfig,
+    image_tag: str,
+    digests: Mapping[str, str],
+    repositories: Mapping[str, str],
+) -> None:
+    """Every built container's image in the template is `<its repository>@<its digest>`.
 
-    This catches a CDK app that ignored the tag (and would deploy `latest`).
+    `digests` and `repositories` map containers to what the pre-flight resolved from ECR and the
+    images stack. A container without a digest must use IMAGE_TAG. This catches a CDK app that
+    ignored the digests (and would deploy whatever the tag means when ECS resolves it), the tag
+    (and would deploy `latest`), or pulls from another repository than the one the images are in.
     """
     resources = json.loads(template.read_text(encoding="utf-8")).get("Resources", {})
     images: dict[str, str] = {}
@@ -105,20 +127,28 @@ def check_template_images(template: Path, cfg: AppConfig, image_tag: str, digest
         if resource.get("Type") != "AWS::ECS::TaskDefinition":
             continue
         for definition in resource.get("Properties", {}).get("ContainerDefinitions", []):
-            # Images are usually Fn::Join of the repository URI and ":tag": compare as text.
+            # Images are usually Fn::Join of the account, region and "/<repository>@<digest>":
+            # compare as text.
             images[str(definition.get("Name"))] = json.dumps(definition.get("Image"))
-    by_digest = True
     for container in built_containers(cfg):
         image = images.get(container.name)
         if image is None:
             raise PreflightError(f"the synthesized template has no container {container.name!r}")
+        repository = repositories.get(container.name)
+        if repository and f"/{repository}" not in image:
+            raise PreflightError(
+                f"the synthesized template does not pull container {container.name} from repository "
+                f"{repository} (the images stack's RepositoryUri output)"
+            )
         digest = digests.get(container.name)
-        if digest and f"@{digest}" in image:
-            continue
-        by_digest = False
-        if f":{image_tag}" not in image:
+        if digest:
+            if f"@{digest}" not in image:
+                raise PreflightError(
+                    f"the synthesized template does not pin container {container.name} to {digest} "
+                    "(is image_digests wired in warmkeeper.infra?)"
+                )
+        elif f":{image_tag}" not in image:
             raise PreflightError(
                 f"the synthesized template does not use image tag {image_tag} for container "
                 f"{container.name} (is the imageTag context wired in warmkeeper.infra?)"
             )
-    return by_digest

@@ -21,7 +21,8 @@ from constructs import Construct
 from warmkeeper.config import Container
 from warmkeeper.infra.images import Images
 from warmkeeper.infra.log_groups import log_group
-from warmkeeper.infra.settings import StackSettings, pascal
+from warmkeeper.infra.names import pascal
+from warmkeeper.infra.settings import StackSettings
 
 # ECS ignores the load balancer's verdict this long after a task starts: long enough for the
 # dependency chain (api and web healthy, then caddy) to come up, short enough to replace a task

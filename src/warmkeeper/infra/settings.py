@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from warmkeeper.config import AppConfig, Container, EnvironmentSettings
+from warmkeeper.infra.names import check_image_digests, images_stack_name, repository_name
 
 # Docker reference grammar for a tag: what `docker push` and ECR accept.
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -34,11 +36,6 @@ def check_image_tag(image_tag: str) -> None:
         )
 
 
-def pascal(name: str) -> str:
-    """`api` -> `Api`, `my-web` -> `MyWeb`: construct ids and output keys."""
-    return "".join(part.capitalize() for part in name.split("-"))
-
-
 @dataclass(frozen=True)
 class StackSettings:
     """One AWS environment of one app, as the CDK constructs see it."""
@@ -47,13 +44,28 @@ class StackSettings:
     env_name: str
     env: EnvironmentSettings
     image_tag: str = "latest"
+    # container -> `sha256:...`: these containers' images are pinned by digest, the others use the tag.
+    image_digests: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, config: AppConfig, env_name: str, image_tag: str = "latest") -> StackSettings:
+    def create(
+        cls,
+        config: AppConfig,
+        env_name: str,
+        image_tag: str = "latest",
+        image_digests: Mapping[str, str] | None = None,
+    ) -> StackSettings:
+        """Raise ValueError on an environment without a stack, a bad tag or a bad digest."""
         if env_name == "local":
             raise ValueError("the local environment has no AWS stack; use staging or production")
         check_image_tag(image_tag)
-        return cls(config=config, env_name=env_name, env=config.environment(env_name), image_tag=image_tag)
+        return cls(
+            config=config,
+            env_name=env_name,
+            env=config.environment(env_name),
+            image_tag=image_tag,
+            image_digests=check_image_digests(config, image_digests or {}),
+        )
 
     @property
     def app_name(self) -> str:
@@ -62,6 +74,17 @@ class StackSettings:
     @property
     def stack_name(self) -> str:
         return self.config.stack_name(self.env_name)
+
+    @property
+    def images_stack_name(self) -> str:
+        return images_stack_name(self.config, self.env_name)
+
+    def repository_name(self, container: str) -> str:
+        return repository_name(self.config, self.env_name, container)
+
+    @property
+    def built_containers(self) -> list[Container]:
+        return [container for container in self.config.containers if container.build is not None]
 
     @property
     def resource_prefix(self) -> str:

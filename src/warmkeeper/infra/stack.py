@@ -1,4 +1,8 @@
-"""One environment's stack: a thin composition of one construct per capability, and its outputs.
+"""One environment's two stacks: thin compositions of one construct per capability, and their outputs.
+
+- `ImagesStack` (`<Stack>-images`): the ECR repositories, deployed by `warmkeeper images` before it
+  pushes, so the first creation of the service finds its images;
+- `WarmkeeperStack` (`<Stack>`): everything else; it imports the repositories by name.
 
 The output keys are the contract with the deploy tooling and the CLI (see docs/technical/ecs-fargate.md).
 """
@@ -11,16 +15,46 @@ from constructs import Construct
 from warmkeeper.infra.autoscaling import Autoscaling
 from warmkeeper.infra.cluster import Cluster
 from warmkeeper.infra.idle import IdleDetector
-from warmkeeper.infra.images import Images
+from warmkeeper.infra.images import Images, Repositories
 from warmkeeper.infra.ingress import Ingress
 from warmkeeper.infra.monitoring import Monitoring
+from warmkeeper.infra.names import repository_output_key
 from warmkeeper.infra.network import Network
 from warmkeeper.infra.routing import Routing
 from warmkeeper.infra.service import AppService
-from warmkeeper.infra.settings import StackSettings, pascal
+from warmkeeper.infra.settings import StackSettings
 from warmkeeper.infra.waker import Waker
 
 AVAILABILITY_ZONES = 2
+
+
+def _environment(settings: StackSettings) -> Environment:
+    # The configured region; the account is the deployer's unless the config names one.
+    return Environment(account=settings.env.account, region=settings.env.region)
+
+
+class ImagesStack(Stack):
+    """The environment's ECR repositories, one per built container, and their URIs as outputs."""
+
+    def __init__(self, scope: Construct, settings: StackSettings) -> None:
+        super().__init__(
+            scope,
+            settings.images_stack_name,
+            stack_name=settings.images_stack_name,
+            description=f"warmkeeper: {settings.app_name} {settings.env_name} ECR repositories",
+            env=_environment(settings),
+        )
+        Tags.of(self).add("warmkeeper:app", settings.app_name)
+        Tags.of(self).add("warmkeeper:env", settings.env_name)
+        repositories = Repositories(self, "Repositories", settings=settings)
+        for container, repository in repositories.repositories.items():
+            # A plain output, no export: the service stack finds the repository by its name.
+            CfnOutput(
+                self,
+                repository_output_key(container),
+                value=repository.repository_uri,
+                description=f"ECR repository of the {container} image",
+            )
 
 
 class WarmkeeperStack(Stack):
@@ -30,8 +64,7 @@ class WarmkeeperStack(Stack):
             settings.stack_name,
             stack_name=settings.stack_name,
             description=f"warmkeeper: {settings.app_name} {settings.env_name} on ECS Fargate",
-            # The configured region; the account is the deployer's unless the config names one.
-            env=Environment(account=settings.env.account, region=settings.env.region),
+            env=_environment(settings),
         )
         self.settings = settings
         Tags.of(self).add("warmkeeper:app", settings.app_name)
@@ -118,11 +151,6 @@ class WarmkeeperStack(Stack):
             ),
             "DashboardName": (monitoring.dashboard_name, "CloudWatch dashboard"),
         }
-        for container, repository in images.repositories.items():
-            outputs[f"RepositoryUri{pascal(container)}"] = (
-                repository.repository_uri,
-                f"ECR repository of the {container} image",
-            )
         if idle is not None:
             outputs["IdleAlarmName"] = (idle.alarm.alarm_name, "Goes to ALARM when the service is idle")
         for key, (value, description) in outputs.items():
