@@ -23,8 +23,9 @@ help: ## List the targets
 
 $(CURDIR)/.tools/bin/uv:
 	@echo "uv not found: installing uv $(UV_VERSION) into .tools/"
-	python3 -m venv .tools || python3 -m venv --without-pip .tools
-	.tools/bin/python -m pip --version >/dev/null 2>&1 || python3 -m pip --python .tools/bin/python install pip
+	@# Debian's python3 has no venv/pip until python3-venv is installed.
+	python3 -m venv .tools 2>/dev/null || { rm -rf .tools; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv >/dev/null && python3 -m venv .tools; }
 	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
