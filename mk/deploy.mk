@@ -7,6 +7,7 @@
 #                                                       follow ECS (ENV=local: the twin)
 DEPLOY_TIMEOUT ?= 1200
 IMAGES_TIMEOUT ?= 600
+PREWARM_MINUTES ?= 30
 
 .PHONY: images deploy diff rollback prewarm smoke
 
@@ -23,8 +24,8 @@ diff: setup ## Show what deploying TAG to ENV would change (checks + cdk diff, c
 rollback: setup ## Redeploy ENV's previous release (recorded image digests)
 	warmkeeper rollback --config $(CONFIG) --env $(ENV) --timeout $(DEPLOY_TIMEOUT)
 
-prewarm: setup ## Wake ENV through the keep-alive webhook and hold it warm (a lease)
-	warmkeeper keepalive --config $(CONFIG) --env $(ENV)
+prewarm: setup ## Wake ENV through its keep-alive webhook (POST /_warmkeeper/keepalive) and hold it warm PREWARM_MINUTES
+	warmkeeper keepalive --config $(CONFIG) --env $(ENV) --webhook --minutes $(PREWARM_MINUTES)
 
 smoke: setup ## Smoke-test ENV on AWS: cold start, waiting page, hold, keep-alive, sleep (skipped without credentials)
 	warmkeeper smoke --config $(CONFIG) --env $(ENV)

@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENVIRONMENT_NAMES: tuple[str, ...] = ("local", "staging", "production")
 EnvironmentName = Literal["local", "staging", "production"]
@@ -36,6 +44,28 @@ FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _PLACEHOLDER = re.compile(r"\{port(?::([a-z][a-z0-9-]*))?\}")
+
+
+def _valid_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} must be lower-case letters, digits and '-', 2 to 32 characters")
+    return value
+
+
+def _acm_certificate_arn(value: str | None) -> str | None:
+    if value is not None and not value.startswith("arn:aws:acm:"):
+        raise ValueError("must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)")
+    return value
+
+
+# An app or container name: it becomes part of AWS resource names, so it is kept short and plain.
+ResourceName = Annotated[str, AfterValidator(_valid_name)]
+CertificateArn = Annotated[str | None, AfterValidator(_acm_certificate_arn)]
+
+
+def pascal(name: str) -> str:
+    """`cityguided` -> `Cityguided`, `my-web` -> `MyWeb`: stack names, construct ids, output keys."""
+    return "".join(part.capitalize() for part in name.split("-"))
 
 
 class ConfigError(Exception):
@@ -92,7 +122,7 @@ class LocalRun(_Strict):
 
 
 class Container(_Strict):
-    name: str
+    name: ResourceName
     image: str | None = Field(default=None, description="full image URI; else built from `build`")
     build: str | None = Field(default=None, description="build directory (with a Dockerfile), relative")
     port: int = Field(ge=1, le=65535)
@@ -108,13 +138,6 @@ class Container(_Strict):
     stop_timeout_seconds: int = Field(default=30, ge=2, le=120)
     health: HealthCheck
     local: LocalRun
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"{value!r} must be lower-case letters, digits and '-', 2 to 32 characters")
-        return value
 
     @field_validator("secrets")
     @classmethod
@@ -135,14 +158,7 @@ class Container(_Strict):
 
 class Ingress(_Strict):
     domain: str | None = None
-    certificate_arn: str | None = None
-
-    @field_validator("certificate_arn")
-    @classmethod
-    def _acm_arn(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("arn:aws:acm:"):
-            raise ValueError("must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)")
-        return value
+    certificate_arn: CertificateArn = None
 
 
 class ScaleToZeroPolicy(_Strict):
@@ -184,7 +200,7 @@ class EnvironmentSettings(_Strict):
     log_retention_days: int = 14
     alarm_email: str | None = None
     domain: str | None = None
-    certificate_arn: str | None = None
+    certificate_arn: CertificateArn = None
     target_requests_per_task: int = Field(default=500, ge=1, description="autoscaling target (per minute)")
     target_cpu_percent: int = Field(default=60, ge=10, le=95)
     edge_port: int = Field(default=8080, ge=1, le=65535, description="local twin only: the public port")
@@ -218,13 +234,6 @@ class EnvironmentSettings(_Strict):
             raise ValueError(f"{value!r} is not an e-mail address")
         return value
 
-    @field_validator("certificate_arn")
-    @classmethod
-    def _acm(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("arn:aws:acm:"):
-            raise ValueError("must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)")
-        return value
-
     @model_validator(mode="after")
     def _coherent(self) -> EnvironmentSettings:
         sizes = FARGATE_TASK_SIZES.get(self.cpu)
@@ -253,14 +262,7 @@ class EnvironmentSettings(_Strict):
 
 
 class AppSection(_Strict):
-    name: str
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"{value!r} must be lower-case letters, digits and '-', 2 to 32 characters")
-        return value
+    name: ResourceName
 
 
 class AppConfig(_Strict):
@@ -365,7 +367,7 @@ class AppConfig(_Strict):
         return f"environments.{env}.{key} (not set: built-in default)"
 
     def stack_name(self, env: str) -> str:
-        return f"{_pascal(self.app.name)}-{env}"
+        return f"{pascal(self.app.name)}-{env}"
 
 
 # Production does not scale to zero unless the file says so: the safe choice for real users.
@@ -374,10 +376,6 @@ _BUILTIN_ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "staging": {"idle_minutes": 5},
     "production": {"scale_to_zero": False, "min_tasks": 1, "max_tasks": 4},
 }
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("-"))
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:

@@ -29,9 +29,10 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
 
+from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import WakeLock
-from warmkeeper.aws.engine import Warmkeeper
-from warmkeeper.aws.lambda_handler import AwsClients, build_engine
+from warmkeeper.aws.clients import AwsClients
+from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.settings import Settings
 from warmkeeper.core import Policy
 
@@ -63,9 +64,13 @@ FAKE_ENVIRONMENT = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def moto() -> Iterator[None]:
-    """Fake credentials and one in-process moto for the whole run (worlds are reset per test)."""
+    """Fake credentials and one in-process moto for tests/aws (worlds are reset per test).
+
+    Package scope, not session: moto resets its backends only when the outermost mock stops, so a
+    mock left running would keep this package's stacks and parameters alive in the next package's
+    own `mock_aws()` (tests/deploy)."""
     saved = {name: os.environ.get(name) for name in [*FAKE_ENVIRONMENT, "AWS_PROFILE"]}
     os.environ.update(FAKE_ENVIRONMENT)
     os.environ.pop("AWS_PROFILE", None)
@@ -175,10 +180,10 @@ class World:
     def warm_rules(self) -> list[dict[str, Any]]:
         return [r for r in self.rules() if r["Priority"] == "10"]
 
-    def create_warm_rule(self) -> None:
+    def create_warm_rule(self, priority: int = 10) -> None:
         self.clients.elbv2.create_rule(
             ListenerArn=self.listener_arn,
-            Priority=10,
+            Priority=priority,
             Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}],
             Actions=[{"Type": "forward", "TargetGroupArn": self.service_target_group_arn}],
         )
@@ -265,10 +270,14 @@ class World:
                 calls.append(params)
 
         service = client.meta.service_model.service_name
-        event = f"provide-client-params.{service}.{operation}"
-        client.meta.events.register(event, record)
-        self._hooks.append((client, event, record))
+        self.hook(client, f"provide-client-params.{service}.{operation}", record)
         return calls
+
+    def hook(self, client: Any, event: str, handler: Callable[..., None]) -> None:
+        """Register a botocore event handler until the next reset: the world (and its clients) is
+        shared by every test, so a handler left behind would act in the next one."""
+        client.meta.events.register(event, handler)
+        self._hooks.append((client, event, handler))
 
 
 _SESSIONS: list[boto3.session.Session] = []
@@ -289,7 +298,7 @@ def _create_world(policy: Policy = POLICY, initial_desired: int = 0, suffix: str
     name = f"cityguided-{env}"
     prefix = f"/warmkeeper/cityguided/{env}"
     session = shared_session()
-    clients = AwsClients.from_session(session)
+    clients = AwsClients(session)
     ec2 = session.client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet_ids = [
@@ -435,7 +444,7 @@ def _create_world(policy: Policy = POLICY, initial_desired: int = 0, suffix: str
 _SUFFIXES = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shared_world(moto: None) -> World:
     return _create_world()
 
@@ -469,6 +478,19 @@ def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
             return original(self, request)
 
     monkeypatch.setattr(BotocoreStubber, "process_request", locked)
+
+
+@pytest.fixture
+def lam(world: World) -> Iterator[World]:
+    """The world, with the Lambda's handler driving its engine (as a deployed function would)."""
+    lambda_handler.use(world.engine())
+    yield world
+    lambda_handler.use(None)
+
+
+def call(event: dict[str, Any]) -> dict[str, Any]:
+    """One invocation of the Lambda's handler."""
+    return lambda_handler.handler(event, None)
 
 
 # --- events shaped like AWS sends them ---------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from tests.aws.conftest import (
     World,
     alarm_event,
     alb_event,
+    call,
     scheduled_event,
 )
 from warmkeeper.aws import lambda_handler
@@ -25,17 +26,6 @@ from warmkeeper.aws.adapters import RoutingConflictError, WakeLock
 from warmkeeper.aws.engine import STALE_LOCK_SECONDS
 from warmkeeper.aws.settings import Settings, SettingsError
 from warmkeeper.core import Action, Policy, decide
-
-
-@pytest.fixture
-def lam(world: World) -> Iterator[World]:
-    lambda_handler.use(world.engine())
-    yield world
-    lambda_handler.use(None)
-
-
-def call(event: dict[str, Any]) -> dict[str, Any]:
-    return lambda_handler.handler(event, None)
 
 
 def warm(world: World, awake: timedelta = timedelta(minutes=30)) -> str:
@@ -68,9 +58,9 @@ def record_order(world: World) -> list[str]:
         (world.clients.elbv2, "DeleteRule"),
         (world.clients.ecs, "UpdateService"),
     ):
-        event = f"provide-client-params.{client.meta.service_model.service_name}.{operation}"
-        client.meta.events.register(event, hook)
-        world._hooks.append((client, event, hook))
+        world.hook(
+            client, f"provide-client-params.{client.meta.service_model.service_name}.{operation}", hook
+        )
     del calls
     return order
 

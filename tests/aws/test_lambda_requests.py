@@ -6,26 +6,15 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.aws.conftest import API, BROWSER, PREFIX, TOKEN, World, alb_event
+from tests.aws.conftest import API, BROWSER, PREFIX, TOKEN, World, alb_event, call
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.alb import ALB_MAX_RESPONSE_BYTES, request_from_event, response_to_alb
 from warmkeeper.core import HttpResponse
-
-
-@pytest.fixture
-def lam(world: World) -> Iterator[World]:
-    lambda_handler.use(world.engine())
-    yield world
-    lambda_handler.use(None)
-
-
-def call(event: dict[str, Any]) -> dict[str, Any]:
-    return lambda_handler.handler(event, None)
 
 
 def header(response: dict[str, Any], name: str) -> str | None:
@@ -163,7 +152,7 @@ def test_fifty_concurrent_cold_requests_cause_exactly_one_scale_up(lam: World) -
         if params.get("Name") == f"{PREFIX}/wake-lock" and not params.get("Overwrite"):
             lock_race.wait(timeout=30)
 
-    lam.clients.ssm.meta.events.register("provide-client-params.ssm.PutParameter", wait_for_the_others)
+    lam.hook(lam.clients.ssm, "provide-client-params.ssm.PutParameter", wait_for_the_others)
     results: list[dict[str, Any]] = []
     errors: list[BaseException] = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import warmkeeper.commands.ops  # noqa: F401 - registers the commands
 from tests.aws.conftest import REGION, World
 from tests.conftest import EXAMPLE_CONFIG, run_cli
-from warmkeeper.aws.control import AwsControl, ControlError
+from warmkeeper.aws.control import AwsControl, ControlError, settings_from_outputs
 from warmkeeper.clikit import app
 from warmkeeper.control import StatusReport
 from warmkeeper.core import Policy
@@ -52,6 +52,7 @@ def outputs_of(world: World) -> dict[str, str]:
         "WarmkeeperFunctionName": "Cityguided-staging-warmkeeper",
         "ParameterPrefix": settings.parameter_prefix,
         "KeepaliveSecretArn": world.secret_arn,
+        "WarmRulePriority": "10",
         "LoadBalancerDimension": settings.load_balancer_dimension or "",
         "TargetGroupDimension": settings.target_group_dimension or "",
         "IdleAlarmName": settings.idle_alarm_name or "",
@@ -59,10 +60,8 @@ def outputs_of(world: World) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def stack(world: World) -> Iterator[World]:
-    """A CloudFormation stack in moto whose outputs name the world's resources (as deployed)."""
-    cloudformation = world.session.client("cloudformation")
+def create_stack(world: World, outputs: dict[str, str]) -> None:
+    """A CloudFormation stack in moto whose outputs are `outputs` (as a deploy leaves them)."""
     template = {
         "Resources": {
             "Marker": {
@@ -70,11 +69,24 @@ def stack(world: World) -> Iterator[World]:
                 "Properties": {"Name": f"/marker/{STACK}", "Type": "String", "Value": "x"},
             }
         },
-        "Outputs": {key: {"Value": value} for key, value in outputs_of(world).items()},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
-    cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+    world.clients.cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+
+
+@pytest.fixture
+def stack(world: World) -> Iterator[World]:
+    """The world's resources named by a deployed stack's outputs."""
+    create_stack(world, outputs_of(world))
     yield world
-    cloudformation.delete_stack(StackName=STACK)
+    world.clients.cloudformation.delete_stack(StackName=STACK)
+
+
+@pytest.fixture
+def custom_stack(world: World) -> Iterator[Callable[[dict[str, str]], None]]:
+    """Deploy the stack with other outputs; deleted after the test."""
+    yield lambda outputs: create_stack(world, outputs)
+    world.clients.cloudformation.delete_stack(StackName=STACK)
 
 
 def control(world: World) -> AwsControl:
@@ -83,7 +95,6 @@ def control(world: World) -> AwsControl:
         app="cityguided",
         env="staging",
         policy=world.settings.policy,
-        cloudformation=world.session.client("cloudformation"),
         clients=world.clients,
         log=world.logs.append,
     )
@@ -209,7 +220,6 @@ def test_sleep_refused_when_scale_to_zero_is_off(stack: World) -> None:
         app="cityguided",
         env="production",
         policy=Policy(scale_to_zero=False, min_tasks=1, max_tasks=3),
-        cloudformation=stack.session.client("cloudformation"),
         clients=stack.clients,
         log=stack.logs.append,
     )
@@ -218,27 +228,55 @@ def test_sleep_refused_when_scale_to_zero_is_off(stack: World) -> None:
     assert stack.desired() == 1
 
 
-def test_missing_stack_and_missing_output_are_one_line(world: World) -> None:
+def test_missing_stack_and_missing_output_are_one_line(
+    world: World, custom_stack: Callable[[dict[str, str]], None]
+) -> None:
     with pytest.raises(ControlError, match=f"stack {STACK} not found in {REGION}"):
         control(world)
-    cloudformation = world.session.client("cloudformation")
     outputs = outputs_of(world)
     del outputs["ListenerArn"]
-    template = {
-        "Resources": {
-            "Marker": {
-                "Type": "AWS::SSM::Parameter",
-                "Properties": {"Name": f"/marker/{STACK}", "Type": "String", "Value": "x"},
-            }
-        },
-        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-    }
-    cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
-    try:
-        with pytest.raises(ControlError, match="has no output ListenerArn"):
-            control(world)
-    finally:
-        cloudformation.delete_stack(StackName=STACK)
+    custom_stack(outputs)
+    with pytest.raises(ControlError, match="has no output ListenerArn"):
+        control(world)
+
+
+def test_the_warm_route_is_looked_for_at_the_stacks_priority(
+    world: World, custom_stack: Callable[[dict[str, str]], None]
+) -> None:
+    """The CLI must see the warm route where the Lambda creates it (WK_WARM_RULE_PRIORITY)."""
+    world.set_desired(1)
+    world.put_lock(requested_ago=timedelta(minutes=3), healthy_ago=timedelta(minutes=2))
+    world.task_healthy()
+    world.create_warm_rule(priority=20)
+    custom_stack({**outputs_of(world), "WarmRulePriority": "20"})
+    report = control(world).status()
+    assert (report.state, report.routing) == ("WARM", "service")
+
+
+@pytest.mark.parametrize(
+    ("priority", "expected"), [(None, 10), ("20", 20)], ids=["older stack: default", "output"]
+)
+def test_warm_rule_priority_from_the_outputs(world: World, priority: str | None, expected: int) -> None:
+    outputs = outputs_of(world)
+    outputs.pop("WarmRulePriority")
+    if priority is not None:
+        outputs["WarmRulePriority"] = priority
+    settings = settings_from_outputs(
+        outputs, stack_name=STACK, app="cityguided", env="staging", policy=world.settings.policy
+    )
+    assert settings.warm_rule_priority == expected
+
+
+@pytest.mark.parametrize("priority", ["ten", "0", "50001"])
+def test_a_bad_warm_rule_priority_output_is_one_line(world: World, priority: str) -> None:
+    with pytest.raises(ControlError, match=f"stack {STACK}: output WarmRulePriority is '{priority}'"):
+        settings_from_outputs(
+            {**outputs_of(world), "WarmRulePriority": priority},
+            stack_name=STACK,
+            app="cityguided",
+            env="staging",
+            policy=world.settings.policy,
+        )
 
 
 # --- the commands -----------------------------------------------------------------------------------

@@ -43,9 +43,10 @@ from moto.ecs.models import ecs_backends
 from rich.console import Console
 
 from tests.conftest import EXAMPLE_CONFIG
+from warmkeeper.aws.clients import AwsClients
 from warmkeeper.config import AppConfig, EnvironmentSettings, load_config
 from warmkeeper.deploy.aws import AwsDeployer
-from warmkeeper.deploy.clients import AwsClients
+from warmkeeper.deploy.context import ReleaseContext
 from warmkeeper.deploy.preflight import CDK_BOOTSTRAP_VERSION_PARAMETER
 from warmkeeper.deploy.publish import ImagePublisher
 
@@ -79,6 +80,19 @@ def images_template(containers: Sequence[str] = CONTAINERS) -> dict[str, Any]:
             f"RepositoryUri{name.capitalize()}": {"Value": {"Fn::GetAtt": [logical[name], "RepositoryUri"]}}
             for name in containers
         },
+    }
+
+
+def outputs_template(outputs: Mapping[str, str]) -> dict[str, Any]:
+    """A stack that stands for a deployed service stack: one harmless resource and these outputs."""
+    return {
+        "Resources": {
+            "Marker": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": "/marker", "Type": "String", "Value": "1"},
+            }
+        },
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
 
 
@@ -148,7 +162,7 @@ class Cloud:
     """
 
     def __init__(self, desired: int | None, images_stack: bool = True):
-        self.clients = AwsClients.for_region(REGION, shared_session())
+        self.clients = AwsClients(shared_session())
         self.pushed: dict[str, dict[str, str]] = {}
         self.ecs = self.clients.ecs
         self.ecr = self.clients.ecr
@@ -184,16 +198,7 @@ class Cloud:
             "ParameterPrefix": PREFIX,
             "Url": "http://cityguided-staging.example",
         }
-        template = {
-            "Resources": {
-                "Marker": {
-                    "Type": "AWS::SSM::Parameter",
-                    "Properties": {"Name": "/marker", "Type": "String", "Value": "1"},
-                }
-            },
-            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-        }
-        self.cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+        self.cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(outputs_template(outputs)))
 
     def push(self, tag: str, containers: Sequence[str] = CONTAINERS, content: str = "") -> dict[str, str]:
         """Push TAG (or move it to new `content`); returns container -> digest."""
@@ -531,31 +536,25 @@ def make_harness(cfg: AppConfig, settings: EnvironmentSettings, cloud: Cloud, tm
     clock = FakeClock()
     console_file = io.StringIO()
     console = Console(file=console_file, width=240, color_system=None)
-    clients = AwsClients.for_region(REGION, shared_session())
-    deployer = AwsDeployer(
-        cfg,
-        "staging",
-        settings,
-        clients,
-        runner=cdk,
-        synthesize=synth,
-        assembly_dir=tmp_path / "cdk.out" / "deploy-staging",
-        console=console,
-        clock=clock,
-        sleep=clock.sleep,
-        poll_seconds=5.0,
-    )
+    clients = AwsClients(shared_session())
+
+    def context(assembly: str) -> ReleaseContext:
+        return ReleaseContext(
+            cfg=cfg,
+            env="staging",
+            settings=settings,
+            clients=clients,
+            runner=cdk,
+            assembly_dir=tmp_path / "cdk.out" / assembly,
+            console=console,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+
+    deployer = AwsDeployer(context("deploy-staging"), synthesize=synth, poll_seconds=5.0)
     publisher = ImagePublisher(
-        cfg,
-        "staging",
-        settings,
-        clients,
-        runner=cdk,
+        context("images-staging"),
         synthesize=images_synth,
-        assembly_dir=tmp_path / "cdk.out" / "images-staging",
-        console=console,
-        clock=clock,
-        sleep=clock.sleep,
         run=docker,
         host_machine="aarch64",  # the task's architecture: no emulator step
     )

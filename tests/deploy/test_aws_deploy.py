@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -128,7 +129,7 @@ def test_warm_deploy_rolls_and_shows_each_change(warm: Harness) -> None:
     # The CLI call: the checked assembly, the contract's stack name alone (not the images stack it
     # depends on), no approval prompt.
     (args,) = warm.cdk.calls
-    assert args[:5] == ["deploy", STACK, "--exclusively", "--app", str(warm.deployer.assembly_dir)]
+    assert args[:5] == ["deploy", STACK, "--exclusively", "--app", str(warm.deployer.context.assembly_dir)]
     assert args[args.index("--require-approval") + 1] == "never"
     # Synthesis got the tag and the digests resolved from ECR, and the template pins them.
     assert warm.synth.calls == [("v2", v2)]
@@ -203,7 +204,7 @@ def test_a_rollback_left_by_an_earlier_deploy_is_not_this_deploys_failure(warm: 
 def test_cold_service_is_not_woken_and_not_waited_for(cold: Harness) -> None:
     state: dict[str, Any] = {}
     calls: list[str] = []
-    cold.deployer.clients.ecs.meta.events.register(
+    cold.deployer.context.clients.ecs.meta.events.register(
         "before-call.ecs", lambda model, **_: calls.append(model.name)
     )
 
@@ -327,17 +328,19 @@ def test_other_checks_stop_the_deploy_before_the_cli(warm: Harness, prepare: Any
 
 
 def test_credentials_for_another_account_are_refused(warm: Harness) -> None:
-    warm.deployer.settings = warm.deployer.settings.model_copy(update={"account": "210987654321"})
+    context = warm.deployer.context
+    warm.deployer.context = replace(
+        context, settings=context.settings.model_copy(update={"account": "210987654321"})
+    )
     with pytest.raises(PreflightError, match=r"account 123456789012 but environments\.staging\.account"):
         warm.deployer.deploy("v2", timeout_seconds=600)
     assert warm.synth.calls == []
 
 
-def test_bad_tag_is_refused() -> None:
-    from warmkeeper.deploy.preflight import check_image_tag
-
-    with pytest.raises(PreflightError, match="--image-tag"):
-        check_image_tag("v2; rm -rf /")
+def test_bad_tag_is_refused(warm: Harness) -> None:
+    with pytest.raises(PreflightError, match=r"^--image-tag: 'v2; rm -rf /' is not a valid image tag"):
+        warm.deployer.deploy("v2; rm -rf /", timeout_seconds=600)
+    assert warm.synth.calls == [] and warm.cdk.calls == []
 
 
 # ---- rollback -------------------------------------------------------------------------------------
@@ -368,7 +371,7 @@ def test_rollback_redeploys_the_previous_release_by_digest(warm: Harness) -> Non
     # The recorded images, not what the tag means now, are in the template `cdk deploy` gets.
     assert warm.synth.calls == [("v1", recorded)]
     assert "pinned by digest" in warm.output
-    template = (warm.deployer.assembly_dir / f"{STACK}.template.json").read_text()
+    template = (warm.deployer.context.assembly_dir / f"{STACK}.template.json").read_text()
     assert all(f"@{digest}" in template for digest in recorded.values())
     assert not any(digest in template for digest in moved.values())
     history = warm.cloud.history()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -125,3 +127,19 @@ def test_images_without_credentials_stop_at_the_first_check(no_credentials: None
     result = invoke("images", "--env", "staging", "--tag", "0123abc")
     assert result.exit_code == 2
     assert "no AWS credentials" in one_line_error(result)
+
+
+def test_starting_the_cli_loads_neither_boto3_nor_the_cdk() -> None:
+    """Every command (`warmkeeper up`, `validate`...) pays for importing the CLI: the AWS SDK and jsii
+    load inside the commands that use them, not when the command line starts."""
+    check = (
+        "import json, sys\n"
+        "import warmkeeper.cli\n"
+        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(json.loads(result.stdout))
+    assert "warmkeeper" in loaded and "typer" in loaded  # the check sees what the CLI imported
+    assert loaded & {"boto3", "botocore", "aws_cdk", "jsii", "cdk_nag"} == set()

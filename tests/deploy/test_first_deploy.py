@@ -82,7 +82,7 @@ def test_first_deploy_images_then_deploy(new_env: Harness) -> None:
         IMAGES_STACK,
         "--exclusively",
         "--app",
-        str(new_env.publisher.assembly_dir),
+        str(new_env.publisher.context.assembly_dir),
     ]
     repositories = new_env.cloud.ecr.describe_repositories()["repositories"]
     assert sorted(r["repositoryName"] for r in repositories) == sorted(repository(n) for n in CONTAINERS)

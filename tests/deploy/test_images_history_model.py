@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 import pytest
 
+from warmkeeper.aws.stack import StackInfo
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.deploy.history import HISTORY_LIMIT, MAX_PARAMETER_BYTES, Release, encode, with_release
 from warmkeeper.deploy.images import execute, plan_images
 from warmkeeper.deploy.model import StackTimings, model_cold_deploy, model_warm_deploy, timings_from_template
 from warmkeeper.deploy.preflight import PreflightError, repository_of, repository_uris
-from warmkeeper.deploy.stack import StackInfo
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-3.amazonaws.com"
 OUTPUTS = {
@@ -111,7 +111,8 @@ def test_modelled_deploy_reads_the_stack_settings() -> None:
     timings = timings_from_template(template)
     assert timings == StackTimings(5, 2, 15, 30)
     warm = model_warm_deploy(timings)
-    assert warm.phases["target healthy (2 x 5 s)"].low == 10
+    health = warm.phases["new target healthy (1-3 checks, 5 s apart)"]
+    assert (health.low, health.typical, health.high) == (1, 5, 15)
     assert warm.phases["old target deregistration (15 s)"].typical == 15
     total = warm.total
     assert total.low < total.typical < total.high

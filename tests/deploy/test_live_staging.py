@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import EXAMPLE_CONFIG, run_cli
-from warmkeeper.deploy.smoke import has_aws_credentials
+from warmkeeper.aws.clients import has_credentials
 
 pytestmark = [
     pytest.mark.aws_live,
     pytest.mark.skipif(
-        not has_aws_credentials(), reason="no AWS credentials: the live smoke test needs an account"
+        not has_credentials(), reason="no AWS credentials: the live smoke test needs an account"
     ),
 ]
 

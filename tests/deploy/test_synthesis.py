@@ -27,11 +27,11 @@ from tests.deploy.conftest import (
     repository,
 )
 from tests.infra.support import flatten_join
+from warmkeeper.aws.stack import describe_stack
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.deploy.aws import DeployResult
 from warmkeeper.deploy.model import model_warm_deploy, timings_from_template
 from warmkeeper.deploy.preflight import PreflightError
-from warmkeeper.deploy.stack import describe_stack
 from warmkeeper.deploy.synthesis import (
     check_assembly,
     check_template_images,
@@ -71,8 +71,8 @@ def release(
         return Release(
             digests=dict(published.digests),
             images_outputs=images_stack.outputs,
-            images_assembly=harness.publisher.assembly_dir,
-            assembly=harness.deployer.assembly_dir,
+            images_assembly=harness.publisher.context.assembly_dir,
+            assembly=harness.deployer.context.assembly_dir,
             result=result,
             output=harness.output,
         )

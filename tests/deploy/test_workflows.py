@@ -94,16 +94,21 @@ def test_every_step_is_a_make_target_a_developer_runs(name: str) -> None:
         assert words[1] in targets, f"{name}: make target {words[1]!r} is not defined"
 
 
-def test_ci_lints_and_tests_with_python_311_and_node_20() -> None:
+def test_ci_lints_and_tests_on_debian_with_python_311_and_node_20() -> None:
+    """The test job runs on the machine `.ci/run` runs on: Debian bookworm (where `make browser`
+    finds the `chromium` package; Ubuntu has it only as a snap) with Python 3.11."""
     workflow = load("ci.yml")
     assert run_steps(workflow) == ["make lint", "make test"]
-    uses = {
-        step.get("uses", "").split("@")[0]: step.get("with", {}) for step in workflow["jobs"]["test"]["steps"]
-    }
-    assert uses["actions/setup-python"]["python-version"] == "3.11"
+    job = workflow["jobs"]["test"]
+    assert job["container"] == "python:3.11-bookworm"
+    uses = {step.get("uses", "").split("@")[0]: step.get("with", {}) for step in job["steps"]}
+    assert "actions/setup-python" not in uses  # the container's Python is the one
     assert (uses["actions/setup-node"]["node-version"], uses["actions/setup-node"]["cache"]) == (20, "npm")
     assert "uv.lock" in uses["actions/cache"]["key"]
     assert "workflow_call" in workflow["on"]
+    # `make browser` installs Debian's package at the path the Makefile's target names.
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "/usr/bin/chromium:" in makefile and "apt-get install -y -qq chromium" in makefile
 
 
 def test_deploy_releases_main_to_staging_one_at_a_time_with_an_oidc_role() -> None:
@@ -128,7 +133,7 @@ def test_deploy_releases_main_to_staging_one_at_a_time_with_an_oidc_role() -> No
 
 def test_make_targets_run_the_cli() -> None:
     result = subprocess.run(
-        ["make", "-n", "deploy", "rollback", "smoke", "diff", "ENV=staging", "TAG=abc123"],
+        ["make", "-n", "deploy", "rollback", "smoke", "diff", "prewarm", "ENV=staging", "TAG=abc123"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -143,6 +148,8 @@ def test_make_targets_run_the_cli() -> None:
         f"warmkeeper rollback {config} --timeout 1200",
         f"warmkeeper smoke {config}",
         f"warmkeeper deploy {config} --image-tag abc123 --dry-run",
+        # Pre-warm through the webhook (load balancer, token, Lambda), as CI and the app call it.
+        f"warmkeeper keepalive {config} --webhook --minutes 30",
     ):
         assert expected in lines
 

@@ -17,6 +17,7 @@ COMMON = {
     "WarmkeeperFunctionName",
     "ParameterPrefix",
     "KeepaliveSecretArn",
+    "WarmRulePriority",
     "LoadBalancerDimension",
     "TargetGroupDimension",
     "DashboardName",
@@ -62,7 +63,10 @@ def test_output_values(any_env: SynthesizedEnv) -> None:
         outputs["ListenerArn"]
         == any_env.only("AWS::Lambda::Function")[1]["Environment"]["Variables"]["WK_LISTENER_ARN"]
     )
+    variables = any_env.only("AWS::Lambda::Function")[1]["Environment"]["Variables"]
     assert outputs["WarmkeeperFunctionName"] == {"Ref": any_env.only("AWS::Lambda::Function")[0]}
+    # The CLI looks for the warm route where the Lambda creates it.
+    assert outputs["WarmRulePriority"] == variables["WK_WARM_RULE_PRIORITY"] == "10"
     if "IdleAlarmName" in outputs:
         assert outputs["IdleAlarmName"] == {"Ref": any_env.logical_id("Idle/Alarm")}
     assert any_env.stack.stack_name == f"Cityguided-{any_env.env_name}"

@@ -1,8 +1,9 @@
 """`warmkeeper status / wake / sleep / keepalive` against AWS: the same engine as the Lambda.
 
-Names come from the CloudFormation stack's outputs (the contract's OutputKeys), read through an
-injected CloudFormation client; the other clients are injected too. Everything a person can fix
-(no credentials, no stack, a stack without an output) is a :class:`ControlError` with one line.
+Names come from the CloudFormation stack's outputs (the contract's OutputKeys), read through the
+injected :class:`~warmkeeper.aws.clients.AwsClients`, which the engine then uses too. Everything a
+person can fix (no credentials, no stack, a stack without an output) is a :class:`ControlError`
+with one line.
 """
 
 from __future__ import annotations
@@ -10,34 +11,38 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from warmkeeper.aws.adapters import RoutingConflictError, ServiceNotFoundError
-from warmkeeper.aws.engine import Warmkeeper
-from warmkeeper.aws.lambda_handler import AwsClients, build_engine
-from warmkeeper.aws.settings import DEFAULT_WARM_RULE_PRIORITY, Settings
+from warmkeeper.aws.clients import AwsClients
+from warmkeeper.aws.engine import Warmkeeper, build_engine
+from warmkeeper.aws.settings import DEFAULT_WARM_RULE_PRIORITY, RULE_PRIORITIES, Settings, SettingsError
+from warmkeeper.aws.stack import (
+    OUTPUT_CLUSTER,
+    OUTPUT_IDLE_ALARM_NAME,
+    OUTPUT_KEEPALIVE_SECRET_ARN,
+    OUTPUT_LISTENER_ARN,
+    OUTPUT_LOAD_BALANCER_DIMENSION,
+    OUTPUT_PARAMETER_PREFIX,
+    OUTPUT_SERVICE,
+    OUTPUT_SERVICE_TARGET_GROUP_ARN,
+    OUTPUT_TARGET_GROUP_DIMENSION,
+    OUTPUT_URL,
+    OUTPUT_WARM_RULE_PRIORITY,
+    describe_stack,
+)
 from warmkeeper.control import StatusReport
 from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
 
-if TYPE_CHECKING:
-    from mypy_boto3_cloudformation.client import CloudFormationClient
-
-# OutputKeys of the contract that the engine needs.
+# OutputKeys of the contract that the engine cannot work without.
 REQUIRED_OUTPUTS = (
-    "ClusterName",
-    "ServiceName",
-    "ListenerArn",
-    "ServiceTargetGroupArn",
-    "ParameterPrefix",
-)
-OPTIONAL_OUTPUTS = (
-    "Url",
-    "KeepaliveSecretArn",
-    "LoadBalancerDimension",
-    "TargetGroupDimension",
-    "IdleAlarmName",
+    OUTPUT_CLUSTER,
+    OUTPUT_SERVICE,
+    OUTPUT_LISTENER_ARN,
+    OUTPUT_SERVICE_TARGET_GROUP_ARN,
+    OUTPUT_PARAMETER_PREFIX,
 )
 
 T = TypeVar("T")
@@ -84,15 +89,26 @@ def aws_errors(stack_name: str, region: str | None) -> Iterator[None]:
         raise ControlError(f"AWS call failed: {exc}") from None
 
 
-def stack_outputs(cloudformation: CloudFormationClient, stack_name: str) -> dict[str, str]:
-    region = cloudformation.meta.region_name
-    with aws_errors(stack_name, region):
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    if not stacks:
-        raise ControlError(f"stack {stack_name} not found in {region}: deploy it first (`warmkeeper deploy`)")
-    return {
-        o["OutputKey"]: o.get("OutputValue", "") for o in stacks[0].get("Outputs", []) if "OutputKey" in o
-    }
+def stack_outputs(clients: AwsClients, stack_name: str) -> dict[str, str]:
+    """The deployed stack's outputs; no stack (or no access to it) is a :class:`ControlError`."""
+    with aws_errors(stack_name, clients.region):
+        stack = describe_stack(clients.cloudformation, stack_name)
+    if stack is None:
+        raise ControlError(
+            f"stack {stack_name} not found in {clients.region}: deploy it first (`warmkeeper deploy`)"
+        )
+    return stack.outputs
+
+
+def _warm_rule_priority(outputs: Mapping[str, str], stack_name: str) -> int:
+    # Stacks deployed before the output existed used the Lambda's default priority.
+    text = outputs.get(OUTPUT_WARM_RULE_PRIORITY) or str(DEFAULT_WARM_RULE_PRIORITY)
+    if not text.isdigit() or int(text) not in RULE_PRIORITIES:
+        raise ControlError(
+            f"stack {stack_name}: output {OUTPUT_WARM_RULE_PRIORITY} is {text!r}, not a listener rule "
+            "priority (1 to 50000)"
+        )
+    return int(text)
 
 
 def settings_from_outputs(
@@ -104,21 +120,24 @@ def settings_from_outputs(
             f"stack {stack_name} has no output {', '.join(missing)}: it was not deployed by this "
             "version of warmkeeper (deploy again)"
         )
-    return Settings(
-        app=app,
-        env=env,
-        cluster=outputs["ClusterName"],
-        service=outputs["ServiceName"],
-        listener_arn=outputs["ListenerArn"],
-        service_target_group_arn=outputs["ServiceTargetGroupArn"],
-        parameter_prefix=outputs["ParameterPrefix"],
-        policy=policy,
-        warm_rule_priority=DEFAULT_WARM_RULE_PRIORITY,
-        keepalive_secret_arn=outputs.get("KeepaliveSecretArn") or None,
-        load_balancer_dimension=outputs.get("LoadBalancerDimension") or None,
-        target_group_dimension=outputs.get("TargetGroupDimension") or None,
-        idle_alarm_name=outputs.get("IdleAlarmName") or None,
-    )
+    try:
+        return Settings(
+            app=app,
+            env=env,
+            cluster=outputs[OUTPUT_CLUSTER],
+            service=outputs[OUTPUT_SERVICE],
+            listener_arn=outputs[OUTPUT_LISTENER_ARN],
+            service_target_group_arn=outputs[OUTPUT_SERVICE_TARGET_GROUP_ARN],
+            parameter_prefix=outputs[OUTPUT_PARAMETER_PREFIX],
+            policy=policy,
+            warm_rule_priority=_warm_rule_priority(outputs, stack_name),
+            keepalive_secret_arn=outputs.get(OUTPUT_KEEPALIVE_SECRET_ARN) or None,
+            load_balancer_dimension=outputs.get(OUTPUT_LOAD_BALANCER_DIMENSION) or None,
+            target_group_dimension=outputs.get(OUTPUT_TARGET_GROUP_DIMENSION) or None,
+            idle_alarm_name=outputs.get(OUTPUT_IDLE_ALARM_NAME) or None,
+        )
+    except SettingsError as exc:  # named after the Lambda's variable; the CLI read an output
+        raise ControlError(f"stack {stack_name}: {exc}") from None
 
 
 class AwsControl:
@@ -138,19 +157,13 @@ class AwsControl:
         app: str,
         env: str,
         policy: Policy,
-        cloudformation: CloudFormationClient,
         clients: AwsClients,
         **engine_options: Any,
     ) -> AwsControl:
-        outputs = stack_outputs(cloudformation, stack_name)
+        outputs = stack_outputs(clients, stack_name)
         settings = settings_from_outputs(outputs, stack_name=stack_name, app=app, env=env, policy=policy)
         engine = build_engine(settings, clients, **engine_options)
-        return cls(
-            engine,
-            stack_name=stack_name,
-            region=cloudformation.meta.region_name,
-            url=outputs.get("Url") or None,
-        )
+        return cls(engine, stack_name=stack_name, region=clients.region, url=outputs.get(OUTPUT_URL) or None)
 
     def _run(self, operation: Callable[[], T]) -> T:
         with aws_errors(self.stack_name, self.region):

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warmkeeper.aws.adapters import (
     EcsService,
@@ -62,6 +62,9 @@ from warmkeeper.core import (
     status_report,
     token_matches,
 )
+
+if TYPE_CHECKING:
+    from warmkeeper.aws.clients import AwsClients
 
 # A wake lock with no task wanted is an interrupted wake (or sleep) once it is this old: long
 # enough that a wake in flight (lock taken, UpdateService not yet answered) is never mistaken for it.
@@ -445,6 +448,31 @@ class Warmkeeper:
             url=url,
             problems=problems,
         )
+
+
+def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:
+    """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way."""
+    return Warmkeeper(
+        settings,
+        ecs=EcsService(clients.ecs, settings.cluster, settings.service),
+        balancer=LoadBalancerRouting(
+            clients.elbv2,
+            settings.listener_arn,
+            settings.service_target_group_arn,
+            settings.warm_rule_priority,
+        ),
+        store=StateStore(clients.ssm, settings.parameter_prefix),
+        metrics=Metrics(
+            clients.cloudwatch,
+            settings.metrics_namespace,
+            settings.app,
+            settings.env,
+            settings.load_balancer_dimension,
+            settings.target_group_dimension,
+        ),
+        secret=KeepaliveSecret(clients.secretsmanager, settings.keepalive_secret_arn),
+        **engine_options,
+    )
 
 
 def _after(observation: Observation, decision: Decision) -> Observation:

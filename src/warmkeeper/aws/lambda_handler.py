@@ -13,76 +13,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import boto3
-from botocore.config import Config
-
-from warmkeeper.aws.adapters import EcsService, KeepaliveSecret, LoadBalancerRouting, Metrics, StateStore
 from warmkeeper.aws.alb import is_alb_event, is_multi_value, request_from_event, response_to_alb
-from warmkeeper.aws.engine import Warmkeeper
+from warmkeeper.aws.clients import AwsClients
+from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.settings import Settings
 from warmkeeper.core import json_response
 
-if TYPE_CHECKING:
-    from mypy_boto3_cloudwatch.client import CloudWatchClient
-    from mypy_boto3_ecs.client import ECSClient
-    from mypy_boto3_elbv2.client import ElasticLoadBalancingv2Client
-    from mypy_boto3_secretsmanager.client import SecretsManagerClient
-    from mypy_boto3_ssm.client import SSMClient
-
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 SCHEDULED_EVENT = "Scheduled Event"
-
-# Standard retries absorb the API throttling many concurrent cold requests could cause.
-BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
-
-
-@dataclass(frozen=True)
-class AwsClients:
-    """The boto3 clients warmkeeper uses, created in one place and injected everywhere else."""
-
-    ecs: ECSClient
-    elbv2: ElasticLoadBalancingv2Client
-    cloudwatch: CloudWatchClient
-    ssm: SSMClient
-    secretsmanager: SecretsManagerClient
-
-    @classmethod
-    def from_session(cls, session: boto3.session.Session, config: Config = BOTO_CONFIG) -> AwsClients:
-        return cls(
-            ecs=session.client("ecs", config=config),
-            elbv2=session.client("elbv2", config=config),
-            cloudwatch=session.client("cloudwatch", config=config),
-            ssm=session.client("ssm", config=config),
-            secretsmanager=session.client("secretsmanager", config=config),
-        )
-
-
-def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:
-    """Wire the adapters around the clients (the Lambda and the CLI build it the same way)."""
-    return Warmkeeper(
-        settings,
-        ecs=EcsService(clients.ecs, settings.cluster, settings.service),
-        balancer=LoadBalancerRouting(
-            clients.elbv2,
-            settings.listener_arn,
-            settings.service_target_group_arn,
-            settings.warm_rule_priority,
-        ),
-        store=StateStore(clients.ssm, settings.parameter_prefix),
-        metrics=Metrics(
-            clients.cloudwatch,
-            settings.metrics_namespace,
-            settings.app,
-            settings.env,
-            settings.load_balancer_dimension,
-            settings.target_group_dimension,
-        ),
-        secret=KeepaliveSecret(clients.secretsmanager, settings.keepalive_secret_arn),
-        **engine_options,
-    )
 
 
 _engine: Warmkeeper | None = None
@@ -98,7 +38,8 @@ def _current_engine() -> Warmkeeper:
     global _engine
     if _engine is None:
         settings = Settings.from_env()
-        _engine = build_engine(settings, AwsClients.from_session(boto3.session.Session()))
+        # The edge: the function's role and region (AWS_REGION) through the default chain.
+        _engine = build_engine(settings, AwsClients.for_region())
     return _engine
 
 

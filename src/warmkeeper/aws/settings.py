@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from warmkeeper.core import Policy, PolicyError
 
 DEFAULT_WARM_RULE_PRIORITY = 10
+# What ELB accepts as a listener rule priority.
+RULE_PRIORITIES = range(1, 50001)
 DEFAULT_METRICS_NAMESPACE = "Warmkeeper"
 
 
@@ -43,7 +45,7 @@ class Settings:
             raise SettingsError(
                 f"WK_PARAMETER_PREFIX: {self.parameter_prefix!r} must start with '/' and not end with '/'"
             )
-        if not 1 <= self.warm_rule_priority <= 50000:
+        if self.warm_rule_priority not in RULE_PRIORITIES:
             raise SettingsError(f"WK_WARM_RULE_PRIORITY: {self.warm_rule_priority} is not within 1..50000")
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +30,21 @@ def validate(
         )
 
 
+def _writable_folder(output: Path) -> bool:
+    """Create `output` (and its parents) unless it exists; True when this call created it.
+
+    Checked before jsii starts: a folder CDK cannot write ends in a JavaScript traceback otherwise.
+    """
+    existed = output.is_dir()
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--output {output}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(output, os.W_OK | os.X_OK):
+        raise fail(f"--output {output}: the folder is not writable")
+    return not existed
+
+
 @app.command()
 def synth(
     config: ConfigOption = Path("warmkeeper.toml"),
@@ -36,9 +53,18 @@ def synth(
     image_tag: Annotated[
         str, typer.Option("--image-tag", help="Tag of the built images the task definition uses.")
     ] = "latest",
+    image_digests: Annotated[
+        str,
+        typer.Option(
+            "--image-digests",
+            help="Pin images by digest: api=sha256:...,web=sha256:... or a JSON object "
+            "(as cdk.json's imageDigests); the others use --image-tag.",
+        ),
+    ] = "",
 ) -> None:
-    """Synthesize the environment's CloudFormation template (no AWS credentials needed)."""
-    from warmkeeper.infra.settings import check_image_tag  # no CDK import: cheap
+    """Synthesize the environment's two CloudFormation templates (no AWS credentials needed)."""
+    # No CDK import before the arguments are checked: jsii takes seconds to start.
+    from warmkeeper.infra.names import check_image_digests, check_image_tag, parse_image_digests
 
     cfg, _settings = load(config, env)
     if env == "local":
@@ -47,13 +73,24 @@ def synth(
         check_image_tag(image_tag)
     except ValueError as exc:
         raise fail(f"--image-tag: {exc}") from None
-    from warmkeeper.infra.app import (
-        SynthesisError,
-        synthesize,
-    )  # CDK is slow to import: only when synthesizing
+    try:
+        digests = check_image_digests(cfg, parse_image_digests(image_digests))
+    except ValueError as exc:
+        raise fail(f"--image-digests: {exc}") from None
+    created = _writable_folder(output)
+
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    from warmkeeper.infra.app import SynthesisError, synthesize_stack
 
     try:
-        template = synthesize(cfg, env, output, image_tag=image_tag)
+        synthesized = synthesize_stack(cfg, env, output, image_tag=image_tag, image_digests=digests)
     except SynthesisError as exc:
         raise fail(f"{exc} (the template in {output} must not be deployed)") from None
-    out.print(f"wrote {template}")
+    except (OSError, RuntimeError) as exc:  # jsii reports a failed write (and any CDK error) so
+        if created:
+            shutil.rmtree(output, ignore_errors=True)  # nothing half-written left behind
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise fail(f"--output {output}: synthesis failed: {first_line}") from None
+    out.print(f"wrote {synthesized.template}")
+    if synthesized.images_template is not None:
+        out.print(f"wrote {synthesized.images_template}")

@@ -11,26 +11,16 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from warmkeeper.clikit import ConfigOption, EnvOption, app, fail, load, out
 from warmkeeper.config import AppConfig, ConfigError, EnvironmentSettings
-from warmkeeper.core.cost import (
-    PRICE_TABLE_DIR,
-    CostInputError,
-    CostReport,
-    EnvironmentShape,
-    PriceTable,
-    TrafficProfile,
-    apply_price_override,
-    estimate,
-    parse_price_table,
-    parse_profile,
-    report_to_dict,
-)
+
+# The cost model and rich's tables load when a cost is asked for: every other command starts without.
+if TYPE_CHECKING:
+    from warmkeeper.core.cost import CostReport, EnvironmentShape, PriceTable, TrafficProfile
 
 # The epic's promise for staging (EUR a month); the report says whether the model keeps it.
 STAGING_TARGET_EUR = 25.0
@@ -38,6 +28,8 @@ STAGING_TARGET_EUR = 25.0
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Read one TOML file; every problem becomes a :class:`CostInputError` naming the file."""
+    from warmkeeper.core.cost import CostInputError
+
     if not path.exists():
         raise CostInputError(str(path), "", "file not found")
     if not path.is_file():
@@ -51,11 +43,15 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def shipped_regions() -> list[str]:
+    from warmkeeper.core.cost import PRICE_TABLE_DIR
+
     return sorted(path.stem for path in PRICE_TABLE_DIR.glob("*.toml"))
 
 
 def load_prices(region: str, override: Path | None = None) -> PriceTable:
     """The shipped table of ``region``, with ``override`` applied on top when given."""
+    from warmkeeper.core.cost import PRICE_TABLE_DIR, CostInputError, apply_price_override, parse_price_table
+
     shipped = PRICE_TABLE_DIR / f"{region}.toml"
     if not shipped.is_file():
         raise CostInputError(
@@ -70,6 +66,8 @@ def load_prices(region: str, override: Path | None = None) -> PriceTable:
 
 
 def load_profile(path: Path) -> TrafficProfile:
+    from warmkeeper.core.cost import parse_profile
+
     return parse_profile(read_toml(path), str(path))
 
 
@@ -89,6 +87,8 @@ def _secrets_manager_secrets(cfg: AppConfig) -> int:
 
 
 def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) -> EnvironmentShape:
+    from warmkeeper.core.cost import EnvironmentShape
+
     return EnvironmentShape(
         name=name,
         region=settings.region,
@@ -111,6 +111,8 @@ def _eur(usd: float, rate: float) -> str:
 
 def render(report: CostReport) -> None:
     """The human view: one row per line item, the three scenarios side by side, then the summary."""
+    from rich.table import Table
+
     configured, always_on, legacy = report.scenarios
     rate = report.prices.fx.usd_per_eur
     env = report.environment
@@ -193,6 +195,8 @@ def cost(
     as_json: Annotated[bool, typer.Option("--json", help="The same figures as JSON, for scripts.")] = False,
 ) -> None:
     """Modelled monthly cost in EUR: this environment vs always on vs the legacy EC2 instance."""
+    from warmkeeper.core.cost import CostInputError, estimate, report_to_dict
+
     try:
         cfg, settings = load(config, env)
     except ConfigError as exc:

@@ -6,13 +6,17 @@ import importlib
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 
 from warmkeeper.clikit import ConfigOption, EnvOption, UserError, app, err, fail, load, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.deploy.preflight import PreflightError
+
+# boto3, jsii and the deploy code load inside the commands: every other command starts without them.
+if TYPE_CHECKING:
+    from warmkeeper.deploy.context import ReleaseContext
 
 TimeoutOption = Annotated[
     float,
@@ -33,25 +37,35 @@ def _settings(config: Path, env: str) -> tuple[AppConfig, EnvironmentSettings]:
     return cfg, settings
 
 
-def _deployer(cfg: AppConfig, env: str, settings: EnvironmentSettings, output: Path | None) -> Any:
-    from warmkeeper.deploy.aws import AwsDeployer
+def _context(
+    cfg: AppConfig, env: str, settings: EnvironmentSettings, assembly_dir: Path, console: Console
+) -> tuple[ReleaseContext, Path]:
+    """The edge of a release: AWS clients, the pinned CDK CLI (and its path), the real clock."""
+    from warmkeeper.aws.clients import AwsClients
     from warmkeeper.deploy.cdk import SubprocessCdkRunner, find_cdk
-    from warmkeeper.deploy.clients import AwsClients
-    from warmkeeper.deploy.synthesis import synthesize_with_infra
+    from warmkeeper.deploy.context import ReleaseContext
 
     cdk = find_cdk(Path.cwd())
-    return AwsDeployer(
-        cfg,
-        env,
-        settings,
-        AwsClients.for_region(settings.region),
+    context = ReleaseContext(
+        cfg=cfg,
+        env=env,
+        settings=settings,
+        clients=AwsClients.for_region(settings.region),
         runner=SubprocessCdkRunner(cdk, cwd=Path.cwd(), region=settings.region),
-        synthesize=synthesize_with_infra,
-        assembly_dir=output or Path("cdk.out") / f"deploy-{env}",
-        console=out,
+        assembly_dir=assembly_dir,
+        console=console,
         clock=time.monotonic,
         sleep=time.sleep,
     )
+    return context, cdk
+
+
+def _deployer(cfg: AppConfig, env: str, settings: EnvironmentSettings, output: Path | None) -> Any:
+    from warmkeeper.deploy.aws import AwsDeployer
+    from warmkeeper.deploy.synthesis import synthesize_with_infra
+
+    context, _cdk = _context(cfg, env, settings, output or Path("cdk.out") / f"deploy-{env}", out)
+    return AwsDeployer(context, synthesize=synthesize_with_infra)
 
 
 def _deploy_local(cfg: AppConfig, settings: EnvironmentSettings, timeout: float, dry_run: bool) -> None:
@@ -101,6 +115,8 @@ def deploy(
         return
     if not image_tag:
         raise fail("--image-tag is required for an AWS environment (the tag `make images TAG=...` pushed)")
+    from warmkeeper.deploy.preflight import PreflightError
+
     try:
         result = _deployer(cfg, env, settings, output).deploy(
             image_tag, timeout_seconds=timeout, dry_run=dry_run
@@ -121,6 +137,8 @@ def rollback(
     cfg, settings = _settings(config, env)
     if env == "local":
         raise fail("--env local: the twin keeps no release history; deploy the version you want instead")
+    from warmkeeper.deploy.preflight import PreflightError
+
     try:
         result = _deployer(cfg, env, settings, output).rollback(timeout_seconds=timeout)
     except PreflightError as exc:
@@ -150,8 +168,7 @@ def images(
     Exit codes: 0 pushed, 1 the stack deploy or a build failed, 2 a check failed (nothing changed),
     3 the stack deploy timed out.
     """
-    from warmkeeper.deploy.cdk import SubprocessCdkRunner, find_cdk
-    from warmkeeper.deploy.clients import AwsClients
+    from warmkeeper.deploy.preflight import PreflightError
     from warmkeeper.deploy.publish import ImagePublisher, PublishError
     from warmkeeper.deploy.synthesis import synthesize_images_with_infra
 
@@ -159,19 +176,15 @@ def images(
     if env == "local":
         raise fail("--env local: the twin runs the containers' local commands; there is no image to build")
     try:
-        cdk = find_cdk(Path.cwd())
-        publisher = ImagePublisher(
+        context, cdk = _context(
             cfg,
             env,
             settings,
-            AwsClients.for_region(settings.region),
-            runner=SubprocessCdkRunner(cdk, cwd=Path.cwd(), region=settings.region),
-            synthesize=synthesize_images_with_infra,
-            assembly_dir=output or Path("cdk.out") / f"images-{env}",
-            console=err if print_only else out,  # --print: stdout carries the commands only
-            clock=time.monotonic,
-            sleep=time.sleep,
-            cdk_command=os.path.relpath(cdk),
+            output or Path("cdk.out") / f"images-{env}",
+            err if print_only else out,  # --print: stdout carries the commands only
+        )
+        publisher = ImagePublisher(
+            context, synthesize=synthesize_images_with_infra, cdk_command=os.path.relpath(cdk)
         )
         if print_only:
             for line in publisher.preview(tag):
@@ -192,12 +205,12 @@ def smoke(
     env: EnvOption = "staging",
 ) -> None:
     """Check a real deployment: forced sleep, timed cold start, waiting page, hold, keep-alive, sleep."""
-    from warmkeeper.deploy.smoke import Smoke, has_aws_credentials
+    from warmkeeper.aws.clients import AwsClients, has_credentials
 
     cfg, settings = _settings(config, env)
     if env == "local":
         raise fail("--env local: the smoke test checks an AWS deployment; the e2e tests cover the twin")
-    if not has_aws_credentials():
+    if not has_credentials():
         out.print(
             f"skipped: no AWS credentials (set AWS_PROFILE, or use the CI OIDC role, to smoke-test {env})",
             markup=False,
@@ -206,23 +219,24 @@ def smoke(
 
     import httpx
 
-    from warmkeeper.deploy.clients import AwsClients
-    from warmkeeper.deploy.stack import OUTPUT_URL, describe_stack
+    from warmkeeper.aws.control import ControlError
+    from warmkeeper.commands.ops import aws_control  # the AWS ServiceControl `warmkeeper status` uses
+    from warmkeeper.deploy.smoke import Smoke
 
     clients = AwsClients.for_region(settings.region)
-    stack = describe_stack(clients.cloudformation, cfg.stack_name(env))
-    if stack is None or OUTPUT_URL not in stack.outputs:
-        raise fail(f"stack {cfg.stack_name(env)} is not deployed (no {OUTPUT_URL} output): deploy it first")
-    from warmkeeper.aws.control import ControlError
-    from warmkeeper.commands.ops import control_for  # the AWS ServiceControl `warmkeeper status` uses
-
-    out.print(f"smoke test of {stack.outputs[OUTPUT_URL]} ({settings.region}); times are measured on AWS")
+    try:
+        control = aws_control(cfg, env, settings, clients)
+    except (ControlError, UserError) as exc:
+        raise fail(str(exc)) from None
+    if not control.url:
+        raise fail(f"stack {cfg.stack_name(env)} has no Url output: deploy it with this version first")
+    out.print(f"smoke test of {control.url} ({settings.region}); times are measured on AWS")
     try:
         with httpx.Client(timeout=30) as http:
             report = Smoke(
-                control_for(config, env),
+                control,
                 http,
-                stack.outputs[OUTPUT_URL],
+                control.url,
                 cfg.scale_to_zero,
                 clock=time.monotonic,
                 sleep=time.sleep,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,19 +16,30 @@ from warmkeeper.clikit import ConfigOption, EnvOption, UserError, app, fail, loa
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.control import ServiceControl, StatusReport
 
+if TYPE_CHECKING:
+    from warmkeeper.aws.clients import AwsClients
+    from warmkeeper.aws.control import AwsControl
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the status as JSON (for scripts).")]
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Sleep even with a lease, a deploy in progress or before min_warm.")
 ]
 MinutesOption = Annotated[int, typer.Option("--minutes", "-m", help="How long to hold the service warm.")]
+WebhookOption = Annotated[
+    bool,
+    typer.Option(
+        "--webhook",
+        help="Go through POST <Url>/_warmkeeper/keepalive with the stack's token, as CI and the app do.",
+    ),
+]
+
+# boto3, httpx and the engine load inside the commands that use them: `warmkeeper up` and
+# `warmkeeper validate` do not pay for them (tests/deploy/test_cli.py checks the CLI's imports).
 
 
-def _aws_control(cfg: AppConfig, env: str, settings: EnvironmentSettings) -> ServiceControl:
-    # boto3 and the engine load only for AWS environments.
-    import boto3
-
+def aws_control(cfg: AppConfig, env: str, settings: EnvironmentSettings, clients: AwsClients) -> AwsControl:
+    """The AWS backend of one environment: the Lambda's engine, names from the stack's outputs."""
     from warmkeeper.aws.control import AwsControl
-    from warmkeeper.aws.lambda_handler import AwsClients
     from warmkeeper.core import Policy, PolicyError
     from warmkeeper.infra.settings import StackSettings
 
@@ -36,14 +47,8 @@ def _aws_control(cfg: AppConfig, env: str, settings: EnvironmentSettings) -> Ser
         policy = Policy.from_dict(StackSettings(config=cfg, env_name=env, env=settings).waker_policy())
     except PolicyError as exc:
         raise UserError(f"{cfg.source}: {exc}") from None
-    session = boto3.session.Session(region_name=settings.region)
     return AwsControl.from_stack(
-        stack_name=cfg.stack_name(env),
-        app=cfg.app.name,
-        env=env,
-        policy=policy,
-        cloudformation=session.client("cloudformation"),
-        clients=AwsClients.from_session(session),
+        stack_name=cfg.stack_name(env), app=cfg.app.name, env=env, policy=policy, clients=clients
     )
 
 
@@ -55,7 +60,9 @@ def control_for(config: Path, env: str) -> ServiceControl:
         from warmkeeper.local.control import TwinControl  # the twin's HTTP client: only when asked
 
         return TwinControl(cfg, settings)
-    return _aws_control(cfg, env, settings)
+    from warmkeeper.aws.clients import AwsClients
+
+    return aws_control(cfg, env, settings, AwsClients.for_region(settings.region))
 
 
 def run(config: Path, env: str, operation: str, *args: object) -> object:
@@ -67,6 +74,31 @@ def run(config: Path, env: str, operation: str, *args: object) -> object:
         return getattr(control, operation)(*args)
     except (ControlError, UserError) as exc:
         raise fail(str(exc)) from None
+
+
+def keepalive_webhook(config: Path, env: str, minutes: int) -> str:
+    """`keepalive --webhook`: the stack's webhook, called like CI and the app call it."""
+    import httpx
+
+    from warmkeeper.aws.clients import AwsClients
+    from warmkeeper.aws.control import ControlError
+    from warmkeeper.deploy.keepalive import WebhookError, call_webhook, find_webhook
+
+    cfg, settings = load(config, env)
+    assert settings is not None
+    if env == "local":
+        raise fail(
+            "--webhook: the local twin has no keep-alive token; use `warmkeeper keepalive --env local`"
+        )
+    try:
+        webhook = find_webhook(AwsClients.for_region(settings.region), cfg.stack_name(env))
+    except ControlError as exc:
+        raise fail(str(exc)) from None
+    try:
+        with httpx.Client() as http:
+            return call_webhook(http, webhook, minutes).describe()
+    except WebhookError as exc:
+        raise fail(str(exc), code=1) from None
 
 
 @app.command()
@@ -104,10 +136,18 @@ def keepalive(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
     minutes: MinutesOption = 30,
+    webhook: WebhookOption = False,
 ) -> None:
-    """Wake if needed and hold the service warm for N minutes (bounded by max_lease_minutes)."""
+    """Wake if needed and hold the service warm for N minutes (bounded by max_lease_minutes).
+
+    Exit codes: 0 held, 1 the webhook refused the token or could not be reached (--webhook),
+    2 bad input or no deployed stack.
+    """
     if minutes < 1:
         raise fail(f"--minutes: must be a whole number >= 1, got {minutes}")
+    if webhook:
+        out.print(f"{env}: {keepalive_webhook(config, env, minutes)}", markup=False)
+        return
     out.print(f"{env}: {run(config, env, 'keepalive', minutes)}", markup=False)
 
 

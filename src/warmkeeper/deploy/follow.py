@@ -24,17 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from warmkeeper.deploy.cdk import CdkProcess
-from warmkeeper.deploy.stack import (
+from warmkeeper.aws.stack import (
     OUTPUT_CLUSTER,
     OUTPUT_SERVICE,
     StackInfo,
     describe_stack,
     first_failure_reason,
 )
+from warmkeeper.deploy.cdk import CdkProcess
 
 if TYPE_CHECKING:
-    from warmkeeper.deploy.clients import AwsClients
+    from warmkeeper.aws.clients import AwsClients
 
 
 class Outcome(StrEnum):

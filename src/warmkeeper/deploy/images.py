@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.deploy.preflight import PreflightError, built_containers
+from warmkeeper.deploy.preflight import PreflightError
+from warmkeeper.infra.names import built_containers
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient

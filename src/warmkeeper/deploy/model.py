@@ -2,8 +2,8 @@
 
 Nothing here is measured: there is no AWS account on the machines that build warmkeeper. The
 stack's settings (target-group health check, deregistration delay, container stop timeout) are
-read from the synthesized template; the AWS-side phases use the published or reported figures
-named in `SOURCES`. `warmkeeper smoke` measures the real thing on an account.
+read from the synthesized template; the AWS-side phases use published rules or this project's
+assumptions, each named in `SOURCES`. `warmkeeper smoke` measures the real thing on an account.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 SOURCES = {
-    "health": "Elastic Load Balancing, 'Health checks for Application Load Balancer target groups': "
-    "a target is healthy after HealthyThresholdCount consecutive checks, HealthCheckIntervalSeconds apart",
-    "deregistration": "Elastic Load Balancing, 'Deregistration delay': the load balancer waits this long "
-    "for in-flight requests before the target is removed; ECS stops the old task after it",
-    "fargate": "Amazon ECS Best Practices, 'Speeding up task launch' (phases: provisioning, ENI attach, "
-    "image pull, start); 30-90 s for a small image is the band assumed here, and the CityGuided epic "
-    "reports scale-up under 60 s on its staging (reported by that project, not measured by warmkeeper)",
+    "health": "Elastic Load Balancing User Guide, 'Health checks for Application Load Balancer target "
+    "groups': a newly registered target must pass one health check to be considered healthy; an "
+    "unhealthy one needs HealthyThresholdCount consecutive successes, HealthCheckIntervalSeconds apart",
+    "deregistration": "Elastic Load Balancing User Guide, 'Deregistration delay': the load balancer waits "
+    "this long for in-flight requests before the target is removed; ECS stops the old task after it",
+    "fargate": "assumed: 30-90 s for a small image. AWS publishes no task launch time; the Amazon ECS "
+    "Developer Guide, 'Optimize Amazon ECS task launch time', names the phases (provisioning, ENI "
+    "attach: 'an overhead of several seconds', image pull, start)",
     "cloudformation": "assumed: change-set creation and execution start 10-20 s; ECS steady-state "
     "confirmation to CloudFormation 15-30 s",
 }
@@ -81,14 +82,16 @@ def timings_from_template(template: Mapping[str, Any]) -> StackTimings:
 
 def model_warm_deploy(t: StackTimings) -> DeployModel:
     """A warm service with one task: start the new task, wait healthy, drain and stop the old one."""
-    health = t.health_interval_seconds * t.healthy_threshold
+    interval = t.health_interval_seconds
     return DeployModel(
         {
             "CloudFormation change set + service update": Band(10, 15, 20),
             "Fargate task launch (provision, ENI, pull, start)": Band(30, 45, 90),
             "container health (depends_on) + app start": Band(5, 10, 20),
-            f"target healthy ({t.healthy_threshold} x {t.health_interval_seconds} s)": Band(
-                health, health + t.health_interval_seconds / 2, health + t.health_interval_seconds
+            # A new target is healthy at its first passing check (within one interval); if that
+            # check came too early and failed, it needs the healthy threshold in a row after it.
+            f"new target healthy (1-{1 + t.healthy_threshold} checks, {interval} s apart)": Band(
+                1, interval, interval * (1 + t.healthy_threshold)
             ),
             f"old target deregistration ({t.deregistration_delay_seconds} s)": Band(
                 t.deregistration_delay_seconds, t.deregistration_delay_seconds, t.deregistration_delay_seconds

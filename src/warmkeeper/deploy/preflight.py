@@ -7,30 +7,25 @@ bootstrap, then synthesis and cdk-nag (see :mod:`warmkeeper.deploy.synthesis`).
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from warmkeeper.config import AppConfig, Container
-from warmkeeper.deploy.stack import StackInfo, describe_stack
-from warmkeeper.infra.names import images_stack_name, repository_output_key
+from warmkeeper.aws.stack import StackInfo, describe_stack
+from warmkeeper.config import AppConfig
+from warmkeeper.infra.names import built_containers, check_image_tag, images_stack_name, repository_output_key
 
 if TYPE_CHECKING:
-    from mypy_boto3_cloudformation import CloudFormationClient
-    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_cloudformation.client import CloudFormationClient
+    from mypy_boto3_ecr.client import ECRClient
     from mypy_boto3_ecr.type_defs import ImageIdentifierTypeDef
-    from mypy_boto3_ssm import SSMClient
-    from mypy_boto3_sts import STSClient
+    from mypy_boto3_ssm.client import SSMClient
+    from mypy_boto3_sts.client import STSClient
 
-    from warmkeeper.deploy.clients import AwsClients
+    from warmkeeper.aws.clients import AwsClients
 
-# Docker's tag grammar (ECR accepts the same).
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # The default qualifier of `cdk bootstrap`; CDK stores the bootstrap version in this parameter.
 CDK_BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 
@@ -45,12 +40,12 @@ class Identity:
     arn: str
 
 
-def check_image_tag(tag: str, option: str = "--image-tag") -> str:
-    if not _TAG.match(tag):
-        raise PreflightError(
-            f"{option}: {tag!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
-        )
-    return tag
+def check_tag_argument(tag: str, option: str = "--image-tag") -> str:
+    """The image tag given as `option`, checked (:func:`warmkeeper.infra.names.check_image_tag`)."""
+    try:
+        return check_image_tag(tag)
+    except ValueError as exc:
+        raise PreflightError(f"{option}: {exc}") from None
 
 
 def check_credentials(sts: STSClient, expected_account: str | None, env: str) -> Identity:
@@ -78,34 +73,17 @@ def check_credentials(sts: STSClient, expected_account: str | None, env: str) ->
     return Identity(account=account, arn=identity["Arn"])
 
 
-@functools.cache
-def _regions(service: str) -> frozenset[str]:
-    """Regions where AWS offers `service`, from botocore's bundled endpoint data (no network)."""
-    return frozenset(boto3.Session().get_available_regions(service))
-
-
 def check_region(region: str, clients: AwsClients, env: str) -> None:
     """The configured region offers ECS, ECR and CloudFormation, and the clients point at it."""
     for service in ("ecs", "ecr", "cloudformation"):
-        if region not in _regions(service):
+        if region not in clients.available_regions(service):
             raise PreflightError(
                 f"environments.{env}.region: {region!r} is not a region where AWS offers {service}"
             )
-    for name, client in (
-        ("ecs", clients.ecs),
-        ("ecr", clients.ecr),
-        ("cloudformation", clients.cloudformation),
-    ):
-        if client.meta.region_name != region:
-            raise PreflightError(
-                f"the {name} client points at {client.meta.region_name} but environments.{env}.region is "
-                f"{region}"
-            )
-
-
-def built_containers(cfg: AppConfig) -> list[Container]:
-    """Containers whose image this project builds (the others use a fixed `image`)."""
-    return [container for container in cfg.containers if container.build is not None]
+    if clients.region != region:
+        raise PreflightError(
+            f"the AWS clients point at {clients.region} but environments.{env}.region is {region}"
+        )
 
 
 def repository_uris(cfg: AppConfig, stack: StackInfo, fix: str) -> dict[str, str]:

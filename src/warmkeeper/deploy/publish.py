@@ -17,17 +17,13 @@ at one task, which must find its image). Steps, nothing changing in AWS before t
 from __future__ import annotations
 
 import shlex
-import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from rich.console import Console
-
-from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.deploy.cdk import CdkRunner, deploy_args, run_to_end
-from warmkeeper.deploy.clients import AwsClients
+from warmkeeper.aws.stack import describe_stack, first_failure_reason
+from warmkeeper.deploy.cdk import deploy_args, run_to_end
+from warmkeeper.deploy.context import ReleaseContext
 from warmkeeper.deploy.images import (
     CommandRunner,
     ImagePlan,
@@ -38,17 +34,13 @@ from warmkeeper.deploy.images import (
 )
 from warmkeeper.deploy.preflight import (
     PreflightError,
-    check_bootstrap,
-    check_credentials,
-    check_image_tag,
-    check_region,
+    check_tag_argument,
     repository_of,
     repository_uris,
     resolve_image_digests,
 )
-from warmkeeper.deploy.stack import describe_stack, first_failure_reason
-from warmkeeper.deploy.synthesis import ImagesSynthesizer, check_assembly
-from warmkeeper.infra.names import built_container_names, images_stack_name, repository_name
+from warmkeeper.deploy.synthesis import ImagesSynthesizer
+from warmkeeper.infra.names import built_containers, images_stack_name, repository_name
 
 DEFAULT_TIMEOUT_SECONDS = 600.0
 
@@ -76,67 +68,45 @@ def ecr_registry(account: str, region: str) -> str:
 class ImagePublisher:
     def __init__(
         self,
-        cfg: AppConfig,
-        env: str,
-        settings: EnvironmentSettings,
-        clients: AwsClients,
+        context: ReleaseContext,
         *,
-        runner: CdkRunner,
         synthesize: ImagesSynthesizer,
-        assembly_dir: Path,
-        console: Console,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
         run: CommandRunner = run_command,
         host_machine: str | None = None,
         cdk_command: str = "cdk",  # how the CLI is shown in --print output
     ):
-        self.cfg = cfg
-        self.env = env
-        self.settings = settings
-        self.clients = clients
-        self.runner = runner
+        self.context = context
         self.synthesize = synthesize
-        self.assembly_dir = assembly_dir
-        self.console = console
-        self.clock = clock
-        self.sleep = sleep
         self.run = run
         self.host_machine = host_machine
         self.cdk_command = cdk_command
-        self.stack_name = images_stack_name(cfg, env)
-
-    def _ok(self, text: str) -> None:
-        self.console.print(f"[green]✓[/] {text}", highlight=False)
+        self.stack_name = images_stack_name(context.cfg, context.env)
 
     def _fix(self, tag: str) -> str:
-        return f"run `make images TAG={tag} ENV={self.env}` again"
+        return f"run `make images TAG={tag} ENV={self.context.env}` again"
 
     def _check(self, tag: str) -> str:
         """The checks both a run and a preview make; the account id."""
-        check_image_tag(tag, option="--tag")
-        if not built_container_names(self.cfg):
+        check_tag_argument(tag, option="--tag")
+        if not built_containers(self.context.cfg):
             raise PreflightError("no container has `build`: there is no image to build")
-        identity = check_credentials(self.clients.sts, self.settings.account, self.env)
-        self._ok(f"credentials: {identity.arn} (account {identity.account})")
-        check_region(self.settings.region, self.clients, self.env)
-        self._ok(f"region: {self.settings.region}")
-        return identity.account
+        return self.context.check_account().account
 
     def preview(self, tag: str) -> list[str]:
         """The commands a run would execute, changing nothing (`warmkeeper images --print`)."""
+        context = self.context
         account = self._check(tag)
-        stack = describe_stack(self.clients.cloudformation, self.stack_name)
+        stack = describe_stack(context.clients.cloudformation, self.stack_name)
         if stack is not None and stack.outputs:
-            uris = repository_uris(self.cfg, stack, self._fix(tag))
+            uris = repository_uris(context.cfg, stack, self._fix(tag))
         else:  # first run: the URIs the stack's outputs will have
-            registry = ecr_registry(account, self.settings.region)
+            registry = ecr_registry(account, context.settings.region)
             uris = {
-                name: f"{registry}/{repository_name(self.cfg, self.env, name)}"
-                for name in built_container_names(self.cfg)
+                container.name: f"{registry}/{repository_name(context.cfg, context.env, container.name)}"
+                for container in built_containers(context.cfg)
             }
-        plan = plan_images(self.cfg, self.settings, uris, tag, self.host_machine)
-        deploy = shlex.join([self.cdk_command, *deploy_args(self.assembly_dir, self.stack_name)])
+        plan = plan_images(context.cfg, context.settings, uris, tag, self.host_machine)
+        deploy = shlex.join([self.cdk_command, *deploy_args(context.assembly_dir, self.stack_name)])
         return [deploy, *(command.shell() for command in plan.commands)]
 
     def publish(self, tag: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> Published:
@@ -144,48 +114,47 @@ class ImagePublisher:
 
         Raises PreflightError before any change, PublishError after.
         """
+        context = self.context
         account = self._check(tag)
-        stack = describe_stack(self.clients.cloudformation, self.stack_name)
-        if stack is not None and stack.busy:
-            raise PreflightError(
-                f"stack {self.stack_name} is {stack.status}: another `warmkeeper images` is running"
-            )
-        self._ok(f"stack {self.stack_name}: {stack.status if stack else 'not created yet (first run)'}")
-        version = check_bootstrap(self.clients.ssm, account, self.settings.region)
-        self._ok(f"CDK bootstrap version {version}")
-        if self.assembly_dir.exists():
-            shutil.rmtree(self.assembly_dir)
-        self.synthesize(self.cfg, self.env, self.assembly_dir)
-        template, warnings = check_assembly(self.assembly_dir, self.stack_name)
-        self._ok(f"synthesized {template.name}: no cdk-nag error, {warnings} warning(s)")
+        context.check_settled(
+            self.stack_name,
+            busy="another `warmkeeper images` is running",
+            absent="not created yet (first run)",
+        )
+        context.check_bootstrap(account)
+        template, warnings = context.synthesize_checked(
+            lambda output: self.synthesize(context.cfg, context.env, output), self.stack_name
+        )
+        context.ok(f"synthesized {template.name}: no cdk-nag error, {warnings} warning(s)")
 
         self._deploy_stack(timeout_seconds)
-        deployed = describe_stack(self.clients.cloudformation, self.stack_name)
+        deployed = describe_stack(context.clients.cloudformation, self.stack_name)
         if deployed is None:
             raise PublishError(f"cdk deploy reported success but stack {self.stack_name} does not exist")
         try:
-            uris = repository_uris(self.cfg, deployed, self._fix(tag))
+            uris = repository_uris(context.cfg, deployed, self._fix(tag))
         except PreflightError as exc:
             raise PublishError(str(exc)) from None
-        plan = plan_images(self.cfg, self.settings, uris, tag, self.host_machine)
+        plan = plan_images(context.cfg, context.settings, uris, tag, self.host_machine)
         self._push(plan)
         repositories = {name: repository_of(uri) for name, uri in uris.items()}
         try:
-            digests = resolve_image_digests(self.clients.ecr, repositories, tag)
+            digests = resolve_image_digests(context.clients.ecr, repositories, tag)
         except PreflightError as exc:  # pushed, yet not there: say so as a failure of this run
             raise PublishError(str(exc)) from None
         return Published(images=plan.images, digests=digests)
 
     def _deploy_stack(self, timeout_seconds: float) -> None:
+        context = self.context
         started_at = datetime.now(UTC)
-        self.console.print(f"→ cdk deploy {self.stack_name} (ECR repositories)", highlight=False)
-        process = self.runner.start(deploy_args(self.assembly_dir, self.stack_name))
+        context.console.print(f"→ cdk deploy {self.stack_name} (ECR repositories)", highlight=False)
+        process = context.runner.start(deploy_args(context.assembly_dir, self.stack_name))
         code = run_to_end(
             process,
             timeout_seconds,
-            clock=self.clock,
-            sleep=self.sleep,
-            console=self.console,
+            clock=context.clock,
+            sleep=context.sleep,
+            console=context.console,
             prefix="cdk  ",
         )
         if code is None:
@@ -195,19 +164,19 @@ class ImagePublisher:
                 exit_code=3,
             )
         if code != 0:
-            reason = first_failure_reason(self.clients.cloudformation, self.stack_name, started_at)
+            reason = first_failure_reason(context.clients.cloudformation, self.stack_name, started_at)
             raise PublishError(
                 f"cdk deploy {self.stack_name} exited with code {code}"
                 + (f": {reason}" if reason else "")
                 + "; no image was pushed"
             )
-        self._ok(f"stack {self.stack_name} deployed")
+        context.ok(f"stack {self.stack_name} deployed")
 
     def _push(self, plan: ImagePlan) -> None:
         def announce(text: str) -> None:
-            self.console.print(f"→ {text}", markup=False, highlight=False)
+            self.context.console.print(f"→ {text}", markup=False, highlight=False)
 
         try:
-            execute(plan, lambda: registry_password(self.clients.ecr), self.run, announce)
+            execute(plan, lambda: registry_password(self.context.clients.ecr), self.run, announce)
         except RuntimeError as exc:
             raise PublishError(str(exc)) from None

@@ -6,7 +6,8 @@ timed from the first request), a keep-alive takes a lease, a forced sleep return
 What it measures is measured on AWS (one sample, the region and time printed with it): this is how
 someone with an AWS account checks the modelled figures in docs/technical/deployment.md.
 
-Without AWS credentials it does nothing and says so (exit 0): CI without an account stays green.
+Without AWS credentials (:func:`warmkeeper.aws.clients.has_credentials`) the command does nothing and
+says so (exit 0): CI without an account stays green.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import botocore.session
 import httpx
 from rich.console import Console
 
@@ -24,17 +24,6 @@ from warmkeeper.control import ServiceControl, StatusReport
 WAITING_PAGE_MAX_SECONDS = 10.0  # the waker answers a browser at once; a slow answer is a failure
 SMOKE_LEASE_MINUTES = 5
 SLEEP_BOUND_SECONDS = 180.0
-
-
-def has_aws_credentials() -> bool:
-    """Credentials from the environment, a profile, SSO or OIDC; the EC2 metadata endpoint is not probed."""
-    session = botocore.session.Session()
-    resolver = session.get_component("credential_provider")
-    resolver.remove("iam-role")  # no request to 169.254.169.254 on machines that are not EC2
-    try:
-        return resolver.load_credentials() is not None
-    except Exception:  # a broken profile: treated as "none usable", the message says to set them
-        return False
 
 
 @dataclass(frozen=True)

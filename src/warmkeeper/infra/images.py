@@ -18,8 +18,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
-from warmkeeper.config import Container
-from warmkeeper.infra.names import pascal
+from warmkeeper.config import Container, pascal
 from warmkeeper.infra.settings import StackSettings
 
 KEEP_IMAGES = 30  # enough to roll back through a month of daily deploys

@@ -1,7 +1,8 @@
-"""Names shared by the CDK app and the deploy tooling: stacks, ECR repositories, outputs, image digests.
+"""What the CDK app and the deploy tooling share: stack and repository names, output keys, which
+containers are built, and the image tag and digest rules.
 
-No CDK import here: the deploy commands read these names without paying for jsii. One place derives
-them, so `warmkeeper images`, `warmkeeper deploy` and both stacks always agree.
+No CDK import here: the deploy commands read these without paying for jsii. One place derives them,
+so `warmkeeper synth / images / deploy`, `cdk synth` and both stacks always agree.
 """
 
 from __future__ import annotations
@@ -10,17 +11,14 @@ import json
 import re
 from collections.abc import Mapping
 
-from warmkeeper.config import AppConfig
+from warmkeeper.config import AppConfig, Container, pascal
 
 IMAGES_STACK_SUFFIX = "-images"
 REPOSITORY_OUTPUT_PREFIX = "RepositoryUri"
+# Docker's reference grammar for a tag: what `docker push` and ECR accept.
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # An image digest as ECR reports it (`imageDigest`): the sha256 of the manifest.
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-def pascal(name: str) -> str:
-    """`api` -> `Api`, `my-web` -> `MyWeb`: construct ids and output keys."""
-    return "".join(part.capitalize() for part in name.split("-"))
 
 
 def images_stack_name(cfg: AppConfig, env: str) -> str:
@@ -38,14 +36,21 @@ def repository_output_key(container: str) -> str:
     return REPOSITORY_OUTPUT_PREFIX + pascal(container)
 
 
-def built_container_names(cfg: AppConfig) -> list[str]:
+def built_containers(cfg: AppConfig) -> list[Container]:
     """Containers whose image this project builds (the others use a fixed `image`)."""
-    return [container.name for container in cfg.containers if container.build is not None]
+    return [container for container in cfg.containers if container.build is not None]
+
+
+def check_image_tag(tag: str) -> str:
+    """`tag`, unless Docker and ECR would refuse it (ValueError; the caller names the argument)."""
+    if not _IMAGE_TAG.match(tag):
+        raise ValueError(f"{tag!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)")
+    return tag
 
 
 def check_image_digests(cfg: AppConfig, digests: Mapping[str, str]) -> dict[str, str]:
     """Raise ValueError unless every entry is a built container and an ECR image digest."""
-    built = built_container_names(cfg)
+    built = [container.name for container in built_containers(cfg)]
     for name, digest in digests.items():
         if name not in built:
             known = ", ".join(built) or "none"

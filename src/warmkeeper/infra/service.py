@@ -18,10 +18,9 @@ from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from warmkeeper.config import Container
+from warmkeeper.config import Container, pascal
 from warmkeeper.infra.images import Images
 from warmkeeper.infra.log_groups import log_group
-from warmkeeper.infra.names import pascal
 from warmkeeper.infra.settings import StackSettings
 
 # ECS ignores the load balancer's verdict this long after a task starts: long enough for the

@@ -7,33 +7,30 @@ name such as the SSM prefix or the idle alarm's name is derived in one place onl
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from warmkeeper.aws.settings import DEFAULT_METRICS_NAMESPACE, DEFAULT_WARM_RULE_PRIORITY
 from warmkeeper.config import AppConfig, Container, EnvironmentSettings
-from warmkeeper.infra.names import check_image_digests, images_stack_name, repository_name
+from warmkeeper.infra.names import (
+    built_containers,
+    check_image_digests,
+    check_image_tag,
+    images_stack_name,
+    repository_name,
+)
 
-# Docker reference grammar for a tag: what `docker push` and ECR accept.
-_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-
-METRICS_NAMESPACE = "Warmkeeper"
+# The values the Lambda falls back to are the ones the stack sets (WK_METRICS_NAMESPACE,
+# WK_WARM_RULE_PRIORITY and the WarmRulePriority output): one number, one name.
+METRICS_NAMESPACE = DEFAULT_METRICS_NAMESPACE
 # Listener rule priorities (lower wins). The warm route is created and deleted at run time by the
 # warmkeeper Lambda, never by CloudFormation; the others are owned by the stack.
 WAKER_PATHS_RULE_PRIORITY = 1
-WARM_RULE_PRIORITY = 10
+WARM_RULE_PRIORITY = DEFAULT_WARM_RULE_PRIORITY
 SERVICE_ANCHOR_RULE_PRIORITY = 49999
 WAKER_DEFAULT_RULE_PRIORITY = 50000
 SERVICE_ROUTE_HEADER = "X-Warmkeeper-Route"
-
-
-def check_image_tag(image_tag: str) -> None:
-    """Raise ValueError unless `image_tag` is a tag Docker and ECR accept."""
-    if not _IMAGE_TAG.match(image_tag):
-        raise ValueError(
-            f"{image_tag!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128 characters)"
-        )
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ class StackSettings:
 
     @property
     def built_containers(self) -> list[Container]:
-        return [container for container in self.config.containers if container.build is not None]
+        return built_containers(self.config)
 
     @property
     def resource_prefix(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Environment, Fn, Stack, Tags
 from constructs import Construct
 
+from warmkeeper.aws import stack as keys
 from warmkeeper.infra.autoscaling import Autoscaling
 from warmkeeper.infra.cluster import Cluster
 from warmkeeper.infra.idle import IdleDetector
@@ -22,7 +23,7 @@ from warmkeeper.infra.names import repository_output_key
 from warmkeeper.infra.network import Network
 from warmkeeper.infra.routing import Routing
 from warmkeeper.infra.service import AppService
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
 from warmkeeper.infra.waker import Waker
 
 AVAILABILITY_ZONES = 2
@@ -132,27 +133,43 @@ class WarmkeeperStack(Stack):
             function=waker.function,
         )
 
+        # The contract's keys (warmkeeper.aws.stack), read back by the CLI and the deploys.
         outputs = {
-            "Url": (ingress.url(settings), "Where people open the app"),
-            "ClusterName": (cluster.cluster.cluster_name, "ECS cluster"),
-            "ServiceName": (
+            keys.OUTPUT_URL: (ingress.url(settings), "Where people open the app"),
+            keys.OUTPUT_CLUSTER: (cluster.cluster.cluster_name, "ECS cluster"),
+            keys.OUTPUT_SERVICE: (
                 app_service.service.service_name,
                 "ECS service (no desired count in the template)",
             ),
-            "ListenerArn": (ingress.listener.listener_arn, "The listener that carries traffic"),
-            "ServiceTargetGroupArn": (ingress.service_target_group.target_group_arn, "ip target group"),
-            "WarmkeeperFunctionName": (waker.function.function_name, "The warmkeeper Lambda"),
-            "ParameterPrefix": (settings.parameter_prefix, "SSM path of the Lambda's state"),
-            "KeepaliveSecretArn": (waker.keepalive_secret.secret_arn, "Token of POST /_warmkeeper/keepalive"),
-            "LoadBalancerDimension": (ingress.load_balancer.load_balancer_full_name, "AWS/ApplicationELB"),
-            "TargetGroupDimension": (
+            keys.OUTPUT_LISTENER_ARN: (ingress.listener.listener_arn, "The listener that carries traffic"),
+            keys.OUTPUT_SERVICE_TARGET_GROUP_ARN: (
+                ingress.service_target_group.target_group_arn,
+                "ip target group",
+            ),
+            keys.OUTPUT_FUNCTION_NAME: (waker.function.function_name, "The warmkeeper Lambda"),
+            keys.OUTPUT_PARAMETER_PREFIX: (settings.parameter_prefix, "SSM path of the Lambda's state"),
+            keys.OUTPUT_KEEPALIVE_SECRET_ARN: (
+                waker.keepalive_secret.secret_arn,
+                "Token of POST /_warmkeeper/keepalive",
+            ),
+            # The CLI drives the same engine as the Lambda: it must look for the warm route where
+            # the Lambda creates it (WK_WARM_RULE_PRIORITY).
+            keys.OUTPUT_WARM_RULE_PRIORITY: (str(WARM_RULE_PRIORITY), "Priority of the run-time warm route"),
+            keys.OUTPUT_LOAD_BALANCER_DIMENSION: (
+                ingress.load_balancer.load_balancer_full_name,
+                "AWS/ApplicationELB",
+            ),
+            keys.OUTPUT_TARGET_GROUP_DIMENSION: (
                 ingress.service_target_group.target_group_full_name,
                 "AWS/ApplicationELB",
             ),
-            "DashboardName": (monitoring.dashboard_name, "CloudWatch dashboard"),
+            keys.OUTPUT_DASHBOARD_NAME: (monitoring.dashboard_name, "CloudWatch dashboard"),
         }
         if idle is not None:
-            outputs["IdleAlarmName"] = (idle.alarm.alarm_name, "Goes to ALARM when the service is idle")
+            outputs[keys.OUTPUT_IDLE_ALARM_NAME] = (
+                idle.alarm.alarm_name,
+                "Goes to ALARM when the service is idle",
+            )
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)
 

@@ -1,4 +1,8 @@
-"""Read one CloudFormation stack: status and the outputs named in the team contract."""
+"""One CloudFormation stack as warmkeeper reads it: status, and the outputs of the team contract.
+
+The output keys are named here once: the CDK app writes them (:mod:`warmkeeper.infra.stack`), the
+CLI and the deploys read them. Standard library and botocore only (part of the Lambda bundle).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,22 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
-    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudformation.client import CloudFormationClient
 
-# Output keys (exact OutputKey values, see the contract).
+# The service stack's output keys (exact OutputKey values, see the contract).
+OUTPUT_URL = "Url"
 OUTPUT_CLUSTER = "ClusterName"
 OUTPUT_SERVICE = "ServiceName"
+OUTPUT_LISTENER_ARN = "ListenerArn"
+OUTPUT_SERVICE_TARGET_GROUP_ARN = "ServiceTargetGroupArn"
+OUTPUT_FUNCTION_NAME = "WarmkeeperFunctionName"
 OUTPUT_PARAMETER_PREFIX = "ParameterPrefix"
-OUTPUT_URL = "Url"
+OUTPUT_KEEPALIVE_SECRET_ARN = "KeepaliveSecretArn"  # noqa: S105 - an output key, not a secret
+OUTPUT_WARM_RULE_PRIORITY = "WarmRulePriority"
+OUTPUT_LOAD_BALANCER_DIMENSION = "LoadBalancerDimension"
+OUTPUT_TARGET_GROUP_DIMENSION = "TargetGroupDimension"
+OUTPUT_DASHBOARD_NAME = "DashboardName"
+OUTPUT_IDLE_ALARM_NAME = "IdleAlarmName"  # scale-to-zero environments only
 # The images stack's `RepositoryUri<Container>` keys: warmkeeper.infra.names.repository_output_key.
 
 # A stack in one of these states is being changed by someone else: a second deploy must wait.
@@ -41,7 +54,7 @@ class StackInfo:
 
 
 def describe_stack(cloudformation: CloudFormationClient, name: str) -> StackInfo | None:
-    """The stack, or None when it does not exist (yet)."""
+    """The stack, or None when it does not exist (yet). Other AWS errors are raised as botocore's."""
     try:
         stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
     except ClientError as exc:
