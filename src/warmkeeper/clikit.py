@@ -14,6 +14,9 @@ import typer
 from rich.console import Console
 
 from warmkeeper.config import AppConfig, EnvironmentSettings, load_config
+from warmkeeper.errors import UserError
+
+__all__ = ["UserError", "app", "err", "fail", "load", "out"]
 
 app = typer.Typer(
     name="warmkeeper",
@@ -36,12 +39,6 @@ ConfigOption = Annotated[
     ),
 ]
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment: local, staging or production.")]
-
-
-class UserError(Exception):
-    """A problem with the command's input or surroundings: one clear line, exit code 2."""
-
-    exit_code = 2
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

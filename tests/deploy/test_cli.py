@@ -58,13 +58,6 @@ def test_deploy_without_credentials_stops_at_the_first_check(no_credentials: Non
     assert "images" not in result.output and "synthesized" not in result.output
 
 
-def test_local_deploy_says_clearly_when_the_local_deploy_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "warmkeeper.local.deploy", None)  # makes the import fail
-    result = invoke("deploy", "--env", "local")
-    assert result.exit_code == 2
-    assert "the local deploy (warmkeeper.local.deploy) is not part of this version" in one_line_error(result)
-
-
 def test_local_deploy_hands_over_to_the_twin(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[Any, ...]] = []
     module = types.ModuleType("warmkeeper.local.deploy")
@@ -76,10 +69,10 @@ def test_local_deploy_hands_over_to_the_twin(monkeypatch: pytest.MonkeyPatch) ->
     module.deploy_local = deploy_local  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "warmkeeper.local.deploy", module)
 
-    result = invoke("deploy", "--env", "local", "--timeout", "90")
+    result = invoke("deploy", "--env", "local", "--timeout", "90", "--image-tag", "v7")
 
     assert result.exit_code == 1
-    assert calls == [("cityguided", 8080, {"timeout_seconds": 90.0})]
+    assert calls == [("cityguided", 8080, {"timeout_seconds": 90.0, "image_tag": "v7"})]
 
 
 def test_local_dry_run_is_refused() -> None:

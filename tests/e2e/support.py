@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,9 @@ import httpx
 from warmkeeper.config import load_config
 from warmkeeper.control import StatusReport
 from warmkeeper.local.control import TwinControl
+from warmkeeper.local.ports import free_port, port_is_free
+
+__all__ = ["free_port"]  # the tests take every port helper from here
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = ROOT / "examples" / "cityguided" / "warmkeeper.toml"
@@ -30,24 +34,56 @@ BROWSER_HEADERS = {
 }
 
 T = TypeVar("T")
+LOCAL_HEADER = "[containers.local]\n"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def example_config(
+    directory: Path,
+    version: str,
+    *,
+    extra_environment: Mapping[str, Mapping[str, str]] | None = None,
+    name: str = "warmkeeper.toml",
+) -> Path:
+    """Write a copy of the CityGuided config into `directory`, reporting `version`, and return it.
+
+    Containers without a ``local.environment`` (api and web) get ``APP_VERSION = version`` (what
+    ``/api/version`` and the web's ``X-App-Version`` answer) plus `extra_environment[name]`; every
+    local command runs from the example's folder (``cwd``), so the copy lives anywhere. Written
+    again in the same folder, it is the next version of the same app for `warmkeeper deploy`.
+    """
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    containers = tomllib.loads(text)["containers"]
+    head, *blocks = text.split(LOCAL_HEADER)
+    assert len(blocks) == len(containers), "one [containers.local] per container"
+    parts = [head]
+    for container, block in zip(containers, blocks, strict=True):
+        lines = [f"cwd = {json.dumps(str(EXAMPLE_CONFIG.parent))}"]
+        if not container["local"].get("environment"):
+            environment = {"APP_VERSION": version, **(extra_environment or {}).get(container["name"], {})}
+            pairs = ", ".join(f"{key} = {json.dumps(value)}" for key, value in environment.items())
+            lines.append(f"environment = {{ {pairs} }}")
+        parts.append(LOCAL_HEADER + "\n".join(lines) + "\n" + block)
+    path = directory / name
+    path.write_text("".join(parts), encoding="utf-8")
+    load_config(path)  # the copy must be a valid config, or the test is wrong
+    return path
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m warmkeeper ARGS` from the repository root, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "warmkeeper", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def port_is_bound(port: int) -> bool:
     """True when a socket is bound to the port (connections in TIME_WAIT do not count)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-        return False
+    return not port_is_free(port)
 
 
 def pid_alive(pid: int) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,26 +12,17 @@ from pathlib import Path
 
 import httpx
 
+from warmkeeper.local.ports import free_port, port_is_free
+
+__all__ = ["free_port"]  # the tests take every port helper from here
+
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "cityguided"
 VENV_BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def port_is_bound(port: int) -> bool:
     """True when a socket is bound to the port (connections in TIME_WAIT do not count)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-        return False
+    return not port_is_free(port)
 
 
 class Running:

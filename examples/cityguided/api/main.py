@@ -1,10 +1,14 @@
-"""CityGuided API: `/api/health` and `/api/places`, served by uvicorn.
+"""CityGuided API: `/api/health`, `/api/places` and `/api/version`, served by uvicorn.
 
 Run from examples/cityguided: `python -m uvicorn api.main:app --port 8000`. The places come from a
 JSON file bundled with the code (``PLACES_FILE`` overrides where it is read from); they are read and
 validated once at start-up, so a broken file stops the process before it reports healthy instead of
 failing on the first request. uvicorn handles SIGTERM gracefully: it stops accepting connections and
 lets in-flight requests finish (``--timeout-graceful-shutdown`` bounds the wait).
+
+``APP_VERSION`` (set per release: in the container's environment on ECS, in ``local.environment``
+on the twin) is what `/api/version` answers, so a client can tell which release served it during a
+rolling deploy.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 logger = logging.getLogger("cityguided.api")
 
 DEFAULT_PLACES_FILE = Path(__file__).with_name("places.json")
+UNVERSIONED = "dev"
 
 
 class Place(BaseModel):
@@ -46,6 +51,7 @@ def load_places(path: Path) -> list[Place]:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     path = Path(os.environ.get("PLACES_FILE", str(DEFAULT_PLACES_FILE)))
     app.state.places = load_places(path)
+    app.state.version = os.environ.get("APP_VERSION") or UNVERSIONED
     logger.warning("cityguided api: %d places loaded from %s", len(app.state.places), path)
     yield
     # Reached after uvicorn has stopped accepting connections and in-flight requests have finished.
@@ -58,6 +64,13 @@ app = FastAPI(title="CityGuided API", version="1.0.0", lifespan=lifespan, docs_u
 @app.get("/api/health")
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.get("/api/version")
+def version() -> dict[str, str]:
+    """The release this process runs."""
+    result: str = app.state.version
+    return {"version": result}
 
 
 @app.get("/api/places")

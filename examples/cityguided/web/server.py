@@ -3,6 +3,9 @@
 Standard library only, so the image needs nothing but Python. `/healthz` answers ``ok`` for the
 container health check; every other path is a file under ``static/`` (``/`` is ``index.html``).
 
+Every response carries ``X-App-Version``: the ``APP_VERSION`` the process started with (``dev``
+when unset), so a client can tell which release served it during a rolling deploy.
+
 SIGTERM and SIGINT stop it gracefully: the listening socket stops accepting, requests already being
 answered finish, idle keep-alive connections (from Caddy) are closed, then the process exits 0. This
 is what lets ECS (and the local twin) stop a task without cutting a response in half.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -23,12 +27,16 @@ from pathlib import Path
 from types import FrameType
 
 STATIC_DIR = Path(__file__).with_name("static")
+APP_VERSION = os.environ.get("APP_VERSION") or "dev"
 
 
 class WebHandler(SimpleHTTPRequestHandler):
     server_version = "cityguided-web"
     sys_version = ""
     protocol_version = "HTTP/1.1"  # keep-alive with the proxy in front
+    # Headers and body leave in separate writes: without TCP_NODELAY the body waits for the proxy's
+    # delayed ACK (40 ms on Linux) on every keep-alive request.
+    disable_nagle_algorithm = True
     server: WebServer
     idle = True  # waiting for the next request on a keep-alive connection
 
@@ -68,6 +76,7 @@ class WebHandler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "same-origin")
+        self.send_header("X-App-Version", APP_VERSION)
         super().end_headers()
 
     def _send_text(self, status: HTTPStatus, text: str, head: bool = False) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from pathlib import Path
@@ -28,7 +27,6 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Cloud assembly folder (default: cdk.out/deploy-ENV)."),
 ]
-LOCAL_DEPLOY_MODULE = "warmkeeper.local.deploy"
 
 
 def _settings(config: Path, env: str) -> tuple[AppConfig, EnvironmentSettings]:
@@ -68,18 +66,14 @@ def _deployer(cfg: AppConfig, env: str, settings: EnvironmentSettings, output: P
     return AwsDeployer(context, synthesize=synthesize_with_infra)
 
 
-def _deploy_local(cfg: AppConfig, settings: EnvironmentSettings, timeout: float, dry_run: bool) -> None:
+def _deploy_local(
+    cfg: AppConfig, settings: EnvironmentSettings, timeout: float, dry_run: bool, image_tag: str | None
+) -> None:
     if dry_run:
         raise fail("--dry-run: the local twin has no template to diff; use it with staging or production")
-    try:
-        module = importlib.import_module(LOCAL_DEPLOY_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name not in (LOCAL_DEPLOY_MODULE, "warmkeeper.local"):
-            raise
-        raise fail(
-            f"--env local: the local deploy ({LOCAL_DEPLOY_MODULE}) is not part of this version yet"
-        ) from None
-    code = module.deploy_local(cfg, settings, timeout_seconds=timeout)
+    from warmkeeper.local.deploy import deploy_local  # the twin's code: only for --env local
+
+    code = deploy_local(cfg, settings, timeout_seconds=timeout, image_tag=image_tag)
     raise typer.Exit(code if isinstance(code, int) else 0)
 
 
@@ -111,7 +105,7 @@ def deploy(
     """
     cfg, settings = _settings(config, env)
     if env == "local":
-        _deploy_local(cfg, settings, timeout, dry_run)
+        _deploy_local(cfg, settings, timeout, dry_run, image_tag or None)
         return
     if not image_tag:
         raise fail("--image-tag is required for an AWS environment (the tag `make images TAG=...` pushed)")

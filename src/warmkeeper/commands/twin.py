@@ -92,6 +92,7 @@ def up(
             f"[dim]status: warmkeeper status --env local --config {escape(str(config))}   "
             f"state file: {escape(str(twin.state_path))}[/]"
         )
+        out.print(f"[dim]new version: warmkeeper deploy --env local --config {escape(str(config))}[/]")
         while not stop.wait(0.5) and twin.fatal is None:
             pass
         out.print("stopping: edge, waker, then every task (graceful)...")

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from warmkeeper.clikit import UserError
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.control import StatusReport, TaskStatus
+from warmkeeper.errors import UserError
 from warmkeeper.local.twin import STATE_DIR_NAME, state_file
 
 
@@ -67,7 +67,13 @@ class TwinControl:
         return state
 
     def _request(
-        self, method: str, endpoint: str, *, params: dict[str, str] | None = None, auth: bool = False
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: dict[str, str] | None = None,
+        auth: bool = False,
+        body: dict[str, Any] | None = None,
     ) -> httpx.Response:
         state = self._state()
         # The edge listens on the loopback address: talk to it there whatever the URL's host name.
@@ -78,7 +84,7 @@ class TwinControl:
         try:
             with httpx.Client(trust_env=False, timeout=self.timeout) as client:
                 return client.request(
-                    method, f"{base}/_warmkeeper/{endpoint}", params=params, headers=headers
+                    method, f"{base}/_warmkeeper/{endpoint}", params=params, headers=headers, json=body
                 )
         except httpx.HTTPError as exc:
             raise TwinNotRunningError(f"the local twin at {state['url']} does not answer: {exc}") from None
@@ -114,6 +120,35 @@ class TwinControl:
             self._request("POST", "keepalive", params={"minutes": str(minutes)}, auth=True), "keepalive"
         )
         return f"kept warm until {document.get('lease_until')} ({document.get('minutes')} min)"
+
+    # -- deploys (the twin only: on AWS, CloudFormation and ECS do this) --------------------------------
+
+    def start_deploy(
+        self, new: AppConfig, label: str | None = None, timeout_seconds: float | None = None
+    ) -> dict[str, Any]:
+        """Send the config just read (the new task definition) to the twin; it starts the rollout."""
+        body = deploy_request_body(new, label, timeout_seconds)
+        return self._json(self._request("POST", "deploy", auth=True, body=body), "deploy")
+
+    def deploy_progress(self, run_id: str, since: int = 0) -> dict[str, Any]:
+        """The deploy's events from number `since` on, and its outcome so far."""
+        return self._json(
+            self._request("GET", "deploy", params={"id": run_id, "since": str(since)}, auth=True),
+            "deploy progress",
+        )
+
+
+def deploy_request_body(
+    new: AppConfig, label: str | None = None, timeout_seconds: float | None = None
+) -> dict[str, Any]:
+    """The body of ``POST /_warmkeeper/deploy``: the validated config as JSON, and where it was read.
+
+    The twin validates it again with the same model (:func:`warmkeeper.local.rollout.parse_deploy_request`).
+    """
+    body: dict[str, Any] = {"source": str(new.source), "config": new.model_dump(mode="json"), "label": label}
+    if timeout_seconds is not None:
+        body["timeout_seconds"] = timeout_seconds
+    return body
 
 
 def _read_state(path: Path) -> dict[str, Any]:

@@ -1,21 +1,31 @@
-"""The twin's edge: a real Caddy playing the ALB, reconfigured through its admin API.
+"""The twin's edge: a real Caddy playing the ALB, whose routing changes without a config reload.
 
-The whole JSON config is built by :func:`edge_config` (pure) and loaded with ``POST /load``: Caddy
-swaps it in without dropping a connection, and requests in flight on the old config finish (within
-the grace period). Two routes, as on the ALB listener:
+Caddy's whole JSON config is built by :func:`edge_config` (pure) and loaded once, at start, with
+``POST /load``. Two routes, as on the ALB listener:
 
 - ``/_warmkeeper/*`` always goes to the waker (the CFN-owned priority-1 rule on AWS);
-- everything else goes to the waker, or to the healthy tasks' entry ports once the controller
-  switches it (the run-time "warm route" rule and its target group on AWS).
+- everything else goes to the address(es) written in the edge's *target files*: Caddy reads them on
+  every request (the ``{file.*}`` placeholder in the upstream's dial address). The controller points
+  them at the waker or at the healthy tasks' entry ports (the run-time "warm route" rule and its
+  target group on AWS) with an atomic rename.
 
-Each request is written to Caddy's access log (JSON on stdout) with a ``wk_route`` field naming the
-route that served it; :class:`Edge` reads that stream and counts requests per route. The service
-route's count is the twin's CloudWatch ``RequestCount`` on the target group: the controller's idle
-clock.
+Why files and not a new config per switch: on Linux every Caddy config reload resets a few client
+connections under load (the old server closes its idle keep-alive connections, and connections
+queued on the old SO_REUSEPORT listener are dropped when it closes); measured here, a handful per
+150 reloads at ~130 requests/s. The ALB never touches client connections when a rule or a target
+changes, and a rolling deploy must drop nothing, so the edge's config never changes after start.
+
+Each request is written to Caddy's access log (JSON on stdout) with the route that served it
+(``wk_route``: ``control`` or ``ordinary``) and the upstream that answered (``wk_upstream``);
+:class:`Edge` reads that stream and counts requests per route. The service's count is the twin's
+CloudWatch ``RequestCount`` on the target group: the controller's idle clock. Requests in flight per
+upstream (what the ALB waits for when it deregisters a target) come from Caddy's admin API,
+``GET /reverse_proxy/upstreams``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -37,7 +47,12 @@ from warmkeeper.local.process import ChildProcess
 
 ACCESS_LOGGER = "wk"
 ROUTE_FIELD = "wk_route"
+UPSTREAM_FIELD = "wk_upstream"
 CONTROL_PREFIX = "/_warmkeeper/"
+TARGET_FILE_PREFIX = "target-"
+# A request whose upstream refuses the connection (a task that just went away) is sent again, to
+# the address the target files name by then, for this long: dial errors are safe to retry.
+RETRY_SECONDS = 3
 
 
 class EdgeError(Exception):
@@ -58,12 +73,44 @@ def find_caddy() -> Path:
     )
 
 
+def address(port: int) -> str:
+    """The dial address of a loopback port, exactly as Caddy reports it in its upstream list."""
+    return f"{LOOPBACK}:{port}"
+
+
+def target_files(runtime_dir: Path, slots: int) -> list[Path]:
+    """The files the ordinary route's upstreams read their dial address from, one per upstream."""
+    if slots < 1:
+        raise ValueError("the edge needs at least one target slot")
+    if any(char in str(runtime_dir) for char in "{}"):
+        raise ValueError(f"{runtime_dir}: braces would end Caddy's {{file.*}} placeholder early")
+    return [runtime_dir / f"{TARGET_FILE_PREFIX}{slot}" for slot in range(slots)]
+
+
+def target_addresses(service_ports: Sequence[int], waker_port: int, slots: int) -> list[str]:
+    """What each target file holds: the waker when no port is given, else the ports in turn.
+
+    Each of the ``slots`` upstreams of the ordinary route dials one file; Caddy balances over them
+    round-robin, so N healthy tasks over `slots` files share the traffic as evenly as the slots allow.
+    """
+    if slots < 1:
+        raise ValueError("the edge needs at least one target slot")
+    if not service_ports:
+        return [address(waker_port)] * slots
+    return [address(service_ports[slot % len(service_ports)]) for slot in range(slots)]
+
+
 def _proxy(dial: Sequence[str]) -> dict[str, Any]:
     return {
         "handler": "reverse_proxy",
         "upstreams": [{"dial": address} for address in dial],
-        # Fail fast on a dead upstream: the controller re-routes within a second.
+        # Fail fast on a dead upstream, and try again (target files re-read) for a few seconds.
         "transport": {"protocol": "http", "dial_timeout": "2s"},
+        "load_balancing": {
+            "selection_policy": {"policy": "round_robin"},
+            "try_duration": f"{RETRY_SECONDS}s",
+            "try_interval": "100ms",
+        },
     }
 
 
@@ -72,23 +119,17 @@ def edge_config(
     listen_port: int,
     admin_port: int,
     waker_port: int,
-    service_ports: Sequence[int] = (),
+    targets: Sequence[Path],
     grace_seconds: float = 30,
     listen_host: str = LOOPBACK,
 ) -> dict[str, Any]:
-    """Caddy's whole JSON config for one routing state.
+    """Caddy's whole JSON config: the same for every routing state (the target files change).
 
-    ``service_ports`` empty: ordinary traffic goes to the waker. Otherwise it is balanced over the
-    healthy tasks' entry ports (the target group). The admin section is repeated in every config:
-    a config without one would move the admin endpoint back to Caddy's default localhost:2019.
+    ``targets`` are the files holding the ordinary route's dial addresses (see
+    :func:`target_files`); Caddy reads them per request, so a switch needs no reload.
     """
-    waker = [f"{LOOPBACK}:{waker_port}"]
-    if service_ports:
-        ordinary_route = "service"
-        ordinary = _proxy([f"{LOOPBACK}:{port}" for port in service_ports])
-    else:
-        ordinary_route = "waker"
-        ordinary = _proxy(waker)
+    if not targets:
+        raise ValueError("the ordinary route needs at least one target file")
     return {
         "admin": {"listen": f"{LOOPBACK}:{admin_port}", "config": {"persist": False}},
         "logging": {
@@ -103,7 +144,7 @@ def edge_config(
         },
         "apps": {
             "http": {
-                # Held requests (at most hold_seconds) finish on the old config after a switch.
+                # Only applies when Caddy stops: held requests (at most hold_seconds) finish first.
                 "grace_period": int(grace_seconds * 1e9),
                 "servers": {
                     "edge": {
@@ -115,14 +156,20 @@ def edge_config(
                                 "match": [{"path": [f"{CONTROL_PREFIX}*"]}],
                                 "handle": [
                                     {"handler": "log_append", "key": ROUTE_FIELD, "value": "control"},
-                                    _proxy(waker),
+                                    _proxy([address(waker_port)]),
                                 ],
                                 "terminal": True,
                             },
                             {
                                 "handle": [
-                                    {"handler": "log_append", "key": ROUTE_FIELD, "value": ordinary_route},
-                                    ordinary,
+                                    {"handler": "log_append", "key": ROUTE_FIELD, "value": "ordinary"},
+                                    # Evaluated when the entry is written: the upstream that answered.
+                                    {
+                                        "handler": "log_append",
+                                        "key": UPSTREAM_FIELD,
+                                        "value": "{http.reverse_proxy.upstream.hostport}",
+                                    },
+                                    _proxy([f"{{file.{path}}}" for path in targets]),
                                 ],
                                 "terminal": True,
                             },
@@ -132,6 +179,21 @@ def edge_config(
             }
         },
     }
+
+
+def in_flight_by_address(upstreams: object) -> dict[str, int]:
+    """Requests in flight per dial address, from Caddy's ``GET /reverse_proxy/upstreams`` answer.
+
+    Caddy lists each configured upstream (here the ``{file.*}`` placeholders) and each address those
+    resolved to while it has requests or was used recently; an address it no longer lists has none.
+    """
+    counts: dict[str, int] = {}
+    if not isinstance(upstreams, list):
+        return counts
+    for entry in upstreams:
+        if isinstance(entry, dict) and isinstance(entry.get("address"), str):
+            counts[entry["address"]] = counts.get(entry["address"], 0) + int(entry.get("num_requests") or 0)
+    return counts
 
 
 @dataclass
@@ -146,7 +208,7 @@ class RouteCounters:
 
 
 class Edge:
-    """A Caddy process on the public port, switched between the waker and the service."""
+    """A Caddy process on the public port; ordinary traffic goes where the target files say."""
 
     def __init__(
         self,
@@ -157,6 +219,7 @@ class Edge:
         grace_seconds: float,
         on_event: Callable[[str, str], None],
         listen_host: str = LOOPBACK,
+        target_slots: int = 1,
     ) -> None:
         self.port = port
         self.waker_port = waker_port
@@ -166,7 +229,9 @@ class Edge:
         self.routing = Routing.WAKER
         self.service_ports: tuple[int, ...] = ()
         self.counters = RouteCounters()
+        self.switches = 0  # target changes since start (none of them reloads Caddy)
         self._runtime_dir = runtime_dir
+        self._targets = target_files(runtime_dir, target_slots)
         self._on_event = on_event
         self._process: ChildProcess | None = None
         self._client = httpx.Client(trust_env=False, timeout=10.0)
@@ -201,6 +266,7 @@ class Edge:
             )
         caddy = find_caddy()
         self.admin_port = free_port()
+        self._point(())  # the target files exist before Caddy reads them: to the waker
         boot = self._runtime_dir / "caddy-boot.json"
         boot.write_text(
             json.dumps({"admin": {"listen": f"{LOOPBACK}:{self.admin_port}", "config": {"persist": False}}})
@@ -232,18 +298,11 @@ class Edge:
                 if time.monotonic() > deadline:
                     raise EdgeError("caddy's admin API did not answer within 15 s") from None
                 time.sleep(0.05)
-        self._load(())
-
-    @property
-    def _admin(self) -> str:
-        return f"http://{LOOPBACK}:{self.admin_port}"
-
-    def _load(self, service_ports: Sequence[int]) -> None:
         config = edge_config(
             listen_port=self.port,
             admin_port=self.admin_port,
             waker_port=self.waker_port,
-            service_ports=service_ports,
+            targets=self._targets,
             grace_seconds=self.grace_seconds,
             listen_host=self.listen_host,
         )
@@ -252,8 +311,24 @@ class Edge:
             raise EdgeError(
                 f"caddy refused the edge config ({response.status_code}): {response.text.strip()}"
             )
+
+    @property
+    def _admin(self) -> str:
+        return f"http://{LOOPBACK}:{self.admin_port}"
+
+    def _point(self, service_ports: Sequence[int]) -> None:
+        """Write every target file (write then rename: Caddy reads the old or the new one, whole)."""
+        for path, value in zip(
+            self._targets,
+            target_addresses(service_ports, self.waker_port, len(self._targets)),
+            strict=True,
+        ):
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_text(value, encoding="ascii")
+            temporary.replace(path)
         self.service_ports = tuple(service_ports)
         self.routing = Routing.SERVICE if service_ports else Routing.WAKER
+        self.switches += 1
 
     def route_to_service(self, ports: Sequence[int]) -> None:
         """Send ordinary traffic to these healthy entry ports (register the targets)."""
@@ -262,13 +337,20 @@ class Edge:
         with self._lock:
             if self.routing is Routing.SERVICE and tuple(ports) == self.service_ports:
                 return
-            self._load(ports)
+            self._point(ports)
 
     def route_to_waker(self) -> None:
         with self._lock:
             if self.routing is Routing.WAKER:
                 return
-            self._load(())
+            self._point(())
+
+    def in_flight(self, port: int) -> int:
+        """Requests the edge has sent to this port and not yet seen answered (Caddy's own count)."""
+        response = self._client.get(f"{self._admin}/reverse_proxy/upstreams")
+        if response.status_code != 200:
+            raise EdgeError(f"caddy's upstream list failed ({response.status_code}): {response.text.strip()}")
+        return in_flight_by_address(response.json()).get(address(port), 0)
 
     def _read_line(self, line: str) -> None:
         if not line.startswith("{"):
@@ -283,6 +365,12 @@ class Edge:
                 self._on_event("detail", f"edge: {entry.get('msg')} {entry.get('error', '')}".strip())
             return
         route = entry.get(ROUTE_FIELD)
+        if route == "ordinary":
+            upstream = entry.get(UPSTREAM_FIELD) or ""
+            if upstream:
+                route = "waker" if upstream == address(self.waker_port) else "service"
+            else:  # no upstream answered (all dials failed): count it where traffic was going
+                route = self.routing.value
         status = int(entry.get("status") or 0)
         with self._counter_lock:
             if route == "service":
@@ -310,4 +398,5 @@ class Edge:
             if not self._process.wait(timeout if timeout is not None else self.grace_seconds + 5):
                 self._process.signal(signal.SIGKILL)
                 self._process.wait(5)
-        self._client.close()
+        with contextlib.suppress(Exception):
+            self._client.close()

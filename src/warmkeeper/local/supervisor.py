@@ -11,6 +11,14 @@ task when one is missing, replaces a task that failed (a process exited, or a co
 healthy or stopped being healthy), and stops tasks beyond the desired count. Failed starts are
 retried with exponential backoff a bounded number of times per wake, then it gives up and reports
 the failure with the output tail of the container that failed, instead of flapping forever.
+
+Tasks run a :class:`TaskSpec`, the twin's task-definition revision. A rolling deploy (driven by
+:mod:`warmkeeper.local.rollout`) uses three primitives of the service, each atomic under its lock:
+:meth:`LocalService.begin_rollout` (new tasks of the new revision, not yet in service, or nothing at
+all when the service is cold), :meth:`LocalService.promote_rollout` (the new tasks become targets,
+the old ones start draining) and :meth:`LocalService.end_rollout`. While a rollout runs the
+scheduler neither starts nor stops tasks for the desired count: the rollout owns the transition,
+as an ECS deployment does.
 """
 
 from __future__ import annotations
@@ -48,8 +56,26 @@ class TaskPhase(StrEnum):
     STARTING = "starting"
     HEALTHY = "healthy"
     FAILED = "failed"  # a process exited or a health check failed: to be stopped and replaced
+    DRAINING = "draining"  # out of the edge (deregistered), finishing the requests it holds
     STOPPING = "stopping"
     STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One revision of the task definition: the containers to run, and a label people know it by.
+
+    Revision 1 is the config `warmkeeper up` read; each `warmkeeper deploy --env local` makes the
+    next one (like a new task-definition revision on ECS), cold or warm.
+    """
+
+    cfg: AppConfig
+    revision: int = 1
+    label: str | None = None
+
+    @property
+    def version(self) -> str:
+        return f"r{self.revision}" + (f" ({self.label})" if self.label else "")
 
 
 @dataclass(frozen=True)
@@ -103,13 +129,18 @@ class LocalTask:
     def __init__(
         self,
         task_id: str,
-        cfg: AppConfig,
+        spec: TaskSpec,
         client: httpx.Client,
         on_event: EventSink,
         on_change: Callable[[], None],
+        in_service: bool = True,
     ) -> None:
         self.task_id = task_id
-        self.cfg = cfg
+        self.spec = spec
+        self.cfg = cfg = spec.cfg
+        # A target of the edge once healthy. A rollout's new task is not, until the rollout
+        # switches the edge to it; a draining task no longer is.
+        self.in_service = in_service
         self.ports: dict[str, int] = {c.name: free_port() for c in cfg.containers}
         self.entry_port = self.ports[cfg.entry_container.name]
         self.phase = TaskPhase.STARTING
@@ -124,8 +155,17 @@ class LocalTask:
         self._on_event = on_event
         self._on_change = on_change
         self._lock = threading.Lock()
+        self._stop_lock = threading.Lock()  # one stop at a time; a second caller waits for it
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"task-{task_id}", daemon=True)
+
+    @property
+    def revision(self) -> int:
+        return self.spec.revision
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -250,15 +290,32 @@ class LocalTask:
     def mark_stopping(self) -> None:
         """Taken out of service now; `stop()` (in another thread) does the stopping."""
         with self._lock:
+            self.in_service = False
             if self.phase is not TaskPhase.STOPPED:
                 self.phase = TaskPhase.STOPPING
+
+    def drain(self) -> None:
+        """Out of service, processes untouched: it finishes what it holds before `stop()`.
+
+        A draining task is no longer checked for failure: losing health now changes nothing.
+        """
+        with self._lock:
+            self.in_service = False
+            if self.phase in (TaskPhase.STARTING, TaskPhase.HEALTHY, TaskPhase.FAILED):
+                self.phase = TaskPhase.DRAINING
+        self._on_change()
 
     def stop(self) -> None:
         """Stop gracefully: the entry container first (no new requests), then the others, each with
         SIGTERM and its ``stop_timeout_seconds``, then SIGKILL for whatever is left in the group."""
+        with self._stop_lock:
+            self._stop_now()
+
+    def _stop_now(self) -> None:
         with self._lock:
             if self.phase is TaskPhase.STOPPED:
                 return
+            self.in_service = False
             self.phase = TaskPhase.STOPPING
         self._stop.set()
         self._on_change()
@@ -283,6 +340,10 @@ class LocalTask:
     def pids(self) -> dict[str, int]:
         return {name: p.pid for name, p in self._processes.items()}
 
+    def exit_codes(self) -> dict[str, int | None]:
+        """Each started container's exit code (None while it runs), in start order."""
+        return {name: p.returncode for name, p in self._processes.items()}
+
     def output_tail(self, container: str, lines: int = 20) -> list[str]:
         process = self._processes.get(container)
         return process.tail(lines) if process is not None else []
@@ -293,8 +354,8 @@ class ServiceSnapshot:
     """What the controller observes of the service at one instant."""
 
     desired: int
-    running: int  # tasks with processes (starting, healthy, failing or stopping)
-    healthy: int
+    running: int  # tasks with processes (starting, healthy, failing, draining or stopping)
+    healthy: int  # healthy targets: healthy tasks in service (the target group's healthy count)
     healthy_tasks: list[LocalTask]
     tasks: list[LocalTask]
     tasks_started: int
@@ -302,6 +363,20 @@ class ServiceSnapshot:
     gave_up: bool
     last_failure: TaskFailure | None
     problems: list[str] = field(default_factory=list)
+    spec: TaskSpec | None = None
+    rollout: Rollout | None = None
+
+
+@dataclass
+class Rollout:
+    """A rolling deploy in progress: what the service must not touch while it runs."""
+
+    old_spec: TaskSpec
+    new_spec: TaskSpec
+    new_tasks: list[LocalTask]
+    old_tasks: list[LocalTask] = field(default_factory=list)
+    # Set when the service is scaled to zero mid-deploy (a forced sleep, the twin stopping).
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 class LocalService:
@@ -316,7 +391,8 @@ class LocalService:
         backoff_base_seconds: float = 1.0,
         backoff_max_seconds: float = 30.0,
     ) -> None:
-        self.cfg = cfg
+        self._spec = TaskSpec(cfg)
+        self._rollout: Rollout | None = None
         self.max_attempts = max_attempts
         self.backoff_base_seconds = backoff_base_seconds
         self.backoff_max_seconds = backoff_max_seconds
@@ -341,6 +417,15 @@ class LocalService:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def spec(self) -> TaskSpec:
+        """The revision new tasks run (the one a deploy made current)."""
+        return self._spec
+
+    @property
+    def cfg(self) -> AppConfig:
+        return self._spec.cfg
+
     def _changed(self) -> None:
         self._wakeup.set()
         if self._on_change_hook is not None:
@@ -359,6 +444,8 @@ class LocalService:
                 self._attempts = 0
                 self._gave_up = False
                 self._next_attempt_at = 0.0
+            if count == 0 and self._rollout is not None:
+                self._rollout.cancelled.set()  # nothing to roll onto any more: the rollout stops
             self._desired = count
         self._wakeup.set()
 
@@ -389,9 +476,21 @@ class LocalService:
     def _reconcile(self) -> None:
         now = time.monotonic()
         with self._lock:
+            rollout = self._rollout
             for task in list(self._tasks):
-                if task.phase is TaskPhase.HEALTHY and self._attempts:
+                if task.phase is TaskPhase.HEALTHY and task.in_service and self._attempts:
                     self._attempts = 0
+                if (
+                    rollout is not None
+                    and task in rollout.new_tasks
+                    and not task.in_service
+                    and task.phase is TaskPhase.FAILED
+                    and task.task_id not in self._failures_seen
+                ):
+                    # Before the switch, the rollout reports its task's failure (with its output) and
+                    # stops it; after the switch the task is the service's, failures included.
+                    self._failures_seen.add(task.task_id)
+                    continue
                 if task.phase is TaskPhase.FAILED and task.task_id not in self._failures_seen:
                     self._failures_seen.add(task.task_id)
                     assert task.failure is not None
@@ -409,6 +508,10 @@ class LocalService:
                     self._stop_in_background(task)
                 if task.phase is TaskPhase.STOPPED:
                     self._tasks.remove(task)
+            if rollout is not None:
+                # The rollout owns the transition: no replacement, no surplus stop meanwhile.
+                self._stoppers = [t for t in self._stoppers if t.is_alive()]
+                return
             active = [t for t in self._tasks if t.phase in (TaskPhase.STARTING, TaskPhase.HEALTHY)]
             if len(active) < self._desired and not self._gave_up and now >= self._next_attempt_at:
                 if self._attempts >= self.max_attempts:
@@ -428,16 +531,83 @@ class LocalService:
                     self._stop_in_background(task)
             self._stoppers = [t for t in self._stoppers if t.is_alive()]
 
-    def _launch(self) -> None:
+    def _launch(self, spec: TaskSpec | None = None, in_service: bool = True) -> LocalTask:
         self._counter += 1
-        self._attempts += 1
-        task = LocalTask(f"t{self._counter}", self.cfg, self._client, self._on_event, self._changed)
+        spec = spec or self._spec
+        if in_service:
+            self._attempts += 1
+        task = LocalTask(f"t{self._counter}", spec, self._client, self._on_event, self._changed, in_service)
         self._tasks.append(task)
         self._all_tasks.append(task)
         ports = ", ".join(f"{name} :{port}" for name, port in task.ports.items())
-        attempt = f" (attempt {self._attempts}/{self.max_attempts})" if self._attempts > 1 else ""
-        self._on_event("task", f"task {task.task_id} starting{attempt}: {ports}")
+        retried = in_service and self._attempts > 1
+        attempt = f" (attempt {self._attempts}/{self.max_attempts})" if retried else ""
+        self._on_event("task", f"task {task.task_id} ({spec.version}) starting{attempt}: {ports}")
         task.start()
+        return task
+
+    # -- rolling deploys (driven by warmkeeper.local.rollout) -------------------------------------------
+
+    def begin_rollout(self, spec: TaskSpec) -> Rollout | None:
+        """Make `spec` current. Cold (nothing wanted): that is all, the next wake runs it; returns None.
+
+        Otherwise start as many tasks of `spec` as are desired, beside the running ones (ECS's
+        maximum 200 %), out of service until :meth:`promote_rollout`; returns the rollout.
+        """
+        with self._lock:
+            if self._rollout is not None:
+                raise RuntimeError("a rollout is already in progress")
+            old_spec, self._spec = self._spec, spec
+            if self._desired == 0:
+                return None
+            old_tasks = [t for t in self._tasks if t.phase in (TaskPhase.STARTING, TaskPhase.HEALTHY)]
+            rollout = Rollout(old_spec=old_spec, new_spec=spec, new_tasks=[], old_tasks=old_tasks)
+            self._rollout = rollout
+            for _ in range(self._desired):
+                rollout.new_tasks.append(self._launch(spec, in_service=False))
+        self._changed()
+        return rollout
+
+    def promote_rollout(self, rollout: Rollout) -> list[LocalTask]:
+        """The new tasks become the service's targets; every other task still running drains.
+
+        Returns the tasks that now drain (they keep their processes until the rollout stops them).
+        """
+        with self._lock:
+            if self._rollout is not rollout:
+                raise RuntimeError("this rollout is not the one in progress")
+            for task in rollout.new_tasks:
+                task.in_service = True
+            draining = [
+                t
+                for t in self._tasks
+                if t not in rollout.new_tasks
+                and t.phase in (TaskPhase.STARTING, TaskPhase.HEALTHY, TaskPhase.FAILED)
+            ]
+            rollout.old_tasks = draining
+            # A healthy new revision ends any series of failed starts (e.g. a deploy that fixes it).
+            self._attempts = 0
+            self._gave_up = False
+            self._last_failure = None
+        for task in draining:
+            task.drain()
+        self._changed()
+        return draining
+
+    def end_rollout(self, rollout: Rollout, succeeded: bool) -> None:
+        """Close the rollout. A failed one gives the old revision back and stops its new tasks."""
+        with self._lock:
+            if self._rollout is not rollout:
+                return
+            if not succeeded:
+                self._spec = rollout.old_spec
+                for task in rollout.new_tasks:
+                    task.mark_stopping()
+            self._rollout = None
+        if not succeeded:
+            for task in rollout.new_tasks:
+                task.stop()
+        self._changed()
 
     def _stop_in_background(self, task: LocalTask) -> None:
         if task.phase in (TaskPhase.STOPPING, TaskPhase.STOPPED):
@@ -458,7 +628,7 @@ class LocalService:
     def snapshot(self) -> ServiceSnapshot:
         with self._lock:
             tasks = list(self._tasks)
-            healthy = [t for t in tasks if t.phase is TaskPhase.HEALTHY]
+            healthy = [t for t in tasks if t.phase is TaskPhase.HEALTHY and t.in_service]
             problems: list[str] = []
             if self._gave_up and self._last_failure is not None:
                 problems.append(
@@ -473,6 +643,8 @@ class LocalService:
                 desired=self._desired,
                 running=sum(1 for t in tasks if t.phase is not TaskPhase.STOPPED),
                 healthy=len(healthy),
+                spec=self._spec,
+                rollout=self._rollout,
                 healthy_tasks=healthy,
                 tasks=tasks,
                 tasks_started=self._counter,
@@ -486,6 +658,8 @@ class LocalService:
         """Stop every task (gracefully, in parallel) and the scheduler; returns when all are gone."""
         with self._lock:
             self._desired = 0
+            if self._rollout is not None:
+                self._rollout.cancelled.set()
             self._closed.set()
             for task in self._tasks:
                 if task.phase is not TaskPhase.STOPPED:

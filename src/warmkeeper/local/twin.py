@@ -7,6 +7,9 @@ keep-alive lease and the wake it asked for; calls :func:`warmkeeper.core.decide`
 actions in order (scale up, route to the service, route to the waker, scale to zero). It runs on
 every event (a cold request, a task that turns healthy or fails, a keep-alive) and every
 ``tick_seconds`` otherwise, the local counterpart of the Lambda's events and its one-minute schedule.
+
+A rolling deploy (:mod:`warmkeeper.local.rollout`) runs in a thread of its own; while it runs the
+controller observes ``deployment_in_progress`` and the core never decides a sleep.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from warmkeeper.core import (
     status_report,
 )
 from warmkeeper.local.edge import Edge
-from warmkeeper.local.supervisor import LocalService, TaskPhase
+from warmkeeper.local.rollout import DeployRequestError, DeployRun, parse_deploy_request, run_rollout
+from warmkeeper.local.supervisor import LocalService, TaskPhase, TaskSpec
 from warmkeeper.local.waker import WakerServer
 
 STATE_DIR_NAME = ".warmkeeper"
@@ -179,15 +183,24 @@ class Twin:
             runtime_dir=self._runtime_dir,
             grace_seconds=self.policy.hold_seconds + 5,
             on_event=self.emit,
+            target_slots=self.policy.max_tasks,
         )
         self._controller = threading.Thread(target=self._control_loop, name="controller", daemon=True)
         self._last_state: State | None = None
+        self._deploy_lock = threading.Lock()
+        self._deploys: dict[str, DeployRun] = {}  # the last few, for the CLI that follows one
+        self._deploy: DeployRun | None = None  # the latest
+        self._deploy_thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         return self.edge.url
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def start(self) -> None:
         try:
@@ -220,7 +233,10 @@ class Twin:
         self.edge.close(timeout=5)
         with contextlib.suppress(Exception):
             self.waker.close()
-        self.service.close()
+        self.service.close()  # also cancels a deploy in progress
+        deploy_thread = self._deploy_thread
+        if deploy_thread is not None and deploy_thread.is_alive():
+            deploy_thread.join(timeout=10)
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
         shutil.rmtree(self._runtime_dir, ignore_errors=True)
@@ -312,7 +328,7 @@ class Twin:
                 routing=self.edge.routing,
                 last_activity_at=self.edge.last_service_request_at(),
                 lease_until=memory.lease_until,
-                deployment_in_progress=False,
+                deployment_in_progress=self.deployment_in_progress,
                 wake_requested_at=memory.wake_requested_at,
                 warm_since=memory.warm_since,
                 wake_pending=pending,
@@ -412,6 +428,52 @@ class Twin:
                 self.emit("state", f"{self._last_state.value} -> {state.value}")
             self._last_state = state
 
+    # -- deploys ----------------------------------------------------------------------------------------
+
+    @property
+    def deployment_in_progress(self) -> bool:
+        run = self._deploy
+        return run is not None and run.running
+
+    def start_deploy(self, document: object) -> DeployRun:
+        """Accept a deploy (see :func:`warmkeeper.local.rollout.parse_deploy_request`) and start it.
+
+        Raises :class:`DeployRequestError` for a bad request, or when a deploy already runs (409).
+        """
+        request = parse_deploy_request(document, self.cfg, self.settings)
+        with self._deploy_lock:
+            if self.stopping:
+                raise DeployRequestError(503, "the twin is stopping")
+            current = self._deploy
+            if current is not None and current.running:
+                raise DeployRequestError(
+                    409,
+                    f"deploy {current.run_id} of {current.spec.version} is in progress "
+                    f"(started {current.elapsed():.0f} s ago); wait for it to finish",
+                )
+            spec = TaskSpec(request.cfg, self.service.spec.revision + 1, request.label)
+            run = DeployRun(f"d{spec.revision}", spec, request.timeout_seconds)
+            for note in request.notes:
+                run.add(note)
+            self._deploys[run.run_id] = run
+            for old in list(self._deploys)[:-10]:
+                del self._deploys[old]
+            self._deploy = run
+            self.emit("action", f"deploy {run.run_id}: {request.cfg.source} as {spec.version}")
+            self._deploy_thread = threading.Thread(
+                target=run_rollout,
+                args=(self, run, lambda message: self.emit("action", f"deploy {run.run_id}: {message}")),
+                name=f"deploy-{run.run_id}",
+                daemon=True,
+            )
+            self._deploy_thread.start()
+        self.kick()
+        return run
+
+    def deploy_progress(self, run_id: str, since: int = 0) -> dict[str, Any] | None:
+        run = self._deploys.get(run_id)
+        return None if run is None else run.to_json(max(0, since))
+
     # -- what the waker and the control endpoints call ---------------------------------------------------
 
     def view(self) -> TwinView:
@@ -480,12 +542,14 @@ class Twin:
                 task_id=task.task_id,
                 health={
                     TaskPhase.STARTING: "starting",
-                    TaskPhase.HEALTHY: "healthy",
+                    TaskPhase.HEALTHY: "healthy" if task.in_service else "healthy, not routed",
                     TaskPhase.FAILED: "unhealthy",
+                    TaskPhase.DRAINING: "draining",
                     TaskPhase.STOPPING: "stopping",
                     TaskPhase.STOPPED: "stopping",
                 }[task.phase],
                 started_at=task.created_at,
+                version=task.version,
             )
             for task in snapshot.tasks
         ]
@@ -528,11 +592,16 @@ class Twin:
                 "gave_up": snapshot.gave_up,
                 "problems": snapshot.problems,
                 "last_failure": None,
+                "revision": self.service.spec.revision,
+                "version": self.service.spec.version,
+                "deployment_in_progress": self.deployment_in_progress,
+                "deploy": None if self._deploy is None else self._deploy.to_json(len(self._deploy.events)),
                 "edge": {
                     "pid": self.edge.pid,
                     "admin_port": self.edge.admin_port,
                     "routing": self.edge.routing.value,
                     "service_ports": list(self.edge.service_ports),
+                    "switches": self.edge.switches,
                     "requests": {
                         "service": counters.service,
                         "waker": counters.waker,
@@ -545,6 +614,9 @@ class Twin:
                     {
                         "id": task.task_id,
                         "phase": task.phase.value,
+                        "revision": task.revision,
+                        "version": task.version,
+                        "in_service": task.in_service,
                         "ports": dict(task.ports),
                         "pids": task.pids,
                         "pgid": task.pgid,

@@ -9,14 +9,17 @@ request is released as soon as traffic goes to a healthy task.
 
 The endpoints are those of the Lambda (``GET /_warmkeeper/status``, ``POST /_warmkeeper/keepalive``)
 plus, for ``warmkeeper wake|sleep --env local``, ``POST /_warmkeeper/wake`` and
-``POST /_warmkeeper/sleep`` (on AWS those go through the ECS and ELB APIs instead), and
-``GET /_warmkeeper/twin`` (the twin's own counters, for tests and benchmarks). Every mutating
-endpoint needs the keep-alive token as ``Authorization: Bearer TOKEN``.
+``POST /_warmkeeper/sleep`` (on AWS those go through the ECS and ELB APIs instead), for
+``warmkeeper deploy --env local``, ``POST /_warmkeeper/deploy`` (start one) and
+``GET /_warmkeeper/deploy?id=ID&since=N`` (follow it), and ``GET /_warmkeeper/twin`` (the twin's own
+counters, for tests and benchmarks). Every mutating endpoint, and the deploy's progress (it carries
+the app's output), needs the keep-alive token as ``Authorization: Bearer TOKEN``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,12 +44,14 @@ from warmkeeper.core import (
     unavailable,
 )
 from warmkeeper.local.ports import LOOPBACK
+from warmkeeper.local.rollout import DeployRequestError
 
 if TYPE_CHECKING:
     from warmkeeper.local.twin import Twin
 
 WAKE_PATH = f"{ENDPOINT_PREFIX}wake"
 SLEEP_PATH = f"{ENDPOINT_PREFIX}sleep"
+DEPLOY_PATH = f"{ENDPOINT_PREFIX}deploy"
 TWIN_PATH = f"{ENDPOINT_PREFIX}twin"
 MAX_BODY_BYTES = 1 << 20
 
@@ -94,7 +99,13 @@ class WakerHandler(BaseHTTPRequestHandler):
         return
 
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0  # a malformed length: treat as no body rather than drop the connection
+        if length > MAX_BODY_BYTES:
+            # Too large to read on a keep-alive connection: answer, then close it.
+            self.close_connection = True
         return self.rfile.read(min(length, MAX_BODY_BYTES)) if length > 0 else b""
 
     def _send(self, response: HttpResponse) -> None:
@@ -165,6 +176,8 @@ class WakerServer(ThreadingHTTPServer):
         if kind is RequestKind.UNKNOWN_ENDPOINT:
             if request.path in (WAKE_PATH, SLEEP_PATH):
                 return self._control(request)
+            if request.path == DEPLOY_PATH:
+                return self._deploy(request)
             if request.path == TWIN_PATH:
                 return json_response(200, twin.details())
             return not_found(request.path)
@@ -197,6 +210,31 @@ class WakerServer(ThreadingHTTPServer):
         force = _first(request.query, "force") in ("1", "true", "yes")
         ok, message = self.twin.sleep(force=force)
         return json_response(200 if ok else 409, {"message": message, "slept": ok})
+
+    def _deploy(self, request: IncomingRequest) -> HttpResponse:
+        if request.method not in ("GET", "POST"):
+            return method_not_allowed("GET, POST")
+        if not self._authorized(request):
+            return _unauthorized()
+        if request.method == "GET":
+            run_id = _first(request.query, "id") or ""
+            try:
+                since = int(_first(request.query, "since") or 0)
+            except ValueError:
+                return json_response(400, {"error": "bad_request", "message": "since: a whole number"})
+            progress = self.twin.deploy_progress(run_id, since)
+            if progress is None:
+                return json_response(404, {"error": "not_found", "message": f"no deploy {run_id!r}"})
+            return json_response(200, progress)
+        try:
+            document = json.loads(request.body or b"null")
+        except ValueError:
+            return json_response(400, {"error": "bad_request", "message": "the body is not JSON"})
+        try:
+            run = self.twin.start_deploy(document)
+        except DeployRequestError as exc:
+            return json_response(exc.status, {"error": "refused", "message": str(exc)})
+        return json_response(202, run.to_json())
 
     def _cold(self, request: IncomingRequest, kind: RequestKind) -> HttpResponse:
         twin = self.twin
