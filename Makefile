@@ -70,6 +70,9 @@ validate: setup ## Check the config file
 synth: setup ## Synthesize ENV's template into cdk.out (no AWS credentials needed)
 	warmkeeper synth --config $(CONFIG) --env $(ENV)
 
+cost: setup ## Modelled monthly cost of ENV (line by line, vs always on and the legacy EC2)
+	warmkeeper cost --config $(CONFIG) --env $(ENV)
+
 clean: ## Remove build output (not the dependencies)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
 
