@@ -124,8 +124,7 @@ class Twin:
             time.sleep(0.1)
 
     def details(self) -> dict[str, Any]:
-        document: dict[str, Any] = self.client.get("/_warmkeeper/twin").json()
-        return document
+        return self.control.details()
 
     def make_cold(self) -> None:
         if self.control.status().state != "COLD":

@@ -75,6 +75,12 @@ def test_local_deploy_hands_over_to_the_twin(monkeypatch: pytest.MonkeyPatch) ->
     assert calls == [("cityguided", 8080, {"timeout_seconds": 90.0, "image_tag": "v7"})]
 
 
+def test_an_unbounded_timeout_is_refused_in_one_line() -> None:
+    result = invoke("deploy", "--env", "local", "--timeout", "inf")
+    assert result.exit_code == 2
+    assert "--timeout" in result.output and "Traceback" not in result.output
+
+
 def test_local_dry_run_is_refused() -> None:
     result = invoke("deploy", "--env", "local", "--dry-run")
     assert result.exit_code == 2

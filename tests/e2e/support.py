@@ -175,9 +175,7 @@ class TwinProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def details(self) -> dict[str, Any]:
-        response = self.client.get("/_warmkeeper/twin")
-        response.raise_for_status()
-        document: dict[str, Any] = response.json()
+        document = self.control.details()
         # Remember every process and port the twin ever showed: all must be gone after the stop.
         self.seen_pids.add(document["pid"])
         if document["edge"]["pid"]:

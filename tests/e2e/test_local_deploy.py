@@ -7,6 +7,7 @@ web's ``X-App-Version``) and deploys it, as a developer would after changing the
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -44,6 +45,7 @@ class Deployed:
     folder: Path
     config: Path
     versions: int = 1
+    revisions: list[str] = field(default_factory=list)  # every revision label a deploy was given
 
     def next_version(self, extra_environment: Mapping[str, Mapping[str, str]] | None = None) -> str:
         """Write the next version of the config over the current one; return its APP_VERSION."""
@@ -227,6 +229,8 @@ def test_failing_new_version_keeps_the_old_one_serving_and_exits_1(deployed: Dep
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout
+    (failed_revision,) = re.findall(r"to the local twin as (r\d+)", result.stdout)
+    deployed.revisions.append(failed_revision)
     assert "exited with code 3 before it was healthy" in result.stderr
     assert f"{serving_task['id']} ({serving_task['version']}) kept serving" in result.stderr
     # The new task's own output: the api could not read its places file.
@@ -253,12 +257,18 @@ def test_deploy_while_cold_starts_nothing_and_the_next_wake_runs_it(deployed: De
         "/_warmkeeper/deploy", json={}, headers={"Authorization": "Bearer not-the-token"}
     )
     assert refused.status_code == 401
+    # The twin's details carry the tasks' output: the token is needed there too.
+    assert twin.client.get("/_warmkeeper/twin").status_code == 401
     started_before = twin.details()["tasks_started"]
     new = deployed.next_version()
 
     result = deploy(deployed.config)
 
     assert result.returncode == 0, result.stdout + result.stderr
+    # A revision names one version: never reused, not even after a failed deploy.
+    (revision,) = re.findall(r"to the local twin as (r\d+)", result.stdout)
+    assert revision not in deployed.revisions
+    deployed.revisions.append(revision)
     assert "the twin is cold: no task started" in result.stdout
     assert "the next wake runs it" in result.stdout
     details = twin.details()

@@ -103,7 +103,7 @@ def test_switch_takes_effect_at_once_without_a_reload_and_in_flight_requests_fin
         assert front.in_flight(blue.port) == 1  # still answering the one it had
         thread.join(10)
         assert slow == {"answer": "blue"}
-        assert front.in_flight(blue.port) == 0
+        wait_for(lambda: front.in_flight(blue.port) == 0, 5, "blue to have nothing in flight")
         front.route_to_waker()
         assert client.get("/").text == "waker"
     # Every switch was a file rename: Caddy still runs the config it was given at start.

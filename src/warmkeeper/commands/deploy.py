@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 TimeoutOption = Annotated[
     float,
     typer.Option(
-        "--timeout", min=1, help="Give up (exit 3) after this many seconds; CloudFormation goes on."
+        "--timeout",
+        min=1,
+        max=86400,
+        help="Give up (exit 3) after this many seconds; CloudFormation goes on.",
     ),
 ]
 OutputOption = Annotated[

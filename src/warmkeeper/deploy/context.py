@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from warmkeeper.aws.clients import AwsClients
@@ -58,7 +59,10 @@ class ReleaseContext:
 
         `busy` says who is probably changing it, `absent` what a missing stack means here.
         """
-        stack = describe_stack(self.clients.cloudformation, stack_name)
+        try:
+            stack = describe_stack(self.clients.cloudformation, stack_name)
+        except (ClientError, BotoCoreError) as exc:  # denied, throttled past the retries, unreachable
+            raise PreflightError(f"stack {stack_name}: cannot read it: {exc}") from None
         if stack is not None and stack.busy:
             raise PreflightError(f"stack {stack_name} is {stack.status}: {busy}")
         self.ok(f"stack {stack_name}: {stack.status if stack else absent}")

@@ -101,6 +101,10 @@ class TwinControl:
             raise UserError(f"{action} refused by the local twin ({response.status_code}): {message}")
         return document
 
+    def details(self) -> dict[str, Any]:
+        """The twin's own counters and processes (`GET /_warmkeeper/twin`, token required)."""
+        return self._json(self._request("GET", "twin", auth=True), "twin details")
+
     # -- ServiceControl ------------------------------------------------------------------------------
 
     def status(self) -> StatusReport:

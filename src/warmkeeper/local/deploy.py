@@ -83,7 +83,12 @@ def deploy_local(
         f" (deploy {escape(run_id)}, timeout {timeout_seconds:g} s)",
         highlight=False,
     )
-    deadline = clock() + timeout_seconds + VERDICT_GRACE_SECONDS
+    # The twin's timeout covers the new task becoming healthy; the drain (bounded by the entry's
+    # stop timeout) and the stop of the old task (each container's stop timeout) come after it.
+    drain_and_stop = cfg.entry_container.stop_timeout_seconds + sum(
+        c.stop_timeout_seconds + 2 for c in cfg.containers
+    )
+    deadline = clock() + timeout_seconds + drain_and_stop + VERDICT_GRACE_SECONDS
     since = 0  # the twin sends the events from this number on
     while True:
         try:

@@ -358,7 +358,7 @@ def _drain(twin: Twin, run: DeployRun, task: LocalTask, say: Callable[[str], Non
             in_flight = twin.edge.in_flight(task.entry_port)
         except Exception as exc:  # the count is a courtesy: without it, wait the bound out
             say(f"cannot read the edge's in-flight count ({exc}); waiting up to {bound:g} s")
-            time.sleep(bound - (time.monotonic() - started))
+            time.sleep(max(0.0, bound - (time.monotonic() - started)))
             return
         if in_flight == 0:
             break

@@ -189,6 +189,7 @@ class Twin:
         self._last_state: State | None = None
         self._deploy_lock = threading.Lock()
         self._deploys: dict[str, DeployRun] = {}  # the last few, for the CLI that follows one
+        self._last_revision = 0  # the highest revision ever given to a deploy
         self._deploy: DeployRun | None = None  # the latest
         self._deploy_thread: threading.Thread | None = None
 
@@ -451,7 +452,10 @@ class Twin:
                     f"deploy {current.run_id} of {current.spec.version} is in progress "
                     f"(started {current.elapsed():.0f} s ago); wait for it to finish",
                 )
-            spec = TaskSpec(request.cfg, self.service.spec.revision + 1, request.label)
+            # Revisions only ever go up, failed deploys included: a revision (and its deploy id)
+            # names one version, and a client following an old deploy must not see another's events.
+            self._last_revision = max(self._last_revision, self.service.spec.revision) + 1
+            spec = TaskSpec(request.cfg, self._last_revision, request.label)
             run = DeployRun(f"d{spec.revision}", spec, request.timeout_seconds)
             for note in request.notes:
                 run.add(note)

@@ -179,6 +179,11 @@ class WakerServer(ThreadingHTTPServer):
             if request.path == DEPLOY_PATH:
                 return self._deploy(request)
             if request.path == TWIN_PATH:
+                # Task output tails and process details: as private as the deploy's output.
+                if request.method not in ("GET", "HEAD"):
+                    return method_not_allowed("GET")
+                if not self._authorized(request):
+                    return _unauthorized()
                 return json_response(200, twin.details())
             return not_found(request.path)
         return self._cold(request, kind)
