@@ -20,6 +20,7 @@ from warmkeeper.config import load_config
 from warmkeeper.control import StatusReport
 from warmkeeper.local.control import TwinControl
 from warmkeeper.local.ports import free_port, port_is_free
+from warmkeeper.local.twin import state_file
 
 __all__ = ["free_port"]  # the tests take every port helper from here
 
@@ -163,6 +164,8 @@ class TwinProcess:
         self.seen_pgids: set[int] = set()
         try:
             wait_for(self._up, 30, "the twin's status endpoint")
+            state = json.loads(state_file(load_config(config), self.port).read_text(encoding="utf-8"))
+            self._token: str = state["token"]
         except BaseException:
             self.stop()
             raise
@@ -175,7 +178,11 @@ class TwinProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def details(self) -> dict[str, Any]:
-        document = self.control.details()
+        # Asked of this twin alone (its port, its token): after its stop, TwinControl would fall back
+        # to another running twin of the same config, and the test would count that one's processes.
+        response = self.client.get("/_warmkeeper/twin", headers={"Authorization": f"Bearer {self._token}"})
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
         # Remember every process and port the twin ever showed: all must be gone after the stop.
         self.seen_pids.add(document["pid"])
         if document["edge"]["pid"]:
