@@ -14,9 +14,7 @@ import typer
 from rich.console import Console
 
 from warmkeeper.config import AppConfig, EnvironmentSettings, load_config
-from warmkeeper.errors import UserError
-
-__all__ = ["UserError", "app", "err", "fail", "load", "out"]
+from warmkeeper.errors import UserError as UserError  # re-exported: commands raise it
 
 app = typer.Typer(
     name="warmkeeper",

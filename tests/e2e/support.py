@@ -22,8 +22,6 @@ from warmkeeper.local.control import TwinControl
 from warmkeeper.local.ports import free_port, port_is_free
 from warmkeeper.local.twin import state_file
 
-__all__ = ["free_port"]  # the tests take every port helper from here
-
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = ROOT / "examples" / "cityguided" / "warmkeeper.toml"
 API_HEADERS = {"Accept": "application/json", "User-Agent": "e2e-test"}

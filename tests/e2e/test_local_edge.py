@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.support import free_port, wait_for
+from tests.e2e.support import wait_for
 from warmkeeper.local.edge import Edge
+from warmkeeper.local.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.example.support import Running, free_port, start_api, start_web
+from tests.example.support import Running, start_api, start_web
+from warmkeeper.local.ports import free_port
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from warmkeeper.local.ports import free_port, port_is_free
-
-__all__ = ["free_port"]  # the tests take every port helper from here
+from warmkeeper.local.ports import port_is_free
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "cityguided"
 VENV_BIN = Path(sys.executable).parent

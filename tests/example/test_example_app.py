@@ -18,12 +18,12 @@ import pytest
 from tests.example.support import (
     EXAMPLE_DIR,
     Running,
-    free_port,
     port_is_bound,
     start_api,
     start_caddy,
     start_web,
 )
+from warmkeeper.local.ports import free_port
 
 # Paris, inside the Boulevard Périphérique: every bundled place must be there.
 PARIS_LATITUDE = (48.81, 48.91)

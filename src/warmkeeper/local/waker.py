@@ -12,8 +12,8 @@ plus, for ``warmkeeper wake|sleep --env local``, ``POST /_warmkeeper/wake`` and
 ``POST /_warmkeeper/sleep`` (on AWS those go through the ECS and ELB APIs instead), for
 ``warmkeeper deploy --env local``, ``POST /_warmkeeper/deploy`` (start one) and
 ``GET /_warmkeeper/deploy?id=ID&since=N`` (follow it), and ``GET /_warmkeeper/twin`` (the twin's own
-counters, for tests and benchmarks). Every mutating endpoint, and the deploy's progress (it carries
-the app's output), needs the keep-alive token as ``Authorization: Bearer TOKEN``.
+counters, for tests and benchmarks). Every mutating endpoint, the deploy's progress and the twin's
+counters (both carry the app's output) need the keep-alive token as ``Authorization: Bearer TOKEN``.
 """
 
 from __future__ import annotations
