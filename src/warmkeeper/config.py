@@ -68,6 +68,33 @@ def pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-"))
 
 
+# CloudFront only takes viewer certificates from ACM in us-east-1.
+CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
+
+# The AWS-managed prefix list com.amazonaws.global.cloudfront.origin-facing, per region: the source
+# addresses of CloudFront's requests to an origin, VPC origins included. Its id differs per region and
+# CloudFormation cannot look it up by name without a custom resource; these ids are AWS's published
+# values (`aws ec2 describe-managed-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.
+# global.cloudfront.origin-facing` in each region).
+CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS: dict[str, str] = {
+    "ap-northeast-1": "pl-58a04531",
+    "ap-south-1": "pl-9aa247f3",
+    "ap-southeast-1": "pl-31a34658",
+    "ap-southeast-2": "pl-b8a742d1",
+    "ca-central-1": "pl-38a64351",
+    "eu-central-1": "pl-a3a144ca",
+    "eu-north-1": "pl-fab65393",
+    "eu-west-1": "pl-4fa04526",
+    "eu-west-2": "pl-93a247fa",
+    "eu-west-3": "pl-75b1541c",
+    "sa-east-1": "pl-5da64334",
+    "us-east-1": "pl-3b927c52",
+    "us-east-2": "pl-b6a144df",
+    "us-west-1": "pl-4ea04527",
+    "us-west-2": "pl-82a045eb",
+}
+
+
 class ConfigError(Exception):
     """A config problem a person can fix: which file, which key, what is wrong."""
 
@@ -201,6 +228,10 @@ class EnvironmentSettings(_Strict):
     alarm_email: str | None = None
     domain: str | None = None
     certificate_arn: CertificateArn = None
+    # "cloudfront": CloudFront in front of an internal load balancer (a VPC origin). The load balancer
+    # then has no public IPv4 address (two are billed all month otherwise) and the environment gets
+    # HTTPS on *.cloudfront.net without a domain. See docs/technical/ecs-fargate.md.
+    front_door: Literal["load_balancer", "cloudfront"] = "load_balancer"
     target_requests_per_task: int = Field(default=500, ge=1, description="autoscaling target (per minute)")
     target_cpu_percent: int = Field(default=60, ge=10, le=95)
     edge_port: int = Field(default=8080, ge=1, le=65535, description="local twin only: the public port")
@@ -254,11 +285,37 @@ class EnvironmentSettings(_Strict):
             raise ValueError("scale_to_zero = false needs min_tasks >= 1")
         if self.certificate_arn and not self.domain:
             raise ValueError("certificate_arn is set but domain is not")
+        if self.front_door == "cloudfront":
+            if self.region not in CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS:
+                raise ValueError(
+                    f"front_door = 'cloudfront' is not supported in {self.region} by warmkeeper yet "
+                    f"(no CloudFront origin-facing prefix list known there); supported: "
+                    f"{sorted(CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS)}"
+                )
+            if self.domain and not self.certificate_arn:
+                raise ValueError(
+                    f"domain {self.domain!r} with front_door = 'cloudfront' needs certificate_arn (an ACM "
+                    f"certificate for it in {CLOUDFRONT_CERTIFICATE_REGION}): CloudFront serves a domain "
+                    "only with its certificate"
+                )
+            certificate_region = self.certificate_arn.split(":")[3] if self.certificate_arn else None
+            if certificate_region not in (None, CLOUDFRONT_CERTIFICATE_REGION):
+                raise ValueError(
+                    f"certificate_arn is in {certificate_region}, but front_door = 'cloudfront' needs a "
+                    f"certificate from {CLOUDFRONT_CERTIFICATE_REGION} (CloudFront takes ACM certificates "
+                    "from there only)"
+                )
         return self
 
     @property
     def https(self) -> bool:
-        return self.certificate_arn is not None
+        """Whether people reach the environment over HTTPS: a certificate on the load balancer, or
+        CloudFront (its own *.cloudfront.net certificate when no domain is set)."""
+        return self.certificate_arn is not None or self.front_door == "cloudfront"
+
+    @property
+    def internet_facing_load_balancer(self) -> bool:
+        return self.front_door == "load_balancer"
 
 
 class AppSection(_Strict):

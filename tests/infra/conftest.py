@@ -1,7 +1,9 @@
 """Session fixtures: each stack variant is synthesized once and shared by every infra test.
 
-- `staging` and `production`: the example config as shipped (HTTP only, no alarm e-mail);
-- `https_staging`: a copy of it with a domain, an ACM certificate, an alarm e-mail, container secrets
+- `staging` and `production`: the example config as shipped (no alarm e-mail): staging behind CloudFront
+  (`front_door = "cloudfront"`, internal load balancer), production on an internet-facing one, HTTP only;
+- `https_staging`: a copy of it with an internet-facing load balancer (`front_door = "load_balancer"`)
+  serving a domain with a regional ACM certificate, an alarm e-mail, container secrets
   by ARN, one container with a ready-made image instead of a build, an explicit image tag, one
   image pinned by digest (the others by the tag) and a long hold time.
 
@@ -43,6 +45,7 @@ def https_config() -> AppConfig:
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["ingress"] = {"domain": DOMAIN, "certificate_arn": CERTIFICATE_ARN}
     data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
+    data["environments"]["staging"]["front_door"] = "load_balancer"
     data["scale_to_zero"]["hold_seconds"] = HOLD_SECONDS
     containers = {container["name"]: container for container in data["containers"]}
     containers["api"]["secrets"] = {"DATABASE_URL": DATABASE_SECRET_ARN, "MAPS_KEY": MAPS_KEY_PARAMETER_ARN}

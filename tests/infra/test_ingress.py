@@ -10,11 +10,15 @@ from tests.infra.support import SynthesizedEnv, ref
 pytestmark = pytest.mark.infra
 
 
-def test_internet_facing_load_balancer_in_public_subnets(any_env: SynthesizedEnv) -> None:
+def test_load_balancer_scheme_and_subnets_follow_the_front_door(any_env: SynthesizedEnv) -> None:
     _, load_balancer = any_env.only("AWS::ElasticLoadBalancingV2::LoadBalancer")
-    assert load_balancer["Scheme"] == "internet-facing"
+    internet_facing = any_env.settings.internet_facing_load_balancer
+    assert load_balancer["Scheme"] == ("internet-facing" if internet_facing else "internal")
     assert load_balancer["Type"] == "application"
     assert len(load_balancer["Subnets"]) == 2
+    # Internet-facing: the public subnets (public address on launch); behind CloudFront: isolated ones.
+    for subnet in load_balancer["Subnets"]:
+        assert any_env.properties(subnet["Ref"])["MapPublicIpOnLaunch"] is internet_facing
     attributes = {item["Key"]: item["Value"] for item in load_balancer["LoadBalancerAttributes"]}
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
     # A held API request (up to hold_seconds, plus the Lambda's own calls) keeps its connection.
@@ -86,9 +90,16 @@ def test_scale_to_zero_environments_do_not_autoscale(scale_to_zero_env: Synthesi
     scale_to_zero_env.template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
 
 
-def test_url_output(staging: SynthesizedEnv, https_staging: SynthesizedEnv) -> None:
+def test_url_output(
+    staging: SynthesizedEnv, production: SynthesizedEnv, https_staging: SynthesizedEnv
+) -> None:
     assert https_staging.raw["Outputs"]["Url"]["Value"] == f"https://{DOMAIN}"
-    load_balancer = staging.logical_id("Ingress/LoadBalancer")
-    assert staging.raw["Outputs"]["Url"]["Value"] == {
+    load_balancer = production.logical_id("Ingress/LoadBalancer")
+    assert production.raw["Outputs"]["Url"]["Value"] == {
         "Fn::Join": ["", ["http://", {"Fn::GetAtt": [load_balancer, "DNSName"]}]]
+    }
+    # Behind CloudFront people use the distribution's name, over HTTPS, never the internal ALB's.
+    distribution = staging.logical_id("FrontDoor/Distribution")
+    assert staging.raw["Outputs"]["Url"]["Value"] == {
+        "Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]
     }

@@ -15,18 +15,30 @@ def test_two_public_subnets_and_no_nat(any_env: SynthesizedEnv) -> None:
     template.resource_count_is("AWS::EC2::NatGateway", 0)
     template.resource_count_is("AWS::EC2::EIP", 0)
     subnets = any_env.resources("AWS::EC2::Subnet")
-    assert len(subnets) == 2
-    assert all(subnet["Properties"]["MapPublicIpOnLaunch"] is True for subnet in subnets.values())
+    public = {key: subnet for key, subnet in subnets.items() if subnet["Properties"]["MapPublicIpOnLaunch"]}
+    assert len(public) == 2
+    # Behind CloudFront the internal load balancer has two isolated subnets of its own.
+    isolated = set(subnets) - set(public)
+    assert len(isolated) == (0 if any_env.settings.internet_facing_load_balancer else 2)
     # One per Availability Zone, chosen at deploy time (no AWS lookup while synthesizing).
-    zones = [subnet["Properties"]["AvailabilityZone"] for subnet in subnets.values()]
-    assert sorted(zone["Fn::Select"][0] for zone in zones) == [0, 1]
-    # Every route table sends 0.0.0.0/0 to the internet gateway, none to a NAT.
+    for group in (public, {key: subnets[key] for key in isolated}):
+        zones = [subnet["Properties"]["AvailabilityZone"] for subnet in group.values()]
+        assert sorted(zone["Fn::Select"][0] for zone in zones) == ([0, 1] if group else [])
+    # Only the public subnets' route tables have a route: 0.0.0.0/0 to the internet gateway, none to a
+    # NAT. The isolated subnets reach nothing outside the VPC.
     routes = any_env.resources("AWS::EC2::Route")
     assert len(routes) == 2
     assert all(
         "GatewayId" in route["Properties"] and "NatGatewayId" not in route["Properties"]
         for route in routes.values()
     )
+    associations = any_env.resources("AWS::EC2::SubnetRouteTableAssociation").values()
+    public_tables = {
+        association["Properties"]["RouteTableId"]["Ref"]
+        for association in associations
+        if association["Properties"]["SubnetId"]["Ref"] in public
+    }
+    assert {route["Properties"]["RouteTableId"]["Ref"] for route in routes.values()} <= public_tables
 
 
 def test_rejected_traffic_is_logged(any_env: SynthesizedEnv) -> None:
@@ -58,9 +70,9 @@ def test_tasks_accept_traffic_from_the_load_balancer_only(any_env: SynthesizedEn
 
 
 def test_load_balancer_is_open_on_its_listener_ports_only(
-    staging: SynthesizedEnv, https_staging: SynthesizedEnv
+    production: SynthesizedEnv, https_staging: SynthesizedEnv
 ) -> None:
-    for synth, ports in ((staging, {80}), (https_staging, {80, 443})):
+    for synth, ports in ((production, {80}), (https_staging, {80, 443})):
         alb_group = synth.properties(synth.logical_id("Ingress/SecurityGroup"))
         assert {rule["FromPort"] for rule in alb_group["SecurityGroupIngress"]} == ports
         assert all(rule["CidrIp"] == "0.0.0.0/0" for rule in alb_group["SecurityGroupIngress"])

@@ -27,7 +27,7 @@ COMMON = {
 def test_output_keys(
     staging: SynthesizedEnv, production: SynthesizedEnv, https_staging: SynthesizedEnv
 ) -> None:
-    assert set(staging.raw["Outputs"]) == COMMON | {"IdleAlarmName"}
+    assert set(staging.raw["Outputs"]) == COMMON | {"IdleAlarmName", "DistributionId"}
     assert set(production.raw["Outputs"]) == COMMON
     assert set(https_staging.raw["Outputs"]) == COMMON | {"IdleAlarmName"}
 

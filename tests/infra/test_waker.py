@@ -26,7 +26,10 @@ def _environment(synth: SynthesizedEnv) -> dict[str, Any]:
 
 
 def _traffic_listener(synth: SynthesizedEnv) -> str:
-    suffix = "Ingress/LoadBalancer/Https" if synth.settings.https else "Ingress/LoadBalancer/Http"
+    # The HTTPS listener exists on an internet-facing load balancer with a certificate; behind CloudFront
+    # the internal load balancer has one HTTP listener.
+    https_listener = synth.settings.internet_facing_load_balancer and synth.settings.certificate_arn
+    suffix = "Ingress/LoadBalancer/Https" if https_listener else "Ingress/LoadBalancer/Http"
     return synth.logical_id(suffix)
 
 

@@ -82,6 +82,27 @@ def test_ingress_certificate_reaches_aws_environments_only(tmp_path: Path) -> No
     assert not config.environment("local").https
 
 
+def test_cloudfront_front_door_takes_a_us_east_1_certificate_and_serves_https(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "idle_minutes = 7",
+        f'idle_minutes = 7\nfront_door = "cloudfront"\ndomain = "{DOMAIN}"\n'
+        f'certificate_arn = "{VIRGINIA_CERTIFICATE}"',
+    )
+    staging = load_config(write(tmp_path, text)).environment("staging")
+    assert staging.front_door == "cloudfront" and staging.https
+    assert not staging.internet_facing_load_balancer
+    # Without CloudFront nor a certificate, plain HTTP on an internet-facing load balancer.
+    production = load_config(write(tmp_path, MINIMAL)).environment("production")
+    assert production.front_door == "load_balancer" and not production.https
+    assert production.internet_facing_load_balancer
+
+
+def test_example_staging_sits_behind_cloudfront_and_production_does_not() -> None:
+    config = load_config(EXAMPLE_CONFIG)
+    assert config.environment("staging").front_door == "cloudfront"
+    assert config.environment("production").front_door == "load_balancer"
+
+
 def test_expand_local_fills_own_and_sibling_ports() -> None:
     ports = {"edge": 41000, "api": 41001}
     assert expand_local("--port={port}", "api", ports) == "--port=41001"
@@ -93,6 +114,10 @@ def test_parse_config_rejects_unknown_environment_section(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="unknown environment 'qa'"):
         parse_config(data, tmp_path / "x.toml")
 
+
+DOMAIN = "staging.demo.example"
+PARIS_CERTIFICATE = "arn:aws:acm:eu-west-3:123456789012:certificate/6b1f0c1e-2d4a-4c55-9a39-0f1b2c3d4e5f"
+VIRGINIA_CERTIFICATE = PARIS_CERTIFICATE.replace("eu-west-3", "us-east-1")
 
 # Each bad input: (what to change in MINIMAL, the key named in the message, words of the message).
 BAD_INPUTS = {
@@ -138,6 +163,30 @@ BAD_INPUTS = {
         "reserve 656 MiB",
     ),
     "unknown dependency": (('depends_on = ["api"]', 'depends_on = ["db"]'), "", "unknown container 'db'"),
+    "unknown front door": (
+        ("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "cdn"'),
+        "environments.staging.front_door",
+        "'load_balancer' or 'cloudfront'",
+    ),
+    "CloudFront with a certificate outside us-east-1": (
+        (
+            "idle_minutes = 7",
+            f'idle_minutes = 7\nfront_door = "cloudfront"\ndomain = "{DOMAIN}"\n'
+            f'certificate_arn = "{PARIS_CERTIFICATE}"',
+        ),
+        "environments.staging",
+        "certificate_arn is in eu-west-3, but front_door = 'cloudfront' needs a certificate from us-east-1",
+    ),
+    "CloudFront with a domain and no certificate": (
+        ("idle_minutes = 7", f'idle_minutes = 7\nfront_door = "cloudfront"\ndomain = "{DOMAIN}"'),
+        "environments.staging",
+        "needs certificate_arn",
+    ),
+    "CloudFront in a region without a known prefix list": (
+        ("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "cloudfront"\nregion = "af-south-1"'),
+        "environments.staging",
+        "not supported in af-south-1",
+    ),
     "bad region": (
         ("idle_minutes = 7", 'idle_minutes = 7\nregion = "paris"'),
         "environments.staging.region",

@@ -54,6 +54,49 @@ def test_table_shows_every_line_and_the_three_scenarios() -> None:
     assert "Staging target under 25 EUR" in text
 
 
+def lines_of(data: dict[str, Any], scenario: str = "configured") -> dict[str, dict[str, Any]]:
+    return {line["key"]: line for line in data["scenarios"][scenario]["lines"]}
+
+
+def test_staging_is_modelled_behind_cloudfront() -> None:
+    result = cost("--env", "staging")
+    assert result.exit_code == 0, result.output
+    assert "Front door: CloudFront -> internal ALB" in result.stdout
+    for label in ("CloudFront requests (HTTPS)", "CloudFront data transfer out", "Public IPv4, ALB"):
+        assert label in result.stdout, label
+    data = cost_json("--env", "staging")
+    assert data["environment"]["front_door"] == "cloudfront"
+    lines = lines_of(data)
+    assert lines["ipv4_alb"]["quantity"] == 0  # internal ALB: the line stays, at no address
+    assert "transfer_out" not in lines
+    # 300 requests x 6 h x 22 days = 39,600 HTTPS requests and 39,600 x 40 KB to viewers, Paris table.
+    assert lines["cf_requests"]["usd"] == pytest.approx(39_600 / 10_000 * 0.012, abs=1e-6)
+    assert lines["cf_transfer_out"]["usd"] == pytest.approx(39_600 * 40 / 1024**2 * 0.085, abs=1e-6)
+    # The reconcile reads RequestCount only in the minutes a task is wanted.
+    task_hours = data["scenarios"]["configured"]["task_hours"]
+    assert lines["cw_api"]["quantity"] == pytest.approx(task_hours * 60, abs=1e-3)
+    assert lines_of(data, "always_on")["cw_api"]["quantity"] == pytest.approx(730 * 60)
+    assert "legacy" in data["scenarios"]["legacy_ec2"]["title"]
+    assert "transfer_out" in lines_of(data, "legacy_ec2")
+
+
+def test_cloudfront_free_tier_through_prices_override(tmp_path: Path) -> None:
+    override = tmp_path / "free-tier.toml"
+    override.write_text(
+        '[prices.cloudfront_https_requests_10k]\nusd = 0.0\nnote = "always-free tier"\n\n'
+        '[prices.cloudfront_transfer_out_gb]\nusd = 0.0\nnote = "always-free tier"\n',
+        encoding="utf-8",
+    )
+    base = cost_json("--env", "staging")
+    free = cost_json("--env", "staging", "--prices", str(override))
+    cf_usd = sum(lines_of(base)[key]["usd"] for key in ("cf_requests", "cf_transfer_out"))
+    assert cf_usd > 0  # not applied by default
+    assert free["scenarios"]["configured"]["total_usd"] == pytest.approx(
+        base["scenarios"]["configured"]["total_usd"] - cf_usd, abs=1e-5
+    )
+    assert free["price_table"]["prices"]["cloudfront_transfer_out_gb"]["source"] == f"override: {override}"
+
+
 def test_default_profile_is_the_one_beside_the_config() -> None:
     implicit = cost_json("--env", "staging")
     explicit = cost_json("--env", "staging", "--profile", str(REFERENCE_PROFILE))
@@ -91,6 +134,16 @@ def test_production_is_priced_as_always_on(tmp_path: Path) -> None:
     configured = data["scenarios"]["configured"]
     assert configured["task_hours"] == pytest.approx(730)  # min_tasks = 1 in the example
     assert configured["wakes"] == 0
+    # Production keeps the internet-facing ALB: two addresses, the region's transfer out, no CloudFront.
+    assert data["environment"]["front_door"] == "load_balancer"
+    lines = lines_of(data)
+    assert lines["ipv4_alb"]["quantity"] == pytest.approx(2 * 730)
+    assert "transfer_out" in lines and "cf_requests" not in lines
+    assert lines["cw_api"]["quantity"] == 0  # never sleeps: the reconcile never reads RequestCount
+    assert (
+        "Front door: internet-facing ALB"
+        in cost("--env", "production", "--profile", str(REFERENCE_PROFILE)).stdout
+    )
 
 
 @pytest.mark.parametrize(

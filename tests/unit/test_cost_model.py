@@ -6,6 +6,7 @@ on paper; the shipped tables are checked for shape and sources separately.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from typing import Any
@@ -36,6 +37,8 @@ PRICES_USD = {
     "alb_lcu_hour": 0.01,
     "public_ipv4_hour": 0.005,
     "data_transfer_out_gb": 0.1,
+    "cloudfront_https_requests_10k": 0.01,
+    "cloudfront_transfer_out_gb": 0.08,
     "lambda_arm_request": 0.0000002,
     "lambda_arm_gb_second": 0.00001,
     "cloudwatch_alarm_month": 0.1,
@@ -126,6 +129,12 @@ ACTIVE_HOURS = 2 * 10
 INVOCATIONS = 720 * 60 + WAKES * 10 + WAKES  # reconciles + cold requests + one alarm event per sleep
 # Rejected-traffic flow logs: 0.2 MB per public address-hour, the ALB's 2 all month + the task's.
 FLOW_GB = 0.2 * (2 * 720 + TASK_HOURS) / 1024
+# The reconcile reads RequestCount (2 metrics a run here) only while a task is wanted: every minute of
+# the task-hours, not every minute of the month.
+RECONCILE_READS = TASK_HOURS * 60 * 2
+# Responses: 3,600 an hour x 20 active hours x 1 MB = 70.3125 GB.
+RESPONSES = 3600 * 20
+RESPONSE_GB = RESPONSES * 1024 / 1024**2
 
 
 @pytest.fixture(scope="module")
@@ -190,10 +199,27 @@ def test_lambda_requests_and_duration(small_report: Any) -> None:
     assert usd(on, "lambda_duration") == pytest.approx(0.5 * 43_200 * 0.5 * 0.00001)
 
 
-def test_cloudwatch_api_reads_of_the_reconcile(small_report: Any) -> None:
-    # 43,200 reconciles a month x 2 metrics x 0.00001 USD
-    assert usd(small_report.configured, "cw_api") == pytest.approx(43_200 * 2 * 0.00001)  # 0.864
-    assert usd(small_report.always_on, "cw_api") == pytest.approx(0.864)
+def test_reconcile_reads_request_count_only_while_a_task_is_wanted(small_report: Any) -> None:
+    # aws/engine.py observe(): GetMetricData only when desired > 0 and the environment scales to zero.
+    s2z = small_report.configured.line("cw_api")
+    assert s2z.quantity == pytest.approx(10 * (120 + 8) * 2)  # 10 days x 128 wanted minutes x 2 metrics
+    assert s2z.usd == pytest.approx(RECONCILE_READS * 0.00001)  # 0.0256
+    assert not s2z.fixed and "while a task is wanted" in s2z.basis
+    # The same environment never sleeping: a task is wanted every minute of the month.
+    assert usd(small_report.always_on, "cw_api") == pytest.approx(720 * 60 * 2 * 0.00001)  # 0.864
+
+
+def test_reconcile_reads_nothing_without_scale_to_zero_or_without_requests() -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    production = dataclasses.replace(STAGING, scale_to_zero=False, min_tasks=1)
+    report = estimate(production, parse_profile(SMALL_PROFILE, "p.toml"), prices)
+    for scenario in (report.configured, report.always_on):
+        assert scenario.line("cw_api").quantity == 0.0
+        assert "scale_to_zero = false" in scenario.line("cw_api").basis
+    # The Lambda still reconciles every minute: only the metric read is skipped.
+    assert report.configured.line("lambda_requests").quantity == 720 * 60
+    idle = estimate(STAGING, parse_profile({**SMALL_PROFILE, "requests_per_active_hour": 0}, "p"), prices)
+    assert idle.configured.line("cw_api").quantity == 0.0  # cold all month: desired 0, no read
 
 
 def test_alarms_and_dashboard(small_report: Any) -> None:
@@ -237,7 +263,8 @@ def test_ecr_secrets_ssm_transfer(small_report: Any) -> None:
     assert usd(s2z, "kms") == pytest.approx(1.0)
     assert usd(s2z, "ssm_parameters") == 0.0
     # 3,600 x 20 active hours x 1 MB = 70.3125 GB
-    assert usd(s2z, "transfer_out") == pytest.approx(3600 * 20 * 1024 / 1024**2 * 0.1)
+    assert usd(s2z, "transfer_out") == pytest.approx(RESPONSE_GB * 0.1)
+    assert not s2z.has("cf_requests") and not s2z.has("cf_transfer_out")
 
 
 def test_legacy_ec2(small_report: Any) -> None:
@@ -260,7 +287,7 @@ def test_totals_are_the_sum_of_the_lines_in_eur(small_report: Any) -> None:
         + TASK_HOURS * 0.005
         + 43_310 * 0.0000002
         + 0.5 * (43_200 * 0.5 + 110 * 2) * 0.00001
-        + 43_200 * 2 * 0.00001
+        + RECONCILE_READS * 0.00001
         + 7 * 0.1
         + 3.0
         + logs_gb * 0.5
@@ -275,10 +302,145 @@ def test_totals_are_the_sum_of_the_lines_in_eur(small_report: Any) -> None:
     )
     assert s2z.total_usd == pytest.approx(by_hand)
     assert s2z.total_eur == pytest.approx(by_hand / 1.25)
-    # ALB, its addresses, reconcile reads, alarms, dashboard, ECR, secrets, KMS key
-    assert s2z.fixed_usd == pytest.approx(
-        720 * 0.02 + 2 * 720 * 0.005 + 0.864 + 0.7 + 3.0 + 0.275 + 0.8 + 1.0
+    # ALB, its addresses, alarms, dashboard, ECR, secrets, KMS key (the reconcile reads follow the tasks)
+    assert s2z.fixed_usd == pytest.approx(720 * 0.02 + 2 * 720 * 0.005 + 0.7 + 3.0 + 0.275 + 0.8 + 1.0)
+
+
+# --- front door: CloudFront -> internal ALB ----------------------------------------------------------
+
+STAGING_CLOUDFRONT = dataclasses.replace(STAGING, front_door="cloudfront")
+# Only the tasks' public addresses are scanned: the internal ALB has none.
+FLOW_GB_CLOUDFRONT = 0.2 * TASK_HOURS / 1024
+# The lines a front door changes; every other line must be the same to the cent.
+FRONT_DOOR_LINES = {
+    "ipv4_alb",
+    "logs_ingest",
+    "logs_storage",
+    "transfer_out",
+    "cf_requests",
+    "cf_transfer_out",
+}
+
+
+@pytest.fixture(scope="module")
+def cloudfront_report() -> Any:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    return estimate(STAGING_CLOUDFRONT, parse_profile(SMALL_PROFILE, "profile.toml"), prices)
+
+
+def test_cloudfront_internal_alb_has_no_public_address(cloudfront_report: Any) -> None:
+    for scenario in (cloudfront_report.configured, cloudfront_report.always_on):
+        line = scenario.line("ipv4_alb")  # the line stays, at 0 addresses, and says why
+        assert (line.quantity, line.usd) == (0.0, 0.0)
+        assert "internal ALB behind CloudFront" in line.basis
+    # The tasks still run in public subnets with a public address while they run.
+    assert usd(cloudfront_report.configured, "ipv4_tasks") == pytest.approx(TASK_HOURS * 0.005)
+
+
+def test_cloudfront_requests_and_transfer_replace_the_region_transfer_line(cloudfront_report: Any) -> None:
+    s2z = cloudfront_report.configured
+    assert not s2z.has("transfer_out")  # origin -> CloudFront is free
+    # 72,000 HTTPS requests = 7.2 x 10,000 x 0.01 USD
+    assert s2z.line("cf_requests").quantity == pytest.approx(7.2)
+    assert usd(s2z, "cf_requests") == pytest.approx(0.072)
+    # 70.3125 GB to viewers x 0.08 USD
+    assert usd(s2z, "cf_transfer_out") == pytest.approx(70.3125 * 0.08)  # 5.625
+    assert "ALB -> CloudFront is free" in s2z.line("cf_transfer_out").basis
+    assert not s2z.line("cf_requests").fixed and not s2z.line("cf_transfer_out").fixed
+    # The legacy instance has no CloudFront: it keeps the region's transfer line.
+    assert usd(cloudfront_report.legacy_ec2, "transfer_out") == pytest.approx(70.3125 * 0.1)
+
+
+def test_cloudfront_flow_logs_count_only_the_tasks_addresses(cloudfront_report: Any) -> None:
+    s2z = cloudfront_report.configured
+    ingest_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + INVOCATIONS / 1024**2 + FLOW_GB_CLOUDFRONT
+    assert usd(s2z, "logs_ingest") == pytest.approx(ingest_gb * 0.5)
+    stored_gb = ingest_gb * 7 / 30 + 0.5 * TASK_HOURS / 1024 / 30
+    assert usd(s2z, "logs_storage") == pytest.approx(stored_gb * 0.03)
+
+
+def test_front_doors_differ_exactly_in_their_own_lines(small_report: Any, cloudfront_report: Any) -> None:
+    for lb, cf in zip(small_report.scenarios, cloudfront_report.scenarios, strict=True):
+        lb_lines = {line.key: line.usd for line in lb.lines}
+        cf_lines = {line.key: line.usd for line in cf.lines}
+        differing = {
+            key
+            for key in lb_lines.keys() | cf_lines.keys()
+            if key not in lb_lines or key not in cf_lines or lb_lines[key] != cf_lines[key]
+        }
+        if lb.key == "legacy_ec2":
+            assert differing == set()  # the old instance is the same whatever staging's front door
+            continue
+        assert differing == FRONT_DOOR_LINES, lb.key
+        # By hand: - the ALB's 2 addresses, - 2 x 720 scanned address-hours of flow logs (ingested and
+        # stored 7 days), - the region's transfer, + CloudFront requests and transfer.
+        flow_gb = 0.2 * 2 * 720 / 1024
+        expected = (
+            -2 * 720 * 0.005
+            - flow_gb * 0.5
+            - flow_gb * 7 / 30 * 0.03
+            - 70.3125 * 0.1
+            + 0.072
+            + 70.3125 * 0.08
+        )
+        assert cf.total_usd - lb.total_usd == pytest.approx(expected)
+
+
+def test_cloudfront_total_by_hand(cloudfront_report: Any, small_report: Any) -> None:
+    s2z = cloudfront_report.configured
+    logs_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + 43_310 / 1024**2 + FLOW_GB_CLOUDFRONT
+    by_hand = (
+        TASK_HOURS * 0.5 * 0.04 * 0.5
+        + TASK_HOURS * 1 * 0.004 * 0.5
+        + 720 * 0.02
+        + 3600 * 1024 / 1024**2 * ACTIVE_HOURS * 0.01
+        + 0.0  # no public address on the internal ALB
+        + TASK_HOURS * 0.005
+        + 43_310 * 0.0000002
+        + 0.5 * (43_200 * 0.5 + 110 * 2) * 0.00001
+        + RECONCILE_READS * 0.00001
+        + 7 * 0.1
+        + 3.0
+        + logs_gb * 0.5
+        + (logs_gb * 7 / 30 + 0.5 * TASK_HOURS / 1024 / 30) * 0.03
+        + 40 * TASK_HOURS / 720 * 0.3
+        + 0.5 * TASK_HOURS / 1024 * 0.5
+        + 5 * 20 / 720 * 0.3
+        + 512 * 5.5 / 1024 * 0.1
+        + 0.8
+        + 1.0
+        + 0.072
+        + 70.3125 * 0.08
     )
+    assert s2z.total_usd == pytest.approx(by_hand)
+    assert s2z.fixed_usd == pytest.approx(small_report.configured.fixed_usd - 2 * 720 * 0.005)
+
+
+def test_cloudfront_free_tier_only_through_an_override(cloudfront_report: Any) -> None:
+    # Not applied by default (the lines above are priced); a --prices file may set them to 0.
+    base = parse_price_table(small_table_data(), "small.toml")
+    free = apply_price_override(
+        base,
+        {
+            "prices": {
+                "cloudfront_https_requests_10k": {"usd": 0, "note": "always-free tier: 10 M requests"},
+                "cloudfront_transfer_out_gb": {"usd": 0, "note": "always-free tier: 1 TB"},
+            }
+        },
+        "free.toml",
+    )
+    report = estimate(STAGING_CLOUDFRONT, parse_profile(SMALL_PROFILE, "p.toml"), free)
+    assert usd(report.configured, "cf_requests") == 0.0
+    assert usd(report.configured, "cf_transfer_out") == 0.0
+    assert report.configured.total_usd == pytest.approx(
+        cloudfront_report.configured.total_usd - 0.072 - 70.3125 * 0.08
+    )
+    assert free.prices["cloudfront_transfer_out_gb"].source == "override: free.toml"
+
+
+def test_unknown_front_door_is_refused() -> None:
+    with pytest.raises(ValueError, match="front_door 'cdn'"):
+        dataclasses.replace(STAGING, front_door="cdn")  # type: ignore[arg-type]
 
 
 def test_always_on_environment_runs_min_tasks_all_month() -> None:
@@ -426,6 +588,14 @@ def test_shipped_tables_are_complete_and_sourced(region: str) -> None:
         assert price.read == "2026-11-27", key
     assert table.fx.source.startswith("https://www.ecb.europa.eu/")
     assert table.prices["public_ipv4_hour"].usd == 0.005
+    # CloudFront, priced for the viewers of the table's geography (Europe / United States).
+    assert table.prices["cloudfront_transfer_out_gb"].usd == 0.085
+    assert (
+        table.prices["cloudfront_https_requests_10k"].usd == {"eu-west-3": 0.012, "us-east-1": 0.01}[region]
+    )
+    assert (
+        table.prices["cloudfront_https_requests_10k"].source == "https://aws.amazon.com/cloudfront/pricing/"
+    )
 
 
 def test_json_has_the_same_figures(small_report: Any) -> None:
@@ -437,4 +607,5 @@ def test_json_has_the_same_figures(small_report: Any) -> None:
     assert {line["key"] for line in s2z["lines"]} == {line.key for line in small_report.configured.lines}
     assert data["price_table"]["prices"]["alb_hour"]["source"] == "https://example.test/"
     assert data["dominant"][0]["key"] == "alb_hours"
+    assert data["environment"]["front_door"] == "load_balancer"
     assert json.loads(json.dumps(data)) == data  # plain data only

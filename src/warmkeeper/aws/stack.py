@@ -29,6 +29,7 @@ OUTPUT_LOAD_BALANCER_DIMENSION = "LoadBalancerDimension"
 OUTPUT_TARGET_GROUP_DIMENSION = "TargetGroupDimension"
 OUTPUT_DASHBOARD_NAME = "DashboardName"
 OUTPUT_IDLE_ALARM_NAME = "IdleAlarmName"  # scale-to-zero environments only
+OUTPUT_DISTRIBUTION_ID = "DistributionId"  # front_door = "cloudfront" only
 # The images stack's `RepositoryUri<Container>` keys: warmkeeper.infra.names.repository_output_key.
 
 # A stack in one of these states is being changed by someone else: a second deploy must wait.

@@ -102,6 +102,7 @@ def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) 
         min_warm_minutes=cfg.scale_to_zero.min_warm_minutes,
         log_retention_days=settings.log_retention_days,
         secrets=_secrets_manager_secrets(cfg),
+        front_door=settings.front_door,
     )
 
 
@@ -121,6 +122,7 @@ def render(report: CostReport) -> None:
         f"[bold]Monthly cost of {env.name}[/] ({env.region}, {env.cpu_units} CPU / {env.memory_mib} MiB "
         f"{env.architecture}{' Spot' if env.spot else ''}) - [bold]MODELLED[/] from list prices, not measured"
     )
+    out.print(f'Front door: {env.front_door_label} (front_door = "{env.front_door}" in the config)')
     out.print(
         f"Profile: {profile.active_hours_per_day:g} active h/day x {profile.days_per_month:g} days, "
         f"{profile.requests_per_active_hour:,.0f} requests per active hour, "

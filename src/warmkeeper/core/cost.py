@@ -10,6 +10,11 @@ data in. Three scenarios are priced line by line with the same traffic profile:
 - ``always_on``: the same app with at least one task 24/7 (no idle alarm, no wakes).
 - ``legacy_ec2``: the single EC2 instance CityGuided ran before (instance, disk, address).
 
+The environment's front door decides a few lines: ``load_balancer`` is an internet-facing ALB (two
+public IPv4 addresses, data transfer out billed by the region); ``cloudfront`` is a CloudFront
+distribution whose VPC origin is an internal ALB (no public address on the ALB, origin -> CloudFront
+free, CloudFront bills requests and data transfer out to viewers).
+
 Every price is in USD as AWS publishes it and is converted with the table's one EUR/USD rate.
 """
 
@@ -19,7 +24,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 # Shipped price tables, one per region, named <region>.toml (data files, read by the caller).
 PRICE_TABLE_DIR = Path(__file__).parent / "prices"
@@ -35,6 +40,8 @@ PRICE_KEYS: dict[str, str] = {
     "alb_lcu_hour": "ALB capacity unit hour",
     "public_ipv4_hour": "public IPv4 address hour",
     "data_transfer_out_gb": "data transfer out to the internet, per GB",
+    "cloudfront_https_requests_10k": "CloudFront HTTPS requests, per 10,000 (the table's viewer geography)",
+    "cloudfront_transfer_out_gb": "CloudFront data transfer out to the internet, per GB (same geography)",
     "lambda_arm_request": "Lambda arm64 request",
     "lambda_arm_gb_second": "Lambda arm64 GB-second",
     "cloudwatch_alarm_month": "CloudWatch standard alarm per month",
@@ -85,6 +92,14 @@ _KB_PER_GB = 1024.0 * 1024.0
 # The Lambda's state under WK_PARAMETER_PREFIX: wake lock, lease, last wake (standard tier: free).
 _WARMKEEPER_PARAMETERS = 3.0
 _MB_PER_GB = 1024.0
+_REQUESTS_PER_CLOUDFRONT_UNIT = 10_000.0  # CloudFront prices requests per 10,000
+
+FrontDoor = Literal["load_balancer", "cloudfront"]
+# What each front door is, for people (the CLI header and the notes).
+FRONT_DOOR_LABELS: dict[str, str] = {
+    "load_balancer": "internet-facing ALB",
+    "cloudfront": "CloudFront -> internal ALB",
+}
 
 
 class CostInputError(Exception):
@@ -427,6 +442,19 @@ class EnvironmentShape:
     min_warm_minutes: float
     log_retention_days: float
     secrets: int = 1  # Secrets Manager secrets: the keep-alive token plus the app's own
+    front_door: FrontDoor = "load_balancer"
+
+    def __post_init__(self) -> None:
+        if self.front_door not in FRONT_DOOR_LABELS:
+            raise ValueError(f"front_door {self.front_door!r}: use one of {sorted(FRONT_DOOR_LABELS)}")
+
+    @property
+    def behind_cloudfront(self) -> bool:
+        return self.front_door == "cloudfront"
+
+    @property
+    def front_door_label(self) -> str:
+        return FRONT_DOOR_LABELS[self.front_door]
 
     @property
     def vcpu(self) -> float:
@@ -638,7 +666,13 @@ def _fargate_scenario(
             basis=f"{lcu:.4f} LCU x {profile.active_hours:g} active h",
         )
     )
-    alb_addresses = prices.value("alb_public_ipv4_addresses")
+    # Behind CloudFront the ALB is internal (a VPC origin in isolated subnets): no public address.
+    if env.behind_cloudfront:
+        alb_addresses = 0.0
+        alb_addresses_basis = "0 addresses: internal ALB behind CloudFront (VPC origin)"
+    else:
+        alb_addresses = prices.value("alb_public_ipv4_addresses")
+        alb_addresses_basis = f"{alb_addresses:g} addresses (one per AZ) x {hours_per_month:g} h"
     lines.append(
         _line(
             "ipv4_alb",
@@ -647,7 +681,7 @@ def _fargate_scenario(
             "address-h",
             prices.usd("public_ipv4_hour"),
             fixed=True,
-            basis=f"{alb_addresses:g} addresses (one per AZ) x {hours_per_month:g} h",
+            basis=alb_addresses_basis,
         )
     )
     lines.append(
@@ -697,17 +731,28 @@ def _fargate_scenario(
             ),
         )
     )
+    # The reconcile reads RequestCount only when a sleep could follow: desired count > 0 in an
+    # environment that scales to zero (aws/engine.py, observe()). A cold service and an environment
+    # that never sleeps read nothing. Desired > 0 from the wake to the sleep: the scenario's task time.
     metrics_per_run = prices.value("reconcile_metrics_per_run")
-    metrics_read = reconciles * metrics_per_run
+    if env.scale_to_zero:
+        reading_runs = min(task_hours, hours_per_month) * 60.0
+        reads_basis = (
+            f"{reading_runs:,.0f} runs while a task is wanted (desired > 0) x {metrics_per_run:g} "
+            "metric read (GetMetricData); none while cold"
+        )
+    else:
+        reading_runs = 0.0
+        reads_basis = "0 reads: scale_to_zero = false, the reconcile never reads RequestCount"
     lines.append(
         _line(
             "cw_api",
             "CloudWatch API (reconcile reads)",
-            metrics_read,
+            reading_runs * metrics_per_run,
             "metrics requested",
             prices.usd("cloudwatch_get_metric_data_metric"),
-            fixed=True,
-            basis=f"{reconciles:,.0f} runs x {metrics_per_run:g} metric read (GetMetricData)",
+            fixed=False,
+            basis=reads_basis,
         )
     )
     # Alarms are billed per metric they evaluate: a metric-math alarm on 3 metrics counts 3.
@@ -742,8 +787,8 @@ def _fargate_scenario(
         + prices.value("health_check_log_mb_per_task_hour") * task_hours
     ) / _MB_PER_GB
     lambda_log_gb = invocations * prices.value("lambda_log_kb_per_invocation") / _KB_PER_GB
-    # Rejected-traffic flow logs: internet background scanning of every public address (the ALB's all
-    # month, a task's while it runs), kept with the environment's retention.
+    # Rejected-traffic flow logs: internet background scanning of every public address (an
+    # internet-facing ALB's all month, a task's while it runs), kept with the environment's retention.
     address_hours = alb_addresses * hours_per_month + task_hours
     flow_log_gb = prices.value("rejected_flow_log_mb_per_address_hour") * address_hours / _MB_PER_GB
     ingest_gb = app_log_gb + lambda_log_gb + flow_log_gb
@@ -864,8 +909,41 @@ def _fargate_scenario(
             basis="wake lock, lease, last wake: standard tier is free",
         )
     )
-    lines.append(_transfer_line(profile, prices))
+    if env.behind_cloudfront:
+        lines.extend(_cloudfront_lines(profile, prices))
+    else:
+        lines.append(_transfer_line(profile, prices))
     return Scenario(key, title, tuple(lines), task_hours, prices.fx.usd_per_eur, wakes)
+
+
+def _cloudfront_lines(profile: TrafficProfile, prices: PriceTable) -> list[CostLine]:
+    """CloudFront in front: it bills each viewer request and the bytes it sends to viewers; the
+    responses from the ALB (an AWS origin) to CloudFront carry no transfer charge."""
+    requests = profile.requests
+    transfer_gb = requests * profile.avg_response_kb / _KB_PER_GB
+    return [
+        _line(
+            "cf_requests",
+            "CloudFront requests (HTTPS)",
+            requests / _REQUESTS_PER_CLOUDFRONT_UNIT,
+            "10k requests",
+            prices.usd("cloudfront_https_requests_10k"),
+            fixed=False,
+            basis=f"{requests:,.0f} viewer requests, all HTTPS, per 10,000; always-free tier not applied",
+        ),
+        _line(
+            "cf_transfer_out",
+            "CloudFront data transfer out",
+            transfer_gb,
+            "GB",
+            prices.usd("cloudfront_transfer_out_gb"),
+            fixed=False,
+            basis=(
+                f"{requests:,.0f} responses x {profile.avg_response_kb:g} KB to viewers; "
+                "ALB -> CloudFront is free"
+            ),
+        ),
+    ]
 
 
 def _transfer_line(profile: TrafficProfile, prices: PriceTable) -> CostLine:
@@ -946,6 +1024,12 @@ def estimate(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable)
         "Modelled from list prices, not measured: no AWS bill stands behind these figures.",
         "Free tiers are not applied (unless --prices says so); autoscaling beyond one task is not modelled.",
     ]
+    if env.behind_cloudfront:
+        notes.append(
+            "Front door CloudFront -> internal ALB (VPC origin): no public IPv4 on the ALB; the ALB's "
+            "responses to CloudFront are free; CloudFront bills HTTPS requests and transfer out to viewers "
+            "(its always-free 1 TB and 10 M requests a month are not applied)."
+        )
     if env.scale_to_zero:
         notes.append(
             "Scale to zero: one task during the active hours, plus after each active period "
@@ -1017,6 +1101,7 @@ def report_to_dict(report: CostReport) -> dict[str, Any]:
             "idle_minutes": env.idle_minutes,
             "log_retention_days": env.log_retention_days,
             "secrets": env.secrets,
+            "front_door": env.front_door,
         },
         "profile": {
             "active_hours_per_day": report.profile.active_hours_per_day,

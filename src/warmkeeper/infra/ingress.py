@@ -1,8 +1,10 @@
-"""The internet-facing Application Load Balancer, its listeners and the service's ip target group.
+"""The Application Load Balancer, its listeners and the service's ip target group.
 
 Which target a request reaches is decided by :mod:`warmkeeper.infra.routing`; this construct owns the
-doors: HTTP alone, or HTTPS with the configured ACM certificate and an HTTP listener that only
-redirects to it.
+doors. With `front_door = "load_balancer"` the load balancer faces the internet: HTTP alone, or HTTPS
+with the configured ACM certificate and an HTTP listener that only redirects to it. With
+`front_door = "cloudfront"` it is internal, in isolated subnets, with one HTTP listener that admits
+CloudFront's origin-facing addresses alone (:mod:`warmkeeper.infra.front_door` terminates TLS).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from warmkeeper.config import CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS
 from warmkeeper.infra.settings import StackSettings
 
 # Fast health checks so a woken task takes traffic ~10 s after it answers (interval x threshold).
@@ -38,12 +41,17 @@ class Ingress(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         entry = settings.entry_container
+        internet_facing = settings.env.internet_facing_load_balancer
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
             vpc=vpc,
             allow_all_outbound=False,
-            description=f"{settings.stack_name} load balancer: HTTP(S) from the internet",
+            description=(
+                f"{settings.stack_name} load balancer: HTTP(S) from the internet"
+                if internet_facing
+                else f"{settings.stack_name} load balancer: HTTP from the CloudFront VPC origin"
+            ),
         )
         # The load balancer only ever talks to the tasks' entry port. CDK adds that rule (to the
         # tasks' security group) as a separate resource, and a security group created without any
@@ -58,26 +66,27 @@ class Ingress(Construct):
             "LoadBalancer",
             vpc=vpc,
             vpc_subnets=subnets,
-            internet_facing=True,
+            internet_facing=internet_facing,
             security_group=self.security_group,
             drop_invalid_header_fields=True,
             # A held API request may wait hold_seconds for a woken task: keep its connection open.
             idle_timeout=Duration.seconds(max(60, settings.config.scale_to_zero.hold_seconds + 15)),
         )
-        NagSuppressions.add_resource_suppressions(
-            self.security_group,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-EC23",
-                    reason=(
-                        "This is the security group of an internet-facing load balancer serving a public "
-                        "web site: it opens exactly the listener ports (80, and 443 with a certificate) "
-                        "to 0.0.0.0/0. Nothing else is open; the tasks behind it accept traffic from "
-                        "this security group alone."
-                    ),
-                )
-            ],
-        )
+        if internet_facing:
+            NagSuppressions.add_resource_suppressions(
+                self.security_group,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-EC23",
+                        reason=(
+                            "This is the security group of an internet-facing load balancer serving a "
+                            "public web site: it opens exactly the listener ports (80, and 443 with a "
+                            "certificate) to 0.0.0.0/0. Nothing else is open; the tasks behind it accept "
+                            "traffic from this security group alone."
+                        ),
+                    )
+                ],
+            )
         NagSuppressions.add_resource_suppressions(
             self.load_balancer,
             [
@@ -112,7 +121,20 @@ class Ingress(Construct):
             ),
         )
         certificate_arn = settings.env.certificate_arn
-        if certificate_arn is not None:
+        if not internet_facing:
+            # TLS ends at CloudFront; its VPC origin speaks HTTP to this listener inside the VPC.
+            self.listener = self.load_balancer.add_listener(
+                "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=False
+            )
+            self.redirect_listener = None
+            # CloudFront's requests, VPC origins included, come from its origin-facing addresses: the
+            # AWS-managed prefix list admits them and nothing else (the VPC's own addresses neither).
+            self.security_group.add_ingress_rule(
+                ec2.Peer.prefix_list(CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS[settings.env.region]),
+                ec2.Port.tcp(80),
+                "CloudFront origin-facing addresses (com.amazonaws.global.cloudfront.origin-facing)",
+            )
+        elif certificate_arn is not None:
             # The listener that carries traffic; its default action is set by the routing construct.
             self.listener = self.load_balancer.add_listener(
                 "Https",
@@ -122,7 +144,7 @@ class Ingress(Construct):
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
                 open=True,
             )
-            self.redirect_listener: elbv2.ApplicationListener | None = self.load_balancer.add_redirect(
+            self.redirect_listener = self.load_balancer.add_redirect(
                 source_port=80,
                 source_protocol=elbv2.ApplicationProtocol.HTTP,
                 target_port=443,
@@ -135,8 +157,11 @@ class Ingress(Construct):
             )
             self.redirect_listener = None
 
+    redirect_listener: elbv2.ApplicationListener | None
+
     def url(self, settings: StackSettings) -> str:
-        """The address people use: the configured domain when there is one, else the ALB's name."""
+        """The address people use with an internet-facing load balancer: the configured domain when
+        there is one, else the ALB's name. (Behind CloudFront, the front door's URL is the one.)"""
         scheme = "https" if settings.env.https else "http"
         host = settings.env.domain or self.load_balancer.load_balancer_dns_name
         return f"{scheme}://{host}"

@@ -15,6 +15,7 @@ from constructs import Construct
 from warmkeeper.aws import stack as keys
 from warmkeeper.infra.autoscaling import Autoscaling
 from warmkeeper.infra.cluster import Cluster
+from warmkeeper.infra.front_door import CloudFrontFrontDoor
 from warmkeeper.infra.idle import IdleDetector
 from warmkeeper.infra.images import Images, Repositories
 from warmkeeper.infra.ingress import Ingress
@@ -74,7 +75,16 @@ class WarmkeeperStack(Stack):
         network = Network(self, "Network", settings=settings)
         cluster = Cluster(self, "Cluster", settings=settings, vpc=network.vpc)
         images = Images(self, "Images", settings=settings)
-        ingress = Ingress(self, "Ingress", settings=settings, vpc=network.vpc, subnets=network.public_subnets)
+        ingress = Ingress(
+            self, "Ingress", settings=settings, vpc=network.vpc, subnets=network.load_balancer_subnets
+        )
+        front_door: CloudFrontFrontDoor | None = None
+        url = ingress.url(settings)
+        if not settings.env.internet_facing_load_balancer:
+            front_door = CloudFrontFrontDoor(
+                self, "FrontDoor", settings=settings, load_balancer=ingress.load_balancer
+            )
+            url = front_door.url
         app_service = AppService(
             self,
             "App",
@@ -135,7 +145,7 @@ class WarmkeeperStack(Stack):
 
         # The contract's keys (warmkeeper.aws.stack), read back by the CLI and the deploys.
         outputs = {
-            keys.OUTPUT_URL: (ingress.url(settings), "Where people open the app"),
+            keys.OUTPUT_URL: (url, "Where people open the app"),
             keys.OUTPUT_CLUSTER: (cluster.cluster.cluster_name, "ECS cluster"),
             keys.OUTPUT_SERVICE: (
                 app_service.service.service_name,
@@ -169,6 +179,11 @@ class WarmkeeperStack(Stack):
             outputs[keys.OUTPUT_IDLE_ALARM_NAME] = (
                 idle.alarm.alarm_name,
                 "Goes to ALARM when the service is idle",
+            )
+        if front_door is not None:
+            outputs[keys.OUTPUT_DISTRIBUTION_ID] = (
+                front_door.distribution.distribution_id,
+                "CloudFront distribution in front of the internal load balancer",
             )
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)

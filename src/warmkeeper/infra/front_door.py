@@ -1,0 +1,134 @@
+"""CloudFront in front of the internal load balancer (`front_door = "cloudfront"`).
+
+Why: an internet-facing ALB needs a public IPv4 address per Availability Zone, and AWS bills every
+public IPv4 address by the hour (0.005 USD, since February 2024): 7.30 USD a month for two, a quarter
+of a sleeping staging environment's bill. Behind CloudFront the ALB is internal (no public address) and
+CloudFront reaches it through a VPC origin, which costs nothing extra; CloudFront bills requests and
+data transfer out, which the always-free tier covers for a small app. People also get HTTPS on
+`*.cloudfront.net` without a domain or a certificate.
+
+The distribution is a pass-through, not a cache: every request goes to the ALB, so the listener rules
+(warm route, waker), the idle detection (ALB RequestCount) and the deploys behave exactly as with an
+internet-facing ALB.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from warmkeeper.infra.settings import StackSettings
+
+# CloudFront caches error answers for 10 s by default: the waker's 503 + Retry-After and a 502 during a
+# wake must reach the next request fresh, so no status is ever cached.
+UNCACHED_ERROR_STATUSES = (400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504)
+# CloudFront's default origin response timeout; a held API request can wait longer (hold + the Lambda).
+DEFAULT_ORIGIN_READ_TIMEOUT_SECONDS = 30
+# The longest origin response timeout CloudFront accepts without a quota increase.
+MAX_ORIGIN_READ_TIMEOUT_SECONDS = 120
+
+
+def origin_read_timeout_seconds(settings: StackSettings) -> int:
+    """Long enough for a request the waker holds while a task starts, as the ALB's idle timeout is."""
+    wanted = settings.config.scale_to_zero.hold_seconds + 15
+    return min(MAX_ORIGIN_READ_TIMEOUT_SECONDS, max(DEFAULT_ORIGIN_READ_TIMEOUT_SECONDS, wanted))
+
+
+class CloudFrontFrontDoor(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        load_balancer: elbv2.ApplicationLoadBalancer,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        env = settings.env
+        origin = origins.VpcOrigin.with_application_load_balancer(
+            load_balancer,
+            # TLS ends here; the VPC origin carries the request to the ALB inside the VPC.
+            protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
+            http_port=80,
+            read_timeout=Duration.seconds(origin_read_timeout_seconds(settings)),
+            vpc_origin_name=f"{settings.resource_prefix}-alb",
+        )
+        certificate = None
+        if env.certificate_arn is not None:
+            # The config checked that it is in us-east-1, the only region CloudFront takes it from.
+            certificate = acm.Certificate.from_certificate_arn(self, "Certificate", env.certificate_arn)
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment=f"warmkeeper {settings.app_name} {settings.env_name}",
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origin,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+                # A pass-through: the app and the waker decide everything, per request.
+                cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+                # Every header (Host, cookies, Authorization, the keep-alive token), every query string.
+                origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                compress=False,  # the app compresses (Caddy): CloudFront does not cache anything to compress
+            ),
+            error_responses=[
+                cloudfront.ErrorResponse(http_status=status, ttl=Duration.seconds(0))
+                for status in UNCACHED_ERROR_STATUSES
+            ],
+            # Edge locations in North America and Europe: the cheapest class, where the users are.
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            domain_names=[env.domain] if env.domain else None,
+            certificate=certificate,
+            minimum_protocol_version=(
+                cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if certificate is not None else None
+            ),
+        )
+        suppressions = [
+            NagPackSuppression(
+                id="AwsSolutions-CFR1",
+                reason=(
+                    "A city guide serves visitors from every country: no geo restriction. Abuse from one "
+                    "place would be answered with a rate rule when it happens, not by closing countries."
+                ),
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-CFR2",
+                reason=(
+                    "No AWS WAF web ACL: one costs 5 USD a month plus 1 USD per rule, a quarter of the "
+                    "staging budget. The load balancer admits CloudFront's origin-facing addresses "
+                    "alone, has no public address, and AWS Shield Standard covers the distribution."
+                ),
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-CFR3",
+                reason=(
+                    "No standard access logs (an S3 bucket to keep and expire): every request still "
+                    "reaches the load balancer, whose metrics and the entry container's access log "
+                    "(client address from X-Forwarded-For) account for it, as with no CloudFront."
+                ),
+            ),
+        ]
+        if certificate is None:
+            suppressions += [
+                NagPackSuppression(
+                    id="AwsSolutions-CFR4",
+                    reason=(
+                        "No domain configured: the distribution serves *.cloudfront.net with CloudFront's "
+                        "default certificate, whose TLS policy CloudFront fixes. Setting domain and a "
+                        "us-east-1 certificate_arn gives TLSv1.2_2021 as the minimum."
+                    ),
+                ),
+            ]
+        NagSuppressions.add_resource_suppressions(self.distribution, suppressions)
+        self._domain = env.domain
+
+    @property
+    def url(self) -> str:
+        """The configured domain (pointed at the distribution by a DNS alias), else CloudFront's name."""
+        return f"https://{self._domain or self.distribution.distribution_domain_name}"
