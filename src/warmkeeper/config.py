@@ -394,6 +394,19 @@ class AppConfig(_Strict):
             merged["domain"] = self.ingress.domain
         if self.ingress.certificate_arn and "certificate_arn" not in merged and name != "local":
             merged["certificate_arn"] = self.ingress.certificate_arn
+            certificate_region = self.ingress.certificate_arn.split(":")[3]
+            if (
+                merged.get("front_door") == "cloudfront"
+                and certificate_region != CLOUDFRONT_CERTIFICATE_REGION
+            ):
+                # Name the key where the value was written, not the environment that inherits it.
+                raise ConfigError(
+                    self.source,
+                    "ingress.certificate_arn",
+                    f"is in {certificate_region}, but environments.{name} has front_door = 'cloudfront', "
+                    f"which needs a certificate from {CLOUDFRONT_CERTIFICATE_REGION}: set certificate_arn "
+                    f"(and domain) in [environments.{name}]",
+                )
         try:
             settings = EnvironmentSettings.model_validate(merged)
         except ValidationError as exc:

@@ -18,6 +18,7 @@ from tests.deploy.conftest import (
     Harness,
     Step,
     deployment,
+    outputs_template,
 )
 from warmkeeper.deploy.follow import Outcome
 from warmkeeper.deploy.history import Release, ReleaseHistory
@@ -324,6 +325,30 @@ def test_other_checks_stop_the_deploy_before_the_cli(warm: Harness, prepare: Any
     prepare(warm)
     with pytest.raises(PreflightError, match=expected):
         warm.deployer.deploy("v2", timeout_seconds=600)
+    assert warm.cdk.calls == []
+
+
+def test_switching_the_front_door_in_place_is_refused_before_any_change(warm: Harness) -> None:
+    # Deployed behind an internet-facing load balancer (no DistributionId output); the example's
+    # staging now says front_door = "cloudfront": CloudFormation would fail replacing the ALB.
+    assert warm.deployer.context.settings.front_door == "cloudfront"
+    warm.cloud.deploy_template(
+        STACK,
+        outputs_template(
+            {
+                "ClusterName": CLUSTER,
+                "ServiceName": SERVICE,
+                "ParameterPrefix": PREFIX,
+                "Url": "http://internet-facing.example",
+            }
+        ),
+    )
+    with pytest.raises(PreflightError) as refused:
+        warm.deployer.deploy("v2", timeout_seconds=600)
+    message = str(refused.value)
+    assert message.startswith("environments.staging.front_door: stack Cityguided-staging was deployed")
+    assert "front_door = 'load_balancer' and the config now says 'cloudfront'" in message
+    assert "npx cdk destroy Cityguided-staging" in message
     assert warm.cdk.calls == []
 
 

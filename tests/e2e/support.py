@@ -185,7 +185,7 @@ class TwinProcess:
         self.seen_pids.add(document["pid"])
         if document["edge"]["pid"]:
             self.seen_pids.add(document["edge"]["pid"])
-        self.seen_ports.update([document["edge"]["admin_port"], document["waker_port"]])
+        self.seen_ports.add(document["waker_port"])
         for task in document["tasks"]:
             self.seen_pids.update(task["pids"].values())
             self.seen_ports.update(task["ports"].values())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import stat
 import threading
 import time
 from collections import Counter
@@ -60,6 +63,23 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
+def tcp_ports_listened_by(pid: int) -> set[int]:
+    """The TCP ports a process listens on: its socket descriptors matched against /proc/net/tcp{,6}."""
+    inodes = set()
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        target = str(descriptor.readlink())
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
 @pytest.fixture
 def edge(tmp_path: Path) -> Iterator[tuple[Edge, Upstream, Upstream, Upstream]]:
     waker, blue, green = Upstream("waker"), Upstream("blue"), Upstream("green")
@@ -86,7 +106,7 @@ def test_switch_takes_effect_at_once_without_a_reload_and_in_flight_requests_fin
 ) -> None:
     front, _waker, blue, green = edge
     base = f"http://127.0.0.1:{front.port}"
-    admin = httpx.Client(base_url=f"http://127.0.0.1:{front.admin_port}", trust_env=False, timeout=10)
+    admin = front.admin()
     config_at_start = admin.get("/config/").json()
     with httpx.Client(base_url=base, trust_env=False, timeout=30) as client:
         assert client.get("/").text == "waker"
@@ -110,7 +130,6 @@ def test_switch_takes_effect_at_once_without_a_reload_and_in_flight_requests_fin
     # Every switch was a file rename: Caddy still runs the config it was given at start.
     assert admin.get("/config/").json() == config_at_start
     assert front.switches == 4  # start, blue, green, waker
-    admin.close()
 
 
 def test_clients_on_keep_alive_connections_see_no_error_across_many_switches(
@@ -150,3 +169,40 @@ def test_clients_on_keep_alive_connections_see_no_error_across_many_switches(
     counts = front.counters
     wait_for(lambda: counts.service >= sum(answers.values()), 5, "the access log to count every request")
     assert counts.waker == 0 and counts.service_5xx == 0
+
+
+def test_admin_api_answers_on_a_private_unix_socket_only_and_it_is_gone_after_stop(
+    edge: tuple[Edge, Upstream, Upstream, Upstream],
+) -> None:
+    front, _waker, blue, _green = edge
+    socket = front.admin_socket
+    assert socket is not None and stat.S_ISSOCK(socket.stat().st_mode)
+    assert stat.S_IMODE(socket.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(socket.stat().st_mode) == 0o600
+    # Any client of this user reaches it over the socket, and the config Caddy runs keeps it there.
+    transport = httpx.HTTPTransport(uds=str(socket))
+    with httpx.Client(transport=transport, base_url="http://localhost", trust_env=False, timeout=10) as admin:
+        running = admin.get("/config/")
+        assert running.status_code == 200
+        assert running.json()["admin"]["listen"] == f"unix/{socket}|0600"
+        front.route_to_service([blue.port])
+        assert httpx.get(f"{front.url}/", trust_env=False, timeout=10).text == "blue"
+        assert admin.get("/reverse_proxy/upstreams").status_code == 200
+    # The public port is Caddy's only TCP listener: no admin port (nor Caddy's default 2019).
+    assert front.pid is not None
+    assert tcp_ports_listened_by(front.pid) == {front.port}
+
+    front.close(timeout=10)
+    assert not front.alive
+    assert not socket.exists() and not socket.parent.exists()
+
+
+def test_a_killed_caddys_socket_is_removed_at_close(edge: tuple[Edge, Upstream, Upstream, Upstream]) -> None:
+    front = edge[0]
+    socket = front.admin_socket
+    assert socket is not None and front.pid is not None
+    os.kill(front.pid, signal.SIGKILL)
+    wait_for(lambda: not front.alive, 5, "caddy to die")
+    assert socket.exists()  # a killed Caddy cannot unlink it
+    front.close(timeout=5)
+    assert not socket.parent.exists()

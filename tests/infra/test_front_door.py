@@ -10,14 +10,16 @@ import pytest
 
 from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.support import SynthesizedEnv, get_att, ref
-from warmkeeper.config import CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS, parse_config
+from warmkeeper.config import parse_config
 from warmkeeper.infra.front_door import UNCACHED_ERROR_STATUSES
 
 pytestmark = pytest.mark.infra
 
-# AWS-managed policies, by their fixed ids.
-CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+# The AWS-managed origin request policy AllViewerAndCloudFrontHeaders-2022-06, by its fixed id.
+ALL_VIEWER_AND_CLOUDFRONT = "33f36d7e-f396-46d9-90e0-52428a34d9dc"
+# com.amazonaws.global.cloudfront.origin-facing in eu-west-3, as AWS publishes it (not read from the
+# code's table, so a wrong id in the table fails here).
+PARIS_ORIGIN_FACING_PREFIX_LIST = "pl-75b1541c"
 DOMAIN = "staging.cityguided.example"
 VIRGINIA_CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/6b1f0c1e-2d4a-4c55-9a39-0f1b2c3d4e5f"
 
@@ -32,8 +34,17 @@ def _distribution_config(synth: SynthesizedEnv) -> dict[str, Any]:
 def test_distribution_passes_every_request_to_the_load_balancer(staging: SynthesizedEnv) -> None:
     config = _distribution_config(staging)
     behavior = config["DefaultCacheBehavior"]
-    assert behavior["CachePolicyId"] == CACHING_DISABLED
-    assert behavior["OriginRequestPolicyId"] == ALL_VIEWER
+    assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_AND_CLOUDFRONT
+    # Nothing kept unless the app marks it cacheable, then 1 s at most, keyed per visitor; and the
+    # Authorization header of a GET reaches the app (CloudFront forwards it only as part of the key).
+    policy_id, policy = staging.only("AWS::CloudFront::CachePolicy")
+    assert behavior["CachePolicyId"] == ref(policy_id)
+    policy = policy["CachePolicyConfig"]
+    assert (policy["MinTTL"], policy["DefaultTTL"], policy["MaxTTL"]) == (0, 0, 1)
+    key = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert key["HeadersConfig"] == {"HeaderBehavior": "whitelist", "Headers": ["Authorization"]}
+    assert key["CookiesConfig"] == {"CookieBehavior": "all"}
+    assert key["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
     assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
     # The keep-alive webhook and the app's API need more than GET.
     assert {"POST", "PUT", "PATCH", "DELETE"} <= set(behavior["AllowedMethods"])
@@ -67,7 +78,7 @@ def test_internal_load_balancer_admits_cloudfront_alone(staging: SynthesizedEnv)
         if rule["Properties"]["GroupId"] == group_id
     ]
     assert len(ingress) == 1
-    assert ingress[0]["SourcePrefixListId"] == CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS["eu-west-3"]
+    assert ingress[0]["SourcePrefixListId"] == PARIS_ORIGIN_FACING_PREFIX_LIST
     assert (ingress[0]["FromPort"], ingress[0]["ToPort"]) == (80, 80)
     # Nothing in this environment is open to the whole internet.
     for rule in staging.resources("AWS::EC2::SecurityGroupIngress").values():

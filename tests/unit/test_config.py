@@ -182,6 +182,15 @@ BAD_INPUTS = {
         "environments.staging",
         "needs certificate_arn",
     ),
+    "shared regional certificate inherited by a CloudFront environment": (
+        (
+            "[environments.staging]\nidle_minutes = 7",
+            f'[ingress]\ndomain = "{DOMAIN}"\ncertificate_arn = "{PARIS_CERTIFICATE}"\n\n'
+            '[environments.staging]\nidle_minutes = 7\nfront_door = "cloudfront"',
+        ),
+        "ingress.certificate_arn",
+        "is in eu-west-3, but environments.staging has front_door = 'cloudfront'",
+    ),
     "CloudFront in a region without a known prefix list": (
         ("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "cloudfront"\nregion = "af-south-1"'),
         "environments.staging",

@@ -75,7 +75,7 @@ def test_staging_is_modelled_behind_cloudfront() -> None:
     # The reconcile reads RequestCount only in the minutes a task is wanted.
     task_hours = data["scenarios"]["configured"]["task_hours"]
     assert lines["cw_api"]["quantity"] == pytest.approx(task_hours * 60, abs=1e-3)
-    assert lines_of(data, "always_on")["cw_api"]["quantity"] == pytest.approx(730 * 60)
+    assert lines_of(data, "always_on")["cw_api"]["quantity"] == 0  # never sleeps: never reads
     assert "legacy" in data["scenarios"]["legacy_ec2"]["title"]
     assert "transfer_out" in lines_of(data, "legacy_ec2")
 

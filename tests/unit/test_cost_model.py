@@ -205,8 +205,8 @@ def test_reconcile_reads_request_count_only_while_a_task_is_wanted(small_report:
     assert s2z.quantity == pytest.approx(10 * (120 + 8) * 2)  # 10 days x 128 wanted minutes x 2 metrics
     assert s2z.usd == pytest.approx(RECONCILE_READS * 0.00001)  # 0.0256
     assert not s2z.fixed and "while a task is wanted" in s2z.basis
-    # The same environment never sleeping: a task is wanted every minute of the month.
-    assert usd(small_report.always_on, "cw_api") == pytest.approx(720 * 60 * 2 * 0.00001)  # 0.864
+    # The same app always on: nothing can sleep, so the reconcile never reads (observe() skips it).
+    assert usd(small_report.always_on, "cw_api") == 0.0
 
 
 def test_reconcile_reads_nothing_without_scale_to_zero_or_without_requests() -> None:
@@ -215,7 +215,7 @@ def test_reconcile_reads_nothing_without_scale_to_zero_or_without_requests() -> 
     report = estimate(production, parse_profile(SMALL_PROFILE, "p.toml"), prices)
     for scenario in (report.configured, report.always_on):
         assert scenario.line("cw_api").quantity == 0.0
-        assert "scale_to_zero = false" in scenario.line("cw_api").basis
+        assert "without scale to zero" in scenario.line("cw_api").basis
     # The Lambda still reconciles every minute: only the metric read is skipped.
     assert report.configured.line("lambda_requests").quantity == 720 * 60
     idle = estimate(STAGING, parse_profile({**SMALL_PROFILE, "requests_per_active_hour": 0}, "p"), prices)

@@ -20,9 +20,11 @@ STAGING = environment_shape(CONFIG, "staging", CONFIG.environment("staging"))
 REFERENCE = load_profile(EXAMPLE_DIR / "traffic-staging.toml")
 
 # Lines that exist only because the service sleeps and wakes: the idle alarm, the Lambda runs that
-# answer while cold (and their logs), the wake/sleep metrics.
+# answer while cold (and their logs), the wake/sleep metrics, the reconcile's RequestCount reads
+# (only a service that may sleep reads them).
 WAKE_MECHANISM = {
     "cw_alarms",
+    "cw_api",
     "lambda_requests",
     "lambda_duration",
     "wk_metrics",

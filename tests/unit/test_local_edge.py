@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +13,22 @@ from warmkeeper.local.edge import (
     ACCESS_LOGGER,
     ROUTE_FIELD,
     UPSTREAM_FIELD,
+    admin_listen,
     edge_config,
     in_flight_by_address,
+    private_admin_socket,
     target_addresses,
     target_files,
 )
 
 RUNTIME = Path("/tmp/warmkeeper-twin-abc")
+ADMIN_SOCKET = RUNTIME / "edge-admin-xyz" / "admin.sock"
 
 
 def config(slots: int = 1, **overrides: Any) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "listen_port": 8080,
-        "admin_port": 2999,
+        "admin_socket": ADMIN_SOCKET,
         "waker_port": 4000,
         "targets": target_files(RUNTIME, slots),
         "grace_seconds": 30,
@@ -73,13 +78,44 @@ def test_access_log_names_the_route_and_the_upstream_that_answered() -> None:
     assert f"http.log.access.{ACCESS_LOGGER}" in logs["default"]["exclude"]
 
 
-def test_admin_listens_on_loopback_and_the_public_port_where_asked() -> None:
-    document = config(listen_host="0.0.0.0", admin_port=3111)
-    assert document["admin"] == {"listen": "127.0.0.1:3111", "config": {"persist": False}}
+def test_the_public_port_listens_where_asked() -> None:
+    document = config(listen_host="0.0.0.0")
     server = document["apps"]["http"]["servers"]["edge"]
     assert server["listen"] == ["0.0.0.0:8080"]
     assert server["automatic_https"] == {"disable": True}
     assert document["apps"]["http"]["grace_period"] == 30 * 10**9
+
+
+def test_admin_listens_on_a_unix_socket_in_a_private_directory_and_on_no_tcp_address(tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    runtime.chmod(0o777)  # even a runtime directory open to all gives a private socket directory
+    previous_umask = os.umask(0)
+    try:
+        socket = private_admin_socket(runtime)
+    finally:
+        os.umask(previous_umask)
+    assert socket.name == "admin.sock" and socket.parent.parent == runtime
+    assert stat.S_IMODE(socket.parent.stat().st_mode) == 0o700
+    assert not socket.exists()  # Caddy creates it
+    assert private_admin_socket(runtime).parent != socket.parent  # a new directory per edge
+
+    admin = config(admin_socket=socket)["admin"]
+    assert admin == {"listen": f"unix/{socket}|0600", "config": {"persist": False}}
+    assert admin["listen"].startswith("unix//")  # Caddy's network/address form, absolute path
+    # Nothing in the admin block names a host or a port Caddy could bind on TCP.
+    assert "127.0.0.1" not in str(admin) and "localhost" not in str(admin) and "tcp" not in str(admin)
+
+
+def test_admin_socket_paths_caddy_would_misread_are_refused() -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        admin_listen(Path("run/admin.sock"))
+    with pytest.raises(ValueError, match="file-mode suffix"):
+        admin_listen(Path("/tmp/a|b/admin.sock"))
+    with pytest.raises(ValueError, match="103 bytes"):
+        admin_listen(Path("/tmp") / ("d" * 100) / "admin.sock")
+    with pytest.raises(ValueError, match="absolute"):
+        config(admin_socket=Path("admin.sock"))
 
 
 def test_a_config_needs_a_target_file() -> None:

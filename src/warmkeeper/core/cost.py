@@ -735,7 +735,7 @@ def _fargate_scenario(
     # environment that scales to zero (aws/engine.py, observe()). A cold service and an environment
     # that never sleeps read nothing. Desired > 0 from the wake to the sleep: the scenario's task time.
     metrics_per_run = prices.value("reconcile_metrics_per_run")
-    if env.scale_to_zero:
+    if idle_alarm:  # this scenario scales to zero (the always-on one, like production, never reads)
         reading_runs = min(task_hours, hours_per_month) * 60.0
         reads_basis = (
             f"{reading_runs:,.0f} runs while a task is wanted (desired > 0) x {metrics_per_run:g} "
@@ -743,7 +743,7 @@ def _fargate_scenario(
         )
     else:
         reading_runs = 0.0
-        reads_basis = "0 reads: scale_to_zero = false, the reconcile never reads RequestCount"
+        reads_basis = "0 reads: without scale to zero the reconcile never reads RequestCount"
     lines.append(
         _line(
             "cw_api",

@@ -21,6 +21,7 @@ from warmkeeper.deploy.follow import Observer, Outcome, follow
 from warmkeeper.deploy.history import Release, ReleaseHistory, parameter_name
 from warmkeeper.deploy.preflight import (
     PreflightError,
+    check_front_door,
     check_images_stack,
     check_tag_argument,
     resolve_image_digests,
@@ -69,11 +70,12 @@ class AwsDeployer:
             context.ok(
                 f"images {tag}: " + ", ".join(f"{name} {digest[:19]}…" for name, digest in digests.items())
             )
-        context.check_settled(
+        stack = context.check_settled(
             self.stack_name,
             busy="another deploy is running; wait for it to end",
             absent="not created yet (first deploy)",
         )
+        check_front_door(stack, env, context.settings.front_door)
         context.check_bootstrap(identity.account)
         template, warnings = context.synthesize_checked(
             lambda output: self.synthesize(cfg, env, output, tag, digests), self.stack_name

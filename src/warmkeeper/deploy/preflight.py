@@ -1,8 +1,8 @@
 """Checks that run before a deploy changes anything; each failure is one line and exit code 2.
 
 Order (cheapest and most basic first): credentials and account, region, the images stack and the
-images of the tag in its ECR repositories (resolved to digests), the stack is not busy, the CDK
-bootstrap, then synthesis and cdk-nag (see :mod:`warmkeeper.deploy.synthesis`).
+images of the tag in its ECR repositories (resolved to digests), the stack is not busy and keeps its
+front door, the CDK bootstrap, then synthesis and cdk-nag (see :mod:`warmkeeper.deploy.synthesis`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from warmkeeper.aws.stack import StackInfo, describe_stack
+from warmkeeper.aws.stack import OUTPUT_DISTRIBUTION_ID, OUTPUT_URL, StackInfo, describe_stack
 from warmkeeper.config import AppConfig
 from warmkeeper.infra.names import built_containers, check_image_tag, images_stack_name, repository_output_key
 
@@ -166,6 +166,35 @@ def resolve_image_digests(
         )
         raise PreflightError(f"images for tag {tag} missing in ECR: {', '.join(missing)}; {hint}")
     return digests
+
+
+def deployed_front_door(stack: StackInfo) -> str | None:
+    """The front door a deployed stack has (its outputs say), None when it has no outputs to tell."""
+    if OUTPUT_URL not in stack.outputs:  # a stack whose creation failed: nothing deployed to compare
+        return None
+    return "cloudfront" if OUTPUT_DISTRIBUTION_ID in stack.outputs else "load_balancer"
+
+
+def check_front_door(stack: StackInfo | None, env: str, front_door: str) -> None:
+    """Refuse to switch an existing stack's front door in place.
+
+    Switching replaces the load balancer (internet-facing <-> internal is a replacement), and
+    CloudFormation creates the new one while the old one still holds the service's target groups: AWS
+    refuses to attach a target group to a second load balancer, the update fails and rolls back. So
+    the deploy stops before any change and says how to switch.
+    """
+    if stack is None:
+        return
+    deployed = deployed_front_door(stack)
+    if deployed is None or deployed == front_door:
+        return
+    raise PreflightError(
+        f"environments.{env}.front_door: stack {stack.name} was deployed with front_door = "
+        f"'{deployed}' and the config now says '{front_door}'. That replaces the load balancer, which "
+        "CloudFormation cannot do in place (its target groups stay attached to the old one: the change "
+        f"would fail and roll back). To switch: `npx cdk destroy {stack.name}` (the images stack and its "
+        f"images stay), then deploy again; or put front_door back to '{deployed}'"
+    )
 
 
 def check_bootstrap(ssm: SSMClient, account: str, region: str) -> int:

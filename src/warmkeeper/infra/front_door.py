@@ -7,9 +7,9 @@ CloudFront reaches it through a VPC origin, which costs nothing extra; CloudFron
 data transfer out, which the always-free tier covers for a small app. People also get HTTPS on
 `*.cloudfront.net` without a domain or a certificate.
 
-The distribution is a pass-through, not a cache: every request goes to the ALB, so the listener rules
-(warm route, waker), the idle detection (ALB RequestCount) and the deploys behave exactly as with an
-internet-facing ALB.
+The distribution is a pass-through, not a cache: every request goes to the ALB (an answer the app marks
+cacheable may be reused for 1 s, per visitor), so the listener rules (warm route, waker), the idle
+detection (ALB RequestCount) and the deploys behave exactly as with an internet-facing ALB.
 """
 
 from __future__ import annotations
@@ -27,9 +27,13 @@ from warmkeeper.infra.settings import StackSettings
 # CloudFront caches error answers for 10 s by default: the waker's 503 + Retry-After and a 502 during a
 # wake must reach the next request fresh, so no status is ever cached.
 UNCACHED_ERROR_STATUSES = (400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504)
+# The longest a cacheable answer is kept (the smallest maximum TTL that still lets CloudFront forward
+# a cache-key header: see CloudFrontFrontDoor._pass_through_cache_policy).
+PASS_THROUGH_MAX_TTL_SECONDS = 1
 # CloudFront's default origin response timeout; a held API request can wait longer (hold + the Lambda).
 DEFAULT_ORIGIN_READ_TIMEOUT_SECONDS = 30
-# The longest origin response timeout CloudFront accepts without a quota increase.
+# The longest origin response timeout CloudFront accepts without a quota increase (hold_seconds is at
+# most 60 today, so the cap is a guard should that bound ever move).
 MAX_ORIGIN_READ_TIMEOUT_SECONDS = 120
 
 
@@ -69,10 +73,11 @@ class CloudFrontFrontDoor(Construct):
             default_behavior=cloudfront.BehaviorOptions(
                 origin=origin,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-                # A pass-through: the app and the waker decide everything, per request.
-                cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
-                # Every header (Host, cookies, Authorization, the keep-alive token), every query string.
-                origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER,
+                cache_policy=self._pass_through_cache_policy(),
+                # Every viewer header, cookie and query string, plus CloudFront's own headers
+                # (CloudFront-Forwarded-Proto: the app can tell its visitors came over HTTPS, since
+                # the ALB's X-Forwarded-Proto says http, the VPC origin's protocol).
+                origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_AND_CLOUDFRONT_2022,
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 compress=False,  # the app compresses (Caddy): CloudFront does not cache anything to compress
             ),
@@ -127,6 +132,31 @@ class CloudFrontFrontDoor(Construct):
             ]
         NagSuppressions.add_resource_suppressions(self.distribution, suppressions)
         self._domain = env.domain
+
+    def _pass_through_cache_policy(self) -> cloudfront.CachePolicy:
+        """Nothing cached unless the app says so, and then for 1 s at most, per visitor.
+
+        Not the managed CachingDisabled policy: with it, CloudFront drops the Authorization header
+        of GET and HEAD requests (a header reaches the origin on those only when it is part of the
+        cache key, and a cache key needs a maximum TTL above 0), so an API protected by a bearer
+        token would break behind the front door. Here the key holds Authorization, every cookie and
+        every query string; the default TTL is 0, so an answer without Cache-Control is never kept.
+        """
+        return cloudfront.CachePolicy(
+            self,
+            "PassThrough",
+            comment="warmkeeper pass-through: Authorization kept, 1 s at most for answers marked cacheable",
+            default_ttl=Duration.seconds(0),
+            min_ttl=Duration.seconds(0),
+            max_ttl=Duration.seconds(PASS_THROUGH_MAX_TTL_SECONDS),
+            header_behavior=cloudfront.CacheHeaderBehavior.allow_list("Authorization"),
+            cookie_behavior=cloudfront.CacheCookieBehavior.all(),
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.all(),
+            # Compressed and plain answers are told apart, and the normalised Accept-Encoding reaches
+            # the app, which compresses (Caddy).
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )
 
     @property
     def url(self) -> str:

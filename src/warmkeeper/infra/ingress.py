@@ -30,6 +30,9 @@ DEREGISTRATION_DELAY_SECONDS = 15
 
 
 class Ingress(Construct):
+    # The HTTP listener that only redirects to HTTPS (an internet-facing ALB with a certificate).
+    redirect_listener: elbv2.ApplicationListener | None
+
     def __init__(
         self,
         scope: Construct,
@@ -156,8 +159,6 @@ class Ingress(Construct):
                 "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=True
             )
             self.redirect_listener = None
-
-    redirect_listener: elbv2.ApplicationListener | None
 
     def url(self, settings: StackSettings) -> str:
         """The address people use with an internet-facing load balancer: the configured domain when

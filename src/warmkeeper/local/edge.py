@@ -21,6 +21,11 @@ Each request is written to Caddy's access log (JSON on stdout) with the route th
 CloudWatch ``RequestCount`` on the target group: the controller's idle clock. Requests in flight per
 upstream (what the ALB waits for when it deregisters a target) come from Caddy's admin API,
 ``GET /reverse_proxy/upstreams``.
+
+The admin API has no authentication: whoever reaches it can rewrite the whole edge (send every
+request elsewhere). So it listens on no TCP port, only on a unix socket in a directory of its own
+(mode 0700, made by :class:`Edge` at start inside the runtime directory, removed at close): file
+permissions keep other local users out, which a loopback port cannot do.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +48,7 @@ from typing import Any
 import httpx
 
 from warmkeeper.core.machine import Routing
-from warmkeeper.local.ports import LOOPBACK, free_port, port_is_free
+from warmkeeper.local.ports import LOOPBACK, port_is_free
 from warmkeeper.local.process import ChildProcess
 
 ACCESS_LOGGER = "wk"
@@ -50,6 +56,11 @@ ROUTE_FIELD = "wk_route"
 UPSTREAM_FIELD = "wk_upstream"
 CONTROL_PREFIX = "/_warmkeeper/"
 TARGET_FILE_PREFIX = "target-"
+ADMIN_SOCKET_NAME = "admin.sock"
+ADMIN_DIR_PREFIX = "edge-admin-"
+# The longest unix socket path every platform accepts (sun_path is 108 bytes on Linux, 104 on macOS,
+# both counting the final NUL).
+MAX_SOCKET_PATH_BYTES = 103
 # A request whose upstream refuses the connection (a task that just went away) is sent again, to
 # the address the target files name by then, for this long: dial errors are safe to retry.
 RETRY_SECONDS = 3
@@ -76,6 +87,32 @@ def find_caddy() -> Path:
 def address(port: int) -> str:
     """The dial address of a loopback port, exactly as Caddy reports it in its upstream list."""
     return f"{LOOPBACK}:{port}"
+
+
+def admin_listen(socket: Path) -> str:
+    """Caddy's ``admin.listen`` for a unix socket at this absolute path, created with mode 0600.
+
+    Caddy's network address syntax: ``unix/`` then the path (so ``unix//abs/path``), and an optional
+    ``|MODE`` file mode for the socket (https://caddyserver.com/docs/conventions#network-addresses).
+    """
+    if not socket.is_absolute():
+        raise ValueError(f"{socket}: the admin socket needs an absolute path")
+    if "|" in str(socket):
+        raise ValueError(f"{socket}: '|' would start Caddy's file-mode suffix early")
+    if len(os.fsencode(socket)) > MAX_SOCKET_PATH_BYTES:
+        raise ValueError(
+            f"{socket}: longer than the {MAX_SOCKET_PATH_BYTES} bytes a unix socket path may have"
+        )
+    return f"unix/{socket}|0600"
+
+
+def private_admin_socket(runtime_dir: Path) -> Path:
+    """Make a new directory for the admin socket, readable by this user only; the socket's path in it.
+
+    ``mkdtemp`` creates it with mode 0700 whatever the umask and the runtime directory's mode, under a
+    name no one else can have taken first. Nothing is created for the socket itself: Caddy makes it.
+    """
+    return Path(tempfile.mkdtemp(prefix=ADMIN_DIR_PREFIX, dir=runtime_dir)) / ADMIN_SOCKET_NAME
 
 
 def target_files(runtime_dir: Path, slots: int) -> list[Path]:
@@ -117,7 +154,7 @@ def _proxy(dial: Sequence[str]) -> dict[str, Any]:
 def edge_config(
     *,
     listen_port: int,
-    admin_port: int,
+    admin_socket: Path,
     waker_port: int,
     targets: Sequence[Path],
     grace_seconds: float = 30,
@@ -126,12 +163,13 @@ def edge_config(
     """Caddy's whole JSON config: the same for every routing state (the target files change).
 
     ``targets`` are the files holding the ordinary route's dial addresses (see
-    :func:`target_files`); Caddy reads them per request, so a switch needs no reload.
+    :func:`target_files`); Caddy reads them per request, so a switch needs no reload. The admin API
+    listens on the unix socket ``admin_socket`` only (see :func:`admin_listen`).
     """
     if not targets:
         raise ValueError("the ordinary route needs at least one target file")
     return {
-        "admin": {"listen": f"{LOOPBACK}:{admin_port}", "config": {"persist": False}},
+        "admin": admin_settings(admin_socket),
         "logging": {
             "logs": {
                 "default": {"level": "WARN", "exclude": [f"http.log.access.{ACCESS_LOGGER}"]},
@@ -181,6 +219,11 @@ def edge_config(
     }
 
 
+def admin_settings(admin_socket: Path) -> dict[str, Any]:
+    """The ``admin`` block: the same in the boot config and the edge config, so ``/load`` keeps it."""
+    return {"listen": admin_listen(admin_socket), "config": {"persist": False}}
+
+
 def in_flight_by_address(upstreams: object) -> dict[str, int]:
     """Requests in flight per dial address, from Caddy's ``GET /reverse_proxy/upstreams`` answer.
 
@@ -225,7 +268,7 @@ class Edge:
         self.waker_port = waker_port
         self.listen_host = listen_host
         self.grace_seconds = grace_seconds
-        self.admin_port = 0
+        self.admin_socket: Path | None = None  # set by start(), in a 0700 directory of its own
         self.routing = Routing.WAKER
         self.service_ports: tuple[int, ...] = ()
         self.counters = RouteCounters()
@@ -234,7 +277,7 @@ class Edge:
         self._targets = target_files(runtime_dir, target_slots)
         self._on_event = on_event
         self._process: ChildProcess | None = None
-        self._client = httpx.Client(trust_env=False, timeout=10.0)
+        self._admin_client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._counter_lock = threading.Lock()
 
@@ -265,12 +308,20 @@ class Edge:
                 "or pass --port N"
             )
         caddy = find_caddy()
-        self.admin_port = free_port()
+        self.admin_socket = private_admin_socket(self._runtime_dir)
+        try:
+            admin = admin_settings(self.admin_socket)
+        except ValueError as exc:
+            raise EdgeError(f"cannot place caddy's admin socket: {exc}") from None
+        client = self._admin_client = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(self.admin_socket)),
+            base_url="http://localhost",  # Caddy does not check the Host of unix socket requests
+            trust_env=False,
+            timeout=10.0,
+        )
         self._point(())  # the target files exist before Caddy reads them: to the waker
         boot = self._runtime_dir / "caddy-boot.json"
-        boot.write_text(
-            json.dumps({"admin": {"listen": f"{LOOPBACK}:{self.admin_port}", "config": {"persist": False}}})
-        )
+        boot.write_text(json.dumps({"admin": admin}))
         caddy_home = self._runtime_dir / "caddy"
         caddy_home.mkdir(exist_ok=True)
         env = {
@@ -292,7 +343,7 @@ class Edge:
                 tail = "\n".join(self._process.tail(10))
                 raise EdgeError(f"caddy exited at start (code {self._process.returncode}):\n{tail}")
             try:
-                self._client.get(f"{self._admin}/config/")
+                client.get("/config/")
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
@@ -300,21 +351,23 @@ class Edge:
                 time.sleep(0.05)
         config = edge_config(
             listen_port=self.port,
-            admin_port=self.admin_port,
+            admin_socket=self.admin_socket,
             waker_port=self.waker_port,
             targets=self._targets,
             grace_seconds=self.grace_seconds,
             listen_host=self.listen_host,
         )
-        response = self._client.post(f"{self._admin}/load", json=config)
+        response = client.post("/load", json=config)
         if response.status_code != 200:
             raise EdgeError(
                 f"caddy refused the edge config ({response.status_code}): {response.text.strip()}"
             )
 
-    @property
-    def _admin(self) -> str:
-        return f"http://{LOOPBACK}:{self.admin_port}"
+    def admin(self) -> httpx.Client:
+        """A client of Caddy's admin API, over its unix socket (paths like ``/config/``)."""
+        if self._admin_client is None:
+            raise EdgeError("the edge is not started: its admin API has no socket yet")
+        return self._admin_client
 
     def _point(self, service_ports: Sequence[int]) -> None:
         """Write every target file (write then rename: Caddy reads the old or the new one, whole)."""
@@ -347,7 +400,7 @@ class Edge:
 
     def in_flight(self, port: int) -> int:
         """Requests the edge has sent to this port and not yet seen answered (Caddy's own count)."""
-        response = self._client.get(f"{self._admin}/reverse_proxy/upstreams")
+        response = self.admin().get("/reverse_proxy/upstreams")
         if response.status_code != 200:
             raise EdgeError(f"caddy's upstream list failed ({response.status_code}): {response.text.strip()}")
         return in_flight_by_address(response.json()).get(address(port), 0)
@@ -398,5 +451,9 @@ class Edge:
             if not self._process.wait(timeout if timeout is not None else self.grace_seconds + 5):
                 self._process.signal(signal.SIGKILL)
                 self._process.wait(5)
-        with contextlib.suppress(Exception):
-            self._client.close()
+        if self._admin_client is not None:
+            with contextlib.suppress(Exception):
+                self._admin_client.close()
+        # Caddy unlinks its socket when it stops cleanly, not when killed: remove the whole directory.
+        if self.admin_socket is not None:
+            shutil.rmtree(self.admin_socket.parent, ignore_errors=True)

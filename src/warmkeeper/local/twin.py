@@ -602,7 +602,7 @@ class Twin:
                 "deploy": None if self._deploy is None else self._deploy.to_json(len(self._deploy.events)),
                 "edge": {
                     "pid": self.edge.pid,
-                    "admin_port": self.edge.admin_port,
+                    "admin_socket": None if self.edge.admin_socket is None else str(self.edge.admin_socket),
                     "routing": self.edge.routing.value,
                     "service_ports": list(self.edge.service_ports),
                     "switches": self.edge.switches,
