@@ -186,3 +186,24 @@ def test_email_subscription_only_when_configured(
         "Endpoint": ALARM_EMAIL,
         "TopicArn": ref(https_staging.logical_id("Monitoring/AlarmTopic")),
     }
+
+
+def test_front_door_row_shows_cloudfront_from_us_east_1(
+    staging: SynthesizedEnv, production: SynthesizedEnv
+) -> None:
+    # Behind CloudFront, a request that never reached the ALB (502 from the VPC origin) shows here only.
+    _, dashboard = staging.only("AWS::CloudWatch::Dashboard")
+    body = dashboard_body(dashboard["DashboardBody"])
+    (widget,) = [w for w in body["widgets"] if w["properties"].get("title", "").startswith("Front door")]
+    lines = widget["properties"]["metrics"]
+    assert {line[1] for line in lines} == {"Requests", "4xxErrorRate", "5xxErrorRate"}
+    distribution = staging.logical_id("FrontDoor/Distribution")
+    for line in lines:
+        assert line[0] == "AWS/CloudFront"
+        assert line[2:6] == ["DistributionId", "<TOKEN>", "Region", "Global"]
+        assert line[-1]["region"] == "us-east-1"  # CloudFront publishes there only
+    # The token is this stack's distribution.
+    assert ref(distribution) in dashboard["DashboardBody"]["Fn::Join"][1]
+    assert "AWS/CloudFront" not in {
+        ns for metrics in _dashboard_metrics(production).values() for ns, _, _ in metrics
+    }

@@ -1,15 +1,15 @@
 """CloudFront in front of the internal load balancer (`front_door = "cloudfront"`).
 
 Why: an internet-facing ALB needs a public IPv4 address per Availability Zone, and AWS bills every
-public IPv4 address by the hour (0.005 USD, since February 2024): 7.30 USD a month for two, a quarter
-of a sleeping staging environment's bill. Behind CloudFront the ALB is internal (no public address) and
-CloudFront reaches it through a VPC origin, which costs nothing extra; CloudFront bills requests and
-data transfer out, which the always-free tier covers for a small app. People also get HTTPS on
-`*.cloudfront.net` without a domain or a certificate.
+public IPv4 address by the hour (0.005 USD, since February 2024): 7.30 USD a month for two, a fifth of a
+sleeping staging environment's bill (docs/technical/cost.md, modelled). Behind CloudFront the ALB is
+internal (no public address) and CloudFront reaches it through a VPC origin, which costs nothing extra;
+CloudFront bills requests and data transfer out, which the always-free tier covers for a small app.
+People also get HTTPS on `*.cloudfront.net` without a domain or a certificate.
 
-The distribution is a pass-through, not a cache: every request goes to the ALB (an answer the app marks
-cacheable may be reused for 1 s, per visitor), so the listener rules (warm route, waker), the idle
-detection (ALB RequestCount) and the deploys behave exactly as with an internet-facing ALB.
+The distribution is a pass-through, not a cache: every request goes to the ALB, save the repeat within
+1 s of an answer the app itself marked cacheable (per visitor), so the listener rules (warm route, waker),
+the idle detection (ALB RequestCount) and the deploys behave exactly as with an internet-facing ALB.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class CloudFrontFrontDoor(Construct):
                 # the ALB's X-Forwarded-Proto says http, the VPC origin's protocol).
                 origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_AND_CLOUDFRONT_2022,
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                compress=False,  # the app compresses (Caddy): CloudFront does not cache anything to compress
+                compress=False,  # the app compresses (Caddy); CloudFront passes answers as they are
             ),
             error_responses=[
                 cloudfront.ErrorResponse(http_status=status, ttl=Duration.seconds(0))

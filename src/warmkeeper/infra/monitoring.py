@@ -35,6 +35,8 @@ SERVER_ERROR_RATE_PERCENT = 5
 # Below this many requests a minute a single failed request is not a "rate" worth a page.
 SERVER_ERROR_MIN_REQUESTS = 10
 WARMKEEPER_METRICS = ("Wakes", "ColdStartSeconds", "Sleeps", "HeldRequests", "WakeFailures")
+# CloudFront publishes its metrics in us-east-1, whatever the distribution's origin region.
+CLOUDFRONT_METRICS_REGION = "us-east-1"
 GRAPH_WIDTH = 8
 GRAPH_HEIGHT = 6
 
@@ -52,9 +54,11 @@ class Monitoring(Construct):
         service_target_group: elbv2.ApplicationTargetGroup,
         waker_target_group: elbv2.ApplicationTargetGroup,
         function: lambda_.IFunction,
+        distribution_id: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._settings = settings
+        self._distribution_id = distribution_id
         self._load_balancer = load_balancer.load_balancer_full_name
         self._service_target_group = service_target_group.target_group_full_name
         self._service_dimensions = {"ClusterName": cluster.cluster_name, "ServiceName": service.service_name}
@@ -389,4 +393,40 @@ class Monitoring(Construct):
                 ),
                 self._graph("Held requests", [self._warmkeeper("HeldRequests", "Sum", "held")]),
             ],
+            *self._front_door_row(),
+        ]
+
+    def _front_door_row(self) -> list[list[cloudwatch.IWidget]]:
+        """Behind CloudFront, what the edge saw. A request CloudFront could not bring to the ALB (a
+        502 when the VPC origin cannot connect) never shows in the ALB's metrics: without this row a
+        broken front door would look like an idle service. CloudFront publishes in us-east-1 only;
+        a dashboard may draw another region's metrics (an alarm may not, so there is none here)."""
+        if self._distribution_id is None:
+            return []
+
+        def edge(metric_name: str, statistic: str, label: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/CloudFront",
+                metric_name=metric_name,
+                dimensions_map={"DistributionId": self._distribution_id or "", "Region": "Global"},
+                statistic=statistic,
+                period=ONE_MINUTE,
+                label=label,
+                region=CLOUDFRONT_METRICS_REGION,
+            )
+
+        return [
+            [
+                cloudwatch.GraphWidget(
+                    title="Front door: CloudFront (us-east-1)",
+                    left=[edge("Requests", "Sum", "requests")],
+                    right=[
+                        edge("4xxErrorRate", "Average", "4xx (% of requests)"),
+                        edge("5xxErrorRate", "Average", "5xx (% of requests)"),
+                    ],
+                    right_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+                    width=GRAPH_WIDTH,
+                    height=GRAPH_HEIGHT,
+                )
+            ]
         ]

@@ -141,6 +141,7 @@ class WarmkeeperStack(Stack):
             service_target_group=ingress.service_target_group,
             waker_target_group=waker.target_group,
             function=waker.function,
+            distribution_id=front_door.distribution.distribution_id if front_door else None,
         )
 
         # The contract's keys (warmkeeper.aws.stack), read back by the CLI and the deploys.
