@@ -95,6 +95,11 @@ CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS: dict[str, str] = {
 }
 
 
+def certificate_region_of(arn: str) -> str:
+    """The region field of an ACM certificate ARN (already checked by CertificateArn)."""
+    return arn.split(":")[3]
+
+
 class ConfigError(Exception):
     """A config problem a person can fix: which file, which key, what is wrong."""
 
@@ -298,7 +303,7 @@ class EnvironmentSettings(_Strict):
                     f"certificate for it in {CLOUDFRONT_CERTIFICATE_REGION}): CloudFront serves a domain "
                     "only with its certificate"
                 )
-            certificate_region = self.certificate_arn.split(":")[3] if self.certificate_arn else None
+            certificate_region = certificate_region_of(self.certificate_arn) if self.certificate_arn else None
             if certificate_region not in (None, CLOUDFRONT_CERTIFICATE_REGION):
                 raise ValueError(
                     f"certificate_arn is in {certificate_region}, but front_door = 'cloudfront' needs a "
@@ -394,7 +399,7 @@ class AppConfig(_Strict):
             merged["domain"] = self.ingress.domain
         if self.ingress.certificate_arn and "certificate_arn" not in merged and name != "local":
             merged["certificate_arn"] = self.ingress.certificate_arn
-            certificate_region = self.ingress.certificate_arn.split(":")[3]
+            certificate_region = certificate_region_of(self.ingress.certificate_arn)
             if (
                 merged.get("front_door") == "cloudfront"
                 and certificate_region != CLOUDFRONT_CERTIFICATE_REGION

@@ -401,14 +401,15 @@ class Monitoring(Construct):
         502 when the VPC origin cannot connect) never shows in the ALB's metrics: without this row a
         broken front door would look like an idle service. CloudFront publishes in us-east-1 only;
         a dashboard may draw another region's metrics (an alarm may not, so there is none here)."""
-        if self._distribution_id is None:
+        distribution_id = self._distribution_id
+        if distribution_id is None:
             return []
 
         def edge(metric_name: str, statistic: str, label: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
                 namespace="AWS/CloudFront",
                 metric_name=metric_name,
-                dimensions_map={"DistributionId": self._distribution_id or "", "Region": "Global"},
+                dimensions_map={"DistributionId": distribution_id, "Region": "Global"},
                 statistic=statistic,
                 period=ONE_MINUTE,
                 label=label,
