@@ -15,6 +15,8 @@ What moto does not do, and how the tests stand in for it (the seam, documented h
 from __future__ import annotations
 
 import itertools
+import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -29,10 +31,11 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
 
-from warmkeeper.aws import lambda_handler
+from warmkeeper.aws import lambda_handler, logs
 from warmkeeper.aws.adapters import WakeLock
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
+from warmkeeper.aws.metrics import METRICS_NAMESPACE, MetricName
 from warmkeeper.aws.settings import Settings
 from warmkeeper.core import Policy
 
@@ -62,6 +65,24 @@ FAKE_ENVIRONMENT = {
     # moto's EC2 backend otherwise parses thousands of AMIs; none are used here.
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
+
+
+class LogCapture(logging.Handler):
+    """The Lambda's log channel as CloudWatch Logs would receive it (one JSON line per record),
+    collected into the current world's ``logs``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logs.JsonFormatter())
+        self.target: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.append(self.format(record))
+
+
+CAPTURE = LogCapture()
+logs.log.addHandler(CAPTURE)
+logs.log.setLevel(logging.INFO)
 
 
 @pytest.fixture(scope="package")
@@ -100,11 +121,11 @@ class World:
     cluster: str
     service: str
     prefix: str
-    logs: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)  # the log channel's lines (JSON), since the reset
     sleeps: list[float] = field(default_factory=list)
     on_sleep: Callable[[int], None] | None = None  # called with the number of sleeps so far
     _next_ip: int = 10
-    metric_calls: list[dict[str, Any]] = field(default_factory=list)
+    metric_calls: list[dict[str, Any]] = field(default_factory=list)  # PutMetricData: must stay empty
     _hooks: list[tuple[Any, str, Any]] = field(default_factory=list)
 
     def reset(self) -> None:
@@ -136,6 +157,7 @@ class World:
         backend.metric_data.clear()
         backend.paged_metric_data.clear()
         self.logs.clear()
+        CAPTURE.target = self.logs
         self.sleeps.clear()
         self.on_sleep = None
         self.metric_calls = self.count_calls(self.clients.cloudwatch, "PutMetricData")
@@ -147,7 +169,6 @@ class World:
                 self.on_sleep(len(self.sleeps))
 
         options.setdefault("sleep", fake_sleep)
-        options.setdefault("log", self.logs.append)
         return build_engine(self.settings, self.clients, **options)
 
     # --- the world as AWS would change it --------------------------------------------------------
@@ -228,37 +249,38 @@ class World:
             ],
         )
 
+    def log_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.logs]
+
+    def metric_documents(self) -> list[dict[str, Any]]:
+        """The EMF documents among the log lines, checked against the specification's structure."""
+        documents = []
+        for line in self.log_lines():
+            if "_aws" not in line:
+                continue
+            metadata = line["_aws"]
+            assert isinstance(metadata["Timestamp"], int)  # epoch milliseconds
+            (directive,) = metadata["CloudWatchMetrics"]
+            assert directive["Namespace"] == METRICS_NAMESPACE
+            assert directive["Dimensions"] == [["App", "Env"]]
+            assert (line["App"], line["Env"]) == (APP, self.settings.env)
+            for metric in directive["Metrics"]:
+                assert metric["Unit"] == MetricName(metric["Name"]).unit
+                assert isinstance(line[metric["Name"]], int | float)  # the value, at the root
+            documents.append(line)
+        return documents
+
     def metric_sum(self, name: str) -> float:
-        """Sum of the values warmkeeper sent for one custom metric since the reset.
-
-        Counted from the PutMetricData calls (moto's GetMetricStatistics rounds StartTime down to
-        the second, so it would also count the previous test's points); test_metrics_reach_cloudwatch
-        reads them back through CloudWatch once."""
+        """Sum of the values warmkeeper emitted for one custom metric since the reset, read from
+        its EMF log lines (what CloudWatch Logs extracts the metrics from). None went out through
+        PutMetricData."""
+        assert self.metric_calls == []
         total = 0.0
-        for call in self.metric_calls:
-            assert call["Namespace"] == "Warmkeeper"
-            for datum in call["MetricData"]:
-                if datum["MetricName"] == name:
-                    assert datum["Dimensions"] == [
-                        {"Name": "App", "Value": APP},
-                        {"Name": "Env", "Value": self.settings.env},
-                    ]
-                    total += datum["Value"]
+        for document in self.metric_documents():
+            names = [m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+            if name in names:
+                total += document[name]
         return total
-
-    def cloudwatch_sum(self, name: str) -> float:
-        """The same sum read back from (moto's) CloudWatch: for a world of its own."""
-        now = datetime.now(UTC)
-        response = self.clients.cloudwatch.get_metric_statistics(
-            Namespace="Warmkeeper",
-            MetricName=name,
-            Dimensions=[{"Name": "App", "Value": APP}, {"Name": "Env", "Value": self.settings.env}],
-            StartTime=now - timedelta(hours=1),
-            EndTime=now + timedelta(minutes=5),
-            Period=3600,
-            Statistics=["Sum"],
-        )
-        return float(sum(point["Sum"] for point in response["Datapoints"]))
 
     def count_calls(self, client: Any, operation: str) -> list[dict[str, Any]]:
         """Record every call of ``operation`` made through ``client`` (its parameters)."""
@@ -438,6 +460,7 @@ def _create_world(policy: Policy = POLICY, initial_desired: int = 0, suffix: str
         prefix=prefix,
     )
     world.metric_calls = world.count_calls(clients.cloudwatch, "PutMetricData")
+    CAPTURE.target = world.logs
     return world
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.aws.conftest import (
     ALARM_NAME,
+    API,
     APP,
     BROWSER,
     POLICY,
@@ -24,7 +27,7 @@ from tests.aws.conftest import (
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import RoutingConflictError, WakeLock
 from warmkeeper.aws.engine import STALE_LOCK_SECONDS
-from warmkeeper.aws.settings import Settings, SettingsError
+from warmkeeper.aws.settings import VARIABLES, Settings, SettingsError
 from warmkeeper.core import Action, Policy, decide
 
 
@@ -66,7 +69,7 @@ def record_order(world: World) -> list[str]:
 
 
 def last_log(world: World) -> dict[str, Any]:
-    decisions = [json.loads(line) for line in world.logs if '"decision"' in line]
+    decisions = [line for line in world.log_lines() if line["message"] == "decision"]
     assert decisions, world.logs
     return decisions[-1]  # type: ignore[no-any-return]
 
@@ -293,40 +296,53 @@ def test_unknown_events_are_ignored(lam: World) -> None:
     assert lam.desired() == 0
 
 
-def test_metrics_reach_cloudwatch(make_world: Callable[..., World]) -> None:
-    world = make_world()
-    engine = world.engine()
-    engine.wake()
-    assert world.cloudwatch_sum("Wakes") == 1
+def test_metrics_are_emf_lines_of_the_invocation(lam: World) -> None:
+    """A wake is counted by one EMF document on the log channel, carrying the invocation's request
+    id like every other line of it; no CloudWatch API call is made for it."""
+    before = datetime.now(UTC)
+    context = SimpleNamespace(aws_request_id="8f507cfc-xmpl-4697-b07a-ac58fc914c95")
+    response = lambda_handler.handler(alb_event(lam, path="/api/places", headers=API), context)
+    assert response["statusCode"] == 503  # never healthy within hold_seconds
+    (wake,) = [d for d in lam.metric_documents() if "Wakes" in d]
+    assert wake["Wakes"] == 1
+    assert wake["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "Wakes", "Unit": "Count"}]
+    assert wake["message"] == "metric"
+    now_ms = datetime.now(UTC).timestamp() * 1000
+    assert before.timestamp() * 1000 - 1 <= wake["_aws"]["Timestamp"] <= now_ms
+    lines = lam.log_lines()
+    assert {line["requestId"] for line in lines} == {context.aws_request_id}
+    assert {line["message"] for line in lines} >= {"decision", "metric"}
+    assert lam.metric_sum("HeldRequests") == 1
+    assert lam.metric_calls == []
 
 
 # --- settings from the environment -------------------------------------------------------------------------
 
 
 def environment(world: World, **overrides: str) -> dict[str, str]:
-    settings = world.settings
-    values = {
-        "WK_APP": settings.app,
-        "WK_ENV": settings.env,
-        "WK_CLUSTER": settings.cluster,
-        "WK_SERVICE": settings.service,
-        "WK_LISTENER_ARN": settings.listener_arn,
-        "WK_SERVICE_TARGET_GROUP_ARN": settings.service_target_group_arn,
-        "WK_WARM_RULE_PRIORITY": "10",
-        "WK_PARAMETER_PREFIX": settings.parameter_prefix,
-        "WK_KEEPALIVE_SECRET_ARN": world.secret_arn,
-        "WK_POLICY": json.dumps(POLICY.to_dict()),
-        "WK_METRICS_NAMESPACE": "Warmkeeper",
-        "WK_LOAD_BALANCER_DIMENSION": settings.load_balancer_dimension or "",
-        "WK_TARGET_GROUP_DIMENSION": settings.target_group_dimension or "",
-        "WK_IDLE_ALARM_NAME": ALARM_NAME,
-    }
-    values.update(overrides)
-    return values
+    """The variables a deployed function of this world gets (the stack writes them with to_env)."""
+    return {**world.settings.to_env(), **overrides}
 
 
 def test_settings_from_the_contract_variables(world: World) -> None:
-    assert Settings.from_env(environment(world)) == world.settings
+    variables = environment(world)
+    assert set(variables) == set(VARIABLES.values())  # every optional variable is set in this world
+    assert Settings.from_env(variables) == world.settings
+
+
+def test_settings_round_trip_with_the_optional_fields_unset(world: World) -> None:
+    minimal = replace(
+        world.settings,
+        keepalive_secret_arn=None,
+        load_balancer_dimension=None,
+        target_group_dimension=None,
+        idle_alarm_name=None,
+        warm_rule_priority=20,
+        policy=Policy(scale_to_zero=False, min_tasks=1, max_tasks=3),
+    )
+    variables = minimal.to_env()
+    assert "WK_IDLE_ALARM_NAME" not in variables and "WK_KEEPALIVE_SECRET_ARN" not in variables
+    assert Settings.from_env(variables) == minimal
 
 
 def test_handler_builds_itself_from_the_environment(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,8 +16,8 @@ from tests.aws.conftest import REGION, World
 from tests.conftest import EXAMPLE_CONFIG, run_cli
 from warmkeeper.aws.control import AwsControl, ControlError, settings_from_outputs
 from warmkeeper.clikit import app
-from warmkeeper.control import StatusReport
 from warmkeeper.core import Policy
+from warmkeeper.core.report import StatusReport
 
 STACK = "Cityguided-staging"  # AppConfig.stack_name("staging") of the example
 STATUS_KEYS = {
@@ -96,7 +96,6 @@ def control(world: World) -> AwsControl:
         env="staging",
         policy=world.settings.policy,
         clients=world.clients,
-        log=world.logs.append,
     )
 
 
@@ -221,7 +220,6 @@ def test_sleep_refused_when_scale_to_zero_is_off(stack: World) -> None:
         env="production",
         policy=Policy(scale_to_zero=False, min_tasks=1, max_tasks=3),
         clients=stack.clients,
-        log=stack.logs.append,
     )
     stack.set_desired(1)
     assert "scale_to_zero is off" in backend.sleep(force=True)

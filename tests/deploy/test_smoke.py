@@ -16,7 +16,7 @@ from rich.console import Console
 
 from tests.deploy.conftest import FakeClock
 from warmkeeper.config import ScaleToZeroPolicy
-from warmkeeper.control import StatusReport
+from warmkeeper.core.report import StatusReport
 from warmkeeper.deploy.smoke import Smoke
 
 POLICY = ScaleToZeroPolicy(hold_seconds=25, retry_after_seconds=10, wake_timeout_seconds=180)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from warmkeeper.config import load_config
-from warmkeeper.control import StatusReport
+from warmkeeper.core.report import StatusReport
 from warmkeeper.local.control import TwinControl
 from warmkeeper.local.ports import free_port, port_is_free
 from warmkeeper.local.twin import state_file

@@ -7,16 +7,17 @@ the order of calls in :mod:`warmkeeper.aws.engine`. Tests construct them with mo
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from warmkeeper.control import TaskStatus
+from warmkeeper.aws.logs import log
+from warmkeeper.aws.metrics import dimensions, emf_document
 from warmkeeper.core import Routing
+from warmkeeper.core.report import TaskStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.client import CloudWatchClient
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2.client import ElasticLoadBalancingv2Client
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
     from mypy_boto3_ssm.client import SSMClient
-
-log = logging.getLogger(__name__)
 
 WARM_ROUTE_TAG_KEY = "warmkeeper:role"
 WARM_ROUTE_TAG_VALUE = "warm-route"
@@ -186,17 +185,12 @@ class LoadBalancerRouting:
         )
 
     def _rules(self) -> list[dict[str, Any]]:
-        rules: list[dict[str, Any]] = []
-        marker: str | None = None
-        while True:
-            if marker:
-                page = self._elbv2.describe_rules(ListenerArn=self.listener_arn, Marker=marker)
-            else:
-                page = self._elbv2.describe_rules(ListenerArn=self.listener_arn)
-            rules.extend(dict(rule) for rule in page.get("Rules", []))
-            marker = page.get("NextMarker")
-            if not marker:
-                return rules
+        paginator = self._elbv2.get_paginator("describe_rules")
+        return [
+            dict(rule)
+            for page in paginator.paginate(ListenerArn=self.listener_arn)
+            for rule in page.get("Rules", [])
+        ]
 
     def _forwards_to_service(self, rule: dict[str, Any]) -> bool:
         for action in rule.get("Actions", []):
@@ -446,7 +440,8 @@ class KeepaliveSecret:
 
 
 class Metrics:
-    """Custom metrics (namespace Warmkeeper, dimensions App/Env) and RequestCount activity."""
+    """Our custom metrics (as EMF log lines, see :mod:`warmkeeper.aws.metrics`) and the RequestCount
+    activity of the service's target group (read from CloudWatch)."""
 
     def __init__(
         self,
@@ -456,29 +451,21 @@ class Metrics:
         env: str,
         load_balancer_dimension: str | None = None,
         target_group_dimension: str | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._cloudwatch = cloudwatch
         self.namespace = namespace
-        self._dimensions = [{"Name": "App", "Value": app}, {"Name": "Env", "Value": env}]
+        self.dimensions = dimensions(app, env)
         self._lb = load_balancer_dimension
         self._tg = target_group_dimension
+        self._clock = clock
 
     def put(self, name: str, value: float, unit: str = "Count") -> None:
-        """Emit one data point. A metrics outage must never break a request: log and go on."""
-        try:
-            self._cloudwatch.put_metric_data(
-                Namespace=self.namespace,
-                MetricData=[
-                    {
-                        "MetricName": name,
-                        "Dimensions": self._dimensions,  # type: ignore[typeddict-item]
-                        "Value": value,
-                        "Unit": unit,  # type: ignore[typeddict-item]
-                    }
-                ],
-            )
-        except (ClientError, BotoCoreError) as exc:
-            log.warning("could not put metric %s: %s", name, exc)
+        """Emit one data point: an EMF line on the log channel, no API call (so no failure to handle
+        on the request path either)."""
+        document = emf_document(self.namespace, self.dimensions, {name: value}, {name: unit}, self._clock())
+        log.info("metric", extra=document)
 
     def last_activity(self, now: datetime, lookback_minutes: float) -> datetime | None:
         """End of the last minute in which the service's target group counted a request, or None.
@@ -519,7 +506,3 @@ class Metrics:
                     end = min(end, now)
                     latest = end if latest is None or end > latest else latest
         return latest
-
-
-def with_failure_reported(lock: WakeLock) -> WakeLock:
-    return replace(lock, failure_reported=True)

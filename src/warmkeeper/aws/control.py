@@ -33,8 +33,8 @@ from warmkeeper.aws.stack import (
     OUTPUT_WARM_RULE_PRIORITY,
     describe_stack,
 )
-from warmkeeper.control import StatusReport
 from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
+from warmkeeper.core.report import StatusReport
 
 # OutputKeys of the contract that the engine cannot work without.
 REQUIRED_OUTPUTS = (

@@ -14,7 +14,6 @@ task wanted (an invocation that died between the two calls, or a service scaled 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,8 +33,10 @@ from warmkeeper.aws.adapters import (
     WakeLock,
     utc_now,
 )
+from warmkeeper.aws.logs import log
+from warmkeeper.aws.metrics import MetricName
+from warmkeeper.aws.ports import MetricsPort, RoutingPort, SecretPort, ServicePort, StatePort
 from warmkeeper.aws.settings import Settings
-from warmkeeper.control import StatusReport
 from warmkeeper.core import (
     Action,
     ColdAnswer,
@@ -46,6 +47,7 @@ from warmkeeper.core import (
     Observation,
     RequestKind,
     Routing,
+    StatusReport,
     answer_while_cold,
     bearer_token,
     classify_request,
@@ -104,14 +106,13 @@ class Warmkeeper:
         self,
         settings: Settings,
         *,
-        ecs: EcsService,
-        balancer: LoadBalancerRouting,
-        store: StateStore,
-        metrics: Metrics,
-        secret: KeepaliveSecret,
+        ecs: ServicePort,
+        balancer: RoutingPort,
+        store: StatePort,
+        metrics: MetricsPort,
+        secret: SecretPort,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
-        log: Callable[[str], None] = print,
     ) -> None:
         self.settings = settings
         self.policy = settings.policy
@@ -122,7 +123,6 @@ class Warmkeeper:
         self.secret = secret
         self.clock = clock
         self._sleep = sleep
-        self._log = log
 
     # --- observe ------------------------------------------------------------------------------------
 
@@ -182,7 +182,9 @@ class Warmkeeper:
             self.store.put_last_wake(last)
             stored = replace(stored, last_wake=last)
             if not lock.adopted:
-                self.metrics.put("ColdStartSeconds", seconds, unit="Seconds")
+                self.metrics.put(
+                    MetricName.COLD_START_SECONDS, seconds, unit=MetricName.COLD_START_SECONDS.unit
+                )
             done.append(f"first healthy target {seconds:.1f} s after the wake")
         if lock is not snapshot.lock:
             stored = replace(stored, lock=lock)
@@ -202,7 +204,7 @@ class Warmkeeper:
         if not self.store.take_wake_lock(WakeLock(requested_at=snapshot.now)):
             return "wake already asked by a concurrent caller"
         self.ecs.set_desired(count)
-        self.metrics.put("Wakes", 1)
+        self.metrics.put(MetricName.WAKES, 1)
         return f"scale-up: desired {snapshot.service.desired} -> {count}"
 
     def apply(self, snapshot: Snapshot, decision: Decision) -> list[str]:
@@ -227,7 +229,7 @@ class Warmkeeper:
                 # The lock goes last: while it exists, no concurrent request can start a wake that
                 # this sleep would then cancel.
                 self.store.clear_wake_lock()
-                self.metrics.put("Sleeps", 1)
+                self.metrics.put(MetricName.SLEEPS, 1)
                 done.append(f"scale to zero: desired {snapshot.service.desired} -> 0")
         return done
 
@@ -239,7 +241,7 @@ class Warmkeeper:
         if decision.wake_failed and snapshot.lock is not None and not snapshot.lock.failure_reported:
             lock = replace(snapshot.lock, failure_reported=True)
             self.store.update_wake_lock(lock)
-            self.metrics.put("WakeFailures", 1)
+            self.metrics.put(MetricName.WAKE_FAILURES, 1)
             done.append("wake failure reported")
             snapshot = replace(snapshot, stored=replace(snapshot.stored, lock=lock))
         if decision.sleeping and not may_sleep:
@@ -252,9 +254,7 @@ class Warmkeeper:
 
     def _log_decision(self, trigger: str, snapshot: Snapshot, decision: Decision, done: list[str]) -> None:
         observation = snapshot.observation
-        line: dict[str, Any] = {
-            "level": "info",
-            "message": "decision",
+        fields: dict[str, Any] = {
             "app": self.settings.app,
             "env": self.settings.env,
             "trigger": trigger,
@@ -273,7 +273,7 @@ class Warmkeeper:
             "applied": done,
             "time": _iso(snapshot.now),
         }
-        self._log(json.dumps(line, sort_keys=True))
+        log.info("decision", extra=fields)
 
     # --- entry points ---------------------------------------------------------------------------------
 
@@ -286,7 +286,7 @@ class Warmkeeper:
         name = detail.get("alarmName")
         state = (detail.get("state") or {}).get("value")
         if self.settings.idle_alarm_name and name != self.settings.idle_alarm_name:
-            self._log(json.dumps({"level": "warning", "message": "ignored alarm", "alarm": name}))
+            log.warning("ignored alarm", extra={"alarm": name})
             return None
         if state != "ALARM":
             return self.step(f"alarm-{str(state).lower()}")
@@ -349,7 +349,7 @@ class Warmkeeper:
                 assert answer.response is not None
                 return answer.response
             if not counted:
-                self.metrics.put("HeldRequests", 1)
+                self.metrics.put(MetricName.HELD_REQUESTS, 1)
                 counted = True
             delay = min(hold_poll_delay(held, self.policy), AWS_HOLD_POLL_SECONDS)
             if delay <= 0:
@@ -366,9 +366,7 @@ class Warmkeeper:
         try:
             expected = self.secret.token()
         except Exception as exc:  # any failure to read the secret: refuse, never wake
-            self._log(
-                json.dumps({"level": "error", "message": "keep-alive secret unreadable", "error": str(exc)})
-            )
+            log.error("keep-alive secret unreadable", extra={"error": str(exc)})
             return json_response(
                 503, {"error": "unavailable", "message": "keep-alive token cannot be checked"}
             )
@@ -469,6 +467,7 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
             settings.env,
             settings.load_balancer_dimension,
             settings.target_group_dimension,
+            clock=engine_options.get("clock", utc_now),
         ),
         secret=KeepaliveSecret(clients.secretsmanager, settings.keepalive_secret_arn),
         **engine_options,

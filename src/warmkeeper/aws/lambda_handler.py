@@ -6,15 +6,16 @@
 - anything else is logged and ignored.
 
 Clients and settings are built once per execution environment (the Lambda's cold start) and reused;
-tests inject an engine with :func:`use`.
+tests inject an engine with :func:`use`. Everything it says goes through the one log channel
+(:mod:`warmkeeper.aws.logs`), with the invocation's request id.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from warmkeeper.aws import logs
 from warmkeeper.aws.alb import is_alb_event, is_multi_value, request_from_event, response_to_alb
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
@@ -26,6 +27,7 @@ SCHEDULED_EVENT = "Scheduled Event"
 
 
 _engine: Warmkeeper | None = None
+logs.configure()
 
 
 def use(engine: Warmkeeper | None) -> None:
@@ -44,6 +46,7 @@ def _current_engine() -> Warmkeeper:
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    logs.set_request_id(getattr(context, "aws_request_id", None))
     engine = _current_engine()
     if is_alb_event(event):
         multi_value = is_multi_value(event)
@@ -52,7 +55,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         except Exception as exc:
             # The waker is the listener's default: it must answer something a client can retry,
             # never let ALB turn a crash into an opaque 502.
-            print(json.dumps({"level": "error", "message": "request failed", "error": repr(exc)}))
+            logs.log.error("request failed", extra={"error": repr(exc)})
             retry = engine.policy.retry_after_seconds
             response = json_response(
                 503,
@@ -71,5 +74,5 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     if detail_type == SCHEDULED_EVENT:
         result = engine.reconcile()
         return {"handled": "reconcile", "decision": result.decision.to_log_dict()}
-    print(json.dumps({"level": "warning", "message": "unknown event ignored", "keys": sorted(event)}))
+    logs.log.warning("unknown event ignored", extra={"keys": sorted(event)})
     return {"handled": None}

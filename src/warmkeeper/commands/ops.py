@@ -14,7 +14,8 @@ import typer
 
 from warmkeeper.clikit import ConfigOption, EnvOption, UserError, app, fail, load, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.control import ServiceControl, StatusReport
+from warmkeeper.control import ServiceControl
+from warmkeeper.core.report import StatusReport
 
 if TYPE_CHECKING:
     from warmkeeper.aws.clients import AwsClients

@@ -5,7 +5,7 @@
 - :mod:`warmkeeper.core.pages`: the rendered answers (waiting page, 503 JSON, 307), byte for byte
   the same on AWS and locally.
 - :func:`lease_minutes` / :func:`extend_lease` / :func:`token_matches`: keep-alive leases.
-- :func:`status_report`: the shared status report.
+- :func:`status_report` / :class:`StatusReport`: the shared status report.
 """
 
 from warmkeeper.core.lease import LeaseError, bearer_token, extend_lease, lease_minutes, token_matches
@@ -40,7 +40,7 @@ from warmkeeper.core.pages import (
     unavailable,
     waiting_page,
 )
-from warmkeeper.core.report import status_report
+from warmkeeper.core.report import StatusReport, TaskStatus, status_report
 from warmkeeper.core.requests import (
     HOLD_POLL_SECONDS,
     ColdAnswer,
@@ -70,6 +70,8 @@ __all__ = [
     "RequestKind",
     "Routing",
     "State",
+    "StatusReport",
+    "TaskStatus",
     "activity_reference",
     "answer_while_cold",
     "bearer_token",

@@ -1,16 +1,65 @@
 """The status of an environment, built the same way on AWS and in the local twin.
 
 ``GET /_warmkeeper/status`` (Lambda and twin waker) and ``warmkeeper status`` both answer a
-:class:`warmkeeper.control.StatusReport` made by :func:`status_report`.
+:class:`StatusReport` made by :func:`status_report`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
-from warmkeeper.control import StatusReport, TaskStatus
 from warmkeeper.core.machine import Decision, Observation, Policy, State, lease_active
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    task_id: str
+    health: str  # "healthy", "unhealthy", "starting", "stopping"
+    started_at: datetime | None = None
+    version: str | None = None  # image tag/digest on AWS, the task's generation locally
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One observation of an environment, readable by people and (as JSON) by scripts."""
+
+    app: str
+    env: str
+    state: str  # COLD, WAKING, WARM, DRAINING (or ALWAYS_ON when scale-to-zero is off)
+    routing: str  # "waker" or "service"
+    desired: int
+    running: int
+    healthy: int
+    scale_to_zero: bool
+    tasks: list[TaskStatus] = field(default_factory=list)
+    last_wake_at: datetime | None = None
+    last_wake_seconds: float | None = None  # from the wake request to the first healthy target
+    lease_until: datetime | None = None
+    last_activity_at: datetime | None = None
+    minutes_until_sleep: float | None = None
+    deployment_in_progress: bool = False
+    url: str | None = None
+    problems: list[str] = field(default_factory=list)  # e.g. a wake that never became healthy
+
+    def to_json_dict(self) -> dict[str, Any]:
+        def convert(value: Any) -> Any:
+            if isinstance(value, datetime):
+                return value.isoformat()
+            if isinstance(value, list):
+                return [convert(v) for v in value]
+            if isinstance(value, dict):
+                return {k: convert(v) for k, v in value.items()}
+            return value
+
+        result: dict[str, Any] = convert(asdict(self))
+        return result
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_json_dict(), indent=2, sort_keys=True)
 
 
 def status_report(

@@ -19,7 +19,8 @@ import httpx
 from rich.console import Console
 
 from warmkeeper.config import ScaleToZeroPolicy
-from warmkeeper.control import ServiceControl, StatusReport
+from warmkeeper.control import ServiceControl
+from warmkeeper.core.report import StatusReport
 
 WAITING_PAGE_MAX_SECONDS = 10.0  # the waker answers a browser at once; a slow answer is a failure
 SMOKE_LEASE_MINUTES = 5

@@ -28,13 +28,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from constructs import Construct
 
-from warmkeeper.infra.settings import METRICS_NAMESPACE, StackSettings
+from warmkeeper.aws.metrics import METRICS_NAMESPACE, MetricName, dimensions
+from warmkeeper.infra.settings import StackSettings
 
 ONE_MINUTE = Duration.minutes(1)
 SERVER_ERROR_RATE_PERCENT = 5
 # Below this many requests a minute a single failed request is not a "rate" worth a page.
 SERVER_ERROR_MIN_REQUESTS = 10
-WARMKEEPER_METRICS = ("Wakes", "ColdStartSeconds", "Sleeps", "HeldRequests", "WakeFailures")
 # CloudFront publishes its metrics in us-east-1, whatever the distribution's origin region.
 CLOUDFRONT_METRICS_REGION = "us-east-1"
 GRAPH_WIDTH = 8
@@ -200,10 +200,11 @@ class Monitoring(Construct):
                     "WakeFailed",
                     alarm_name=f"{name}-wake-failed",
                     alarm_description=(
-                        f"A wake did not reach a healthy target within "
-                        f"{settings.config.scale_to_zero.wake_timeout_seconds} s (WakeFailures)."
+                        "A wake did not reach a healthy target within "
+                        f"{settings.config.scale_to_zero.wake_timeout_seconds} s "
+                        f"({MetricName.WAKE_FAILURES})."
                     ),
-                    metric=self._warmkeeper("WakeFailures", "Sum"),
+                    metric=self._warmkeeper(MetricName.WAKE_FAILURES, "Sum"),
                     threshold=1,
                     comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                     evaluation_periods=1,
@@ -238,11 +239,12 @@ class Monitoring(Construct):
             period=ONE_MINUTE,
         )
 
-    def _warmkeeper(self, metric_name: str, statistic: str, label: str | None = None) -> cloudwatch.Metric:
+    def _warmkeeper(self, metric: MetricName, statistic: str, label: str | None = None) -> cloudwatch.Metric:
+        """One of the Lambda's own metrics (:class:`~warmkeeper.aws.metrics.MetricName`)."""
         return cloudwatch.Metric(
             namespace=METRICS_NAMESPACE,
-            metric_name=metric_name,
-            dimensions_map={"App": self._settings.app_name, "Env": self._settings.env_name},
+            metric_name=metric.value,
+            dimensions_map=dimensions(self._settings.app_name, self._settings.env_name),
             statistic=statistic,
             period=ONE_MINUTE,
             label=label,
@@ -379,19 +381,19 @@ class Monitoring(Construct):
                 self._graph(
                     "Wakes and sleeps",
                     [
-                        self._warmkeeper("Wakes", "Sum", "wakes"),
-                        self._warmkeeper("Sleeps", "Sum", "sleeps"),
-                        self._warmkeeper("WakeFailures", "Sum", "wake failures"),
+                        self._warmkeeper(MetricName.WAKES, "Sum", "wakes"),
+                        self._warmkeeper(MetricName.SLEEPS, "Sum", "sleeps"),
+                        self._warmkeeper(MetricName.WAKE_FAILURES, "Sum", "wake failures"),
                     ],
                 ),
                 self._graph(
                     "Cold start (s, wake to first healthy target)",
                     [
-                        self._warmkeeper("ColdStartSeconds", "Average", "average"),
-                        self._warmkeeper("ColdStartSeconds", "Maximum", "maximum"),
+                        self._warmkeeper(MetricName.COLD_START_SECONDS, "Average", "average"),
+                        self._warmkeeper(MetricName.COLD_START_SECONDS, "Maximum", "maximum"),
                     ],
                 ),
-                self._graph("Held requests", [self._warmkeeper("HeldRequests", "Sum", "held")]),
+                self._graph("Held requests", [self._warmkeeper(MetricName.HELD_REQUESTS, "Sum", "held")]),
             ],
             *self._front_door_row(),
         ]

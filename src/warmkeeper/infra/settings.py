@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from warmkeeper.aws.settings import DEFAULT_METRICS_NAMESPACE, DEFAULT_WARM_RULE_PRIORITY
+from warmkeeper.aws.settings import DEFAULT_WARM_RULE_PRIORITY
 from warmkeeper.config import AppConfig, Container, EnvironmentSettings
 from warmkeeper.infra.names import (
     built_containers,
@@ -21,9 +21,8 @@ from warmkeeper.infra.names import (
     repository_name,
 )
 
-# The values the Lambda falls back to are the ones the stack sets (WK_METRICS_NAMESPACE,
-# WK_WARM_RULE_PRIORITY and the WarmRulePriority output): one number, one name.
-METRICS_NAMESPACE = DEFAULT_METRICS_NAMESPACE
+# The value the Lambda falls back to is the one the stack sets (WK_WARM_RULE_PRIORITY and the
+# WarmRulePriority output): one number.
 # Listener rule priorities (lower wins). The warm route is created and deleted at run time by the
 # warmkeeper Lambda, never by CloudFormation; the others are owned by the stack.
 WAKER_PATHS_RULE_PRIORITY = 1

@@ -22,8 +22,11 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 import warmkeeper
+from warmkeeper.aws.metrics import METRICS_NAMESPACE
+from warmkeeper.aws.settings import Settings
+from warmkeeper.core import Policy
 from warmkeeper.infra.log_groups import log_group
-from warmkeeper.infra.settings import METRICS_NAMESPACE, WARM_RULE_PRIORITY, StackSettings
+from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
 
 HANDLER = "warmkeeper.aws.lambda_handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -111,23 +114,23 @@ class Waker(Construct):
         )
         logs.grant_write(self.role)
         hold_seconds = settings.config.scale_to_zero.hold_seconds
-        environment = {
-            "WK_APP": settings.app_name,
-            "WK_ENV": settings.env_name,
-            "WK_CLUSTER": cluster.cluster_name,
-            "WK_SERVICE": service.service_name,
-            "WK_LISTENER_ARN": listener.listener_arn,
-            "WK_SERVICE_TARGET_GROUP_ARN": service_target_group.target_group_arn,
-            "WK_WARM_RULE_PRIORITY": str(WARM_RULE_PRIORITY),
-            "WK_PARAMETER_PREFIX": settings.parameter_prefix,
-            "WK_KEEPALIVE_SECRET_ARN": self.keepalive_secret.secret_arn,
-            "WK_POLICY": settings.waker_policy_json(),
-            "WK_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "WK_LOAD_BALANCER_DIMENSION": load_balancer.load_balancer_full_name,
-            "WK_TARGET_GROUP_DIMENSION": service_target_group.target_group_full_name,
-        }
-        if settings.env.scale_to_zero:
-            environment["WK_IDLE_ALARM_NAME"] = settings.idle_alarm_name
+        # The contract's variables, written by the same class that reads them in the Lambda.
+        lambda_settings = Settings(
+            app=settings.app_name,
+            env=settings.env_name,
+            cluster=cluster.cluster_name,
+            service=service.service_name,
+            listener_arn=listener.listener_arn,
+            service_target_group_arn=service_target_group.target_group_arn,
+            parameter_prefix=settings.parameter_prefix,
+            policy=Policy.from_dict(settings.waker_policy()),
+            warm_rule_priority=WARM_RULE_PRIORITY,
+            keepalive_secret_arn=self.keepalive_secret.secret_arn,
+            metrics_namespace=METRICS_NAMESPACE,
+            load_balancer_dimension=load_balancer.load_balancer_full_name,
+            target_group_dimension=service_target_group.target_group_full_name,
+            idle_alarm_name=settings.idle_alarm_name if settings.env.scale_to_zero else None,
+        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -142,7 +145,11 @@ class Waker(Construct):
             timeout=Duration.seconds(max(30, hold_seconds + 15)),
             role=self.role,
             log_group=logs,
-            environment=environment,
+            # The runtime writes every `logging` record as one JSON object with the request id; the
+            # metrics are EMF documents on the same channel (warmkeeper.aws.logs).
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            environment=lambda_settings.to_env(),
         )
         NagSuppressions.add_resource_suppressions(
             self.function,
@@ -252,12 +259,6 @@ class Waker(Construct):
                 resources=[self.keepalive_secret.secret_arn],
             ),
             iam.PolicyStatement(
-                sid="PublishWarmkeeperMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],  # PutMetricData has no resource type; the namespace condition scopes it
-                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
-            ),
-            iam.PolicyStatement(
                 sid="ReadMetricsAndAlarms",
                 actions=[
                     "cloudwatch:GetMetricData",
@@ -277,8 +278,8 @@ class Waker(Construct):
                         "Read-only actions without resource-level permissions (ELB Describe*, "
                         "CloudWatch GetMetricData/GetMetricStatistics/DescribeAlarms) need Resource *. "
                         "ecs:ListTasks/DescribeTasks are read-only and limited by the ecs:cluster "
-                        "condition to this cluster. cloudwatch:PutMetricData supports no resource and is "
-                        "limited by the cloudwatch:namespace condition to 'Warmkeeper'."
+                        "condition to this cluster. The function's own metrics need no permission: they "
+                        "are embedded metric format lines in its log group."
                     ),
                     applies_to=["Resource::*", "Action::elasticloadbalancing:Describe*"],
                 ),

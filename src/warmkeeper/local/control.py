@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.control import StatusReport, TaskStatus
+from warmkeeper.core.report import StatusReport, TaskStatus
 from warmkeeper.errors import UserError
 from warmkeeper.local.twin import STATE_DIR_NAME, state_file
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.control import StatusReport, TaskStatus
 from warmkeeper.core import (
     Action,
     Decision,
@@ -43,6 +42,7 @@ from warmkeeper.core import (
     is_ready,
     status_report,
 )
+from warmkeeper.core.report import StatusReport, TaskStatus
 from warmkeeper.local.edge import Edge
 from warmkeeper.local.rollout import DeployRequestError, DeployRun, parse_deploy_request, run_rollout
 from warmkeeper.local.supervisor import LocalService, TaskPhase, TaskSpec

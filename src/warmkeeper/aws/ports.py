@@ -1,0 +1,73 @@
+"""What the engine uses of its adapters, as Protocols: the boto3 adapters of
+:mod:`warmkeeper.aws.adapters` implement them against AWS (tested with moto), and in-memory fakes
+implement them in tests that need no AWS at all. The values exchanged are the adapters' plain
+dataclasses (``ServiceState``, ``TargetHealth``, ``StoredState``, ``WakeLock``, ``LastWake``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
+from warmkeeper.core import Routing, TaskStatus
+
+
+class ServicePort(Protocol):
+    """The one ECS service."""
+
+    def describe(self) -> ServiceState: ...
+
+    def set_desired(self, count: int) -> None: ...
+
+    def tasks(self, healthy_ips: frozenset[str] = frozenset()) -> list[TaskStatus]: ...
+
+
+class RoutingPort(Protocol):
+    """Target health of the service's target group, and the warm route."""
+
+    def target_health(self) -> TargetHealth: ...
+
+    def routing(self) -> Routing: ...
+
+    def route_to_service(self) -> bool:
+        """Create the warm route; False when it already existed."""
+        ...
+
+    def route_to_waker(self) -> bool:
+        """Delete the warm route; False when there was none."""
+        ...
+
+
+class StatePort(Protocol):
+    """The small state: wake lock (compare-and-set), lease, last wake."""
+
+    def read(self) -> StoredState: ...
+
+    def take_wake_lock(self, lock: WakeLock) -> bool:
+        """True for the one caller that created the lock, False for everybody else."""
+        ...
+
+    def update_wake_lock(self, lock: WakeLock) -> None: ...
+
+    def clear_wake_lock(self) -> bool: ...
+
+    def put_lease(self, until: datetime) -> None: ...
+
+    def clear_lease(self) -> None: ...
+
+    def put_last_wake(self, record: LastWake) -> None: ...
+
+
+class MetricsPort(Protocol):
+    """Our metrics out, the service's request activity in."""
+
+    def put(self, name: str, value: float, unit: str = "Count") -> None: ...
+
+    def last_activity(self, now: datetime, lookback_minutes: float) -> datetime | None: ...
+
+
+class SecretPort(Protocol):
+    """The keep-alive token (None when there is none: nobody passes)."""
+
+    def token(self) -> str | None: ...
