@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.infra.support import SynthesizedEnv, as_list, get_att, ref, statements
+from warmkeeper.aws.settings import VARIABLES
 
 pytestmark = pytest.mark.infra
 
@@ -70,23 +71,9 @@ def test_bundle_holds_only_the_allowed_files(staging: SynthesizedEnv) -> None:
 
 def test_environment_variables_of_the_contract(any_env: SynthesizedEnv) -> None:
     variables = _environment(any_env)
-    expected_keys = {
-        "WK_APP",
-        "WK_ENV",
-        "WK_CLUSTER",
-        "WK_SERVICE",
-        "WK_LISTENER_ARN",
-        "WK_SERVICE_TARGET_GROUP_ARN",
-        "WK_WARM_RULE_PRIORITY",
-        "WK_PARAMETER_PREFIX",
-        "WK_KEEPALIVE_SECRET_ARN",
-        "WK_POLICY",
-        "WK_METRICS_NAMESPACE",
-        "WK_LOAD_BALANCER_DIMENSION",
-        "WK_TARGET_GROUP_DIMENSION",
-    }
-    if any_env.settings.scale_to_zero:
-        expected_keys.add("WK_IDLE_ALARM_NAME")
+    expected_keys = set(VARIABLES.values())  # the Lambda's Settings names them, once
+    if not any_env.settings.scale_to_zero:
+        expected_keys.discard("WK_IDLE_ALARM_NAME")
     assert set(variables) == expected_keys
     assert variables["WK_APP"] == "cityguided"
     assert variables["WK_ENV"] == any_env.env_name
@@ -105,6 +92,21 @@ def test_environment_variables_of_the_contract(any_env: SynthesizedEnv) -> None:
     assert variables["WK_KEEPALIVE_SECRET_ARN"] == ref(any_env.logical_id("Waker/KeepaliveSecret"))
     if any_env.settings.scale_to_zero:
         assert variables["WK_IDLE_ALARM_NAME"] == f"Cityguided-{any_env.env_name}-idle"
+
+
+def test_function_logs_json_for_the_runtime_to_format(any_env: SynthesizedEnv) -> None:
+    """warmkeeper.aws.logs relies on it: records become JSON objects with the request id, and the
+    EMF metric documents are top-level JSON that CloudWatch Logs extracts."""
+    assert _function(any_env)[1]["LoggingConfig"] == {
+        "ApplicationLogLevel": "INFO",
+        "LogFormat": "JSON",
+        "LogGroup": ref(any_env.logical_id("Waker/Logs")),
+    }
+
+
+def test_waker_publishes_no_metric_through_the_api(any_env: SynthesizedEnv) -> None:
+    actions = {action for statement in _waker_statements(any_env) for action in as_list(statement["Action"])}
+    assert "cloudwatch:PutMetricData" not in actions
 
 
 def test_policy_json_carries_the_config(staging: SynthesizedEnv, production: SynthesizedEnv) -> None:
@@ -303,8 +305,8 @@ def test_waker_role_has_no_managed_policy(any_env: SynthesizedEnv) -> None:
 
 
 def test_no_wildcard_resource_on_a_mutating_action(any_env: SynthesizedEnv) -> None:
-    """Every IAM policy of the stack: `*` only for reads, or for the one action that has no resource
-    type (cloudwatch:PutMetricData) when a condition limits it to the Warmkeeper namespace."""
+    """Every IAM policy of the stack: `*` only for reads. (The Lambda's metrics are EMF log lines: it
+    needs no cloudwatch:PutMetricData, the one mutating action that would need `*`.)"""
     for logical_id, policy in any_env.resources("AWS::IAM::Policy").items():
         for statement in statements(policy["Properties"]):
             if "*" not in as_list(statement["Resource"]):
@@ -313,8 +315,7 @@ def test_no_wildcard_resource_on_a_mutating_action(any_env: SynthesizedEnv) -> N
                 verb = action.split(":", 1)[1]
                 if verb.startswith(READ_ONLY_PREFIXES):
                     continue
-                assert action == "cloudwatch:PutMetricData", f"{logical_id}: {action} on *"
-                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Warmkeeper"}}
+                raise AssertionError(f"{logical_id}: {action} on *")
 
 
 def test_waker_permissions_are_scoped_as_the_contract_says(any_env: SynthesizedEnv) -> None:
