@@ -19,7 +19,6 @@ from warmkeeper.core import Policy, PolicyError
 DEFAULT_WARM_RULE_PRIORITY = 10
 # What ELB accepts as a listener rule priority.
 RULE_PRIORITIES = range(1, 50001)
-DEFAULT_METRICS_NAMESPACE = METRICS_NAMESPACE
 
 # Settings field -> its environment variable: the whole contract between the stack and the Lambda.
 VARIABLES = {
@@ -56,7 +55,7 @@ class Settings:
     policy: Policy
     warm_rule_priority: int = DEFAULT_WARM_RULE_PRIORITY
     keepalive_secret_arn: str | None = None
-    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    metrics_namespace: str = METRICS_NAMESPACE
     load_balancer_dimension: str | None = None
     target_group_dimension: str | None = None
     idle_alarm_name: str | None = None
@@ -104,7 +103,7 @@ class Settings:
             policy=policy,
             warm_rule_priority=int(priority_text),
             keepalive_secret_arn=optional("keepalive_secret_arn"),
-            metrics_namespace=optional("metrics_namespace") or DEFAULT_METRICS_NAMESPACE,
+            metrics_namespace=optional("metrics_namespace") or METRICS_NAMESPACE,
             load_balancer_dimension=optional("load_balancer_dimension"),
             target_group_dimension=optional("target_group_dimension"),
             idle_alarm_name=optional("idle_alarm_name"),
