@@ -1,0 +1,94 @@
+"""`warmkeeper cost` pinned: the example's figures, text and --json, exactly as before the cost model moved.
+
+The files under ``golden/cost/`` were captured from the CLI as a process before `core/cost.py` became the
+`warmkeeper.cost` package (issue 10), with the commands in ``CASES`` run from the repository root:
+``COLUMNS=<width> python -m warmkeeper cost -c examples/cityguided/warmkeeper.toml <args>``.
+Every figure, label, note and exit code must stay the same; a price-table change that moves a figure on
+purpose updates the golden files in the same commit (re-run the case and overwrite its three files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+GOLDEN = Path(__file__).parent / "golden" / "cost"
+CONFIG = "examples/cityguided/warmkeeper.toml"
+STAGING_PROFILE = "examples/cityguided/traffic-staging.toml"
+OVERRIDE = "tests/unit/golden/cost/prices-override.toml"
+
+# name -> (terminal width, arguments after `cost -c CONFIG`). The width decides whether the basis
+# column is shown (120 columns and more), so both layouts are pinned.
+CASES: dict[str, tuple[int, list[str]]] = {
+    "staging-wide": (160, ["--env", "staging"]),
+    "staging-narrow": (80, ["--env", "staging"]),
+    "staging-json": (80, ["--env", "staging", "--json"]),
+    # The example ships no production traffic profile: one clear line, exit 2.
+    "production-wide": (160, ["--env", "production"]),
+    "production-json": (80, ["--env", "production", "--json"]),
+    "production-profile-wide": (160, ["--env", "production", "--profile", STAGING_PROFILE]),
+    "production-profile-json": (80, ["--env", "production", "--profile", STAGING_PROFILE, "--json"]),
+    "staging-override-wide": (160, ["--env", "staging", "--prices", OVERRIDE]),
+    "staging-override-json": (80, ["--env", "staging", "--prices", OVERRIDE, "--json"]),
+}
+
+
+def run_cost(width: int, args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(width), "LINES": "50"}
+    for variable in ("NO_COLOR", "FORCE_COLOR", "TERM", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        env.pop(variable, None)
+    return subprocess.run(
+        [sys.executable, "-m", "warmkeeper", "cost", "-c", CONFIG, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def golden(name: str, stream: str) -> str:
+    return (GOLDEN / f"{name}.{stream}").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cost_output_is_unchanged(name: str) -> None:
+    width, args = CASES[name]
+    proc = run_cost(width, args)
+    assert proc.returncode == int(golden(name, "rc")), proc.stderr
+    if name.endswith("-json") and proc.returncode == 0:
+        # A readable diff of the figures first, then the exact bytes (key order, indentation).
+        assert json.loads(proc.stdout) == json.loads(golden(name, "stdout"))
+    assert proc.stdout == golden(name, "stdout")
+    assert proc.stderr == golden(name, "stderr")
+
+
+def test_pinned_totals_to_the_cent() -> None:
+    """The headline figures spelled out, so that a golden file rewritten by mistake shows up here too."""
+    expected = {
+        # case: {scenario: (total EUR, of which fixed EUR)}
+        "staging-json": {
+            "configured": (24.64, 20.97),
+            "always_on": (36.92, 20.80),
+            "legacy_ec2": (15.52, 15.40),
+        },
+        "production-profile-json": {
+            "configured": (55.82, 27.00),
+            "always_on": (55.82, 27.00),
+            "legacy_ec2": (15.52, 15.40),
+        },
+    }
+    for name, scenarios in expected.items():
+        data = json.loads(golden(name, "stdout"))["scenarios"]
+        figures = {
+            key: (round(data[key]["total_eur"], 2), round(data[key]["fixed_eur"], 2)) for key in scenarios
+        }
+        assert figures == scenarios, name
