@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,37 @@ def test_bundle_holds_only_the_allowed_files(staging: SynthesizedEnv) -> None:
         "warmkeeper/infra/app.py",
     ):
         assert name not in files
+
+
+# What importing the handler loads, in a fresh interpreter: the independent check of the bundle.
+_LOADED_BY_HANDLER = """
+import json, sys
+import warmkeeper.aws.lambda_handler
+print(json.dumps(sorted(getattr(m, "__file__", None) or "" for n, m in sys.modules.items()
+                        if n == "warmkeeper" or n.startswith("warmkeeper."))))
+"""
+
+
+def test_bundle_is_what_the_handler_imports(staging: SynthesizedEnv) -> None:
+    from warmkeeper.infra.bundle import bundle_files
+    from warmkeeper.infra.waker import HANDLER, source_root
+
+    code = _function(staging)[1]["Code"]
+    asset_dir = staging.assembly_dir / f"asset.{Path(code['S3Key']).stem}"
+    files = {path.relative_to(asset_dir).as_posix() for path in asset_dir.rglob("*") if path.is_file()}
+    root = source_root()
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOADED_BY_HANDLER], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = {Path(name).resolve().relative_to(root).as_posix() for name in json.loads(proc.stdout) if name}
+    # Everything the handler loads is there, and nothing the handler does not import.
+    assert loaded <= files, loaded - files
+    assert files == set(bundle_files(root, HANDLER.rsplit(".", 1)[0]))
+    assert "warmkeeper/aws/lambda_handler.py" in files and "warmkeeper/core/machine.py" in files
+    for never in ("cost/", "commands/", "infra/", "local/", "deploy/", "config.py", "cli.py"):
+        assert not any(name.startswith(f"warmkeeper/{never}") for name in files), never
+    # Nothing but Python modules: no price table, no cache, no marker file.
+    assert all(name.endswith(".py") for name in files)
 
 
 def test_environment_variables_of_the_contract(any_env: SynthesizedEnv) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from warmkeeper.core.cost import (
+from warmkeeper.cost import (
     ASSUMPTION_KEYS,
     PRICE_KEYS,
     PRICE_TABLE_DIR,

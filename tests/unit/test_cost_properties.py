@@ -10,9 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_DIR
-from warmkeeper.commands.cost import STAGING_TARGET_EUR, environment_shape, load_prices, load_profile
 from warmkeeper.config import load_config
-from warmkeeper.core.cost import CostReport, EnvironmentShape, TrafficProfile, estimate, parse_profile
+from warmkeeper.cost import (
+    STAGING_TARGET_EUR,
+    CostReport,
+    EnvironmentShape,
+    TrafficProfile,
+    environment_shape,
+    estimate,
+    load_prices,
+    load_profile,
+    parse_profile,
+)
 
 PRICES = load_prices("eu-west-3")
 CONFIG = load_config(EXAMPLE_CONFIG)

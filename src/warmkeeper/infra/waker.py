@@ -1,7 +1,7 @@
 """The warmkeeper Lambda: answers while the service is cold, wakes it, sleeps it, reconciles every minute.
 
-Its code is an asset cut from src/ that holds only what the contract allows in the bundle
-(`warmkeeper/{__init__,control}.py`, `py.typed`, `core/`, `aws/`: standard library and boto3 only).
+Its code is an asset cut from src/ that holds exactly the `warmkeeper` modules the handler imports
+(computed by `infra/bundle.py` from the code: standard library and boto3 only, no cost model, no CLI).
 Its IAM policy reaches this one service, cluster, listener, SSM path and secret; no mutating action
 has a wildcard resource.
 """
@@ -25,27 +25,13 @@ import warmkeeper
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.aws.settings import Settings
 from warmkeeper.core import Policy
+from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
 
 HANDLER = "warmkeeper.aws.lambda_handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 MEMORY_MB = 256
-# Later patterns win: exclude everything, then let in exactly the bundle's files.
-BUNDLE_PATTERNS = [
-    "*",
-    "!warmkeeper",
-    "warmkeeper/*",
-    "!warmkeeper/__init__.py",
-    "!warmkeeper/py.typed",
-    "!warmkeeper/control.py",
-    "!warmkeeper/core",
-    "!warmkeeper/core/**",
-    "!warmkeeper/aws",
-    "!warmkeeper/aws/**",
-    "__pycache__",
-    "*.pyc",
-]
 
 
 def source_root() -> Path:
@@ -53,8 +39,14 @@ def source_root() -> Path:
     return Path(warmkeeper.__file__).resolve().parent.parent
 
 
+def bundle_patterns() -> list[str]:
+    """Glob exclusions that let in exactly the modules the handler imports (later patterns win)."""
+    handler_module = HANDLER.rsplit(".", 1)[0]
+    return exclude_patterns(bundle_files(source_root(), handler_module))
+
+
 def bundle_code() -> lambda_.Code:
-    return lambda_.Code.from_asset(str(source_root()), exclude=BUNDLE_PATTERNS, ignore_mode=IgnoreMode.GLOB)
+    return lambda_.Code.from_asset(str(source_root()), exclude=bundle_patterns(), ignore_mode=IgnoreMode.GLOB)
 
 
 def listener_rules_arn(listener_arn: str) -> str:

@@ -1,0 +1,83 @@
+"""The environment as far as cost is concerned: what the model needs from one environment of the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from warmkeeper.config import AppConfig, EnvironmentSettings
+
+FrontDoor = Literal["load_balancer", "cloudfront"]
+# What each front door is, for people (the CLI header and the notes).
+FRONT_DOOR_LABELS: dict[str, str] = {
+    "load_balancer": "internet-facing ALB",
+    "cloudfront": "CloudFront -> internal ALB",
+}
+
+
+@dataclass(frozen=True)
+class EnvironmentShape:
+    """What the cost model needs from one environment of the config (built by :func:`environment_shape`)."""
+
+    name: str
+    region: str
+    cpu_units: int
+    memory_mib: int
+    architecture: str  # "arm64" or "x86_64"
+    spot: bool
+    min_tasks: int
+    scale_to_zero: bool
+    idle_minutes: float
+    min_warm_minutes: float
+    log_retention_days: float
+    secrets: int = 1  # Secrets Manager secrets: the keep-alive token plus the app's own
+    front_door: FrontDoor = "load_balancer"
+
+    def __post_init__(self) -> None:
+        if self.front_door not in FRONT_DOOR_LABELS:
+            raise ValueError(f"front_door {self.front_door!r}: use one of {sorted(FRONT_DOOR_LABELS)}")
+
+    @property
+    def behind_cloudfront(self) -> bool:
+        return self.front_door == "cloudfront"
+
+    @property
+    def front_door_label(self) -> str:
+        return FRONT_DOOR_LABELS[self.front_door]
+
+    @property
+    def vcpu(self) -> float:
+        return self.cpu_units / 1024.0
+
+    @property
+    def memory_gb(self) -> float:
+        return self.memory_mib / 1024.0
+
+
+def _secrets_manager_secrets(cfg: AppConfig) -> int:
+    """The keep-alive token plus each distinct Secrets Manager secret the containers read."""
+    secrets: set[str] = set()
+    for container in cfg.containers:
+        for ref in container.secrets.values():
+            if ref.startswith("arn:aws:secretsmanager:"):
+                # arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:version-stage:version-id]
+                secrets.add(":".join(ref.split(":")[:7]))
+    return 1 + len(secrets)
+
+
+def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) -> EnvironmentShape:
+    return EnvironmentShape(
+        name=name,
+        region=settings.region,
+        cpu_units=settings.cpu,
+        memory_mib=settings.memory,
+        architecture=settings.architecture,
+        spot=settings.spot,
+        min_tasks=settings.min_tasks,
+        scale_to_zero=settings.scale_to_zero,
+        idle_minutes=settings.idle_minutes,
+        min_warm_minutes=cfg.scale_to_zero.min_warm_minutes,
+        log_retention_days=settings.log_retention_days,
+        secrets=_secrets_manager_secrets(cfg),
+        front_door=settings.front_door,
+    )

@@ -1,0 +1,813 @@
+"""Monthly cost of one environment: MODELLED from a versioned price table, never measured.
+
+Three scenarios are priced with the same traffic profile, each a list of cost lines:
+
+- ``configured``: the environment as its config says. With scale to zero, one task runs during the
+  active hours plus, after each active period, the idle tail (``idle_minutes``, the lag before the
+  sleep is decided, the minute a wake is billed before the task serves); otherwise ``min_tasks``
+  tasks run all month.
+- ``always_on``: the same app with at least one task 24/7 (no idle alarm, no wakes).
+- ``legacy_ec2``: the single EC2 instance CityGuided ran before (instance, disk, address).
+
+Each line of the bill is one small function of a :class:`ScenarioContext` that returns the line (or
+none, or several); a scenario is the list of those functions, in display order. The environment's
+front door is a :class:`FrontDoorCost`: the public addresses of its ALB and the lines that carry the
+traffic to viewers. A new front door adds an entry to ``FRONT_DOORS`` and its lines, not branches.
+
+Every price is in USD as AWS publishes it and is converted with the table's one EUR/USD rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from warmkeeper.cost.environment import EnvironmentShape
+from warmkeeper.cost.prices import PriceTable
+from warmkeeper.cost.profile import TrafficProfile
+
+_KB_PER_GB = 1024.0 * 1024.0
+_MB_PER_GB = 1024.0
+# The Lambda's state under WK_PARAMETER_PREFIX: wake lock, lease, last wake (standard tier: free).
+_WARMKEEPER_PARAMETERS = 3.0
+_REQUESTS_PER_CLOUDFRONT_UNIT = 10_000.0  # CloudFront prices requests per 10,000
+
+
+# ---------------------------------------------------------------------------------------------------
+# Result
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostLine:
+    key: str
+    label: str
+    quantity: float
+    unit: str
+    unit_usd: float
+    usd: float
+    fixed: bool  # True: the same whatever the traffic (the floor)
+    basis: str  # the arithmetic, for people
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    lines: tuple[CostLine, ...]
+    task_hours: float
+    usd_per_eur: float
+    wakes: float = 0.0
+
+    @property
+    def total_usd(self) -> float:
+        return sum(line.usd for line in self.lines)
+
+    @property
+    def total_eur(self) -> float:
+        return self.total_usd / self.usd_per_eur
+
+    @property
+    def fixed_usd(self) -> float:
+        return sum(line.usd for line in self.lines if line.fixed)
+
+    def line(self, key: str) -> CostLine:
+        for line in self.lines:
+            if line.key == key:
+                return line
+        raise KeyError(key)
+
+    def has(self, key: str) -> bool:
+        return any(line.key == key for line in self.lines)
+
+    def dominant(self, share: float = 0.8) -> list[tuple[CostLine, float]]:
+        """The biggest lines that together make at least ``share`` of the total."""
+        total = self.total_usd
+        if total <= 0:
+            return []
+        result: list[tuple[CostLine, float]] = []
+        running = 0.0
+        for line in sorted(self.lines, key=lambda item: item.usd, reverse=True):
+            if running >= share * total or line.usd <= 0:
+                break
+            result.append((line, line.usd / total))
+            running += line.usd
+        return result
+
+
+@dataclass(frozen=True)
+class CostReport:
+    environment: EnvironmentShape
+    profile: TrafficProfile
+    prices: PriceTable
+    configured: Scenario
+    always_on: Scenario
+    legacy_ec2: Scenario
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def scenarios(self) -> tuple[Scenario, Scenario, Scenario]:
+        return (self.configured, self.always_on, self.legacy_ec2)
+
+    def row_keys(self) -> list[str]:
+        """Line keys in display order, across the three scenarios."""
+        keys: list[str] = []
+        for scenario in self.scenarios:
+            for line in scenario.lines:
+                if line.key not in keys:
+                    keys.append(line.key)
+        return keys
+
+
+# ---------------------------------------------------------------------------------------------------
+# Quantities shared by several lines
+# ---------------------------------------------------------------------------------------------------
+
+
+def running_task_hours(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable) -> float:
+    """Task-hours of the configured environment in one month.
+
+    Scale to zero: on an active day each active period runs at least ``min_warm_minutes``, then the
+    idle tail (``idle_minutes`` + the sleep lag + the billed start of the wake); no request, no wake.
+    """
+    hours_per_month = prices.value("hours_per_month")
+    if not env.scale_to_zero:
+        return env.min_tasks * hours_per_month
+    if (
+        profile.active_hours_per_day <= 0
+        or profile.requests_per_active_hour <= 0
+        or profile.days_per_month <= 0
+    ):
+        return 0.0
+    periods = profile.active_periods_per_day
+    period_hours = max(profile.active_hours_per_day / periods, env.min_warm_minutes / 60.0)
+    tail_hours = (
+        env.idle_minutes + prices.value("sleep_lag_minutes") + prices.value("start_billed_minutes")
+    ) / 60.0
+    per_day = min(24.0, periods * (period_hours + tail_hours))
+    return min(hours_per_month, profile.days_per_month * per_day)
+
+
+def wakes_per_month(env: EnvironmentShape, profile: TrafficProfile) -> float:
+    if not env.scale_to_zero:
+        return 0.0
+    if profile.active_hours_per_day <= 0 or profile.requests_per_active_hour <= 0:
+        return 0.0
+    return profile.days_per_month * profile.active_periods_per_day
+
+
+def lcu_per_active_hour(profile: TrafficProfile, prices: PriceTable) -> float:
+    """ALB capacity units in one active hour: the largest of the dimensions AWS bills.
+
+    New connections (25 a second per LCU), active connections (3,000 a minute per LCU) and processed
+    bytes (1 GB an hour per LCU for IP targets); rule evaluations stay under the 10 free rules.
+    """
+    requests = profile.requests_per_active_hour
+    connections = requests / prices.value("requests_per_connection")
+    new_connections_lcu = connections / 3600.0 / 25.0
+    active_connections_lcu = connections / 60.0 / 3000.0
+    processed_gb = requests * (profile.avg_response_kb + prices.value("request_kb")) / _KB_PER_GB
+    return max(new_connections_lcu, active_connections_lcu, processed_gb / 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# What every line of a scenario knows
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScenarioContext:
+    """One scenario being priced: the environment, the traffic, the prices, the task time and wakes."""
+
+    env: EnvironmentShape
+    profile: TrafficProfile
+    prices: PriceTable
+    task_hours: float
+    wakes: float
+    sleeps: bool  # this scenario scales to zero: idle alarm, RequestCount reads while warm
+
+    @property
+    def hours_per_month(self) -> float:
+        return self.prices.value("hours_per_month")
+
+    @property
+    def front_door(self) -> FrontDoorCost:
+        return FRONT_DOORS[self.env.front_door]
+
+    @cached_property
+    def alb_addresses(self) -> float:
+        return self.front_door.public_alb_addresses(self.prices)
+
+    @property
+    def fargate_kind(self) -> str:
+        return f"{self.env.architecture}{', Spot' if self.env.spot else ''}"
+
+    def fargate_usd(self, resource: str) -> float:
+        """The hourly price of ``resource`` ("vcpu" or "gb") for this architecture, Spot discount included."""
+        arch = "arm" if self.env.architecture == "arm64" else "x86"
+        spot_factor = (1.0 - self.prices.value("fargate_spot_discount")) if self.env.spot else 1.0
+        return self.prices.usd(f"fargate_{arch}_{resource}_hour") * spot_factor
+
+    # The Lambda runs: a reconcile every minute, the requests it answers while a wake is under way, and
+    # one alarm event per sleep.
+    @property
+    def reconciles(self) -> float:
+        return self.hours_per_month * 60.0
+
+    @property
+    def cold_requests(self) -> float:
+        return self.wakes * self.profile.cold_requests_per_wake
+
+    @property
+    def alarm_events(self) -> float:
+        return self.wakes  # the idle alarm invokes the Lambda once per sleep
+
+    @property
+    def invocations(self) -> float:
+        return self.reconciles + self.cold_requests + self.alarm_events
+
+    @cached_property
+    def log_ingest_gb(self) -> tuple[float, float, float]:
+        """GB of logs ingested a month: the app's, the Lambda's, the rejected-traffic flow logs'."""
+        profile, prices = self.profile, self.prices
+        app_log_gb = (
+            profile.log_mb_per_active_hour * profile.active_hours
+            + prices.value("health_check_log_mb_per_task_hour") * self.task_hours
+        ) / _MB_PER_GB
+        lambda_log_gb = self.invocations * prices.value("lambda_log_kb_per_invocation") / _KB_PER_GB
+        # Rejected-traffic flow logs: internet background scanning of every public address (an
+        # internet-facing ALB's all month, a task's while it runs), kept with the environment's retention.
+        address_hours = self.alb_addresses * self.hours_per_month + self.task_hours
+        flow_log_gb = prices.value("rejected_flow_log_mb_per_address_hour") * address_hours / _MB_PER_GB
+        return app_log_gb, lambda_log_gb, flow_log_gb
+
+    @property
+    def container_insights_log_gb(self) -> float:
+        return self.prices.value("container_insights_log_mb_per_task_hour") * self.task_hours / _MB_PER_GB
+
+
+LineRule = Callable[[ScenarioContext], Sequence[CostLine]]
+
+
+def _line(
+    key: str, label: str, quantity: float, unit: str, unit_usd: float, *, fixed: bool, basis: str
+) -> CostLine:
+    return CostLine(key, label, quantity, unit, unit_usd, quantity * unit_usd, fixed, basis)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The lines, one function each
+# ---------------------------------------------------------------------------------------------------
+
+
+def fargate_vcpu(ctx: ScenarioContext) -> list[CostLine]:
+    vcpu = ctx.env.vcpu
+    return [
+        _line(
+            "fargate_vcpu",
+            f"Fargate vCPU ({ctx.fargate_kind})",
+            ctx.task_hours * vcpu,
+            "vCPU-h",
+            ctx.fargate_usd("vcpu"),
+            fixed=False,
+            basis=f"{ctx.task_hours:.1f} task-h x {vcpu:g} vCPU",
+        )
+    ]
+
+
+def fargate_memory(ctx: ScenarioContext) -> list[CostLine]:
+    memory_gb = ctx.env.memory_gb
+    return [
+        _line(
+            "fargate_memory",
+            f"Fargate memory ({ctx.fargate_kind})",
+            ctx.task_hours * memory_gb,
+            "GB-h",
+            ctx.fargate_usd("gb"),
+            fixed=False,
+            basis=f"{ctx.task_hours:.1f} task-h x {memory_gb:g} GB",
+        )
+    ]
+
+
+def alb_hours(ctx: ScenarioContext) -> list[CostLine]:
+    hours = ctx.hours_per_month
+    return [
+        _line(
+            "alb_hours",
+            "ALB hours",
+            hours,
+            "ALB-h",
+            ctx.prices.usd("alb_hour"),
+            fixed=True,
+            basis=f"{hours:g} h, whatever the traffic",
+        )
+    ]
+
+
+def alb_capacity_units(ctx: ScenarioContext) -> list[CostLine]:
+    lcu = lcu_per_active_hour(ctx.profile, ctx.prices)
+    active_hours = ctx.profile.active_hours
+    return [
+        _line(
+            "alb_lcu",
+            "ALB capacity units (LCU)",
+            lcu * active_hours,
+            "LCU-h",
+            ctx.prices.usd("alb_lcu_hour"),
+            fixed=False,
+            basis=f"{lcu:.4f} LCU x {active_hours:g} active h",
+        )
+    ]
+
+
+def alb_public_addresses(ctx: ScenarioContext) -> list[CostLine]:
+    # The line stays at 0 addresses when the front door keeps the ALB internal, and says why.
+    return [
+        _line(
+            "ipv4_alb",
+            "Public IPv4, ALB",
+            ctx.alb_addresses * ctx.hours_per_month,
+            "address-h",
+            ctx.prices.usd("public_ipv4_hour"),
+            fixed=True,
+            basis=ctx.front_door.alb_addresses_basis(ctx.alb_addresses, ctx.hours_per_month),
+        )
+    ]
+
+
+def task_public_addresses(ctx: ScenarioContext) -> list[CostLine]:
+    return [
+        _line(
+            "ipv4_tasks",
+            "Public IPv4, tasks",
+            ctx.task_hours,
+            "address-h",
+            ctx.prices.usd("public_ipv4_hour"),
+            fixed=False,
+            basis=f"1 address per running task x {ctx.task_hours:.1f} task-h",
+        )
+    ]
+
+
+def lambda_requests(ctx: ScenarioContext) -> list[CostLine]:
+    return [
+        _line(
+            "lambda_requests",
+            "Lambda requests",
+            ctx.invocations,
+            "requests",
+            ctx.prices.usd("lambda_arm_request"),
+            fixed=False,
+            basis=(
+                f"{ctx.reconciles:,.0f} reconciles + {ctx.cold_requests:,.0f} cold requests"
+                f" + {ctx.alarm_events:,.0f} alarm events"
+            ),
+        )
+    ]
+
+
+def lambda_duration(ctx: ScenarioContext) -> list[CostLine]:
+    prices = ctx.prices
+    memory_gb = prices.value("lambda_memory_mb") / 1024.0
+    reconcile_s = prices.value("lambda_reconcile_seconds")
+    cold_s = prices.value("lambda_cold_request_seconds")
+    reconciles, short_runs = ctx.reconciles, ctx.cold_requests + ctx.alarm_events
+    gb_seconds = memory_gb * (reconciles * reconcile_s + short_runs * cold_s)
+    return [
+        _line(
+            "lambda_duration",
+            "Lambda duration (arm64)",
+            gb_seconds,
+            "GB-s",
+            prices.usd("lambda_arm_gb_second"),
+            fixed=False,
+            basis=(
+                f"{memory_gb:g} GB x ({reconciles:,.0f} x {reconcile_s:g} s"
+                f" + {short_runs:,.0f} x {cold_s:g} s)"
+            ),
+        )
+    ]
+
+
+def reconcile_metric_reads(ctx: ScenarioContext) -> list[CostLine]:
+    # The reconcile reads RequestCount only when a sleep could follow: desired count > 0 in an
+    # environment that scales to zero (aws/engine.py, observe()). A cold service and an environment
+    # that never sleeps read nothing. Desired > 0 from the wake to the sleep: the scenario's task time.
+    metrics_per_run = ctx.prices.value("reconcile_metrics_per_run")
+    if ctx.sleeps:
+        reading_runs = min(ctx.task_hours, ctx.hours_per_month) * 60.0
+        basis = (
+            f"{reading_runs:,.0f} runs while a task is wanted (desired > 0) x {metrics_per_run:g} "
+            "metric read (GetMetricData); none while cold"
+        )
+    else:
+        reading_runs = 0.0
+        basis = "0 reads: without scale to zero the reconcile never reads RequestCount"
+    return [
+        _line(
+            "cw_api",
+            "CloudWatch API (reconcile reads)",
+            reading_runs * metrics_per_run,
+            "metrics requested",
+            ctx.prices.usd("cloudwatch_get_metric_data_metric"),
+            fixed=False,
+            basis=basis,
+        )
+    ]
+
+
+def alarms(ctx: ScenarioContext) -> list[CostLine]:
+    # Alarms are billed per metric they evaluate: a metric-math alarm on 3 metrics counts 3.
+    operational = ctx.prices.value("operational_alarm_metrics")
+    sleep_wake = ctx.prices.value("scale_to_zero_alarm_metrics") if ctx.sleeps else 0.0
+    return [
+        _line(
+            "cw_alarms",
+            "CloudWatch alarms",
+            operational + sleep_wake,
+            "alarm metrics",
+            ctx.prices.usd("cloudwatch_alarm_month"),
+            fixed=True,
+            basis=f"{operational:g} operational alarm metrics"
+            + (f" + {sleep_wake:g} for idle and wake failures" if ctx.sleeps else ""),
+        )
+    ]
+
+
+def dashboard(ctx: ScenarioContext) -> list[CostLine]:
+    return [
+        _line(
+            "cw_dashboard",
+            "CloudWatch dashboard",
+            ctx.prices.value("dashboards"),
+            "dashboards",
+            ctx.prices.usd("cloudwatch_dashboard_month"),
+            fixed=True,
+            basis="free tier (3 dashboards) not applied",
+        )
+    ]
+
+
+def logs_ingestion(ctx: ScenarioContext) -> list[CostLine]:
+    app_log_gb, lambda_log_gb, flow_log_gb = ctx.log_ingest_gb
+    return [
+        _line(
+            "logs_ingest",
+            "CloudWatch Logs ingestion",
+            app_log_gb + lambda_log_gb + flow_log_gb,
+            "GB",
+            ctx.prices.usd("cloudwatch_logs_ingest_gb"),
+            fixed=False,
+            basis=(
+                f"app {app_log_gb * 1024:.0f} MB + Lambda {lambda_log_gb * 1024:.0f} MB"
+                f" + rejected flows {flow_log_gb * 1024:.0f} MB"
+            ),
+        )
+    ]
+
+
+def logs_storage(ctx: ScenarioContext) -> list[CostLine]:
+    app_log_gb, lambda_log_gb, flow_log_gb = ctx.log_ingest_gb
+    ingest_gb = app_log_gb + lambda_log_gb + flow_log_gb
+    days_in_month = ctx.hours_per_month / 24.0
+    stored_gb = (
+        ingest_gb * ctx.env.log_retention_days / days_in_month
+        + ctx.container_insights_log_gb
+        * ctx.prices.value("container_insights_log_retention_days")
+        / days_in_month
+    )
+    return [
+        _line(
+            "logs_storage",
+            "CloudWatch Logs storage",
+            stored_gb,
+            "GB-month",
+            ctx.prices.usd("cloudwatch_logs_storage_gb_month"),
+            fixed=False,
+            basis=f"{ctx.env.log_retention_days:g}-day retention of {ingest_gb * 1024:.0f} MB/month",
+        )
+    ]
+
+
+def container_insights_metrics(ctx: ScenarioContext) -> list[CostLine]:
+    metrics = ctx.prices.value("container_insights_metrics")
+    return [
+        _line(
+            "ci_metrics",
+            "Container Insights metrics",
+            metrics * ctx.task_hours / ctx.hours_per_month,
+            "metric-months",
+            ctx.prices.usd("cloudwatch_metric_month"),
+            fixed=False,
+            basis=f"{metrics:g} metrics, only in the {ctx.task_hours:.1f} h a task runs",
+        )
+    ]
+
+
+def container_insights_logs(ctx: ScenarioContext) -> list[CostLine]:
+    mb_per_task_hour = ctx.prices.value("container_insights_log_mb_per_task_hour")
+    return [
+        _line(
+            "ci_logs",
+            "Container Insights performance logs",
+            ctx.container_insights_log_gb,
+            "GB",
+            ctx.prices.usd("cloudwatch_logs_ingest_gb"),
+            fixed=False,
+            basis=f"{mb_per_task_hour:g} MB x {ctx.task_hours:.1f} task-h",
+        )
+    ]
+
+
+def warmkeeper_metrics(ctx: ScenarioContext) -> list[CostLine]:
+    metrics = ctx.prices.value("warmkeeper_metrics")
+    metric_hours = min(ctx.hours_per_month, ctx.wakes * ctx.prices.value("warmkeeper_metric_hours_per_wake"))
+    return [
+        _line(
+            "wk_metrics",
+            "warmkeeper metrics (wakes, sleeps)",
+            metrics * metric_hours / ctx.hours_per_month,
+            "metric-months",
+            ctx.prices.usd("cloudwatch_metric_month"),
+            fixed=False,
+            basis=f"{metrics:g} metrics x {metric_hours:.0f} h with events",
+        )
+    ]
+
+
+def image_storage(ctx: ScenarioContext) -> list[CostLine]:
+    # Versions share their base layers: the first is stored whole, each later one adds what changed.
+    versions = ctx.prices.value("ecr_versions_kept")
+    changed = ctx.prices.value("ecr_version_changed_fraction")
+    image_mb = ctx.profile.image_size_mb
+    return [
+        _line(
+            "ecr_storage",
+            "ECR storage",
+            image_mb * (1.0 + max(0.0, versions - 1.0) * changed) / _MB_PER_GB,
+            "GB-month",
+            ctx.prices.usd("ecr_storage_gb_month"),
+            fixed=True,
+            basis=f"{image_mb:g} MB + {versions - 1:g} more versions x {changed:.0%} changed",
+        )
+    ]
+
+
+def secrets(ctx: ScenarioContext) -> list[CostLine]:
+    count = ctx.env.secrets
+    return [
+        _line(
+            "secrets",
+            "Secrets Manager",
+            float(count),
+            "secrets",
+            ctx.prices.usd("secrets_manager_secret_month"),
+            fixed=True,
+            basis="keep-alive token" + (f" + {count - 1} app secrets" if count > 1 else ""),
+        )
+    ]
+
+
+def kms_key(ctx: ScenarioContext) -> list[CostLine]:
+    keys = ctx.prices.value("kms_keys")
+    return [
+        _line(
+            "kms",
+            "KMS key (alarm topic)",
+            keys,
+            "keys",
+            ctx.prices.usd("kms_key_month"),
+            fixed=True,
+            basis=f"{keys:g} customer managed key encrypting the alarm topic",
+        )
+    ]
+
+
+def ssm_parameters(ctx: ScenarioContext) -> list[CostLine]:
+    return [
+        _line(
+            "ssm_parameters",
+            "SSM parameters (standard)",
+            _WARMKEEPER_PARAMETERS,
+            "parameters",
+            ctx.prices.usd("ssm_standard_parameter_month"),
+            fixed=True,
+            basis="wake lock, lease, last wake: standard tier is free",
+        )
+    ]
+
+
+def transfer_out(ctx: ScenarioContext) -> list[CostLine]:
+    """The region's data transfer out to the internet: responses sent straight to viewers."""
+    profile = ctx.profile
+    return [
+        _line(
+            "transfer_out",
+            "Data transfer out",
+            profile.requests * profile.avg_response_kb / _KB_PER_GB,
+            "GB",
+            ctx.prices.usd("data_transfer_out_gb"),
+            fixed=False,
+            basis=f"{profile.requests:,.0f} responses x {profile.avg_response_kb:g} KB",
+        )
+    ]
+
+
+def cloudfront_requests(ctx: ScenarioContext) -> list[CostLine]:
+    requests = ctx.profile.requests
+    return [
+        _line(
+            "cf_requests",
+            "CloudFront requests (HTTPS)",
+            requests / _REQUESTS_PER_CLOUDFRONT_UNIT,
+            "10k requests",
+            ctx.prices.usd("cloudfront_https_requests_10k"),
+            fixed=False,
+            basis=f"{requests:,.0f} viewer requests, all HTTPS, per 10,000; always-free tier not applied",
+        )
+    ]
+
+
+def cloudfront_transfer_out(ctx: ScenarioContext) -> list[CostLine]:
+    """CloudFront bills the bytes it sends to viewers; the ALB (an AWS origin) -> CloudFront is free."""
+    profile = ctx.profile
+    return [
+        _line(
+            "cf_transfer_out",
+            "CloudFront data transfer out",
+            profile.requests * profile.avg_response_kb / _KB_PER_GB,
+            "GB",
+            ctx.prices.usd("cloudfront_transfer_out_gb"),
+            fixed=False,
+            basis=(
+                f"{profile.requests:,.0f} responses x {profile.avg_response_kb:g} KB to viewers; "
+                "ALB -> CloudFront is free"
+            ),
+        )
+    ]
+
+
+def front_door_traffic(ctx: ScenarioContext) -> list[CostLine]:
+    """The lines of the environment's front door that carry the responses to viewers."""
+    return [line for rule in ctx.front_door.traffic_lines for line in rule(ctx)]
+
+
+def legacy_instance(ctx: ScenarioContext) -> list[CostLine]:
+    hours = ctx.hours_per_month
+    return [
+        _line(
+            "legacy_instance",
+            "EC2 instance (legacy)",
+            hours,
+            "instance-h",
+            ctx.prices.usd("legacy_instance_hour"),
+            fixed=True,
+            basis=f"1 instance x {hours:g} h",
+        )
+    ]
+
+
+def legacy_disk(ctx: ScenarioContext) -> list[CostLine]:
+    disk = ctx.prices.value("legacy_ebs_gb")
+    return [
+        _line(
+            "legacy_ebs",
+            "EBS volume (legacy)",
+            disk,
+            "GB-month",
+            ctx.prices.usd("legacy_ebs_gb_month"),
+            fixed=True,
+            basis=f"{disk:g} GB gp3",
+        )
+    ]
+
+
+def legacy_public_address(ctx: ScenarioContext) -> list[CostLine]:
+    hours = ctx.hours_per_month
+    return [
+        _line(
+            "ipv4_legacy",
+            "Public IPv4, instance",
+            hours,
+            "address-h",
+            ctx.prices.usd("public_ipv4_hour"),
+            fixed=True,
+            basis=f"1 address x {hours:g} h",
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Front doors and scenarios: lists of lines
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrontDoorCost:
+    """What a front door changes in the bill."""
+
+    public_alb_addresses: Callable[[PriceTable], float]
+    alb_addresses_basis: Callable[[float, float], str]  # (addresses, hours a month) -> basis
+    traffic_lines: tuple[LineRule, ...]
+    note: str = ""
+
+
+FRONT_DOORS: dict[str, FrontDoorCost] = {
+    # An internet-facing ALB: one public address per AZ; the region bills the transfer out.
+    "load_balancer": FrontDoorCost(
+        public_alb_addresses=lambda prices: prices.value("alb_public_ipv4_addresses"),
+        alb_addresses_basis=lambda addresses, hours: f"{addresses:g} addresses (one per AZ) x {hours:g} h",
+        traffic_lines=(transfer_out,),
+    ),
+    # CloudFront whose VPC origin is an internal ALB in isolated subnets: no public address on the ALB,
+    # origin -> CloudFront free, CloudFront bills the requests and the transfer out to viewers.
+    "cloudfront": FrontDoorCost(
+        public_alb_addresses=lambda prices: 0.0,
+        alb_addresses_basis=lambda addresses, hours: (
+            "0 addresses: internal ALB behind CloudFront (VPC origin)"
+        ),
+        traffic_lines=(cloudfront_requests, cloudfront_transfer_out),
+        note=(
+            "Front door CloudFront -> internal ALB (VPC origin): no public IPv4 on the ALB; the ALB's "
+            "responses to CloudFront are free; CloudFront bills HTTPS requests and transfer out to viewers "
+            "(its always-free 1 TB and 10 M requests a month are not applied)."
+        ),
+    ),
+}
+
+# The app on Fargate behind warmkeeper, in display order.
+FARGATE_LINES: tuple[LineRule, ...] = (
+    fargate_vcpu,
+    fargate_memory,
+    alb_hours,
+    alb_capacity_units,
+    alb_public_addresses,
+    task_public_addresses,
+    lambda_requests,
+    lambda_duration,
+    reconcile_metric_reads,
+    alarms,
+    dashboard,
+    logs_ingestion,
+    logs_storage,
+    container_insights_metrics,
+    container_insights_logs,
+    warmkeeper_metrics,
+    image_storage,
+    secrets,
+    kms_key,
+    ssm_parameters,
+    front_door_traffic,
+)
+
+# The single EC2 instance CityGuided ran before: its responses go straight to the internet.
+LEGACY_LINES: tuple[LineRule, ...] = (legacy_instance, legacy_disk, legacy_public_address, transfer_out)
+
+
+def price_scenario(key: str, title: str, ctx: ScenarioContext, rules: Sequence[LineRule]) -> Scenario:
+    lines = tuple(line for rule in rules for line in rule(ctx))
+    return Scenario(key, title, lines, ctx.task_hours, ctx.prices.fx.usd_per_eur, ctx.wakes)
+
+
+def estimate(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable) -> CostReport:
+    """Price the environment, the same app always on, and the legacy instance: all modelled."""
+    hours_per_month = prices.value("hours_per_month")
+    configured_title = "scale to zero" if env.scale_to_zero else f"{env.min_tasks} task(s) always on"
+    configured = ScenarioContext(
+        env,
+        profile,
+        prices,
+        task_hours=running_task_hours(env, profile, prices),
+        wakes=wakes_per_month(env, profile),
+        sleeps=env.scale_to_zero,
+    )
+    always_on_tasks = max(1, env.min_tasks)
+    always_on = ScenarioContext(
+        env, profile, prices, task_hours=always_on_tasks * hours_per_month, wakes=0.0, sleeps=False
+    )
+    legacy = ScenarioContext(env, profile, prices, task_hours=hours_per_month, wakes=0.0, sleeps=False)
+    notes = [
+        "Modelled from list prices, not measured: no AWS bill stands behind these figures.",
+        "Free tiers are not applied (unless --prices says so); autoscaling beyond one task is not modelled.",
+    ]
+    if FRONT_DOORS[env.front_door].note:
+        notes.append(FRONT_DOORS[env.front_door].note)
+    if env.scale_to_zero:
+        notes.append(
+            "Scale to zero: one task during the active hours, plus after each active period "
+            f"{env.idle_minutes:g} idle min + {prices.value('sleep_lag_minutes'):g} min to decide the sleep "
+            f"+ {prices.value('start_billed_minutes'):g} min billed while waking."
+        )
+    return CostReport(
+        environment=env,
+        profile=profile,
+        prices=prices,
+        configured=price_scenario("configured", configured_title, configured, FARGATE_LINES),
+        always_on=price_scenario(
+            "always_on", f"always on ({always_on_tasks} task 24/7)", always_on, FARGATE_LINES
+        ),
+        legacy_ec2=price_scenario("legacy_ec2", "legacy EC2", legacy, LEGACY_LINES),
+        notes=tuple(notes),
+    )

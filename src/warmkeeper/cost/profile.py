@@ -1,0 +1,80 @@
+"""The traffic profile: how much an environment is used in a month (``traffic-<env>.toml`` beside the
+config). Checked on load; every problem names the file and the key."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
+
+from warmkeeper.cost.inputs import NonNegative, Number, Text, read_toml, validate
+
+
+def _whole_number(value: object) -> object:
+    # TOML may spell a count as 2.0; 1.5 periods a day is a mistake worth saying so.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError(
+            "finite_number", "must be a finite number, got {value}", {"value": repr(value)}
+        )
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, float):
+        raise PydanticCustomError(
+            "whole_number", "must be a whole number, got {value}", {"value": f"{value:g}"}
+        )
+    return value
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class TrafficProfile:
+    """How much an environment is used in a month."""
+
+    active_hours_per_day: Annotated[Number, Field(ge=0, le=24, description="hours a day the app is used")]
+    days_per_month: Annotated[Number, Field(ge=0, le=31, description="days a month the app is used")]
+    requests_per_active_hour: Annotated[
+        NonNegative, Field(description="requests reaching the load balancer per active hour")
+    ]
+    active_periods_per_day: Annotated[
+        int,
+        BeforeValidator(_whole_number),
+        Field(strict=True, ge=1, le=24, description="separate active periods (wakes) per active day"),
+    ] = 1
+    avg_response_kb: Annotated[
+        NonNegative, Field(description="average response size in KB (ALB processed bytes, transfer out)")
+    ] = 30.0
+    log_mb_per_active_hour: Annotated[
+        NonNegative, Field(description="application log volume per active hour, in MB")
+    ] = 1.0
+    image_size_mb: Annotated[
+        NonNegative, Field(description="size of one version of all the task's images, in MB")
+    ] = 300.0
+    cold_requests_per_wake: Annotated[
+        NonNegative, Field(description="requests the Lambda answers while a wake is under way")
+    ] = 20.0
+    description: Text = ""
+
+    @property
+    def active_hours(self) -> float:
+        return self.active_hours_per_day * self.days_per_month
+
+    @property
+    def requests(self) -> float:
+        return self.requests_per_active_hour * self.active_hours
+
+
+def parse_profile(data: Mapping[str, Any], file: str) -> TrafficProfile:
+    """Validate a traffic profile; errors name the file and the key."""
+    return validate(TrafficProfile, data, file)
+
+
+def load_profile(path: Path) -> TrafficProfile:
+    return parse_profile(read_toml(path), str(path))
+
+
+def default_profile_path(config: Path, env: str) -> Path:
+    return config.parent / f"traffic-{env}.toml"
