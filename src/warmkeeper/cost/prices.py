@@ -72,7 +72,7 @@ class TableInfo(BaseModel):
     note: Text = ""
 
 
-def _price(what: str) -> Any:
+def _described(what: str) -> Any:
     return Field(description=what)
 
 
@@ -81,34 +81,34 @@ class PriceList(BaseModel):
 
     model_config = _TABLE
 
-    fargate_x86_vcpu_hour: Price = _price("Fargate Linux/x86 vCPU-hour")
-    fargate_x86_gb_hour: Price = _price("Fargate Linux/x86 GB-hour")
-    fargate_arm_vcpu_hour: Price = _price("Fargate Linux/ARM vCPU-hour")
-    fargate_arm_gb_hour: Price = _price("Fargate Linux/ARM GB-hour")
-    alb_hour: Price = _price("Application Load Balancer hour")
-    alb_lcu_hour: Price = _price("ALB capacity unit hour")
-    public_ipv4_hour: Price = _price("public IPv4 address hour")
-    data_transfer_out_gb: Price = _price("data transfer out to the internet, per GB")
-    cloudfront_https_requests_10k: Price = _price(
+    fargate_x86_vcpu_hour: Price = _described("Fargate Linux/x86 vCPU-hour")
+    fargate_x86_gb_hour: Price = _described("Fargate Linux/x86 GB-hour")
+    fargate_arm_vcpu_hour: Price = _described("Fargate Linux/ARM vCPU-hour")
+    fargate_arm_gb_hour: Price = _described("Fargate Linux/ARM GB-hour")
+    alb_hour: Price = _described("Application Load Balancer hour")
+    alb_lcu_hour: Price = _described("ALB capacity unit hour")
+    public_ipv4_hour: Price = _described("public IPv4 address hour")
+    data_transfer_out_gb: Price = _described("data transfer out to the internet, per GB")
+    cloudfront_https_requests_10k: Price = _described(
         "CloudFront HTTPS requests, per 10,000 (the table's viewer geography)"
     )
-    cloudfront_transfer_out_gb: Price = _price(
+    cloudfront_transfer_out_gb: Price = _described(
         "CloudFront data transfer out to the internet, per GB (same geography)"
     )
-    lambda_arm_request: Price = _price("Lambda arm64 request")
-    lambda_arm_gb_second: Price = _price("Lambda arm64 GB-second")
-    cloudwatch_alarm_month: Price = _price("CloudWatch standard alarm per month")
-    cloudwatch_dashboard_month: Price = _price("CloudWatch dashboard per month")
-    cloudwatch_metric_month: Price = _price("CloudWatch custom metric per month")
-    cloudwatch_logs_ingest_gb: Price = _price("CloudWatch Logs ingestion per GB")
-    cloudwatch_logs_storage_gb_month: Price = _price("CloudWatch Logs storage per GB-month")
-    cloudwatch_get_metric_data_metric: Price = _price("CloudWatch GetMetricData, per metric requested")
-    ecr_storage_gb_month: Price = _price("ECR storage per GB-month")
-    secrets_manager_secret_month: Price = _price("Secrets Manager secret per month")
-    kms_key_month: Price = _price("KMS customer managed key per month")
-    ssm_standard_parameter_month: Price = _price("SSM standard parameter per month")
-    legacy_instance_hour: Price = _price("legacy EC2 instance hour")
-    legacy_ebs_gb_month: Price = _price("legacy EBS volume per GB-month")
+    lambda_arm_request: Price = _described("Lambda arm64 request")
+    lambda_arm_gb_second: Price = _described("Lambda arm64 GB-second")
+    cloudwatch_alarm_month: Price = _described("CloudWatch standard alarm per month")
+    cloudwatch_dashboard_month: Price = _described("CloudWatch dashboard per month")
+    cloudwatch_metric_month: Price = _described("CloudWatch custom metric per month")
+    cloudwatch_logs_ingest_gb: Price = _described("CloudWatch Logs ingestion per GB")
+    cloudwatch_logs_storage_gb_month: Price = _described("CloudWatch Logs storage per GB-month")
+    cloudwatch_get_metric_data_metric: Price = _described("CloudWatch GetMetricData, per metric requested")
+    ecr_storage_gb_month: Price = _described("ECR storage per GB-month")
+    secrets_manager_secret_month: Price = _described("Secrets Manager secret per month")
+    kms_key_month: Price = _described("KMS customer managed key per month")
+    ssm_standard_parameter_month: Price = _described("SSM standard parameter per month")
+    legacy_instance_hour: Price = _described("legacy EC2 instance hour")
+    legacy_ebs_gb_month: Price = _described("legacy EBS volume per GB-month")
 
 
 class AssumptionList(BaseModel):
@@ -116,36 +116,36 @@ class AssumptionList(BaseModel):
 
     model_config = _TABLE
 
-    hours_per_month: PositiveAssumption = _price("hours in a billing month")
-    fargate_spot_discount: FractionAssumption = _price("Fargate Spot discount (fraction off on-demand)")
-    alb_public_ipv4_addresses: Assumption = _price("public IPv4 addresses of the ALB")
-    operational_alarm_metrics: Assumption = _price("alarm metrics of every environment")
-    scale_to_zero_alarm_metrics: Assumption = _price("alarm metrics a scale-to-zero environment adds")
-    dashboards: Assumption = _price("dashboards per environment")
-    sleep_lag_minutes: Assumption = _price("minutes between the idle period and the sleep")
-    start_billed_minutes: Assumption = _price("billed minutes of a wake before the task serves")
-    lambda_memory_mb: Assumption = _price("memory of the warmkeeper Lambda")
-    lambda_reconcile_seconds: Assumption = _price("duration of one reconcile run")
-    lambda_cold_request_seconds: Assumption = _price("average duration of a request answered while cold")
-    lambda_log_kb_per_invocation: Assumption = _price("log volume of one Lambda run")
-    reconcile_metrics_per_run: Assumption = _price("metrics a reconcile run reads with GetMetricData")
-    request_kb: Assumption = _price("average request size")
-    requests_per_connection: PositiveAssumption = _price("requests per ALB connection")
-    health_check_log_mb_per_task_hour: Assumption = _price("health-check log volume per task-hour")
-    container_insights_metrics: Assumption = _price("Container Insights metrics")
-    container_insights_log_mb_per_task_hour: Assumption = _price(
+    hours_per_month: PositiveAssumption = _described("hours in a billing month")
+    fargate_spot_discount: FractionAssumption = _described("Fargate Spot discount (fraction off on-demand)")
+    alb_public_ipv4_addresses: Assumption = _described("public IPv4 addresses of the ALB")
+    operational_alarm_metrics: Assumption = _described("alarm metrics of every environment")
+    scale_to_zero_alarm_metrics: Assumption = _described("alarm metrics a scale-to-zero environment adds")
+    dashboards: Assumption = _described("dashboards per environment")
+    sleep_lag_minutes: Assumption = _described("minutes between the idle period and the sleep")
+    start_billed_minutes: Assumption = _described("billed minutes of a wake before the task serves")
+    lambda_memory_mb: Assumption = _described("memory of the warmkeeper Lambda")
+    lambda_reconcile_seconds: Assumption = _described("duration of one reconcile run")
+    lambda_cold_request_seconds: Assumption = _described("average duration of a request answered while cold")
+    lambda_log_kb_per_invocation: Assumption = _described("log volume of one Lambda run")
+    reconcile_metrics_per_run: Assumption = _described("metrics a reconcile run reads with GetMetricData")
+    request_kb: Assumption = _described("average request size")
+    requests_per_connection: PositiveAssumption = _described("requests per ALB connection")
+    health_check_log_mb_per_task_hour: Assumption = _described("health-check log volume per task-hour")
+    container_insights_metrics: Assumption = _described("Container Insights metrics")
+    container_insights_log_mb_per_task_hour: Assumption = _described(
         "Container Insights performance logs per task-hour"
     )
-    container_insights_log_retention_days: Assumption = _price("retention of the performance log group")
-    warmkeeper_metrics: Assumption = _price("warmkeeper custom metrics")
-    warmkeeper_metric_hours_per_wake: Assumption = _price("hours with warmkeeper metric data per wake")
-    ecr_versions_kept: Assumption = _price("image versions kept in ECR")
-    ecr_version_changed_fraction: Assumption = _price("share of an image that changes between versions")
-    kms_keys: Assumption = _price("customer managed KMS keys of the stack")
-    rejected_flow_log_mb_per_address_hour: Assumption = _price(
+    container_insights_log_retention_days: Assumption = _described("retention of the performance log group")
+    warmkeeper_metrics: Assumption = _described("warmkeeper custom metrics")
+    warmkeeper_metric_hours_per_wake: Assumption = _described("hours with warmkeeper metric data per wake")
+    ecr_versions_kept: Assumption = _described("image versions kept in ECR")
+    ecr_version_changed_fraction: Assumption = _described("share of an image that changes between versions")
+    kms_keys: Assumption = _described("customer managed KMS keys of the stack")
+    rejected_flow_log_mb_per_address_hour: Assumption = _described(
         "rejected-traffic flow logs per public address-hour"
     )
-    legacy_ebs_gb: Assumption = _price("disk of the legacy instance")
+    legacy_ebs_gb: Assumption = _described("disk of the legacy instance")
 
 
 class PriceTableFile(BaseModel):
