@@ -57,7 +57,7 @@ def test_bundle_holds_only_the_allowed_files(staging: SynthesizedEnv) -> None:
     code = _function(staging)[1]["Code"]
     asset_dir = staging.assembly_dir / f"asset.{Path(code['S3Key']).stem}"
     files = sorted(path.relative_to(asset_dir).as_posix() for path in asset_dir.rglob("*") if path.is_file())
-    assert "warmkeeper/__init__.py" in files and "warmkeeper/control.py" in files
+    assert "warmkeeper/__init__.py" in files and "warmkeeper/aws/lambda_handler.py" in files
     assert any(name.startswith("warmkeeper/core/") for name in files)
     unexpected = [name for name in files if not ALLOWED_IN_BUNDLE.match(name) or "__pycache__" in name]
     assert unexpected == []
