@@ -20,7 +20,7 @@ from warmkeeper.config import load_config
 from warmkeeper.core.report import StatusReport
 from warmkeeper.local.control import TwinControl
 from warmkeeper.local.ports import free_port, port_is_free
-from warmkeeper.local.twin import state_file
+from warmkeeper.local.statefile import state_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = ROOT / "examples" / "cityguided" / "warmkeeper.toml"

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from warmkeeper.config import load_config
-from warmkeeper.local.twin import state_file, twin_policy
+from warmkeeper.local.statefile import state_file
+from warmkeeper.local.twin import twin_policy
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cityguided" / "warmkeeper.toml"
 

@@ -41,15 +41,14 @@ from warmkeeper.core import (
     Action,
     ColdAnswer,
     Decision,
+    EndpointRefusal,
     HttpResponse,
     IncomingRequest,
-    LeaseError,
     Observation,
     RequestKind,
     Routing,
     StatusReport,
     answer_while_cold,
-    bearer_token,
     classify_request,
     decide,
     decide_sleep,
@@ -57,12 +56,11 @@ from warmkeeper.core import (
     hold_poll_delay,
     is_ready,
     json_response,
+    keepalive_minutes,
     lease_active,
-    lease_minutes,
-    method_not_allowed,
     not_found,
+    require_method,
     status_report,
-    token_matches,
 )
 
 if TYPE_CHECKING:
@@ -294,15 +292,17 @@ class Warmkeeper:
 
     def handle_request(self, request: IncomingRequest) -> HttpResponse:
         kind = classify_request(request, self.policy)
-        if kind is RequestKind.STATUS:
-            if request.method not in ("GET", "HEAD"):
-                return method_not_allowed("GET")
-            # The waiting page polls this: moving a freshly healthy service to the warm route here
-            # makes the wake as fast as the polling, not as slow as the one-minute reconcile.
-            result = self.step("status", may_sleep=False)
-            return json_response(200, self._report(result.snapshot, result.decision).to_json_dict())
-        if kind is RequestKind.KEEPALIVE:
-            return self._keepalive_request(request)
+        try:
+            if kind is RequestKind.STATUS:
+                require_method(request, "GET", "HEAD")
+                # The waiting page polls this: moving a freshly healthy service to the warm route
+                # here makes the wake as fast as the polling, not as slow as the one-minute reconcile.
+                result = self.step("status", may_sleep=False)
+                return json_response(200, self._report(result.snapshot, result.decision).to_json_dict())
+            if kind is RequestKind.KEEPALIVE:
+                return self._keepalive_request(request)
+        except EndpointRefusal as refused:
+            return refused.response
         if kind is RequestKind.UNKNOWN_ENDPOINT:
             return not_found(request.path)
         if kind is RequestKind.IGNORED:
@@ -360,26 +360,7 @@ class Warmkeeper:
             result = self.step("hold", wake_pending=True)
 
     def _keepalive_request(self, request: IncomingRequest) -> HttpResponse:
-        if request.method != "POST":
-            return method_not_allowed("POST")
-        presented = bearer_token(request.header("authorization"))
-        try:
-            expected = self.secret.token()
-        except Exception as exc:  # any failure to read the secret: refuse, never wake
-            log.error("keep-alive secret unreadable", extra={"error": str(exc)})
-            return json_response(
-                503, {"error": "unavailable", "message": "keep-alive token cannot be checked"}
-            )
-        if not token_matches(presented, expected):
-            return json_response(
-                401,
-                {"error": "unauthorized", "message": "missing or wrong token (Authorization: Bearer TOKEN)"},
-                headers={"WWW-Authenticate": 'Bearer realm="warmkeeper"'},
-            )
-        try:
-            minutes = lease_minutes(_query_value(request.query, "minutes"), self.policy)
-        except LeaseError as exc:
-            return json_response(400, {"error": "bad_request", "message": f"minutes: {exc}"})
+        minutes = keepalive_minutes(request, self.policy, self._keepalive_token)
         until, result = self.keepalive(minutes)
         return json_response(
             202,
@@ -390,6 +371,15 @@ class Warmkeeper:
                 "actions": [a.value for a in result.decision.actions],
             },
         )
+
+    def _keepalive_token(self) -> str | None:
+        try:
+            return self.secret.token()
+        except Exception as exc:  # any failure to read the secret: refuse, never wake
+            log.error("keep-alive secret unreadable", extra={"error": str(exc)})
+            raise EndpointRefusal(
+                json_response(503, {"error": "unavailable", "message": "keep-alive token cannot be checked"})
+            ) from None
 
     def keepalive(self, minutes: int) -> tuple[datetime, StepResult]:
         """Extend the lease by ``minutes`` (already bounded) and wake if needed."""
@@ -485,14 +475,6 @@ def _after(observation: Observation, decision: Decision) -> Observation:
         elif action in (Action.SCALE_UP, Action.SCALE_TO_ZERO) and decision.desired_count is not None:
             result = replace(result, desired=decision.desired_count)
     return result
-
-
-def _query_value(query: str, name: str) -> str | None:
-    """The first value of ``name`` in a raw query string (ALB passes it still URL-encoded)."""
-    from urllib.parse import parse_qs
-
-    values = parse_qs(query, keep_blank_values=True).get(name)
-    return values[0] if values else None
 
 
 def _iso(value: datetime | None) -> str | None:

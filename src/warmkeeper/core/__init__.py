@@ -5,9 +5,21 @@
 - :mod:`warmkeeper.core.pages`: the rendered answers (waiting page, 503 JSON, 307), byte for byte
   the same on AWS and locally.
 - :func:`lease_minutes` / :func:`extend_lease` / :func:`token_matches`: keep-alive leases.
+- :mod:`warmkeeper.core.endpoints`: the method, token and lease checks in front of the
+  ``/_warmkeeper/*`` endpoints (:class:`EndpointRefusal` carries the answer).
 - :func:`status_report` / :class:`StatusReport`: the shared status report.
 """
 
+from warmkeeper.core.endpoints import (
+    EndpointRefusal,
+    bad_request,
+    keepalive_minutes,
+    query_value,
+    requested_lease_minutes,
+    require_method,
+    require_token,
+    unauthorized,
+)
 from warmkeeper.core.lease import LeaseError, bearer_token, extend_lease, lease_minutes, token_matches
 from warmkeeper.core.machine import (
     DEFAULT_IGNORE_USER_AGENTS,
@@ -60,6 +72,7 @@ __all__ = [
     "Action",
     "ColdAnswer",
     "Decision",
+    "EndpointRefusal",
     "Guard",
     "HttpResponse",
     "IncomingRequest",
@@ -74,6 +87,7 @@ __all__ = [
     "TaskStatus",
     "activity_reference",
     "answer_while_cold",
+    "bad_request",
     "bearer_token",
     "classify_request",
     "decide",
@@ -84,13 +98,19 @@ __all__ = [
     "idle_seconds",
     "is_ready",
     "json_response",
+    "keepalive_minutes",
     "lease_active",
     "lease_minutes",
     "method_not_allowed",
     "not_found",
+    "query_value",
     "redirect_to_same_url",
+    "requested_lease_minutes",
+    "require_method",
+    "require_token",
     "status_report",
     "token_matches",
+    "unauthorized",
     "unavailable",
     "waiting_page",
     "wake_failed",

@@ -18,7 +18,7 @@ import httpx
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.core.report import StatusReport, TaskStatus
 from warmkeeper.errors import UserError
-from warmkeeper.local.twin import STATE_DIR_NAME, state_file
+from warmkeeper.local.statefile import STATE_DIR_NAME, state_file
 
 
 class TwinNotRunningError(UserError):

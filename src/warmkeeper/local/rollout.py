@@ -33,14 +33,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from warmkeeper.config import AppConfig, ConfigError, EnvironmentSettings, parse_config
 from warmkeeper.core.machine import Routing
-from warmkeeper.local.supervisor import LocalTask, Rollout, TaskPhase, TaskSpec
-
-if TYPE_CHECKING:
-    from warmkeeper.local.twin import Twin
+from warmkeeper.local.supervisor import LocalService, LocalTask, Rollout, TaskPhase, TaskSpec
 
 # How often the rollout looks at its tasks and at the edge's in-flight count.
 POLL_SECONDS = 0.05
@@ -220,6 +217,36 @@ def exit_status(code: int | None) -> str:
     return str(code)
 
 
+class RolloutEdge(Protocol):
+    """What a rollout reads of the edge: where traffic goes, and what is still in flight."""
+
+    @property
+    def routing(self) -> Routing: ...
+
+    @property
+    def service_ports(self) -> tuple[int, ...]: ...
+
+    def in_flight(self, port: int) -> int: ...
+
+
+class RolloutTarget(Protocol):
+    """What a rollout needs of the twin it runs in (the twin builds the rollout and hands itself in;
+    this module never imports it)."""
+
+    @property
+    def service(self) -> LocalService: ...
+
+    @property
+    def edge(self) -> RolloutEdge: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def reconcile(self) -> object:
+        """One controller run now: the switch to the new tasks is the controller's to apply."""
+        ...
+
+
 class _HaltError(Exception):
     """The rollout cannot go on: cancelled (sleep, twin stopping) or out of time."""
 
@@ -228,7 +255,7 @@ class _HaltError(Exception):
         self.outcome = outcome
 
 
-def run_rollout(twin: Twin, run: DeployRun, emit: Callable[[str], None] | None = None) -> None:
+def run_rollout(twin: RolloutTarget, run: DeployRun, emit: Callable[[str], None] | None = None) -> None:
     """Carry out one deploy on `twin` and record it in `run` (never raises: the outcome says)."""
 
     def say(message: str) -> None:
@@ -245,7 +272,7 @@ def run_rollout(twin: Twin, run: DeployRun, emit: Callable[[str], None] | None =
         emit(run.message)
 
 
-def _rollout_steps(twin: Twin, run: DeployRun, say: Callable[[str], None]) -> None:
+def _rollout_steps(twin: RolloutTarget, run: DeployRun, say: Callable[[str], None]) -> None:
     service = twin.service
     spec = run.spec
     rollout = service.begin_rollout(spec)
@@ -268,7 +295,7 @@ def _rollout_steps(twin: Twin, run: DeployRun, say: Callable[[str], None]) -> No
         raise
 
 
-def _roll(twin: Twin, run: DeployRun, rollout: Rollout, say: Callable[[str], None]) -> None:
+def _roll(twin: RolloutTarget, run: DeployRun, rollout: Rollout, say: Callable[[str], None]) -> None:
     service = twin.service
     spec = run.spec
     deadline = run.started_monotonic + run.timeout_seconds
@@ -347,7 +374,7 @@ def _roll(twin: Twin, run: DeployRun, rollout: Rollout, say: Callable[[str], Non
     )
 
 
-def _drain(twin: Twin, run: DeployRun, task: LocalTask, say: Callable[[str], None]) -> None:
+def _drain(twin: RolloutTarget, run: DeployRun, task: LocalTask, say: Callable[[str], None]) -> None:
     """Wait until the edge has nothing in flight to `task`, at most its entry's stop timeout."""
     bound = float(task.cfg.entry_container.stop_timeout_seconds)
     started = time.monotonic()
@@ -375,7 +402,7 @@ def _drain(twin: Twin, run: DeployRun, task: LocalTask, say: Callable[[str], Non
 
 
 def _abort(
-    twin: Twin, run: DeployRun, rollout: Rollout, failed: LocalTask, say: Callable[[str], None]
+    twin: RolloutTarget, run: DeployRun, rollout: Rollout, failed: LocalTask, say: Callable[[str], None]
 ) -> None:
     failure = failed.failure
     reason = failure.reason if failure is not None else "failed"

@@ -8,14 +8,18 @@ actions in order (scale up, route to the service, route to the waker, scale to z
 every event (a cold request, a task that turns healthy or fails, a keep-alive) and every
 ``tick_seconds`` otherwise, the local counterpart of the Lambda's events and its one-minute schedule.
 
-A rolling deploy (:mod:`warmkeeper.local.rollout`) runs in a thread of its own; while it runs the
+A rolling deploy (:mod:`warmkeeper.local.rollout`, recorded by
+:class:`~warmkeeper.local.deployments.Deployments`) runs in a thread of its own; while it runs the
 controller observes ``deployment_in_progress`` and the core never decides a sleep.
+
+This module builds the others and hands itself to them: the waker and the rollout each declare what
+they need of it (:class:`~warmkeeper.local.waker.WakerBackend`,
+:class:`~warmkeeper.local.rollout.RolloutTarget`) and never import it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -43,17 +47,13 @@ from warmkeeper.core import (
     status_report,
 )
 from warmkeeper.core.report import StatusReport, TaskStatus
+from warmkeeper.local.deployments import Deployments
+from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, TwinDetails
 from warmkeeper.local.edge import Edge
-from warmkeeper.local.rollout import DeployRequestError, DeployRun, parse_deploy_request, run_rollout
-from warmkeeper.local.supervisor import LocalService, TaskPhase, TaskSpec
-from warmkeeper.local.waker import WakerServer
-
-STATE_DIR_NAME = ".warmkeeper"
-
-
-def state_file(cfg: AppConfig, port: int) -> Path:
-    """Where a twin serving `cfg` on `port` writes its URL and keep-alive token (mode 0600)."""
-    return cfg.base_dir / STATE_DIR_NAME / f"twin-{port}.json"
+from warmkeeper.local.rollout import DeployRun, parse_deploy_request, run_rollout
+from warmkeeper.local.statefile import STATE_DIR_NAME, write_state_file
+from warmkeeper.local.supervisor import LocalService, TaskPhase
+from warmkeeper.local.waker import TwinView, WakerServer
 
 
 def twin_policy(
@@ -105,17 +105,6 @@ class TwinEvent:
     kind: str  # "state", "action", "task", "problem", "detail"
     message: str
     state: State | None = None
-
-
-@dataclass(frozen=True)
-class TwinView:
-    """What the waker needs to answer a cold request; `version` changes whenever it may change."""
-
-    version: int
-    state: State
-    ready: bool
-    wake_elapsed_seconds: float | None
-    wake_failed: bool
 
 
 @dataclass
@@ -187,17 +176,21 @@ class Twin:
         )
         self._controller = threading.Thread(target=self._control_loop, name="controller", daemon=True)
         self._last_state: State | None = None
-        self._deploy_lock = threading.Lock()
-        self._deploys: dict[str, DeployRun] = {}  # the last few, for the CLI that follows one
-        self._last_revision = 0  # the highest revision ever given to a deploy
-        self._deploy: DeployRun | None = None  # the latest
-        self._deploy_thread: threading.Thread | None = None
+        self.deployments = Deployments(
+            lambda run, say: run_rollout(self, run, say),
+            stopping=lambda: self.stopping,
+            emit=lambda message: self.emit("action", message),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         return self.edge.url
+
+    @property
+    def app_name(self) -> str:
+        return self.cfg.app.name
 
     @property
     def stopping(self) -> bool:
@@ -235,9 +228,7 @@ class Twin:
         with contextlib.suppress(Exception):
             self.waker.close()
         self.service.close()  # also cancels a deploy in progress
-        deploy_thread = self._deploy_thread
-        if deploy_thread is not None and deploy_thread.is_alive():
-            deploy_thread.join(timeout=10)
+        self.deployments.join(timeout=10)
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
         shutil.rmtree(self._runtime_dir, ignore_errors=True)
@@ -250,24 +241,18 @@ class Twin:
         return found
 
     def _write_state_file(self) -> None:
-        self._state_dir.mkdir(parents=True, exist_ok=True)
-        document = {
-            "pid": os.getpid(),
-            "url": self.url,
-            "port": self.port,
-            "app": self.cfg.app.name,
-            "config": str(self.cfg.source),
-            "token": self.token,
-            "started_at": datetime.now(UTC).isoformat(),
-        }
-        # Created 0600 before the token is written: no window where another user can read it.
-        temporary = self.state_path.with_suffix(".tmp")
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-        temporary.replace(self.state_path)
+        write_state_file(
+            self.state_path,
+            {
+                "pid": os.getpid(),
+                "url": self.url,
+                "port": self.port,
+                "app": self.cfg.app.name,
+                "config": str(self.cfg.source),
+                "token": self.token,
+                "started_at": datetime.now(UTC).isoformat(),
+            },
+        )
 
     # -- events ---------------------------------------------------------------------------------------
 
@@ -433,50 +418,21 @@ class Twin:
 
     @property
     def deployment_in_progress(self) -> bool:
-        run = self._deploy
-        return run is not None and run.running
+        return self.deployments.in_progress
 
     def start_deploy(self, document: object) -> DeployRun:
         """Accept a deploy (see :func:`warmkeeper.local.rollout.parse_deploy_request`) and start it.
 
-        Raises :class:`DeployRequestError` for a bad request, or when a deploy already runs (409).
+        Raises :class:`~warmkeeper.local.rollout.DeployRequestError` for a bad request, or when a
+        deploy already runs (409).
         """
         request = parse_deploy_request(document, self.cfg, self.settings)
-        with self._deploy_lock:
-            if self.stopping:
-                raise DeployRequestError(503, "the twin is stopping")
-            current = self._deploy
-            if current is not None and current.running:
-                raise DeployRequestError(
-                    409,
-                    f"deploy {current.run_id} of {current.spec.version} is in progress "
-                    f"(started {current.elapsed():.0f} s ago); wait for it to finish",
-                )
-            # Revisions only ever go up, failed deploys included: a revision (and its deploy id)
-            # names one version, and a client following an old deploy must not see another's events.
-            self._last_revision = max(self._last_revision, self.service.spec.revision) + 1
-            spec = TaskSpec(request.cfg, self._last_revision, request.label)
-            run = DeployRun(f"d{spec.revision}", spec, request.timeout_seconds)
-            for note in request.notes:
-                run.add(note)
-            self._deploys[run.run_id] = run
-            for old in list(self._deploys)[:-10]:
-                del self._deploys[old]
-            self._deploy = run
-            self.emit("action", f"deploy {run.run_id}: {request.cfg.source} as {spec.version}")
-            self._deploy_thread = threading.Thread(
-                target=run_rollout,
-                args=(self, run, lambda message: self.emit("action", f"deploy {run.run_id}: {message}")),
-                name=f"deploy-{run.run_id}",
-                daemon=True,
-            )
-            self._deploy_thread.start()
+        run = self.deployments.start(request, self.service.spec.revision)
         self.kick()
         return run
 
     def deploy_progress(self, run_id: str, since: int = 0) -> dict[str, Any] | None:
-        run = self._deploys.get(run_id)
-        return None if run is None else run.to_json(max(0, since))
+        return self.deployments.progress(run_id, since)
 
     # -- what the waker and the control endpoints call ---------------------------------------------------
 
@@ -574,68 +530,33 @@ class Twin:
             problems=snapshot.problems,
         )
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> TwinDetails:
         """The twin's own counters (not part of the shared report): tests and benchmarks read them."""
         snapshot = self.service.snapshot()
-        counters = self.edge.counters
+        failure = snapshot.last_failure
         with self._lock:
             memory = self._memory
-            result: dict[str, Any] = {
-                "pid": os.getpid(),
-                "url": self.url,
-                "state": self._view.state.value,
-                "idle_seconds": self.policy.idle_minutes * 60,
-                "min_warm_seconds": self.policy.min_warm_minutes * 60,
-                "wakes": memory.wakes,
-                "sleeps": memory.sleeps,
-                "held_requests": memory.held_requests,
-                "wake_seconds": list(memory.wake_durations),
-                "tasks_started": snapshot.tasks_started,
-                "attempts_this_wake": snapshot.attempts_this_wake,
-                "max_attempts": self.service.max_attempts,
-                "gave_up": snapshot.gave_up,
-                "problems": snapshot.problems,
-                "last_failure": None,
-                "revision": self.service.spec.revision,
-                "version": self.service.spec.version,
-                "deployment_in_progress": self.deployment_in_progress,
-                "deploy": None if self._deploy is None else self._deploy.to_json(len(self._deploy.events)),
-                "edge": {
-                    "pid": self.edge.pid,
-                    "admin_socket": None if self.edge.admin_socket is None else str(self.edge.admin_socket),
-                    "routing": self.edge.routing.value,
-                    "service_ports": list(self.edge.service_ports),
-                    "switches": self.edge.switches,
-                    "requests": {
-                        "service": counters.service,
-                        "waker": counters.waker,
-                        "control": counters.control,
-                        "service_5xx": counters.service_5xx,
-                    },
-                },
-                "waker_port": self.waker.port,
-                "tasks": [
-                    {
-                        "id": task.task_id,
-                        "phase": task.phase.value,
-                        "revision": task.revision,
-                        "version": task.version,
-                        "in_service": task.in_service,
-                        "ports": dict(task.ports),
-                        "pids": task.pids,
-                        "pgid": task.pgid,
-                        "boot_seconds": task.boot_seconds,
-                    }
-                    for task in snapshot.tasks
-                ],
-            }
-        if snapshot.last_failure is not None:
-            failure = snapshot.last_failure
-            result["last_failure"] = {
-                "task": failure.task_id,
-                "container": failure.container,
-                "reason": failure.reason,
-                "output_tail": failure.output_tail[-20:],
-                "at": failure.at.isoformat(),
-            }
-        return result
+            return TwinDetails(
+                pid=os.getpid(),
+                url=self.url,
+                state=self._view.state.value,
+                idle_seconds=self.policy.idle_minutes * 60,
+                min_warm_seconds=self.policy.min_warm_minutes * 60,
+                wakes=memory.wakes,
+                sleeps=memory.sleeps,
+                held_requests=memory.held_requests,
+                wake_seconds=list(memory.wake_durations),
+                tasks_started=snapshot.tasks_started,
+                attempts_this_wake=snapshot.attempts_this_wake,
+                max_attempts=self.service.max_attempts,
+                gave_up=snapshot.gave_up,
+                problems=snapshot.problems,
+                last_failure=None if failure is None else FailureDetails.of(failure),
+                revision=self.service.spec.revision,
+                version=self.service.spec.version,
+                deployment_in_progress=self.deployment_in_progress,
+                deploy=self.deployments.latest_json(),
+                edge=EdgeDetails.of(self.edge),
+                waker_port=self.waker.port,
+                tasks=[TaskDetails.of(task) for task in snapshot.tasks],
+            )

@@ -22,32 +22,35 @@ import contextlib
 import json
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from warmkeeper.core import (
     ENDPOINT_PREFIX,
+    EndpointRefusal,
     HttpResponse,
     IncomingRequest,
-    LeaseError,
+    Policy,
     RequestKind,
+    State,
+    StatusReport,
     answer_while_cold,
-    bearer_token,
+    bad_request,
     classify_request,
     hold_poll_delay,
     json_response,
-    lease_minutes,
-    method_not_allowed,
+    keepalive_minutes,
     not_found,
-    token_matches,
+    query_value,
+    require_method,
+    require_token,
     unavailable,
 )
 from warmkeeper.local.ports import LOOPBACK
 from warmkeeper.local.rollout import DeployRequestError
-
-if TYPE_CHECKING:
-    from warmkeeper.local.twin import Twin
 
 WAKE_PATH = f"{ENDPOINT_PREFIX}wake"
 SLEEP_PATH = f"{ENDPOINT_PREFIX}sleep"
@@ -56,15 +59,59 @@ TWIN_PATH = f"{ENDPOINT_PREFIX}twin"
 MAX_BODY_BYTES = 1 << 20
 
 
-def _unauthorized() -> HttpResponse:
-    return json_response(
-        401,
-        {
-            "error": "unauthorized",
-            "message": "missing or wrong keep-alive token (Authorization: Bearer TOKEN)",
-        },
-        headers={"WWW-Authenticate": 'Bearer realm="warmkeeper"'},
-    )
+@dataclass(frozen=True)
+class TwinView:
+    """What the waker needs to answer a cold request; `version` changes whenever it may change."""
+
+    version: int
+    state: State
+    ready: bool
+    wake_elapsed_seconds: float | None
+    wake_failed: bool
+
+
+class Serializable(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class WakerBackend(Protocol):
+    """What the waker needs of the twin behind it (the twin is the one implementation; tests may
+    bring another). The waker never imports the twin: the twin builds the waker and hands itself in."""
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def app_name(self) -> str: ...
+
+    def view(self) -> TwinView: ...
+
+    def wait_for_change(self, version: int, timeout: float) -> None: ...
+
+    def notify_waiters(self) -> None: ...
+
+    def emit(self, kind: str, message: str) -> None: ...
+
+    def request_wake(self) -> None: ...
+
+    def count_held(self, seconds: float) -> None: ...
+
+    def status_report(self) -> StatusReport: ...
+
+    def keepalive(self, minutes: int) -> datetime: ...
+
+    def wake(self) -> str: ...
+
+    def sleep(self, force: bool = False) -> tuple[bool, str]: ...
+
+    def start_deploy(self, document: object) -> Serializable: ...
+
+    def deploy_progress(self, run_id: str, since: int = 0) -> dict[str, Any] | None: ...
+
+    def details(self) -> Serializable: ...
 
 
 class WakerHandler(BaseHTTPRequestHandler):
@@ -141,7 +188,7 @@ class WakerServer(ThreadingHTTPServer):
     request_queue_size = 1024  # a herd of cold requests must not overflow the listen backlog
     allow_reuse_address = True
 
-    def __init__(self, twin: Twin, port: int = 0) -> None:
+    def __init__(self, twin: WakerBackend, port: int = 0) -> None:
         super().__init__((LOOPBACK, port), WakerHandler)
         self.twin = twin
         self.closing = False
@@ -165,68 +212,57 @@ class WakerServer(ThreadingHTTPServer):
     # -- answers ------------------------------------------------------------------------------------
 
     def answer(self, request: IncomingRequest) -> HttpResponse:
-        twin = self.twin
-        kind = classify_request(request, twin.policy)
-        if kind is RequestKind.STATUS:
-            if request.method not in ("GET", "HEAD"):
-                return method_not_allowed("GET")
-            return json_response(200, twin.status_report().to_json_dict())
-        if kind is RequestKind.KEEPALIVE:
-            return self._keepalive(request)
-        if kind is RequestKind.UNKNOWN_ENDPOINT:
-            if request.path in (WAKE_PATH, SLEEP_PATH):
-                return self._control(request)
-            if request.path == DEPLOY_PATH:
-                return self._deploy(request)
-            if request.path == TWIN_PATH:
-                # Task output tails and process details: as private as the deploy's output.
-                if request.method not in ("GET", "HEAD"):
-                    return method_not_allowed("GET")
-                if not self._authorized(request):
-                    return _unauthorized()
-                return json_response(200, twin.details())
-            return not_found(request.path)
+        kind = classify_request(request, self.twin.policy)
+        try:
+            if kind is RequestKind.STATUS:
+                require_method(request, "GET", "HEAD")
+                return json_response(200, self.twin.status_report().to_json_dict())
+            if kind is RequestKind.KEEPALIVE:
+                return self._keepalive(request)
+            if kind is RequestKind.UNKNOWN_ENDPOINT:
+                return self._twin_endpoint(request)
+        except EndpointRefusal as refused:
+            return refused.response
         return self._cold(request, kind)
 
-    def _authorized(self, request: IncomingRequest) -> bool:
-        return token_matches(bearer_token(request.header("authorization")), self.twin.token)
+    def _twin_endpoint(self, request: IncomingRequest) -> HttpResponse:
+        """The endpoints the Lambda does not have; each needs the token."""
+        if request.path in (WAKE_PATH, SLEEP_PATH):
+            require_method(request, "POST")
+            require_token(request, self.twin.token)
+            return self._control(request)
+        if request.path == DEPLOY_PATH:
+            require_method(request, "GET", "POST")
+            require_token(request, self.twin.token)
+            return self._deploy(request)
+        if request.path == TWIN_PATH:
+            # Task output tails and process details: as private as the deploy's output.
+            require_method(request, "GET", "HEAD")
+            require_token(request, self.twin.token)
+            return json_response(200, self.twin.details().to_json())
+        return not_found(request.path)
 
     def _keepalive(self, request: IncomingRequest) -> HttpResponse:
-        if request.method != "POST":
-            return method_not_allowed("POST")
-        if not self._authorized(request):
-            return _unauthorized()
-        try:
-            minutes = lease_minutes(_first(request.query, "minutes"), self.twin.policy)
-        except LeaseError as exc:
-            return json_response(400, {"error": "bad_request", "message": str(exc)})
+        minutes = keepalive_minutes(request, self.twin.policy, lambda: self.twin.token)
         until = self.twin.keepalive(minutes)
         return json_response(
             200, {"lease_until": until.isoformat(), "minutes": minutes, "state": self.twin.view().state.value}
         )
 
     def _control(self, request: IncomingRequest) -> HttpResponse:
-        if request.method != "POST":
-            return method_not_allowed("POST")
-        if not self._authorized(request):
-            return _unauthorized()
         if request.path == WAKE_PATH:
             return json_response(200, {"message": self.twin.wake()})
-        force = _first(request.query, "force") in ("1", "true", "yes")
+        force = query_value(request.query, "force") in ("1", "true", "yes")
         ok, message = self.twin.sleep(force=force)
         return json_response(200 if ok else 409, {"message": message, "slept": ok})
 
     def _deploy(self, request: IncomingRequest) -> HttpResponse:
-        if request.method not in ("GET", "POST"):
-            return method_not_allowed("GET, POST")
-        if not self._authorized(request):
-            return _unauthorized()
         if request.method == "GET":
-            run_id = _first(request.query, "id") or ""
+            run_id = query_value(request.query, "id") or ""
             try:
-                since = int(_first(request.query, "since") or 0)
+                since = int(query_value(request.query, "since") or 0)
             except ValueError:
-                return json_response(400, {"error": "bad_request", "message": "since: a whole number"})
+                return bad_request("since: a whole number")
             progress = self.twin.deploy_progress(run_id, since)
             if progress is None:
                 return json_response(404, {"error": "not_found", "message": f"no deploy {run_id!r}"})
@@ -234,7 +270,7 @@ class WakerServer(ThreadingHTTPServer):
         try:
             document = json.loads(request.body or b"null")
         except ValueError:
-            return json_response(400, {"error": "bad_request", "message": "the body is not JSON"})
+            return bad_request("the body is not JSON")
         try:
             run = self.twin.start_deploy(document)
         except DeployRequestError as exc:
@@ -254,7 +290,7 @@ class WakerServer(ThreadingHTTPServer):
                 request,
                 kind,
                 policy,
-                app_name=twin.cfg.app.name,
+                app_name=twin.app_name,
                 state=view.state,
                 ready=view.ready,
                 held_seconds=held,
@@ -271,8 +307,3 @@ class WakerServer(ThreadingHTTPServer):
                 return unavailable(view.state, policy.retry_after_seconds, "The local twin is shutting down.")
             # Wait for the controller's next change (or the Lambda's poll period, whichever is first).
             twin.wait_for_change(view.version, hold_poll_delay(held, policy))
-
-
-def _first(query: str, name: str) -> str | None:
-    values = parse_qs(query, keep_blank_values=True).get(name)
-    return values[0] if values else None

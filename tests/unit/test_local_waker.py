@@ -1,0 +1,196 @@
+"""The twin's waker against an in-memory backend (its `WakerBackend` Protocol): real HTTP on loopback,
+no Caddy, no task. The end-to-end tests cover it behind the real edge."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from warmkeeper.core import Policy, State, StatusReport
+from warmkeeper.local.rollout import DeployRequestError
+from warmkeeper.local.waker import TwinView, WakerBackend, WakerServer
+
+TOKEN = "the-twin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Record:
+    document: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.document
+
+
+@dataclass
+class FakeTwin:
+    """Records what the waker asks of it; answers as a cold twin would."""
+
+    policy: Policy = field(default_factory=lambda: Policy(hold_seconds=0.2, max_lease_minutes=240))
+    token: str = TOKEN
+    app_name: str = "demo"
+    calls: list[str] = field(default_factory=list)
+    refuse_deploy: bool = False
+
+    def view(self) -> TwinView:
+        return TwinView(0, State.COLD, False, None, False)
+
+    def wait_for_change(self, version: int, timeout: float) -> None:
+        return None
+
+    def notify_waiters(self) -> None:
+        return None
+
+    def emit(self, kind: str, message: str) -> None:
+        self.calls.append(f"emit {kind}")
+
+    def request_wake(self) -> None:
+        self.calls.append("request_wake")
+
+    def count_held(self, seconds: float) -> None:
+        self.calls.append("held")
+
+    def status_report(self) -> StatusReport:
+        return StatusReport(
+            app=self.app_name, env="local", state="COLD", routing="waker", desired=0, running=0, healthy=0,
+            scale_to_zero=True, tasks=[],
+        )  # fmt: skip
+
+    def keepalive(self, minutes: int) -> datetime:
+        self.calls.append(f"keepalive {minutes}")
+        return NOW + timedelta(minutes=minutes)
+
+    def wake(self) -> str:
+        self.calls.append("wake")
+        return "waking"
+
+    def sleep(self, force: bool = False) -> tuple[bool, str]:
+        self.calls.append(f"sleep force={force}")
+        return force, "slept" if force else "a lease holds it"
+
+    def start_deploy(self, document: object) -> Record:
+        if self.refuse_deploy:
+            raise DeployRequestError(409, "deploy d2 of r2 is in progress")
+        self.calls.append("deploy")
+        return Record({"id": "d2"})
+
+    def deploy_progress(self, run_id: str, since: int = 0) -> dict[str, Any] | None:
+        return {"id": run_id, "next": since} if run_id == "d2" else None
+
+    def details(self) -> Record:
+        return Record({"wakes": 0})
+
+
+@pytest.fixture
+def twin() -> FakeTwin:
+    return FakeTwin()
+
+
+@pytest.fixture
+def client(twin: FakeTwin) -> Iterator[httpx.Client]:
+    backend: WakerBackend = twin  # the fake is a WakerBackend (mypy checks it here)
+    server = WakerServer(backend)
+    server.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", trust_env=False, timeout=10) as client:
+            yield client
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/_warmkeeper/keepalive"),
+        ("POST", "/_warmkeeper/wake"),
+        ("POST", "/_warmkeeper/sleep"),
+        ("GET", "/_warmkeeper/deploy"),
+        ("POST", "/_warmkeeper/deploy"),
+        ("GET", "/_warmkeeper/twin"),
+    ],
+)
+def test_every_private_endpoint_needs_the_token(
+    client: httpx.Client, twin: FakeTwin, method: str, path: str
+) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        response = client.request(method, path, headers=headers)
+        assert response.status_code == 401, (path, headers)
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="warmkeeper"'
+        assert response.json()["error"] == "unauthorized"
+    assert twin.calls == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/_warmkeeper/status", "GET"),
+        ("GET", "/_warmkeeper/keepalive", "POST"),
+        ("GET", "/_warmkeeper/wake", "POST"),
+        ("PUT", "/_warmkeeper/deploy", "GET, POST"),
+        ("POST", "/_warmkeeper/twin", "GET"),
+    ],
+)
+def test_a_wrong_method_is_405_before_the_token_is_looked_at(
+    client: httpx.Client, twin: FakeTwin, method: str, path: str, allow: str
+) -> None:
+    response = client.request(method, path)
+    assert (response.status_code, response.headers["Allow"]) == (405, allow)
+    assert twin.calls == []
+
+
+def test_keepalive_grants_a_bounded_lease(client: httpx.Client, twin: FakeTwin) -> None:
+    response = client.post("/_warmkeeper/keepalive", params={"minutes": "100000"}, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {
+        "lease_until": (NOW + timedelta(minutes=240)).isoformat(),
+        "minutes": 240,
+        "state": "COLD",
+    }
+    bad = client.post("/_warmkeeper/keepalive", params={"minutes": "soon"}, headers=AUTH)
+    assert bad.status_code == 400 and "minutes" in bad.json()["message"]
+    assert twin.calls == ["keepalive 240"]
+
+
+def test_wake_sleep_deploy_and_details_reach_the_twin(client: httpx.Client, twin: FakeTwin) -> None:
+    assert client.post("/_warmkeeper/wake", headers=AUTH).json() == {"message": "waking"}
+    refused = client.post("/_warmkeeper/sleep", headers=AUTH)
+    assert (refused.status_code, refused.json()["slept"]) == (409, False)
+    assert client.post("/_warmkeeper/sleep", params={"force": "yes"}, headers=AUTH).status_code == 200
+    started = client.post("/_warmkeeper/deploy", json={"anything": 1}, headers=AUTH)
+    assert (started.status_code, started.json()) == (202, {"id": "d2"})
+    assert client.get("/_warmkeeper/deploy", params={"id": "d2", "since": "3"}, headers=AUTH).json() == {
+        "id": "d2",
+        "next": 3,
+    }
+    assert client.get("/_warmkeeper/deploy", params={"id": "d9"}, headers=AUTH).status_code == 404
+    assert (
+        client.get("/_warmkeeper/deploy", params={"id": "d2", "since": "x"}, headers=AUTH).status_code == 400
+    )
+    assert client.get("/_warmkeeper/twin", headers=AUTH).json() == {"wakes": 0}
+    assert twin.calls == ["wake", "sleep force=False", "sleep force=True", "deploy"]
+
+
+def test_a_refused_deploy_answers_its_status(client: httpx.Client, twin: FakeTwin) -> None:
+    twin.refuse_deploy = True
+    response = client.post("/_warmkeeper/deploy", json={}, headers=AUTH)
+    assert (response.status_code, response.json()["error"]) == (409, "refused")
+    not_json = client.post("/_warmkeeper/deploy", content=b"{", headers=AUTH)
+    assert (not_json.status_code, not_json.json()["message"]) == (400, "the body is not JSON")
+
+
+def test_status_and_cold_requests(client: httpx.Client, twin: FakeTwin) -> None:
+    status = client.get("/_warmkeeper/status")
+    assert (status.status_code, status.json()["state"]) == (200, "COLD")
+    assert client.get("/_warmkeeper/nothing").status_code == 404
+    # An API call while cold is held (0.2 s here), wakes the twin, then gets 503 with Retry-After.
+    api = client.get("/api/places", headers={"Accept": "application/json"})
+    assert api.status_code == 503 and "Retry-After" in api.headers
+    assert "request_wake" in twin.calls and "held" in twin.calls
+    assert json.loads(api.text)["error"]
