@@ -12,8 +12,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import warmkeeper
 
 SOURCE = Path(warmkeeper.__file__).resolve().parent
@@ -124,13 +122,13 @@ def test_core_imports_only_the_standard_library_and_itself() -> None:
     assert offenders == []
 
 
-# Issue 10 item 5 ("a twin without import cycles") is being done on another branch: until it is
-# merged, the twin's three modules are the one known cycle. Remove this allowance when it is.
-KNOWN_CYCLES = [["warmkeeper.local.rollout", "warmkeeper.local.twin", "warmkeeper.local.waker"]]
-
-
 def test_no_import_cycle_under_src() -> None:
-    found = cycles(graph())
-    assert [cycle for cycle in found if cycle not in KNOWN_CYCLES] == []
-    if found:
-        pytest.xfail(f"known cycle until issue 10 item 5 is merged: {found}")
+    assert cycles(graph()) == []
+
+
+def test_only_the_entry_points_import_the_twin() -> None:
+    """The twin builds the waker, the rollout and the rest of local/ and hands itself in; they
+    declare Protocols of what they need of it (WakerBackend, RolloutTarget) and never import it."""
+    twin = f"{PACKAGE}.local.twin"
+    importers = sorted(name for name, targets in graph().items() if twin in targets)
+    assert importers == [f"{PACKAGE}.commands.twin"]
