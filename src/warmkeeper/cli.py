@@ -1,36 +1,108 @@
 """`warmkeeper` command line: the same commands on a laptop and in CI.
 
-Each module of :mod:`warmkeeper.commands` adds its commands to the one Typer app in
-:mod:`warmkeeper.clikit`; this module imports them all and turns known problems into one clear line
-with exit code 2 instead of a traceback.
+The commands are plain functions in :mod:`warmkeeper.commands`, registered here by name. Every
+error reaches the person through one place, :func:`describe_error`: one line ``error: ...`` on
+stderr, no traceback, and the exit code of the table in docs/technical/interfaces.md.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
+from typing import Any
 
-from warmkeeper import commands
-from warmkeeper.clikit import UserError, app, err
-from warmkeeper.config import ConfigError
+import typer
+from rich.text import Text
+from typer.core import TyperGroup
 
-for _module in pkgutil.iter_modules(commands.__path__):
-    importlib.import_module(f"{commands.__name__}.{_module.name}")
+from warmkeeper.clikit import err
+from warmkeeper.commands import config as config_commands
+from warmkeeper.commands import cost, deploy, ops, twin
+from warmkeeper.errors import ExitCode, WarmkeeperError
+
+NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+    "(or run `aws sso login`); CI gets them from the OIDC role"
+)
+NO_REGION = "no AWS region: set region in the config's environment"
+
+
+def describe_error(exc: BaseException) -> tuple[str, ExitCode] | None:
+    """What the person reads and the exit code for `exc`; None for a bug (its traceback is shown).
+
+    Our own errors carry their exit code. botocore's credential errors come from whichever AWS call
+    runs first (a stack lookup, STS, SSM), so they are mapped here once rather than around each call.
+    """
+    if isinstance(exc, WarmkeeperError):
+        return str(exc), exc.exit_code
+    # botocore loads only inside the commands that use AWS: if it is not loaded, no error is its.
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None:
+        if isinstance(exc, botocore.NoCredentialsError | botocore.PartialCredentialsError):
+            return NO_CREDENTIALS, ExitCode.USAGE
+        if isinstance(exc, botocore.NoRegionError):
+            return NO_REGION, ExitCode.USAGE
+        if isinstance(exc, botocore.ProfileNotFound):
+            return f"{exc}: check AWS_PROFILE", ExitCode.USAGE
+        unusable = (
+            botocore.CredentialRetrievalError,
+            botocore.TokenRetrievalError,
+            botocore.SSOTokenLoadError,
+            botocore.UnauthorizedSSOTokenError,
+        )
+        if isinstance(exc, unusable):
+            return (
+                f"AWS credentials unusable ({exc}): refresh them (`aws sso login`) and retry",
+                ExitCode.USAGE,
+            )
+    return None
+
+
+class WarmkeeperCommands(TyperGroup):
+    """The command group; it renders every error of a command (or of its options) once."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except Exception as exc:
+            described = describe_error(exc)
+            if described is None:
+                raise
+            message, code = described
+            err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+            sys.exit(int(code))
+
+
+app = typer.Typer(
+    name="warmkeeper",
+    cls=WarmkeeperCommands,
+    help="Run a small web app on ECS Fargate that sleeps at zero tasks and wakes on the first request.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+for command in (
+    config_commands.validate,
+    config_commands.synth,
+    cost.cost,
+    deploy.deploy,
+    deploy.rollback,
+    deploy.images,
+    deploy.smoke,
+    ops.status,
+    ops.wake,
+    ops.sleep,
+    ops.keepalive,
+    twin.up,
+):
+    app.command()(command)
 
 
 def main() -> None:
-    """Entry point: turn known problems into one clear line and exit code 2."""
+    """Entry point (`warmkeeper`, `python -m warmkeeper`)."""
     try:
-        app(standalone_mode=True)
-    except ConfigError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(2)
-    except UserError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
+        app()
+    except KeyboardInterrupt:  # before a command runs; Typer turns one during a command into 130 too
+        sys.exit(int(ExitCode.INTERRUPTED))
 
 
 if __name__ == "__main__":

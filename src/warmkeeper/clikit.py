@@ -1,30 +1,39 @@
-"""Shared pieces of the command line: the Typer app, common options, output and errors.
+"""Shared pieces of the command line: common options, output, and the checks of option values.
 
 Every command takes `--config FILE` (default: ./warmkeeper.toml, or $WARMKEEPER_CONFIG) and, where an
-environment matters, `--env NAME`. Problems a person can fix are printed as one line naming the file,
-the key or the argument, with exit code 2 and no traceback.
+environment matters, `--env NAME` (one of the config's environments). A command raises a
+:class:`~warmkeeper.errors.WarmkeeperError` for a problem a person can fix; :mod:`warmkeeper.cli`
+prints it as one line naming the file, the key or the argument, with its exit code and no traceback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
-from warmkeeper.config import AppConfig, EnvironmentSettings, load_config
+from warmkeeper.config import ENVIRONMENT_NAMES, AppConfig, EnvironmentSettings, load_config
 from warmkeeper.errors import UserError as UserError  # re-exported: commands raise it
 
-app = typer.Typer(
-    name="warmkeeper",
-    help="Run a small web app on ECS Fargate that sleeps at zero tasks and wakes on the first request.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False, soft_wrap=True)
+
+T = TypeVar("T")
+
+
+def environment_name(value: str) -> str:
+    """`--env`: one of the environments a config file has (:data:`~warmkeeper.config.ENVIRONMENT_NAMES`).
+
+    Another name is a :class:`UserError`, so it reads as one line like every other error (click's
+    own usage error would print a help panel).
+    """
+    if value in ENVIRONMENT_NAMES:
+        return value
+    raise UserError(f"--env: unknown environment {value!r}; use one of {list(ENVIRONMENT_NAMES)}")
+
 
 ConfigOption = Annotated[
     Path,
@@ -36,15 +45,31 @@ ConfigOption = Annotated[
         show_default=True,
     ),
 ]
-EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment: local, staging or production.")]
+EnvOption = Annotated[
+    str,
+    typer.Option(
+        "--env",
+        "-e",
+        parser=environment_name,
+        autocompletion=lambda: list(ENVIRONMENT_NAMES),
+        help="Environment: local, staging or production.",
+    ),
+]
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
-    return typer.Exit(code)
+def checked_option(option: str, check: Callable[[], T]) -> T:
+    """The result of a pure check of `option`'s value; its ValueError names the option (exit 2).
+
+    The checks (image tags, digests) are shared with `cdk synth`, where the same value is a context
+    key, so they leave naming the argument to their caller.
+    """
+    try:
+        return check()
+    except ValueError as exc:
+        raise UserError(f"{option}: {exc}") from None
 
 
-def load(config: Path, env: str | None = None) -> tuple[AppConfig, EnvironmentSettings | None]:
-    """Read the config once for this command, and the environment's settings if one is asked."""
+def load(config: Path, env: str) -> tuple[AppConfig, EnvironmentSettings]:
+    """Read the config once for this command, and the settings of the environment it runs on."""
     cfg = load_config(config)
-    return cfg, (cfg.environment(env) if env is not None else None)
+    return cfg, cfg.environment(env)

@@ -27,6 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
+from warmkeeper.errors import WarmkeeperError
+
 ENVIRONMENT_NAMES: tuple[str, ...] = ("local", "staging", "production")
 EnvironmentName = Literal["local", "staging", "production"]
 
@@ -100,7 +103,7 @@ def certificate_region_of(arn: str) -> str:
     return arn.split(":")[3]
 
 
-class ConfigError(Exception):
+class ConfigError(WarmkeeperError):
     """A config problem a person can fix: which file, which key, what is wrong."""
 
     def __init__(self, file: Path | str, key: str, problem: str) -> None:
@@ -205,7 +208,7 @@ class ScaleToZeroPolicy(_Strict):
     )
     retry_after_seconds: int = Field(default=10, ge=1, le=120)
     ignore_user_agents: list[str] = Field(
-        default_factory=lambda: ["ELB-HealthChecker", "UptimeRobot", "Pingdom", "bot", "crawler", "spider"],
+        default_factory=lambda: list(DEFAULT_IGNORE_USER_AGENTS),
         description="case-insensitive substrings; such requests never wake the service",
     )
 
@@ -443,6 +446,32 @@ class AppConfig(_Strict):
 
     def stack_name(self, env: str) -> str:
         return f"{pascal(self.app.name)}-{env}"
+
+    def policy(self, env: str | EnvironmentSettings) -> Policy:
+        """The core scale-to-zero policy of one environment: the one place it is built from the file.
+
+        `env` is an environment's name, or its settings already read with :meth:`environment`. The
+        Lambda gets it as ``WK_POLICY`` (the stack writes :meth:`Policy.to_dict`), the CLI's AWS
+        commands run the engine with it, and the local twin applies its time overrides on top.
+        """
+        settings = self.environment(env) if isinstance(env, str) else env
+        section = self.scale_to_zero
+        try:
+            return Policy(
+                scale_to_zero=settings.scale_to_zero,
+                idle_minutes=settings.idle_minutes,
+                min_warm_minutes=section.min_warm_minutes,
+                hold_seconds=section.hold_seconds,
+                wake_timeout_seconds=section.wake_timeout_seconds,
+                retry_after_seconds=section.retry_after_seconds,
+                default_lease_minutes=section.default_lease_minutes,
+                max_lease_minutes=section.max_lease_minutes,
+                ignore_user_agents=tuple(section.ignore_user_agents),
+                min_tasks=settings.min_tasks,
+                max_tasks=settings.max_tasks,
+            )
+        except PolicyError as exc:  # the file's checks cover the policy's: a gap between them
+            raise ConfigError(self.source, "", str(exc)) from None
 
 
 # Production does not scale to zero unless the file says so: the safe choice for real users.

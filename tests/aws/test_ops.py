@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import warmkeeper.commands.ops  # noqa: F401 - registers the commands
 from tests.aws.conftest import REGION, World
 from tests.conftest import EXAMPLE_CONFIG, run_cli
 from warmkeeper.aws.control import AwsControl, ControlError, settings_from_outputs
-from warmkeeper.clikit import app
+from warmkeeper.cli import app
 from warmkeeper.core import Policy
 from warmkeeper.core.report import StatusReport
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
 from moto import mock_aws
 from typer.testing import CliRunner
 
-import warmkeeper.cli  # noqa: F401  (registers every command on the app)
-from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.conftest import EXAMPLE_CONFIG, ROOT, run_cli
 from tests.deploy.conftest import IMAGES_STACK, REGISTRY, Cloud
-from warmkeeper.clikit import app
+from warmkeeper.cli import app
 
 runner = CliRunner()
 
@@ -60,14 +60,14 @@ def test_deploy_without_credentials_stops_at_the_first_check(no_credentials: Non
 
 def test_local_deploy_hands_over_to_the_twin(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[Any, ...]] = []
-    module = types.ModuleType("warmkeeper.local.deploy")
+    module = types.ModuleType("warmkeeper.commands.deploy_local")
 
     def deploy_local(cfg: Any, settings: Any, **kwargs: Any) -> int:
         calls.append((cfg.app.name, settings.edge_port, kwargs))
         return 1  # e.g. the new version never became healthy
 
     module.deploy_local = deploy_local  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "warmkeeper.local.deploy", module)
+    monkeypatch.setitem(sys.modules, "warmkeeper.commands.deploy_local", module)
 
     result = invoke("deploy", "--env", "local", "--timeout", "90", "--image-tag", "v7")
 
@@ -142,3 +142,45 @@ def test_starting_the_cli_loads_neither_boto3_nor_the_cdk() -> None:
     loaded = set(json.loads(result.stdout))
     assert "warmkeeper" in loaded and "typer" in loaded  # the check sees what the CLI imported
     assert loaded & {"boto3", "botocore", "aws_cdk", "jsii", "cdk_nag"} == set()
+
+
+# Every command that reaches AWS, with the arguments it needs to get that far; the others never do.
+AWS_COMMANDS: dict[str, list[str]] = {
+    "status": ["status"],
+    "wake": ["wake"],
+    "sleep": ["sleep"],
+    "keepalive": ["keepalive"],
+    "keepalive --webhook": ["keepalive", "--webhook"],
+    "images": ["images", "--tag", "0123abc"],
+    "deploy": ["deploy", "--image-tag", "v2"],
+    "rollback": ["rollback"],
+}
+LOCAL_COMMANDS = {"validate", "synth", "cost", "up"}  # no AWS call: no credentials needed
+SKIPPED_WITHOUT_CREDENTIALS = {"smoke"}  # documented: CI without an account stays green
+
+
+def test_every_command_is_classified_by_its_need_for_aws() -> None:
+    """A new command must be added to the no-credentials test below, or said to need no AWS."""
+    registered = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    aws = {args[0] for args in AWS_COMMANDS.values()}
+    assert registered == aws | LOCAL_COMMANDS | SKIPPED_WITHOUT_CREDENTIALS
+
+
+@pytest.mark.skipif(not (ROOT / "node_modules/.bin/cdk").exists(), reason="make setup installs the CDK CLI")
+@pytest.mark.parametrize("args", list(AWS_COMMANDS.values()), ids=list(AWS_COMMANDS))
+def test_every_aws_command_without_credentials_says_so_in_one_line(
+    no_credentials: None, args: list[str]
+) -> None:
+    # A real process: what a person without a profile sees (`rollback` printed botocore's traceback).
+    result = run_cli([*args, "--env", "staging", "--config", str(EXAMPLE_CONFIG)], timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: no AWS credentials found: set AWS_PROFILE")
+
+
+def test_smoke_without_credentials_is_a_skip_in_a_real_process(no_credentials: None) -> None:
+    result = run_cli(["smoke", "--env", "staging", "--config", str(EXAMPLE_CONFIG)], timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("skipped: no AWS credentials") and result.stderr == ""

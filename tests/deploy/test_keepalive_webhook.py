@@ -19,12 +19,11 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-import warmkeeper.cli  # noqa: F401  (registers every command on the app)
 from tests.conftest import EXAMPLE_CONFIG
 from tests.deploy.conftest import REGION, outputs_template, shared_session
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.control import ControlError
-from warmkeeper.clikit import app
+from warmkeeper.cli import app
 from warmkeeper.deploy.keepalive import Webhook, WebhookError, call_webhook, find_webhook
 
 STACK = "Cityguided-staging"

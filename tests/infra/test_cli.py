@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import warmkeeper.cli  # noqa: F401  (registers every command on the app)
 from tests.conftest import EXAMPLE_CONFIG, run_cli
 from tests.infra.conftest import API_DIGEST, IMAGE_TAG
-from warmkeeper.clikit import app
+from warmkeeper.cli import app
 from warmkeeper.config import load_config
 from warmkeeper.deploy.synthesis import check_template_images
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from warmkeeper.commands.deploy_local import deploy_local, exit_code, failure_lines, progress_line
 from warmkeeper.config import AppConfig, load_config
 from warmkeeper.local.control import TwinNotRunningError, deploy_request_body
-from warmkeeper.local.deploy import deploy_local, exit_code, failure_lines, progress_line
 from warmkeeper.local.rollout import (
     EXIT_CODES,
     DeployRequestError,

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import dimensions, emf_document
 from warmkeeper.core import Routing
+from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.report import TaskStatus
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class EcsService:
         return result
 
 
-class ServiceNotFoundError(LookupError):
+class ServiceNotFoundError(WarmkeeperError, LookupError):
     pass
 
 
@@ -149,7 +150,7 @@ class TargetHealth:
     healthy_ips: frozenset[str]
 
 
-class RoutingConflictError(RuntimeError):
+class RoutingConflictError(WarmkeeperError, RuntimeError):
     """Another rule holds the warm route's priority: warmkeeper will not delete a rule it does not own."""
 
 

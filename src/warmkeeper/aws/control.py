@@ -13,7 +13,13 @@ from contextlib import contextmanager
 from datetime import UTC
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
 
 from warmkeeper.aws.adapters import RoutingConflictError, ServiceNotFoundError
 from warmkeeper.aws.clients import AwsClients
@@ -34,6 +40,7 @@ from warmkeeper.aws.stack import (
     describe_stack,
 )
 from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
+from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.report import StatusReport
 
 # OutputKeys of the contract that the engine cannot work without.
@@ -48,23 +55,19 @@ REQUIRED_OUTPUTS = (
 T = TypeVar("T")
 
 
-class ControlError(Exception):
+class ControlError(WarmkeeperError):
     """A problem a person can fix, in one line (the CLI prints it and exits 2)."""
 
 
 @contextmanager
 def aws_errors(stack_name: str, region: str | None) -> Iterator[None]:
-    """Turn botocore's exceptions into one clear line each."""
+    """Turn botocore's exceptions into one clear line each (missing credentials or region: the CLI
+    says it, in one place for every command: warmkeeper.cli.describe_error)."""
     where = f" in {region}" if region else ""
     try:
         yield
-    except NoCredentialsError:
-        raise ControlError(
-            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
-            "(or run `aws sso login`)"
-        ) from None
-    except NoRegionError:
-        raise ControlError("no AWS region: set region in the config's environment") from None
+    except (NoCredentialsError, PartialCredentialsError, NoRegionError):
+        raise
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.core import Policy, PolicyError
+from warmkeeper.core.errors import WarmkeeperError
 
 DEFAULT_WARM_RULE_PRIORITY = 10
 # What ELB accepts as a listener rule priority.
@@ -39,7 +40,7 @@ VARIABLES = {
 }
 
 
-class SettingsError(ValueError):
+class SettingsError(WarmkeeperError, ValueError):
     """A WK_* variable is missing or malformed."""
 
 

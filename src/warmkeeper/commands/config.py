@@ -9,11 +9,10 @@ from typing import Annotated
 
 import typer
 
-from warmkeeper.clikit import ConfigOption, EnvOption, app, fail, load, out
+from warmkeeper.clikit import ConfigOption, EnvOption, UserError, checked_option, load, out
 from warmkeeper.config import load_config
 
 
-@app.command()
 def validate(
     config: ConfigOption = Path("warmkeeper.toml"),
 ) -> None:
@@ -39,13 +38,12 @@ def _writable_folder(output: Path) -> bool:
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise fail(f"--output {output}: cannot create the folder ({exc.strerror or exc})") from None
+        raise UserError(f"--output {output}: cannot create the folder ({exc.strerror or exc})") from None
     if not os.access(output, os.W_OK | os.X_OK):
-        raise fail(f"--output {output}: the folder is not writable")
+        raise UserError(f"--output {output}: the folder is not writable")
     return not existed
 
 
-@app.command()
 def synth(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
@@ -68,29 +66,24 @@ def synth(
 
     cfg, _settings = load(config, env)
     if env == "local":
-        raise fail("--env local: the local environment has no AWS stack; use staging or production")
-    try:
-        check_image_tag(image_tag)
-    except ValueError as exc:
-        raise fail(f"--image-tag: {exc}") from None
-    try:
-        digests = check_image_digests(cfg, parse_image_digests(image_digests))
-    except ValueError as exc:
-        raise fail(f"--image-digests: {exc}") from None
+        raise UserError("--env local: the local environment has no AWS stack; use staging or production")
+    checked_option("--image-tag", lambda: check_image_tag(image_tag))
+    digests = checked_option(
+        "--image-digests", lambda: check_image_digests(cfg, parse_image_digests(image_digests))
+    )
     created = _writable_folder(output)
 
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    from warmkeeper.infra.app import SynthesisError, synthesize_stack
+    from warmkeeper.infra.app import synthesize_stack
 
     try:
+        # A SynthesisError (cdk-nag or CDK errors) names the written template that must not be deployed.
         synthesized = synthesize_stack(cfg, env, output, image_tag=image_tag, image_digests=digests)
-    except SynthesisError as exc:
-        raise fail(f"{exc} (the template in {output} must not be deployed)") from None
     except (OSError, RuntimeError) as exc:  # jsii reports a failed write (and any CDK error) so
         if created:
             shutil.rmtree(output, ignore_errors=True)  # nothing half-written left behind
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise fail(f"--output {output}: synthesis failed: {first_line}") from None
+        raise UserError(f"--output {output}: synthesis failed: {first_line}") from None
     out.print(f"wrote {synthesized.template}")
     if synthesized.images_template is not None:
         out.print(f"wrote {synthesized.images_template}")

@@ -14,11 +14,9 @@ from typing import Annotated
 
 import typer
 
-from warmkeeper.clikit import ConfigOption, EnvOption, app, fail, load, out
-from warmkeeper.config import ConfigError
+from warmkeeper.clikit import ConfigOption, EnvOption, UserError, load, out
 
 
-@app.command()
 def cost(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
@@ -38,7 +36,6 @@ def cost(
     # The cost model, pydantic's price tables and rich's tables load when a cost is asked for: every
     # other command starts without them.
     from warmkeeper.cost import (
-        CostInputError,
         default_profile_path,
         environment_shape,
         estimate,
@@ -48,23 +45,16 @@ def cost(
         report_to_dict,
     )
 
-    try:
-        cfg, settings = load(config, env)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    assert settings is not None  # load() returns settings whenever an environment is asked
+    cfg, settings = load(config, env)
     if env == "local":
-        raise fail(
+        raise UserError(
             "--env local: the local twin runs on this machine and has no AWS bill; use staging or production"
         )
     profile_path = profile if profile is not None else default_profile_path(config, env)
     if profile is None and not profile_path.is_file():
-        raise fail(f"--profile: no traffic profile given and {profile_path} does not exist")
-    try:
-        traffic = load_profile(profile_path)
-        table = load_prices(settings.region, prices)
-    except CostInputError as exc:
-        raise fail(str(exc)) from None
+        raise UserError(f"--profile: no traffic profile given and {profile_path} does not exist")
+    traffic = load_profile(profile_path)  # a CostInputError names the file, the key and the problem
+    table = load_prices(settings.region, prices)
     report = estimate(environment_shape(cfg, env, settings), traffic, table)
     if as_json:
         out.print(json.dumps(report_to_dict(report), indent=2), markup=False, highlight=False, emoji=False)

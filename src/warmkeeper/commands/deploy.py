@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from warmkeeper.clikit import ConfigOption, EnvOption, UserError, app, err, fail, load, out
+from warmkeeper.clikit import ConfigOption, EnvOption, UserError, err, load, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.errors import ExitCode
 
 # boto3, jsii and the deploy code load inside the commands: every other command starts without them.
 if TYPE_CHECKING:
@@ -30,12 +31,6 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Cloud assembly folder (default: cdk.out/deploy-ENV)."),
 ]
-
-
-def _settings(config: Path, env: str) -> tuple[AppConfig, EnvironmentSettings]:
-    cfg, settings = load(config, env)
-    assert settings is not None
-    return cfg, settings
 
 
 def _context(
@@ -73,22 +68,23 @@ def _deploy_local(
     cfg: AppConfig, settings: EnvironmentSettings, timeout: float, dry_run: bool, image_tag: str | None
 ) -> None:
     if dry_run:
-        raise fail("--dry-run: the local twin has no template to diff; use it with staging or production")
-    from warmkeeper.local.deploy import deploy_local  # the twin's code: only for --env local
+        raise UserError(
+            "--dry-run: the local twin has no template to diff; use it with staging or production"
+        )
+    from warmkeeper.commands.deploy_local import deploy_local  # the twin's client: only for --env local
 
     code = deploy_local(cfg, settings, timeout_seconds=timeout, image_tag=image_tag)
-    raise typer.Exit(code if isinstance(code, int) else 0)
+    raise typer.Exit(int(code) if isinstance(code, int) else ExitCode.OK)
 
 
 def _finish(result: Any) -> None:
-    if result.exit_code == 0:
+    if result.exit_code == ExitCode.OK:
         out.print(f"[bold green]done:[/] {result.message}", highlight=False)
     else:
         err.print(f"[bold red]error:[/] {result.message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(int(result.exit_code))
 
 
-@app.command()
 def deploy(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
@@ -106,24 +102,17 @@ def deploy(
     Exit codes: 0 deployed (or the service is cold: the next wake runs it), 1 failed or rolled back,
     2 a check failed before anything changed, 3 timed out.
     """
-    cfg, settings = _settings(config, env)
+    cfg, settings = load(config, env)
     if env == "local":
         _deploy_local(cfg, settings, timeout, dry_run, image_tag or None)
         return
     if not image_tag:
-        raise fail("--image-tag is required for an AWS environment (the tag `make images TAG=...` pushed)")
-    from warmkeeper.deploy.preflight import PreflightError
-
-    try:
-        result = _deployer(cfg, env, settings, output).deploy(
-            image_tag, timeout_seconds=timeout, dry_run=dry_run
+        raise UserError(
+            "--image-tag is required for an AWS environment (the tag `make images TAG=...` pushed)"
         )
-    except PreflightError as exc:
-        raise fail(str(exc)) from None
-    _finish(result)
+    _finish(_deployer(cfg, env, settings, output).deploy(image_tag, timeout_seconds=timeout, dry_run=dry_run))
 
 
-@app.command()
 def rollback(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
@@ -131,19 +120,12 @@ def rollback(
     output: OutputOption = None,
 ) -> None:
     """Redeploy the previous release (its recorded image digests), with the same checks as a deploy."""
-    cfg, settings = _settings(config, env)
+    cfg, settings = load(config, env)
     if env == "local":
-        raise fail("--env local: the twin keeps no release history; deploy the version you want instead")
-    from warmkeeper.deploy.preflight import PreflightError
-
-    try:
-        result = _deployer(cfg, env, settings, output).rollback(timeout_seconds=timeout)
-    except PreflightError as exc:
-        raise fail(str(exc)) from None
-    _finish(result)
+        raise UserError("--env local: the twin keeps no release history; deploy the version you want instead")
+    _finish(_deployer(cfg, env, settings, output).rollback(timeout_seconds=timeout))
 
 
-@app.command()
 def images(
     tag: Annotated[str, typer.Option("--tag", "-t", help="Image tag to build and push (e.g. the commit).")],
     config: ConfigOption = Path("warmkeeper.toml"),
@@ -165,38 +147,33 @@ def images(
     Exit codes: 0 pushed, 1 the stack deploy or a build failed, 2 a check failed (nothing changed),
     3 the stack deploy timed out.
     """
-    from warmkeeper.deploy.preflight import PreflightError
-    from warmkeeper.deploy.publish import ImagePublisher, PublishError
+    from warmkeeper.deploy.publish import ImagePublisher
     from warmkeeper.deploy.synthesis import synthesize_images_with_infra
 
-    cfg, settings = _settings(config, env)
+    cfg, settings = load(config, env)
     if env == "local":
-        raise fail("--env local: the twin runs the containers' local commands; there is no image to build")
-    try:
-        context, cdk = _context(
-            cfg,
-            env,
-            settings,
-            output or Path("cdk.out") / f"images-{env}",
-            err if print_only else out,  # --print: stdout carries the commands only
+        raise UserError(
+            "--env local: the twin runs the containers' local commands; there is no image to build"
         )
-        publisher = ImagePublisher(
-            context, synthesize=synthesize_images_with_infra, cdk_command=os.path.relpath(cdk)
-        )
-        if print_only:
-            for line in publisher.preview(tag):
-                out.print(line, markup=False, highlight=False, soft_wrap=True)
-            return
-        published = publisher.publish(tag, timeout_seconds=timeout)
-    except PreflightError as exc:
-        raise fail(str(exc)) from None
-    except PublishError as exc:
-        raise fail(str(exc), code=exc.exit_code) from None
+    context, cdk = _context(
+        cfg,
+        env,
+        settings,
+        output or Path("cdk.out") / f"images-{env}",
+        err if print_only else out,  # --print: stdout carries the commands only
+    )
+    publisher = ImagePublisher(
+        context, synthesize=synthesize_images_with_infra, cdk_command=os.path.relpath(cdk)
+    )
+    if print_only:
+        for line in publisher.preview(tag):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
+    published = publisher.publish(tag, timeout_seconds=timeout)
     for name, digest in published.digests.items():
         out.print(f"pushed {published.images[name]} {digest}", highlight=False)
 
 
-@app.command()
 def smoke(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
@@ -204,9 +181,9 @@ def smoke(
     """Check a real deployment: forced sleep, timed cold start, waiting page, hold, keep-alive, sleep."""
     from warmkeeper.aws.clients import AwsClients, has_credentials
 
-    cfg, settings = _settings(config, env)
+    cfg, settings = load(config, env)
     if env == "local":
-        raise fail("--env local: the smoke test checks an AWS deployment; the e2e tests cover the twin")
+        raise UserError("--env local: the smoke test checks an AWS deployment; the e2e tests cover the twin")
     if not has_credentials():
         out.print(
             f"skipped: no AWS credentials (set AWS_PROFILE, or use the CI OIDC role, to smoke-test {env})",
@@ -216,30 +193,22 @@ def smoke(
 
     import httpx
 
-    from warmkeeper.aws.control import ControlError
     from warmkeeper.commands.ops import aws_control  # the AWS ServiceControl `warmkeeper status` uses
     from warmkeeper.deploy.smoke import Smoke
 
-    clients = AwsClients.for_region(settings.region)
-    try:
-        control = aws_control(cfg, env, settings, clients)
-    except (ControlError, UserError) as exc:
-        raise fail(str(exc)) from None
+    control = aws_control(cfg, env, settings, AwsClients.for_region(settings.region))
     if not control.url:
-        raise fail(f"stack {cfg.stack_name(env)} has no Url output: deploy it with this version first")
+        raise UserError(f"stack {cfg.stack_name(env)} has no Url output: deploy it with this version first")
     out.print(f"smoke test of {control.url} ({settings.region}); times are measured on AWS")
-    try:
-        with httpx.Client(timeout=30) as http:
-            report = Smoke(
-                control,
-                http,
-                control.url,
-                cfg.scale_to_zero,
-                clock=time.monotonic,
-                sleep=time.sleep,
-                console=out,
-            ).run()
-    except (ControlError, UserError, httpx.HTTPError) as exc:
-        raise fail(f"smoke test stopped: {exc}", code=1) from None
+    with httpx.Client(timeout=30) as http:
+        report = Smoke(
+            control,
+            http,
+            control.url,
+            cfg.scale_to_zero,
+            clock=time.monotonic,
+            sleep=time.sleep,
+            console=out,
+        ).run()  # a problem on the way is a SmokeError: the smoke test stopped (exit 1)
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)

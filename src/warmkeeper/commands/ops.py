@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from warmkeeper.clikit import ConfigOption, EnvOption, UserError, app, fail, load, out
+from warmkeeper.clikit import ConfigOption, EnvOption, UserError, load, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.control import ServiceControl
 from warmkeeper.core.report import StatusReport
@@ -41,22 +41,19 @@ WebhookOption = Annotated[
 def aws_control(cfg: AppConfig, env: str, settings: EnvironmentSettings, clients: AwsClients) -> AwsControl:
     """The AWS backend of one environment: the Lambda's engine, names from the stack's outputs."""
     from warmkeeper.aws.control import AwsControl
-    from warmkeeper.core import Policy, PolicyError
-    from warmkeeper.infra.settings import StackSettings
 
-    try:
-        policy = Policy.from_dict(StackSettings(config=cfg, env_name=env, env=settings).waker_policy())
-    except PolicyError as exc:
-        raise UserError(f"{cfg.source}: {exc}") from None
     return AwsControl.from_stack(
-        stack_name=cfg.stack_name(env), app=cfg.app.name, env=env, policy=policy, clients=clients
+        stack_name=cfg.stack_name(env),
+        app=cfg.app.name,
+        env=env,
+        policy=cfg.policy(settings),
+        clients=clients,
     )
 
 
 def control_for(config: Path, env: str) -> ServiceControl:
     """The backend of one environment: the local twin for ``local``, AWS otherwise."""
     cfg, settings = load(config, env)
-    assert settings is not None  # load() returns settings whenever an environment is asked
     if env == "local":
         from warmkeeper.local.control import TwinControl  # the twin's HTTP client: only when asked
 
@@ -66,51 +63,30 @@ def control_for(config: Path, env: str) -> ServiceControl:
     return aws_control(cfg, env, settings, AwsClients.for_region(settings.region))
 
 
-def run(config: Path, env: str, operation: str, *args: object) -> object:
-    """Build the backend and run one of its operations; known problems become one line, exit 2."""
-    from warmkeeper.aws.control import ControlError
-
-    try:
-        control = control_for(config, env)
-        return getattr(control, operation)(*args)
-    except (ControlError, UserError) as exc:
-        raise fail(str(exc)) from None
-
-
 def keepalive_webhook(config: Path, env: str, minutes: int) -> str:
     """`keepalive --webhook`: the stack's webhook, called like CI and the app call it."""
     import httpx
 
     from warmkeeper.aws.clients import AwsClients
-    from warmkeeper.aws.control import ControlError
-    from warmkeeper.deploy.keepalive import WebhookError, call_webhook, find_webhook
+    from warmkeeper.deploy.keepalive import call_webhook, find_webhook
 
     cfg, settings = load(config, env)
-    assert settings is not None
     if env == "local":
-        raise fail(
+        raise UserError(
             "--webhook: the local twin has no keep-alive token; use `warmkeeper keepalive --env local`"
         )
-    try:
-        webhook = find_webhook(AwsClients.for_region(settings.region), cfg.stack_name(env))
-    except ControlError as exc:
-        raise fail(str(exc)) from None
-    try:
-        with httpx.Client() as http:
-            return call_webhook(http, webhook, minutes).describe()
-    except WebhookError as exc:
-        raise fail(str(exc), code=1) from None
+    webhook = find_webhook(AwsClients.for_region(settings.region), cfg.stack_name(env))
+    with httpx.Client() as http:
+        return call_webhook(http, webhook, minutes).describe()
 
 
-@app.command()
 def status(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
     json_output: JsonOption = False,
 ) -> None:
     """Show an environment's state: tasks and health, routing, last wake, lease, time until sleep."""
-    report = run(config, env, "status")
-    assert isinstance(report, StatusReport)
+    report = control_for(config, env).status()
     if json_output:
         typer.echo(report.to_json())
     else:
@@ -118,21 +94,18 @@ def status(
             out.print(line, markup=False)
 
 
-@app.command()
 def wake(config: ConfigOption = Path("warmkeeper.toml"), env: EnvOption = "staging") -> None:
     """Ask for a task now (idempotent): what the first request would do."""
-    out.print(f"{env}: {run(config, env, 'wake')}", markup=False)
+    out.print(f"{env}: {control_for(config, env).wake()}", markup=False)
 
 
-@app.command()
 def sleep(
     config: ConfigOption = Path("warmkeeper.toml"), env: EnvOption = "staging", force: ForceOption = False
 ) -> None:
     """Route traffic to the waker, then scale to zero (the guards apply unless --force)."""
-    out.print(f"{env}: {run(config, env, 'sleep', force)}", markup=False)
+    out.print(f"{env}: {control_for(config, env).sleep(force)}", markup=False)
 
 
-@app.command()
 def keepalive(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
@@ -145,11 +118,11 @@ def keepalive(
     2 bad input or no deployed stack.
     """
     if minutes < 1:
-        raise fail(f"--minutes: must be a whole number >= 1, got {minutes}")
+        raise UserError(f"--minutes: must be a whole number >= 1, got {minutes}")
     if webhook:
         out.print(f"{env}: {keepalive_webhook(config, env, minutes)}", markup=False)
         return
-    out.print(f"{env}: {run(config, env, 'keepalive', minutes)}", markup=False)
+    out.print(f"{env}: {control_for(config, env).keepalive(minutes)}", markup=False)
 
 
 # --- the human view ------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from warmkeeper.clikit import ConfigOption, UserError, app, err, load, out
+from warmkeeper.clikit import ConfigOption, UserError, load, out
+from warmkeeper.errors import ExitCode, WarmkeeperError
 
 _STYLES = {
     "state": "bold cyan",
@@ -22,7 +23,6 @@ _STYLES = {
 }
 
 
-@app.command()
 def up(
     config: ConfigOption = Path("warmkeeper.toml"),
     idle: Annotated[
@@ -51,11 +51,9 @@ def up(
     ] = 4,
 ) -> None:
     """Run the local twin: Caddy edge, waker, controller and tasks, scale-to-zero included."""
-    from warmkeeper.local.edge import EdgeError
     from warmkeeper.local.twin import Twin, TwinEvent, TwinOptions
 
     cfg, settings = load(config, "local")
-    assert settings is not None
 
     def show(event: TwinEvent) -> None:
         style = _STYLES.get(event.kind, "")
@@ -78,9 +76,7 @@ def up(
         signal.signal(sig, on_signal)
     try:
         try:
-            twin.start()
-        except EdgeError as exc:
-            raise UserError(str(exc)) from None
+            twin.start()  # an EdgeError (Caddy would not start) is one line, exit 2
         except OSError as exc:  # e.g. the config's folder is read-only: no state file
             raise UserError(f"cannot start the local twin: {exc}") from None
         policy = twin.policy
@@ -99,8 +95,7 @@ def up(
     finally:
         leftovers = twin.stop()
     if twin.fatal is not None:
-        err.print(f"error: {twin.fatal}", markup=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise WarmkeeperError(twin.fatal, exit_code=ExitCode.FAILED)
     if leftovers:
         raise UserError(
             "stopped, but some processes would not die: " + "; ".join(leftovers),

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timedelta
 
+from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.machine import Policy
 
 
-class LeaseError(ValueError):
+class LeaseError(WarmkeeperError, ValueError):
     """The requested lease length is not a whole number of minutes >= 1."""
 
 

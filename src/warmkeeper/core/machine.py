@@ -18,6 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from warmkeeper.core.errors import WarmkeeperError
+
 
 class State(StrEnum):
     """Where the service is, derived from an observation (never stored)."""
@@ -45,7 +47,7 @@ class Action(StrEnum):
     SCALE_TO_ZERO = "SCALE_TO_ZERO"  # desired count -> 0 (always after ROUTE_TO_WAKER)
 
 
-class PolicyError(ValueError):
+class PolicyError(WarmkeeperError, ValueError):
     """A WK_POLICY value is missing or out of range: names the key and the problem."""
 
 

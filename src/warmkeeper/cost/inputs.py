@@ -11,6 +11,8 @@ from typing import Annotated, Any, TypeVar
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from warmkeeper.errors import WarmkeeperError
+
 # The value types of every input file: TOML gives ints and floats; a string or a boolean is a mistake,
 # not something to coerce, and neither is an infinite or NaN figure.
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -24,7 +26,7 @@ T = TypeVar("T")
 _UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
 
 
-class CostInputError(Exception):
+class CostInputError(WarmkeeperError):
     """A price table or traffic profile a person can fix: which file, which key, what is wrong."""
 
     def __init__(self, file: str, key: str, problem: str) -> None:

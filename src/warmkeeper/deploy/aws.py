@@ -27,6 +27,7 @@ from warmkeeper.deploy.preflight import (
     resolve_image_digests,
 )
 from warmkeeper.deploy.synthesis import Synthesizer, check_template_images
+from warmkeeper.errors import ExitCode
 from warmkeeper.infra.names import built_containers
 
 DEFAULT_TIMEOUT_SECONDS = 1200.0
@@ -34,7 +35,7 @@ DEFAULT_TIMEOUT_SECONDS = 1200.0
 
 @dataclass(frozen=True)
 class DeployResult:
-    exit_code: int
+    exit_code: ExitCode
     message: str
     outcome: Outcome | None = None  # None for a dry run
 
@@ -134,10 +135,10 @@ class AwsDeployer:
             process, timeout_seconds, clock=context.clock, sleep=context.sleep, console=context.console
         )
         if code is None:
-            return DeployResult(3, f"cdk diff did not finish within {timeout_seconds:.0f} s")
+            return DeployResult(ExitCode.TIMED_OUT, f"cdk diff did not finish within {timeout_seconds:.0f} s")
         if code != 0:
-            return DeployResult(1, f"cdk diff exited with code {code}")
-        return DeployResult(0, "dry run: diff shown above, nothing was changed")
+            return DeployResult(ExitCode.FAILED, f"cdk diff exited with code {code}")
+        return DeployResult(ExitCode.OK, "dry run: diff shown above, nothing was changed")
 
     # ---- rollback -----------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from warmkeeper.aws.stack import (
     first_failure_reason,
 )
 from warmkeeper.deploy.cdk import CdkProcess
+from warmkeeper.errors import ExitCode
 
 if TYPE_CHECKING:
     from warmkeeper.aws.clients import AwsClients
@@ -45,12 +46,12 @@ class Outcome(StrEnum):
     TIMED_OUT = "timed out"
 
 
-EXIT_CODES: Mapping[Outcome, int] = {
-    Outcome.ROLLED: 0,
-    Outcome.COLD: 0,
-    Outcome.UNCHANGED: 0,
-    Outcome.FAILED: 1,
-    Outcome.TIMED_OUT: 3,
+EXIT_CODES: Mapping[Outcome, ExitCode] = {
+    Outcome.ROLLED: ExitCode.OK,
+    Outcome.COLD: ExitCode.OK,
+    Outcome.UNCHANGED: ExitCode.OK,
+    Outcome.FAILED: ExitCode.FAILED,
+    Outcome.TIMED_OUT: ExitCode.TIMED_OUT,
 }
 
 
@@ -245,7 +246,7 @@ class FollowResult:
     cdk_tail: Sequence[str] = field(default_factory=tuple)
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         return EXIT_CODES[self.outcome]
 
 

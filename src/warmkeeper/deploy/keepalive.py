@@ -22,14 +22,17 @@ from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.control import ControlError, aws_errors, stack_outputs
 from warmkeeper.aws.stack import OUTPUT_KEEPALIVE_SECRET_ARN, OUTPUT_URL
 from warmkeeper.core import KEEPALIVE_PATH
+from warmkeeper.errors import ExitCode, WarmkeeperError
 
 # The Lambda answers at once (the wake is asked for, not waited for); ALB and Lambda cold start
 # account for the rest.
 TIMEOUT_SECONDS = 30.0
 
 
-class WebhookError(Exception):
+class WebhookError(WarmkeeperError):
     """The webhook was reached and refused, or could not be reached (exit 1)."""
+
+    exit_code = ExitCode.FAILED
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from warmkeeper.aws.stack import OUTPUT_DISTRIBUTION_ID, OUTPUT_URL, StackInfo, describe_stack
 from warmkeeper.config import AppConfig
+from warmkeeper.errors import WarmkeeperError
 from warmkeeper.infra.names import built_containers, check_image_tag, images_stack_name, repository_output_key
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 CDK_BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 
 
-class PreflightError(Exception):
+class PreflightError(WarmkeeperError):
     """A deploy must not start: one line saying what is wrong and how to fix it."""
 
 
@@ -53,10 +54,7 @@ def check_credentials(sts: STSClient, expected_account: str | None, env: str) ->
     try:
         identity = sts.get_caller_identity()
     except (NoCredentialsError, PartialCredentialsError):
-        raise PreflightError(
-            "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY); "
-            "CI gets them from the OIDC role"
-        ) from None
+        raise  # the CLI says it, in one place for every command (warmkeeper.cli.describe_error)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise PreflightError(

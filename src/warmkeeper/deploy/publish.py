@@ -40,17 +40,16 @@ from warmkeeper.deploy.preflight import (
     resolve_image_digests,
 )
 from warmkeeper.deploy.synthesis import ImagesSynthesizer
+from warmkeeper.errors import ExitCode, WarmkeeperError
 from warmkeeper.infra.names import built_containers, images_stack_name, repository_name
 
 DEFAULT_TIMEOUT_SECONDS = 600.0
 
 
-class PublishError(Exception):
+class PublishError(WarmkeeperError):
     """The images stack or a build failed after the checks passed (exit 1; 3 when timed out)."""
 
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = ExitCode.FAILED
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,7 @@ class ImagePublisher:
             raise PublishError(
                 f"cdk deploy {self.stack_name} did not finish within {timeout_seconds:.0f} s (the CLI was "
                 "stopped; CloudFormation goes on in AWS); no image was pushed",
-                exit_code=3,
+                exit_code=ExitCode.TIMED_OUT,
             )
         if code != 0:
             reason = first_failure_reason(context.clients.cloudformation, self.stack_name, started_at)

@@ -21,10 +21,17 @@ from rich.console import Console
 from warmkeeper.config import ScaleToZeroPolicy
 from warmkeeper.control import ServiceControl
 from warmkeeper.core.report import StatusReport
+from warmkeeper.errors import ExitCode, WarmkeeperError
 
 WAITING_PAGE_MAX_SECONDS = 10.0  # the waker answers a browser at once; a slow answer is a failure
 SMOKE_LEASE_MINUTES = 5
 SLEEP_BOUND_SECONDS = 180.0
+
+
+class SmokeError(WarmkeeperError):
+    """The smoke test stopped on the way (AWS refused a call, an HTTP request failed): exit 1."""
+
+    exit_code = ExitCode.FAILED
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,14 @@ class Smoke:
         )
 
     def run(self) -> SmokeReport:
+        """Every check in order, up to the first that fails. A problem on the way, rather than a
+        failed check, is a :class:`SmokeError`: the smoke test stopped (a failure too)."""
+        try:
+            return self._checks()
+        except (WarmkeeperError, httpx.HTTPError) as exc:
+            raise SmokeError(f"smoke test stopped: {exc}") from None
+
+    def _checks(self) -> SmokeReport:
         if not self._sleep_now("forced sleep"):
             return self.report
 

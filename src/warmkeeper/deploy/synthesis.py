@@ -48,7 +48,7 @@ def synthesize_with_infra(
     try:
         template: Path = infra.synthesize(cfg, env, output, image_tag=image_tag, image_digests=dict(digests))
     except infra.SynthesisError as exc:  # cdk-nag or CDK errors: the template must not be deployed
-        raise PreflightError(f"synthesis/cdk-nag: {exc}") from None
+        raise PreflightError(f"synthesis/cdk-nag: {exc.problem}") from None
     return template
 
 
@@ -58,7 +58,7 @@ def synthesize_images_with_infra(cfg: AppConfig, env: str, output: Path) -> Path
     try:
         template: Path = infra.synthesize_images(cfg, env, output)
     except infra.SynthesisError as exc:
-        raise PreflightError(f"synthesis/cdk-nag: {exc}") from None
+        raise PreflightError(f"synthesis/cdk-nag: {exc.problem}") from None
     return template
 
 

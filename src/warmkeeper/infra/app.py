@@ -15,12 +15,21 @@ from aws_cdk import App, Aspects, Stack, cx_api
 from cdk_nag import AwsSolutionsChecks
 
 from warmkeeper.config import AppConfig
+from warmkeeper.errors import WarmkeeperError
 from warmkeeper.infra.settings import StackSettings
 from warmkeeper.infra.stack import ImagesStack, WarmkeeperStack
 
 
-class SynthesisError(Exception):
-    """Nothing to synthesize, or the template was written but cdk-nag or CDK reported errors."""
+class SynthesisError(WarmkeeperError):
+    """Nothing to synthesize, or the template was written but cdk-nag or CDK reported errors.
+
+    `problem` is what went wrong; the message adds the folder of the written template, if any.
+    """
+
+    def __init__(self, problem: str, template_dir: Path | None = None) -> None:
+        where = f" (the template in {template_dir} must not be deployed)" if template_dir is not None else ""
+        super().__init__(problem + where)
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,9 @@ def new_app(output: Path | None = None) -> App:
     )
 
 
-def _synth(app: App, stacks: list[Stack]) -> list[Path]:
-    """Synthesize `app`; each stack's template path. Raises SynthesisError on any error annotation."""
+def _synth(app: App, stacks: list[Stack], output: Path | None = None) -> list[Path]:
+    """Synthesize `app` (into `output`); each stack's template path. Raises SynthesisError on any
+    error annotation."""
     assembly = app.synth()
     templates: list[Path] = []
     for stack in stacks:
@@ -89,7 +99,7 @@ def _synth(app: App, stacks: list[Stack]) -> list[Path]:
         errors = [m for m in artifact.messages if m.level == cx_api.SynthesisMessageLevel.ERROR]
         if errors:
             details = "; ".join(f"{m.id}: {m.entry.data}" for m in errors[:5])
-            raise SynthesisError(f"{stack.stack_name}: {len(errors)} synthesis error(s): {details}")
+            raise SynthesisError(f"{stack.stack_name}: {len(errors)} synthesis error(s): {details}", output)
         templates.append(Path(artifact.template_full_path))
     return templates
 
@@ -104,9 +114,9 @@ def synthesize_stack(
     app = new_app(output)
     stacks = add_stacks(app, cfg, env, image_tag, image_digests)
     if stacks.images is None:
-        (template,) = _synth(app, [stacks.service])
+        (template,) = _synth(app, [stacks.service], output)
         return Synthesized(stacks.service, template, None, None)
-    images_template, template = _synth(app, [stacks.images, stacks.service])
+    images_template, template = _synth(app, [stacks.images, stacks.service], output)
     return Synthesized(stacks.service, template, stacks.images, images_template)
 
 

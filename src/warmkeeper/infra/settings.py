@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from warmkeeper.aws.settings import DEFAULT_WARM_RULE_PRIORITY
 from warmkeeper.config import AppConfig, Container, EnvironmentSettings
+from warmkeeper.core import Policy
 from warmkeeper.infra.names import (
     built_containers,
     check_image_digests,
@@ -116,22 +116,11 @@ class StackSettings:
     def log_group_name(self, container: str) -> str:
         return f"/warmkeeper/{self.app_name}/{self.env_name}/{container}"
 
-    def waker_policy(self) -> dict[str, Any]:
-        """The `WK_POLICY` object of the contract: what the Lambda's core Policy is built from."""
-        policy = self.config.scale_to_zero
-        return {
-            "scale_to_zero": self.env.scale_to_zero,
-            "idle_minutes": self.env.idle_minutes,
-            "min_warm_minutes": policy.min_warm_minutes,
-            "hold_seconds": policy.hold_seconds,
-            "wake_timeout_seconds": policy.wake_timeout_seconds,
-            "retry_after_seconds": policy.retry_after_seconds,
-            "default_lease_minutes": policy.default_lease_minutes,
-            "max_lease_minutes": policy.max_lease_minutes,
-            "ignore_user_agents": list(policy.ignore_user_agents),
-            "min_tasks": self.env.min_tasks,
-            "max_tasks": self.env.max_tasks,
-        }
+    @property
+    def policy(self) -> Policy:
+        """The environment's core policy (:meth:`AppConfig.policy`): what the Lambda decides with."""
+        return self.config.policy(self.env)
 
     def waker_policy_json(self) -> str:
-        return json.dumps(self.waker_policy(), sort_keys=True, separators=(",", ":"))
+        """The `WK_POLICY` object of the contract: what the Lambda's core Policy is built from."""
+        return json.dumps(self.policy.to_dict(), sort_keys=True, separators=(",", ":"))

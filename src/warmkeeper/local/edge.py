@@ -48,6 +48,7 @@ from typing import Any
 import httpx
 
 from warmkeeper.core.machine import Routing
+from warmkeeper.errors import WarmkeeperError
 from warmkeeper.local.ports import LOOPBACK, port_is_free
 from warmkeeper.local.process import ChildProcess
 
@@ -66,7 +67,7 @@ MAX_SOCKET_PATH_BYTES = 103
 RETRY_SECONDS = 3
 
 
-class EdgeError(Exception):
+class EdgeError(WarmkeeperError):
     """Caddy could not be started or refused a config: the message says why."""
 
 

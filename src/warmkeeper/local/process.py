@@ -13,8 +13,10 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from warmkeeper.errors import WarmkeeperError
 
-class ProcessStartError(Exception):
+
+class ProcessStartError(WarmkeeperError):
     """The command could not be started at all (not found, not executable, bad cwd)."""
 
 

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from warmkeeper.config import AppConfig, ConfigError, EnvironmentSettings, parse_config
 from warmkeeper.core.machine import Routing
+from warmkeeper.errors import ExitCode, WarmkeeperError
 from warmkeeper.local.supervisor import LocalService, LocalTask, Rollout, TaskPhase, TaskSpec
 
 # How often the rollout looks at its tasks and at the edge's in-flight count.
@@ -60,16 +61,16 @@ class Outcome(StrEnum):
 
 
 # The CLI's exit code for each outcome, as for an AWS deploy: 0 done, 1 failed, 3 timed out.
-EXIT_CODES: Mapping[Outcome, int] = {
-    Outcome.DEPLOYED: 0,
-    Outcome.COLD: 0,
-    Outcome.FAILED: 1,
-    Outcome.CANCELLED: 1,
-    Outcome.TIMED_OUT: 3,
+EXIT_CODES: Mapping[Outcome, ExitCode] = {
+    Outcome.DEPLOYED: ExitCode.OK,
+    Outcome.COLD: ExitCode.OK,
+    Outcome.FAILED: ExitCode.FAILED,
+    Outcome.CANCELLED: ExitCode.FAILED,
+    Outcome.TIMED_OUT: ExitCode.TIMED_OUT,
 }
 
 
-class DeployRequestError(Exception):
+class DeployRequestError(WarmkeeperError):
     """A deploy the twin refuses; `status` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -247,7 +248,7 @@ class RolloutTarget(Protocol):
         ...
 
 
-class _HaltError(Exception):
+class _HaltError(WarmkeeperError):
     """The rollout cannot go on: cancelled (sleep, twin stopping) or out of time."""
 
     def __init__(self, outcome: Outcome, why: str) -> None:

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,30 +62,18 @@ def twin_policy(
     idle_seconds: float | None = None,
     min_warm_seconds: float | None = None,
 ) -> Policy:
-    """The core policy of the local environment, with the twin's time overrides.
+    """The environment's core policy (:meth:`AppConfig.policy`) with the twin's time overrides.
 
     The minimum warm time is capped at the idle time: on a laptop nothing is saved by keeping a task
     longer than it takes to notice it is idle, and `--idle 5` must mean a sleep after about 5 s.
     """
-    idle_minutes = idle_seconds / 60 if idle_seconds is not None else float(settings.idle_minutes)
-    policy = cfg.scale_to_zero
+    policy = cfg.policy(settings)
+    idle_minutes = idle_seconds / 60 if idle_seconds is not None else float(policy.idle_minutes)
     if min_warm_seconds is not None:
         min_warm = min_warm_seconds / 60
     else:
         min_warm = min(policy.min_warm_minutes, idle_minutes)
-    return Policy(
-        scale_to_zero=settings.scale_to_zero,
-        idle_minutes=idle_minutes,
-        min_warm_minutes=min_warm,
-        hold_seconds=policy.hold_seconds,
-        wake_timeout_seconds=policy.wake_timeout_seconds,
-        retry_after_seconds=policy.retry_after_seconds,
-        default_lease_minutes=policy.default_lease_minutes,
-        max_lease_minutes=policy.max_lease_minutes,
-        ignore_user_agents=tuple(policy.ignore_user_agents),
-        min_tasks=settings.min_tasks,
-        max_tasks=settings.max_tasks,
-    )
+    return replace(policy, idle_minutes=idle_minutes, min_warm_minutes=min_warm)
 
 
 @dataclass(frozen=True)

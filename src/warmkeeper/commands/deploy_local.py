@@ -1,5 +1,7 @@
 """`warmkeeper deploy --env local`: a rolling deploy of the config on disk to the running twin.
 
+The command's client side (it sits with the commands; the twin side is in :mod:`warmkeeper.local`).
+
 The command has already read the config file (so a changed local command, environment or app code
 on disk is the new version). This module sends it to the twin (``POST /_warmkeeper/deploy``) and
 follows the deploy (``GET /_warmkeeper/deploy``) until it is over, printing each step as the twin
@@ -21,24 +23,24 @@ from rich.markup import escape
 
 from warmkeeper.clikit import err, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.errors import UserError
+from warmkeeper.errors import ExitCode, UserError
 from warmkeeper.local.control import TwinControl
 from warmkeeper.local.rollout import EXIT_CODES, Outcome
 
 POLL_SECONDS = 0.2
-EXIT_LOST = 1  # the twin stopped answering mid-deploy
-EXIT_TIMEOUT = 3
+EXIT_LOST = ExitCode.FAILED  # the twin stopped answering mid-deploy
+EXIT_TIMEOUT = ExitCode.TIMED_OUT
 # The twin ends a deploy at its timeout on its own; the CLI waits this much longer for that verdict.
 VERDICT_GRACE_SECONDS = 15.0
 OUTPUT_LINES = 20
 
 
-def exit_code(outcome: str) -> int:
+def exit_code(outcome: str) -> ExitCode:
     """The command's exit code for a finished deploy's outcome (an unknown one is a failure)."""
     try:
-        return EXIT_CODES.get(Outcome(outcome), 1)
+        return EXIT_CODES.get(Outcome(outcome), ExitCode.FAILED)
     except ValueError:
-        return 1
+        return ExitCode.FAILED
 
 
 def progress_line(event: dict[str, Any]) -> str:
@@ -65,12 +67,12 @@ def deploy_local(
     error_console: Console | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> int:
+) -> ExitCode:
     """Deploy `cfg` (as just read from disk) to the twin running for it; returns the exit code.
 
     `image_tag`, when given, labels the new revision (shown in `status` beside the twin's own
     revision number); the twin runs no image. No twin running, or a deploy refused by the twin
-    (another in progress, another app), raises :class:`~warmkeeper.clikit.UserError` (exit 2).
+    (another in progress, another app), raises :class:`~warmkeeper.errors.UserError` (exit 2).
     """
     console = console or out
     error_console = error_console or err
@@ -114,9 +116,9 @@ def deploy_local(
         sleep(POLL_SECONDS)
     code = exit_code(str(progress.get("outcome")))
     message = escape(str(progress.get("message", "")))
-    if code == 0:
+    if code == ExitCode.OK:
         console.print(f"[bold green]done:[/] {message}", highlight=False, soft_wrap=True)
-        return 0
+        return ExitCode.OK
     error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     for line in failure_lines(progress):
         error_console.print(line, markup=False, highlight=False, soft_wrap=True)
