@@ -1,4 +1,5 @@
 """Deploys: the AWS release pipeline (pre-flight, `cdk deploy`, following ECS) and its helpers.
 
-The local twin's deploy lives in :mod:`warmkeeper.local.deploy`; the CLI picks one by environment.
+The local twin's deploy runs in :mod:`warmkeeper.local.rollout`, driven by the CLI's client
+:mod:`warmkeeper.commands.deploy_local`; the CLI picks one by environment.
 """
