@@ -6,7 +6,6 @@ name such as the SSM prefix or the idle alarm's name is derived in one place onl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -120,7 +119,3 @@ class StackSettings:
     def policy(self) -> Policy:
         """The environment's core policy (:meth:`AppConfig.policy`): what the Lambda decides with."""
         return self.config.policy(self.env)
-
-    def waker_policy_json(self) -> str:
-        """The `WK_POLICY` object of the contract: what the Lambda's core Policy is built from."""
-        return json.dumps(self.policy.to_dict(), sort_keys=True, separators=(",", ":"))

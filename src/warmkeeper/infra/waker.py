@@ -24,7 +24,6 @@ from constructs import Construct
 import warmkeeper
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.aws.settings import Settings
-from warmkeeper.core import Policy
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
@@ -115,7 +114,7 @@ class Waker(Construct):
             listener_arn=listener.listener_arn,
             service_target_group_arn=service_target_group.target_group_arn,
             parameter_prefix=settings.parameter_prefix,
-            policy=Policy.from_dict(settings.waker_policy()),
+            policy=settings.policy,
             warm_rule_priority=WARM_RULE_PRIORITY,
             keepalive_secret_arn=self.keepalive_secret.secret_arn,
             metrics_namespace=METRICS_NAMESPACE,
