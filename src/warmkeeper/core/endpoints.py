@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.lease import LeaseError, bearer_token, lease_minutes, token_matches
 from warmkeeper.core.machine import Policy
 from warmkeeper.core.pages import HttpResponse, json_response, method_not_allowed
@@ -20,8 +21,9 @@ from warmkeeper.core.requests import IncomingRequest
 UNAUTHORIZED_MESSAGE = "missing or wrong token (Authorization: Bearer TOKEN)"
 
 
-class EndpointRefusal(Exception):  # noqa: N818 - a refusal is an answer, not an error
-    """An endpoint refuses the request; `response` is the whole answer to send."""
+class EndpointRefusal(WarmkeeperError):  # noqa: N818 - a refusal is an answer, not an error
+    """An endpoint refuses the request; `response` is the whole answer to send (it never reaches the CLI,
+    but like every exception of the project it derives from the one base)."""
 
     def __init__(self, response: HttpResponse) -> None:
         super().__init__(f"{response.status}: {response.body}")
