@@ -1,0 +1,205 @@
+"""Every modelled AWS number of the simulation, in one table, each with its source.
+
+A figure is a single value or a uniform range ``low..high``; the simulation draws from the range
+with its seeded random generator. Sources are AWS documentation pages (URL and title), this
+project's own stack (where the number is ours, e.g. the health-check interval), a measurement of
+the local twin, or "assumed" (no published figure; the value is a reasoned guess and says so).
+Nothing here was measured on AWS: every result built on it is **simulated**.
+
+docs/technical/aws-model.md carries this table verbatim (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    low: float
+    high: float | None  # None: a fixed value
+    unit: str
+    source: str
+
+    @property
+    def value(self) -> float:
+        return self.low
+
+    def draw(self, rng: random.Random) -> float:
+        return self.low if self.high is None else rng.uniform(self.low, self.high)
+
+    def text(self) -> str:
+        number = f"{self.low:g}" if self.high is None else f"{self.low:g}-{self.high:g}"
+        return f"{number} {self.unit}".strip()
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """An API token bucket: ``burst`` tokens at most, ``refill`` tokens a second."""
+
+    burst: float
+    refill: float
+    operations: tuple[str, ...]
+    source: str
+
+
+ECS_THROTTLING = "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html"
+ELB_THROTTLING = "https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html"
+SSM_THROUGHPUT = (
+    "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html "
+    "(note: standard throughput applies to GetParameter, GetParameters and PutParameter); "
+    "https://docs.aws.amazon.com/general/latest/gr/ssm.html (40 TPS default)"
+)
+LAMBDA_QUOTAS = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
+ELB_LAMBDA = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/lambda-functions.html"
+ELB_TROUBLESHOOTING = (
+    "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html"
+)
+SPOT_NOTICE = "https://repost.aws/knowledge-center/fargate-spot-termination-notice"
+OUR_STACK = "this project's stack"
+
+FIGURES: dict[str, Figure] = {
+    # --- ECS / Fargate task lifecycle ---------------------------------------------------------------
+    "ecs.scheduler_delay": Figure(
+        1, 3, "s", "assumed: UpdateService to the first task in PROVISIONING (not published)"
+    ),
+    "fargate.provisioning": Figure(
+        15, 30, "s", "assumed: PROVISIONING (capacity and network interface); issue 11 models 30-80 s in all"
+    ),
+    "fargate.image_mb": Figure(250, None, "MB", "assumed: compressed size of the CityGuided images"),
+    "fargate.pull_rate": Figure(10, 30, "MB/s", "assumed: image pull from ECR in PENDING"),
+    "fargate.app_boot": Figure(
+        2, 6, "s",
+        "local twin measured 1.8 s median (docs/benchmarks.md) on 2 cores; x1-3 assumed for 0.25 vCPU",
+    ),
+    "ecs.container_health_start_period": Figure(
+        10, None, "s", f"{OUR_STACK}: container health check start period (config default)"
+    ),
+    "ecs.stop_timeout": Figure(
+        30, None, "s", "ECS default stopTimeout (container definition reference): SIGTERM to SIGKILL"
+    ),
+    "spot.warning": Figure(120, None, "s", f"two-minute warning, SIGTERM and task state change event: {SPOT_NOTICE}"),
+    # --- ALB ---------------------------------------------------------------------------------------------
+    "alb.health_interval": Figure(5, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
+    "alb.healthy_threshold": Figure(2, None, "checks", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
+    "alb.unhealthy_threshold": Figure(2, None, "checks", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
+    "alb.deregistration_delay": Figure(15, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
+    "alb.rule_propagation": Figure(
+        0.5, 3, "s", "assumed: a listener rule change takes effect on every ALB node (not published)"
+    ),
+    "alb.app_latency": Figure(0.02, 0.08, "s", "assumed: a CityGuided API answer through the ALB"),
+    "alb.lambda_overhead": Figure(0.005, 0.02, "s", f"assumed: ALB invoking its Lambda target ({ELB_LAMBDA})"),
+    "alb.status_no_targets": Figure(
+        503, None, "HTTP", f"no registered target in the forward target group: {ELB_TROUBLESHOOTING} (HTTP 503)"
+    ),
+    "alb.status_lambda_failed": Figure(
+        502, None, "HTTP",
+        f"Lambda target errors, times out or is throttled: {ELB_TROUBLESHOOTING} lists Lambda "
+        "invocation failures under HTTP 502; the code for a throttled invoke is assumed the same",
+    ),
+    "alb.status_target_closed": Figure(
+        502, None, "HTTP", f"target closed the connection (task shutting down): {ELB_TROUBLESHOOTING} (HTTP 502)"
+    ),
+    # --- Lambda ------------------------------------------------------------------------------------------
+    "lambda.account_concurrency": Figure(1000, None, "executions", f"default quota: {LAMBDA_QUOTAS}"),
+    "lambda.new_account_concurrency": Figure(
+        10, None, "executions",
+        f"'New AWS accounts have reduced concurrency' ({LAMBDA_QUOTAS}); 10 as reported on re:Post (assumed)",
+    ),
+    "lambda.unreserved_minimum": Figure(
+        100, None, "executions",
+        "https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html (reserve up to "
+        "unreserved minus 100)",
+    ),
+    "lambda.timeout": Figure(40, None, "s", f"{OUR_STACK}: max(30, hold_seconds + 15), src/warmkeeper/infra/waker.py"),
+    "lambda.init": Figure(0.3, 0.9, "s", "assumed: Python 3.11 + boto3 cold start of an execution environment"),
+    "lambda.async_retries": Figure(
+        2, None, "retries",
+        "https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html (function errors)",
+    ),
+    "lambda.async_queue_delay": Figure(0.05, 0.5, "s", "assumed: Lambda's internal queue for asynchronous invokes"),
+    "eventbridge.delivery_delay": Figure(
+        0.1, 0.5, "s", "assumed: event to target (EventBridge delivers at least once; duplicates possible)"
+    ),
+    "cloudwatch.metric_delay": Figure(
+        60, 120, "s", "assumed: a one-minute ALB RequestCount data point becomes visible to alarms and reads"
+    ),
+    "cloudwatch.alarm_period": Figure(60, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/idle.py (one-minute sums)"),
+    # --- API latency -------------------------------------------------------------------------------------
+    "api.latency": Figure(0.02, 0.08, "s", "assumed: one AWS API call from a Lambda in the same region"),
+    "ssm.write_busy": Figure(
+        0.05, 0.15, "s",
+        "assumed: a PutParameter holds its parameter this long; a concurrent write gets TooManyUpdates "
+        "(https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html, Errors)",
+    ),
+    # --- botocore (the real client's retry mode, BOTO_CONFIG) -------------------------------------------
+    "botocore.max_attempts": Figure(5, None, "attempts", "src/warmkeeper/aws/clients.py BOTO_CONFIG (standard mode)"),
+    "botocore.max_backoff": Figure(
+        20, None, "s", "botocore.retries.standard.ExponentialBackoff: rand(0,1) * min(2**attempt, 20)"
+    ),
+    "botocore.retry_quota": Figure(
+        500, None, "tokens", "botocore.retries.quota: 500 per client, 5 per retry, 10 per timeout retry"
+    ),
+}
+
+# API rate limits per account and region. The ECS page documents the token-bucket model and gives
+# per-action figures; where its table could not be read back here the value is marked assumed.
+BUCKETS: dict[str, Bucket] = {
+    "ecs.read": Bucket(
+        50, 20, ("DescribeServices", "DescribeTasks", "ListTasks"),
+        f"{ECS_THROTTLING}: the page's cluster-read example (50 burst, 20/s); applied to service and task "
+        "reads (assumed)",
+    ),
+    "ecs.update_service": Bucket(
+        10, 1, ("UpdateService",), f"{ECS_THROTTLING}: assumed conservative (10 burst, 1/s)"
+    ),
+    "elbv2.describe": Bucket(
+        40, 10, ("DescribeTargetHealth", "DescribeRules", "DescribeTags"),
+        f"{ELB_THROTTLING}: non-mutating actions, 40 burst, 10/s",
+    ),
+    "elbv2.rules": Bucket(
+        20, 5, ("CreateRule", "DeleteRule", "ModifyRule"), f"{ELB_THROTTLING}: mutating actions, assumed 20 burst, 5/s"
+    ),
+    "ssm.standard": Bucket(
+        40, 40, ("GetParameter", "GetParameters", "PutParameter", "DeleteParameter"),
+        f"{SSM_THROUGHPUT}; burst equal to the rate (assumed); DeleteParameter shares it (assumed)",
+    ),
+    "cloudwatch.put": Bucket(
+        500, 500, ("PutMetricData",), "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html"
+    ),
+    "cloudwatch.get": Bucket(
+        50, 50, ("GetMetricData",), "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html"
+    ),
+    "secretsmanager.get": Bucket(
+        10000, 10000, ("GetSecretValue",), "https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html"
+    ),
+}
+
+
+def figure(name: str) -> Figure:
+    return FIGURES[name]
+
+
+def bucket_of(operation: str) -> str | None:
+    for name, bucket in BUCKETS.items():
+        if operation in bucket.operations:
+            return name
+    return None
+
+
+def image_pull_seconds(rng: random.Random, image_mb: float | None = None) -> float:
+    size = FIGURES["fargate.image_mb"].value if image_mb is None else image_mb
+    return size / FIGURES["fargate.pull_rate"].draw(rng)
+
+
+def markdown_table() -> str:
+    """The table of docs/technical/aws-model.md (kept equal by tests/sim/test_model.py)."""
+    lines = ["| figure | value | source |", "|---|---|---|"]
+    for name, item in FIGURES.items():
+        lines.append(f"| `{name}` | {item.text()} | {item.source} |")
+    lines += ["", "| API bucket | operations | burst | refill /s | source |", "|---|---|---|---|---|"]
+    for name, bucket in BUCKETS.items():
+        ops = ", ".join(bucket.operations)
+        lines.append(f"| `{name}` | {ops} | {bucket.burst:g} | {bucket.refill:g} | {bucket.source} |")
+    return "\n".join(lines)

@@ -1,0 +1,202 @@
+"""Scenarios on the simulated AWS, each returning plain numbers (all **simulated**).
+
+Used by tests/sim (assertions) and bench/bench_sim.py (figures for docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import statistics
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from warmkeeper.sim.model import BUCKETS, figure
+from warmkeeper.sim.traffic import Traffic
+from warmkeeper.sim.world import SimConfig, World
+
+# Until issue 11 defect 8 sizes it from this simulation: the reserved concurrency the herd must fit in.
+TARGET_RESERVED_CONCURRENCY = 100
+
+
+@dataclass
+class Run:
+    """A finished simulation and what it measured."""
+
+    world: World
+    traffic: Traffic
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def wakes(self) -> int:
+        return sum(1 for _, desired in self.world.ecs.update_service_calls if desired > 0)
+
+    @property
+    def sleeps(self) -> int:
+        return sum(1 for _, desired in self.world.ecs.update_service_calls if desired == 0)
+
+    def error_count(self, code: str) -> int:
+        return sum(codes.get(code, 0) for codes in self.world.ledger.errors.values())
+
+    @property
+    def cold_start_metrics(self) -> int:
+        put = sum(1 for _, name, _ in self.world.cloudwatch.custom if name == "ColdStartSeconds")
+        emf = sum(1 for line in self.output + self.world.log_lines if '"_aws"' in line and "ColdStartSeconds" in line)
+        return put + emf
+
+    @property
+    def catch_all_answers(self) -> int:
+        return sum(1 for line in self.output + self.world.log_lines if '"request failed"' in line)
+
+    def first_200_after_healthy(self) -> float | None:
+        healthy = self.world.alb.healthy_since
+        if not healthy:
+            return None
+        after = [t for t in self.traffic.app_200_times if t >= healthy[0]]
+        return round(min(after) - healthy[0], 3) if after else None
+
+    def summary(self) -> dict[str, Any]:
+        ledger = self.world.ledger
+        done = sorted(self.traffic.client_done)
+        quotas = {name: bucket.burst for name, bucket in BUCKETS.items()}
+        return {
+            "simulated": True,
+            "seed": self.world.config.seed,
+            "update_service_calls": len(self.world.ecs.update_service_calls),
+            "wakes": self.wakes,
+            "sleeps": self.sleeps,
+            "requests": self.traffic.requests,
+            "failed_requests": self.traffic.failed,
+            "failures": dict(sorted(self.traffic.failures.items())),
+            "clients_gave_up": self.traffic.gave_up,
+            "lambda_invocations": self.world.function.invocations,
+            "lambda_throttled": self.world.function.throttled,
+            "lambda_timeouts": self.world.function.timeouts,
+            "peak_lambda_concurrency": self.world.function.peak,
+            "lambda_concurrency_limit": self.world.function.limit,
+            "max_api_calls_per_second": ledger.max_per_second(),
+            "max_calls_per_second_per_quota": ledger.max_per_bucket_second(),
+            "quota_burst": quotas,
+            "api_throttled": dict(sorted(ledger.throttled.items())),
+            "api_retries_given_up": dict(sorted(ledger.given_up.items())),
+            "too_many_updates": self.error_count("TooManyUpdates"),
+            "waker_catch_all_503": self.catch_all_answers,
+            "cold_start_metric_published": self.cold_start_metrics,
+            "first_healthy_at_seconds": round(self.world.alb.healthy_since[0], 3) if self.world.alb.healthy_since else None,
+            "seconds_to_first_200_after_healthy": self.first_200_after_healthy(),
+            "client_seconds_to_200_p50": round(statistics.median(done), 3) if done else None,
+            "client_seconds_to_200_max": round(done[-1], 3) if done else None,
+            "load_balancer_answers": {k: v for k, v in sorted(self.world.notes.items()) if k.startswith("alb_")},
+        }
+
+
+def run_world(world: World, until: float) -> list[str]:
+    """Run the kernel to ``until`` seconds, capturing what the handler prints (logs, EMF lines)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        world.kernel.run(until)
+    return buffer.getvalue().splitlines()
+
+
+def herd(
+    clients: int = 1000,
+    *,
+    spread_seconds: float = 10.0,
+    seed: int = 1,
+    config: SimConfig | None = None,
+    until: float = 330.0,
+    throttle_bursts: list[tuple[float, float, str]] | None = None,
+) -> Run:
+    """``clients`` cold visitors within ``spread_seconds``: 70 % browsers, 1 % bots, the rest API."""
+    world = World(replace(config or SimConfig(), seed=seed))
+    world.throttler.bursts.extend(throttle_bursts or [])
+    traffic = Traffic(world)
+    rng = world.kernel.random
+    bots = max(1, clients // 100)
+    browsers = int(clients * 0.7)
+    kinds = ["bot"] * bots + ["browser"] * browsers + ["api"] * (clients - bots - browsers)
+    rng.shuffle(kinds)
+    for kind in kinds:
+        start = rng.uniform(0.0, spread_seconds)
+        target = {"bot": traffic.bot, "browser": traffic.browser, "api": traffic.api_client}[kind]
+        world.kernel.spawn(target, delay=start, name=kind)
+    output = run_world(world, until)
+    return Run(world, traffic, output)
+
+
+def warm_world(seed: int, config: SimConfig | None = None) -> tuple[World, Traffic, list[str]]:
+    """A world woken by one API client and left warm (routed to the service) at about t = 120 s."""
+    world = World(replace(config or SimConfig(), seed=seed))
+    traffic = Traffic(world)
+    world.kernel.spawn(traffic.api_client, name="first visitor")
+    output = run_world(world, 120.0)
+    return world, traffic, output
+
+
+def steady_api_traffic(world: World, traffic: Traffic, start: float, end: float, per_second: float) -> None:
+    rng = world.kernel.random
+    t = start
+    while True:
+        t += rng.expovariate(per_second)
+        if t >= end:
+            return
+        world.kernel.spawn(traffic.api_client, delay=t - world.kernel.now, name="api")
+
+
+@dataclass
+class SpotResult:
+    run: Run
+    interrupted_at: float
+    answered_by_load_balancer: int
+    waker_back_after_seconds: float | None
+
+
+def spot_interruption(seed: int = 1, config: SimConfig | None = None) -> SpotResult:
+    """The only task is a Fargate Spot task and is interrupted while warm, with API traffic."""
+    world, traffic, output = warm_world(seed, config)
+    steady_api_traffic(world, traffic, world.kernel.now, 400.0, per_second=2.0)
+    output += run_world(world, 150.0)
+    before = sum(v for k, v in world.notes.items() if k.startswith("alb_"))
+    task = next(t for t in world.ecs.live() if t.last_status == "RUNNING")
+    interrupted = world.kernel.now
+    world.ecs.interrupt_spot(task)
+    output += run_world(world, 400.0)
+    after = sum(v for k, v in world.notes.items() if k.startswith("alb_"))
+    waker_back = None
+    for when, _ in world.alb._effective:
+        if when > interrupted:
+            waker_back = round(when - interrupted, 3)
+            break
+    return SpotResult(Run(world, traffic, output), interrupted, after - before, waker_back)
+
+
+def idle_sleep(seed: int = 1, *, lose_alarm: bool = False, duplicate_alarm: bool = False,
+               deploy_at: float | None = None, until: float = 900.0) -> Run:
+    """Wake with one visitor, then nothing: the idle alarm (lost, duplicated, or during a deploy)."""
+    world, traffic, output = warm_world(seed)
+    if lose_alarm:
+        world.events.lose["CloudWatch Alarm State Change"] = 10
+    if duplicate_alarm:
+        world.events.duplicate["CloudWatch Alarm State Change"] = 10
+    if deploy_at is not None:
+        world.kernel.at(deploy_at - world.kernel.now, world.deploy)
+    output += run_world(world, until)
+    return Run(world, traffic, output)
+
+
+def alarm_time(run: Run, state: str = "ALARM") -> float | None:
+    return next((t for t, s in run.world.cloudwatch.alarm_changes if s == state), None)
+
+
+def target_group_replaced(seed: int = 1) -> tuple[Run, float]:
+    world, traffic, output = warm_world(seed)
+    steady_api_traffic(world, traffic, world.kernel.now, 600.0, per_second=1.0)
+    output += run_world(world, 150.0)
+    replaced = world.kernel.now
+    world.replace_service_target_group()
+    output += run_world(world, 600.0)
+    return Run(world, traffic, output), replaced
+
+
+
+

@@ -1,0 +1,137 @@
+"""Simulated clients and what they got: browsers (the waiting page's script), API clients (307 and
+Retry-After), bots. Each client is a process; each of its requests goes through the simulated ALB.
+
+A request **failed** when its answer is none of: the app's 200, the waiting page, a 307 back to the
+same URL, a 503 with Retry-After, or (for the waiting page's status poll) the status document.
+Answers the load balancer makes itself (502, a 503 without Retry-After) are always failures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+from warmkeeper.sim.world import Response, World
+
+BROWSER = {
+    "accept": "text/html,application/xhtml+xml",
+    "sec-fetch-mode": "navigate",
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+}
+STATUS_POLL = {"accept": "application/json", "sec-fetch-mode": "cors", "user-agent": BROWSER["user-agent"]}
+API = {"accept": "application/json", "user-agent": "cityguided-app/2.3"}
+BOT = {"accept": "text/html", "user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"}
+STATUS_PATH = "/_warmkeeper/status"
+GIVE_UP_SECONDS = 300.0
+PERSON_RELOAD_SECONDS = 5.0  # assumed: a person looking at an error page reloads after a moment
+
+
+@dataclass
+class Traffic:
+    world: World
+    requests: int = 0
+    failed: int = 0
+    answers: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    app_200_times: list[float] = field(default_factory=list)
+    client_done: list[float] = field(default_factory=list)  # seconds from a client's start to its 200
+    gave_up: int = 0
+    navigation_errors: int = 0  # a browser navigation answered by anything but a page it can show
+
+    def send(self, path: str, headers: dict[str, str], kind: str) -> Response:
+        self.requests += 1
+        response = self.world.alb.handle("GET", path, headers)
+        label = f"{kind} {response.status} {response.source}"
+        if "retry-after" in response.headers:
+            label += " retry-after"
+        self.answers[label] += 1
+        if not acceptable(kind, response):
+            self.failed += 1
+            self.failures[label] += 1
+            if kind == "navigation":
+                self.navigation_errors += 1
+        if response.source == "app" and response.status == 200:
+            self.app_200_times.append(self.world.kernel.now)
+        return response
+
+    # the clients ----------------------------------------------------------------------------------------
+
+    def browser(self, path: str = "/") -> None:
+        kernel = self.world.kernel
+        start = kernel.now
+        response = self.send(path, BROWSER, "navigation")
+        while kernel.now - start < GIVE_UP_SECONDS:
+            if response.source == "app" and response.status == 200:
+                self.client_done.append(kernel.now - start)
+                return
+            if is_waiting_page(response):
+                if '"ready": true' in response.body:
+                    kernel.sleep(1.0)
+                else:
+                    self._poll_status(start)
+            elif response.status == 307:
+                pass
+            else:
+                kernel.sleep(PERSON_RELOAD_SECONDS)
+            response = self.send(path, BROWSER, "navigation")
+        self.gave_up += 1
+
+    def _poll_status(self, start: float) -> None:
+        """The waiting page's script: poll every 2 s (3 s after an error), reload once routed."""
+        kernel = self.world.kernel
+        kernel.sleep(1.0)
+        while kernel.now - start < GIVE_UP_SECONDS:
+            response = self.send(STATUS_PATH, STATUS_POLL, "status")
+            try:
+                status = json.loads(response.body)
+            except ValueError:
+                kernel.sleep(3.0)
+                continue
+            if isinstance(status, dict) and status.get("routing") == "service" and (status.get("healthy") or 0) > 0:
+                kernel.sleep(0.5)
+                return
+            kernel.sleep(2.0)
+
+    def api_client(self, path: str = "/api/places") -> None:
+        kernel = self.world.kernel
+        start = kernel.now
+        response = self.send(path, API, "api")
+        while kernel.now - start < GIVE_UP_SECONDS:
+            if response.source == "app" and response.status == 200:
+                self.client_done.append(kernel.now - start)
+                return
+            if response.status == 307:
+                pass
+            elif response.status == 503 and "retry-after" in response.headers:
+                kernel.sleep(float(response.headers["retry-after"]))
+            else:
+                kernel.sleep(PERSON_RELOAD_SECONDS)
+            response = self.send(path, API, "api")
+        self.gave_up += 1
+
+    def bot(self, path: str = "/") -> None:
+        self.send(path, BOT, "bot")
+
+
+def is_waiting_page(response: Response) -> bool:
+    return (
+        response.status == 503
+        and "retry-after" in response.headers
+        and response.headers.get("content-type", "").startswith("text/html")
+    )
+
+
+def acceptable(kind: str, response: Response) -> bool:
+    if response.source == "alb":
+        return False
+    if response.source == "app":
+        return response.status == 200
+    if response.status == 307:
+        return True
+    if kind == "navigation":
+        # A person navigating must see the waiting page, not a JSON error document.
+        return is_waiting_page(response)
+    if response.status == 503 and "retry-after" in response.headers:
+        return True
+    return kind == "status" and response.status == 200
