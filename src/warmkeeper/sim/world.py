@@ -98,6 +98,7 @@ class Ecs:
         self._ips = itertools.count(10)
         self._ids = itertools.count(1)
         self.update_service_calls: list[tuple[float, int]] = []
+        self.scale_in_during_rollout = 0
         world.kernel.every(5.0, self.converge)
 
     # the API ---------------------------------------------------------------------------------------
@@ -132,6 +133,8 @@ class Ecs:
 
     def update_service(self, cluster: str, service: str, desiredCount: int | None = None, **kw: Any) -> dict[str, Any]:
         if desiredCount is not None:
+            if desiredCount < self.desired and any(t.revision != self.revision for t in self.live()):
+                self.scale_in_during_rollout += 1
             self.desired = desiredCount
             self.update_service_calls.append((self.world.kernel.now, desiredCount))
         if kw.get("forceNewDeployment"):
@@ -799,9 +802,11 @@ class ParameterStore:
         return {"Parameter": {"Name": Name, "Value": self.values[Name], "Type": "String"}}
 
     def put_parameter(self, Name: str, Value: str, Overwrite: bool = False, **_: Any) -> dict[str, Any]:
-        self._write(Name, "PutParameter")
-        if Name in self.values and not Overwrite:
+        if not Overwrite and (Name in self.values or self._busy_until.get(Name, -1.0) > self.world.kernel.now):
+            # The conditional create: concurrent creators lose with ParameterAlreadyExists (assumed;
+            # only overwrites and deletes are modelled to collide with TooManyUpdates).
             raise client_error("ParameterAlreadyExists", "The parameter already exists.", "PutParameter")
+        self._write(Name, "PutParameter")
         self.values[Name] = Value
         return {"Version": 1, "Tier": "Standard"}
 

@@ -1,0 +1,24 @@
+"""The model table: one source per number, and the docs carry the same table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from warmkeeper.sim.model import BUCKETS, FIGURES, markdown_table
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "technical" / "aws-model.md"
+
+
+def test_every_number_has_a_source() -> None:
+    for name, item in FIGURES.items():
+        assert item.source.strip(), name
+        assert item.high is None or item.high >= item.low, name
+    for name, bucket in BUCKETS.items():
+        assert bucket.source.strip() and bucket.operations, name
+        assert bucket.burst >= 1 and bucket.refill > 0, name
+
+
+def test_docs_carry_the_model_table_verbatim() -> None:
+    assert markdown_table() in DOC.read_text(encoding="utf-8"), (
+        "docs/technical/aws-model.md is out of date: paste warmkeeper.sim.model.markdown_table() into it"
+    )

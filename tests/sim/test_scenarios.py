@@ -1,0 +1,200 @@
+"""Scenarios on the simulated AWS (issue 11 section 2). Every number here is simulated.
+
+A scenario that fails today because of a defect of issue 11 section 3 is marked
+``xfail(strict=True)`` with the defect's number: it flips (and must lose its mark) when the fix lands.
+The figures measured before any fix are in docs/benchmarks.md (SIMULATED).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from warmkeeper.sim.scenarios import (
+    TARGET_RESERVED_CONCURRENCY,
+    Run,
+    SpotResult,
+    herd,
+    idle_sleep,
+    spot_interruption,
+    target_group_replaced,
+)
+from warmkeeper.sim.world import SimConfig, World
+
+RECONCILE_SECONDS = 60.0
+HERD = 1000
+
+
+@pytest.fixture(scope="module")
+def herd_run() -> Run:
+    """1000 cold visitors in 10 s: 70 % browsers, 1 % bots, the rest API clients."""
+    return herd(HERD)
+
+
+# --- the herd ------------------------------------------------------------------------------------------
+
+
+def test_herd_wakes_the_service_with_exactly_one_update_service(herd_run: Run) -> None:
+    assert herd_run.world.ecs.update_service_calls[0][1] == 1
+    assert len(herd_run.world.ecs.update_service_calls) == 1
+
+
+def test_herd_every_client_reaches_the_app_and_bots_do_not_wake_it(herd_run: Run) -> None:
+    assert herd_run.traffic.gave_up == 0
+    assert len(herd_run.traffic.client_done) == HERD - HERD // 100  # every browser and API client
+    assert herd_run.traffic.answers["bot 503 waker retry-after"] == HERD // 100
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11 defect 1: held requests poll four APIs each second; throttling ends in the "
+    "catch-all JSON 503, which browsers navigating get instead of the waiting page",
+)
+def test_herd_has_no_failed_request(herd_run: Run) -> None:
+    assert herd_run.traffic.failed == 0, dict(herd_run.traffic.failures)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 1: the hold loop multiplies API calls")
+def test_herd_stays_within_every_api_quota(herd_run: Run) -> None:
+    assert dict(herd_run.world.ledger.throttled) == {}
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 11 defects 1 and 8: every held request occupies an execution for up to 25 s"
+)
+def test_herd_peak_lambda_concurrency_fits_the_reserved_concurrency(herd_run: Run) -> None:
+    assert herd_run.world.function.peak <= TARGET_RESERVED_CONCURRENCY
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 1: throttled polls delay the switch to the warm route")
+def test_herd_first_200_within_two_seconds_of_a_healthy_target(herd_run: Run) -> None:
+    seconds = herd_run.first_200_after_healthy()
+    assert seconds is not None and seconds <= 2.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11 defect 2: at the first healthy target every invocation writes the healthy-at "
+    "bookkeeping; losers get TooManyUpdates and the catch-all 503",
+)
+def test_waking_moment_writes_its_bookkeeping_once() -> None:
+    # Quotas raised a thousandfold so that defect 1's throttling does not hide this one.
+    run = herd(300, until=200.0, config=SimConfig(api_quota_multiplier=1000))
+    assert run.error_count("TooManyUpdates") == 0
+    assert run.catch_all_answers == 0
+    assert run.cold_start_metrics == 1
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 11 defect 1: holds take the new account's 10 executions; ALB answers 502"
+)
+def test_new_account_concurrency_degrades_cleanly() -> None:
+    run = herd(HERD, config=SimConfig(account_concurrency=10))
+    assert len(run.world.ecs.update_service_calls) == 1
+    assert run.traffic.gave_up == 0
+    assert run.traffic.failed == 0, dict(run.traffic.failures)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11 defects 1 and 7: a hold plus botocore's backoff under throttling runs past the "
+    "Lambda timeout, and ALB answers 502",
+)
+def test_throttling_bursts_on_every_api_give_no_5xx_without_retry_after() -> None:
+    run = herd(30, throttle_bursts=[(5.0, 8.0, "*"), (55.0, 58.0, "*"), (70.0, 73.0, "*")])
+    assert len(run.world.ecs.update_service_calls) == 1  # no cascade of wakes
+    assert run.traffic.gave_up == 0
+    bare_5xx = {k: v for k, v in run.traffic.answers.items() if " 5" in k and "retry-after" not in k}
+    assert bare_5xx == {}
+
+
+# --- idle alarm: lost, duplicated, during a deploy -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def normal_sleep() -> Run:
+    return idle_sleep()
+
+
+def sleep_time(run: Run) -> float:
+    calls = run.world.ecs.update_service_calls
+    assert [desired for _, desired in calls] == [1, 0], "one wake, one sleep: no flap"
+    return calls[1][0]
+
+
+def test_idle_service_sleeps_once_after_idle_minutes(normal_sleep: Run) -> None:
+    woke = normal_sleep.world.ecs.update_service_calls[0][0]
+    idle = normal_sleep.world.config.policy.idle_minutes * 60
+    assert idle <= sleep_time(normal_sleep) - woke <= idle + 3 * RECONCILE_SECONDS
+
+
+def test_lost_alarm_event_is_repaired_within_one_reconcile(normal_sleep: Run) -> None:
+    run = idle_sleep(lose_alarm=True)
+    assert run.world.notes["event_lost:CloudWatch Alarm State Change"] >= 1
+    assert sleep_time(run) - sleep_time(normal_sleep) <= RECONCILE_SECONDS
+
+
+def test_duplicated_alarm_event_sleeps_once(normal_sleep: Run) -> None:
+    run = idle_sleep(duplicate_alarm=True)
+    delivered = [t for t, d in run.world.events.delivered if d == "CloudWatch Alarm State Change" and t > 120]
+    changes = [t for t, _ in run.world.cloudwatch.alarm_changes if t > 120]
+    assert changes and len(delivered) == 2 * len(changes)
+    assert sleep_time(run) - sleep_time(normal_sleep) <= RECONCILE_SECONDS
+
+
+def test_alarm_during_a_deploy_is_ignored_until_the_rollout_ends() -> None:
+    run = idle_sleep(deploy_at=400.0)
+    assert run.world.ecs.scale_in_during_rollout == 0
+    assert sleep_time(run) > 400.0
+    assert run.traffic.failed == 0
+
+
+# --- Fargate Spot interruption of the only task ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spot() -> SpotResult:
+    return spot_interruption()
+
+
+def test_spot_interruption_brings_a_replacement_and_traffic_back(spot: SpotResult) -> None:
+    assert spot.run.wakes == 1 and spot.run.sleeps == 0
+    assert spot.run.traffic.app_200_times[-1] > spot.interrupted_at + 60  # served again afterwards
+    assert spot.run.traffic.gave_up == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11 section 2: the warm route keeps forwarding to an empty target group until the "
+    "next one-minute reconcile; no task-state-change trigger yet",
+)
+def test_spot_interruption_no_request_is_answered_by_the_load_balancer(spot: SpotResult) -> None:
+    assert spot.answered_by_load_balancer == 0
+
+
+# --- the stack changes under a warm service ---------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 11 defect 3: the runtime warm rule still points at the replaced target group"
+)
+def test_target_group_replaced_while_warm_gives_no_permanent_503() -> None:
+    run, replaced = target_group_replaced()
+    late = [t for t in run.traffic.app_200_times if t > replaced + 3 * RECONCILE_SECONDS]
+    assert late, "no app answer three reconciles after the replacement"
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 11 defect 3: cdk destroy cannot delete a target group the runtime rule uses"
+)
+def test_stack_destroyed_while_warm_leaves_nothing_behind() -> None:
+    from warmkeeper.sim.scenarios import warm_world
+
+    world, _traffic, _output = warm_world(1)
+    assert world.alb.healthy_count() == 1
+    assert world.destroy_stack() == []
+
+
+def test_world_starts_cold_with_the_stack_rules_only() -> None:
+    world = World()
+    assert world.ecs.desired == 0
+    assert sorted(r.priority for r in world.alb.rules.values()) == [1, 49999, 50000]
