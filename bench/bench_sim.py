@@ -35,10 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--herd", type=positive, default=1000, help="cold clients (default 1000)")
     parser.add_argument("--spread", type=float, default=10.0, help="seconds over which they arrive")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--concurrency", type=positive, default=None,
-                        help="the account's Lambda concurrency (default 1000; a new account: 10)")
+    parser.add_argument(
+        "--concurrency",
+        type=positive,
+        default=None,
+        help="the account's Lambda concurrency (default 1000; a new account: 10)",
+    )
     parser.add_argument("--reserved", type=positive, default=None, help="the waker's reserved concurrency")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (the default prints it indented)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object (the default prints it indented)"
+    )
     args = parser.parse_args(argv)
     if not 0 < args.spread <= 600:
         parser.error("--spread: must be > 0 and <= 600 seconds")

@@ -65,7 +65,9 @@ def test_herd_peak_lambda_concurrency_fits_the_reserved_concurrency(herd_run: Ru
     assert herd_run.world.function.peak <= TARGET_RESERVED_CONCURRENCY
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 1: throttled polls delay the switch to the warm route")
+@pytest.mark.xfail(
+    strict=True, reason="issue 11 defect 1: throttled polls delay the switch to the warm route"
+)
 def test_herd_first_200_within_two_seconds_of_a_healthy_target(herd_run: Run) -> None:
     seconds = herd_run.first_200_after_healthy()
     assert seconds is not None and seconds <= 2.0

@@ -30,17 +30,20 @@ if TYPE_CHECKING:
     from warmkeeper.sim.kernel import Kernel
     from warmkeeper.sim.world import World
 
-RETRYABLE_CODES = frozenset(ThrottledRetryableChecker._THROTTLED_ERROR_CODES) | frozenset(
-    TransientRetryableChecker._TRANSIENT_ERROR_CODES
+# What botocore's standard mode retries (its own lists, so the simulation follows botocore's version).
+THROTTLING_CODES: frozenset[str] = frozenset(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)  # type: ignore[attr-defined]
+RETRYABLE_CODES: frozenset[str] = THROTTLING_CODES | frozenset(
+    TransientRetryableChecker._TRANSIENT_ERROR_CODES  # type: ignore[attr-defined]
 )
 THROTTLING_CODE = {"cloudwatch": "Throttling"}  # the others answer ThrottlingException
 
 
 def client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        operation,
-    )
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)
 
 
 def _operation_name(method: str) -> str:
@@ -96,7 +99,9 @@ class Throttler:
     def __init__(self, kernel: Kernel, multiplier: float = 1.0) -> None:
         self.kernel = kernel
         self.buckets = {
-            name: TokenBucket(bucket.burst * multiplier, bucket.refill * multiplier, bucket.burst * multiplier)
+            name: TokenBucket(
+                bucket.burst * multiplier, bucket.refill * multiplier, bucket.burst * multiplier
+            )
             for name, bucket in BUCKETS.items()
         }
         # (start, end, bucket name or "*"): every call in the window is throttled.
@@ -158,7 +163,7 @@ class SimClient:
     def _call(self, operation: str, handler: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         kernel = self._world.kernel
         ledger = self._world.ledger
-        max_attempts = int((BOTO_CONFIG.retries or {}).get("max_attempts", 5))
+        max_attempts = int((getattr(BOTO_CONFIG, "retries", None) or {}).get("max_attempts", 5))
         attempt = 0
         while True:
             attempt += 1
@@ -181,7 +186,7 @@ class SimClient:
                         ledger.given_up[operation] += 1
                     raise
                 # botocore's standard backoff: rand(0, 1) * min(base_scale * 2 ** (attempt - 1), 20 s).
-                scale = 1.0 if code in ThrottledRetryableChecker._THROTTLED_ERROR_CODES else 0.05
+                scale = 1.0 if code in THROTTLING_CODES else 0.05
                 cap = figure("botocore.max_backoff").value
                 kernel.sleep(kernel.random.random() * min(scale * 2 ** (attempt - 1), cap))
                 continue

@@ -22,7 +22,7 @@ from greenlet import GreenletExit, greenlet
 SIM_EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-class Killed(GreenletExit):
+class Killed(GreenletExit):  # type: ignore[misc]
     """Raised inside a process that was stopped from outside (a Lambda invocation past its timeout)."""
 
 

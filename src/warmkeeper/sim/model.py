@@ -70,7 +70,9 @@ FIGURES: dict[str, Figure] = {
     "fargate.image_mb": Figure(250, None, "MB", "assumed: compressed size of the CityGuided images"),
     "fargate.pull_rate": Figure(10, 30, "MB/s", "assumed: image pull from ECR in PENDING"),
     "fargate.app_boot": Figure(
-        2, 6, "s",
+        2,
+        6,
+        "s",
         "local twin measured 1.8 s median (docs/benchmarks.md) on 2 cores; x1-3 assumed for 0.25 vCPU",
     ),
     "ecs.container_health_start_period": Figure(
@@ -79,7 +81,9 @@ FIGURES: dict[str, Figure] = {
     "ecs.stop_timeout": Figure(
         30, None, "s", "ECS default stopTimeout (container definition reference): SIGTERM to SIGKILL"
     ),
-    "spot.warning": Figure(120, None, "s", f"two-minute warning, SIGTERM and task state change event: {SPOT_NOTICE}"),
+    "spot.warning": Figure(
+        120, None, "s", f"two-minute warning, SIGTERM and task state change event: {SPOT_NOTICE}"
+    ),
     # --- ALB ---------------------------------------------------------------------------------------------
     "alb.health_interval": Figure(5, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
     "alb.healthy_threshold": Figure(2, None, "checks", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
@@ -89,52 +93,80 @@ FIGURES: dict[str, Figure] = {
         0.5, 3, "s", "assumed: a listener rule change takes effect on every ALB node (not published)"
     ),
     "alb.app_latency": Figure(0.02, 0.08, "s", "assumed: a CityGuided API answer through the ALB"),
-    "alb.lambda_overhead": Figure(0.005, 0.02, "s", f"assumed: ALB invoking its Lambda target ({ELB_LAMBDA})"),
+    "alb.lambda_overhead": Figure(
+        0.005, 0.02, "s", f"assumed: ALB invoking its Lambda target ({ELB_LAMBDA})"
+    ),
     "alb.status_no_targets": Figure(
-        503, None, "HTTP", f"no registered target in the forward target group: {ELB_TROUBLESHOOTING} (HTTP 503)"
+        503,
+        None,
+        "HTTP",
+        f"no registered target in the forward target group: {ELB_TROUBLESHOOTING} (HTTP 503)",
     ),
     "alb.status_lambda_failed": Figure(
-        502, None, "HTTP",
+        502,
+        None,
+        "HTTP",
         f"Lambda target errors, times out or is throttled: {ELB_TROUBLESHOOTING} lists Lambda "
         "invocation failures under HTTP 502; the code for a throttled invoke is assumed the same",
     ),
     "alb.status_target_closed": Figure(
-        502, None, "HTTP", f"target closed the connection (task shutting down): {ELB_TROUBLESHOOTING} (HTTP 502)"
+        502,
+        None,
+        "HTTP",
+        f"target closed the connection (task shutting down): {ELB_TROUBLESHOOTING} (HTTP 502)",
     ),
     # --- Lambda ------------------------------------------------------------------------------------------
     "lambda.account_concurrency": Figure(1000, None, "executions", f"default quota: {LAMBDA_QUOTAS}"),
     "lambda.new_account_concurrency": Figure(
-        10, None, "executions",
+        10,
+        None,
+        "executions",
         f"'New AWS accounts have reduced concurrency' ({LAMBDA_QUOTAS}); 10 as reported on re:Post (assumed)",
     ),
     "lambda.unreserved_minimum": Figure(
-        100, None, "executions",
+        100,
+        None,
+        "executions",
         "https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html (reserve up to "
         "unreserved minus 100)",
     ),
-    "lambda.timeout": Figure(40, None, "s", f"{OUR_STACK}: max(30, hold_seconds + 15), src/warmkeeper/infra/waker.py"),
-    "lambda.init": Figure(0.3, 0.9, "s", "assumed: Python 3.11 + boto3 cold start of an execution environment"),
+    "lambda.timeout": Figure(
+        40, None, "s", f"{OUR_STACK}: max(30, hold_seconds + 15), src/warmkeeper/infra/waker.py"
+    ),
+    "lambda.init": Figure(
+        0.3, 0.9, "s", "assumed: Python 3.11 + boto3 cold start of an execution environment"
+    ),
     "lambda.async_retries": Figure(
-        2, None, "retries",
+        2,
+        None,
+        "retries",
         "https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html (function errors)",
     ),
-    "lambda.async_queue_delay": Figure(0.05, 0.5, "s", "assumed: Lambda's internal queue for asynchronous invokes"),
+    "lambda.async_queue_delay": Figure(
+        0.05, 0.5, "s", "assumed: Lambda's internal queue for asynchronous invokes"
+    ),
     "eventbridge.delivery_delay": Figure(
         0.1, 0.5, "s", "assumed: event to target (EventBridge delivers at least once; duplicates possible)"
     ),
     "cloudwatch.metric_delay": Figure(
         60, 120, "s", "assumed: a one-minute ALB RequestCount data point becomes visible to alarms and reads"
     ),
-    "cloudwatch.alarm_period": Figure(60, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/idle.py (one-minute sums)"),
+    "cloudwatch.alarm_period": Figure(
+        60, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/idle.py (one-minute sums)"
+    ),
     # --- API latency -------------------------------------------------------------------------------------
     "api.latency": Figure(0.02, 0.08, "s", "assumed: one AWS API call from a Lambda in the same region"),
     "ssm.write_busy": Figure(
-        0.05, 0.15, "s",
+        0.05,
+        0.15,
+        "s",
         "assumed: a PutParameter holds its parameter this long; a concurrent write gets TooManyUpdates "
         "(https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html, Errors)",
     ),
     # --- botocore (the real client's retry mode, BOTO_CONFIG) -------------------------------------------
-    "botocore.max_attempts": Figure(5, None, "attempts", "src/warmkeeper/aws/clients.py BOTO_CONFIG (standard mode)"),
+    "botocore.max_attempts": Figure(
+        5, None, "attempts", "src/warmkeeper/aws/clients.py BOTO_CONFIG (standard mode)"
+    ),
     "botocore.max_backoff": Figure(
         20, None, "s", "botocore.retries.standard.ExponentialBackoff: rand(0,1) * min(2**attempt, 20)"
     ),
@@ -147,7 +179,9 @@ FIGURES: dict[str, Figure] = {
 # per-action figures; where its table could not be read back here the value is marked assumed.
 BUCKETS: dict[str, Bucket] = {
     "ecs.read": Bucket(
-        50, 20, ("DescribeServices", "DescribeTasks", "ListTasks"),
+        50,
+        20,
+        ("DescribeServices", "DescribeTasks", "ListTasks"),
         f"{ECS_THROTTLING}: the page's cluster-read example (50 burst, 20/s); applied to service and task "
         "reads (assumed)",
     ),
@@ -155,24 +189,40 @@ BUCKETS: dict[str, Bucket] = {
         10, 1, ("UpdateService",), f"{ECS_THROTTLING}: assumed conservative (10 burst, 1/s)"
     ),
     "elbv2.describe": Bucket(
-        40, 10, ("DescribeTargetHealth", "DescribeRules", "DescribeTags"),
+        40,
+        10,
+        ("DescribeTargetHealth", "DescribeRules", "DescribeTags"),
         f"{ELB_THROTTLING}: non-mutating actions, 40 burst, 10/s",
     ),
     "elbv2.rules": Bucket(
-        20, 5, ("CreateRule", "DeleteRule", "ModifyRule"), f"{ELB_THROTTLING}: mutating actions, assumed 20 burst, 5/s"
+        20,
+        5,
+        ("CreateRule", "DeleteRule", "ModifyRule"),
+        f"{ELB_THROTTLING}: mutating actions, assumed 20 burst, 5/s",
     ),
     "ssm.standard": Bucket(
-        40, 40, ("GetParameter", "GetParameters", "PutParameter", "DeleteParameter"),
+        40,
+        40,
+        ("GetParameter", "GetParameters", "PutParameter", "DeleteParameter"),
         f"{SSM_THROUGHPUT}; burst equal to the rate (assumed); DeleteParameter shares it (assumed)",
     ),
     "cloudwatch.put": Bucket(
-        500, 500, ("PutMetricData",), "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html"
+        500,
+        500,
+        ("PutMetricData",),
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html",
     ),
     "cloudwatch.get": Bucket(
-        50, 50, ("GetMetricData",), "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html"
+        50,
+        50,
+        ("GetMetricData",),
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html",
     ),
     "secretsmanager.get": Bucket(
-        10000, 10000, ("GetSecretValue",), "https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html"
+        10000,
+        10000,
+        ("GetSecretValue",),
+        "https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html",
     ),
 }
 

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from warmkeeper.sim.model import BUCKETS, figure
+from warmkeeper.sim.model import BUCKETS
 from warmkeeper.sim.traffic import Traffic
 from warmkeeper.sim.world import SimConfig, World
 
@@ -41,7 +41,11 @@ class Run:
     @property
     def cold_start_metrics(self) -> int:
         put = sum(1 for _, name, _ in self.world.cloudwatch.custom if name == "ColdStartSeconds")
-        emf = sum(1 for line in self.output + self.world.log_lines if '"_aws"' in line and "ColdStartSeconds" in line)
+        emf = sum(
+            1
+            for line in self.output + self.world.log_lines
+            if '"_aws"' in line and "ColdStartSeconds" in line
+        )
         return put + emf
 
     @property
@@ -82,11 +86,15 @@ class Run:
             "too_many_updates": self.error_count("TooManyUpdates"),
             "waker_catch_all_503": self.catch_all_answers,
             "cold_start_metric_published": self.cold_start_metrics,
-            "first_healthy_at_seconds": round(self.world.alb.healthy_since[0], 3) if self.world.alb.healthy_since else None,
+            "first_healthy_at_seconds": round(self.world.alb.healthy_since[0], 3)
+            if self.world.alb.healthy_since
+            else None,
             "seconds_to_first_200_after_healthy": self.first_200_after_healthy(),
             "client_seconds_to_200_p50": round(statistics.median(done), 3) if done else None,
             "client_seconds_to_200_max": round(done[-1], 3) if done else None,
-            "load_balancer_answers": {k: v for k, v in sorted(self.world.notes.items()) if k.startswith("alb_")},
+            "load_balancer_answers": {
+                k: v for k, v in sorted(self.world.notes.items()) if k.startswith("alb_")
+            },
         }
 
 
@@ -170,8 +178,14 @@ def spot_interruption(seed: int = 1, config: SimConfig | None = None) -> SpotRes
     return SpotResult(Run(world, traffic, output), interrupted, after - before, waker_back)
 
 
-def idle_sleep(seed: int = 1, *, lose_alarm: bool = False, duplicate_alarm: bool = False,
-               deploy_at: float | None = None, until: float = 900.0) -> Run:
+def idle_sleep(
+    seed: int = 1,
+    *,
+    lose_alarm: bool = False,
+    duplicate_alarm: bool = False,
+    deploy_at: float | None = None,
+    until: float = 900.0,
+) -> Run:
     """Wake with one visitor, then nothing: the idle alarm (lost, duplicated, or during a deploy)."""
     world, traffic, output = warm_world(seed)
     if lose_alarm:
@@ -196,7 +210,3 @@ def target_group_replaced(seed: int = 1) -> tuple[Run, float]:
     world.replace_service_target_group()
     output += run_world(world, 600.0)
     return Run(world, traffic, output), replaced
-
-
-
-

@@ -88,7 +88,11 @@ class Traffic:
             except ValueError:
                 kernel.sleep(3.0)
                 continue
-            if isinstance(status, dict) and status.get("routing") == "service" and (status.get("healthy") or 0) > 0:
+            if (
+                isinstance(status, dict)
+                and status.get("routing") == "service"
+                and (status.get("healthy") or 0) > 0
+            ):
                 kernel.sleep(0.5)
                 return
             kernel.sleep(2.0)

@@ -14,7 +14,6 @@ import fnmatch
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +36,7 @@ KEEPALIVE_TOKEN = "sim-keepalive-token"
 LISTENER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/cityguided/1/1"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cityguided-keepalive"
 WARM_RULE_PRIORITY = 10
+TASK_DEFINITION_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/cityguided"
 
 # The CityGuided staging policy (examples/cityguided/warmkeeper.toml, [scale_to_zero] and staging).
 STAGING_POLICY = Policy(
@@ -47,7 +47,15 @@ STAGING_POLICY = Policy(
     retry_after_seconds=10,
     default_lease_minutes=30,
     max_lease_minutes=240,
-    ignore_user_agents=("ELB-HealthChecker", "UptimeRobot", "Pingdom", "StatusCake", "bot", "crawler", "spider"),
+    ignore_user_agents=(
+        "ELB-HealthChecker",
+        "UptimeRobot",
+        "Pingdom",
+        "StatusCake",
+        "bot",
+        "crawler",
+        "spider",
+    ),
 )
 
 
@@ -70,7 +78,7 @@ class SimConfig:
     api_quota_multiplier: float = 1.0
 
 
-# --- ECS ---------------------------------------------------------------------------------------------
+# --- ECS ------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -101,7 +109,7 @@ class Ecs:
         self.scale_in_during_rollout = 0
         world.kernel.every(5.0, self.converge)
 
-    # the API ---------------------------------------------------------------------------------------
+    # the API --------------------------------------------------------------------------------------
 
     def describe_services(self, cluster: str, services: list[str], **_: Any) -> dict[str, Any]:
         if cluster != CLUSTER or SERVICE not in services or self.world.destroyed:
@@ -109,12 +117,20 @@ class Ecs:
         live = self.live()
         rolling = any(t.revision != self.revision for t in live)
         deployments = [
-            {"status": "PRIMARY", "taskDefinition": f"cityguided:{self.revision}",
-             "rolloutState": "IN_PROGRESS" if rolling else "COMPLETED"}
+            {
+                "status": "PRIMARY",
+                "taskDefinition": f"cityguided:{self.revision}",
+                "rolloutState": "IN_PROGRESS" if rolling else "COMPLETED",
+            }
         ]
         if rolling:
-            deployments.append({"status": "ACTIVE", "taskDefinition": f"cityguided:{self.revision - 1}",
-                                "rolloutState": "COMPLETED"})
+            deployments.append(
+                {
+                    "status": "ACTIVE",
+                    "taskDefinition": f"cityguided:{self.revision - 1}",
+                    "rolloutState": "COMPLETED",
+                }
+            )
         return {
             "services": [
                 {
@@ -131,7 +147,9 @@ class Ecs:
             "failures": [],
         }
 
-    def update_service(self, cluster: str, service: str, desiredCount: int | None = None, **kw: Any) -> dict[str, Any]:
+    def update_service(
+        self, cluster: str, service: str, desiredCount: int | None = None, **kw: Any
+    ) -> dict[str, Any]:
         if desiredCount is not None:
             if desiredCount < self.desired and any(t.revision != self.revision for t in self.live()):
                 self.scale_in_during_rollout += 1
@@ -142,7 +160,9 @@ class Ecs:
         self.world.kernel.at(figure("ecs.scheduler_delay").draw(self.world.kernel.random), self.converge)
         return {"service": {"serviceName": service, "desiredCount": self.desired}}
 
-    def list_tasks(self, cluster: str, serviceName: str, desiredStatus: str = "RUNNING", **_: Any) -> dict[str, Any]:
+    def list_tasks(
+        self, cluster: str, serviceName: str, desiredStatus: str = "RUNNING", **_: Any
+    ) -> dict[str, Any]:
         return {"taskArns": [t.arn for t in self.tasks if t.desired_status == desiredStatus]}
 
     def describe_tasks(self, cluster: str, tasks: list[str], **_: Any) -> dict[str, Any]:
@@ -154,7 +174,7 @@ class Ecs:
                     "lastStatus": t.last_status,
                     "desiredStatus": t.desired_status,
                     "healthStatus": t.health_status,
-                    "taskDefinitionArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/cityguided:{t.revision}",
+                    "taskDefinitionArn": f"{TASK_DEFINITION_ARN}:{t.revision}",
                     "startedAt": self.world.at(t.started_at) if t.started_at is not None else None,
                     "attachments": [{"details": [{"name": "privateIPv4Address", "value": t.ip}]}],
                 }
@@ -162,7 +182,7 @@ class Ecs:
             ]
         }
 
-    # the scheduler ------------------------------------------------------------------------------------
+    # the scheduler --------------------------------------------------------------------------------
 
     def live(self) -> list[Task]:
         return [t for t in self.tasks if t.desired_status == "RUNNING"]
@@ -218,7 +238,9 @@ class Ecs:
         if task.desired_status == "RUNNING":
             task.serving = True
             start_period = figure("ecs.container_health_start_period").value
-            kernel.at(max(0.0, task.started_at + start_period - kernel.now), lambda: self._container_healthy(task))
+            kernel.at(
+                max(0.0, task.started_at + start_period - kernel.now), lambda: self._container_healthy(task)
+            )
         return None
 
     def _container_healthy(self, task: Task) -> None:
@@ -266,7 +288,7 @@ class Ecs:
         self.world.kernel.at(figure("ecs.scheduler_delay").draw(self.world.kernel.random), self.converge)
 
 
-# --- ALB ---------------------------------------------------------------------------------------------
+# --- ALB ------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -323,7 +345,12 @@ class LoadBalancer:
         self._put_rule(1, [_path("/_warmkeeper/*")], self.lambda_tg.arn, "waker-paths")
         self._put_rule(
             49999,
-            [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Warmkeeper-Route", "Values": ["service"]}}],
+            [
+                {
+                    "Field": "http-header",
+                    "HttpHeaderConfig": {"HttpHeaderName": "X-Warmkeeper-Route", "Values": ["service"]},
+                }
+            ],
             self.service_tg.arn,
             "service-anchor",
         )
@@ -332,8 +359,13 @@ class LoadBalancer:
 
     def _put_rule(self, priority: int, conditions: list[dict[str, Any]], tg: str, role: str) -> Rule:
         arn = f"{LISTENER_ARN.replace(':listener/', ':listener-rule/')}/{next(self._rule_ids)}"
-        rule = Rule(arn, priority, conditions, [{"Type": "forward", "TargetGroupArn": tg}],
-                    [{"Key": "warmkeeper:role", "Value": role}])
+        rule = Rule(
+            arn,
+            priority,
+            conditions,
+            [{"Type": "forward", "TargetGroupArn": tg}],
+            [{"Key": "warmkeeper:role", "Value": role}],
+        )
         self.rules[arn] = rule
         return rule
 
@@ -351,12 +383,14 @@ class LoadBalancer:
                 current = rules
         return current
 
-    # the API -----------------------------------------------------------------------------------------
+    # the API --------------------------------------------------------------------------------------
 
     def describe_target_health(self, TargetGroupArn: str, **_: Any) -> dict[str, Any]:
         group = self.groups.get(TargetGroupArn)
         if group is None:
-            raise client_error("TargetGroupNotFound", "One or more target groups not found", "DescribeTargetHealth")
+            raise client_error(
+                "TargetGroupNotFound", "One or more target groups not found", "DescribeTargetHealth"
+            )
         return {
             "TargetHealthDescriptions": [
                 {"Target": {"Id": t.ip, "Port": 8080}, "TargetHealth": {"State": t.state}}
@@ -370,23 +404,44 @@ class LoadBalancer:
         rules = sorted(self.rules.values(), key=lambda r: r.priority)
         return {
             "Rules": [
-                {"RuleArn": r.arn, "Priority": str(r.priority), "Conditions": r.conditions,
-                 "Actions": r.actions, "IsDefault": False}
+                {
+                    "RuleArn": r.arn,
+                    "Priority": str(r.priority),
+                    "Conditions": r.conditions,
+                    "Actions": r.actions,
+                    "IsDefault": False,
+                }
                 for r in rules
             ]
-            + [{"RuleArn": f"{LISTENER_ARN}/default", "Priority": "default", "Conditions": [],
-                "Actions": [{"Type": "fixed-response"}], "IsDefault": True}]
+            + [
+                {
+                    "RuleArn": f"{LISTENER_ARN}/default",
+                    "Priority": "default",
+                    "Conditions": [],
+                    "Actions": [{"Type": "fixed-response"}],
+                    "IsDefault": True,
+                }
+            ]
         }
 
     def describe_tags(self, ResourceArns: list[str], **_: Any) -> dict[str, Any]:
         return {
             "TagDescriptions": [
-                {"ResourceArn": arn, "Tags": self.rules[arn].tags} for arn in ResourceArns if arn in self.rules
+                {"ResourceArn": arn, "Tags": self.rules[arn].tags}
+                for arn in ResourceArns
+                if arn in self.rules
             ]
         }
 
-    def create_rule(self, ListenerArn: str, Priority: int, Conditions: list[dict[str, Any]],
-                    Actions: list[dict[str, Any]], Tags: list[dict[str, str]] | None = None, **_: Any) -> dict[str, Any]:
+    def create_rule(
+        self,
+        ListenerArn: str,
+        Priority: int,
+        Conditions: list[dict[str, Any]],
+        Actions: list[dict[str, Any]],
+        Tags: list[dict[str, str]] | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
         if any(r.priority == Priority for r in self.rules.values()):
             raise client_error("PriorityInUse", f"Priority '{Priority}' is currently in use", "CreateRule")
         for action in Actions:
@@ -397,7 +452,9 @@ class LoadBalancer:
         self._changed()
         return {"Rules": [{"RuleArn": arn, "Priority": str(Priority)}]}
 
-    def modify_rule(self, RuleArn: str, Actions: list[dict[str, Any]] | None = None, **_: Any) -> dict[str, Any]:
+    def modify_rule(
+        self, RuleArn: str, Actions: list[dict[str, Any]] | None = None, **_: Any
+    ) -> dict[str, Any]:
         rule = self.rules.get(RuleArn)
         if rule is None:
             raise client_error("RuleNotFound", "One or more rules not found", "ModifyRule")
@@ -412,7 +469,7 @@ class LoadBalancer:
         self._changed()
         return {}
 
-    # targets and health checks --------------------------------------------------------------------------
+    # targets and health checks --------------------------------------------------------------------
 
     def is_healthy(self, ip: str) -> bool:
         target = self.service_tg.targets.get(ip)
@@ -447,19 +504,22 @@ class LoadBalancer:
         else:
             target.fails += 1
             target.passes = 0
-            if target.state in ("healthy", "initial") and target.fails >= figure("alb.unhealthy_threshold").value:
+            if (
+                target.state in ("healthy", "initial")
+                and target.fails >= figure("alb.unhealthy_threshold").value
+            ):
                 target.state = "unhealthy"
         if group is self.service_tg and healthy_before == 0 and self.healthy_count() > 0:
             self.healthy_since.append(self.world.kernel.now)
 
     def deregister(self, ip: str) -> Process | None:
         """Start draining ``ip`` in the service target group; the process ends once it is removed."""
+        kernel = self.world.kernel
         for group in self.groups.values():
             target = group.targets.get(ip)
             if target is None or target.state == "draining":
                 continue
             target.state = "draining"
-            kernel = self.world.kernel
 
             def drain(group: TargetGroup = group, target: Target = target) -> None:
                 kernel.sleep(figure("alb.deregistration_delay").value)
@@ -469,7 +529,7 @@ class LoadBalancer:
             return kernel.spawn(drain, name=f"drain {ip}")
         return None
 
-    # the data plane -------------------------------------------------------------------------------------
+    # the data plane -------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, headers: dict[str, str]) -> Response:
         """One client request through the listener (runs in the client's process)."""
@@ -495,7 +555,9 @@ class LoadBalancer:
         candidates = healthy or [t for t in group.targets.values() if t.state != "draining"]
         if not candidates:
             self.world.traffic_note("alb_503_no_targets")
-            return Response(int(figure("alb.status_no_targets").value), {}, "503 Service Temporarily Unavailable", "alb")
+            return Response(
+                int(figure("alb.status_no_targets").value), {}, "503 Service Temporarily Unavailable", "alb"
+            )
         target = candidates[kernel.random.randrange(len(candidates))]
         kernel.sleep(figure("alb.app_latency").draw(kernel.random))
         if target.task is None or not target.task.serving:
@@ -534,7 +596,7 @@ def _forward_target(rule: Rule) -> str | None:
     return None
 
 
-# --- Lambda, EventBridge ----------------------------------------------------------------------------------
+# --- Lambda, EventBridge --------------------------------------------------------------------------
 
 
 @dataclass
@@ -581,7 +643,11 @@ class LambdaFunction:
     @property
     def limit(self) -> int:
         config = self.world.config
-        return config.reserved_concurrency if config.reserved_concurrency is not None else config.account_concurrency
+        return (
+            config.reserved_concurrency
+            if config.reserved_concurrency is not None
+            else config.account_concurrency
+        )
 
     def recycle(self) -> None:
         """A configuration change (new settings): every execution environment is replaced."""
@@ -589,7 +655,9 @@ class LambdaFunction:
         self._idle.clear()
 
     def invoke(self, event: dict[str, Any]) -> tuple[str, Any]:
-        """A synchronous invoke from the calling process: ("ok" | "error" | "timeout" | "throttled", result)."""
+        """A synchronous invoke from the calling process.
+
+        Returns ("ok" | "error" | "timeout" | "throttled", the handler's result or exception)."""
         kernel = self.world.kernel
         if self.in_flight >= self.limit:
             self.throttled += 1
@@ -606,7 +674,9 @@ class LambdaFunction:
         if env is None:
             env = ExecutionEnvironment(self.world, self.generation)
         deadline = kernel.now + self.world.config.lambda_timeout
-        context = SimContext(deadline=deadline, kernel=kernel, aws_request_id=f"req-{next(self._request_ids)}")
+        context = SimContext(
+            deadline=deadline, kernel=kernel, aws_request_id=f"req-{next(self._request_ids)}"
+        )
         process = kernel.spawn(lambda: self._run(env, event, context), name="invocation")
         init = 0.0 if env.initialized else figure("lambda.init").draw(kernel.random)
         finished = kernel.wait(process, self.world.config.lambda_timeout + init)
@@ -631,7 +701,9 @@ class LambdaFunction:
         try:
             return "ok", lambda_handler.handler(event, context)
         except Exception as exc:  # an unhandled error is what ALB and the async retries see
-            self.world.log_lines.append(json.dumps({"level": "error", "message": "unhandled", "error": repr(exc)}))
+            self.world.log_lines.append(
+                json.dumps({"level": "error", "message": "unhandled", "error": repr(exc)})
+            )
             return "error", exc
 
     def from_alb(self, method: str, path: str, headers: dict[str, str]) -> Response:
@@ -652,7 +724,9 @@ class LambdaFunction:
         response_headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             response_headers[name.lower()] = ", ".join(str(v) for v in values)
-        return Response(int(result.get("statusCode", 502)), response_headers, str(result.get("body", "")), "waker")
+        return Response(
+            int(result.get("statusCode", 502)), response_headers, str(result.get("body", "")), "waker"
+        )
 
     def invoke_async(self, event: dict[str, Any]) -> None:
         """EventBridge's asynchronous invoke: Lambda's queue retries throttles and errors."""
@@ -701,6 +775,7 @@ class EventBus:
             copies = 2
         kernel = self.world.kernel
         for _ in range(copies):
+
             def deliver() -> None:
                 self.delivered.append((kernel.now, detail_type))
                 self.world.function.invoke_async(event)
@@ -719,7 +794,7 @@ class EventBus:
         return False
 
 
-# --- CloudWatch, Parameter Store, Secrets Manager ------------------------------------------------------------
+# --- CloudWatch, Parameter Store, Secrets Manager -------------------------------------------------
 
 
 class CloudWatch:
@@ -738,11 +813,14 @@ class CloudWatch:
 
     def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
         for datum in MetricData:
-            self.custom.append((self.world.kernel.now, str(datum["MetricName"]), float(datum.get("Value", 0))))
+            self.custom.append(
+                (self.world.kernel.now, str(datum["MetricName"]), float(datum.get("Value", 0)))
+            )
         return {}
 
-    def get_metric_data(self, MetricDataQueries: list[dict[str, Any]], StartTime: datetime, EndTime: datetime,
-                        **_: Any) -> dict[str, Any]:
+    def get_metric_data(
+        self, MetricDataQueries: list[dict[str, Any]], StartTime: datetime, EndTime: datetime, **_: Any
+    ) -> dict[str, Any]:
         start = int((StartTime - self.world.kernel.epoch).total_seconds() // 60)
         end = int((EndTime - self.world.kernel.epoch).total_seconds() // 60)
         counts = self.world.alb.app_requests_by_minute
@@ -764,7 +842,8 @@ class CloudWatch:
         while newest >= 0 and not self._published(newest):
             newest -= 1
         breaching = all(
-            self.world.alb.app_requests_by_minute.get(m, 0) < 1 for m in range(newest - periods + 1, newest + 1)
+            self.world.alb.app_requests_by_minute.get(m, 0) < 1
+            for m in range(newest - periods + 1, newest + 1)
         )
         state = "ALARM" if breaching else "OK"
         if state != self.alarm_state:
@@ -802,7 +881,9 @@ class ParameterStore:
         return {"Parameter": {"Name": Name, "Value": self.values[Name], "Type": "String"}}
 
     def put_parameter(self, Name: str, Value: str, Overwrite: bool = False, **_: Any) -> dict[str, Any]:
-        if not Overwrite and (Name in self.values or self._busy_until.get(Name, -1.0) > self.world.kernel.now):
+        if not Overwrite and (
+            Name in self.values or self._busy_until.get(Name, -1.0) > self.world.kernel.now
+        ):
             # The conditional create: concurrent creators lose with ParameterAlreadyExists (assumed;
             # only overwrites and deletes are modelled to collide with TooManyUpdates).
             raise client_error("ParameterAlreadyExists", "The parameter already exists.", "PutParameter")
@@ -826,7 +907,7 @@ class Secrets:
         return {"SecretString": KEEPALIVE_TOKEN}
 
 
-# --- the world -----------------------------------------------------------------------------------------------
+# --- the world ------------------------------------------------------------------------------------
 
 
 class World:
@@ -891,9 +972,11 @@ class World:
     def traffic_note(self, name: str) -> None:
         self.notes[name] += 1
 
-    # events -------------------------------------------------------------------------------------------------
+    # events ---------------------------------------------------------------------------------------
 
-    def _event(self, detail_type: str, source: str, detail: dict[str, Any], resources: list[str]) -> dict[str, Any]:
+    def _event(
+        self, detail_type: str, source: str, detail: dict[str, Any], resources: list[str]
+    ) -> dict[str, Any]:
         return {
             "version": "0",
             "id": f"sim-{self.kernel.now:.3f}-{detail_type}",
@@ -907,7 +990,9 @@ class World:
         }
 
     def scheduled_event(self) -> dict[str, Any]:
-        return self._event("Scheduled Event", "aws.events", {}, [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/reconcile"])
+        return self._event(
+            "Scheduled Event", "aws.events", {}, [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/reconcile"]
+        )
 
     def alarm_event(self, state: str, previous: str) -> dict[str, Any]:
         return self._event(
@@ -915,7 +1000,11 @@ class World:
             "aws.cloudwatch",
             {
                 "alarmName": ALARM_NAME,
-                "state": {"value": state, "reason": "simulated", "timestamp": self.kernel.datetime().isoformat()},
+                "state": {
+                    "value": state,
+                    "reason": "simulated",
+                    "timestamp": self.kernel.datetime().isoformat(),
+                },
                 "previousState": {"value": previous},
             },
             [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM_NAME}"],
@@ -934,7 +1023,7 @@ class World:
         }
         self.events.put(self._event("ECS Task State Change", "aws.ecs", detail, [task.arn]))
 
-    # operations on the environment ----------------------------------------------------------------------------
+    # operations on the environment ----------------------------------------------------------------
 
     def deploy(self) -> None:
         """A release: a new task definition revision, rolled out by ECS (desired count unchanged)."""
@@ -948,7 +1037,10 @@ class World:
         self.alb.groups[new.arn] = new
         self.alb.service_tg = new
         for rule in self.alb.rules.values():  # the CloudFormation-owned anchor follows the stack
-            if any(a.get("TargetGroupArn") == old.arn for a in rule.actions) and rule.priority != WARM_RULE_PRIORITY:
+            if (
+                any(a.get("TargetGroupArn") == old.arn for a in rule.actions)
+                and rule.priority != WARM_RULE_PRIORITY
+            ):
                 rule.actions = [{"Type": "forward", "TargetGroupArn": new.arn}]
         self.alb._changed()
         for task in self.ecs.live():
