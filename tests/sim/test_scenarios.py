@@ -200,3 +200,20 @@ def test_world_starts_cold_with_the_stack_rules_only() -> None:
     world = World()
     assert world.ecs.desired == 0
     assert sorted(r.priority for r in world.alb.rules.values()) == [1, 49999, 50000]
+
+
+def test_one_cold_api_request_wakes_within_the_modelled_cold_start() -> None:
+    """The model's Fargate cold start (30-80 s, issue 11) and one API client's experience of it."""
+    from warmkeeper.sim.scenarios import run_world
+    from warmkeeper.sim.traffic import Traffic
+
+    world = World()
+    traffic = Traffic(world)
+    world.kernel.spawn(traffic.api_client)
+    run_world(world, 200.0)
+    assert traffic.failed == 0 and traffic.answers["api 503 waker retry-after"] >= 1
+    assert len(world.ecs.update_service_calls) == 1
+    healthy = world.alb.healthy_since[0]
+    assert 30.0 <= healthy <= 80.0
+    # Held 25 s, told to come back in 10 s, held again: at most one retry period after the health.
+    assert traffic.client_done and traffic.client_done[0] <= healthy + 25.0 + 10.0

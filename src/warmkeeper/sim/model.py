@@ -182,8 +182,8 @@ BUCKETS: dict[str, Bucket] = {
         50,
         20,
         ("DescribeServices", "DescribeTasks", "ListTasks"),
-        f"{ECS_THROTTLING}: the page's cluster-read example (50 burst, 20/s); applied to service and task "
-        "reads (assumed)",
+        f"{ECS_THROTTLING}: the page's cluster-read example (50 burst, 20/s), applied to service and task "
+        "reads (assumed; aws-solutions/workload-discovery-on-aws#355 cites about 20 TPS for DescribeTasks)",
     ),
     "ecs.update_service": Bucket(
         10, 1, ("UpdateService",), f"{ECS_THROTTLING}: assumed conservative (10 burst, 1/s)"

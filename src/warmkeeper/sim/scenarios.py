@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -50,7 +51,8 @@ class Run:
 
     @property
     def catch_all_answers(self) -> int:
-        return sum(1 for line in self.output + self.world.log_lines if '"request failed"' in line)
+        """The handler's catch-all 503 ("could not check the service"), as clients received it."""
+        return self.traffic.catch_all
 
     def first_200_after_healthy(self) -> float | None:
         healthy = self.world.alb.healthy_since
@@ -98,12 +100,32 @@ class Run:
         }
 
 
+class _Collect(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 def run_world(world: World, until: float) -> list[str]:
-    """Run the kernel to ``until`` seconds, capturing what the handler prints (logs, EMF lines)."""
+    """Run the kernel to ``until`` seconds, capturing what the handler prints or logs (log lines,
+    embedded-metric-format lines) instead of letting it reach the terminal."""
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        world.kernel.run(until)
-    return buffer.getvalue().splitlines()
+    lines: list[str] = []
+    root = logging.getLogger()
+    handler = _Collect(lines)
+    saved_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(buffer):
+            world.kernel.run(until)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+    return buffer.getvalue().splitlines() + lines
 
 
 def herd(

@@ -38,6 +38,7 @@ class Traffic:
     client_done: list[float] = field(default_factory=list)  # seconds from a client's start to its 200
     gave_up: int = 0
     navigation_errors: int = 0  # a browser navigation answered by anything but a page it can show
+    catch_all: int = 0  # the handler's catch-all 503: an error inside the waker
 
     def send(self, path: str, headers: dict[str, str], kind: str) -> Response:
         self.requests += 1
@@ -45,6 +46,12 @@ class Traffic:
         label = f"{kind} {response.status} {response.source}"
         if "retry-after" in response.headers:
             label += " retry-after"
+        if (
+            response.source == "waker"
+            and response.status == 503
+            and "could not check the service" in response.body
+        ):
+            self.catch_all += 1
         self.answers[label] += 1
         if not acceptable(kind, response):
             self.failed += 1
