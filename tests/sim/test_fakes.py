@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from warmkeeper.aws.adapters import StateStore, WakeLock
 from warmkeeper.sim.aws import SimClients
-from warmkeeper.sim.scenarios import herd
+from warmkeeper.sim.scenarios import herd, run_world
 from warmkeeper.sim.world import PREFIX, SimConfig, World
 
 
@@ -93,7 +93,7 @@ def test_engine_reads_the_simulated_clock() -> None:
     world = quiet_world()
     world.kernel.run(90.0)
     world.kernel.spawn(lambda: world.function.invoke(world.scheduled_event()))
-    world.kernel.run(100.0)
+    run_world(world, 100.0)
     assert any('"time": "2026-01-05T09:01:' in line for line in world.log_lines)
     assert world.kernel.datetime() - world.kernel.epoch == timedelta(seconds=100)
 

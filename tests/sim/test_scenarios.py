@@ -144,9 +144,12 @@ def test_duplicated_alarm_event_sleeps_once(normal_sleep: Run) -> None:
 
 
 def test_alarm_during_a_deploy_is_ignored_until_the_rollout_ends() -> None:
-    run = idle_sleep(deploy_at=400.0)
+    # Seed 1 is idle enough to sleep at about 370 s; a deploy at 330 s rolls until about 395 s.
+    run = idle_sleep(deploy_at=330.0)
+    done = run.world.ecs.rollout_done_at
+    assert done is not None and done > 370.0
     assert run.world.ecs.scale_in_during_rollout == 0
-    assert sleep_time(run) > 400.0
+    assert done < sleep_time(run) <= done + RECONCILE_SECONDS + 5.0
     assert run.traffic.failed == 0
 
 

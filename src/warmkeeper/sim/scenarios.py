@@ -12,6 +12,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from warmkeeper.aws.logs import CHANNEL, JsonFormatter
 from warmkeeper.sim.model import BUCKETS
 from warmkeeper.sim.traffic import Traffic
 from warmkeeper.sim.world import SimConfig, World
@@ -101,31 +102,34 @@ class Run:
 
 
 class _Collect(logging.Handler):
+    """Keeps the Lambda's log channel (decisions, errors, EMF metric lines) as JSON lines."""
+
     def __init__(self, lines: list[str]) -> None:
-        super().__init__(logging.DEBUG)
+        super().__init__(logging.INFO)
         self.lines = lines
+        self.setFormatter(JsonFormatter())
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+        self.lines.append(self.format(record))
 
 
 def run_world(world: World, until: float) -> list[str]:
-    """Run the kernel to ``until`` seconds, capturing what the handler prints or logs (log lines,
-    embedded-metric-format lines) instead of letting it reach the terminal."""
+    """Run the kernel to ``until`` seconds. What the handler logs (its one channel: decisions,
+    errors, embedded-metric-format lines) goes to ``world.log_lines``, not to the terminal; anything
+    printed is returned."""
     buffer = io.StringIO()
-    lines: list[str] = []
-    root = logging.getLogger()
-    handler = _Collect(lines)
-    saved_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    channel = logging.getLogger(CHANNEL)
+    saved = (list(channel.handlers), channel.propagate, channel.level)
+    channel.handlers = [_Collect(world.log_lines)]
+    channel.propagate = False
+    channel.setLevel(logging.INFO)
     try:
         with contextlib.redirect_stdout(buffer):
             world.kernel.run(until)
     finally:
-        root.removeHandler(handler)
-        root.setLevel(saved_level)
-    return buffer.getvalue().splitlines() + lines
+        channel.handlers, channel.propagate = saved[0], saved[1]
+        channel.setLevel(saved[2])
+    return buffer.getvalue().splitlines()
 
 
 def herd(

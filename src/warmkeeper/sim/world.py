@@ -107,6 +107,7 @@ class Ecs:
         self._ids = itertools.count(1)
         self.update_service_calls: list[tuple[float, int]] = []
         self.scale_in_during_rollout = 0
+        self.rollout_done_at: float | None = None
         world.kernel.every(5.0, self.converge)
 
     # the API --------------------------------------------------------------------------------------
@@ -280,6 +281,8 @@ class Ecs:
         task.serving = False
         self.world.task_state_change(task)
         self.tasks.remove(task)
+        if task.revision != self.revision and not any(t.revision != self.revision for t in self.live()):
+            self.rollout_done_at = self.world.kernel.now
         self.converge()
 
     def interrupt_spot(self, task: Task) -> None:
@@ -623,7 +626,6 @@ class ExecutionEnvironment:
             SimClients(world),
             clock=world.kernel.datetime,
             sleep=world.kernel.sleep,
-            log=world.log_lines.append,
         )
 
 
