@@ -18,7 +18,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
@@ -28,7 +28,6 @@ from warmkeeper.sim.model import BUCKETS, bucket_of, figure
 
 if TYPE_CHECKING:
     from warmkeeper.sim.kernel import Kernel
-    from warmkeeper.sim.world import World
 
 # What botocore's standard mode retries (its own lists, so the simulation follows botocore's version).
 THROTTLING_CODES: frozenset[str] = frozenset(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)  # type: ignore[attr-defined]
@@ -135,10 +134,21 @@ class RetryQuota:
         self.available = min(self.capacity, self.available + amount)
 
 
+class Account(Protocol):
+    """What the clients need of the simulated account (:class:`warmkeeper.sim.world.World`)."""
+
+    kernel: Kernel
+    ledger: ApiLedger
+    throttler: Throttler
+    region: str
+
+    def backend(self, service: str) -> Any: ...
+
+
 class SimClient:
     """A boto3-like client of one service: ``client.describe_services(...)`` and so on."""
 
-    def __init__(self, service: str, world: World, quota: RetryQuota) -> None:
+    def __init__(self, service: str, world: Account, quota: RetryQuota) -> None:
         self.service = service
         self._world = world
         self._quota = quota
@@ -218,7 +228,7 @@ _PAGINATION = {"describe_rules": ("Marker", "NextMarker"), "list_tasks": ("nextT
 class SimClients(AwsClients):
     """The clients of one Lambda execution environment (each has its own botocore retry quota)."""
 
-    def __init__(self, world: World) -> None:  # no boto3 session: nothing here talks to AWS
+    def __init__(self, world: Account) -> None:  # no boto3 session: nothing here talks to AWS
         self.session = None  # type: ignore[assignment]
         self.config = BOTO_CONFIG
         self._made: dict[str, Any] = {}
