@@ -73,12 +73,9 @@ def test_herd_first_200_within_two_seconds_of_a_healthy_target(herd_run: Run) ->
     assert seconds is not None and seconds <= 2.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 defect 2: at the first healthy target every invocation writes the healthy-at "
-    "bookkeeping; losers get TooManyUpdates and the catch-all 503",
-)
 def test_waking_moment_writes_its_bookkeeping_once() -> None:
+    """Issue 11 defect 2 (failed before its fix: 9 TooManyUpdates, 9 catch-all 503s): at the first
+    healthy target every held request and polling page used to write the healthy-at bookkeeping."""
     # Quotas raised a thousandfold so that defect 1's throttling does not hide this one.
     run = herd(300, until=200.0, config=SimConfig(api_quota_multiplier=1000))
     assert run.error_count("TooManyUpdates") == 0

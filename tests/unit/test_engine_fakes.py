@@ -179,3 +179,42 @@ def test_a_second_cold_request_does_not_scale_again() -> None:
     engine(aws).handle_request(API_REQUEST)
     assert "set_desired(1)" not in aws.calls
     assert all(name != MetricName.WAKES for name, _ in aws.metrics)
+
+
+# --- issue 11 defect 2: the waking moment's bookkeeping is written once, and never fails a request --------
+
+
+def test_first_healthy_target_is_recorded_only_by_the_invocation_that_creates_the_warm_route() -> None:
+    aws = FakeAws(desired=1, healthy_ips={"10.0.1.10"}, routing=Routing.SERVICE)
+    aws.lock = WakeLock(requested_at=START - timedelta(seconds=40))  # routed by a concurrent invocation
+    response = engine(aws).handle_request(API_REQUEST)
+    assert response.status == 307
+    assert aws.lock.healthy_at is None and aws.last_wake is None  # left to the route's creator
+    assert all(name != MetricName.COLD_START_SECONDS for name, _ in aws.metrics)
+
+
+def test_a_bookkeeping_conflict_does_not_fail_the_request() -> None:
+    from botocore.exceptions import ClientError
+
+    aws = FakeAws(desired=1, healthy_ips={"10.0.1.10"})
+    aws.lock = WakeLock(requested_at=START - timedelta(seconds=40))
+    keeper = engine(aws)
+
+    def conflict(lock: WakeLock) -> None:
+        raise ClientError({"Error": {"Code": "TooManyUpdates", "Message": "concurrent"}}, "PutParameter")
+
+    keeper.store.update_wake_lock = conflict  # type: ignore[method-assign]
+    response = keeper.handle_request(API_REQUEST)
+    assert response.status == 307  # the route was created; the record waits for the next reconcile
+    assert aws.routing is Routing.SERVICE
+    assert all(name != MetricName.COLD_START_SECONDS for name, _ in aws.metrics)
+
+
+def test_the_reconcile_writes_a_first_healthy_record_nobody_wrote() -> None:
+    aws = FakeAws(desired=1, healthy_ips={"10.0.1.10"}, routing=Routing.SERVICE)
+    aws.lock = WakeLock(requested_at=START - timedelta(seconds=40))
+    engine(aws).reconcile()
+    assert aws.lock is not None and aws.lock.healthy_at == START
+    assert aws.last_wake is not None and aws.last_wake.seconds == 40.0
+    # Its time is the reconcile's, not the true first health: no cold-start figure from it.
+    assert all(name != MetricName.COLD_START_SECONDS for name, _ in aws.metrics)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from warmkeeper.aws.adapters import (
     EcsService,
     KeepaliveSecret,
@@ -69,6 +71,8 @@ if TYPE_CHECKING:
 # A wake lock with no task wanted is an interrupted wake (or sleep) once it is this old: long
 # enough that a wake in flight (lock taken, UpdateService not yet answered) is never mistaken for it.
 STALE_LOCK_SECONDS = 60.0
+
+WARM_ROUTE_CREATED = "warm route created"
 
 # The waker polls target health at most this often while it holds a request (each poll is four
 # read calls to ECS, ELB and SSM; many held requests must not exhaust the API rate limits).
@@ -173,17 +177,11 @@ class Warmkeeper:
                 done.append("adopted a service found awake without a wake lock")
                 lock = adopted
         if lock is not None and lock.healthy_at is None and snapshot.health.healthy > 0:
+            # True for this decision at once, but written by one invocation only (the one that
+            # creates the warm route, see step): when the first target turns healthy, every held
+            # request and polling page sees it in the same second, and concurrent overwrites of one
+            # parameter fail with TooManyUpdates (issue 11 defect 2).
             lock = replace(lock, healthy_at=snapshot.now)
-            self.store.update_wake_lock(lock)
-            seconds = max(0.0, (snapshot.now - lock.requested_at).total_seconds())
-            last = LastWake(requested_at=lock.requested_at, healthy_at=snapshot.now, seconds=seconds)
-            self.store.put_last_wake(last)
-            stored = replace(stored, last_wake=last)
-            if not lock.adopted:
-                self.metrics.put(
-                    MetricName.COLD_START_SECONDS, seconds, unit=MetricName.COLD_START_SECONDS.unit
-                )
-            done.append(f"first healthy target {seconds:.1f} s after the wake")
         if lock is not snapshot.lock:
             stored = replace(stored, lock=lock)
             observation = replace(
@@ -218,7 +216,7 @@ class Warmkeeper:
                     done.append(f"desired {snapshot.service.desired} -> {count} (min_tasks)")
             elif action is Action.ROUTE_TO_SERVICE:
                 created = self.balancer.route_to_service()
-                done.append("warm route created" if created else "warm route already there")
+                done.append(WARM_ROUTE_CREATED if created else "warm route already there")
             elif action is Action.ROUTE_TO_WAKER:
                 deleted = self.balancer.route_to_waker()
                 done.append("warm route deleted" if deleted else "warm route already gone")
@@ -234,21 +232,61 @@ class Warmkeeper:
     # --- one step: observe, record, decide, apply, log -------------------------------------------------
 
     def step(self, trigger: str, *, wake_pending: bool = False, may_sleep: bool = True) -> StepResult:
-        snapshot, done = self._record(self.observe(wake_pending=wake_pending))
+        observed = self.observe(wake_pending=wake_pending)
+        snapshot, done = self._record(observed)
         decision = decide(snapshot.observation, self.policy, snapshot.now)
         if decision.wake_failed and snapshot.lock is not None and not snapshot.lock.failure_reported:
             lock = replace(snapshot.lock, failure_reported=True)
-            self.store.update_wake_lock(lock)
-            self.metrics.put(MetricName.WAKE_FAILURES, 1)
-            done.append("wake failure reported")
+            # Every concurrent invocation sees the failure at once: the first write wins, the
+            # others' TooManyUpdates is no reason to fail a request.
+            if self._write_best_effort(lambda: self.store.update_wake_lock(lock), "wake failure"):
+                self.metrics.put(MetricName.WAKE_FAILURES, 1)
+                done.append("wake failure reported")
             snapshot = replace(snapshot, stored=replace(snapshot.stored, lock=lock))
         if decision.sleeping and not may_sleep:
             done.append("sleep due; left to the idle alarm and the reconcile")
         else:
             done.extend(self.apply(snapshot, decision))
+        first_healthy = (
+            observed.lock is not None
+            and observed.lock.healthy_at is None
+            and snapshot.lock is not None
+            and snapshot.lock.healthy_at is not None
+        )
+        if first_healthy:
+            created = WARM_ROUTE_CREATED in done
+            # The invocation that created the warm route records the wake (one per wake: ALB refuses
+            # a second rule at the priority); a reconcile repairs a record that was never written.
+            if created or (trigger == "reconcile" and observed.observation.routing is Routing.SERVICE):
+                done.append(self._record_first_healthy(snapshot, publish=created))
         if trigger != "hold" or decision.actions or done:
             self._log_decision(trigger, snapshot, decision, done)
         return StepResult(snapshot=snapshot, decision=decision, applied=tuple(done))
+
+    def _record_first_healthy(self, snapshot: Snapshot, *, publish: bool) -> str:
+        lock = snapshot.lock
+        assert lock is not None and lock.healthy_at is not None
+        seconds = max(0.0, (lock.healthy_at - lock.requested_at).total_seconds())
+        last = LastWake(requested_at=lock.requested_at, healthy_at=lock.healthy_at, seconds=seconds)
+
+        def write() -> None:
+            self.store.update_wake_lock(lock)
+            self.store.put_last_wake(last)
+
+        if not self._write_best_effort(write, "first healthy target"):
+            return "first healthy target seen; its record is left to the next reconcile"
+        if publish and not lock.adopted:
+            self.metrics.put(MetricName.COLD_START_SECONDS, seconds, unit=MetricName.COLD_START_SECONDS.unit)
+        return f"first healthy target {seconds:.1f} s after the wake"
+
+    def _write_best_effort(self, write: Callable[[], None], what: str) -> bool:
+        """Bookkeeping that must never fail the request being answered: False when not written."""
+        try:
+            write()
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("bookkeeping not written", extra={"what": what, "error": str(exc)})
+            return False
+        return True
 
     def _log_decision(self, trigger: str, snapshot: Snapshot, decision: Decision, done: list[str]) -> None:
         observation = snapshot.observation
