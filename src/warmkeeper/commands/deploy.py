@@ -127,9 +127,29 @@ def rollback(
 
 
 def images(
-    tag: Annotated[str, typer.Option("--tag", "-t", help="Image tag to build and push (e.g. the commit).")],
+    tag: Annotated[
+        str | None, typer.Option("--tag", "-t", help="Image tag to build and push (e.g. the commit).")
+    ] = None,
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Build here (Docker if a daemon answers, else Podman) and print the sizes; push nothing.",
+        ),
+    ] = False,
+    bases: Annotated[
+        str,
+        typer.Option(
+            "--bases",
+            help="--local: auto (public bases if they can be pulled, else local ones), public or local.",
+        ),
+    ] = "auto",
+    budget_mb: Annotated[
+        float,
+        typer.Option("--budget-mb", min=1, help="--local: exit 1 when the task's images exceed this (gzip)."),
+    ] = 100.0,
     print_only: Annotated[bool, typer.Option("--print", help="Print the commands, run nothing.")] = False,
     timeout: Annotated[
         float,
@@ -144,9 +164,18 @@ def images(
 
     Run it before every `warmkeeper deploy`, the first one of a new environment included.
 
+    With --local: build every container's image on this machine and print each image's size as a
+    registry stores it and the task's total (shared layers once); exit 1 when a build fails or the
+    total is over --budget-mb.
+
     Exit codes: 0 pushed, 1 the stack deploy or a build failed, 2 a check failed (nothing changed),
     3 the stack deploy timed out.
     """
+    if local:
+        _images_local(config, env, bases, budget_mb)
+        return
+    if not tag:
+        raise UserError("--tag is required to push images (or --local to build and measure them here)")
     from warmkeeper.deploy.publish import ImagePublisher
     from warmkeeper.deploy.synthesis import synthesize_images_with_infra
 
@@ -172,6 +201,22 @@ def images(
     published = publisher.publish(tag, timeout_seconds=timeout)
     for name, digest in published.digests.items():
         out.print(f"pushed {published.images[name]} {digest}", highlight=False)
+
+
+def _images_local(config: Path, env: str, bases: str, budget_mb: float) -> None:
+    from warmkeeper.images.bases import BaseMode
+    from warmkeeper.images.local import BuildError, EngineError, run_local_images
+
+    try:
+        mode = BaseMode(bases)
+    except ValueError:
+        raise UserError(f"--bases {bases!r}: use auto, public or local") from None
+    cfg, settings = load(config, env)
+    try:
+        code = run_local_images(cfg, settings, mode, budget_mb, Path("cdk.out") / "images-local", out)
+    except (BuildError, EngineError) as exc:  # a failed build, a missing base, no engine: one line
+        raise UserError(str(exc), exit_code=ExitCode.FAILED) from None
+    raise typer.Exit(code)
 
 
 def smoke(
