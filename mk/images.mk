@@ -1,10 +1,10 @@
 # Container images on this machine: the engine and the tools that make local base images, and
 # `make images-local`, which builds every container's image here and prints their compressed sizes.
 # Podman (Debian's) is the engine when no Docker daemon answers; runc because crun fails on hosts
-# with hybrid cgroups; mmdebstrap makes a Debian base, busybox-static an Alpine stand-in, and zstd
+# with hybrid cgroups; catatonit is the pause process of a pod's infra container; mmdebstrap makes a Debian base, busybox-static an Alpine stand-in, and zstd
 # measures zstd-compressed sizes, for when public container registries cannot be reached.
-CONTAINER_TOOLS := podman runc mmdebstrap busybox-static zstd slirp4netns uidmap
-CONTAINER_TOOL_BINARIES := /usr/bin/podman /usr/sbin/runc /usr/bin/mmdebstrap /bin/busybox /usr/bin/zstd
+CONTAINER_TOOLS := podman runc catatonit mmdebstrap busybox-static zstd slirp4netns uidmap
+CONTAINER_TOOL_BINARIES := /usr/bin/podman /usr/sbin/runc /usr/bin/catatonit /usr/bin/mmdebstrap /bin/busybox /usr/bin/zstd
 
 .PHONY: podman images-local
 

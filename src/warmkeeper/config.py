@@ -243,6 +243,10 @@ class EnvironmentSettings(_Strict):
     target_requests_per_task: int = Field(default=500, ge=1, description="autoscaling target (per minute)")
     target_cpu_percent: int = Field(default=60, ge=10, le=95)
     edge_port: int = Field(default=8080, ge=1, le=65535, description="local twin only: the public port")
+    runtime: Literal["processes", "containers"] = Field(
+        default="processes",
+        description="local twin only: each container's local command, or each task as a pod of images",
+    )
 
     @field_validator("region")
     @classmethod

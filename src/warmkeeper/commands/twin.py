@@ -49,8 +49,17 @@ def up(
             help="Task starts per wake before giving up (backoff 1, 2, 4... s).",
         ),
     ] = 4,
+    runtime: Annotated[
+        str | None,
+        typer.Option(
+            "--runtime",
+            help="processes (each container's local command) or containers (each task as a Podman pod "
+            "of the images `make images-local` built); default: the local environment's runtime.",
+        ),
+    ] = None,
 ) -> None:
     """Run the local twin: Caddy edge, waker, controller and tasks, scale-to-zero included."""
+    from warmkeeper.local.containers import ContainersError
     from warmkeeper.local.twin import Twin, TwinEvent, TwinOptions
 
     cfg, settings = load(config, "local")
@@ -61,9 +70,15 @@ def up(
         stamp = f"[dim]{event.at.astimezone():%H:%M:%S}[/]"
         out.print(f"{stamp} [{style}]{text}[/]" if style else f"{stamp} {text}")
 
-    twin = Twin(
-        cfg, settings, TwinOptions(idle_seconds=idle, port=port, max_attempts=max_attempts), on_event=show
-    )
+    try:
+        twin = Twin(
+            cfg,
+            settings,
+            TwinOptions(idle_seconds=idle, port=port, max_attempts=max_attempts, runtime=runtime),
+            on_event=show,
+        )
+    except ContainersError as exc:
+        raise UserError(str(exc)) from None
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

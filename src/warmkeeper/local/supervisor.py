@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 import httpx
 
@@ -50,6 +51,104 @@ EventSink = Callable[[str, str], None]  # (kind, message): kind is "task", "prob
 STARTUP_PROBE_SECONDS = 0.05
 # How often a healthy task is probed (the config's interval says when it counts as unhealthy).
 LIVENESS_PROBE_SECONDS = 1.0
+
+
+class TaskRuntime(Protocol):
+    """How a task's containers run: as local processes (the default) or as a pod of containers.
+
+    The task's life (start order, health, failure, stop order) is :class:`LocalTask`'s and is the
+    same for every runtime; a runtime only says how one container starts, is checked and is stopped.
+    """
+
+    name: str
+    startup_probe_seconds: float  # how often a starting container is checked
+
+    def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
+        """Each container's port as the runtime reaches it, and the entry's port on loopback."""
+        ...
+
+    def prepare(self, task: LocalTask) -> None:
+        """Before the first container starts (e.g. create the pod); raise ProcessStartError."""
+        ...
+
+    def launch(self, task: LocalTask, container: Container, process_group: int) -> ChildProcess:
+        """Start one container; its output and exit code are the returned child process's."""
+        ...
+
+    def probe(self, task: LocalTask, container: Container) -> bool:
+        """Run the container's health check once (bounded by its timeout)."""
+        ...
+
+    def probe_description(self, task: LocalTask, container: Container) -> str: ...
+
+    def liveness_seconds(self, container: Container) -> float:
+        """How often a healthy container is checked."""
+        ...
+
+    def stop_container(self, task: LocalTask, container: Container, process: ChildProcess) -> None:
+        """SIGTERM, at most the container's stop timeout, then SIGKILL."""
+        ...
+
+    def cleanup(self, task: LocalTask) -> None:
+        """After every container stopped: remove what the runtime made for the task."""
+        ...
+
+    def leftovers(self, task: LocalTask) -> list[str]:
+        """What of the task still exists after its stop (should be nothing)."""
+        ...
+
+
+class ProcessRuntime:
+    """Each container's ``local`` command as a child process on a loopback port of the task's own;
+    the health check is an HTTP GET of ``health.path`` on that port."""
+
+    name = "processes"
+    startup_probe_seconds = STARTUP_PROBE_SECONDS
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
+        ports = {c.name: free_port() for c in cfg.containers}
+        return ports, ports[cfg.entry_container.name]
+
+    def prepare(self, task: LocalTask) -> None:
+        return None
+
+    def launch(self, task: LocalTask, container: Container, process_group: int) -> ChildProcess:
+        local = container.local
+        argv = [expand_local(part, container.name, task.ports) for part in local.command]
+        extra = {k: expand_local(v, container.name, task.ports) for k, v in local.environment.items()}
+        return ChildProcess(
+            f"{task.task_id}/{container.name}",
+            argv,
+            cwd=(task.cfg.base_dir / local.cwd).resolve(),
+            env=child_environment(extra),
+            process_group=process_group,
+        )
+
+    def probe(self, task: LocalTask, container: Container) -> bool:
+        url = f"http://{LOOPBACK}:{task.ports[container.name]}{container.health.path}"
+        try:
+            response = self._client.get(url, timeout=container.health.timeout_seconds)
+        except httpx.HTTPError:
+            return False
+        return 200 <= response.status_code < 400
+
+    def probe_description(self, task: LocalTask, container: Container) -> str:
+        return f"GET {container.health.path} on port {task.ports[container.name]}"
+
+    def liveness_seconds(self, container: Container) -> float:
+        return LIVENESS_PROBE_SECONDS
+
+    def stop_container(self, task: LocalTask, container: Container, process: ChildProcess) -> None:
+        process.stop(timeout=container.stop_timeout_seconds)
+
+    def cleanup(self, task: LocalTask) -> None:
+        return None
+
+    def leftovers(self, task: LocalTask) -> list[str]:
+        return []
 
 
 class TaskPhase(StrEnum):
@@ -124,7 +223,8 @@ def health_deadline_seconds(container: Container) -> float:
 
 
 class LocalTask:
-    """One task: the containers' local commands, in one process group, on ports of their own."""
+    """One task: its containers (local commands, or a pod's containers: see :class:`TaskRuntime`),
+    their client processes in one process group."""
 
     def __init__(
         self,
@@ -134,15 +234,16 @@ class LocalTask:
         on_event: EventSink,
         on_change: Callable[[], None],
         in_service: bool = True,
+        runtime: TaskRuntime | None = None,
     ) -> None:
         self.task_id = task_id
+        self.runtime: TaskRuntime = runtime or ProcessRuntime(client)
         self.spec = spec
         self.cfg = cfg = spec.cfg
         # A target of the edge once healthy. A rollout's new task is not, until the rollout
         # switches the edge to it; a draining task no longer is.
         self.in_service = in_service
-        self.ports: dict[str, int] = {c.name: free_port() for c in cfg.containers}
-        self.entry_port = self.ports[cfg.entry_container.name]
+        self.ports, self.entry_port = self.runtime.ports(cfg)
         self.phase = TaskPhase.STARTING
         self.created_at = datetime.now(UTC)
         self.created_monotonic = time.monotonic()
@@ -188,24 +289,11 @@ class LocalTask:
         self._on_change()
 
     def _launch(self, container: Container) -> ChildProcess:
-        local = container.local
-        argv = [expand_local(part, container.name, self.ports) for part in local.command]
-        extra = {k: expand_local(v, container.name, self.ports) for k, v in local.environment.items()}
-        return ChildProcess(
-            f"{self.task_id}/{container.name}",
-            argv,
-            cwd=(self.cfg.base_dir / local.cwd).resolve(),
-            env=child_environment(extra),
-            process_group=self.pgid or 0,  # the first container leads the task's group
-        )
+        # The first container leads the task's process group.
+        return self.runtime.launch(self, container, process_group=self.pgid or 0)
 
-    def _probe(self, container: Container, timeout: float) -> bool:
-        url = f"http://{LOOPBACK}:{self.ports[container.name]}{container.health.path}"
-        try:
-            response = self._client.get(url, timeout=timeout)
-        except httpx.HTTPError:
-            return False
-        return 200 <= response.status_code < 400
+    def _probe(self, container: Container) -> bool:
+        return self.runtime.probe(self, container)
 
     def _run(self) -> None:
         try:
@@ -216,6 +304,11 @@ class LocalTask:
 
     def _start_containers(self) -> bool:
         order = startup_order(self.cfg.containers)
+        try:
+            self.runtime.prepare(self)
+        except ProcessStartError as exc:
+            self._fail(self.cfg.entry_container.name, str(exc))
+            return False
         healthy: set[str] = set()
         launched_at: dict[str, float] = {}
         while not self._stop.is_set():
@@ -240,7 +333,7 @@ class LocalTask:
                 if code is not None:
                     self._fail(name, f"container {name} exited with code {code} before it was healthy")
                     return False
-                if self._probe(container, timeout=container.health.timeout_seconds):
+                if self._probe(container):
                     healthy.add(name)
                     continue
                 waited = time.monotonic() - started
@@ -249,7 +342,7 @@ class LocalTask:
                     self._fail(
                         name,
                         f"container {name} not healthy after {waited:.0f} s "
-                        f"(GET {container.health.path} on port {self.ports[name]})",
+                        f"({self.runtime.probe_description(self, container)})",
                     )
                     return False
             if len(healthy) == len(order):
@@ -262,12 +355,15 @@ class LocalTask:
                 self._on_event("task", f"task {self.task_id} healthy in {self.boot_seconds:.2f} s")
                 self._on_change()
                 return True
-            self._stop.wait(STARTUP_PROBE_SECONDS)
+            self._stop.wait(self.runtime.startup_probe_seconds)
         return False
 
     def _watch(self) -> None:
         failures = dict.fromkeys(self._processes, 0)
         last_ok = dict.fromkeys(self._processes, time.monotonic())
+        # Each container is checked at the runtime's pace for it (a pod: its health check interval);
+        # an exit is noticed within a second whatever the pace.
+        next_check = dict.fromkeys(self._processes, 0.0)
         while not self._stop.wait(LIVENESS_PROBE_SECONDS):
             for name, process in self._processes.items():
                 code = process.returncode
@@ -275,7 +371,10 @@ class LocalTask:
                     self._fail(name, f"container {name} exited with code {code}")
                     return
                 container = self.cfg.container(name)
-                if self._probe(container, timeout=container.health.timeout_seconds):
+                if time.monotonic() < next_check[name]:
+                    continue
+                next_check[name] = time.monotonic() + self.runtime.liveness_seconds(container)
+                if self._probe(container):
                     failures[name] = 0
                     last_ok[name] = time.monotonic()
                     continue
@@ -324,7 +423,7 @@ class LocalTask:
         for container in reversed(startup_order(self.cfg.containers)):
             process = self._processes.get(container.name)
             if process is not None:
-                process.stop(timeout=container.stop_timeout_seconds)
+                self.runtime.stop_container(self, container, process)
         # Anything a command forked and left behind (a shell's child, a worker) goes too.
         if self.pgid is not None and group_alive(self.pgid):
             kill_group(self.pgid, signal.SIGTERM)
@@ -332,6 +431,7 @@ class LocalTask:
             while group_alive(self.pgid) and time.monotonic() < deadline:
                 time.sleep(0.05)
             kill_group(self.pgid, signal.SIGKILL)
+        self.runtime.cleanup(self)
         self._set_phase(TaskPhase.STOPPED)
 
     # -- inspection ---------------------------------------------------------------------------------
@@ -390,6 +490,7 @@ class LocalService:
         max_attempts: int = 4,
         backoff_base_seconds: float = 1.0,
         backoff_max_seconds: float = 30.0,
+        runtime: TaskRuntime | None = None,
     ) -> None:
         self._spec = TaskSpec(cfg)
         self._rollout: Rollout | None = None
@@ -399,6 +500,7 @@ class LocalService:
         self._on_event = on_event
         self._on_change_hook = on_change
         self._client = httpx.Client(trust_env=False, timeout=3.0)
+        self.runtime: TaskRuntime = runtime or ProcessRuntime(self._client)
         self._lock = threading.RLock()
         self._wakeup = threading.Event()
         self._closed = threading.Event()
@@ -536,7 +638,9 @@ class LocalService:
         spec = spec or self._spec
         if in_service:
             self._attempts += 1
-        task = LocalTask(f"t{self._counter}", spec, self._client, self._on_event, self._changed, in_service)
+        task = LocalTask(
+            f"t{self._counter}", spec, self._client, self._on_event, self._changed, in_service, self.runtime
+        )
         self._tasks.append(task)
         self._all_tasks.append(task)
         ports = ", ".join(f"{name} :{port}" for name, port in task.ports.items())
@@ -678,9 +782,13 @@ class LocalService:
             self._client.close()
 
     def leftovers(self) -> list[str]:
-        """Process groups of any task ever started that still have a process (should be none)."""
-        return [
+        """Process groups of any task ever started that still have a process, and whatever the runtime
+        made for a task that still exists (should be none)."""
+        found = [
             f"task {task.task_id}: process group {task.pgid} still has processes"
             for task in self._all_tasks
             if task.pgid is not None and group_alive(task.pgid)
         ]
+        for task in self._all_tasks:
+            found += self.runtime.leftovers(task)
+        return found

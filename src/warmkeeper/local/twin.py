@@ -47,6 +47,7 @@ from warmkeeper.core import (
     status_report,
 )
 from warmkeeper.core.report import StatusReport, TaskStatus
+from warmkeeper.local.containers import task_runtime
 from warmkeeper.local.deployments import Deployments
 from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, TwinDetails
 from warmkeeper.local.edge import Edge
@@ -85,6 +86,7 @@ class TwinOptions:
     backoff_base_seconds: float = 1.0
     tick_seconds: float = 0.25
     state_dir: Path | None = None  # None: .warmkeeper/ next to the config file
+    runtime: str | None = None  # None: the environment's `runtime` (processes or containers)
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class Twin:
             on_change=self.kick,
             max_attempts=self.options.max_attempts,
             backoff_base_seconds=self.options.backoff_base_seconds,
+            runtime=task_runtime(cfg, settings, self.options.runtime),
         )
         self.waker = WakerServer(self)
         self.edge = Edge(

@@ -1,0 +1,249 @@
+"""The twin's containers runtime: each task as a Podman pod of the images `warmkeeper images --local` built.
+
+A pod plays a Fargate task with awsvpc networking: its containers share one network namespace, so
+they reach each other on 127.0.0.1 at the ports of the task definition, and only the entry
+container's port is published, on a loopback port of the task's own (the edge's target). Each
+container runs with the task definition's environment (not the ``local`` command), its memory as a
+hard limit and its cpu units as a relative share, and the pod gets the task's cpu as its limit.
+
+The health checks are the task definition's exact commands (``CMD`` / ``CMD-SHELL``), run by the
+twin with ``podman exec`` at the check's interval, as the ECS agent runs them (Podman does not
+run an image's HEALTHCHECK by itself here). A container is stopped with ``podman stop -t
+<stop_timeout>``: SIGTERM (the image's STOPSIGNAL), then SIGKILL when the timeout passes, as ECS
+does. Every pod is labelled with the twin's process id: pods left by a twin that was killed are
+removed by the next one of the same app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import uuid
+
+from warmkeeper.config import AppConfig, Container, EnvironmentSettings
+from warmkeeper.images.build import local_image_tag
+from warmkeeper.images.engine import Engine, EngineError, detect_engine, engine_environment, last_line
+from warmkeeper.local.ports import LOOPBACK, free_port
+from warmkeeper.local.process import ChildProcess, ProcessStartError
+from warmkeeper.local.supervisor import LocalTask
+
+RUNTIMES = ("processes", "containers")
+LABEL_APP = "io.warmkeeper.app"
+LABEL_OWNER = "io.warmkeeper.owner-pid"
+# A starting container is checked this often (each check is a `podman exec`, about 0.1-0.3 s).
+STARTUP_PROBE_SECONDS = 0.25
+COMMAND_TIMEOUT_SECONDS = 60.0
+
+
+class ContainersError(Exception):
+    """The containers runtime cannot run this app here (one line: what is missing, how to fix it)."""
+
+
+def health_argv(container: Container) -> list[str]:
+    """The task definition's health command as what `podman exec` runs (CMD: argv; CMD-SHELL: sh -c)."""
+    command = container.health.command
+    if not command:
+        raise ContainersError(
+            f"container {container.name}: no health.command; the containers runtime runs the task "
+            'definition\'s health check, so set one (e.g. ["CMD", "wget", "-q", "-O", "-", URL])'
+        )
+    kind, *rest = command
+    if kind == "CMD" and rest:
+        return rest
+    if kind == "CMD-SHELL" and len(rest) == 1:
+        return ["/bin/sh", "-c", rest[0]]
+    raise ContainersError(
+        f"container {container.name}: health.command must start with CMD (argv) or CMD-SHELL (one string)"
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ContainerRuntime:
+    """Runs each task as a pod (see the module's docstring); one per twin."""
+
+    name = "containers"
+    startup_probe_seconds = STARTUP_PROBE_SECONDS
+
+    def __init__(
+        self,
+        cfg: AppConfig,
+        settings: EnvironmentSettings,
+        engine: Engine | None = None,
+        images: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            self.engine = engine or detect_engine("podman")
+        except EngineError as exc:
+            raise ContainersError(f"the containers runtime needs Podman (pods): {exc}") from None
+        if not self.engine.is_podman:
+            raise ContainersError("the containers runtime needs Podman (pods), not Docker")
+        self.app = cfg.app.name
+        self.task_cpu = settings.cpu
+        self.images = images or {c.name: local_image_tag(cfg, c) for c in cfg.containers}
+        self.owner = os.getpid()
+        self._run_id = uuid.uuid4().hex[:6]
+        self.check(cfg)
+        self.sweep()
+
+    # -- checks before anything runs ----------------------------------------------------------------
+
+    def check(self, cfg: AppConfig) -> None:
+        """Every container has a health command and an image here; else one line saying what to do."""
+        for container in cfg.containers:
+            health_argv(container)
+            image = container.image or self.images.get(container.name)
+            if image is None or not self.engine.image_exists(image):
+                what = image or container.name
+                raise ContainersError(
+                    f"container {container.name}: image {what} is not on this machine; "
+                    "build it with `make images-local` (warmkeeper images --env local --local)"
+                )
+
+    def _podman(
+        self, *args: str, timeout: float = COMMAND_TIMEOUT_SECONDS
+    ) -> subprocess.CompletedProcess[str]:
+        return self.engine.run(*args, timeout=timeout)
+
+    def sweep(self) -> list[str]:
+        """Remove this app's pods whose twin is gone (killed before it could stop them)."""
+        listed = self._podman("pod", "ps", "--filter", f"label={LABEL_APP}={self.app}", "--format", "json")
+        removed: list[str] = []
+        if listed.returncode != 0:
+            return removed
+        for pod in json.loads(listed.stdout or "[]") or []:
+            labels = pod.get("Labels") or {}
+            try:
+                owner = int(labels.get(LABEL_OWNER, "0"))
+            except ValueError:
+                owner = 0
+            if owner and owner != self.owner and not _pid_alive(owner):
+                self._podman("pod", "rm", "--force", "--time", "0", pod["Name"])
+                removed.append(pod["Name"])
+        return removed
+
+    # -- the TaskRuntime protocol ----------------------------------------------------------------------
+
+    def pod_name(self, task: LocalTask) -> str:
+        return f"wk-{self.app}-{self._run_id}-{task.task_id}"
+
+    def container_name(self, task: LocalTask, container: Container) -> str:
+        return f"{self.pod_name(task)}-{container.name}"
+
+    def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
+        # Inside the pod every container listens on its task-definition port; the entry's is
+        # published on a loopback port of this task's own.
+        return {c.name: c.port for c in cfg.containers}, free_port()
+
+    def prepare(self, task: LocalTask) -> None:
+        entry = task.cfg.entry_container
+        argv = [
+            "pod",
+            "create",
+            "--name",
+            self.pod_name(task),
+            "--label",
+            f"{LABEL_APP}={self.app}",
+            "--label",
+            f"{LABEL_OWNER}={self.owner}",
+            "--publish",
+            f"{LOOPBACK}:{task.entry_port}:{entry.port}",
+        ]
+        if self.task_cpu:
+            argv += ["--cpus", f"{self.task_cpu / 1024:g}"]  # the task's cpu: a hard limit, as on Fargate
+        result = self._podman(*argv)
+        if result.returncode != 0:
+            raise ProcessStartError(
+                f"task {task.task_id}: `podman pod create` failed: {last_line(result.stderr)}"
+            )
+
+    def launch(self, task: LocalTask, container: Container, process_group: int) -> ChildProcess:
+        image = container.image or self.images[container.name]
+        argv = [
+            self.engine.executable,
+            "run",
+            "--rm",
+            "--pod",
+            self.pod_name(task),
+            "--name",
+            self.container_name(task, container),
+            "--label",
+            f"{LABEL_APP}={self.app}",
+            "--stop-timeout",
+            str(container.stop_timeout_seconds),
+        ]
+        if container.cpu:
+            argv += ["--cpu-shares", str(max(2, container.cpu))]  # ECS: container cpu is a share
+        if container.memory:
+            argv += ["--memory", f"{container.memory}m"]  # ECS: container memory is a hard limit
+        for key, value in container.environment.items():
+            argv += ["--env", f"{key}={value}"]
+        argv.append(image)
+        # `podman run` stays attached: the container's output is the child's, and so is its exit code.
+        return ChildProcess(
+            f"{task.task_id}/{container.name}",
+            argv,
+            cwd=task.cfg.base_dir,
+            env=engine_environment(),
+            process_group=process_group,
+        )
+
+    def probe(self, task: LocalTask, container: Container) -> bool:
+        argv = ["exec", self.container_name(task, container), *health_argv(container)]
+        try:
+            result = self.engine.run(*argv, timeout=container.health.timeout_seconds)
+        except EngineError:  # the check's timeout: a failed check, as on ECS
+            return False
+        return result.returncode == 0
+
+    def probe_description(self, task: LocalTask, container: Container) -> str:
+        command = container.health.command or []
+        return f"health command {json.dumps(command)} in {self.container_name(task, container)}"
+
+    def liveness_seconds(self, container: Container) -> float:
+        return float(container.health.interval_seconds)
+
+    def stop_container(self, task: LocalTask, container: Container, process: ChildProcess) -> None:
+        if process.alive:
+            with contextlib.suppress(EngineError):
+                self._podman(
+                    "stop",
+                    "--time",
+                    str(container.stop_timeout_seconds),
+                    self.container_name(task, container),
+                    timeout=container.stop_timeout_seconds + 30,
+                )
+        # The attached `podman run` returns once the container is gone.
+        if not process.wait(10):
+            process.stop(timeout=2)
+
+    def cleanup(self, task: LocalTask) -> None:
+        with contextlib.suppress(EngineError):
+            self._podman("pod", "rm", "--force", "--time", "0", self.pod_name(task))
+
+    def leftovers(self, task: LocalTask) -> list[str]:
+        try:
+            exists = self._podman("pod", "exists", self.pod_name(task), timeout=30).returncode == 0
+        except EngineError:
+            return [f"task {task.task_id}: cannot tell whether pod {self.pod_name(task)} is gone"]
+        return [f"task {task.task_id}: pod {self.pod_name(task)} still exists"] if exists else []
+
+
+def task_runtime(
+    cfg: AppConfig, settings: EnvironmentSettings, name: str | None = None
+) -> ContainerRuntime | None:
+    """The runtime `name` (default: the local environment's `runtime`); None means processes."""
+    chosen = name or settings.runtime
+    if chosen not in RUNTIMES:
+        raise ContainersError(f"--runtime {chosen!r}: use one of {', '.join(RUNTIMES)}")
+    return ContainerRuntime(cfg, settings) if chosen == "containers" else None
