@@ -132,6 +132,12 @@ def run_local_images(
     """Build, measure, print, record `sizes.json`; 1 when over budget. Raises BuildError/EngineError."""
     result = build_local_images(cfg, mode, out_dir, console)
     console.print(size_table(result))
+    task = result.sizes
+    console.print(
+        f"task total: {_mb(task.gzip)} MB gzip, {_mb(task.zstd)} MB zstd, {_mb(task.uncompressed)} MB "
+        f"uncompressed ({task.shared_layers} shared layers counted once)",
+        highlight=False,
+    )
     (out_dir / SIZES_FILE).write_text(json.dumps(sizes_json(cfg, result), indent=2) + "\n", encoding="utf-8")
     target = settings.architecture
     host = platform.machine().lower()

@@ -141,9 +141,10 @@ class ContainerRuntime:
         return f"{self.pod_name(task)}-{container.name}"
 
     def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
-        # Inside the pod every container listens on its task-definition port; the entry's is
-        # published on a loopback port of this task's own.
-        return {c.name: c.port for c in cfg.containers}, free_port()
+        # Inside the pod every container listens on its task-definition port, out of the host's
+        # reach; only the entry's is published, on a loopback port of this task's own.
+        entry = free_port()
+        return {cfg.entry_container.name: entry}, entry
 
     def prepare(self, task: LocalTask) -> None:
         entry = task.cfg.entry_container

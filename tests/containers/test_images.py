@@ -1,0 +1,71 @@
+"""Each CityGuided image, built by `warmkeeper images --local`: it fits the budget, runs as a
+non-root user, passes the task definition's own health check and stops within its stop timeout."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.containers.support import podman
+from tests.e2e.support import EXAMPLE_CONFIG, wait_for
+from warmkeeper.config import load_config
+from warmkeeper.images.build import local_image_tag
+from warmkeeper.local.containers import health_argv
+
+pytestmark = pytest.mark.containers
+
+CFG = load_config(EXAMPLE_CONFIG)
+
+
+def test_images_local_prints_each_size_and_a_task_total_within_budget(built_images: str) -> None:
+    for name in ("caddy", "api", "web"):
+        assert f"│ {name} " in built_images, built_images
+    assert "task total: " in built_images and "shared layers counted once" in built_images
+    assert "within budget" in built_images
+    sizes = json.loads((EXAMPLE_CONFIG.parents[2] / "cdk.out/images-local/sizes.json").read_text())
+    assert set(sizes["images"]) == {"caddy", "api", "web"}
+    task = sizes["task"]
+    assert 0 < task["zstd_mb"] <= task["gzip_mb"] <= 100
+    # Shared layers count once: the total is less than the sum of the images.
+    assert task["gzip_mb"] < sum(image["gzip_mb"] for image in sizes["images"].values())
+
+
+@pytest.mark.parametrize("name", ["caddy", "api", "web"])
+def test_image_runs_non_root_passes_its_health_check_and_stops_on_sigterm(
+    built_images: str, name: str
+) -> None:
+    container = CFG.container(name)
+    image = local_image_tag(CFG, container)
+    run_name = f"wk-image-test-{name}"
+    podman("rm", "--force", "--time", "0", run_name)
+    argv = ["run", "--detach", "--name", run_name]
+    for key, value in container.environment.items():
+        argv += ["--env", f"{key}={value}"]
+    started = podman(*argv, image)
+    assert started.returncode == 0, started.stderr
+    try:
+        # The task definition's exact health command, run in the container as the ECS agent does.
+        command = health_argv(container)
+        wait_for(
+            lambda: podman("exec", run_name, *command, timeout=30).returncode == 0,
+            60,
+            f"{name}'s health check {command}",
+            interval=0.5,
+        )
+        uid = podman("exec", run_name, "id", "-u").stdout.strip()
+        assert uid.isdigit() and int(uid) != 0, uid
+        user = podman("inspect", "--format", "{{.Config.User}}", image).stdout.strip()
+        assert user and not user.startswith(("0", "root")), user
+
+        began = time.monotonic()
+        stopped = podman("stop", "--time", str(container.stop_timeout_seconds), run_name)
+        elapsed = time.monotonic() - began
+        assert stopped.returncode == 0, stopped.stderr
+        state = json.loads(podman("inspect", run_name).stdout)[0]["State"]
+        # Stopped by SIGTERM well within the stop timeout, not killed when it ran out (137).
+        assert elapsed < container.stop_timeout_seconds, elapsed
+        assert state["ExitCode"] in (0, 143), state
+    finally:
+        podman("rm", "--force", "--time", "0", run_name)
