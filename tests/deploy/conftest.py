@@ -47,6 +47,7 @@ from warmkeeper.aws.clients import AwsClients
 from warmkeeper.config import AppConfig, EnvironmentSettings, load_config
 from warmkeeper.deploy.aws import AwsDeployer
 from warmkeeper.deploy.context import ReleaseContext
+from warmkeeper.deploy.images import is_push
 from warmkeeper.deploy.preflight import CDK_BOOTSTRAP_VERSION_PARAMETER
 from warmkeeper.deploy.publish import ImagePublisher
 
@@ -478,7 +479,7 @@ class FakeImagesSynth:
 
 @dataclass
 class FakeDocker:
-    """`docker login` and `docker buildx build --push` at the command boundary: a push is a PutImage."""
+    """`docker login` and `docker buildx build` (pushing) at the command boundary: a push is a PutImage."""
 
     cloud: Cloud
     fail_on: str | None = None  # a command containing this text exits 1
@@ -492,7 +493,7 @@ class FakeDocker:
         if list(argv[:2]) == ["docker", "login"]:
             self.passwords.append(stdin or "")
             return 0 if stdin else 1
-        if list(argv[:3]) == ["docker", "buildx", "build"] and "--push" in argv:
+        if list(argv[:3]) == ["docker", "buildx", "build"] and is_push(argv):
             uri, _, tag = argv[argv.index("--tag") + 1].rpartition(":")
             name = uri.split("/", 1)[1]
             self.cloud.ecr.put_image(

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from tests.conftest import EXAMPLE_CONFIG, ROOT, run_cli
 from tests.deploy.conftest import IMAGES_STACK, REGISTRY, Cloud
 from warmkeeper.cli import app
+from warmkeeper.deploy.images import ZSTD_OUTPUT
 
 runner = CliRunner()
 
@@ -115,7 +116,7 @@ def test_images_print_shows_the_exact_commands(
         expected.append(
             "docker buildx build --platform linux/arm64 --provenance=false "
             f"--file {example / name / 'Dockerfile'} --tag {REGISTRY}/cityguided-staging/{name}:0123abc "
-            f"--label org.opencontainers.image.revision=0123abc --push {example / name}"
+            f"--label org.opencontainers.image.revision=0123abc --output {ZSTD_OUTPUT} {example / name}"
         )
     assert result.stdout.splitlines() == expected
     # Printing changes nothing: a new environment still has no stack.

@@ -10,7 +10,7 @@ import pytest
 from warmkeeper.aws.stack import StackInfo
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.deploy.history import HISTORY_LIMIT, MAX_PARAMETER_BYTES, Release, encode, with_release
-from warmkeeper.deploy.images import execute, plan_images
+from warmkeeper.deploy.images import ZSTD_OUTPUT, execute, is_push, plan_images
 from warmkeeper.deploy.model import StackTimings, model_cold_deploy, model_warm_deploy, timings_from_template
 from warmkeeper.deploy.preflight import PreflightError, repository_of, repository_uris
 
@@ -117,3 +117,16 @@ def test_modelled_deploy_reads_the_stack_settings() -> None:
     total = warm.total
     assert total.low < total.typical < total.high
     assert model_cold_deploy().total.high < total.low  # a cold deploy starts no task
+
+
+def test_images_are_pushed_zstd_compressed_unless_turned_off(
+    cfg: AppConfig, staging: EnvironmentSettings
+) -> None:
+    zstd = plan_images(cfg, staging, URIS, "abc", host_machine="aarch64")
+    gzip = plan_images(cfg, staging, URIS, "abc", host_machine="aarch64", zstd=False)
+    builds = [c.argv for c in zstd.commands if c.argv[:3] == ("docker", "buildx", "build")]
+    assert builds and all(argv[argv.index("--output") + 1] == ZSTD_OUTPUT for argv in builds)
+    assert all("--push" not in argv and is_push(argv) for argv in builds)
+    assert "compression=zstd" in ZSTD_OUTPUT and "force-compression=true" in ZSTD_OUTPUT
+    gzip_builds = [c.argv for c in gzip.commands if c.argv[:3] == ("docker", "buildx", "build")]
+    assert all("--push" in argv and "--output" not in argv and is_push(argv) for argv in gzip_builds)

@@ -146,6 +146,14 @@ def images(
             help="--local: auto (public bases if they can be pulled, else local ones), public or local.",
         ),
     ] = "auto",
+    zstd: Annotated[
+        bool,
+        typer.Option(
+            "--zstd/--no-zstd",
+            help="Push zstd-compressed layers (default: AWS reports up to 27 % faster Fargate task starts) "
+            "or gzip ones.",
+        ),
+    ] = True,
     budget_mb: Annotated[
         float,
         typer.Option("--budget-mb", min=1, help="--local: exit 1 when the task's images exceed this (gzip)."),
@@ -195,10 +203,10 @@ def images(
         context, synthesize=synthesize_images_with_infra, cdk_command=os.path.relpath(cdk)
     )
     if print_only:
-        for line in publisher.preview(tag):
+        for line in publisher.preview(tag, zstd=zstd):
             out.print(line, markup=False, highlight=False, soft_wrap=True)
         return
-    published = publisher.publish(tag, timeout_seconds=timeout)
+    published = publisher.publish(tag, timeout_seconds=timeout, zstd=zstd)
     for name, digest in published.digests.items():
         out.print(f"pushed {published.images[name]} {digest}", highlight=False)
 

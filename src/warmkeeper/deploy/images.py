@@ -9,11 +9,18 @@ once the images stack exists (:mod:`warmkeeper.deploy.publish` deploys it first)
 2. log in to the registry with a token from ECR (the password goes through stdin, never argv);
 3. one build per container, context = its `build` folder, tag = `<repository URI>:<TAG>` with the
    URI taken from the images stack's output `RepositoryUri<Container>`.
+
+Layers are pushed zstd-compressed by default (OCI media types, every layer recompressed, base
+layers included): AWS measured up to 27 % shorter Fargate task start times with zstd images, the
+larger images gaining most ("Reducing AWS Fargate Startup Times with zstd Compressed Container
+Images", AWS Containers blog, 2022). ECR stores and serves them as pushed. ``zstd=False`` pushes
+gzip (Docker's default) for a registry or tool that cannot read zstd layers.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import platform
 import shlex
 import subprocess
@@ -32,6 +39,10 @@ PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
 # platform.machine() spellings of each architecture.
 _HOST_ARCH = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "x86_64", "amd64": "x86_64"}
 BINFMT_IMAGE = "tonistiigi/binfmt:latest"
+# buildx's image exporter: push, recompress every layer (the base's too) with zstd level 3.
+ZSTD_OUTPUT = (
+    "type=image,push=true,compression=zstd,compression-level=3,force-compression=true,oci-mediatypes=true"
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,11 @@ def plan_images(
     uris: Mapping[str, str],
     tag: str,
     host_machine: str | None = None,
+    zstd: bool = True,
 ) -> ImagePlan:
-    """The commands that build and push TAG; `uris` maps each built container to its repository URI."""
+    """The commands that build and push TAG; `uris` maps each built container to its repository URI.
+
+    `zstd`: push zstd-compressed layers (the default), else gzip (`--push`)."""
     containers = built_containers(cfg)
     if not containers:
         raise PreflightError("no container has `build`: there is no image to build")
@@ -103,7 +117,7 @@ def plan_images(
                     image,
                     "--label",
                     f"org.opencontainers.image.revision={tag}",
-                    "--push",
+                    *(("--output", ZSTD_OUTPUT) if zstd else ("--push",)),
                     str(context),
                 )
             )
@@ -126,6 +140,13 @@ CommandRunner = Callable[[Sequence[str], str | None], int]
 
 def run_command(argv: Sequence[str], stdin: str | None) -> int:
     return subprocess.run(list(argv), input=stdin, text=True, check=False).returncode
+
+
+def is_push(argv: Sequence[str]) -> bool:
+    """True for a build command of a plan that pushes (gzip `--push`, or the zstd image output)."""
+    if "--push" in argv:
+        return True
+    return any(a == "--output" and "push=true" in b for a, b in itertools.pairwise(argv))
 
 
 def execute(

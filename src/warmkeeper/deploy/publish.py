@@ -91,7 +91,7 @@ class ImagePublisher:
             raise PreflightError("no container has `build`: there is no image to build")
         return self.context.check_account().account
 
-    def preview(self, tag: str) -> list[str]:
+    def preview(self, tag: str, zstd: bool = True) -> list[str]:
         """The commands a run would execute, changing nothing (`warmkeeper images --print`)."""
         context = self.context
         account = self._check(tag)
@@ -104,11 +104,13 @@ class ImagePublisher:
                 container.name: f"{registry}/{repository_name(context.cfg, context.env, container.name)}"
                 for container in built_containers(context.cfg)
             }
-        plan = plan_images(context.cfg, context.settings, uris, tag, self.host_machine)
+        plan = plan_images(context.cfg, context.settings, uris, tag, self.host_machine, zstd=zstd)
         deploy = shlex.join([self.cdk_command, *deploy_args(context.assembly_dir, self.stack_name)])
         return [deploy, *(command.shell() for command in plan.commands)]
 
-    def publish(self, tag: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> Published:
+    def publish(
+        self, tag: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, zstd: bool = True
+    ) -> Published:
         """Deploy the images stack, build and push TAG, return the pushed digests.
 
         Raises PreflightError before any change, PublishError after.
@@ -134,7 +136,7 @@ class ImagePublisher:
             uris = repository_uris(context.cfg, deployed, self._fix(tag))
         except PreflightError as exc:
             raise PublishError(str(exc)) from None
-        plan = plan_images(context.cfg, context.settings, uris, tag, self.host_machine)
+        plan = plan_images(context.cfg, context.settings, uris, tag, self.host_machine, zstd=zstd)
         self._push(plan)
         repositories = {name: repository_of(uri) for name, uri in uris.items()}
         try:
