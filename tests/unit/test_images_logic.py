@@ -138,3 +138,16 @@ def test_health_commands_run_as_the_ecs_agent_runs_them() -> None:
         health_argv(_container(None))
     with pytest.raises(ContainersError, match="must start with CMD"):
         health_argv(_container(["NONE"]))
+
+
+def test_the_local_environment_chooses_its_runtime_and_a_typo_is_an_error(tmp_path: Path) -> None:
+    from warmkeeper.config import ConfigError, load_config
+
+    text = (EXAMPLE / "warmkeeper.toml").read_text(encoding="utf-8")
+    assert load_config(EXAMPLE / "warmkeeper.toml").environment("local").runtime == "processes"
+    config = tmp_path / "warmkeeper.toml"
+    config.write_text(text.replace("edge_port = 8080", 'edge_port = 8080\nruntime = "containers"'))
+    assert load_config(config).environment("local").runtime == "containers"
+    config.write_text(text.replace("edge_port = 8080", 'edge_port = 8080\nruntime = "docker"'))
+    with pytest.raises(ConfigError, match=r"environments\.local\.runtime"):
+        load_config(config).environment("local")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from warmkeeper.images.engine import Engine, EngineError, last_line
+from warmkeeper.images.engine import Engine, last_line
 
 LOCAL_PREFIX = "localhost/warmkeeper-base"
 # The Python of each Debian suite a local base can be made from.
@@ -306,7 +306,7 @@ def make_busybox(engine: Engine, tag: str, busybox: Path) -> None:
             [str(busybox), "--list"], capture_output=True, text=True, timeout=30, check=True
         ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
-        raise EngineError(f"{tag}: `{busybox} --list` failed: {exc}") from None
+        raise BaseError(f"{tag}: `{busybox} --list` failed: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="warmkeeper-base-") as workdir:
         tarball = Path(workdir) / "busybox.tar"
         with tarfile.open(tarball, "w") as archive:

@@ -272,9 +272,7 @@ def measure(engine: Engine, tags: dict[str, str]) -> TaskSize:
         with tarfile.open(archive_path) as archive:
             manifest = json.load(_member(archive, "manifest.json"))
             for container, tag in tags.items():
-                entry = next(
-                    (m for m in manifest if tag in (m.get("RepoTags") or []) or len(tags) == 1), None
-                )
+                entry = next((m for m in manifest if tag in (m.get("RepoTags") or [])), None)
                 if entry is None:
                     raise EngineError(f"image {container}: {tag} missing from `{engine.name} save` output")
                 layers = []

@@ -80,7 +80,6 @@ class ContainerRuntime:
         cfg: AppConfig,
         settings: EnvironmentSettings,
         engine: Engine | None = None,
-        images: dict[str, str] | None = None,
     ) -> None:
         try:
             self.engine = engine or detect_engine("podman")
@@ -90,7 +89,6 @@ class ContainerRuntime:
             raise ContainersError("the containers runtime needs Podman (pods), not Docker")
         self.app = cfg.app.name
         self.task_cpu = settings.cpu
-        self.images = images or {c.name: local_image_tag(cfg, c) for c in cfg.containers}
         self.owner = os.getpid()
         self._run_id = uuid.uuid4().hex[:6]
         self.check(cfg)
@@ -102,13 +100,17 @@ class ContainerRuntime:
         """Every container has a health command and an image here; else one line saying what to do."""
         for container in cfg.containers:
             health_argv(container)
-            image = container.image or self.images.get(container.name)
-            if image is None or not self.engine.image_exists(image):
-                what = image or container.name
+            image = self.image_of(cfg, container)
+            if not self.engine.image_exists(image):
                 raise ContainersError(
-                    f"container {container.name}: image {what} is not on this machine; "
+                    f"container {container.name}: image {image} is not on this machine; "
                     "build it with `make images-local` (warmkeeper images --env local --local)"
                 )
+
+    @staticmethod
+    def image_of(cfg: AppConfig, container: Container) -> str:
+        """The container's `image`, else the tag `warmkeeper images --local` gives its build."""
+        return container.image or local_image_tag(cfg, container)
 
     def _podman(
         self, *args: str, timeout: float = COMMAND_TIMEOUT_SECONDS
@@ -169,7 +171,7 @@ class ContainerRuntime:
             )
 
     def launch(self, task: LocalTask, container: Container, process_group: int) -> ChildProcess:
-        image = container.image or self.images[container.name]
+        image = self.image_of(task.cfg, container)
         argv = [
             self.engine.executable,
             "run",
