@@ -4,7 +4,10 @@ A :class:`LocalTask` plays one Fargate task: each container's ``local`` command 
 process, all of a task's processes in one process group, on loopback ports of the task's own (so
 two tasks can run side by side, as during a rolling deploy). Containers start in ``depends_on``
 order, each once its dependencies pass their health checks, like ECS's ``HEALTHY`` dependency
-condition. A task is healthy when every container is.
+condition. A task is healthy when every container is. How one container starts, is checked and
+stops is the task's :class:`TaskRuntime`: :class:`ProcessRuntime` (the ``local`` commands, HTTP
+health checks; the default) or :class:`warmkeeper.local.containers.ContainerRuntime` (each task a
+Podman pod of the real images, the task definition's health commands).
 
 A :class:`LocalService` keeps ``desired`` tasks running, like the ECS service scheduler: it starts a
 task when one is missing, replaces a task that failed (a process exited, or a container never became
