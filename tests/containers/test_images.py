@@ -14,7 +14,8 @@ from warmkeeper.config import load_config
 from warmkeeper.images.build import local_image_tag
 from warmkeeper.local.containers import health_argv
 
-pytestmark = pytest.mark.containers
+# The first test to use `built_images` may build the base image and the three images (minutes).
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 
 CFG = load_config(EXAMPLE_CONFIG)
 

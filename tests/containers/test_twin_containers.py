@@ -31,7 +31,8 @@ from tests.e2e.test_twin_browser import (
 )
 from warmkeeper.config import load_config
 
-pytestmark = pytest.mark.containers
+# The first test to use `built_images` may build the base image and the three images (minutes).
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 
 IDLE_SECONDS = 8
 WEB_HEALTH = (
