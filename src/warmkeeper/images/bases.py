@@ -150,7 +150,9 @@ def substitute_for(ref: str) -> Substitute:
     raise BaseError(f"{ref}: cannot be pulled and warmkeeper has no local substitute for it")
 
 
-def resolve(engine: Engine, args: list[BaseArg], mode: BaseMode) -> list[BaseChoice]:
+def resolve(
+    engine: Engine, args: list[BaseArg], mode: BaseMode, announce: Callable[[str], None] | None = None
+) -> list[BaseChoice]:
     """For each base argument, the image the build gets; local bases are made when missing."""
     choices: list[BaseChoice] = []
     for arg in args:
@@ -167,6 +169,8 @@ def resolve(engine: Engine, args: list[BaseArg], mode: BaseMode) -> list[BaseCho
                 raise BaseError(f"{ref} cannot be pulled: {last_line(pulled.stderr)}")
         substitute = substitute_for(ref)
         if not engine.image_exists(substitute.tag):
+            if announce is not None:
+                announce(f"{ref} cannot be pulled: making {substitute.tag} ({substitute.what}) ...")
             substitute.make(engine, substitute.tag)
         choices.append(BaseChoice(arg.name, ref, substitute.tag, f"local ({substitute.what})"))
     return choices

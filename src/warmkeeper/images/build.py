@@ -103,7 +103,7 @@ def build_image(
     if not dockerfile.is_file():
         raise BuildError(f"image {container.name}: no Dockerfile at {dockerfile}")
     try:
-        bases = resolve(engine, base_args(dockerfile), mode)
+        bases = resolve(engine, base_args(dockerfile), mode, announce)
     except (BaseError, EngineError) as exc:
         raise BuildError(f"image {container.name}: step base image: {exc}") from None
     for choice in bases:
