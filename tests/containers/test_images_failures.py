@@ -98,3 +98,23 @@ def test_no_engine_says_so_in_one_line(tmp_path: Path) -> None:
     assert "no container engine available" in line and "make podman" in line, line
     assert shutil.which("podman", path=str(bin_dir)) is None
     assert ROOT.exists()
+
+
+def test_the_containers_runtime_without_images_says_so_in_one_line(tmp_path: Path) -> None:
+    config = _app(tmp_path, "FROM scratch\n")
+    text = config.read_text(encoding="utf-8").replace('path = "/"', 'path = "/"\ncommand = ["CMD", "true"]')
+    config.write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "warmkeeper", "up", "--runtime", "containers", "--config", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = _error_lines(result)
+    assert "container svc: image localhost/warmkeeper/brokenapp-svc:local is not on this machine" in line, (
+        line
+    )
+    assert "make images-local" in line

@@ -126,6 +126,14 @@ def test_waiting_page_then_the_app_served_by_a_pod(pods: PodTwin) -> None:
     (pod,) = app_pods()
     names = sorted(c["Names"][0] for c in app_containers() if not c.get("IsInfra"))
     assert names == sorted(f"{pod}-{name}" for name in ("caddy", "api", "web")), names
+    # The config's limits: container memory a hard limit, cpu a share (as ECS applies them).
+    cfg = load_config(pods.config)
+    for name in ("caddy", "api", "web"):
+        limits = podman(
+            "inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.CpuShares}}", f"{pod}-{name}"
+        )
+        container = cfg.container(name)
+        assert limits.stdout.split() == [str(container.memory * 1024 * 1024), str(container.cpu)], limits
 
 
 @pytest.mark.browser
