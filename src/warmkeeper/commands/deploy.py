@@ -213,17 +213,15 @@ def images(
 
 def _images_local(config: Path, env: str, bases: str, budget_mb: float) -> None:
     from warmkeeper.images.bases import BaseMode
-    from warmkeeper.images.local import BuildError, EngineError, run_local_images
+    from warmkeeper.images.local import run_local_images
 
     try:
         mode = BaseMode(bases)
     except ValueError:
         raise UserError(f"--bases {bases!r}: use auto, public or local") from None
     cfg, settings = load(config, env)
-    try:
-        code = run_local_images(cfg, settings, mode, budget_mb, Path("cdk.out") / "images-local", out)
-    except (BuildError, EngineError) as exc:  # a failed build, a missing base, no engine: one line
-        raise UserError(str(exc), exit_code=ExitCode.FAILED) from None
+    # A failed build, a base that cannot be had, no engine: one line naming the image and the step, exit 1.
+    code = run_local_images(cfg, settings, mode, budget_mb, Path("cdk.out") / "images-local", out)
     raise typer.Exit(code)
 
 

@@ -59,7 +59,6 @@ def up(
     ] = None,
 ) -> None:
     """Run the local twin: Caddy edge, waker, controller and tasks, scale-to-zero included."""
-    from warmkeeper.local.containers import ContainersError
     from warmkeeper.local.twin import Twin, TwinEvent, TwinOptions
 
     cfg, settings = load(config, "local")
@@ -70,15 +69,13 @@ def up(
         stamp = f"[dim]{event.at.astimezone():%H:%M:%S}[/]"
         out.print(f"{stamp} [{style}]{text}[/]" if style else f"{stamp} {text}")
 
-    try:
-        twin = Twin(
-            cfg,
-            settings,
-            TwinOptions(idle_seconds=idle, port=port, max_attempts=max_attempts, runtime=runtime),
-            on_event=show,
-        )
-    except ContainersError as exc:
-        raise UserError(str(exc)) from None
+    # No Podman, a missing image, a container without a health command: ContainersError, one line, exit 2.
+    twin = Twin(
+        cfg,
+        settings,
+        TwinOptions(idle_seconds=idle, port=port, max_attempts=max_attempts, runtime=runtime),
+        on_event=show,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from warmkeeper.errors import ExitCode, WarmkeeperError
 from warmkeeper.images.engine import Engine, last_line
 
 LOCAL_PREFIX = "localhost/warmkeeper-base"
@@ -44,8 +45,10 @@ PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
 
 
-class BaseError(Exception):
+class BaseError(WarmkeeperError):
     """A base image that can be neither pulled nor made here (one line: which base, why)."""
+
+    exit_code = ExitCode.FAILED
 
 
 class BaseMode(StrEnum):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from warmkeeper.config import AppConfig, Container
+from warmkeeper.errors import ExitCode, WarmkeeperError
 from warmkeeper.images.bases import BaseChoice, BaseError, BaseMode, base_args, resolve
 from warmkeeper.images.engine import Engine, EngineError, engine_environment, last_line
 
@@ -33,8 +34,10 @@ ZSTD_LEVEL = 3
 MB = 1_000_000  # sizes are in decimal megabytes, as registries and AWS bill them
 
 
-class BuildError(Exception):
+class BuildError(WarmkeeperError):
     """One image could not be built: the message names the image and the step (one line)."""
+
+    exit_code = ExitCode.FAILED
 
 
 def local_image_tag(cfg: AppConfig, container: Container) -> str:

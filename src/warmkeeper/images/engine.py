@@ -14,14 +14,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from warmkeeper.errors import ExitCode, WarmkeeperError
+
 CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
 ENGINES = ("docker", "podman")
 # `docker info` against a daemon that is not there fails at once; one that hangs must not block us.
 PROBE_TIMEOUT_SECONDS = 10.0
 
 
-class EngineError(Exception):
+class EngineError(WarmkeeperError):
     """No usable engine, or an engine command failed: the message is one line a person can act on."""
+
+    exit_code = ExitCode.FAILED
 
 
 def engine_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:

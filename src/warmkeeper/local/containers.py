@@ -23,6 +23,7 @@ import subprocess
 import uuid
 
 from warmkeeper.config import AppConfig, Container, EnvironmentSettings
+from warmkeeper.errors import UserError
 from warmkeeper.images.build import local_image_tag
 from warmkeeper.images.engine import Engine, EngineError, detect_engine, engine_environment, last_line
 from warmkeeper.local.ports import LOOPBACK, free_port
@@ -37,7 +38,7 @@ STARTUP_PROBE_SECONDS = 0.25
 COMMAND_TIMEOUT_SECONDS = 60.0
 
 
-class ContainersError(Exception):
+class ContainersError(UserError):
     """The containers runtime cannot run this app here (one line: what is missing, how to fix it)."""
 
 
