@@ -98,6 +98,18 @@ CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS: dict[str, str] = {
 }
 
 
+# API Gateway HTTP APIs (`front_door = "http_api"`). The integration timeout is at most 30 s and cannot be
+# raised (API Gateway quotas for HTTP APIs: "Maximum integration timeout 30 seconds", not adjustable).
+# A request the waker holds must be answered before then: hold_seconds plus the waker's own calls
+# around the hold (the wake, the last health read, building the answer) must fit.
+HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30
+HTTP_API_HOLD_MARGIN_SECONDS = 5
+# Stage throttling is a cost guard (every request is billed) and a brake on a runaway client; AWS's own
+# account-level quota per region is 10,000 requests/s with a burst of 5,000 (API Gateway quotas).
+HTTP_API_MAX_RATE_LIMIT = 10_000
+HTTP_API_MAX_BURST_LIMIT = 5_000
+
+
 def certificate_region_of(arn: str) -> str:
     """The region field of an ACM certificate ARN (already checked by CertificateArn)."""
     return arn.split(":")[3]
@@ -238,8 +250,14 @@ class EnvironmentSettings(_Strict):
     certificate_arn: CertificateArn = None
     # "cloudfront": CloudFront in front of an internal load balancer (a VPC origin). The load balancer
     # then has no public IPv4 address (two are billed all month otherwise) and the environment gets
-    # HTTPS on *.cloudfront.net without a domain. See docs/technical/ecs-fargate.md.
-    front_door: Literal["load_balancer", "cloudfront"] = "load_balancer"
+    # HTTPS on *.cloudfront.net without a domain. "http_api": an API Gateway HTTP API reaching the
+    # tasks through a VPC link and Cloud Map: no load balancer at all, no hourly charge. See
+    # docs/technical/ecs-fargate.md.
+    front_door: Literal["load_balancer", "cloudfront", "http_api"] = "load_balancer"
+    # front_door = "http_api" only: the stage's throttling (steady requests per second, and the burst
+    # above it), past which API Gateway answers 429. A cost guard: every request is billed.
+    api_rate_limit: int = Field(default=50, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
+    api_burst_limit: int = Field(default=100, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
     target_requests_per_task: int = Field(default=500, ge=1, description="autoscaling target (per minute)")
     target_cpu_percent: int = Field(default=60, ge=10, le=95)
     edge_port: int = Field(default=8080, ge=1, le=65535, description="local twin only: the public port")
@@ -322,12 +340,23 @@ class EnvironmentSettings(_Strict):
     @property
     def https(self) -> bool:
         """Whether people reach the environment over HTTPS: a certificate on the load balancer, or
-        CloudFront (its own *.cloudfront.net certificate when no domain is set)."""
-        return self.certificate_arn is not None or self.front_door == "cloudfront"
+        CloudFront or an HTTP API (their own *.cloudfront.net / *.execute-api certificate when no domain
+        is set)."""
+        return self.certificate_arn is not None or self.front_door in ("cloudfront", "http_api")
 
     @property
     def internet_facing_load_balancer(self) -> bool:
         return self.front_door == "load_balancer"
+
+    @property
+    def load_balancer(self) -> bool:
+        """Whether the environment has a load balancer at all (an HTTP API front door has none)."""
+        return self.front_door != "http_api"
+
+    @property
+    def internal_load_balancer(self) -> bool:
+        """A load balancer with no public address, in isolated subnets (behind CloudFront)."""
+        return self.front_door == "cloudfront"
 
 
 class AppSection(_Strict):
@@ -419,11 +448,22 @@ class AppConfig(_Strict):
                     f"which needs a certificate from {CLOUDFRONT_CERTIFICATE_REGION}: set certificate_arn "
                     f"(and domain) in [environments.{name}]",
                 )
+            region = merged.get("region", EnvironmentSettings.model_fields["region"].default)
+            if merged.get("front_door") == "http_api" and certificate_region != region:
+                raise ConfigError(
+                    self.source,
+                    "ingress.certificate_arn",
+                    f"is in {certificate_region}, but environments.{name} has front_door = 'http_api' in "
+                    f"{region}, which needs a regional certificate from {region}: set certificate_arn "
+                    f"(and domain) in [environments.{name}]",
+                )
         try:
             settings = EnvironmentSettings.model_validate(merged)
         except ValidationError as exc:
             section = f"environments.{name}" if name in self.environments else "defaults"
             raise _config_error(self.source, exc, prefix=section) from None
+        if settings.front_door == "http_api":
+            self._check_http_api(name, settings)
         used_cpu = sum(c.cpu for c in self.containers)
         used_memory = sum(c.memory for c in self.containers)
         if used_cpu > settings.cpu:
@@ -439,6 +479,44 @@ class AppConfig(_Strict):
                 f"containers reserve {used_memory} MiB in total but the task has {settings.memory} MiB",
             )
         return settings
+
+    def _check_http_api(self, env: str, settings: EnvironmentSettings) -> None:
+        """What an HTTP API front door needs beyond the types: named at the key that must change."""
+        if settings.domain and not settings.certificate_arn:
+            raise ConfigError(
+                self.source,
+                self._key_of(env, "certificate_arn"),
+                f"domain {settings.domain!r} with front_door = 'http_api' needs a regional ACM certificate "
+                f"for it in {settings.region}: API Gateway serves a custom domain only with its certificate",
+            )
+        if settings.certificate_arn:
+            certificate_region = certificate_region_of(settings.certificate_arn)
+            if certificate_region != settings.region:
+                raise ConfigError(
+                    self.source,
+                    self._key_of(env, "certificate_arn"),
+                    f"is in {certificate_region}, but front_door = 'http_api' needs a regional certificate "
+                    f"from the stack's region {settings.region} (an HTTP API's custom domain is regional)",
+                )
+        if settings.api_burst_limit < settings.api_rate_limit:
+            raise ConfigError(
+                self.source,
+                self._key_of(env, "api_burst_limit"),
+                f"{settings.api_burst_limit} is below api_rate_limit ({settings.api_rate_limit}): the burst "
+                "is the bucket the steady rate refills, so it must be at least as large",
+            )
+        # An HTTP API gives up on an integration after 30 s, whatever the config says: a request the
+        # waker held longer would reach the visitor as API Gateway's 503, not as the waker's answer.
+        hold = self.scale_to_zero.hold_seconds
+        longest = HTTP_API_INTEGRATION_TIMEOUT_SECONDS - HTTP_API_HOLD_MARGIN_SECONDS
+        if settings.scale_to_zero and hold > longest:
+            raise ConfigError(
+                self.source,
+                "scale_to_zero.hold_seconds",
+                f"{hold} s (+ {HTTP_API_HOLD_MARGIN_SECONDS} s for the waker's own calls) does not fit the "
+                f"HTTP API's {HTTP_API_INTEGRATION_TIMEOUT_SECONDS} s integration timeout, which cannot be "
+                f"raised (environments.{env} has front_door = 'http_api'): use at most {longest}",
+            )
 
     def _key_of(self, env: str, key: str) -> str:
         """Where a setting of `env` comes from in the file, to name it in an error."""

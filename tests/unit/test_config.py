@@ -97,6 +97,32 @@ def test_cloudfront_front_door_takes_a_us_east_1_certificate_and_serves_https(tm
     assert production.internet_facing_load_balancer
 
 
+def test_http_api_front_door_has_no_load_balancer_and_serves_https(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "idle_minutes = 7",
+        f'idle_minutes = 7\nfront_door = "http_api"\ndomain = "{DOMAIN}"\n'
+        f'certificate_arn = "{PARIS_CERTIFICATE}"\napi_rate_limit = 20\napi_burst_limit = 40',
+    )
+    staging = load_config(write(tmp_path, text)).environment("staging")
+    assert staging.front_door == "http_api" and staging.https
+    assert not staging.load_balancer and not staging.internal_load_balancer
+    assert not staging.internet_facing_load_balancer
+    assert (staging.api_rate_limit, staging.api_burst_limit) == (20, 40)
+    # Throttling has defaults, and the 25 s default hold fits the 30 s integration timeout exactly.
+    plain = load_config(
+        write(tmp_path, MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"'))
+    )
+    assert plain.scale_to_zero.hold_seconds == 25
+    defaults = plain.environment("staging")
+    assert (defaults.api_rate_limit, defaults.api_burst_limit) == (50, 100) and not defaults.domain
+    # An always-on environment holds nothing: a long hold does not stop it from using an HTTP API.
+    always_on = MINIMAL.replace(
+        "[environments.staging]\nidle_minutes = 7",
+        '[scale_to_zero]\nhold_seconds = 40\n\n[environments.production]\nfront_door = "http_api"',
+    )
+    assert load_config(write(tmp_path, always_on)).environment("production").front_door == "http_api"
+
+
 def test_example_staging_sits_behind_cloudfront_and_production_does_not() -> None:
     config = load_config(EXAMPLE_CONFIG)
     assert config.environment("staging").front_door == "cloudfront"
@@ -166,7 +192,59 @@ BAD_INPUTS = {
     "unknown front door": (
         ("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "cdn"'),
         "environments.staging.front_door",
-        "'load_balancer' or 'cloudfront'",
+        "'load_balancer', 'cloudfront' or 'http_api'",
+    ),
+    # Issue 12: the HTTP API front door.
+    "HTTP API with a hold longer than its 30 s integration timeout allows": (
+        (
+            "[environments.staging]\nidle_minutes = 7",
+            "[scale_to_zero]\nhold_seconds = 26\n\n"
+            '[environments.staging]\nidle_minutes = 7\nfront_door = "http_api"',
+        ),
+        "scale_to_zero.hold_seconds",
+        "does not fit the HTTP API's 30 s integration timeout, which cannot be raised",
+    ),
+    "HTTP API with a certificate from another region": (
+        (
+            "idle_minutes = 7",
+            f'idle_minutes = 7\nfront_door = "http_api"\ndomain = "{DOMAIN}"\n'
+            f'certificate_arn = "{VIRGINIA_CERTIFICATE}"',
+        ),
+        "environments.staging.certificate_arn",
+        "is in us-east-1, but front_door = 'http_api' needs a regional certificate from the stack's "
+        "region eu-west-3",
+    ),
+    "HTTP API with a domain and no certificate": (
+        ("idle_minutes = 7", f'idle_minutes = 7\nfront_door = "http_api"\ndomain = "{DOMAIN}"'),
+        "environments.staging.certificate_arn (not set: built-in default)",
+        "needs a regional ACM certificate for it in eu-west-3",
+    ),
+    "shared certificate from another region inherited by an HTTP API environment": (
+        (
+            "[environments.staging]\nidle_minutes = 7",
+            f'[ingress]\ndomain = "{DOMAIN}"\ncertificate_arn = "{VIRGINIA_CERTIFICATE}"\n\n'
+            '[environments.staging]\nidle_minutes = 7\nfront_door = "http_api"',
+        ),
+        "ingress.certificate_arn",
+        "is in us-east-1, but environments.staging has front_door = 'http_api' in eu-west-3",
+    ),
+    "HTTP API throttling rate of zero": (
+        ("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"\napi_rate_limit = 0'),
+        "environments.staging.api_rate_limit",
+        "greater than or equal to 1",
+    ),
+    "HTTP API burst above what AWS allows": (
+        ("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"\napi_burst_limit = 9000'),
+        "environments.staging.api_burst_limit",
+        "less than or equal to 5000",
+    ),
+    "HTTP API burst below its steady rate": (
+        (
+            "idle_minutes = 7",
+            'idle_minutes = 7\nfront_door = "http_api"\napi_rate_limit = 80\napi_burst_limit = 40',
+        ),
+        "environments.staging.api_burst_limit",
+        "40 is below api_rate_limit (80)",
     ),
     "CloudFront with a certificate outside us-east-1": (
         (
