@@ -30,6 +30,12 @@ OUTPUT_TARGET_GROUP_DIMENSION = "TargetGroupDimension"
 OUTPUT_DASHBOARD_NAME = "DashboardName"
 OUTPUT_IDLE_ALARM_NAME = "IdleAlarmName"  # scale-to-zero environments only
 OUTPUT_DISTRIBUTION_ID = "DistributionId"  # front_door = "cloudfront" only
+# front_door = "http_api" only (the listener, target group and warm-rule keys are then absent):
+OUTPUT_API_ID = "ApiId"
+OUTPUT_API_STAGE = "ApiStage"
+OUTPUT_SERVICE_INTEGRATION_ID = "ServiceIntegrationId"
+OUTPUT_VPC_LINK_ID = "VpcLinkId"
+OUTPUT_CLOUD_MAP_SERVICE_ID = "CloudMapServiceId"
 # The images stack's `RepositoryUri<Container>` keys: warmkeeper.infra.names.repository_output_key.
 
 # A stack in one of these states is being changed by someone else: a second deploy must wait.

@@ -26,18 +26,20 @@ class Autoscaling(Construct):
         *,
         settings: StackSettings,
         service: ecs.FargateService,
-        target_group: elbv2.ApplicationTargetGroup,
+        target_group: elbv2.ApplicationTargetGroup | None,
     ) -> None:
         super().__init__(scope, construct_id)
         env = settings.env
         scaling = service.auto_scale_task_count(min_capacity=env.min_tasks, max_capacity=env.max_tasks)
-        scaling.scale_on_request_count(
-            "RequestsPerTask",
-            requests_per_target=env.target_requests_per_task,
-            target_group=target_group,
-            scale_out_cooldown=Duration.seconds(SCALE_OUT_COOLDOWN_SECONDS),
-            scale_in_cooldown=Duration.seconds(SCALE_IN_COOLDOWN_SECONDS),
-        )
+        if target_group is not None:
+            # Behind an HTTP API there is no per-task request metric to track: CPU alone scales.
+            scaling.scale_on_request_count(
+                "RequestsPerTask",
+                requests_per_target=env.target_requests_per_task,
+                target_group=target_group,
+                scale_out_cooldown=Duration.seconds(SCALE_OUT_COOLDOWN_SECONDS),
+                scale_in_cooldown=Duration.seconds(SCALE_IN_COOLDOWN_SECONDS),
+            )
         scaling.scale_on_cpu_utilization(
             "Cpu",
             target_utilization_percent=env.target_cpu_percent,

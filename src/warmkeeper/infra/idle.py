@@ -1,10 +1,13 @@
 """Idle detection of a scale-to-zero environment: the idle alarm and its way to the Lambda.
 
-The alarm watches RequestCount of the service's target group, one-minute sums, and goes to ALARM
-after `idle_minutes` periods under one request. A target group that receives nothing publishes no
-data point at all, so missing data counts as idle (breaching). The alarm has no action of its own:
-EventBridge carries its state changes to the Lambda, which checks the guards (lease, deployment,
-minimum warm time) before it sleeps the service.
+The alarm watches the front door's request count, one-minute sums, and goes to ALARM after
+`idle_minutes` periods under one request: RequestCount of the service's target group behind a load
+balancer; Count of the HTTP API's stage (AWS/ApiGateway, dimensions ApiId and Stage) with
+`front_door = "http_api"`, which also counts the requests the waker answers (`/_warmkeeper/*`, and
+everything while cold: the service is asleep then anyway). A target group or a stage that receives
+nothing publishes no data point at all, so missing data counts as idle (breaching). The alarm has no
+action of its own: EventBridge carries its state changes to the Lambda, which checks the guards
+(lease, deployment, minimum warm time) before it sleeps the service.
 """
 
 from __future__ import annotations
@@ -20,6 +23,33 @@ from constructs import Construct
 from warmkeeper.infra.settings import StackSettings
 
 
+def service_request_count(
+    load_balancer: elbv2.ApplicationLoadBalancer, service_target_group: elbv2.ApplicationTargetGroup
+) -> cloudwatch.Metric:
+    """Requests the load balancer sent to the service's tasks, per minute."""
+    return cloudwatch.Metric(
+        namespace="AWS/ApplicationELB",
+        metric_name="RequestCount",
+        dimensions_map={
+            "LoadBalancer": load_balancer.load_balancer_full_name,
+            "TargetGroup": service_target_group.target_group_full_name,
+        },
+        statistic="Sum",
+        period=Duration.minutes(1),
+    )
+
+
+def api_request_count(api_id: str, stage: str) -> cloudwatch.Metric:
+    """Requests the HTTP API's stage received, per minute (AWS/ApiGateway `Count`, ApiId and Stage)."""
+    return cloudwatch.Metric(
+        namespace="AWS/ApiGateway",
+        metric_name="Count",
+        dimensions_map={"ApiId": api_id, "Stage": stage},
+        statistic="Sum",
+        period=Duration.minutes(1),
+    )
+
+
 class IdleDetector(Construct):
     def __init__(
         self,
@@ -27,22 +57,11 @@ class IdleDetector(Construct):
         construct_id: str,
         *,
         settings: StackSettings,
-        load_balancer: elbv2.ApplicationLoadBalancer,
-        service_target_group: elbv2.ApplicationTargetGroup,
+        requests: cloudwatch.IMetric,
         function: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
         idle_minutes = settings.env.idle_minutes
-        requests = cloudwatch.Metric(
-            namespace="AWS/ApplicationELB",
-            metric_name="RequestCount",
-            dimensions_map={
-                "LoadBalancer": load_balancer.load_balancer_full_name,
-                "TargetGroup": service_target_group.target_group_full_name,
-            },
-            statistic="Sum",
-            period=Duration.minutes(1),
-        )
         self.alarm = cloudwatch.Alarm(
             self,
             "Alarm",

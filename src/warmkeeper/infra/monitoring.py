@@ -5,8 +5,9 @@ memory from AWS/ECS service metrics (not Container Insights), has no alarm for a
 back (an EventBridge event, not a metric) and would add its own dashboards and alarm names beside ours.
 
 Alarms (all to one KMS-encrypted SNS topic; the config's alarm e-mail is subscribed when set):
-- 5xx rate of what users get (ELB-generated 5xx + the service's 5xx, over all requests);
-- unhealthy targets in the service's target group;
+- 5xx rate of what users get (ELB-generated 5xx + the service's 5xx, over all requests; behind an
+  HTTP API, the stage's 5xx over its requests);
+- unhealthy targets in the service's target group (load balancer front doors only);
 - a wake that never became healthy (the Lambda's WakeFailures metric), scale-to-zero only;
 - the warmkeeper Lambda failing (nobody could wake the service);
 - a deployment ECS rolled back (EventBridge "ECS Deployment State Change" SERVICE_DEPLOYMENT_FAILED).
@@ -37,6 +38,8 @@ SERVER_ERROR_RATE_PERCENT = 5
 SERVER_ERROR_MIN_REQUESTS = 10
 # CloudFront publishes its metrics in us-east-1, whatever the distribution's origin region.
 CLOUDFRONT_METRICS_REGION = "us-east-1"
+# The HTTP API front door's one stage (warmkeeper.infra.http_api.STAGE_NAME).
+API_STAGE = "$default"
 GRAPH_WIDTH = 8
 GRAPH_HEIGHT = 6
 
@@ -50,17 +53,22 @@ class Monitoring(Construct):
         settings: StackSettings,
         cluster: ecs.ICluster,
         service: ecs.FargateService,
-        load_balancer: elbv2.ApplicationLoadBalancer,
-        service_target_group: elbv2.ApplicationTargetGroup,
-        waker_target_group: elbv2.ApplicationTargetGroup,
+        load_balancer: elbv2.ApplicationLoadBalancer | None,
+        service_target_group: elbv2.ApplicationTargetGroup | None,
+        waker_target_group: elbv2.ApplicationTargetGroup | None,
         function: lambda_.IFunction,
         distribution_id: str | None = None,
+        api_id: str | None = None,
     ) -> None:
+        """Either a load balancer and its two target groups, or (`front_door = "http_api"`) `api_id`."""
         super().__init__(scope, construct_id)
         self._settings = settings
         self._distribution_id = distribution_id
-        self._load_balancer = load_balancer.load_balancer_full_name
-        self._service_target_group = service_target_group.target_group_full_name
+        self._api_id = api_id
+        self._load_balancer = load_balancer.load_balancer_full_name if load_balancer else ""
+        self._service_target_group = (
+            service_target_group.target_group_full_name if service_target_group else ""
+        )
         self._service_dimensions = {"ClusterName": cluster.cluster_name, "ServiceName": service.service_name}
         self.dashboard_name = settings.dashboard_name
 
@@ -95,7 +103,7 @@ class Monitoring(Construct):
             "Dashboard",
             dashboard_name=settings.dashboard_name,
             default_interval=Duration.hours(3),
-            widgets=self._widgets(waker_target_group.target_group_full_name),
+            widgets=self._widgets(waker_target_group.target_group_full_name if waker_target_group else None),
         )
 
     # --- alarms ---------------------------------------------------------------------------------
@@ -152,32 +160,29 @@ class Monitoring(Construct):
 
     def _alarms(self, settings: StackSettings, function: lambda_.IFunction) -> list[cloudwatch.Alarm]:
         name = settings.stack_name
+        if self._api_id is None:
+            error_rate_description = (
+                f"More than {SERVER_ERROR_RATE_PERCENT} % of requests answered 5xx (by the load "
+                "balancer or the service) in 3 of the last 5 minutes. The waker's deliberate 503 "
+                "(Retry-After while waking) is not counted."
+            )
+        else:
+            error_rate_description = (
+                f"More than {SERVER_ERROR_RATE_PERCENT} % of the HTTP API's requests answered 5xx (by API "
+                "Gateway, the VPC link or the service) in 3 of the last 5 minutes. The stage's metric "
+                "also counts the waker's deliberate 503 (Retry-After while waking): one wake lasts about "
+                "a minute, so it does not reach 3 minutes out of 5 alone."
+            )
         alarms = [
             cloudwatch.Alarm(
                 self,
                 "ServerErrorRate",
                 alarm_name=f"{name}-5xx-rate",
-                alarm_description=(
-                    f"More than {SERVER_ERROR_RATE_PERCENT} % of requests answered 5xx (by the load "
-                    "balancer or the service) in 3 of the last 5 minutes. The waker's deliberate 503 "
-                    "(Retry-After while waking) is not counted."
-                ),
-                metric=self._server_error_rate(),
+                alarm_description=error_rate_description,
+                metric=self._server_error_rate() if self._api_id is None else self._api_error_rate(),
                 threshold=SERVER_ERROR_RATE_PERCENT,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=5,
-                datapoints_to_alarm=3,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "UnhealthyTargets",
-                alarm_name=f"{name}-unhealthy-targets",
-                alarm_description="A task failed the load balancer's health check for 3 minutes.",
-                metric=self._alb("UnHealthyHostCount", "Maximum", target_group=True),
-                threshold=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=3,
                 datapoints_to_alarm=3,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
@@ -193,6 +198,22 @@ class Monitoring(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
         ]
+        if self._api_id is None:
+            alarms.insert(
+                1,
+                cloudwatch.Alarm(
+                    self,
+                    "UnhealthyTargets",
+                    alarm_name=f"{name}-unhealthy-targets",
+                    alarm_description="A task failed the load balancer's health check for 3 minutes.",
+                    metric=self._alb("UnHealthyHostCount", "Maximum", target_group=True),
+                    threshold=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    evaluation_periods=3,
+                    datapoints_to_alarm=3,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                ),
+            )
         if settings.env.scale_to_zero:
             alarms.append(
                 cloudwatch.Alarm(
@@ -250,6 +271,28 @@ class Monitoring(Construct):
             label=label,
         )
 
+    def _api(self, metric_name: str, statistic: str, label: str | None = None) -> cloudwatch.Metric:
+        """An AWS/ApiGateway metric of the HTTP API's stage (dimensions ApiId and Stage)."""
+        assert self._api_id is not None
+        return cloudwatch.Metric(
+            namespace="AWS/ApiGateway",
+            metric_name=metric_name,
+            dimensions_map={"ApiId": self._api_id, "Stage": API_STAGE},
+            statistic=statistic,
+            period=ONE_MINUTE,
+            label=label,
+        )
+
+    def _api_error_rate(self) -> cloudwatch.MathExpression:
+        return cloudwatch.MathExpression(
+            expression=(
+                f"IF(requests >= {SERVER_ERROR_MIN_REQUESTS}, 100 * FILL(errors5xx, 0) / requests, 0)"
+            ),
+            using_metrics={"requests": self._api("Count", "Sum"), "errors5xx": self._api("5xx", "Sum")},
+            label="5xx rate (%)",
+            period=ONE_MINUTE,
+        )
+
     def _server_error_rate(self) -> cloudwatch.MathExpression:
         return cloudwatch.MathExpression(
             expression=(
@@ -274,16 +317,8 @@ class Monitoring(Construct):
             title=title, left=left, left_y_axis=left_y_axis, width=GRAPH_WIDTH, height=GRAPH_HEIGHT
         )
 
-    def _widgets(self, waker_target_group: str) -> list[list[cloudwatch.IWidget]]:
+    def _widgets(self, waker_target_group: str | None) -> list[list[cloudwatch.IWidget]]:
         settings = self._settings
-        waker_requests = cloudwatch.Metric(
-            namespace="AWS/ApplicationELB",
-            metric_name="RequestCount",
-            dimensions_map={"LoadBalancer": self._load_balancer, "TargetGroup": waker_target_group},
-            statistic="Sum",
-            period=ONE_MINUTE,
-            label="to the warmkeeper Lambda",
-        )
         mode = (
             f"scales to zero after {settings.env.idle_minutes} idle minutes"
             if settings.env.scale_to_zero
@@ -319,8 +354,60 @@ class Monitoring(Construct):
             label="Memory (% of reserved)",
             period=ONE_MINUTE,
         )
+        tasks = self._graph(
+            "Tasks",
+            [
+                self._container_insights("RunningTaskCount"),
+                self._container_insights("DesiredTaskCount"),
+                self._container_insights("PendingTaskCount"),
+            ],
+        )
+        resources = self._graph(
+            "CPU and memory (Container Insights)",
+            [cpu, memory],
+            left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+        )
+        traffic = (
+            self._load_balancer_rows(waker_target_group, tasks, resources)
+            if waker_target_group is not None
+            else self._http_api_rows(tasks, resources)
+        )
         return [
             [header, alarm_status],
+            *traffic,
+            [
+                self._graph(
+                    "Wakes and sleeps",
+                    [
+                        self._warmkeeper(MetricName.WAKES, "Sum", "wakes"),
+                        self._warmkeeper(MetricName.SLEEPS, "Sum", "sleeps"),
+                        self._warmkeeper(MetricName.WAKE_FAILURES, "Sum", "wake failures"),
+                    ],
+                ),
+                self._graph(
+                    "Cold start (s, wake to first healthy target)",
+                    [
+                        self._warmkeeper(MetricName.COLD_START_SECONDS, "Average", "average"),
+                        self._warmkeeper(MetricName.COLD_START_SECONDS, "Maximum", "maximum"),
+                    ],
+                ),
+                self._graph("Held requests", [self._warmkeeper(MetricName.HELD_REQUESTS, "Sum", "held")]),
+            ],
+            *self._front_door_row(),
+        ]
+
+    def _load_balancer_rows(
+        self, waker_target_group: str, tasks: cloudwatch.IWidget, resources: cloudwatch.IWidget
+    ) -> list[list[cloudwatch.IWidget]]:
+        waker_requests = cloudwatch.Metric(
+            namespace="AWS/ApplicationELB",
+            metric_name="RequestCount",
+            dimensions_map={"LoadBalancer": self._load_balancer, "TargetGroup": waker_target_group},
+            statistic="Sum",
+            period=ONE_MINUTE,
+            label="to the warmkeeper Lambda",
+        )
+        return [
             [
                 self._graph(
                     "Requests",
@@ -363,39 +450,32 @@ class Monitoring(Construct):
                         self._alb("UnHealthyHostCount", "Maximum", target_group=True, label="unhealthy"),
                     ],
                 ),
-                self._graph(
-                    "Tasks",
-                    [
-                        self._container_insights("RunningTaskCount"),
-                        self._container_insights("DesiredTaskCount"),
-                        self._container_insights("PendingTaskCount"),
-                    ],
-                ),
-                self._graph(
-                    "CPU and memory (Container Insights)",
-                    [cpu, memory],
-                    left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
-                ),
+                tasks,
+                resources,
             ],
+        ]
+
+    def _http_api_rows(
+        self, tasks: cloudwatch.IWidget, resources: cloudwatch.IWidget
+    ) -> list[list[cloudwatch.IWidget]]:
+        """The HTTP API's stage: everything that reached the front door, the waker's answers included
+        (the stage has no per-integration split without paid detailed metrics)."""
+        return [
             [
+                self._graph("Requests (HTTP API)", [self._api("Count", "Sum", "requests")]),
                 self._graph(
-                    "Wakes and sleeps",
-                    [
-                        self._warmkeeper(MetricName.WAKES, "Sum", "wakes"),
-                        self._warmkeeper(MetricName.SLEEPS, "Sum", "sleeps"),
-                        self._warmkeeper(MetricName.WAKE_FAILURES, "Sum", "wake failures"),
-                    ],
+                    "4xx / 5xx (HTTP API)",
+                    [self._api("4xx", "Sum", "4xx"), self._api("5xx", "Sum", "5xx (waker's 503 included)")],
                 ),
                 self._graph(
-                    "Cold start (s, wake to first healthy target)",
+                    "Integration latency (ms)",
                     [
-                        self._warmkeeper(MetricName.COLD_START_SECONDS, "Average", "average"),
-                        self._warmkeeper(MetricName.COLD_START_SECONDS, "Maximum", "maximum"),
+                        self._api("IntegrationLatency", "p50", "p50"),
+                        self._api("IntegrationLatency", "p99", "p99"),
                     ],
                 ),
-                self._graph("Held requests", [self._warmkeeper(MetricName.HELD_REQUESTS, "Sum", "held")]),
             ],
-            *self._front_door_row(),
+            [tasks, resources],
         ]
 
     def _front_door_row(self) -> list[list[cloudwatch.IWidget]]:

@@ -6,7 +6,8 @@ lets in nothing but the load balancer. Rejected traffic is recorded in VPC flow 
 
 With `front_door = "cloudfront"` the load balancer is internal and lives in isolated subnets (no route
 to or from the internet, no charge): CloudFront reaches it through a VPC origin. The internet gateway of
-the public subnets stays, which VPC origins also require.
+the public subnets stays, which VPC origins also require. With `front_door = "http_api"` there is no
+load balancer: the HTTP API's VPC link has its network interfaces in the tasks' public subnets.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ VPC_CIDR = "10.40.0.0/16"
 class Network(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings) -> None:
         super().__init__(scope, construct_id)
-        self._internal_load_balancer = not settings.env.internet_facing_load_balancer
+        self._internal_load_balancer = settings.env.internal_load_balancer
         subnets = [ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)]
         if self._internal_load_balancer:
             subnets.append(

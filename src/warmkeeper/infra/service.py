@@ -14,6 +14,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
@@ -27,6 +28,9 @@ from warmkeeper.infra.settings import StackSettings
 # dependency chain (api and web healthy, then caddy) to come up, short enough to replace a task
 # that never will.
 HEALTH_CHECK_GRACE_SECONDS = 60
+# The SRV records' TTL. API Gateway discovers instances through the Cloud Map API, not DNS, so this only
+# bounds how long a DNS client in the VPC would keep a stopped task's record.
+CLOUD_MAP_DNS_TTL_SECONDS = 10
 # A complete Secrets Manager ARN ends with the 6-character suffix Secrets Manager appends to the name.
 _COMPLETE_SECRET_ARN = re.compile(r"^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$")
 
@@ -42,7 +46,8 @@ class AppService(Construct):
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         images: Images,
-        target_group: elbv2.ApplicationTargetGroup,
+        target_group: elbv2.ApplicationTargetGroup | None = None,
+        cloud_map_namespace: servicediscovery.INamespace | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         env = settings.env
@@ -106,15 +111,18 @@ class AppService(Construct):
             apply_to_children=True,
         )
 
-        # Tasks have a public IP (no NAT gateway) but accept traffic from the load balancer only:
-        # the one ingress rule is added when the service joins the target group below.
+        # Tasks have a public IP (no NAT gateway) but accept traffic from the front door only: the one
+        # ingress rule is added when the service joins the target group below, or, with an HTTP API,
+        # by the front door for its VPC link's security group.
+        front = "the load balancer" if settings.env.load_balancer else "the HTTP API VPC link"
         self.security_group = ec2.SecurityGroup(
             self,
             "TaskSecurityGroup",
             vpc=vpc,
             allow_all_outbound=True,
-            description=f"{settings.stack_name} tasks: in from the load balancer only; out to AWS APIs",
+            description=f"{settings.stack_name} tasks: in from {front} only; out to AWS APIs",
         )
+        entry = settings.entry_container
         capacity_provider = "FARGATE_SPOT" if env.spot else "FARGATE"
         self.service = ecs.FargateService(
             self,
@@ -136,11 +144,27 @@ class AppService(Construct):
             health_check_grace_period=Duration.seconds(HEALTH_CHECK_GRACE_SECONDS),
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
             enable_ecs_managed_tags=True,
+            # The HTTP API front door: each task's entry container registered in Cloud Map with an SRV
+            # record (address and port, which API Gateway needs) and ECS's custom health status, so
+            # only tasks ECS finds healthy are discovered. See warmkeeper.infra.discovery.
+            cloud_map_options=ecs.CloudMapOptions(
+                cloud_map_namespace=cloud_map_namespace,
+                name=settings.app_name,
+                dns_record_type=servicediscovery.DnsRecordType.SRV,
+                dns_ttl=Duration.seconds(CLOUD_MAP_DNS_TTL_SECONDS),
+                container=self.containers[entry.name],
+                container_port=entry.port,
+                failure_threshold=1,
+            )
+            if cloud_map_namespace is not None
+            else None,
         )
-        entry = settings.entry_container
-        target_group.add_target(
-            self.service.load_balancer_target(container_name=entry.name, container_port=entry.port)
-        )
+        # Set with an HTTP API front door: the Cloud Map service its VPC-link integration discovers.
+        self.cloud_map_service = self.service.cloud_map_service
+        if target_group is not None:
+            target_group.add_target(
+                self.service.load_balancer_target(container_name=entry.name, container_port=entry.port)
+            )
 
     def _add_container(
         self, settings: StackSettings, container: Container, images: Images

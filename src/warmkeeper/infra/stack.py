@@ -15,8 +15,10 @@ from constructs import Construct
 from warmkeeper.aws import stack as keys
 from warmkeeper.infra.autoscaling import Autoscaling
 from warmkeeper.infra.cluster import Cluster
+from warmkeeper.infra.discovery import ServiceDiscovery
 from warmkeeper.infra.front_door import CloudFrontFrontDoor
-from warmkeeper.infra.idle import IdleDetector
+from warmkeeper.infra.http_api import STAGE_NAME, HttpApiFrontDoor
+from warmkeeper.infra.idle import IdleDetector, api_request_count, service_request_count
 from warmkeeper.infra.images import Images, Repositories
 from warmkeeper.infra.ingress import Ingress
 from warmkeeper.infra.monitoring import Monitoring
@@ -75,6 +77,15 @@ class WarmkeeperStack(Stack):
         network = Network(self, "Network", settings=settings)
         cluster = Cluster(self, "Cluster", settings=settings, vpc=network.vpc)
         images = Images(self, "Images", settings=settings)
+        if settings.env.load_balancer:
+            self._with_load_balancer(settings, network, cluster, images)
+        else:
+            self._with_http_api(settings, network, cluster, images)
+
+    def _with_load_balancer(
+        self, settings: StackSettings, network: Network, cluster: Cluster, images: Images
+    ) -> None:
+        """`front_door = "load_balancer"` or `"cloudfront"`: an ALB routes between the waker and the tasks."""
         ingress = Ingress(
             self, "Ingress", settings=settings, vpc=network.vpc, subnets=network.load_balancer_subnets
         )
@@ -105,6 +116,7 @@ class WarmkeeperStack(Stack):
             listener=ingress.listener,
             service_target_group=ingress.service_target_group,
         )
+        assert waker.target_group is not None  # a waker with a listener has its Lambda target group
         Routing(
             self,
             "Routing",
@@ -119,8 +131,7 @@ class WarmkeeperStack(Stack):
                 self,
                 "Idle",
                 settings=settings,
-                load_balancer=ingress.load_balancer,
-                service_target_group=ingress.service_target_group,
+                requests=service_request_count(ingress.load_balancer, ingress.service_target_group),
                 function=waker.function,
             )
         else:
@@ -145,23 +156,12 @@ class WarmkeeperStack(Stack):
         )
 
         # The contract's keys (warmkeeper.aws.stack), read back by the CLI and the deploys.
-        outputs = {
-            keys.OUTPUT_URL: (url, "Where people open the app"),
-            keys.OUTPUT_CLUSTER: (cluster.cluster.cluster_name, "ECS cluster"),
-            keys.OUTPUT_SERVICE: (
-                app_service.service.service_name,
-                "ECS service (no desired count in the template)",
-            ),
+        outputs = self._common_outputs(settings, url, cluster, app_service, waker, monitoring, idle)
+        outputs |= {
             keys.OUTPUT_LISTENER_ARN: (ingress.listener.listener_arn, "The listener that carries traffic"),
             keys.OUTPUT_SERVICE_TARGET_GROUP_ARN: (
                 ingress.service_target_group.target_group_arn,
                 "ip target group",
-            ),
-            keys.OUTPUT_FUNCTION_NAME: (waker.function.function_name, "The warmkeeper Lambda"),
-            keys.OUTPUT_PARAMETER_PREFIX: (settings.parameter_prefix, "SSM path of the Lambda's state"),
-            keys.OUTPUT_KEEPALIVE_SECRET_ARN: (
-                waker.keepalive_secret.secret_arn,
-                "Token of POST /_warmkeeper/keepalive",
             ),
             # The CLI drives the same engine as the Lambda: it must look for the warm route where
             # the Lambda creates it (WK_WARM_RULE_PRIORITY).
@@ -174,6 +174,118 @@ class WarmkeeperStack(Stack):
                 ingress.service_target_group.target_group_full_name,
                 "AWS/ApplicationELB",
             ),
+        }
+        if front_door is not None:
+            outputs[keys.OUTPUT_DISTRIBUTION_ID] = (
+                front_door.distribution.distribution_id,
+                "CloudFront distribution in front of the internal load balancer",
+            )
+        self._add_outputs(outputs)
+
+    def _with_http_api(
+        self, settings: StackSettings, network: Network, cluster: Cluster, images: Images
+    ) -> None:
+        """`front_door = "http_api"`: an HTTP API, a VPC link and Cloud Map; no load balancer at all."""
+        discovery = ServiceDiscovery(self, "Discovery", settings=settings, vpc=network.vpc)
+        app_service = AppService(
+            self,
+            "App",
+            settings=settings,
+            cluster=cluster.cluster,
+            vpc=network.vpc,
+            subnets=network.public_subnets,
+            images=images,
+            cloud_map_namespace=discovery.namespace,
+        )
+        cloud_map_service = app_service.cloud_map_service
+        assert cloud_map_service is not None  # the service registers in the namespace given above
+        waker = Waker(
+            self,
+            "Waker",
+            settings=settings,
+            cluster=cluster.cluster,
+            service=app_service.service,
+            load_balancer=None,
+            listener=None,
+            service_target_group=None,
+        )
+        front_door = HttpApiFrontDoor(
+            self,
+            "FrontDoor",
+            settings=settings,
+            vpc=network.vpc,
+            subnets=network.public_subnets,
+            task_security_group=app_service.security_group,
+            cloud_map_service=cloud_map_service,
+            function=waker.function,
+            role=waker.role,
+        )
+        idle: IdleDetector | None = None
+        if settings.env.scale_to_zero:
+            idle = IdleDetector(
+                self,
+                "Idle",
+                settings=settings,
+                requests=api_request_count(front_door.api.api_id, STAGE_NAME),
+                function=waker.function,
+            )
+        else:
+            Autoscaling(
+                self, "Autoscaling", settings=settings, service=app_service.service, target_group=None
+            )
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            settings=settings,
+            cluster=cluster.cluster,
+            service=app_service.service,
+            load_balancer=None,
+            service_target_group=None,
+            waker_target_group=None,
+            function=waker.function,
+            api_id=front_door.api.api_id,
+        )
+        outputs = self._common_outputs(
+            settings, front_door.url, cluster, app_service, waker, monitoring, idle
+        )
+        outputs |= {
+            keys.OUTPUT_API_ID: (front_door.api.api_id, "HTTP API (the front door)"),
+            keys.OUTPUT_API_STAGE: (STAGE_NAME, "The HTTP API's stage (auto-deploy)"),
+            keys.OUTPUT_SERVICE_INTEGRATION_ID: (
+                front_door.service_integration.integration_id,
+                "VPC-link integration the run-time warm routes point to",
+            ),
+            keys.OUTPUT_VPC_LINK_ID: (front_door.vpc_link.vpc_link_id, "VPC link into the tasks' subnets"),
+            keys.OUTPUT_CLOUD_MAP_SERVICE_ID: (
+                cloud_map_service.service_id,
+                "Cloud Map service of the tasks",
+            ),
+        }
+        self._add_outputs(outputs)
+
+    @staticmethod
+    def _common_outputs(
+        settings: StackSettings,
+        url: str,
+        cluster: Cluster,
+        app_service: AppService,
+        waker: Waker,
+        monitoring: Monitoring,
+        idle: IdleDetector | None,
+    ) -> dict[str, tuple[str, str]]:
+        outputs = {
+            keys.OUTPUT_URL: (url, "Where people open the app"),
+            keys.OUTPUT_CLUSTER: (cluster.cluster.cluster_name, "ECS cluster"),
+            keys.OUTPUT_SERVICE: (
+                app_service.service.service_name,
+                "ECS service (no desired count in the template)",
+            ),
+            keys.OUTPUT_FUNCTION_NAME: (waker.function.function_name, "The warmkeeper Lambda"),
+            keys.OUTPUT_PARAMETER_PREFIX: (settings.parameter_prefix, "SSM path of the Lambda's state"),
+            keys.OUTPUT_KEEPALIVE_SECRET_ARN: (
+                waker.keepalive_secret.secret_arn,
+                "Token of POST /_warmkeeper/keepalive",
+            ),
             keys.OUTPUT_DASHBOARD_NAME: (monitoring.dashboard_name, "CloudWatch dashboard"),
         }
         if idle is not None:
@@ -181,11 +293,9 @@ class WarmkeeperStack(Stack):
                 idle.alarm.alarm_name,
                 "Goes to ALARM when the service is idle",
             )
-        if front_door is not None:
-            outputs[keys.OUTPUT_DISTRIBUTION_ID] = (
-                front_door.distribution.distribution_id,
-                "CloudFront distribution in front of the internal load balancer",
-            )
+        return outputs
+
+    def _add_outputs(self, outputs: dict[str, tuple[str, str]]) -> None:
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)
 

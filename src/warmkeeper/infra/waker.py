@@ -23,7 +23,7 @@ from constructs import Construct
 
 import warmkeeper
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
-from warmkeeper.aws.settings import Settings
+from warmkeeper.aws.settings import VARIABLES, Settings
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
@@ -63,10 +63,13 @@ class Waker(Construct):
         settings: StackSettings,
         cluster: ecs.ICluster,
         service: ecs.FargateService,
-        load_balancer: elbv2.ApplicationLoadBalancer,
-        listener: elbv2.ApplicationListener,
-        service_target_group: elbv2.ApplicationTargetGroup,
+        load_balancer: elbv2.ApplicationLoadBalancer | None,
+        listener: elbv2.ApplicationListener | None,
+        service_target_group: elbv2.ApplicationTargetGroup | None,
     ) -> None:
+        """Without a load balancer (`front_door = "http_api"`) the Lambda gets no listener, target
+        group nor load-balancer permission here: the HTTP API front door adds its own environment,
+        policy and invoke permission (warmkeeper.infra.http_api)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.keepalive_secret = secretsmanager.Secret(
@@ -111,17 +114,30 @@ class Waker(Construct):
             env=settings.env_name,
             cluster=cluster.cluster_name,
             service=service.service_name,
-            listener_arn=listener.listener_arn,
-            service_target_group_arn=service_target_group.target_group_arn,
+            listener_arn=listener.listener_arn if listener is not None else "",
+            service_target_group_arn=(
+                service_target_group.target_group_arn if service_target_group is not None else ""
+            ),
             parameter_prefix=settings.parameter_prefix,
             policy=settings.policy,
             warm_rule_priority=WARM_RULE_PRIORITY,
             keepalive_secret_arn=self.keepalive_secret.secret_arn,
             metrics_namespace=METRICS_NAMESPACE,
-            load_balancer_dimension=load_balancer.load_balancer_full_name,
-            target_group_dimension=service_target_group.target_group_full_name,
+            load_balancer_dimension=load_balancer.load_balancer_full_name
+            if load_balancer is not None
+            else None,
+            target_group_dimension=(
+                service_target_group.target_group_full_name if service_target_group is not None else None
+            ),
             idle_alarm_name=settings.idle_alarm_name if settings.env.scale_to_zero else None,
         )
+        environment = lambda_settings.to_env()
+        if listener is None:
+            # No load balancer (`front_door = "http_api"`): no listener, target group nor warm-rule
+            # priority to name. The front door adds its own variables (warmkeeper.infra.http_api) until
+            # the contract's Settings carries them with the Lambda's HTTP API runtime.
+            for field in ("listener_arn", "service_target_group_arn", "warm_rule_priority"):
+                environment.pop(VARIABLES[field])
         self.function = lambda_.Function(
             self,
             "Function",
@@ -140,7 +156,7 @@ class Waker(Construct):
             # metrics are EMF documents on the same channel (warmkeeper.aws.logs).
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
-            environment=lambda_settings.to_env(),
+            environment=environment,
         )
         NagSuppressions.add_resource_suppressions(
             self.function,
@@ -157,7 +173,19 @@ class Waker(Construct):
             ],
         )
         self._grant(settings, stack, cluster, service, listener)
+        self.target_group: elbv2.ApplicationTargetGroup | None = None
+        if listener is not None:
+            self.target_group = self._load_balancer_target(stack)
+        # Reconcile: repairs whatever a lost event left behind. A missed run is simply the next one.
+        events.Rule(
+            self,
+            "ReconcileSchedule",
+            description=f"{settings.stack_name}: reconcile the warmkeeper state every minute",
+            schedule=events.Schedule.rate(Duration.minutes(1)),
+            targets=[events_targets.LambdaFunction(self.function, retry_attempts=0)],
+        )
 
+    def _load_balancer_target(self, stack: Stack) -> elbv2.ApplicationTargetGroup:
         # Requests that no higher-priority rule takes reach the Lambda through this target group.
         # Not CDK's LambdaTarget: its invoke permission names no source, so a load balancer of any
         # account could invoke the function. This one admits target groups of this account only
@@ -173,23 +201,14 @@ class Waker(Construct):
                 service="elasticloadbalancing", resource="targetgroup", resource_name="*"
             ),
         )
-        self.target_group = elbv2.ApplicationTargetGroup(
-            self, "TargetGroup", target_type=elbv2.TargetType.LAMBDA
-        )
-        cfn_target_group = self.target_group.node.default_child
+        target_group = elbv2.ApplicationTargetGroup(self, "TargetGroup", target_type=elbv2.TargetType.LAMBDA)
+        cfn_target_group = target_group.node.default_child
         assert isinstance(cfn_target_group, elbv2.CfnTargetGroup)
         cfn_target_group.targets = [
             elbv2.CfnTargetGroup.TargetDescriptionProperty(id=self.function.function_arn)
         ]
-        self.target_group.node.add_dependency(invoke_permission)
-        # Reconcile: repairs whatever a lost event left behind. A missed run is simply the next one.
-        events.Rule(
-            self,
-            "ReconcileSchedule",
-            description=f"{settings.stack_name}: reconcile the warmkeeper state every minute",
-            schedule=events.Schedule.rate(Duration.minutes(1)),
-            targets=[events_targets.LambdaFunction(self.function, retry_attempts=0)],
-        )
+        target_group.node.add_dependency(invoke_permission)
+        return target_group
 
     def _grant(
         self,
@@ -197,7 +216,7 @@ class Waker(Construct):
         stack: Stack,
         cluster: ecs.ICluster,
         service: ecs.FargateService,
-        listener: elbv2.ApplicationListener,
+        listener: elbv2.ApplicationListener | None,
     ) -> None:
         parameters_arn = stack.format_arn(
             service="ssm", resource="parameter", resource_name=f"{settings.parameter_prefix.lstrip('/')}/*"
@@ -213,25 +232,6 @@ class Waker(Construct):
                 actions=["ecs:ListTasks", "ecs:DescribeTasks"],
                 resources=["*"],
                 conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
-            ),
-            iam.PolicyStatement(
-                sid="ReadLoadBalancing",
-                actions=["elasticloadbalancing:Describe*"],
-                resources=["*"],
-            ),
-            iam.PolicyStatement(
-                sid="CreateWarmRouteOnThisListener",
-                actions=["elasticloadbalancing:CreateRule"],
-                resources=[listener.listener_arn],
-            ),
-            iam.PolicyStatement(
-                sid="ChangeRulesOfThisListener",
-                actions=[
-                    "elasticloadbalancing:DeleteRule",
-                    "elasticloadbalancing:ModifyRule",
-                    "elasticloadbalancing:AddTags",
-                ],
-                resources=[listener_rules_arn(listener.listener_arn)],
             ),
             iam.PolicyStatement(
                 sid="StateUnderThisEnvironmentsPrefix",
@@ -259,6 +259,28 @@ class Waker(Construct):
                 resources=["*"],
             ),
         ]
+        if listener is not None:
+            statements[2:2] = [
+                iam.PolicyStatement(
+                    sid="ReadLoadBalancing",
+                    actions=["elasticloadbalancing:Describe*"],
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="CreateWarmRouteOnThisListener",
+                    actions=["elasticloadbalancing:CreateRule"],
+                    resources=[listener.listener_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ChangeRulesOfThisListener",
+                    actions=[
+                        "elasticloadbalancing:DeleteRule",
+                        "elasticloadbalancing:ModifyRule",
+                        "elasticloadbalancing:AddTags",
+                    ],
+                    resources=[listener_rules_arn(listener.listener_arn)],
+                ),
+            ]
         policy = iam.Policy(self, "Policy", statements=statements, roles=[self.role])
         NagSuppressions.add_resource_suppressions(
             policy,

@@ -1,0 +1,317 @@
+"""The HTTP API front door (`front_door = "http_api"`): API Gateway, a VPC link and Cloud Map.
+
+Why: a load balancer bills every hour whether anybody calls or not; an HTTP API bills requests only,
+and its VPC link carries no hourly charge ("There are no additional charges for VPC links for HTTP
+APIs": API Gateway pricing page, Private integrations). With no load balancer nothing in the network
+is open to the internet at all: the tasks admit the VPC link's security group alone.
+
+What CloudFormation owns (never changed at run time):
+
+- the API, its `$default` stage (auto-deploy, throttling from the config, JSON access logs);
+- the waker integration (Lambda proxy, payload format 2.0) and the routes that use it:
+  `ANY /_warmkeeper`, `ANY /_warmkeeper/{proxy+}` (always the waker) and `$default` (the waker: the
+  cold path, and whatever no other route matches);
+- the service integration (HTTP proxy through the VPC link to the Cloud Map service), used by no
+  route of the template in a scale-to-zero environment.
+
+What the waker owns (created and deleted at run time, like the load balancer's warm rule): the warm
+routes `ANY /` and `ANY /{proxy+}` to the service integration. API Gateway picks the most specific
+route, so while they exist every request but `/_warmkeeper*` reaches the service, and `$default`
+(the waker) none; the waker creates them once a task is healthy in Cloud Map and deletes them before
+it scales the service in. CloudFormation has never heard of them: `cdk deploy` cannot reset them,
+whatever state the service is in, and the reconcile re-creates or deletes them when they disagree
+with the service's state. The stage's auto-deploy publishes each change at once.
+
+In an always-on environment the template's `$default` route goes to the service integration instead.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_servicediscovery as servicediscovery
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from constructs import Construct
+
+from warmkeeper.infra.discovery import namespace_name
+from warmkeeper.infra.log_groups import log_group
+from warmkeeper.infra.settings import StackSettings
+
+STAGE_NAME = "$default"
+DEFAULT_ROUTE_KEY = "$default"
+WAKER_PATHS = ("/_warmkeeper", "/_warmkeeper/{proxy+}")
+# The routes the waker creates while the service is warm (and the reconcile repairs): the route keys
+# are the contract with the runtime (WK_WARM_ROUTE_KEYS).
+WARM_ROUTE_KEYS = ("ANY /", "ANY /{proxy+}")
+# One JSON object per request. $context.integrationErrorMessage and integration.status tell a request
+# the VPC link or Cloud Map could not deliver (no healthy instance, link INACTIVE) from the app's own error.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "method": "$context.httpMethod",
+        "path": "$context.path",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "responseLatency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationStatus": "$context.integration.status",
+        "integrationError": "$context.integrationErrorMessage",
+        "userAgent": "$context.identity.userAgent",
+    },
+    separators=(",", ":"),
+)
+
+
+class HttpApiFrontDoor(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        task_security_group: ec2.SecurityGroup,
+        cloud_map_service: servicediscovery.IService,
+        function: lambda_.Function,
+        role: iam.IRole,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        env = settings.env
+        entry = settings.entry_container
+
+        # The VPC link's network interfaces sit in the tasks' subnets; its security group talks to the
+        # tasks' entry port only, and is the one source the tasks admit (nothing from 0.0.0.0/0).
+        self.vpc_link_security_group = ec2.SecurityGroup(
+            self,
+            "VpcLinkSecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=False,
+            description=f"{settings.stack_name} HTTP API VPC link: to the tasks entry port only",
+        )
+        # Both rules as their own resources (an egress rule here, an ingress rule on the tasks' group),
+        # as CDK writes them between two groups: inline, each group would reference the other.
+        self.vpc_link_security_group.connections.allow_to(
+            task_security_group, ec2.Port.tcp(entry.port), "HTTP API VPC link to the tasks entry port"
+        )
+        self.vpc_link = apigwv2.VpcLink(
+            self,
+            "VpcLink",
+            vpc=vpc,
+            subnets=subnets,
+            security_groups=[self.vpc_link_security_group],
+            vpc_link_name=f"{settings.resource_prefix}-tasks",
+        )
+
+        self.api = apigwv2.HttpApi(
+            self,
+            "Api",
+            api_name=settings.resource_prefix,
+            description=f"warmkeeper {settings.app_name} {settings.env_name}: front door, no load balancer",
+            create_default_stage=False,
+        )
+        domain: apigwv2.DomainName | None = None
+        if env.domain and env.certificate_arn:
+            # The config checked that the certificate is in the stack's region (a regional endpoint).
+            domain = apigwv2.DomainName(
+                self,
+                "Domain",
+                domain_name=env.domain,
+                certificate=acm.Certificate.from_certificate_arn(self, "Certificate", env.certificate_arn),
+                endpoint_type=apigwv2.EndpointType.REGIONAL,
+                security_policy=apigwv2.SecurityPolicy.TLS_1_2,
+            )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "Stage",
+            http_api=self.api,
+            stage_name=STAGE_NAME,
+            auto_deploy=True,
+            # A cost guard and a brake on a runaway client: API Gateway answers 429 past these.
+            throttle=apigwv2.ThrottleSettings(rate_limit=env.api_rate_limit, burst_limit=env.api_burst_limit),
+            domain_mapping=apigwv2.DomainMappingOptions(domain_name=domain) if domain else None,
+        )
+        access_logs = log_group(
+            self, "AccessLogs", settings=settings, name=settings.log_group_name("api-access")
+        )
+        cfn_stage = self.stage.node.default_child
+        assert isinstance(cfn_stage, apigwv2.CfnStage)
+        cfn_stage.access_log_settings = apigwv2.CfnStage.AccessLogSettingsProperty(
+            destination_arn=access_logs.log_group_arn, format=ACCESS_LOG_FORMAT
+        )
+
+        # Neither integration sets a timeout: an HTTP API's default is its maximum, 30 s
+        # (HTTP_API_INTEGRATION_TIMEOUT_SECONDS; CDK's own check stops at 29 s), and the config refused a
+        # hold that would not fit it.
+        # The service, through the VPC link: API Gateway asks Cloud Map for a healthy instance
+        # (DiscoverInstances) and sends the request to its address and SRV port.
+        self.service_integration = apigwv2.HttpIntegration(
+            self,
+            "ServiceIntegration",
+            http_api=self.api,
+            integration_type=apigwv2.HttpIntegrationType.HTTP_PROXY,
+            connection_type=apigwv2.HttpConnectionType.VPC_LINK,
+            connection_id=self.vpc_link.vpc_link_id,
+            integration_uri=cloud_map_service.service_arn,
+            method=apigwv2.HttpMethod.ANY,
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_1_0,
+        )
+        # The waker: Lambda proxy, payload format 2.0. CDK's integration adds one invoke permission
+        # per route, each limited to this API and that route.
+        waker = integrations.HttpLambdaIntegration(
+            "Waker",
+            function,
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+        )
+        for path in WAKER_PATHS:
+            self.api.add_routes(path=path, methods=[apigwv2.HttpMethod.ANY], integration=waker)
+        if env.scale_to_zero:
+            apigwv2.HttpRoute(
+                self,
+                "DefaultRoute",
+                http_api=self.api,
+                route_key=apigwv2.HttpRouteKey.DEFAULT,
+                integration=waker,
+            )
+        else:
+            # Always on: the service takes everything the waker's paths do not; nothing switches.
+            apigwv2.CfnRoute(
+                self,
+                "DefaultRoute",
+                api_id=self.api.api_id,
+                route_key=DEFAULT_ROUTE_KEY,
+                target=f"integrations/{self.service_integration.integration_id}",
+            )
+        self._suppress_findings()
+        self._domain = env.domain if domain else None
+        self._wire_waker(settings, function, role, cloud_map_service)
+
+    def _wire_waker(
+        self,
+        settings: StackSettings,
+        function: lambda_.Function,
+        role: iam.IRole,
+        cloud_map_service: servicediscovery.IService,
+    ) -> None:
+        """What the waker needs to switch the warm routes and to see the tasks as API Gateway does."""
+        environment = {
+            "WK_FRONT_DOOR": "http_api",
+            "WK_API_ID": self.api.api_id,
+            "WK_API_STAGE": STAGE_NAME,
+            "WK_SERVICE_INTEGRATION_ID": self.service_integration.integration_id,
+            "WK_WARM_ROUTE_KEYS": json.dumps(list(WARM_ROUTE_KEYS)),
+            "WK_VPC_LINK_ID": self.vpc_link.vpc_link_id,
+            "WK_CLOUD_MAP_NAMESPACE": namespace_name(settings),
+            "WK_CLOUD_MAP_SERVICE_ID": cloud_map_service.service_id,
+            "WK_CLOUD_MAP_SERVICE_NAME": cloud_map_service.service_name,
+        }
+        for key, value in environment.items():
+            function.add_environment(key, value)
+        stack = Stack.of(self)
+        api_arn = f"arn:{Aws.PARTITION}:apigateway:{stack.region}::/apis/{self.api.api_id}"
+        policy = iam.Policy(
+            self,
+            "WakerPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="CreateWarmRoutesOnThisApi",
+                    actions=["apigateway:POST"],
+                    resources=[f"{api_arn}/routes"],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadAndChangeRoutesOfThisApi",
+                    actions=["apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"],
+                    resources=[f"{api_arn}/routes", f"{api_arn}/routes/*"],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadThisApisIntegrationsAndVpcLink",
+                    actions=["apigateway:GET"],
+                    resources=[
+                        f"{api_arn}/integrations/*",
+                        f"arn:{Aws.PARTITION}:apigateway:{stack.region}::/vpclinks/{self.vpc_link.vpc_link_id}",
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="SeeTheTasksAsApiGatewayDoes",
+                    actions=["servicediscovery:DiscoverInstances"],
+                    # DiscoverInstances has no resource type; the namespace condition scopes it.
+                    resources=["*"],
+                    conditions={"StringEquals": {"servicediscovery:NamespaceName": namespace_name(settings)}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReadTheInstancesOfThisCloudMapService",
+                    actions=[
+                        "servicediscovery:ListInstances",
+                        "servicediscovery:GetInstance",
+                        "servicediscovery:GetInstancesHealthStatus",
+                    ],
+                    resources=[cloud_map_service.service_arn],
+                ),
+            ],
+        )
+        NagSuppressions.add_resource_suppressions(
+            policy,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "The warm routes are created at run time, so their ids are unknown in advance; the "
+                        "wildcard covers the routes and integrations of this one HTTP API "
+                        "(/apis/<api id>/routes/*, /apis/<api id>/integrations/*) and nothing else."
+                    ),
+                    applies_to=[
+                        RegexAppliesTo(
+                            regex="/^Resource::arn:<AWS::Partition>:apigateway:.*\\/routes\\/\\*$/"
+                        ),
+                        RegexAppliesTo(
+                            regex="/^Resource::arn:<AWS::Partition>:apigateway:.*\\/integrations\\/\\*$/"
+                        ),
+                    ],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "servicediscovery:DiscoverInstances supports no resource-level permission and "
+                        "needs Resource *; the servicediscovery:NamespaceName condition limits it to this "
+                        "environment's own namespace. It is read-only: the waker sees the instances "
+                        "API Gateway would pick before it switches the warm routes."
+                    ),
+                    applies_to=["Resource::*"],
+                ),
+            ],
+        )
+
+    def _suppress_findings(self) -> None:
+        NagSuppressions.add_resource_suppressions(
+            self,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-APIG4",
+                    reason=(
+                        "The API is the public web site itself (pages and its JSON API): visitors are not "
+                        "authenticated by API Gateway. The app authenticates what needs it; the waker's "
+                        "keep-alive webhook checks its bearer token (a Secrets Manager secret)."
+                    ),
+                ),
+            ],
+            apply_to_children=True,
+        )
+
+    @property
+    def url(self) -> str:
+        """The configured domain (pointed at the API's regional domain name by DNS), else execute-api's."""
+        if self._domain:
+            return f"https://{self._domain}"
+        return self.api.api_endpoint
