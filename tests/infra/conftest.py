@@ -5,7 +5,10 @@
 - `https_staging`: a copy of it with an internet-facing load balancer (`front_door = "load_balancer"`)
   serving a domain with a regional ACM certificate, an alarm e-mail, container secrets
   by ARN, one container with a ready-made image instead of a build, an explicit image tag, one
-  image pinned by digest (the others by the tag) and a long hold time.
+  image pinned by digest (the others by the tag) and a long hold time;
+- `http_api_staging`: the example's staging with `front_door = "http_api"` (issue 12): an HTTP API, a
+  VPC link and Cloud Map, no load balancer. Checked by test_http_api.py and the compliance tests
+  (it is not in `any_env`, whose tests are about the load balancer's environments).
 
 Each synthesis writes both stacks of its environment in one app: the service stack (the variant)
 and its images stack (`variant.images`, the ECR repositories).
@@ -88,6 +91,12 @@ def _synthesize(
     )
 
 
+def http_api_config() -> AppConfig:
+    data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["environments"]["staging"]["front_door"] = "http_api"
+    return parse_config(data, EXAMPLE_CONFIG.resolve())
+
+
 @pytest.fixture(scope="session")
 def example_config() -> AppConfig:
     return load_config(EXAMPLE_CONFIG)
@@ -115,6 +124,13 @@ def https_staging(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
     )
 
 
+@pytest.fixture(scope="session")
+def http_api_staging(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
+    return _synthesize(
+        "http_api_staging", http_api_config(), "staging", tmp_path_factory.mktemp("cdk-http-api")
+    )
+
+
 @pytest.fixture(params=["staging", "production", "https_staging"])
 def any_env(request: pytest.FixtureRequest) -> SynthesizedEnv:
     """Each test using this runs once per variant; the variants themselves are synthesized once."""
@@ -135,6 +151,7 @@ def images_stack(request: pytest.FixtureRequest) -> SynthesizedEnv:
         "staging",
         "production",
         "https_staging",
+        "http_api_staging",
         "staging-images",
         "production-images",
         "https_staging-images",

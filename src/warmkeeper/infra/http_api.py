@@ -100,10 +100,33 @@ class HttpApiFrontDoor(Construct):
             allow_all_outbound=False,
             description=f"{settings.stack_name} HTTP API VPC link: to the tasks entry port only",
         )
-        # Both rules as their own resources (an egress rule here, an ingress rule on the tasks' group),
-        # as CDK writes them between two groups: inline, each group would reference the other.
-        self.vpc_link_security_group.connections.allow_to(
-            task_security_group, ec2.Port.tcp(entry.port), "HTTP API VPC link to the tasks entry port"
+        # The egress rule inline: a group with no inline egress rule gets AWS's default allow-all (CDK
+        # writes a rule towards another group as a resource of its own, so it is set here directly).
+        # The tasks' ingress rule is a resource of its own: both inline, each group would reference
+        # the other, a cycle CloudFormation refuses.
+        cfn_link_group = self.vpc_link_security_group.node.default_child
+        assert isinstance(cfn_link_group, ec2.CfnSecurityGroup)
+        cfn_link_group.add_property_override(
+            "SecurityGroupEgress",
+            [
+                {
+                    "Description": "HTTP API VPC link to the tasks entry port",
+                    "DestinationSecurityGroupId": task_security_group.security_group_id,
+                    "FromPort": entry.port,
+                    "IpProtocol": "tcp",
+                    "ToPort": entry.port,
+                }
+            ],
+        )
+        ec2.CfnSecurityGroupIngress(
+            self,
+            "TasksFromVpcLink",
+            group_id=task_security_group.security_group_id,
+            source_security_group_id=self.vpc_link_security_group.security_group_id,
+            ip_protocol="tcp",
+            from_port=entry.port,
+            to_port=entry.port,
+            description="From the HTTP API VPC link only",
         )
         self.vpc_link = apigwv2.VpcLink(
             self,
