@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from warmkeeper.aws.stack import OUTPUT_DISTRIBUTION_ID, OUTPUT_URL, StackInfo, describe_stack
+from warmkeeper.aws.stack import OUTPUT_API_ID, OUTPUT_DISTRIBUTION_ID, OUTPUT_URL, StackInfo, describe_stack
 from warmkeeper.config import AppConfig
 from warmkeeper.errors import WarmkeeperError
 from warmkeeper.infra.names import built_containers, check_image_tag, images_stack_name, repository_output_key
@@ -170,6 +170,8 @@ def deployed_front_door(stack: StackInfo) -> str | None:
     """The front door a deployed stack has (its outputs say), None when it has no outputs to tell."""
     if OUTPUT_URL not in stack.outputs:  # a stack whose creation failed: nothing deployed to compare
         return None
+    if OUTPUT_API_ID in stack.outputs:
+        return "http_api"
     return "cloudfront" if OUTPUT_DISTRIBUTION_ID in stack.outputs else "load_balancer"
 
 

@@ -1,9 +1,11 @@
 """The HTTP API front door (`front_door = "http_api"`): API Gateway, a VPC link and Cloud Map.
 
 Why: a load balancer bills every hour whether anybody calls or not; an HTTP API bills requests only,
-and its VPC link carries no hourly charge ("There are no additional charges for VPC links for HTTP
-APIs": API Gateway pricing page, Private integrations). With no load balancer nothing in the network
-is open to the internet at all: the tasks admit the VPC link's security group alone.
+and an HTTP API's VPC link needs no load balancer and has no hourly price of its own (API Gateway
+pricing; AWS whitepaper "Best Practices for Designing Amazon API Gateway Private APIs and Private
+Integration", Cost optimization, which contrasts it with REST private integrations and their hourly
+Network Load Balancer). With no load balancer nothing in the network is open to the internet at all:
+the tasks admit the VPC link's security group alone. The monthly figures are the cost model's.
 
 What CloudFormation owns (never changed at run time):
 

@@ -1,0 +1,54 @@
+"""Issue 12 outside the CDK app: a deployed stack tells its front door by its outputs, and the cost model
+refuses an HTTP API environment with one line until its lines exist (no figure rather than a wrong one)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_CONFIG, run_cli
+from warmkeeper.aws import stack as keys
+from warmkeeper.aws.stack import StackInfo
+from warmkeeper.deploy.preflight import PreflightError, check_front_door, deployed_front_door
+
+
+def _stack(*output_keys: str) -> StackInfo:
+    return StackInfo(
+        name="Cityguided-staging",
+        status="UPDATE_COMPLETE",
+        status_reason=None,
+        last_updated=None,
+        outputs={key: "x" for key in (keys.OUTPUT_URL, *output_keys)},
+    )
+
+
+def test_outputs_tell_the_three_front_doors_apart() -> None:
+    assert deployed_front_door(_stack(keys.OUTPUT_LISTENER_ARN)) == "load_balancer"
+    assert deployed_front_door(_stack(keys.OUTPUT_LISTENER_ARN, keys.OUTPUT_DISTRIBUTION_ID)) == "cloudfront"
+    assert deployed_front_door(_stack(keys.OUTPUT_API_ID, keys.OUTPUT_VPC_LINK_ID)) == "http_api"
+
+
+def test_switching_to_or_from_the_http_api_in_place_is_refused() -> None:
+    check_front_door(_stack(keys.OUTPUT_API_ID), "staging", "http_api")  # same front door: fine
+    with pytest.raises(
+        PreflightError, match="deployed with front_door = 'cloudfront' and the config now says 'http_api'"
+    ):
+        check_front_door(_stack(keys.OUTPUT_DISTRIBUTION_ID), "staging", "http_api")
+    with pytest.raises(PreflightError, match="deployed with front_door = 'http_api'"):
+        check_front_door(_stack(keys.OUTPUT_API_ID), "staging", "load_balancer")
+
+
+def test_cost_refuses_an_http_api_environment_with_one_line(tmp_path: Path) -> None:
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
+        'front_door = "cloudfront"', 'front_door = "http_api"'
+    )
+    assert tomllib.loads(text)["environments"]["staging"]["front_door"] == "http_api"
+    config = tmp_path / "warmkeeper.toml"
+    config.write_text(text, encoding="utf-8")
+    profile = EXAMPLE_CONFIG.parent / "traffic-staging.toml"
+    result = run_cli(["cost", "--config", str(config), "--env", "staging", "--profile", str(profile)])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "environments.staging.front_door: the cost model has no lines for 'http_api' yet" in result.stderr
