@@ -99,7 +99,7 @@ CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS: dict[str, str] = {
 
 
 # API Gateway HTTP APIs (`front_door = "http_api"`). The integration timeout is at most 30 s and cannot be
-# raised (API Gateway quotas for HTTP APIs: "Maximum integration timeout 30 seconds", not adjustable).
+# raised (API Gateway quotas for HTTP APIs: the integration timeout is 30 s at most, not adjustable).
 # A request the waker holds must be answered before then: hold_seconds plus the waker's own calls
 # around the hold (the wake, the last health read, building the answer) must fit.
 HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30
@@ -506,7 +506,7 @@ class AppConfig(_Strict):
                 "is the bucket the steady rate refills, so it must be at least as large",
             )
         # An HTTP API gives up on an integration after 30 s, whatever the config says: a request the
-        # waker held longer would reach the visitor as API Gateway's 503, not as the waker's answer.
+        # waker held longer would reach the visitor as API Gateway's own error, not as the waker's answer.
         hold = self.scale_to_zero.hold_seconds
         longest = HTTP_API_INTEGRATION_TIMEOUT_SECONDS - HTTP_API_HOLD_MARGIN_SECONDS
         if settings.scale_to_zero and hold > longest:
