@@ -53,7 +53,7 @@ def cost(
     if settings.front_door == "http_api":
         # Issue 12's cost lines (requests, Cloud Map, the hosted zone, access logs) come with the cost
         # model's own change; until then, no figure rather than a wrong one.
-        raise fail(
+        raise UserError(
             f"{cfg.source}: environments.{env}.front_door: the cost model has no lines for 'http_api' yet; "
             "model 'load_balancer' or 'cloudfront'"
         )
