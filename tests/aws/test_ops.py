@@ -24,6 +24,7 @@ STATUS_KEYS = {
     "env",
     "state",
     "routing",
+    "front_door",
     "desired",
     "running",
     "healthy",

@@ -441,8 +441,9 @@ class KeepaliveSecret:
 
 
 class Metrics:
-    """Our custom metrics (as EMF log lines, see :mod:`warmkeeper.aws.metrics`) and the RequestCount
-    activity of the service's target group (read from CloudWatch)."""
+    """Our custom metrics (as EMF log lines, see :mod:`warmkeeper.aws.metrics`) and the request
+    activity the idle alarm reads too (from CloudWatch): the service target group's RequestCount
+    behind a load balancer, the stage's Count (AWS/ApiGateway, ApiId and Stage) behind an HTTP API."""
 
     def __init__(
         self,
@@ -453,9 +454,11 @@ class Metrics:
         load_balancer_dimension: str | None = None,
         target_group_dimension: str | None = None,
         *,
+        api: tuple[str, str] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._cloudwatch = cloudwatch
+        self._api = api  # (api id, stage)
         self.namespace = namespace
         self.dimensions = dimensions(app, env)
         self._lb = load_balancer_dimension
@@ -468,13 +471,33 @@ class Metrics:
         document = emf_document(self.namespace, self.dimensions, {name: value}, {name: unit}, self._clock())
         log.info("metric", extra=document)
 
+    def _request_metric(self) -> Any:
+        if self._api is not None:
+            api_id, stage = self._api
+            return {
+                "Namespace": "AWS/ApiGateway",
+                "MetricName": "Count",
+                "Dimensions": [{"Name": "ApiId", "Value": api_id}, {"Name": "Stage", "Value": stage}],
+            }
+        if self._lb and self._tg:
+            return {
+                "Namespace": "AWS/ApplicationELB",
+                "MetricName": "RequestCount",
+                "Dimensions": [
+                    {"Name": "LoadBalancer", "Value": self._lb},
+                    {"Name": "TargetGroup", "Value": self._tg},
+                ],
+            }
+        return None
+
     def last_activity(self, now: datetime, lookback_minutes: float) -> datetime | None:
         """End of the last minute in which the service's target group counted a request, or None.
 
         None when the metric has no data in the window: like the idle alarm's TreatMissingData =
         breaching, that counts as idle.
         """
-        if not (self._lb and self._tg):
+        metric = self._request_metric()
+        if metric is None:
             return None
         start = now - timedelta(minutes=lookback_minutes + 2)
         response = self._cloudwatch.get_metric_data(
@@ -482,14 +505,7 @@ class Metrics:
                 {
                     "Id": "requests",
                     "MetricStat": {
-                        "Metric": {
-                            "Namespace": "AWS/ApplicationELB",
-                            "MetricName": "RequestCount",
-                            "Dimensions": [
-                                {"Name": "LoadBalancer", "Value": self._lb},
-                                {"Name": "TargetGroup", "Value": self._tg},
-                            ],
-                        },
+                        "Metric": metric,
                         "Period": 60,
                         "Stat": "Sum",
                     },

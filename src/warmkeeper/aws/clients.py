@@ -16,12 +16,14 @@ import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_apigatewayv2.client import ApiGatewayV2Client
     from mypy_boto3_cloudformation.client import CloudFormationClient
     from mypy_boto3_cloudwatch.client import CloudWatchClient
     from mypy_boto3_ecr.client import ECRClient
     from mypy_boto3_ecs.client import ECSClient
     from mypy_boto3_elbv2.client import ElasticLoadBalancingv2Client
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
+    from mypy_boto3_servicediscovery.client import ServiceDiscoveryClient
     from mypy_boto3_ssm.client import SSMClient
     from mypy_boto3_sts.client import STSClient
 
@@ -52,6 +54,9 @@ class AwsClients:
     cloudwatch: _Client[CloudWatchClient] = _Client("cloudwatch")
     ssm: _Client[SSMClient] = _Client("ssm")
     secretsmanager: _Client[SecretsManagerClient] = _Client("secretsmanager")
+    # ... and with front_door = "http_api", instead of elbv2:
+    apigatewayv2: _Client[ApiGatewayV2Client] = _Client("apigatewayv2")
+    servicediscovery: _Client[ServiceDiscoveryClient] = _Client("servicediscovery")
     # ... and what the CLI needs beside them: stack outputs, identity, images.
     cloudformation: _Client[CloudFormationClient] = _Client("cloudformation")
     sts: _Client[STSClient] = _Client("sts")

@@ -35,9 +35,17 @@ from warmkeeper.aws.adapters import (
     WakeLock,
     utc_now,
 )
+from warmkeeper.aws.http_api import FrontDoorCheck, HttpApiRouting
 from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import MetricName
-from warmkeeper.aws.ports import MetricsPort, RoutingPort, SecretPort, ServicePort, StatePort
+from warmkeeper.aws.ports import (
+    FrontDoorPort,
+    MetricsPort,
+    RoutingPort,
+    SecretPort,
+    ServicePort,
+    StatePort,
+)
 from warmkeeper.aws.settings import Settings
 from warmkeeper.core import (
     Action,
@@ -113,10 +121,12 @@ class Warmkeeper:
         store: StatePort,
         metrics: MetricsPort,
         secret: SecretPort,
+        front_door: FrontDoorPort | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
+        self.front_door = front_door
         self.policy = settings.policy
         self.ecs = ecs
         self.balancer = balancer
@@ -259,6 +269,8 @@ class Warmkeeper:
             # a second rule at the priority); a reconcile repairs a record that was never written.
             if created or (trigger == "reconcile" and observed.observation.routing is Routing.SERVICE):
                 done.append(self._record_first_healthy(snapshot, publish=created))
+        if trigger == "reconcile":
+            done.extend(self._reconcile_front_door(snapshot, decision))
         if trigger != "hold" or decision.actions or done:
             self._log_decision(trigger, snapshot, decision, done)
         return StepResult(snapshot=snapshot, decision=decision, applied=tuple(done))
@@ -287,6 +299,30 @@ class Warmkeeper:
             log.warning("bookkeeping not written", extra={"what": what, "error": str(exc)})
             return False
         return True
+    def _reconcile_front_door(self, snapshot: Snapshot, decision: Decision) -> list[str]:
+        """The reconcile's repairs beyond the decision: a warm route that exists but drifted (an HTTP
+        API warm route missing or re-pointed by hand) is set right again while traffic should go
+        to the service; an HTTP API VPC link found INACTIVE is reported (metric and log line)."""
+        done: list[str] = []
+        leaving = any(a in decision.actions for a in (Action.ROUTE_TO_WAKER, Action.SCALE_TO_ZERO))
+        warm = snapshot.observation.routing is Routing.SERVICE and not leaving
+        # Idempotent: nothing is changed when the route is as it should be.
+        if warm and self.balancer.route_to_service():
+            done.append("warm route repaired (drift)")
+        if self.front_door is not None:
+            check = self.front_door.check()
+            if check.link_inactive:
+                self.metrics.put(MetricName.VPC_LINK_INACTIVE, 1)
+                log.warning(
+                    "vpc link inactive",
+                    extra={
+                        "app": self.settings.app,
+                        "env": self.settings.env,
+                        "problems": list(check.problems),
+                    },
+                )
+                done.append("VPC link INACTIVE reported")
+        return done
 
     def _log_decision(self, trigger: str, snapshot: Snapshot, decision: Decision, done: list[str]) -> None:
         observation = snapshot.observation
@@ -461,6 +497,8 @@ class Warmkeeper:
         problems: list[str] = []
         if self._stale(snapshot):
             problems.append("stale wake lock (no task wanted): the next reconcile removes it")
+        check = self.front_door.check() if self.front_door is not None and with_tasks else FrontDoorCheck()
+        problems.extend(check.problems)
         return status_report(
             app=self.settings.app,
             env=self.settings.env,
@@ -473,20 +511,42 @@ class Warmkeeper:
             last_wake_seconds=last.seconds if last else None,
             url=url,
             problems=problems,
+            front_door=dict(check.details),
         )
 
 
 def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:
     """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way."""
-    return Warmkeeper(
-        settings,
-        ecs=EcsService(clients.ecs, settings.cluster, settings.service),
-        balancer=LoadBalancerRouting(
+    balancer: RoutingPort
+    front_door: FrontDoorPort | None = None
+    api: tuple[str, str] | None = None
+    if settings.http_api:
+        assert settings.api_id and settings.api_stage  # Settings checks them for this front door
+        http_api = HttpApiRouting(
+            clients.apigatewayv2,
+            clients.servicediscovery,
+            api_id=settings.api_id,
+            service_integration_id=settings.service_integration_id or "",
+            warm_route_keys=settings.warm_route_keys,
+            vpc_link_id=settings.vpc_link_id or "",
+            cloud_map_namespace=settings.cloud_map_namespace or "",
+            cloud_map_service_name=settings.cloud_map_service_name or "",
+        )
+        balancer = front_door = http_api
+        api = (settings.api_id, settings.api_stage)
+    else:
+        assert settings.listener_arn and settings.service_target_group_arn
+        balancer = LoadBalancerRouting(
             clients.elbv2,
             settings.listener_arn,
             settings.service_target_group_arn,
             settings.warm_rule_priority,
-        ),
+        )
+    return Warmkeeper(
+        settings,
+        ecs=EcsService(clients.ecs, settings.cluster, settings.service),
+        balancer=balancer,
+        front_door=front_door,
         store=StateStore(clients.ssm, settings.parameter_prefix),
         metrics=Metrics(
             clients.cloudwatch,
@@ -495,6 +555,7 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
             settings.env,
             settings.load_balancer_dimension,
             settings.target_group_dimension,
+            api=api,
             clock=engine_options.get("clock", utc_now),
         ),
         secret=KeepaliveSecret(clients.secretsmanager, settings.keepalive_secret_arn),

@@ -1,6 +1,8 @@
-"""The warmkeeper Lambda: one thin handler for four kinds of event.
+"""The warmkeeper Lambda: one thin handler for five kinds of event.
 
 - an ALB request (the waker: cold requests, ``/_warmkeeper/status``, the keep-alive webhook);
+- an API Gateway HTTP API request (payload format 2.0, ``front_door = "http_api"``): the same
+  decisions, answered in the 2.0 response shape; an unreadable event gets a 400 naming the field;
 - the idle alarm's "CloudWatch Alarm State Change" from EventBridge;
 - the one-minute "Scheduled Event" from EventBridge (reconcile);
 - anything else is logged and ignored.
@@ -12,15 +14,22 @@ tests inject an engine with :func:`use`. Everything it says goes through the one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from warmkeeper.aws import logs
 from warmkeeper.aws.alb import is_alb_event, is_multi_value, request_from_event, response_to_alb
+from warmkeeper.aws.api_gateway import (
+    BadEventError,
+    bad_request,
+    is_http_api_event,
+    request_from_http_api_event,
+    response_to_http_api,
+)
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.settings import Settings
-from warmkeeper.core import json_response
+from warmkeeper.core import HttpResponse, IncomingRequest, json_response
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 SCHEDULED_EVENT = "Scheduled Event"
@@ -50,23 +59,14 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     engine = _current_engine()
     if is_alb_event(event):
         multi_value = is_multi_value(event)
+        return response_to_alb(_answer(engine, lambda: request_from_event(event)), multi_value)
+    if is_http_api_event(event):
         try:
-            response = engine.handle_request(request_from_event(event))
-        except Exception as exc:
-            # The waker is the listener's default: it must answer something a client can retry,
-            # never let ALB turn a crash into an opaque 502.
-            logs.log.error("request failed", extra={"error": repr(exc)})
-            retry = engine.policy.retry_after_seconds
-            response = json_response(
-                503,
-                {
-                    "error": "unavailable",
-                    "message": "warmkeeper could not check the service; retry shortly",
-                    "retry_after_seconds": retry,
-                },
-                headers={"Retry-After": str(retry)},
-            )
-        return response_to_alb(response, multi_value)
+            request = request_from_http_api_event(event)
+        except BadEventError as exc:
+            logs.log.warning("bad request event", extra={"error": str(exc)})
+            return response_to_http_api(bad_request(exc))
+        return response_to_http_api(_answer(engine, lambda: request))
     detail_type = event.get("detail-type")
     if detail_type == ALARM_STATE_CHANGE:
         result = engine.on_alarm(dict(event.get("detail") or {}))
@@ -76,3 +76,22 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         return {"handled": "reconcile", "decision": result.decision.to_log_dict()}
     logs.log.warning("unknown event ignored", extra={"keys": sorted(event)})
     return {"handled": None}
+
+
+def _answer(engine: Warmkeeper, request: Callable[[], IncomingRequest]) -> HttpResponse:
+    try:
+        return engine.handle_request(request())
+    except Exception as exc:
+        # The waker is the front door's default: it must answer something a client can retry,
+        # never let the load balancer or API Gateway turn a crash into an opaque 502.
+        logs.log.error("request failed", extra={"error": repr(exc)})
+        retry = engine.policy.retry_after_seconds
+        return json_response(
+            503,
+            {
+                "error": "unavailable",
+                "message": "warmkeeper could not check the service; retry shortly",
+                "retry_after_seconds": retry,
+            },
+            headers={"Retry-After": str(retry)},
+        )

@@ -30,6 +30,8 @@ class MetricName(StrEnum):
     SLEEPS = "Sleeps"
     HELD_REQUESTS = "HeldRequests"  # API requests held while the service woke
     WAKE_FAILURES = "WakeFailures"  # once per wake that was not healthy within wake_timeout_seconds
+    # 1 per reconcile that found the HTTP API's VPC link INACTIVE (front_door = "http_api" only)
+    VPC_LINK_INACTIVE = "VpcLinkInactive"
 
     @property
     def unit(self) -> str:

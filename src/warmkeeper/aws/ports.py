@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
+from warmkeeper.aws.http_api import FrontDoorCheck
 from warmkeeper.core import Routing, TaskStatus
 
 
@@ -24,7 +25,9 @@ class ServicePort(Protocol):
 
 
 class RoutingPort(Protocol):
-    """Target health of the service's target group, and the warm route."""
+    """Healthy targets and the warm route: a load balancer's target group and listener rule
+    (:class:`~warmkeeper.aws.adapters.LoadBalancerRouting`), or Cloud Map's healthy instances and an
+    HTTP API's warm routes (:class:`~warmkeeper.aws.http_api.HttpApiRouting`)."""
 
     def target_health(self) -> TargetHealth: ...
 
@@ -71,3 +74,10 @@ class SecretPort(Protocol):
     """The keep-alive token (None when there is none: nobody passes)."""
 
     def token(self) -> str | None: ...
+
+
+class FrontDoorPort(Protocol):
+    """What a front door shows beside the warm route (the HTTP API's VPC link state, Cloud Map's
+    instances); a load balancer has nothing more to show and passes none."""
+
+    def check(self) -> FrontDoorCheck: ...

@@ -1,5 +1,10 @@
 """The Lambda's settings: the WK_* environment variables of the contract, written and read here only.
 
+``front_door`` says how traffic is switched between the waker and the service: through a load
+balancer's listener rule (``load_balancer`` and ``cloudfront``: the listener and target-group fields
+are required) or through an HTTP API's run-time warm routes (``http_api``: the API, integration, VPC
+link and Cloud Map fields are required, the listener fields absent).
+
 The stack writes them with :meth:`Settings.to_env` (:mod:`warmkeeper.infra.waker`), the Lambda reads
 them once with :meth:`Settings.from_env`; :data:`VARIABLES` names each field's variable, once. A
 missing or malformed variable raises :class:`SettingsError` naming it, so a broken deploy shows one
@@ -18,6 +23,10 @@ from warmkeeper.core import Policy, PolicyError
 from warmkeeper.core.errors import WarmkeeperError
 
 DEFAULT_WARM_RULE_PRIORITY = 10
+FRONT_DOOR_LOAD_BALANCER = "load_balancer"
+FRONT_DOOR_CLOUDFRONT = "cloudfront"
+FRONT_DOOR_HTTP_API = "http_api"
+FRONT_DOORS = (FRONT_DOOR_LOAD_BALANCER, FRONT_DOOR_CLOUDFRONT, FRONT_DOOR_HTTP_API)
 # What ELB accepts as a listener rule priority.
 RULE_PRIORITIES = range(1, 50001)
 
@@ -37,6 +46,41 @@ VARIABLES = {
     "load_balancer_dimension": "WK_LOAD_BALANCER_DIMENSION",
     "target_group_dimension": "WK_TARGET_GROUP_DIMENSION",
     "idle_alarm_name": "WK_IDLE_ALARM_NAME",
+    "front_door": "WK_FRONT_DOOR",
+    # front_door = "http_api" only:
+    "api_id": "WK_API_ID",
+    "api_stage": "WK_API_STAGE",
+    "service_integration_id": "WK_SERVICE_INTEGRATION_ID",
+    "warm_route_keys": "WK_WARM_ROUTE_KEYS",
+    "vpc_link_id": "WK_VPC_LINK_ID",
+    "cloud_map_namespace": "WK_CLOUD_MAP_NAMESPACE",
+    "cloud_map_service_id": "WK_CLOUD_MAP_SERVICE_ID",
+    "cloud_map_service_name": "WK_CLOUD_MAP_SERVICE_NAME",
+}
+# The fields of the HTTP API front door: absent from a load balancer's variables.
+HTTP_API_FIELDS = (
+    "api_id",
+    "api_stage",
+    "service_integration_id",
+    "warm_route_keys",
+    "vpc_link_id",
+    "cloud_map_namespace",
+    "cloud_map_service_id",
+    "cloud_map_service_name",
+)
+# What each front door cannot work without (beside the fields every front door needs).
+REQUIRED_BY_FRONT_DOOR = {
+    FRONT_DOOR_LOAD_BALANCER: ("listener_arn", "service_target_group_arn"),
+    FRONT_DOOR_CLOUDFRONT: ("listener_arn", "service_target_group_arn"),
+    FRONT_DOOR_HTTP_API: (
+        "api_id",
+        "api_stage",
+        "service_integration_id",
+        "warm_route_keys",
+        "vpc_link_id",
+        "cloud_map_namespace",
+        "cloud_map_service_name",
+    ),
 }
 
 
@@ -50,18 +94,34 @@ class Settings:
     env: str
     cluster: str
     service: str
-    listener_arn: str
-    service_target_group_arn: str
     parameter_prefix: str
     policy: Policy
+    listener_arn: str | None = None
+    service_target_group_arn: str | None = None
     warm_rule_priority: int = DEFAULT_WARM_RULE_PRIORITY
     keepalive_secret_arn: str | None = None
     metrics_namespace: str = METRICS_NAMESPACE
     load_balancer_dimension: str | None = None
     target_group_dimension: str | None = None
     idle_alarm_name: str | None = None
+    front_door: str = FRONT_DOOR_LOAD_BALANCER
+    api_id: str | None = None
+    api_stage: str | None = None
+    service_integration_id: str | None = None
+    warm_route_keys: tuple[str, ...] = ()
+    vpc_link_id: str | None = None
+    cloud_map_namespace: str | None = None
+    cloud_map_service_id: str | None = None
+    cloud_map_service_name: str | None = None
 
     def __post_init__(self) -> None:
+        if self.front_door not in FRONT_DOORS:
+            raise SettingsError(f"WK_FRONT_DOOR: {self.front_door!r} is not one of {', '.join(FRONT_DOORS)}")
+        for name in REQUIRED_BY_FRONT_DOOR[self.front_door]:
+            if not getattr(self, name):
+                raise SettingsError(
+                    f"{VARIABLES[name]}: required when WK_FRONT_DOOR is {self.front_door} (not set)"
+                )
         if not self.parameter_prefix.startswith("/") or self.parameter_prefix.endswith("/"):
             raise SettingsError(
                 f"WK_PARAMETER_PREFIX: {self.parameter_prefix!r} must start with '/' and not end with '/'"
@@ -90,6 +150,7 @@ class Settings:
             raise SettingsError(f"WK_POLICY: not valid JSON ({exc.msg})") from None
         except PolicyError as exc:
             raise SettingsError(str(exc)) from None
+        route_keys = _route_keys(optional("warm_route_keys"))
         priority_text = optional("warm_rule_priority") or str(DEFAULT_WARM_RULE_PRIORITY)
         if not priority_text.isdigit():
             raise SettingsError(f"WK_WARM_RULE_PRIORITY: {priority_text!r} is not a whole number")
@@ -98,24 +159,56 @@ class Settings:
             env=required("env"),
             cluster=required("cluster"),
             service=required("service"),
-            listener_arn=required("listener_arn"),
-            service_target_group_arn=required("service_target_group_arn"),
             parameter_prefix=required("parameter_prefix"),
             policy=policy,
+            listener_arn=optional("listener_arn"),
+            service_target_group_arn=optional("service_target_group_arn"),
             warm_rule_priority=int(priority_text),
             keepalive_secret_arn=optional("keepalive_secret_arn"),
             metrics_namespace=optional("metrics_namespace") or METRICS_NAMESPACE,
             load_balancer_dimension=optional("load_balancer_dimension"),
             target_group_dimension=optional("target_group_dimension"),
             idle_alarm_name=optional("idle_alarm_name"),
+            front_door=optional("front_door") or FRONT_DOOR_LOAD_BALANCER,
+            api_id=optional("api_id"),
+            api_stage=optional("api_stage"),
+            service_integration_id=optional("service_integration_id"),
+            warm_route_keys=route_keys,
+            vpc_link_id=optional("vpc_link_id"),
+            cloud_map_namespace=optional("cloud_map_namespace"),
+            cloud_map_service_id=optional("cloud_map_service_id"),
+            cloud_map_service_name=optional("cloud_map_service_name"),
         )
+
+    @property
+    def http_api(self) -> bool:
+        """Routing through the HTTP API's warm routes (else: a load balancer's warm rule)."""
+        return self.front_door == FRONT_DOOR_HTTP_API
 
     def to_env(self) -> dict[str, str]:
         """The WK_* variables that :meth:`from_env` reads back into these settings (an unset optional
         field is left out). Values may be CloudFormation tokens: the stack passes its resources' names."""
+        special = ("policy", "warm_rule_priority", "warm_route_keys")
         values: dict[str, str | None] = {
-            field.name: getattr(self, field.name) for field in fields(self) if field.name != "policy"
+            field.name: getattr(self, field.name) for field in fields(self) if field.name not in special
         }
         values["policy"] = json.dumps(self.policy.to_dict(), sort_keys=True, separators=(",", ":"))
-        values["warm_rule_priority"] = str(self.warm_rule_priority)
+        if self.http_api:
+            # No listener, so no rule priority: the variable would only mislead a reader.
+            values["warm_route_keys"] = json.dumps(list(self.warm_route_keys))
+        else:
+            values["warm_rule_priority"] = str(self.warm_rule_priority)
         return {VARIABLES[name]: value for name, value in values.items() if value is not None}
+
+
+def _route_keys(text: str | None) -> tuple[str, ...]:
+    """WK_WARM_ROUTE_KEYS: a JSON list of route keys such as ``"ANY /{proxy+}"``."""
+    if text is None:
+        return ()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"WK_WARM_ROUTE_KEYS: not valid JSON ({exc.msg})") from None
+    if not isinstance(value, list) or not value or not all(isinstance(k, str) and k for k in value):
+        raise SettingsError('WK_WARM_ROUTE_KEYS: expected a JSON list of route keys, e.g. ["ANY /"]')
+    return tuple(value)

@@ -176,6 +176,8 @@ def human_status(report: StatusReport, now: datetime | None = None) -> list[str]
     elif report.state in ("WAKING", "WARM"):
         lines.append("  activity    no request counted in the idle window")
     lines.append(f"  deploy      {'in progress' if report.deployment_in_progress else 'none in progress'}")
+    for label, value in report.front_door.items():
+        lines.append(f"  {label:<11} {value}")
     for problem in report.problems:
         lines.append(f"  problem     {problem}")
     return lines

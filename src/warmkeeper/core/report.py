@@ -44,6 +44,9 @@ class StatusReport:
     deployment_in_progress: bool = False
     url: str | None = None
     problems: list[str] = field(default_factory=list)  # e.g. a wake that never became healthy
+    # What the front door shows beside the routing, label -> value (HTTP API: its warm routes,
+    # Cloud Map's healthy instances, the VPC link's state); empty for a load balancer and the twin.
+    front_door: dict[str, str] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
         def convert(value: Any) -> Any:
@@ -75,6 +78,7 @@ def status_report(
     last_wake_seconds: float | None = None,
     url: str | None = None,
     problems: Sequence[str] = (),
+    front_door: dict[str, str] | None = None,
 ) -> StatusReport:
     """One observation and its decision, as the shared report."""
     found = list(problems)
@@ -106,4 +110,5 @@ def status_report(
         deployment_in_progress=observation.deployment_in_progress,
         url=url,
         problems=found,
+        front_door=dict(front_door or {}),
     )

@@ -30,6 +30,7 @@ In an always-on environment the template's `$default` route goes to the service 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -220,29 +221,28 @@ class HttpApiFrontDoor(Construct):
             )
         self._suppress_findings()
         self._domain = env.domain if domain else None
-        self._wire_waker(settings, function, role, cloud_map_service)
+        self._wire_waker(settings, role, cloud_map_service)
 
     def _wire_waker(
         self,
         settings: StackSettings,
-        function: lambda_.Function,
         role: iam.IRole,
         cloud_map_service: servicediscovery.IService,
     ) -> None:
         """What the waker needs to switch the warm routes and to see the tasks as API Gateway does."""
-        environment = {
-            "WK_FRONT_DOOR": "http_api",
-            "WK_API_ID": self.api.api_id,
-            "WK_API_STAGE": STAGE_NAME,
-            "WK_SERVICE_INTEGRATION_ID": self.service_integration.integration_id,
-            "WK_WARM_ROUTE_KEYS": json.dumps(list(WARM_ROUTE_KEYS)),
-            "WK_VPC_LINK_ID": self.vpc_link.vpc_link_id,
-            "WK_CLOUD_MAP_NAMESPACE": namespace_name(settings),
-            "WK_CLOUD_MAP_SERVICE_ID": cloud_map_service.service_id,
-            "WK_CLOUD_MAP_SERVICE_NAME": cloud_map_service.service_name,
+        # The Lambda's settings of this front door (fields of warmkeeper.aws.settings.Settings): the
+        # stack writes them into the function's environment with the others (Waker.write_settings).
+        self.waker_settings: dict[str, Any] = {
+            "front_door": "http_api",
+            "api_id": self.api.api_id,
+            "api_stage": STAGE_NAME,
+            "service_integration_id": self.service_integration.integration_id,
+            "warm_route_keys": WARM_ROUTE_KEYS,
+            "vpc_link_id": self.vpc_link.vpc_link_id,
+            "cloud_map_namespace": namespace_name(settings),
+            "cloud_map_service_id": cloud_map_service.service_id,
+            "cloud_map_service_name": cloud_map_service.service_name,
         }
-        for key, value in environment.items():
-            function.add_environment(key, value)
         stack = Stack.of(self)
         api_arn = f"arn:{Aws.PARTITION}:apigateway:{stack.region}::/apis/{self.api.api_id}"
         policy = iam.Policy(

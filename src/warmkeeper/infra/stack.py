@@ -220,6 +220,7 @@ class WarmkeeperStack(Stack):
             function=waker.function,
             role=waker.role,
         )
+        waker.write_settings(**front_door.waker_settings)
         idle: IdleDetector | None = None
         if settings.env.scale_to_zero:
             idle = IdleDetector(

@@ -9,6 +9,7 @@ has a wildcard resource.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, Fn, IgnoreMode, Stack
 from aws_cdk import aws_ecs as ecs
@@ -23,7 +24,7 @@ from constructs import Construct
 
 import warmkeeper
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
-from warmkeeper.aws.settings import VARIABLES, Settings
+from warmkeeper.aws.settings import Settings
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
@@ -69,7 +70,8 @@ class Waker(Construct):
     ) -> None:
         """Without a load balancer (`front_door = "http_api"`) the Lambda gets no listener, target
         group nor load-balancer permission here: the HTTP API front door adds its own environment,
-        policy and invoke permission (warmkeeper.infra.http_api)."""
+        policy and invoke permission, and writes the contract's variables with :meth:`write_settings`
+        (warmkeeper.infra.http_api)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.keepalive_secret = secretsmanager.Secret(
@@ -108,36 +110,30 @@ class Waker(Construct):
         )
         logs.grant_write(self.role)
         hold_seconds = settings.config.scale_to_zero.hold_seconds
-        # The contract's variables, written by the same class that reads them in the Lambda.
-        lambda_settings = Settings(
-            app=settings.app_name,
-            env=settings.env_name,
-            cluster=cluster.cluster_name,
-            service=service.service_name,
-            listener_arn=listener.listener_arn if listener is not None else "",
-            service_target_group_arn=(
-                service_target_group.target_group_arn if service_target_group is not None else ""
-            ),
-            parameter_prefix=settings.parameter_prefix,
-            policy=settings.policy,
-            warm_rule_priority=WARM_RULE_PRIORITY,
-            keepalive_secret_arn=self.keepalive_secret.secret_arn,
-            metrics_namespace=METRICS_NAMESPACE,
-            load_balancer_dimension=load_balancer.load_balancer_full_name
-            if load_balancer is not None
-            else None,
-            target_group_dimension=(
-                service_target_group.target_group_full_name if service_target_group is not None else None
-            ),
-            idle_alarm_name=settings.idle_alarm_name if settings.env.scale_to_zero else None,
-        )
-        environment = lambda_settings.to_env()
-        if listener is None:
-            # No load balancer (`front_door = "http_api"`): no listener, target group nor warm-rule
-            # priority to name. The front door adds its own variables (warmkeeper.infra.http_api) until
-            # the contract's Settings carries them with the Lambda's HTTP API runtime.
-            for field in ("listener_arn", "service_target_group_arn", "warm_rule_priority"):
-                environment.pop(VARIABLES[field])
+        # The contract's variables, written by the same class that reads them in the Lambda. Without a
+        # load balancer the front door knows the rest (API, integration, VPC link, Cloud Map) and
+        # writes them all through write_settings once its resources exist.
+        self._common_settings: dict[str, Any] = {
+            "app": settings.app_name,
+            "env": settings.env_name,
+            "cluster": cluster.cluster_name,
+            "service": service.service_name,
+            "parameter_prefix": settings.parameter_prefix,
+            "policy": settings.policy,
+            "keepalive_secret_arn": self.keepalive_secret.secret_arn,
+            "metrics_namespace": METRICS_NAMESPACE,
+            "idle_alarm_name": settings.idle_alarm_name if settings.env.scale_to_zero else None,
+            "front_door": settings.env.front_door,
+        }
+        environment: dict[str, str] = {}
+        if listener is not None and service_target_group is not None and load_balancer is not None:
+            environment = self._settings(
+                listener_arn=listener.listener_arn,
+                service_target_group_arn=service_target_group.target_group_arn,
+                warm_rule_priority=WARM_RULE_PRIORITY,
+                load_balancer_dimension=load_balancer.load_balancer_full_name,
+                target_group_dimension=service_target_group.target_group_full_name,
+            ).to_env()
         self.function = lambda_.Function(
             self,
             "Function",
@@ -184,6 +180,19 @@ class Waker(Construct):
             schedule=events.Schedule.rate(Duration.minutes(1)),
             targets=[events_targets.LambdaFunction(self.function, retry_attempts=0)],
         )
+
+    def _settings(self, **front_door_fields: Any) -> Settings:
+        return Settings(**{**self._common_settings, **front_door_fields})
+
+    def write_settings(self, **front_door_fields: Any) -> Settings:
+        # front_door_fields may name front_door itself: the front door's own value wins.
+        """The contract's variables of a front door without a load balancer (its fields of
+        :class:`~warmkeeper.aws.settings.Settings`), written with :meth:`Settings.to_env` like the
+        others; the Settings is returned for the caller's own checks."""
+        lambda_settings = self._settings(**front_door_fields)
+        for name, value in lambda_settings.to_env().items():
+            self.function.add_environment(name, value)
+        return lambda_settings
 
     def _load_balancer_target(self, stack: Stack) -> elbv2.ApplicationTargetGroup:
         # Requests that no higher-priority rule takes reach the Lambda through this target group.

@@ -1,0 +1,238 @@
+"""The HTTP API front door at run time: the warm routes, Cloud Map's healthy instances, the VPC link.
+
+:class:`HttpApiRouting` implements :class:`~warmkeeper.aws.ports.RoutingPort` the way
+:class:`~warmkeeper.aws.adapters.LoadBalancerRouting` does for a listener, so the engine does not
+know which front door it drives:
+
+- *healthy targets* are the Cloud Map service's instances that ``DiscoverInstances`` returns with
+  ``HealthStatus=HEALTHY``: the same query API Gateway's private integration makes to pick an
+  instance (ECS reports each task's health to Cloud Map as its custom health status);
+- *routing* is ``service`` when any warm route (``ANY /``, ``ANY /{proxy+}`` by default, the
+  contract's WK_WARM_ROUTE_KEYS) exists: even one stray warm route sends traffic past the waker,
+  so a sleep deletes them all before it scales in;
+- :meth:`HttpApiRouting.route_to_service` creates the missing warm routes and re-points one that
+  targets anything but the service integration (UpdateRoute); :meth:`HttpApiRouting.route_to_waker`
+  deletes them. Both are idempotent: the reconcile repairs drift by calling them again.
+
+The stage auto-deploys, so a route change is live without a deployment of our own. The VPC link's
+state (``GetVpcLink``) is read for ``status`` and the reconcile: AWS makes an HTTP API VPC link that
+carried no traffic for 60 days INACTIVE, and requests through it fail until it is AVAILABLE again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from warmkeeper.aws.adapters import TargetHealth
+from warmkeeper.core import Routing
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigatewayv2.client import ApiGatewayV2Client
+    from mypy_boto3_servicediscovery.client import ServiceDiscoveryClient
+
+# What GetVpcLink reports for an HTTP API VPC link (VpcLinkStatus of the API Gateway V2 API).
+VPC_LINK_AVAILABLE = "AVAILABLE"
+VPC_LINK_INACTIVE = "INACTIVE"
+# Cloud Map's instance attribute with the task's private IPv4 (ECS sets it when it registers a task).
+INSTANCE_IPV4 = "AWS_INSTANCE_IPV4"
+INSTANCE_PORT = "AWS_INSTANCE_PORT"
+# DiscoverInstances returns at most this many instances per call (its MaxResults).
+DISCOVER_MAX_RESULTS = 1000
+
+
+class HttpApiRoutingError(RuntimeError):  # REBASE: derive from WarmkeeperError (core.errors on main)
+    """The HTTP API is not as the stack built it (no such API, integration or VPC link)."""
+
+
+@dataclass(frozen=True)
+class FrontDoorCheck:
+    """What ``status`` and the reconcile show of the front door beside the service's own state."""
+
+    details: tuple[tuple[str, str], ...] = ()  # (label, value) in display order
+    problems: tuple[str, ...] = ()
+    link_inactive: bool = False  # the VPC link is INACTIVE: requests through it fail
+
+
+@dataclass(frozen=True)
+class WarmRoute:
+    route_id: str
+    route_key: str
+    target: str | None
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class HttpApiRouting:
+    """Cloud Map's healthy instances and the HTTP API's run-time warm routes (both clients injected)."""
+
+    def __init__(
+        self,
+        apigatewayv2: ApiGatewayV2Client,
+        servicediscovery: ServiceDiscoveryClient,
+        *,
+        api_id: str,
+        service_integration_id: str,
+        warm_route_keys: tuple[str, ...],
+        vpc_link_id: str,
+        cloud_map_namespace: str,
+        cloud_map_service_name: str,
+    ) -> None:
+        if not warm_route_keys:
+            raise HttpApiRoutingError("no warm route keys: WK_WARM_ROUTE_KEYS names at least one")
+        self._apigw = apigatewayv2
+        self._discovery = servicediscovery
+        self.api_id = api_id
+        self.integration_id = service_integration_id
+        self.target = f"integrations/{service_integration_id}"
+        self.route_keys = warm_route_keys
+        self.vpc_link_id = vpc_link_id
+        self.namespace = cloud_map_namespace
+        self.service_name = cloud_map_service_name
+
+    # --- healthy targets: Cloud Map, as API Gateway discovers them ---------------------------------
+
+    def healthy_instances(self) -> list[dict[str, Any]]:
+        response = self._discovery.discover_instances(
+            NamespaceName=self.namespace,
+            ServiceName=self.service_name,
+            HealthStatus="HEALTHY",
+            MaxResults=DISCOVER_MAX_RESULTS,
+        )
+        return [dict(instance) for instance in response.get("Instances", [])]
+
+    def target_health(self) -> TargetHealth:
+        instances = self.healthy_instances()
+        ips = {
+            str((instance.get("Attributes") or {}).get(INSTANCE_IPV4, ""))
+            for instance in instances
+            if (instance.get("Attributes") or {}).get(INSTANCE_IPV4)
+        }
+        return TargetHealth(healthy=len(instances), healthy_ips=frozenset(ips))
+
+    # --- the warm routes ------------------------------------------------------------------------------
+
+    def _routes(self) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            page = (
+                self._apigw.get_routes(ApiId=self.api_id, NextToken=token)
+                if token
+                else self._apigw.get_routes(ApiId=self.api_id)
+            )
+            yield from (dict(route) for route in page.get("Items", []))
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def warm_routes(self) -> dict[str, WarmRoute]:
+        """The warm routes that exist, by route key (whatever their target)."""
+        try:
+            found = {
+                str(route["RouteKey"]): WarmRoute(
+                    route_id=str(route["RouteId"]),
+                    route_key=str(route["RouteKey"]),
+                    target=route.get("Target"),
+                )
+                for route in self._routes()
+                if route.get("RouteKey") in self.route_keys
+            }
+        except ClientError as exc:
+            if _error_code(exc) == "NotFoundException":
+                raise HttpApiRoutingError(
+                    f"HTTP API {self.api_id} not found (WK_API_ID): was the stack deleted or replaced?"
+                ) from None
+            raise
+        return found
+
+    def routing(self) -> Routing:
+        return Routing.SERVICE if self.warm_routes() else Routing.WAKER
+
+    def route_to_service(self) -> bool:
+        """Create the missing warm routes and re-point any that targets something else; False when
+        all were already there, to the service integration (idempotent)."""
+        existing = self.warm_routes()
+        changed = False
+        for key in self.route_keys:
+            route = existing.get(key)
+            if route is None:
+                try:
+                    self._apigw.create_route(ApiId=self.api_id, RouteKey=key, Target=self.target)
+                except ClientError as exc:
+                    # Two invocations racing: the loser finds the route key taken, which is what it wanted.
+                    if _error_code(exc) != "ConflictException":
+                        raise
+                    continue
+                changed = True
+            elif route.target != self.target:
+                self._apigw.update_route(ApiId=self.api_id, RouteId=route.route_id, Target=self.target)
+                changed = True
+        return changed
+
+    def route_to_waker(self) -> bool:
+        """Delete every warm route, so `$default` (the waker) takes all traffic; False when there was
+        none (idempotent)."""
+        deleted = False
+        for route in self.warm_routes().values():
+            try:
+                self._apigw.delete_route(ApiId=self.api_id, RouteId=route.route_id)
+            except ClientError as exc:
+                if _error_code(exc) != "NotFoundException":
+                    raise
+                continue
+            deleted = True
+        return deleted
+
+    # --- what status and the reconcile show -------------------------------------------------------------
+
+    def vpc_link_state(self) -> tuple[str, str | None]:
+        """The VPC link's status (AVAILABLE, PENDING, INACTIVE, FAILED, DELETING) and AWS's message."""
+        try:
+            link = self._apigw.get_vpc_link(VpcLinkId=self.vpc_link_id)
+        except ClientError as exc:
+            if _error_code(exc) == "NotFoundException":
+                return "NOT FOUND", f"VPC link {self.vpc_link_id} does not exist (WK_VPC_LINK_ID)"
+            raise
+        return str(link.get("VpcLinkStatus", "UNKNOWN")), link.get("VpcLinkStatusMessage") or None
+
+    def check(self) -> FrontDoorCheck:
+        routes = self.warm_routes()
+        described = []
+        for key in self.route_keys:
+            route = routes.get(key)
+            if route is None:
+                described.append(f"{key} -> waker ($default)")
+            elif route.target == self.target:
+                described.append(f"{key} -> service")
+            else:
+                described.append(f"{key} -> {route.target or 'no target'} (drift: not the service)")
+        instances = self.healthy_instances()
+        attributes = [instance.get("Attributes") or {} for instance in instances]
+        addresses = sorted(f"{a.get(INSTANCE_IPV4, '?')}:{a.get(INSTANCE_PORT, '?')}" for a in attributes)
+        state, message = self.vpc_link_state()
+        problems: list[str] = []
+        drifted = [d for d in described if "drift" in d]
+        if drifted or (routes and len(routes) < len(self.route_keys)):
+            problems.append("warm routes incomplete or not to the service: the next reconcile repairs them")
+        if state == VPC_LINK_INACTIVE:
+            problems.append(
+                f"VPC link {self.vpc_link_id} is INACTIVE (unused for 60 days): requests to the service "
+                "fail until it is AVAILABLE again; see the runbook"
+            )
+        elif state != VPC_LINK_AVAILABLE:
+            problems.append(f"VPC link {self.vpc_link_id} is {state}" + (f": {message}" if message else ""))
+        link = state + (f" ({message})" if message else "")
+        return FrontDoorCheck(
+            details=(
+                ("routes", "; ".join(described)),
+                ("cloud map", ", ".join([f"{len(instances)} healthy", *addresses])),
+                ("vpc link", f"{self.vpc_link_id} {link}"),
+            ),
+            problems=tuple(problems),
+            link_inactive=state == VPC_LINK_INACTIVE,
+        )
