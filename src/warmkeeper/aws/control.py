@@ -24,8 +24,18 @@ from botocore.exceptions import (
 from warmkeeper.aws.adapters import RoutingConflictError, ServiceNotFoundError
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
-from warmkeeper.aws.settings import DEFAULT_WARM_RULE_PRIORITY, RULE_PRIORITIES, Settings, SettingsError
+from warmkeeper.aws.http_api import WARM_ROUTE_KEYS, HttpApiRoutingError
+from warmkeeper.aws.settings import (
+    DEFAULT_WARM_RULE_PRIORITY,
+    FRONT_DOOR_HTTP_API,
+    RULE_PRIORITIES,
+    Settings,
+    SettingsError,
+)
 from warmkeeper.aws.stack import (
+    OUTPUT_API_ID,
+    OUTPUT_API_STAGE,
+    OUTPUT_CLOUD_MAP_SERVICE_ID,
     OUTPUT_CLUSTER,
     OUTPUT_IDLE_ALARM_NAME,
     OUTPUT_KEEPALIVE_SECRET_ARN,
@@ -33,9 +43,11 @@ from warmkeeper.aws.stack import (
     OUTPUT_LOAD_BALANCER_DIMENSION,
     OUTPUT_PARAMETER_PREFIX,
     OUTPUT_SERVICE,
+    OUTPUT_SERVICE_INTEGRATION_ID,
     OUTPUT_SERVICE_TARGET_GROUP_ARN,
     OUTPUT_TARGET_GROUP_DIMENSION,
     OUTPUT_URL,
+    OUTPUT_VPC_LINK_ID,
     OUTPUT_WARM_RULE_PRIORITY,
     describe_stack,
 )
@@ -43,13 +55,24 @@ from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
 from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.report import StatusReport
 
-# OutputKeys of the contract that the engine cannot work without.
+# OutputKeys of the contract that the engine cannot work without, per front door (a stack with an
+# ApiId output is an HTTP API's).
 REQUIRED_OUTPUTS = (
     OUTPUT_CLUSTER,
     OUTPUT_SERVICE,
     OUTPUT_LISTENER_ARN,
     OUTPUT_SERVICE_TARGET_GROUP_ARN,
     OUTPUT_PARAMETER_PREFIX,
+)
+REQUIRED_HTTP_API_OUTPUTS = (
+    OUTPUT_CLUSTER,
+    OUTPUT_SERVICE,
+    OUTPUT_PARAMETER_PREFIX,
+    OUTPUT_API_ID,
+    OUTPUT_API_STAGE,
+    OUTPUT_SERVICE_INTEGRATION_ID,
+    OUTPUT_VPC_LINK_ID,
+    OUTPUT_CLOUD_MAP_SERVICE_ID,
 )
 
 T = TypeVar("T")
@@ -86,7 +109,7 @@ def aws_errors(stack_name: str, region: str | None) -> Iterator[None]:
         if code in ("AccessDenied", "AccessDeniedException"):
             raise ControlError(f"AWS denied {exc.operation_name}: {message}") from None
         raise ControlError(f"AWS {exc.operation_name} failed ({code}): {message}") from None
-    except (ServiceNotFoundError, RoutingConflictError) as exc:
+    except (ServiceNotFoundError, RoutingConflictError, HttpApiRoutingError) as exc:
         raise ControlError(str(exc)) from None
     except BotoCoreError as exc:
         raise ControlError(f"AWS call failed: {exc}") from None
@@ -115,8 +138,20 @@ def _warm_rule_priority(outputs: Mapping[str, str], stack_name: str) -> int:
 
 
 def settings_from_outputs(
-    outputs: Mapping[str, str], *, stack_name: str, app: str, env: str, policy: Policy
+    outputs: Mapping[str, str],
+    *,
+    stack_name: str,
+    app: str,
+    env: str,
+    policy: Policy,
+    cloud_map_names: tuple[str, str] | None = None,
 ) -> Settings:
+    """The Lambda's settings, from the stack's outputs; an HTTP API stack also needs its Cloud Map
+    namespace and service names (``cloud_map_names``, looked up by :func:`cloud_map_names`)."""
+    if outputs.get(OUTPUT_API_ID):
+        return _http_api_settings(
+            outputs, stack_name=stack_name, app=app, env=env, policy=policy, names=cloud_map_names
+        )
     missing = [key for key in REQUIRED_OUTPUTS if not outputs.get(key)]
     if missing:
         raise ControlError(
@@ -143,6 +178,55 @@ def settings_from_outputs(
         raise ControlError(f"stack {stack_name}: {exc}") from None
 
 
+def _http_api_settings(
+    outputs: Mapping[str, str],
+    *,
+    stack_name: str,
+    app: str,
+    env: str,
+    policy: Policy,
+    names: tuple[str, str] | None,
+) -> Settings:
+    missing = [key for key in REQUIRED_HTTP_API_OUTPUTS if not outputs.get(key)]
+    if missing:
+        raise ControlError(
+            f"stack {stack_name} has no output {', '.join(missing)}: it was not deployed by this "
+            "version of warmkeeper (deploy again)"
+        )
+    if names is None:
+        raise ControlError(f"stack {stack_name}: the Cloud Map service's names were not looked up")
+    namespace, service_name = names
+    try:
+        return Settings(
+            app=app,
+            env=env,
+            cluster=outputs[OUTPUT_CLUSTER],
+            service=outputs[OUTPUT_SERVICE],
+            parameter_prefix=outputs[OUTPUT_PARAMETER_PREFIX],
+            policy=policy,
+            keepalive_secret_arn=outputs.get(OUTPUT_KEEPALIVE_SECRET_ARN) or None,
+            idle_alarm_name=outputs.get(OUTPUT_IDLE_ALARM_NAME) or None,
+            front_door=FRONT_DOOR_HTTP_API,
+            api_id=outputs[OUTPUT_API_ID],
+            api_stage=outputs[OUTPUT_API_STAGE],
+            service_integration_id=outputs[OUTPUT_SERVICE_INTEGRATION_ID],
+            warm_route_keys=WARM_ROUTE_KEYS,
+            vpc_link_id=outputs[OUTPUT_VPC_LINK_ID],
+            cloud_map_namespace=namespace,
+            cloud_map_service_id=outputs[OUTPUT_CLOUD_MAP_SERVICE_ID],
+            cloud_map_service_name=service_name,
+        )
+    except SettingsError as exc:
+        raise ControlError(f"stack {stack_name}: {exc}") from None
+
+
+def cloud_map_names(clients: AwsClients, service_id: str) -> tuple[str, str]:
+    """(namespace name, service name) of a Cloud Map service: what DiscoverInstances asks for."""
+    service = clients.servicediscovery.get_service(Id=service_id)["Service"]
+    namespace = clients.servicediscovery.get_namespace(Id=str(service.get("NamespaceId", "")))["Namespace"]
+    return str(namespace.get("Name", "")), str(service.get("Name", ""))
+
+
 class AwsControl:
     """:class:`warmkeeper.control.ServiceControl` for an AWS environment."""
 
@@ -164,7 +248,13 @@ class AwsControl:
         **engine_options: Any,
     ) -> AwsControl:
         outputs = stack_outputs(clients, stack_name)
-        settings = settings_from_outputs(outputs, stack_name=stack_name, app=app, env=env, policy=policy)
+        names = None
+        if outputs.get(OUTPUT_API_ID) and outputs.get(OUTPUT_CLOUD_MAP_SERVICE_ID):
+            with aws_errors(stack_name, clients.region):
+                names = cloud_map_names(clients, outputs[OUTPUT_CLOUD_MAP_SERVICE_ID])
+        settings = settings_from_outputs(
+            outputs, stack_name=stack_name, app=app, env=env, policy=policy, cloud_map_names=names
+        )
         engine = build_engine(settings, clients, **engine_options)
         return cls(engine, stack_name=stack_name, region=clients.region, url=outputs.get(OUTPUT_URL) or None)
 

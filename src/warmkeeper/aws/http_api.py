@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from mypy_boto3_apigatewayv2.client import ApiGatewayV2Client
     from mypy_boto3_servicediscovery.client import ServiceDiscoveryClient
 
+# The routes the waker creates while warm: the contract's default (the stack writes the same keys
+# into WK_WARM_ROUTE_KEYS; the CLI, which reads only stack outputs, uses them as they are).
+WARM_ROUTE_KEYS = ("ANY /", "ANY /{proxy+}")
 # What GetVpcLink reports for an HTTP API VPC link (VpcLinkStatus of the API Gateway V2 API).
 VPC_LINK_AVAILABLE = "AVAILABLE"
 VPC_LINK_INACTIVE = "INACTIVE"

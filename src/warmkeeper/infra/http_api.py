@@ -43,6 +43,7 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
+from warmkeeper.aws.http_api import WARM_ROUTE_KEYS
 from warmkeeper.infra.discovery import namespace_name
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.settings import StackSettings
@@ -50,9 +51,8 @@ from warmkeeper.infra.settings import StackSettings
 STAGE_NAME = "$default"
 DEFAULT_ROUTE_KEY = "$default"
 WAKER_PATHS = ("/_warmkeeper", "/_warmkeeper/{proxy+}")
-# The routes the waker creates while the service is warm (and the reconcile repairs): the route keys
-# are the contract with the runtime (WK_WARM_ROUTE_KEYS).
-WARM_ROUTE_KEYS = ("ANY /", "ANY /{proxy+}")
+# The routes the waker creates while the service is warm (and the reconcile repairs), WARM_ROUTE_KEYS,
+# are named by the runtime (warmkeeper.aws.http_api) and reach the Lambda as WK_WARM_ROUTE_KEYS.
 # One JSON object per request. $context.integrationErrorMessage and integration.status tell a request
 # the VPC link or Cloud Map could not deliver (no healthy instance, link INACTIVE) from the app's own error.
 ACCESS_LOG_FORMAT = json.dumps(
