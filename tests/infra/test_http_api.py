@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.support import SynthesizedEnv, dashboard_body, get_att, ref, statements
 from warmkeeper.aws import stack as keys
+from warmkeeper.aws.settings import VARIABLES, Settings
 from warmkeeper.config import parse_config
 
 pytestmark = pytest.mark.infra
@@ -226,6 +227,18 @@ def test_dashboard_and_alarms_read_the_api(http_api_staging: SynthesizedEnv) -> 
     assert not any(namespace == "AWS/ApplicationELB" for namespace, _ in drawn)
     names = {a["Properties"]["AlarmName"] for a in synth.resources("AWS::CloudWatch::Alarm").values()}
     assert "Cityguided-staging-unhealthy-targets" not in names  # no target group to watch
+    inactive = next(
+        a["Properties"]
+        for a in synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"] == "Cityguided-staging-vpc-link-inactive"
+    )
+    assert (inactive["Namespace"], inactive["MetricName"], inactive["Statistic"]) == (
+        "Warmkeeper",
+        "VpcLinkInactive",
+        "Maximum",
+    )
+    assert {d["Name"]: d["Value"] for d in inactive["Dimensions"]} == {"App": "cityguided", "Env": "staging"}
+    assert inactive["Threshold"] == 1 and inactive["TreatMissingData"] == "notBreaching"
     error_rate = next(
         a["Properties"]
         for a in synth.resources("AWS::CloudWatch::Alarm").values()
@@ -253,8 +266,14 @@ def test_waker_may_switch_this_apis_routes_and_read_cloud_map(http_api_staging: 
     cloud_map_id, _ = synth.only("AWS::ServiceDiscovery::Service")
     assert variables["WK_CLOUD_MAP_SERVICE_ID"] == get_att(cloud_map_id, "Id")
     assert not any(
-        name.startswith(("WK_LISTENER", "WK_LOAD_BALANCER", "WK_TARGET_GROUP")) for name in variables
+        name.startswith(("WK_LISTENER", "WK_LOAD_BALANCER", "WK_TARGET_GROUP", "WK_WARM_RULE"))
+        for name in variables
     )
+    # The contract's round trip: the variables read back into the Lambda's settings of this front door.
+    resolved = {name: value if isinstance(value, str) else "resolved" for name, value in variables.items()}
+    lambda_settings = Settings.from_env(resolved)
+    assert lambda_settings.http_api and lambda_settings.warm_route_keys == ("ANY /", "ANY /{proxy+}")
+    assert set(variables) <= set(VARIABLES.values())
     policy = synth.properties(synth.logical_id("FrontDoor/WakerPolicy"))
     assert policy["Roles"] == [ref(synth.logical_id("Waker/Role"))]
     by_sid = {statement["Sid"]: statement for statement in statements(policy)}

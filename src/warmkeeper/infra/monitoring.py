@@ -10,6 +10,7 @@ Alarms (all to one KMS-encrypted SNS topic; the config's alarm e-mail is subscri
 - unhealthy targets in the service's target group (load balancer front doors only);
 - a wake that never became healthy (the Lambda's WakeFailures metric), scale-to-zero only;
 - the warmkeeper Lambda failing (nobody could wake the service);
+- the HTTP API's VPC link found INACTIVE by the reconcile (its VpcLinkInactive metric), HTTP API only;
 - a deployment ECS rolled back (EventBridge "ECS Deployment State Change" SERVICE_DEPLOYMENT_FAILED).
 """
 
@@ -213,6 +214,24 @@ class Monitoring(Construct):
                     datapoints_to_alarm=3,
                     treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 ),
+            )
+        if self._api_id is not None:
+            alarms.append(
+                cloudwatch.Alarm(
+                    self,
+                    "VpcLinkInactive",
+                    alarm_name=f"{name}-vpc-link-inactive",
+                    alarm_description=(
+                        "The HTTP API's VPC link is INACTIVE (AWS deactivates one unused for 60 days): "
+                        f"requests to the service fail until it is AVAILABLE again "
+                        f"({MetricName.VPC_LINK_INACTIVE}, from the reconcile). See the runbook."
+                    ),
+                    metric=self._warmkeeper(MetricName.VPC_LINK_INACTIVE, "Maximum"),
+                    threshold=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
             )
         if settings.env.scale_to_zero:
             alarms.append(
