@@ -22,11 +22,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
+from warmkeeper.core.errors import WarmkeeperError
 
 PAYLOAD_VERSION = "2.0"
 
 
-class BadEventError(ValueError):  # REBASE: derive from WarmkeeperError (core.errors on main)
+class BadEventError(WarmkeeperError, ValueError):
     """A request event the waker cannot read: answered 400, naming the field."""
 
 

@@ -299,6 +299,7 @@ class Warmkeeper:
             log.warning("bookkeeping not written", extra={"what": what, "error": str(exc)})
             return False
         return True
+
     def _reconcile_front_door(self, snapshot: Snapshot, decision: Decision) -> list[str]:
         """The reconcile's repairs beyond the decision: a warm route that exists but drifted (an HTTP
         API warm route missing or re-pointed by hand) is set right again while traffic should go

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from warmkeeper.aws.adapters import TargetHealth
 from warmkeeper.core import Routing
+from warmkeeper.core.errors import WarmkeeperError
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewayv2.client import ApiGatewayV2Client
@@ -47,7 +48,7 @@ INSTANCE_PORT = "AWS_INSTANCE_PORT"
 DISCOVER_MAX_RESULTS = 1000
 
 
-class HttpApiRoutingError(RuntimeError):  # REBASE: derive from WarmkeeperError (core.errors on main)
+class HttpApiRoutingError(WarmkeeperError, RuntimeError):
     """The HTTP API is not as the stack built it (no such API, integration or VPC link)."""
 
 
