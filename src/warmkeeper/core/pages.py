@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from warmkeeper.core.machine import State
 
@@ -62,15 +63,43 @@ def json_response(
     )
 
 
+# Characters a Location keeps as they came; everything else is percent-encoded. "%" stays so a path or
+# query the client already encoded is sent back byte for byte; "\\", spaces and control characters go,
+# since browsers read "\\" as "/" and drop tabs and newlines before resolving a URL.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+def same_host_location(path_and_query: str) -> str:
+    """The request's own path and query as a Location that cannot leave this host (CWE-601).
+
+    Always an absolute path: one leading "/" and never "//" or "/\\" (a scheme-relative URL, which a
+    client resolves to another host: ``//evil.example/x``); nothing a browser would reinterpret.
+    """
+    path, separator, query = path_and_query.partition("?")
+    safe_path = quote(path, safe=_PATH_SAFE)
+    # "//evil.example/x", "/%2F..." stays a path; leading slashes collapse to one.
+    safe_path = "/" + safe_path.lstrip("/")
+    location = safe_path
+    if separator:
+        location += "?" + quote(query, safe=_QUERY_SAFE)
+    return location
+
+
 def redirect_to_same_url(path_and_query: str) -> HttpResponse:
     """307 keeps the method and body, so a held POST is replayed as a POST on the warm service.
 
-    The Location is relative (path + query only): the client resolves it against the URL it used,
-    so no Host header is trusted to build it.
+    The Location is an absolute path on this host (:func:`same_host_location`): the client resolves
+    it against the URL it used, so no Host header is trusted to build it, and no request path can
+    turn it into another host.
     """
     return HttpResponse(
         status=307,
-        headers={"Location": path_and_query, "Cache-Control": _NO_STORE, "Content-Type": "text/plain"},
+        headers={
+            "Location": same_host_location(path_and_query),
+            "Cache-Control": _NO_STORE,
+            "Content-Type": "text/plain",
+        },
         body="The service is ready.\n",
     )
 
