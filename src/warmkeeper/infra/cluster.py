@@ -1,4 +1,12 @@
-"""The ECS cluster: Fargate and Fargate Spot capacity providers, CloudWatch Container Insights."""
+"""The ECS cluster: Fargate and Fargate Spot capacity providers, CloudWatch Container Insights.
+
+The capacity providers reach the cluster through a separate resource
+(AWS::ECS::ClusterCapacityProviderAssociations). A service whose strategy names FARGATE_SPOT must be
+created after it and deleted before it, or ECS refuses the strategy on create and the association's
+delete hangs on the service (aws/containers-roadmap#631). CDK adds that resource under the cluster
+construct only at synthesis (an aspect), so the service depends on the whole cluster construct,
+which then includes it.
+"""
 
 from __future__ import annotations
 

@@ -106,6 +106,10 @@ class WarmkeeperStack(Stack):
             images=images,
             target_group=ingress.service_target_group,
         )
+        # Created after the cluster's capacity-provider association, deleted before it
+        # (containers-roadmap#631): a dependency on the cluster construct covers the association CDK
+        # adds under it at synthesis.
+        app_service.service.node.add_dependency(cluster.cluster)
         waker = Waker(
             self,
             "Waker",
