@@ -28,3 +28,10 @@ def test_service_depends_on_the_capacity_provider_association(any_env: Synthesiz
     service_id, _ = any_env.only("AWS::ECS::Service")
     depends_on = any_env.raw["Resources"][service_id].get("DependsOn", [])
     assert association_id in ([depends_on] if isinstance(depends_on, str) else depends_on)
+
+
+def test_lambda_target_group_passes_multi_value_headers(any_env: SynthesizedEnv) -> None:
+    target_group = any_env.properties(any_env.logical_id("Waker/TargetGroup"))
+    assert target_group["TargetType"] == "lambda"
+    attributes = {item["Key"]: item["Value"] for item in target_group.get("TargetGroupAttributes", [])}
+    assert attributes.get("lambda.multi_value_headers.enabled") == "true"

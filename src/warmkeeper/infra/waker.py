@@ -211,6 +211,10 @@ class Waker(Construct):
             ),
         )
         target_group = elbv2.ApplicationTargetGroup(self, "TargetGroup", target_type=elbv2.TargetType.LAMBDA)
+        # Every value of a repeated header or query key (`?tag=a&tag=b`), not only the last: the 307
+        # back must replay the URL the client sent. The handler then answers in multiValueHeaders, as
+        # ALB requires of a target group with this on (ELB user guide, "Multi-value headers").
+        target_group.set_attribute("lambda.multi_value_headers.enabled", "true")
         cfn_target_group = target_group.node.default_child
         assert isinstance(cfn_target_group, elbv2.CfnTargetGroup)
         cfn_target_group.targets = [
