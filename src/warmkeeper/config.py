@@ -115,6 +115,29 @@ def certificate_region_of(arn: str) -> str:
     return arn.split(":")[3]
 
 
+# The waker's time budget (issue 11 §3.7), each bound strictly inside the next:
+#   hold_seconds < the Lambda's timeout < every front door's timeout to the Lambda.
+# A front door that gave up first would answer its own 504 (no Retry-After, no waiting page) while
+# the Lambda still runs; a Lambda that timed out mid-hold would make ALB answer 502.
+WAKER_CALLS_SECONDS = 15  # the AWS calls around a held request: observe before, route and answer after
+WAKER_MIN_TIMEOUT_SECONDS = 30  # a reconcile or a sleep needs this much even with a short hold
+FRONT_DOOR_MARGIN_SECONDS = 5  # each front door waits this much longer than the Lambda can run
+# CloudFront's origin response timeout: at most 60 s unless AWS approved a quota increase, up to
+# 180 s with one (CloudFront developer guide, "Response timeout"; AWS re:Post on the quota).
+CLOUDFRONT_STANDARD_ORIGIN_TIMEOUT_SECONDS = 60
+CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS = 180
+
+
+def waker_timeout_seconds(hold_seconds: int) -> int:
+    """The Lambda's timeout: a hold plus the calls around it, never below what a reconcile needs."""
+    return max(WAKER_MIN_TIMEOUT_SECONDS, hold_seconds + WAKER_CALLS_SECONDS)
+
+
+def front_door_timeout_seconds(hold_seconds: int) -> int:
+    """How long a front door (CloudFront's origin read, the ALB's idle timeout) waits for the Lambda."""
+    return waker_timeout_seconds(hold_seconds) + FRONT_DOOR_MARGIN_SECONDS
+
+
 class ConfigError(WarmkeeperError):
     """A config problem a person can fix: which file, which key, what is wrong."""
 
@@ -258,6 +281,14 @@ class EnvironmentSettings(_Strict):
     # above it), past which API Gateway answers 429. A cost guard: every request is billed.
     api_rate_limit: int = Field(default=50, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
     api_burst_limit: int = Field(default=100, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
+    # Only with front_door = "cloudfront": the origin response timeout AWS allows this account. Raise it
+    # only after AWS approved a quota increase; a hold whose Lambda would outlast it is refused.
+    cloudfront_origin_timeout_quota_seconds: int = Field(
+        default=CLOUDFRONT_STANDARD_ORIGIN_TIMEOUT_SECONDS,
+        ge=CLOUDFRONT_STANDARD_ORIGIN_TIMEOUT_SECONDS,
+        le=CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS,
+        description="CloudFront origin response timeout quota (60 s unless AWS approved more)",
+    )
     target_requests_per_task: int = Field(default=500, ge=1, description="autoscaling target (per minute)")
     target_cpu_percent: int = Field(default=60, ge=10, le=95)
     edge_port: int = Field(default=8080, ge=1, le=65535, description="local twin only: the public port")
@@ -464,6 +495,7 @@ class AppConfig(_Strict):
             raise _config_error(self.source, exc, prefix=section) from None
         if settings.front_door == "http_api":
             self._check_http_api(name, settings)
+        self._check_hold_fits(name, settings)
         used_cpu = sum(c.cpu for c in self.containers)
         used_memory = sum(c.memory for c in self.containers)
         if used_cpu > settings.cpu:
@@ -517,6 +549,27 @@ class AppConfig(_Strict):
                 f"HTTP API's {HTTP_API_INTEGRATION_TIMEOUT_SECONDS} s integration timeout, which cannot be "
                 f"raised (environments.{env} has front_door = 'http_api'): use at most {longest}",
             )
+
+    def _check_hold_fits(self, name: str, settings: EnvironmentSettings) -> None:
+        """Behind CloudFront, the Lambda (hold + its calls) must end before CloudFront stops waiting."""
+        if settings.front_door != "cloudfront":
+            return
+        hold = self.scale_to_zero.hold_seconds
+        needed = front_door_timeout_seconds(hold)
+        quota = settings.cloudfront_origin_timeout_quota_seconds
+        if needed <= quota:
+            return
+        longest = quota - FRONT_DOOR_MARGIN_SECONDS - WAKER_CALLS_SECONDS
+        quota_key = f"environments.{name}.cloudfront_origin_timeout_quota_seconds"
+        raise ConfigError(
+            self.source,
+            "scale_to_zero.hold_seconds",
+            f"{hold} s does not fit behind CloudFront in environments.{name}: the Lambda may then run "
+            f"{waker_timeout_seconds(hold)} s and CloudFront would have to wait {needed} s for it, but it "
+            f"waits at most {quota} s ({quota_key}; 60 s unless AWS approved a quota increase). Lower "
+            f"hold_seconds to {longest} or less, or, once AWS approved a longer origin response timeout, "
+            f"set {quota_key} to it (at most {CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS})",
+        )
 
     def _key_of(self, env: str, key: str) -> str:
         """Where a setting of `env` comes from in the file, to name it in an error."""

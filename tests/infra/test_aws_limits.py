@@ -35,3 +35,22 @@ def test_lambda_target_group_passes_multi_value_headers(any_env: SynthesizedEnv)
     assert target_group["TargetType"] == "lambda"
     attributes = {item["Key"]: item["Value"] for item in target_group.get("TargetGroupAttributes", [])}
     assert attributes.get("lambda.multi_value_headers.enabled") == "true"
+
+
+def test_every_front_door_outlasts_the_lambda_which_outlasts_a_hold(any_env: SynthesizedEnv) -> None:
+    hold = any_env.config.scale_to_zero.hold_seconds
+    lambda_timeout = _function(any_env)["Timeout"]
+    assert lambda_timeout >= hold + 10  # the hold and the AWS calls around it
+    _, load_balancer = any_env.only("AWS::ElasticLoadBalancingV2::LoadBalancer")
+    attributes = {item["Key"]: item["Value"] for item in load_balancer["LoadBalancerAttributes"]}
+    # ALB has no timeout of its own for a Lambda target (it waits for the function's answer or its
+    # timeout), but its idle timeout closes the client's connection while nothing is sent.
+    assert int(attributes.get("idle_timeout.timeout_seconds", "60")) > lambda_timeout
+    distributions = any_env.resources("AWS::CloudFront::Distribution")
+    for distribution in distributions.values():
+        for origin in distribution["Properties"]["DistributionConfig"]["Origins"]:
+            read_timeout = origin["VpcOriginConfig"].get("OriginReadTimeout", 30)
+            assert read_timeout > lambda_timeout
+            # 60 s is CloudFront's limit without a quota increase; the config says when there is one.
+            assert read_timeout <= any_env.settings.cloudfront_origin_timeout_quota_seconds
+    assert distributions or any_env.settings.front_door != "cloudfront"

@@ -274,6 +274,14 @@ BAD_INPUTS = {
         "environments.staging",
         "not supported in af-south-1",
     ),
+    "hold too long for CloudFront without a quota increase": (
+        (
+            "idle_minutes = 7",
+            'idle_minutes = 7\nfront_door = "cloudfront"\n\n[scale_to_zero]\nhold_seconds = 50',
+        ),
+        "scale_to_zero.hold_seconds",
+        "cloudfront_origin_timeout_quota_seconds",
+    ),
     "bad region": (
         ("idle_minutes = 7", 'idle_minutes = 7\nregion = "paris"'),
         "environments.staging.region",

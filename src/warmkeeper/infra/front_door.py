@@ -22,6 +22,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from warmkeeper.config import front_door_timeout_seconds
 from warmkeeper.infra.settings import StackSettings
 
 # CloudFront caches error answers for 10 s by default: the waker's 503 + Retry-After and a 502 during a
@@ -30,17 +31,13 @@ UNCACHED_ERROR_STATUSES = (400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504
 # The longest a cacheable answer is kept (the smallest maximum TTL that still lets CloudFront forward
 # a cache-key header: see CloudFrontFrontDoor._pass_through_cache_policy).
 PASS_THROUGH_MAX_TTL_SECONDS = 1
-# CloudFront's default origin response timeout; a held API request can wait longer (hold + the Lambda).
-DEFAULT_ORIGIN_READ_TIMEOUT_SECONDS = 30
-# The longest origin response timeout CloudFront accepts without a quota increase (hold_seconds is at
-# most 60 today, so the cap is a guard should that bound ever move).
-MAX_ORIGIN_READ_TIMEOUT_SECONDS = 120
 
 
 def origin_read_timeout_seconds(settings: StackSettings) -> int:
-    """Long enough for a request the waker holds while a task starts, as the ALB's idle timeout is."""
-    wanted = settings.config.scale_to_zero.hold_seconds + 15
-    return min(MAX_ORIGIN_READ_TIMEOUT_SECONDS, max(DEFAULT_ORIGIN_READ_TIMEOUT_SECONDS, wanted))
+    """Longer than the Lambda can run (a held request included), so CloudFront never answers a 504
+    for a request the waker still holds. The config refuses a hold for which this would exceed
+    CloudFront's quota (60 s unless `cloudfront_origin_timeout_quota_seconds` says AWS approved more)."""
+    return front_door_timeout_seconds(settings.config.scale_to_zero.hold_seconds)
 
 
 class CloudFrontFrontDoor(Construct):

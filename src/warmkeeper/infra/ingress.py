@@ -15,7 +15,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from warmkeeper.config import CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS
+from warmkeeper.config import CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS, front_door_timeout_seconds
 from warmkeeper.infra.settings import StackSettings
 
 # Fast health checks so a woken task takes traffic ~10 s after it answers (interval x threshold).
@@ -72,8 +72,12 @@ class Ingress(Construct):
             internet_facing=internet_facing,
             security_group=self.security_group,
             drop_invalid_header_fields=True,
-            # A held API request may wait hold_seconds for a woken task: keep its connection open.
-            idle_timeout=Duration.seconds(max(60, settings.config.scale_to_zero.hold_seconds + 15)),
+            # ALB has no timeout of its own for a Lambda target (it waits for the function's answer or
+            # its timeout); its idle timeout closes the client's connection while nothing is sent, so
+            # it stays above the Lambda's timeout (a held API request included).
+            idle_timeout=Duration.seconds(
+                max(60, front_door_timeout_seconds(settings.config.scale_to_zero.hold_seconds))
+            ),
         )
         if internet_facing:
             NagSuppressions.add_resource_suppressions(

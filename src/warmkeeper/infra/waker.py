@@ -25,6 +25,7 @@ from constructs import Construct
 import warmkeeper
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.aws.settings import Settings
+from warmkeeper.config import waker_timeout_seconds
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
@@ -144,8 +145,9 @@ class Waker(Construct):
             handler=HANDLER,
             code=bundle_code(),
             memory_size=MEMORY_MB,
-            # A held API request may wait hold_seconds for a healthy target, plus the calls around it.
-            timeout=Duration.seconds(max(30, hold_seconds + 15)),
+            # A held API request may wait hold_seconds for a healthy target, plus the calls around it;
+            # every front door waits longer than this (config.front_door_timeout_seconds).
+            timeout=Duration.seconds(waker_timeout_seconds(hold_seconds)),
             role=self.role,
             log_group=logs,
             # The runtime writes every `logging` record as one JSON object with the request id; the
