@@ -289,6 +289,13 @@ class EnvironmentSettings(_Strict):
         le=CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS,
         description="CloudFront origin response timeout quota (60 s unless AWS approved more)",
     )
+    # Lambda concurrency kept for the waker and never exceeded: a herd of cold requests cannot take the
+    # account's whole concurrency (1,000 by default, far less in a new account) nor its cost; past it
+    # ALB answers 503 and clients retry. The herd simulation sizes it (docs/technical/ecs-scale-to-zero.md).
+    # 0: no reservation (an account whose concurrency quota is below 100 + this cannot reserve).
+    waker_reserved_concurrency: int = Field(
+        default=20, ge=0, le=1000, description="reserved concurrency of the waker Lambda (0: none)"
+    )
     target_requests_per_task: int = Field(default=500, ge=1, description="autoscaling target (per minute)")
     target_cpu_percent: int = Field(default=60, ge=10, le=95)
     edge_port: int = Field(default=8080, ge=1, le=65535, description="local twin only: the public port")

@@ -37,6 +37,12 @@ def test_lambda_target_group_passes_multi_value_headers(any_env: SynthesizedEnv)
     assert attributes.get("lambda.multi_value_headers.enabled") == "true"
 
 
+def test_waker_has_reserved_concurrency(any_env: SynthesizedEnv) -> None:
+    expected = any_env.settings.waker_reserved_concurrency
+    assert expected > 0
+    assert _function(any_env)["ReservedConcurrentExecutions"] == expected
+
+
 def test_every_front_door_outlasts_the_lambda_which_outlasts_a_hold(any_env: SynthesizedEnv) -> None:
     hold = any_env.config.scale_to_zero.hold_seconds
     lambda_timeout = _function(any_env)["Timeout"]

@@ -148,6 +148,9 @@ class Waker(Construct):
             # A held API request may wait hold_seconds for a healthy target, plus the calls around it;
             # every front door waits longer than this (config.front_door_timeout_seconds).
             timeout=Duration.seconds(waker_timeout_seconds(hold_seconds)),
+            # A herd of cold requests stays within this (and ALB answers 503 past it): it cannot take the
+            # account's concurrency. 0 in the config: no reservation.
+            reserved_concurrent_executions=settings.env.waker_reserved_concurrency or None,
             role=self.role,
             log_group=logs,
             # The runtime writes every `logging` record as one JSON object with the request id; the
