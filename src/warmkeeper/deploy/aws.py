@@ -89,6 +89,8 @@ class AwsDeployer:
             + ("images pinned by digest" if digests else "no image built from source")
         )
 
+        # Every check passed: the first change is the account's service-linked roles, if missing.
+        context.ensure_service_linked_roles(dry_run=dry_run)
         if dry_run:
             return self._diff(timeout_seconds)
 

@@ -26,6 +26,7 @@ from warmkeeper.deploy.preflight import (
     check_bootstrap,
     check_credentials,
     check_region,
+    ensure_service_linked_roles,
 )
 from warmkeeper.deploy.synthesis import check_assembly
 
@@ -71,6 +72,14 @@ class ReleaseContext:
     def check_bootstrap(self, account: str) -> None:
         version = check_bootstrap(self.clients.ssm, account, self.settings.region)
         self.ok(f"CDK bootstrap version {version}")
+
+    def ensure_service_linked_roles(self, *, dry_run: bool) -> None:
+        """The ECS and Application Auto Scaling service-linked roles exist once this returns (a dry
+        run only says which a deploy would create). IAM is global: any region's client does."""
+        services = ensure_service_linked_roles(self.clients.client("iam"), create=not dry_run)
+        for service in services:
+            verb = "would create" if dry_run else "created"
+            self.ok(f"{verb} service-linked role for {service} (first deploy in this account)")
 
     def synthesize_checked(self, synthesize: Callable[[Path], Path], stack_name: str) -> tuple[Path, int]:
         """Synthesize into a clean assembly folder (a stale asset must not slip into this release),

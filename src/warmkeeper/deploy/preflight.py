@@ -3,13 +3,15 @@
 Order (cheapest and most basic first): credentials and account, region, the images stack and the
 images of the tag in its ECR repositories (resolved to digests), the stack is not busy and keeps its
 front door, the CDK bootstrap, then synthesis and cdk-nag (see :mod:`warmkeeper.deploy.synthesis`).
+Once they all passed, right before `cdk deploy`, the account's ECS and Application Auto Scaling
+service-linked roles are created if missing (:func:`ensure_service_linked_roles`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
@@ -214,3 +216,64 @@ def check_bootstrap(ssm: SSMClient, account: str, region: str) -> int:
         raise PreflightError(
             f"SSM parameter {CDK_BOOTSTRAP_VERSION_PARAMETER} holds {value!r}, not a bootstrap version"
         ) from None
+
+
+# The service-linked roles a first deploy needs: ECS's (the service's network interfaces and load
+# balancer registration) and Application Auto Scaling's for ECS (the production autoscaling). A fresh
+# account has neither until something creates them; CloudFormation then fails with "Unable to assume
+# IAM role" (aws-cdk#4108). Each lives under the path /aws-service-role/<service>/.
+SERVICE_LINKED_ROLES = {
+    "ecs.amazonaws.com": "AWSServiceRoleForECS",
+    "ecs.application-autoscaling.amazonaws.com": "AWSServiceRoleForApplicationAutoScaling_ECSService",
+}
+
+
+def _linked_role_exists(iam: Any, service: str) -> bool | None:
+    """True/False, or None when the credentials may not list roles."""
+    try:
+        roles = iam.list_roles(PathPrefix=f"/aws-service-role/{service}/").get("Roles", [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "AccessDeniedException"):
+            return None
+        raise
+    return bool(roles)
+
+
+def _already_exists(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", ""), str(error.get("Message", ""))
+    # AWS: InvalidInput "Service role name AWSServiceRoleForECS has been taken in this account, please
+    # try a different suffix." (IAM API reference; the same words in every tool's bug reports).
+    return code == "EntityAlreadyExists" or (code == "InvalidInput" and "has been taken" in message)
+
+
+def ensure_service_linked_roles(iam: Any, *, create: bool = True) -> list[str]:
+    """Create the missing service-linked roles (``create`` False: only name them); the services
+    whose role this call created (or would create). "Already exists" counts as present.
+
+    Raises PreflightError, with the commands to run, when IAM refuses the creation.
+    """
+    missing = [service for service in SERVICE_LINKED_ROLES if _linked_role_exists(iam, service) is not True]
+    if not create:
+        return missing
+    created: list[str] = []
+    refused: list[str] = []
+    for service in missing:
+        try:
+            iam.create_service_linked_role(AWSServiceName=service)
+        except ClientError as exc:
+            if _already_exists(exc):
+                continue
+            if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "AccessDeniedException"):
+                refused.append(service)
+                continue
+            raise
+        created.append(service)
+    if refused:
+        commands = "; ".join(f"aws iam create-service-linked-role --aws-service-name {s}" for s in refused)
+        raise PreflightError(
+            "these credentials may not create the service-linked roles a first deploy needs "
+            f"({', '.join(SERVICE_LINKED_ROLES[s] for s in refused)}); have someone with IAM access run, "
+            f"once per account: {commands}"
+        )
+    return created
