@@ -204,16 +204,40 @@ class LoadBalancerRouting:
                 return True
         return False
 
+    def _is_tagged_warm_route(self, rule_arn: str) -> bool:
+        descriptions = self._elbv2.describe_tags(ResourceArns=[rule_arn]).get("TagDescriptions", [])
+        return any(
+            tag.get("Key") == WARM_ROUTE_TAG_KEY and tag.get("Value") == WARM_ROUTE_TAG_VALUE
+            for description in descriptions
+            for tag in description.get("Tags", [])
+        )
+
     def warm_rule_arn(self) -> str | None:
-        """The warm route's ARN, or None. A rule at the priority that forwards elsewhere is not ours."""
+        """The warm route's ARN, or None.
+
+        A rule at the priority that forwards elsewhere is ours only if it carries our tag: then the
+        stack replaced the service's target group (an entry-port change) after the rule was made,
+        and the rule is pointed at the current one. Any other rule there is somebody else's.
+        """
         for rule in self._rules():
-            if rule.get("Priority") == str(self.priority):
-                if self._forwards_to_service(rule):
-                    return str(rule["RuleArn"])
-                raise RoutingConflictError(
-                    f"listener rule at priority {self.priority} ({rule.get('RuleArn')}) does not forward "
-                    "to the service target group: remove it or change WK_WARM_RULE_PRIORITY"
+            if rule.get("Priority") != str(self.priority):
+                continue
+            arn = str(rule["RuleArn"])
+            if self._forwards_to_service(rule):
+                return arn
+            if self._is_tagged_warm_route(arn):
+                self._elbv2.modify_rule(
+                    RuleArn=arn, Actions=[{"Type": "forward", "TargetGroupArn": self.target_group_arn}]
                 )
+                log.warning(
+                    "warm route %s re-pointed at the current target group %s", arn, self.target_group_arn
+                )
+                return arn
+            raise RoutingConflictError(
+                f"listener rule at priority {self.priority} ({arn}) does not forward to the service "
+                f"target group and has no {WARM_ROUTE_TAG_KEY}={WARM_ROUTE_TAG_VALUE} tag: remove it or "
+                "change WK_WARM_RULE_PRIORITY"
+            )
         return None
 
     def routing(self) -> Routing:
