@@ -86,6 +86,7 @@ for command in (
     cost.cost,
     deploy.deploy,
     deploy.rollback,
+    deploy.destroy,
     deploy.images,
     deploy.smoke,
     ops.status,

@@ -348,7 +348,7 @@ def test_switching_the_front_door_in_place_is_refused_before_any_change(warm: Ha
     message = str(refused.value)
     assert message.startswith("environments.staging.front_door: stack Cityguided-staging was deployed")
     assert "front_door = 'load_balancer' and the config now says 'cloudfront'" in message
-    assert "npx cdk destroy Cityguided-staging" in message
+    assert "`warmkeeper destroy --env staging`" in message
     assert warm.cdk.calls == []
 
 

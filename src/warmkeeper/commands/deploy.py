@@ -126,6 +126,39 @@ def rollback(
     _finish(_deployer(cfg, env, settings, output).rollback(timeout_seconds=timeout))
 
 
+def destroy(
+    config: ConfigOption = Path("warmkeeper.toml"),
+    env: EnvOption = "staging",
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=1,
+            max=86400,
+            help="Give up (exit 3) after this many seconds; CloudFormation goes on.",
+        ),
+    ] = 1800,
+    output: OutputOption = None,
+) -> None:
+    """Delete ENV's service stack: the waker's run-time routing first, then `cdk destroy`.
+
+    The images stack (ECR repositories and their images) stays. Use this, not `cdk destroy`: the
+    warm route the waker created at run time keeps the service's target group in use, and
+    CloudFormation's delete of it fails while it exists.
+
+    Exit codes: 0 destroyed, 1 cdk destroy failed, 2 nothing to destroy or a check failed (nothing
+    changed), 3 timed out.
+    """
+    cfg, settings = load(config, env)
+    if env == "local":
+        raise UserError("--env local: the twin has no stack to destroy; stop it with Ctrl-C")
+    from warmkeeper.deploy.destroy import Destroyer
+    from warmkeeper.deploy.synthesis import synthesize_with_infra
+
+    context, _cdk = _context(cfg, env, settings, output or Path("cdk.out") / f"destroy-{env}", out)
+    _finish(Destroyer(context, synthesize=synthesize_with_infra).destroy(timeout_seconds=timeout))
+
+
 def images(
     tag: Annotated[
         str | None, typer.Option("--tag", "-t", help="Image tag to build and push (e.g. the commit).")

@@ -194,7 +194,7 @@ def check_front_door(stack: StackInfo | None, env: str, front_door: str) -> None
         f"environments.{env}.front_door: stack {stack.name} was deployed with front_door = "
         f"'{deployed}' and the config now says '{front_door}'. That replaces the load balancer, which "
         "CloudFormation cannot do in place (its target groups stay attached to the old one: the change "
-        f"would fail and roll back). To switch: `npx cdk destroy {stack.name}` (the images stack and its "
+        f"would fail and roll back). To switch: `warmkeeper destroy --env {env}` (the images stack and its "
         f"images stay), then deploy again; or put front_door back to '{deployed}'"
     )
 
