@@ -483,6 +483,7 @@ class FakeDocker:
 
     cloud: Cloud
     fail_on: str | None = None  # a command containing this text exits 1
+    build: str = ""  # what this run's builds contain: another value, another digest for the same tag
     commands: list[list[str]] = field(default_factory=list)
     passwords: list[str] = field(default_factory=list)
 
@@ -496,9 +497,12 @@ class FakeDocker:
         if list(argv[:3]) == ["docker", "buildx", "build"] and is_push(argv):
             uri, _, tag = argv[argv.index("--tag") + 1].rpartition(":")
             name = uri.split("/", 1)[1]
-            self.cloud.ecr.put_image(
-                repositoryName=name, imageManifest=manifest(f"{name}-{tag}"), imageTag=tag
-            )
+            try:
+                self.cloud.ecr.put_image(
+                    repositoryName=name, imageManifest=manifest(f"{name}-{tag}-{self.build}"), imageTag=tag
+                )
+            except ClientError:  # e.g. ImageTagAlreadyExistsException: docker push fails, exit 1
+                return 1
         return 0
 
 

@@ -6,6 +6,7 @@
 - 6: the Lambda target group passes every value of a repeated header or query key;
 - 7: each front door waits longer than the Lambda can run, which outlives a hold;
 - 8: the waker has reserved concurrency, so a cold herd cannot take the account's.
+- ECR: a pushed image tag never moves (the release history names images by tag).
 """
 
 from __future__ import annotations
@@ -60,3 +61,10 @@ def test_every_front_door_outlasts_the_lambda_which_outlasts_a_hold(any_env: Syn
             # 60 s is CloudFront's limit without a quota increase; the config says when there is one.
             assert read_timeout <= any_env.settings.cloudfront_origin_timeout_quota_seconds
     assert distributions or any_env.settings.front_door != "cloudfront"
+
+
+def test_image_tags_are_immutable(images_stack: SynthesizedEnv) -> None:
+    repositories = images_stack.resources("AWS::ECR::Repository")
+    assert repositories
+    for repository in repositories.values():
+        assert repository["Properties"]["ImageTagMutability"] == "IMMUTABLE"

@@ -24,7 +24,7 @@ import itertools
 import platform
 import shlex
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -69,10 +69,13 @@ def plan_images(
     tag: str,
     host_machine: str | None = None,
     zstd: bool = True,
+    already_pushed: Collection[str] = (),
 ) -> ImagePlan:
     """The commands that build and push TAG; `uris` maps each built container to its repository URI.
 
-    `zstd`: push zstd-compressed layers (the default), else gzip (`--push`)."""
+    `zstd`: push zstd-compressed layers (the default), else gzip (`--push`). Containers in
+    `already_pushed` have TAG in their repository already: the repositories' tags are immutable, so
+    they are neither built nor pushed (no command at all when none is left)."""
     containers = built_containers(cfg)
     if not containers:
         raise PreflightError("no container has `build`: there is no image to build")
@@ -86,6 +89,10 @@ def plan_images(
     target = PLATFORMS[settings.architecture]
     host = _HOST_ARCH.get((host_machine or platform.machine()).lower(), host_machine or "unknown")
 
+    to_build = [container for container in containers if container.name not in already_pushed]
+    images: dict[str, str] = {container.name: f"{uris[container.name]}:{tag}" for container in containers}
+    if not to_build:
+        return ImagePlan(registry=registry, commands=(), images=images)
     commands: list[Command] = []
     if host != settings.architecture:
         emulated = "arm64" if settings.architecture == "arm64" else "amd64"
@@ -95,12 +102,10 @@ def plan_images(
     commands.append(
         Command(("docker", "login", "--username", "AWS", "--password-stdin", registry), stdin_secret=True)
     )
-    images: dict[str, str] = {}
-    for container in containers:
+    for container in to_build:
         assert container.build is not None
         context = (cfg.base_dir / container.build).resolve()
-        image = f"{uris[container.name]}:{tag}"
-        images[container.name] = image
+        image = images[container.name]
         commands.append(
             Command(
                 (

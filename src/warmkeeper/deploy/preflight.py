@@ -168,6 +168,26 @@ def resolve_image_digests(
     return digests
 
 
+def pushed_digests(ecr: ECRClient, repositories: Mapping[str, str], tag: str) -> dict[str, str]:
+    """container -> `sha256:...` for the containers whose repository already holds TAG."""
+    found: dict[str, str] = {}
+    for container, repository in repositories.items():
+        try:
+            details = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])[
+                "imageDetails"
+            ]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in (
+                "ImageNotFoundException",
+                "RepositoryNotFoundException",
+            ):
+                continue
+            raise
+        if details:
+            found[container] = details[0]["imageDigest"]
+    return found
+
+
 def deployed_front_door(stack: StackInfo) -> str | None:
     """The front door a deployed stack has (its outputs say), None when it has no outputs to tell."""
     if OUTPUT_URL not in stack.outputs:  # a stack whose creation failed: nothing deployed to compare

@@ -35,6 +35,7 @@ from warmkeeper.deploy.images import (
 from warmkeeper.deploy.preflight import (
     PreflightError,
     check_tag_argument,
+    pushed_digests,
     repository_of,
     repository_uris,
     resolve_image_digests,
@@ -136,9 +137,19 @@ class ImagePublisher:
             uris = repository_uris(context.cfg, deployed, self._fix(tag))
         except PreflightError as exc:
             raise PublishError(str(exc)) from None
-        plan = plan_images(context.cfg, context.settings, uris, tag, self.host_machine, zstd=zstd)
-        self._push(plan)
         repositories = {name: repository_of(uri) for name, uri in uris.items()}
+        # Tags are immutable (the images stack): a tag already pushed (a re-run of this tag) cannot
+        # be pushed again. Those images are the release; they are kept, not rebuilt.
+        already = pushed_digests(context.clients.ecr, repositories, tag)
+        for name, digest in already.items():
+            context.ok(
+                f"{name}: {repositories[name]}:{tag} is already in ECR ({digest[:19]}…); tags are immutable, "
+                "so it is kept, not rebuilt (new content needs a new tag, e.g. the commit)"
+            )
+        plan = plan_images(
+            context.cfg, context.settings, uris, tag, self.host_machine, zstd=zstd, already_pushed=already
+        )
+        self._push(plan)
         try:
             digests = resolve_image_digests(context.clients.ecr, repositories, tag)
         except PreflightError as exc:  # pushed, yet not there: say so as a failure of this run

@@ -39,9 +39,10 @@ class Repositories(Construct):
                 # account and region, and two stacks cannot own the same repository name.
                 repository_name=settings.repository_name(container.name),
                 image_scan_on_push=True,
-                # Mutable: the default tag is `latest`, which every push moves. Deploys pin the
-                # digest the tag had when they ran, so a moved tag never changes a release.
-                image_tag_mutability=ecr.TagMutability.MUTABLE,
+                # Immutable: a pushed tag names one image forever, so the release history's tags
+                # stay true (deploys pin digests as well). `warmkeeper images` keeps an already
+                # pushed tag instead of pushing it again (ECR refuses that).
+                image_tag_mutability=ecr.TagMutability.IMMUTABLE,
                 lifecycle_rules=[
                     ecr.LifecycleRule(
                         rule_priority=1,
