@@ -23,12 +23,14 @@ from warmkeeper.deploy.preflight import (
     PreflightError,
     check_front_door,
     check_images_stack,
+    check_reserved_concurrency,
     check_tag_argument,
     resolve_image_digests,
 )
 from warmkeeper.deploy.synthesis import Synthesizer, check_template_images
 from warmkeeper.errors import ExitCode
 from warmkeeper.infra.names import built_containers
+from warmkeeper.infra.settings import StackSettings
 
 DEFAULT_TIMEOUT_SECONDS = 1200.0
 
@@ -77,6 +79,14 @@ class AwsDeployer:
             absent="not created yet (first deploy)",
         )
         check_front_door(stack, env, context.settings.front_door)
+        context.ok(
+            check_reserved_concurrency(
+                clients.client("lambda"),
+                StackSettings(config=cfg, env_name=env, env=context.settings).function_name,
+                context.settings.waker_reserved_concurrency,
+                env,
+            )
+        )
         context.check_bootstrap(identity.account)
         template, warnings = context.synthesize_checked(
             lambda output: self.synthesize(cfg, env, output, tag, digests), self.stack_name

@@ -297,3 +297,42 @@ def ensure_service_linked_roles(iam: Any, *, create: bool = True) -> list[str]:
             f"once per account: {commands}"
         )
     return created
+
+
+# Lambda keeps this much of the account's concurrency unreserved; a reservation that would leave less
+# is refused (Lambda developer guide, "Configuring reserved concurrency").
+LAMBDA_MIN_UNRESERVED_CONCURRENCY = 100
+
+
+def check_reserved_concurrency(lambda_client: Any, function_name: str, wanted: int, env: str) -> str:
+    """The account can reserve `wanted` for the waker (`environments.<env>.waker_reserved_concurrency`).
+
+    A new account's concurrency quota can be far below 100 + the reservation; CloudFormation would
+    then fail the deploy half-way. Returns what was found, for the log; an account whose settings
+    cannot be read (permission, an endpoint without the API) is not blocked: the deploy says so.
+    """
+    if wanted == 0:
+        return "waker: no reserved concurrency (waker_reserved_concurrency = 0)"
+    try:
+        limit = lambda_client.get_account_settings()["AccountLimit"]
+    except (ClientError, BotoCoreError) as exc:
+        return f"waker: reserved concurrency {wanted}; the account's Lambda quota could not be read ({exc})"
+    unreserved = int(limit.get("UnreservedConcurrentExecutions", 0))
+    try:
+        current = lambda_client.get_function_concurrency(FunctionName=function_name).get(
+            "ReservedConcurrentExecutions"
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        current = None  # first deploy: the function does not exist yet
+    available = unreserved + int(current or 0) - LAMBDA_MIN_UNRESERVED_CONCURRENCY
+    if wanted > available:
+        raise PreflightError(
+            f"environments.{env}.waker_reserved_concurrency = {wanted}: the account's Lambda concurrency "
+            f"quota is {limit.get('ConcurrentExecutions', '?')} and Lambda keeps "
+            f"{LAMBDA_MIN_UNRESERVED_CONCURRENCY} unreserved, so at most {max(0, available)} can be reserved "
+            "for the waker here: set the key to that or less (0: no reservation), or ask AWS for a higher "
+            "Lambda 'Concurrent executions' quota"
+        )
+    return f"waker: reserved concurrency {wanted} (the account can reserve {available})"
