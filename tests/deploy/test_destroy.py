@@ -252,3 +252,13 @@ def test_nothing_to_destroy_changes_nothing(
     with pytest.raises(PreflightError, match="does not exist: nothing to destroy"):
         run.destroy()
     assert cdk.calls == [] and env.reserved_concurrency() == 20
+
+
+def test_the_command_needs_the_environment_named(tmp_path: Path) -> None:
+    from tests.conftest import EXAMPLE_CONFIG, run_cli
+
+    result = run_cli(["destroy", "--config", str(EXAMPLE_CONFIG)])
+    assert result.returncode == 2 and "--env" in result.stderr
+    local = run_cli(["destroy", "--config", str(EXAMPLE_CONFIG), "--env", "local"])
+    assert local.returncode == 2 and "no stack to destroy" in local.stderr
+    assert "Traceback" not in local.stderr

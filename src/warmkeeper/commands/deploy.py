@@ -127,8 +127,9 @@ def rollback(
 
 
 def destroy(
+    # No default: deleting an environment names it.
+    env: EnvOption,
     config: ConfigOption = Path("warmkeeper.toml"),
-    env: EnvOption = "staging",
     timeout: Annotated[
         float,
         typer.Option(
