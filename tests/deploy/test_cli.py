@@ -155,6 +155,7 @@ AWS_COMMANDS: dict[str, list[str]] = {
     "images": ["images", "--tag", "0123abc"],
     "deploy": ["deploy", "--image-tag", "v2"],
     "rollback": ["rollback"],
+    "destroy": ["destroy"],
 }
 LOCAL_COMMANDS = {"validate", "synth", "cost", "up"}  # no AWS call: no credentials needed
 SKIPPED_WITHOUT_CREDENTIALS = {"smoke"}  # documented: CI without an account stays green
