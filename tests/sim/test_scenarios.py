@@ -7,6 +7,8 @@ The figures measured before any fix are in docs/benchmarks.md (SIMULATED).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from warmkeeper.sim.scenarios import (
@@ -176,23 +178,59 @@ def test_spot_interruption_no_request_is_answered_by_the_load_balancer(spot: Spo
 # --- the stack changes under a warm service ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11 defect 3: the runtime warm rule still points at the replaced target group"
-)
 def test_target_group_replaced_while_warm_gives_no_permanent_503() -> None:
+    """Issue 11 defect 3 (failed before its fix): the waker re-points its tagged warm rule."""
     run, replaced = target_group_replaced()
     late = [t for t in run.traffic.app_200_times if t > replaced + 3 * RECONCILE_SECONDS]
     assert late, "no app answer three reconciles after the replacement"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11 defect 3: cdk destroy cannot delete a target group the runtime rule uses"
-)
-def test_stack_destroyed_while_warm_leaves_nothing_behind() -> None:
+class _OutsideTheKernel:
+    """The simulated load balancer's API called directly, with boto3's paginator shape."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(self._backend, method)
+
+    def get_paginator(self, method: str) -> Any:
+        backend = self._backend
+
+        class Pages:
+            def paginate(self, **kwargs: Any) -> Any:
+                marker = None
+                while True:
+                    page = getattr(backend, method)(**kwargs, **({"Marker": marker} if marker else {}))
+                    yield page
+                    marker = page.get("NextMarker")
+                    if not marker:
+                        return
+
+        return Pages()
+
+
+def test_bare_cdk_destroy_of_a_warm_stack_cannot_delete_the_target_group() -> None:
+    """Issue 11 defect 3, the cause: the run-time rule keeps the service's target group in use."""
     from warmkeeper.sim.scenarios import warm_world
 
     world, _traffic, _output = warm_world(1)
     assert world.alb.healthy_count() == 1
+    assert any("ResourceInUse" in failure for failure in world.destroy_stack())
+
+
+def test_stack_destroyed_while_warm_leaves_nothing_behind() -> None:
+    """Issue 11 defect 3 (failed before its fix): `warmkeeper destroy` removes the tagged warm route
+    (with the waker throttled) before `cdk destroy`."""
+    from warmkeeper.deploy.destroy import warm_route_rules
+    from warmkeeper.sim.scenarios import warm_world
+    from warmkeeper.sim.world import LISTENER_ARN
+
+    world, _traffic, _output = warm_world(1)
+    assert world.alb.healthy_count() == 1
+    elbv2 = _OutsideTheKernel(world.alb)  # a person's CLI: no simulated latency or quota
+    for arn in warm_route_rules(elbv2, LISTENER_ARN):
+        elbv2.delete_rule(RuleArn=arn)
     assert world.destroy_stack() == []
 
 
