@@ -100,7 +100,9 @@ def test_ci_lints_and_tests_on_debian_with_python_311_and_node_20() -> None:
     workflow = load("ci.yml")
     assert run_steps(workflow) == ["make lint", "make test"]
     job = workflow["jobs"]["test"]
-    assert job["container"] == "python:3.11-bookworm"
+    # A mapping since tests/containers run Podman inside the job container (nested: privileged).
+    assert job["container"]["image"] == "python:3.11-bookworm"
+    assert "--privileged" in job["container"]["options"]
     uses = {step.get("uses", "").split("@")[0]: step.get("with", {}) for step in job["steps"]}
     assert "actions/setup-python" not in uses  # the container's Python is the one
     assert (uses["actions/setup-node"]["node-version"], uses["actions/setup-node"]["cache"]) == (20, "npm")
