@@ -108,6 +108,19 @@ HTTP_API_HOLD_MARGIN_SECONDS = 5
 # account-level quota per region is 10,000 requests/s with a burst of 5,000 (API Gateway quotas).
 HTTP_API_MAX_RATE_LIMIT = 10_000
 HTTP_API_MAX_BURST_LIMIT = 5_000
+# The drain window of an HTTP API front door. API Gateway discovers the tasks through Cloud Map and caches
+# what it found; ECS deregisters a task from Cloud Map and sends it SIGTERM at once, without a delay
+# like a target group's deregistration (aws/containers-roadmap#1639). Requests still reach that task
+# until API Gateway's cache refreshes: public reports describe 503s for about a minute after a deploy,
+# and AWS publishes no cache duration. ASSUMED: 60 s of cache, so a window of 75 s by default.
+HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS = 60
+HTTP_API_DEFAULT_DRAIN_SECONDS = 75
+# The entry container's stop timeout must leave this much after the drain window for its graceful stop
+# (finishing the requests it holds); ECS's stopTimeout is at most 120 s on Fargate.
+DRAIN_STOP_MARGIN_SECONDS = 5
+MAX_STOP_TIMEOUT_SECONDS = 120
+# The variable that tells the entry container its drain window, in whole seconds (ECS and the twin set it).
+DRAIN_ENVIRONMENT_VARIABLE = "WARMKEEPER_DRAIN_SECONDS"
 
 
 def certificate_region_of(arn: str) -> str:
@@ -205,7 +218,7 @@ class Container(_Strict):
         description="env var -> ARN of a Secrets Manager secret or SSM parameter (never a value)",
     )
     depends_on: list[str] = Field(default_factory=list, description="containers that must be healthy first")
-    stop_timeout_seconds: int = Field(default=30, ge=2, le=120)
+    stop_timeout_seconds: int = Field(default=30, ge=2, le=MAX_STOP_TIMEOUT_SECONDS)
     health: HealthCheck
     local: LocalRun
 
@@ -296,6 +309,17 @@ class EnvironmentSettings(_Strict):
     waker_reserved_concurrency: int = Field(
         default=20, ge=0, le=1000, description="reserved concurrency of the waker Lambda (0: none)"
     )
+    # How long the entry container keeps accepting new requests after SIGTERM, before its graceful stop
+    # (it reads WARMKEEPER_DRAIN_SECONDS; CityGuided's Caddy uses it as `shutdown_delay`). Unset: 0 behind
+    # a load balancer (its deregistration delay drains), HTTP_API_DEFAULT_DRAIN_SECONDS with an HTTP API
+    # (see drain_window_seconds). The entry container's stop_timeout_seconds must be above it.
+    drain_seconds: int | None = Field(
+        default=None, ge=0, le=MAX_STOP_TIMEOUT_SECONDS - DRAIN_STOP_MARGIN_SECONDS
+    )
+    # Local twin only, when it models an HTTP API (front_door = "http_api" in [environments.local]): how
+    # long its edge keeps a discovery list of healthy tasks before it looks again (API Gateway's Cloud Map
+    # cache; AWS publishes no figure, so the default is ASSUMED).
+    discovery_cache_seconds: float = Field(default=HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS, ge=0, le=300)
     target_requests_per_task: int = Field(default=500, ge=1, description="autoscaling target (per minute)")
     target_cpu_percent: int = Field(default=60, ge=10, le=95)
     edge_port: int = Field(default=8080, ge=1, le=65535, description="local twin only: the public port")
@@ -381,6 +405,13 @@ class EnvironmentSettings(_Strict):
         CloudFront or an HTTP API (their own *.cloudfront.net / *.execute-api certificate when no domain
         is set)."""
         return self.certificate_arn is not None or self.front_door in ("cloudfront", "http_api")
+
+    @property
+    def drain_window_seconds(self) -> int:
+        """The entry container's drain window: `drain_seconds`, or the front door's default."""
+        if self.drain_seconds is not None:
+            return self.drain_seconds
+        return HTTP_API_DEFAULT_DRAIN_SECONDS if self.front_door == "http_api" else 0
 
     @property
     def internet_facing_load_balancer(self) -> bool:
@@ -503,6 +534,7 @@ class AppConfig(_Strict):
         if settings.front_door == "http_api":
             self._check_http_api(name, settings)
         self._check_hold_fits(name, settings)
+        self._check_drain(name, settings)
         used_cpu = sum(c.cpu for c in self.containers)
         used_memory = sum(c.memory for c in self.containers)
         if used_cpu > settings.cpu:
@@ -577,6 +609,24 @@ class AppConfig(_Strict):
             f"hold_seconds to {longest} or less, or, once AWS approved a longer origin response timeout, "
             f"set {quota_key} to it (at most {CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS})",
         )
+
+    def _check_drain(self, env: str, settings: EnvironmentSettings) -> None:
+        """The entry container must outlive its drain window: ECS (and the twin) kill it after its stop
+        timeout, and a kill during the window drops exactly the requests the window is there for."""
+        window = settings.drain_window_seconds
+        if window == 0:
+            return
+        index, entry = next((i, c) for i, c in enumerate(self.containers) if c.entry)
+        needed = window + DRAIN_STOP_MARGIN_SECONDS
+        if entry.stop_timeout_seconds < needed:
+            raise ConfigError(
+                self.source,
+                f"containers[{index}].stop_timeout_seconds",
+                f"{entry.stop_timeout_seconds} s for entry container {entry.name!r} does not cover the drain "
+                f"window of environments.{env} ({window} s, {self._key_of(env, 'drain_seconds')}) plus "
+                f"{DRAIN_STOP_MARGIN_SECONDS} s for its graceful stop: use at least {needed} (at most "
+                f"{MAX_STOP_TIMEOUT_SECONDS} on Fargate), or a shorter drain_seconds",
+            )
 
     def _key_of(self, env: str, key: str) -> str:
         """Where a setting of `env` comes from in the file, to name it in an error."""

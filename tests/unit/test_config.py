@@ -22,6 +22,7 @@ entry = true
 cpu = 128
 memory = 256
 depends_on = ["api"]
+stop_timeout_seconds = 90  # above an HTTP API's default drain window (75 s) + 5 s
 [containers.health]
 path = "/healthz"
 [containers.local]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -12,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from warmkeeper.clikit import ConfigOption, UserError, load, out
+from warmkeeper.config import AppConfig, EnvironmentSettings, load_config, parse_config
 from warmkeeper.errors import ExitCode, WarmkeeperError
 
 _STYLES = {
@@ -21,6 +23,24 @@ _STYLES = {
     "problem": "bold red",
     "detail": "dim",
 }
+
+
+class FrontDoorModel(StrEnum):
+    load_balancer = "load_balancer"
+    cloudfront = "cloudfront"
+    http_api = "http_api"
+
+
+def _with_front_door(config: Path, front_door: str) -> tuple[AppConfig, EnvironmentSettings]:
+    """The config with [environments.local] front_door set, validated as the file would be (a
+    ConfigError names the key: one line, exit 2)."""
+    cfg = load_config(config)
+    environments = {
+        **cfg.environments,
+        "local": {**cfg.environments.get("local", {}), "front_door": front_door},
+    }
+    changed = parse_config({**cfg.model_dump(), "environments": environments}, cfg.source)
+    return changed, changed.environment("local")
 
 
 def up(
@@ -57,6 +77,16 @@ def up(
             "of the images `make images-local` built); default: the local environment's runtime.",
         ),
     ] = None,
+    front_door: Annotated[
+        FrontDoorModel | None,
+        typer.Option(
+            "--front-door",
+            help="Which front door the edge models (default: the local environment's front_door): "
+            "load_balancer/cloudfront (targets follow the healthy tasks, deregistered ones drain) or "
+            "http_api (a discovery list cached discovery_cache_seconds; entry containers drain for "
+            "drain_seconds).",
+        ),
+    ] = None,
 ) -> None:
     """Run the local twin: Caddy edge, waker, controller and tasks, scale-to-zero included."""
     from warmkeeper.local.twin import Twin, TwinEvent, TwinOptions
@@ -69,6 +99,9 @@ def up(
         stamp = f"[dim]{event.at.astimezone():%H:%M:%S}[/]"
         out.print(f"{stamp} [{style}]{text}[/]" if style else f"{stamp} {text}")
 
+    if front_door is not None and front_door.value != settings.front_door:
+        # Checked as if the file said it (an HTTP API's hold limit, the drain window's default).
+        cfg, settings = _with_front_door(config, front_door.value)
     # No Podman, a missing image, a container without a health command: ContainersError, one line, exit 2.
     twin = Twin(
         cfg,
@@ -101,6 +134,7 @@ def up(
             f"state file: {escape(str(twin.state_path))}[/]"
         )
         out.print(f"[dim]new version: warmkeeper deploy --env local --config {escape(str(config))}[/]")
+        out.print(f"[dim]{escape(twin.front_door_summary())}[/]")
         while not stop.wait(0.5) and twin.fatal is None:
             pass
         out.print("stopping: edge, waker, then every task (graceful)...")

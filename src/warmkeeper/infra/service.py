@@ -19,7 +19,7 @@ from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from warmkeeper.config import Container, pascal
+from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, Container, pascal
 from warmkeeper.infra.images import Images
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.settings import StackSettings
@@ -185,7 +185,7 @@ class AppService(Construct):
             # A reservation, not a hard limit: a container may borrow the task's spare memory.
             memory_reservation_mib=container.memory or None,
             port_mappings=[ecs.PortMapping(container_port=container.port, name=container.name)],
-            environment=dict(container.environment) or None,
+            environment=self._environment(settings, container) or None,
             secrets={
                 env_var: self._secret(f"{pascal(container.name)}Secret{index}", reference)
                 for index, (env_var, reference) in enumerate(sorted(container.secrets.items()))
@@ -204,6 +204,16 @@ class AppService(Construct):
             # SIGTERM, then this long to finish in-flight requests before SIGKILL.
             stop_timeout=Duration.seconds(container.stop_timeout_seconds),
         )
+
+    @staticmethod
+    def _environment(settings: StackSettings, container: Container) -> dict[str, str]:
+        """The container's variables; the entry container also gets its drain window when there is one
+        (the seconds it keeps accepting requests after SIGTERM: see EnvironmentSettings.drain_seconds)."""
+        environment = dict(container.environment)
+        window = settings.env.drain_window_seconds
+        if container.entry and window > 0:
+            environment[DRAIN_ENVIRONMENT_VARIABLE] = str(window)
+        return environment
 
     def _secret(self, construct_id: str, reference: str) -> ecs.Secret:
         """A secret by reference: the execution role may read it; its value never enters the template."""

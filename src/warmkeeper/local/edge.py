@@ -138,17 +138,16 @@ def target_addresses(service_ports: Sequence[int], waker_port: int, slots: int) 
     return [address(service_ports[slot % len(service_ports)]) for slot in range(slots)]
 
 
-def _proxy(dial: Sequence[str]) -> dict[str, Any]:
+def _proxy(dial: Sequence[str], retry: bool = True) -> dict[str, Any]:
+    load_balancing: dict[str, Any] = {"selection_policy": {"policy": "round_robin"}}
+    if retry:
+        # Fail fast on a dead upstream, and try again (target files re-read) for a few seconds.
+        load_balancing |= {"try_duration": f"{RETRY_SECONDS}s", "try_interval": "100ms"}
     return {
         "handler": "reverse_proxy",
         "upstreams": [{"dial": address} for address in dial],
-        # Fail fast on a dead upstream, and try again (target files re-read) for a few seconds.
         "transport": {"protocol": "http", "dial_timeout": "2s"},
-        "load_balancing": {
-            "selection_policy": {"policy": "round_robin"},
-            "try_duration": f"{RETRY_SECONDS}s",
-            "try_interval": "100ms",
-        },
+        "load_balancing": load_balancing,
     }
 
 
@@ -160,12 +159,15 @@ def edge_config(
     targets: Sequence[Path],
     grace_seconds: float = 30,
     listen_host: str = LOOPBACK,
+    retry_service: bool = True,
 ) -> dict[str, Any]:
     """Caddy's whole JSON config: the same for every routing state (the target files change).
 
     ``targets`` are the files holding the ordinary route's dial addresses (see
     :func:`target_files`); Caddy reads them per request, so a switch needs no reload. The admin API
-    listens on the unix socket ``admin_socket`` only (see :func:`admin_listen`).
+    listens on the unix socket ``admin_socket`` only (see :func:`admin_listen`). ``retry_service``
+    false: a request whose upstream refuses the connection fails at once (API Gateway's VPC link
+    integration answers 503 and does not try another instance), for the twin's HTTP API model.
     """
     if not targets:
         raise ValueError("the ordinary route needs at least one target file")
@@ -208,7 +210,7 @@ def edge_config(
                                         "key": UPSTREAM_FIELD,
                                         "value": "{http.reverse_proxy.upstream.hostport}",
                                     },
-                                    _proxy([f"{{file.{path}}}" for path in targets]),
+                                    _proxy([f"{{file.{path}}}" for path in targets], retry=retry_service),
                                 ],
                                 "terminal": True,
                             },
@@ -264,8 +266,10 @@ class Edge:
         on_event: Callable[[str, str], None],
         listen_host: str = LOOPBACK,
         target_slots: int = 1,
+        retry_service: bool = True,
     ) -> None:
         self.port = port
+        self.retry_service = retry_service
         self.waker_port = waker_port
         self.listen_host = listen_host
         self.grace_seconds = grace_seconds
@@ -357,6 +361,7 @@ class Edge:
             targets=self._targets,
             grace_seconds=self.grace_seconds,
             listen_host=self.listen_host,
+            retry_service=self.retry_service,
         )
         response = client.post("/load", json=config)
         if response.status_code != 200:

@@ -17,6 +17,11 @@ of an ECS rolling update with minimum healthy 100 % and maximum 200 %, behind an
 5. Stop the old task: SIGTERM to the entry container first, then the others, each with its stop
    timeout, then SIGKILL for what is left of the process group.
 
+Behind an HTTP API (the twin's ``http_api`` model) steps 3 and 4 are ECS's with Cloud Map instead:
+the old task is deregistered and stopped at once, as ECS does; the edge keeps routing to it until its
+cached discovery list refreshes, and the old task's entry container keeps accepting requests for its
+drain window after SIGTERM (``drain_seconds``), so the deploy waits the window out in the stop.
+
 While it runs the controller observes ``deployment_in_progress`` and never puts the twin to sleep:
 the guard of :func:`warmkeeper.core.decide`. A deploy on a cold twin starts nothing: the new
 revision becomes current and the next wake runs it.
@@ -243,6 +248,16 @@ class RolloutTarget(Protocol):
     @property
     def stopping(self) -> bool: ...
 
+    @property
+    def discovery_cache_seconds(self) -> float | None:
+        """The edge's discovery cache when it models an HTTP API; None for a load balancer."""
+        ...
+
+    @property
+    def drain_seconds(self) -> int:
+        """How long an entry container keeps accepting requests after SIGTERM."""
+        ...
+
     def reconcile(self) -> object:
         """One controller run now: the switch to the new tasks is the controller's to apply."""
         ...
@@ -343,6 +358,10 @@ def _roll(twin: RolloutTarget, run: DeployRun, rollout: Rollout, say: Callable[[
 
     # 3. Switch: the new tasks become the targets, the old ones leave the edge.
     draining = service.promote_rollout(rollout)
+    cache = twin.discovery_cache_seconds
+    if cache is not None:
+        _stop_behind_discovery(twin, run, rollout, draining, cache, say)
+        return
     new_ports = tuple(t.entry_port for t in rollout.new_tasks)
     switch_deadline = time.monotonic() + SWITCH_TIMEOUT_SECONDS
     twin.reconcile()
@@ -372,6 +391,39 @@ def _roll(twin: RolloutTarget, run: DeployRun, rollout: Rollout, say: Callable[[
     run.finish(
         Outcome.DEPLOYED,
         f"deployed {spec.version} in {run.elapsed():.1f} s: {now_serving} serves; stopped {stopped_names}",
+    )
+
+
+def _stop_behind_discovery(
+    twin: RolloutTarget,
+    run: DeployRun,
+    rollout: Rollout,
+    draining: list[LocalTask],
+    cache_seconds: float,
+    say: Callable[[str], None],
+) -> None:
+    """ECS with Cloud Map: deregister the old tasks and stop them at once. The edge's cached discovery
+    list still names them for up to `cache_seconds`; their entry containers accept requests for the
+    drain window after SIGTERM, then stop gracefully. The deploy waits for the stop, window included."""
+    service = twin.service
+    twin.reconcile()
+    run.mark("deregistered")
+    names = _names(draining) or "no task"
+    say(
+        f"{names} deregistered from discovery and stopping; the edge's cached list may name it for up "
+        f"to {cache_seconds:g} s, its entry accepts requests for the drain window ({twin.drain_seconds} s)"
+    )
+    for task in draining:
+        started = time.monotonic()
+        task.stop()
+        ends = ", ".join(f"{name} {exit_status(code)}" for name, code in task.exit_codes().items())
+        say(f"old task {task.task_id} stopped in {time.monotonic() - started:.1f} s (exits: {ends})")
+    run.mark("stopped")
+    service.end_rollout(rollout, succeeded=True)
+    run.finish(
+        Outcome.DEPLOYED,
+        f"deployed {run.spec.version} in {run.elapsed():.1f} s: {_names(rollout.new_tasks)} serves; "
+        f"stopped {', '.join(t.task_id for t in draining) or 'nothing'}",
     )
 
 

@@ -50,6 +50,7 @@ from warmkeeper.core.report import StatusReport, TaskStatus
 from warmkeeper.local.containers import task_runtime
 from warmkeeper.local.deployments import Deployments
 from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, TwinDetails
+from warmkeeper.local.discovery import HTTP_API, DiscoveryCache, with_drain_window
 from warmkeeper.local.edge import Edge
 from warmkeeper.local.rollout import DeployRun, parse_deploy_request, run_rollout
 from warmkeeper.local.statefile import STATE_DIR_NAME, write_state_file
@@ -87,6 +88,7 @@ class TwinOptions:
     tick_seconds: float = 0.25
     state_dir: Path | None = None  # None: .warmkeeper/ next to the config file
     runtime: str | None = None  # None: the environment's `runtime` (processes or containers)
+    front_door: str | None = None  # None: the local environment's front_door (which front door to model)
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,15 @@ class Twin:
         self._state_dir = self.options.state_dir or cfg.base_dir / STATE_DIR_NAME
         self.state_path = self._state_dir / f"twin-{self.port}.json"
         self.started_at: datetime | None = None
+        # Which front door the edge models: a load balancer (targets follow the healthy tasks at once,
+        # deregistered ones drain) or an HTTP API (a cached discovery list: see local/discovery.py).
+        self.front_door = self.options.front_door or settings.front_door
+        self.drain_seconds = settings.drain_window_seconds
+        self.discovery = (
+            DiscoveryCache(settings.discovery_cache_seconds) if self.front_door == HTTP_API else None
+        )
         self.service = LocalService(
-            cfg,
+            with_drain_window(cfg, self.drain_seconds),
             on_event=self.emit,
             on_change=self.kick,
             max_attempts=self.options.max_attempts,
@@ -164,6 +173,7 @@ class Twin:
             grace_seconds=self.policy.hold_seconds + 5,
             on_event=self.emit,
             target_slots=self.policy.max_tasks,
+            retry_service=self.discovery is None,
         )
         self._controller = threading.Thread(target=self._control_loop, name="controller", daemon=True)
         self._last_state: State | None = None
@@ -186,6 +196,27 @@ class Twin:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def discovery_cache_seconds(self) -> float | None:
+        """The HTTP API model's discovery cache, or None when the edge models a load balancer."""
+        return self.discovery.cache_seconds if self.discovery is not None else None
+
+    def front_door_summary(self) -> str:
+        """One line for the console: which front door the edge models, and its drain discipline."""
+        if self.discovery is None:
+            return (
+                f"front door: {self.front_door} (targets follow the healthy tasks; deregistered tasks drain)"
+            )
+        warning = (
+            ""
+            if self.drain_seconds > self.discovery.cache_seconds
+            else " - shorter than the cache: a deploy WILL drop requests"
+        )
+        return (
+            f"front door: http_api (discovery list cached {self.discovery.cache_seconds:g} s; "
+            f"entry drain window {self.drain_seconds} s{warning})"
+        )
 
     def start(self) -> None:
         try:
@@ -333,6 +364,8 @@ class Twin:
         group's registrations on AWS); with none left, decide() routes back to the waker."""
         if self.edge.routing is Routing.SERVICE:
             ports = self._healthy_ports()
+            if self.discovery is not None:  # what API Gateway last discovered, not what is registered now
+                ports = list(self.discovery.lookup(ports))
             if ports and tuple(ports) != self.edge.service_ports:
                 self.edge.route_to_service(ports)
 
@@ -350,6 +383,8 @@ class Twin:
             self.service.set_desired(decision.desired_count)
         elif action is Action.ROUTE_TO_SERVICE:
             ports = self._healthy_ports()
+            if self.discovery is not None and ports:  # the route switch: a fresh lookup (assumed)
+                ports = list(self.discovery.refresh(ports))
             if ports:
                 self.edge.route_to_service(ports)
                 with self._lock:
@@ -418,6 +453,8 @@ class Twin:
         deploy already runs (409).
         """
         request = parse_deploy_request(document, self.cfg, self.settings)
+        # As in the task definition: the entry container learns its drain window from the environment.
+        request = replace(request, cfg=with_drain_window(request.cfg, self.drain_seconds))
         run = self.deployments.start(request, self.service.spec.revision)
         self.kick()
         return run
