@@ -42,6 +42,7 @@ def example_config(
     *,
     extra_environment: Mapping[str, Mapping[str, str]] | None = None,
     name: str = "warmkeeper.toml",
+    local_settings: Mapping[str, str | int | float] | None = None,
 ) -> Path:
     """Write a copy of the CityGuided config into `directory`, reporting `version`, and return it.
 
@@ -49,6 +50,7 @@ def example_config(
     ``/api/version`` and the web's ``X-App-Version`` answer) plus `extra_environment[name]`; every
     local command runs from the example's folder (``cwd``), so the copy lives anywhere. Written
     again in the same folder, it is the next version of the same app for `warmkeeper deploy`.
+    `local_settings` are added to ``[environments.local]`` (e.g. ``front_door = "http_api"``).
     """
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
     containers = tomllib.loads(text)["containers"]
@@ -62,8 +64,14 @@ def example_config(
             pairs = ", ".join(f"{key} = {json.dumps(value)}" for key, value in environment.items())
             lines.append(f"environment = {{ {pairs} }}")
         parts.append(LOCAL_HEADER + "\n".join(lines) + "\n" + block)
+    text = "".join(parts)
+    if local_settings:
+        section = "[environments.local]\n"
+        assert text.count(section) == 1, "the example has one [environments.local]"
+        added = "".join(f"{key} = {json.dumps(value)}\n" for key, value in local_settings.items())
+        text = text.replace(section, section + added)
     path = directory / name
-    path.write_text("".join(parts), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     load_config(path)  # the copy must be a valid config, or the test is wrong
     return path
 

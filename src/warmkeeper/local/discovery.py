@@ -7,8 +7,8 @@ group: aws/containers-roadmap#1639), so API Gateway may still send requests to a
 until its cache refreshes. The task's entry container covers that race by accepting requests for a
 drain window after SIGTERM (``drain_seconds``).
 
-The twin's edge, in this mode, routes from :class:`DiscoveryCache`: the healthy tasks' entry ports as
-last looked up, looked up again only once ``cache_seconds`` have passed. How long API Gateway caches is
+The twin's edge, in this mode, routes from :class:`DiscoveryCache`: the healthy tasks' entry ports,
+each change seen ``cache_seconds`` late. How long API Gateway caches is
 not published by AWS: the default (``discovery_cache_seconds``, 60 s) is ASSUMED from public reports
 of 503s for about a minute after a deploy.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, AppConfig
@@ -28,42 +29,48 @@ HTTP_API = "http_api"
 
 
 class DiscoveryCache:
-    """The edge's cached copy of the registered (healthy, in-service) tasks' entry ports."""
+    """The edge's cached view of the registered (healthy, in-service) tasks' entry ports.
+
+    Each change of the registered list reaches the edge `cache_seconds` after it happened: the worst
+    case of a cache of that age, the same every run (a cache refreshed at random moments would
+    sometimes hide the race, and the drain window must cover the worst case anyway).
+    """
 
     def __init__(self, cache_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         if cache_seconds < 0:
             raise ValueError("cache_seconds must be 0 or more")
         self.cache_seconds = cache_seconds
         self._clock = clock
-        self._ports: tuple[int, ...] = ()
-        self._looked_up_at: float | None = None
+        self._ports: tuple[int, ...] = ()  # what the edge routes to
+        self._registered: tuple[int, ...] = ()  # what was registered at the last look
+        self._pending: deque[tuple[float, tuple[int, ...]]] = deque()  # changes not visible yet
         self._lock = threading.Lock()
-        self.lookups = 0  # lookups that went to the registry (Cloud Map's DiscoverInstances)
 
     @property
     def ports(self) -> tuple[int, ...]:
-        """What the edge routes to: the registered ports at the last lookup."""
+        """What the edge routes to now."""
         with self._lock:
             return self._ports
 
     def lookup(self, registered: Sequence[int]) -> tuple[int, ...]:
-        """The cached list, looked up again from `registered` once it is `cache_seconds` old."""
+        """Note the registered list as it is now; return what the cache shows: the newest list that
+        has been registered for at least `cache_seconds`."""
         with self._lock:
             now = self._clock()
-            if self._looked_up_at is None or now - self._looked_up_at >= self.cache_seconds:
-                self._store(registered, now)
+            current = tuple(registered)
+            if current != self._registered:
+                self._pending.append((now, current))
+                self._registered = current
+            while self._pending and now - self._pending[0][0] >= self.cache_seconds:
+                self._ports = self._pending.popleft()[1]
             return self._ports
 
     def refresh(self, registered: Sequence[int]) -> tuple[int, ...]:
-        """Look up now, whatever the cache's age (the route switch of a wake)."""
+        """Show `registered` at once (the route switch of a wake: assumed to look up afresh)."""
         with self._lock:
-            self._store(registered, self._clock())
+            self._ports = self._registered = tuple(registered)
+            self._pending.clear()
             return self._ports
-
-    def _store(self, registered: Sequence[int], now: float) -> None:
-        self._ports = tuple(registered)
-        self._looked_up_at = now
-        self.lookups += 1
 
 
 def with_drain_window(cfg: AppConfig, seconds: int) -> AppConfig:
