@@ -288,6 +288,16 @@ BAD_INPUTS = {
         "environments.staging.region",
         "not an AWS region",
     ),
+    "drain window above the entry's stop timeout": (
+        ("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"\ndrain_seconds = 86'),
+        "containers[0].stop_timeout_seconds",
+        "does not cover the drain window of environments.staging (86 s, environments.staging.drain_seconds)",
+    ),
+    "drain window beyond what Fargate can wait": (
+        ("idle_minutes = 7", "idle_minutes = 7\ndrain_seconds = 116"),
+        "environments.staging.drain_seconds",
+        "less than or equal to 115",
+    ),
 }
 
 
@@ -333,3 +343,24 @@ def test_valid_config_summary_lists_every_environment() -> None:
     for env in ("local", "staging", "production"):
         assert env in result.stdout
     assert "always on" in result.stdout
+
+
+def test_drain_window_defaults_per_front_door_and_reaches_the_task_definition(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"'))
+    )
+    assert config.environment("staging").drain_window_seconds == 75  # HTTP API: the assumed cache + 15 s
+    assert config.environment("production").drain_window_seconds == 0  # a load balancer drains itself
+    explicit = MINIMAL.replace("idle_minutes = 7", "idle_minutes = 7\ndrain_seconds = 10")
+    assert load_config(write(tmp_path, explicit)).environment("staging").drain_window_seconds == 10
+
+
+def test_an_http_api_needs_an_entry_stop_timeout_above_its_default_drain_window(tmp_path: Path) -> None:
+    text = MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"').replace(
+        "stop_timeout_seconds = 90", "stop_timeout_seconds = 30"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key == "containers[0].stop_timeout_seconds"
+    assert "75 s, environments.staging.drain_seconds (not set: built-in default)" in refused.value.problem
+    assert "use at least 80" in refused.value.problem

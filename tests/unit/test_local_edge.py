@@ -161,3 +161,11 @@ def test_in_flight_counts_come_from_caddys_upstream_list() -> None:
     assert counts["127.0.0.1:5001"] == 3 and counts["127.0.0.1:5002"] == 1
     assert "127.0.0.1:5003" not in counts  # not listed: nothing in flight
     assert in_flight_by_address({"error": "x"}) == {}
+
+
+def test_the_http_api_model_does_not_retry_a_refused_upstream() -> None:
+    """API Gateway's VPC link integration answers 503 for an instance that refuses the connection and
+    does not try another: the twin's edge must not hide the discovery cache's race by retrying."""
+    control, ordinary = routes(config(retry_service=False))
+    assert "try_duration" not in proxy_of(ordinary)["load_balancing"]
+    assert proxy_of(control)["load_balancing"]["try_duration"] == "3s"  # the waker's route is unchanged
