@@ -14,6 +14,12 @@ settings (`warmkeeper.infra`) and the model of `warmkeeper.deploy.model`. Nothin
 Run from the repository root:
 
     .venv/bin/python bench/bench_deploy.py --rate 150 --deploys 3
+    .venv/bin/python bench/bench_deploy.py --rate 150 --deploys 3 --front-door http_api
+
+With ``--front-door http_api`` the twin models an HTTP API front door (issue 12): its edge routes from a
+discovery list whose changes show ``--discovery-cache`` seconds late, the old task is stopped at once,
+and its Caddy accepts requests for ``--drain`` seconds after SIGTERM (``shutdown_delay``). Both are
+shortened from the defaults (60 s assumed, 75 s) to keep the run short; the race is the same.
 
 Loopback only (127.0.0.1), bounded in count and time (`--max-seconds`); every process it starts is
 stopped before it exits.
@@ -125,10 +131,13 @@ class DeployRecord:
     twin: dict[str, Any]  # the twin's record of the deploy (outcome, seconds, phases)
     window: tuple[float, float]  # wall clock, from the twin's start of the deploy to its end
     switched_at: float | None
+    deregistered_at: float | None  # http_api model: the old task left discovery and got SIGTERM
 
 
-def run_deploy(config: Path, twin: TwinProcess, version: str) -> DeployRecord:
-    example_config(config.parent, version)
+def run_deploy(
+    config: Path, twin: TwinProcess, version: str, local_settings: dict[str, str | int | float]
+) -> DeployRecord:
+    example_config(config.parent, version, local_settings=local_settings)
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "warmkeeper", "deploy", "--env", "local", "--config", str(config)],
@@ -144,6 +153,7 @@ def run_deploy(config: Path, twin: TwinProcess, version: str) -> DeployRecord:
     record = twin.details()["deploy"]
     begin = datetime.fromisoformat(record["started_at"]).timestamp()
     switched = record["phases"].get("switched")
+    deregistered = record["phases"].get("deregistered")
     return DeployRecord(
         version,
         cli_seconds,
@@ -151,6 +161,7 @@ def run_deploy(config: Path, twin: TwinProcess, version: str) -> DeployRecord:
         record,
         (begin, begin + float(record["seconds"])),
         begin + switched if switched is not None else None,
+        begin + deregistered if deregistered is not None else None,
     )
 
 
@@ -220,7 +231,19 @@ def machine() -> str:
 def bench(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as folder_name:
         folder = Path(folder_name)
-        config = example_config(folder, "v1")
+        local_settings: dict[str, str | int | float] = {}
+        if args.front_door == "http_api":
+            local_settings = {
+                "front_door": "http_api",
+                "discovery_cache_seconds": args.discovery_cache,
+                "drain_seconds": args.drain,
+            }
+            print(
+                f"front door: http_api model, discovery changes seen {args.discovery_cache:g} s late, "
+                f"drain window {args.drain} s",
+                flush=True,
+            )
+        config = example_config(folder, "v1", local_settings=local_settings)
         print(f"machine before: {machine()}", flush=True)
         twin = TwinProcess(config, idle=600, log_dir=folder)
         worker: subprocess.Popen[bytes] | None = None
@@ -251,7 +274,7 @@ def bench(args: argparse.Namespace) -> None:
             time.sleep(args.steady)
             deploys = []
             for number in range(2, args.deploys + 2):
-                record = run_deploy(config, twin, f"v{number}")
+                record = run_deploy(config, twin, f"v{number}", local_settings)
                 deploys.append(record)
                 print(
                     f"deploy v{number}: CLI {record.cli_seconds:.2f} s, twin {record.twin['seconds']:.2f} s, "
@@ -282,6 +305,16 @@ def bench(args: argparse.Namespace) -> None:
         # A request that started after the switch (with a 50 ms margin for the two clocks' reads).
         switched, ended = record.switched_at + 0.05, record.window[1]
         old_after_switch += [s for s in samples if switched < s[0] <= ended and s[5] == previous]
+    # The http_api model's race: requests the old task answered after it was deregistered and stopping
+    # (the edge's cached discovery still named it), which the drain window must cover.
+    old_after_deregistration: list[float] = []
+    for previous, record in zip(["v1", *[d.version for d in deploys]], deploys, strict=False):
+        if record.deregistered_at is not None:
+            old_after_deregistration += [
+                s[0] - record.deregistered_at
+                for s in samples
+                if record.deregistered_at < s[0] <= record.window[1] and s[5] == previous
+            ]
     lags = [s[2] for s in samples]
     print()
     print(f"requests: {len(samples)} in {span:.1f} s = {len(samples) / span:.0f}/s (asked {args.rate:g}/s)")
@@ -297,7 +330,14 @@ def bench(args: argparse.Namespace) -> None:
             f"p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms, max {summary['max_ms']:.1f} ms"
             + (f" {summary['examples']}" if summary["examples"] else "")
         )
-    print(f"answered by the old version after the switch: {len(old_after_switch)}")
+    if args.front_door == "http_api":
+        latest = f", the last {max(old_after_deregistration):.2f} s after" if old_after_deregistration else ""
+        print(
+            f"answered by the old version after its deregistration and SIGTERM (the cache's race, "
+            f"covered by the drain window): {len(old_after_deregistration)}{latest}"
+        )
+    else:
+        print(f"answered by the old version after the switch: {len(old_after_switch)}")
     cli = [d.cli_seconds for d in deploys]
     twin_seconds = [float(d.twin["seconds"]) for d in deploys]
     print(
@@ -305,13 +345,20 @@ def bench(args: argparse.Namespace) -> None:
         f"(min {min(twin_seconds):.2f}, max {max(twin_seconds):.2f}); "
         f"CLI wall clock median {statistics.median(cli):.2f} s (includes starting Python)"
     )
-    for phase in ("started", "healthy", "switched", "drained", "stopped"):
+    for phase in ("started", "healthy", "switched", "deregistered", "drained", "stopped"):
         values = [float(d.twin["phases"][phase]) for d in deploys if phase in d.twin["phases"]]
         if values:
             print(f"  {phase:<9} at {statistics.median(values):.2f} s (median from the deploy's start)")
     final_tasks = [t["id"] for t in leftover_before["tasks"]]
     print(f"final twin state: {leftover_before['version']}, tasks {final_tasks}")
     print()
+    if args.front_door == "http_api":
+        print(
+            "Fargate behind an HTTP API is not modelled here: ECS deregisters the old task from Cloud Map "
+            "and stops it at once; its stop takes the drain window (drain_seconds, 75 s by default, from "
+            "an ASSUMED 60 s discovery cache) plus the graceful stop, and the deploy waits for it."
+        )
+        return
     for line in modelled_fargate(EXAMPLE_CONFIG):
         print(line)
 
@@ -323,6 +370,16 @@ def main() -> None:
     parser.add_argument("--steady", type=float, default=10, help="seconds of steady load first")
     parser.add_argument("--gap", type=float, default=4, help="seconds of load after each deploy")
     parser.add_argument("--max-seconds", type=float, default=120, help="bound of the load, in seconds")
+    parser.add_argument(
+        "--front-door",
+        choices=("load_balancer", "http_api"),
+        default="load_balancer",
+        help="the front door the twin models",
+    )
+    parser.add_argument(
+        "--discovery-cache", type=float, default=2.0, help="http_api: seconds a discovery change shows late"
+    )
+    parser.add_argument("--drain", type=int, default=5, help="http_api: the entry's drain window, seconds")
     parser.add_argument("--load-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--max-requests", type=int, help=argparse.SUPPRESS)
