@@ -333,8 +333,8 @@ def bench(args: argparse.Namespace) -> None:
     if args.front_door == "http_api":
         latest = f", the last {max(old_after_deregistration):.2f} s after" if old_after_deregistration else ""
         print(
-            f"answered by the old version after its deregistration and SIGTERM (the cache's race, "
-            f"covered by the drain window): {len(old_after_deregistration)}{latest}"
+            f"answered by the old version after its deregistration and SIGTERM (the cache's race, which "
+            f"the drain window must cover): {len(old_after_deregistration)}{latest}"
         )
     else:
         print(f"answered by the old version after the switch: {len(old_after_switch)}")
