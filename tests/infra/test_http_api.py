@@ -386,3 +386,22 @@ def test_always_on_http_api_sends_default_to_the_service_and_serves_a_domain() -
     assert config["EndpointType"] == "REGIONAL" and config["SecurityPolicy"] == "TLS_1_2"
     template.resource_count_is("AWS::ApiGatewayV2::ApiMapping", 1)
     assert front_door.url == f"https://{DOMAIN}"
+
+
+def test_the_entry_container_drains_and_its_stop_timeout_covers_it(
+    http_api_staging: SynthesizedEnv, production: SynthesizedEnv
+) -> None:
+    """ECS stops a task deregistered from Cloud Map at once while API Gateway may still send it requests
+    (its cached discovery): the entry container learns its drain window, and outlives it."""
+    window = http_api_staging.settings.drain_window_seconds
+    assert window == 75
+    for synth, expected in ((http_api_staging, str(window)), (production, None)):
+        _, task = synth.only("AWS::ECS::TaskDefinition")
+        definitions = {d["Name"]: d for d in task["ContainerDefinitions"]}
+        for container in synth.config.containers:
+            environment = {e["Name"]: e["Value"] for e in definitions[container.name].get("Environment", [])}
+            assert environment.get("WARMKEEPER_DRAIN_SECONDS") == (expected if container.entry else None)
+    entry = http_api_staging.config.entry_container
+    _, task = http_api_staging.only("AWS::ECS::TaskDefinition")
+    (definition,) = [d for d in task["ContainerDefinitions"] if d["Name"] == entry.name]
+    assert window + 5 <= definition["StopTimeout"] <= 120
