@@ -57,7 +57,8 @@ def test_a_negative_cache_is_refused() -> None:
 def test_the_entry_container_learns_its_drain_window_and_the_others_do_not() -> None:
     cfg = load_config(EXAMPLE_CONFIG)
     changed = with_drain_window(cfg, 12)
-    assert changed.entry_container.local.environment[DRAIN_ENVIRONMENT_VARIABLE] == "12"
+    assert changed.entry_container.local.environment[DRAIN_ENVIRONMENT_VARIABLE] == "12"  # processes
+    assert changed.entry_container.environment[DRAIN_ENVIRONMENT_VARIABLE] == "12"  # containers runtime
     # The rest of the entry's variables are kept, the other containers untouched, the original too.
     assert changed.entry_container.local.environment["PORT"] == "{port}"
     assert [c for c in changed.containers if not c.entry] == [c for c in cfg.containers if not c.entry]
