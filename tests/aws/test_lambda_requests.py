@@ -7,12 +7,14 @@ import base64
 import json
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.aws.conftest import API, BROWSER, PREFIX, TOKEN, World, alb_event, call
 from warmkeeper.aws import lambda_handler
+from warmkeeper.aws.adapters import LastWake
 from warmkeeper.aws.alb import ALB_MAX_RESPONSE_BYTES, request_from_event, response_to_alb
 from warmkeeper.core import HttpResponse
 
@@ -67,6 +69,7 @@ def test_waiting_page_shows_seconds_since_the_wake(lam: World) -> None:
 
 @pytest.mark.parametrize("multi_value", [False, True])
 def test_api_call_is_held_then_redirected_to_the_same_url(lam: World, multi_value: bool) -> None:
+    recent_wakes(lam, 2.0)  # so a target should be healthy within the hold
     # The task turns healthy while the request is held (after the second poll).
     lam.on_sleep = lambda polls: lam.task_healthy() if polls == 2 else None  # type: ignore[func-returns-value]
     event = alb_event(
@@ -83,13 +86,55 @@ def test_api_call_is_held_then_redirected_to_the_same_url(lam: World, multi_valu
     expected = "/api/visits?city=lyon&tag=a&tag=b" if multi_value else "/api/visits?city=lyon"
     assert header(response, "Location") == expected
     assert len(lam.warm_rules()) == 1  # routed before the client is sent back
-    assert lam.sleeps == [1.0, 1.0]
+    assert lam.sleeps == [1.0, 1.5]  # polls back off
     assert lam.metric_sum("HeldRequests") == 1
     assert lam.metric_sum("ColdStartSeconds") >= 0
     assert json.loads(lam.parameter("last-wake") or "{}")["seconds"] >= 0
 
 
+def recent_wakes(lam: World, *seconds: float) -> None:
+    """A last-wake record with these recent wake durations (what the hold decision estimates from)."""
+    now = datetime.now(UTC)
+    record = LastWake(
+        requested_at=now - timedelta(days=1), healthy_at=now, seconds=seconds[-1], recent_seconds=seconds
+    )
+    lam.clients.ssm.put_parameter(
+        Name=f"{lam.prefix}/last-wake", Value=record.to_json(), Type="String", Overwrite=True
+    )
+
+
+def test_api_call_is_answered_at_once_when_no_wake_fits_in_the_hold(lam: World) -> None:
+    """Issue 11 defect 1: holding costs an execution; without a recorded wake the modelled 60 s
+    estimate is beyond the 25 s hold, so the client gets the estimate (plus slack) at once."""
+    response = call(alb_event(lam, path="/api/places", headers=API))
+    assert response["statusCode"] == 503
+    assert header(response, "Retry-After") == "65"
+    assert lam.sleeps == []
+    assert lam.metric_sum("HeldRequests") == 0
+    assert lam.desired() == 1  # woken all the same
+    recent_wakes(lam, 30.0, 80.0, 40.0)  # the slowest recent wake decides
+    response = call(alb_event(lam, path="/api/places", headers=API))
+    assert int(header(response, "Retry-After") or 0) > 70
+    assert lam.sleeps == []
+
+
+def test_a_hold_ends_before_the_invocation_does(lam: World) -> None:
+    """Issue 11 defect 7 (runtime): 12 s left in the invocation bound the hold to 12 - 5 s."""
+    recent_wakes(lam, 2.0)
+
+    class Context:
+        aws_request_id = "req-1"
+
+        def get_remaining_time_in_millis(self) -> int:
+            return max(0, 12_000 - int(sum(lam.sleeps) * 1000))
+
+    response = lambda_handler.handler(alb_event(lam, path="/api/places", headers=API), Context())
+    assert response["statusCode"] == 503
+    assert 0 < sum(lam.sleeps) <= 12 - 5
+
+
 def test_api_call_gets_503_json_with_retry_after_when_not_ready_in_time(lam: World) -> None:
+    recent_wakes(lam, 0.5)  # expected within the hold, but the task never turns healthy
     response = call(alb_event(lam, path="/api/places", headers=API))
     assert response["statusCode"] == 503
     assert header(response, "Retry-After") == "10"

@@ -46,30 +46,18 @@ def test_herd_every_client_reaches_the_app_and_bots_do_not_wake_it(herd_run: Run
     assert herd_run.traffic.answers["bot 503 waker retry-after"] == HERD // 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 defect 1: held requests poll four APIs each second; throttling ends in the "
-    "catch-all JSON 503, which browsers navigating get instead of the waiting page",
-)
 def test_herd_has_no_failed_request(herd_run: Run) -> None:
     assert herd_run.traffic.failed == 0, dict(herd_run.traffic.failures)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 1: the hold loop multiplies API calls")
 def test_herd_stays_within_every_api_quota(herd_run: Run) -> None:
     assert dict(herd_run.world.ledger.throttled) == {}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11 defects 1 and 8: every held request occupies an execution for up to 25 s"
-)
 def test_herd_peak_lambda_concurrency_fits_the_reserved_concurrency(herd_run: Run) -> None:
     assert herd_run.world.function.peak <= TARGET_RESERVED_CONCURRENCY
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11 defect 1: throttled polls delay the switch to the warm route"
-)
 def test_herd_first_200_within_two_seconds_of_a_healthy_target(herd_run: Run) -> None:
     seconds = herd_run.first_200_after_healthy()
     assert seconds is not None and seconds <= 2.0
@@ -86,7 +74,9 @@ def test_waking_moment_writes_its_bookkeeping_once() -> None:
 
 
 @pytest.mark.xfail(
-    strict=True, reason="issue 11 defect 1: holds take the new account's 10 executions; ALB answers 502"
+    strict=True,
+    reason="issue 11: after defect 1's fix 269 of 18519 requests (was 10541) still meet a throttled "
+    "invoke, which ALB answers 502 itself: not the waker's to fix (account quota, front door)",
 )
 def test_new_account_concurrency_degrades_cleanly() -> None:
     run = herd(HERD, config=SimConfig(account_concurrency=10))
@@ -95,11 +85,6 @@ def test_new_account_concurrency_degrades_cleanly() -> None:
     assert run.traffic.failed == 0, dict(run.traffic.failures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 defects 1 and 7: a hold plus botocore's backoff under throttling runs past the "
-    "Lambda timeout, and ALB answers 502",
-)
 def test_throttling_bursts_on_every_api_give_no_5xx_without_retry_after() -> None:
     run = herd(30, throttle_bursts=[(5.0, 8.0, "*"), (55.0, 58.0, "*"), (70.0, 73.0, "*")])
     assert len(run.world.ecs.update_service_calls) == 1  # no cascade of wakes

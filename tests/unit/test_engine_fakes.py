@@ -3,11 +3,12 @@ order of calls and its compare-and-set, seen from what the fakes were asked to d
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
-from warmkeeper.aws.engine import Warmkeeper
+from warmkeeper.aws.engine import SnapshotCache, Warmkeeper
 from warmkeeper.aws.metrics import MetricName
 from warmkeeper.aws.ports import MetricsPort, RoutingPort, SecretPort, ServicePort, StatePort
 from warmkeeper.aws.settings import Settings
@@ -165,6 +166,8 @@ API_REQUEST = IncomingRequest(
 
 def test_a_cold_api_request_wakes_once_and_is_let_through_when_healthy() -> None:
     aws = FakeAws()
+    # Recent wakes took 1 s: a target should be healthy within the hold, so the request is held.
+    aws.last_wake = LastWake(requested_at=START - timedelta(days=1), healthy_at=None, seconds=1.0)
     response = engine(aws).handle_request(API_REQUEST)
     assert response.status == 307  # held until healthy, then sent again to the warm route
     assert aws.calls == ["take_wake_lock", "set_desired(1)", "route_to_service"]
@@ -218,3 +221,74 @@ def test_the_reconcile_writes_a_first_healthy_record_nobody_wrote() -> None:
     assert aws.last_wake is not None and aws.last_wake.seconds == 40.0
     # Its time is the reconcile's, not the true first health: no cold-start figure from it.
     assert all(name != MetricName.COLD_START_SECONDS for name, _ in aws.metrics)
+
+
+# --- issue 11 defect 1: one shared observation per environment, only what a wake needs -----------------
+
+
+def counting(keeper: Warmkeeper) -> dict[str, int]:
+    """Count the reads the engine makes through its ports."""
+    counts = {"describe": 0, "target_health": 0, "routing": 0, "read": 0}
+    for port, name in (
+        (keeper.ecs, "describe"),
+        (keeper.balancer, "target_health"),
+        (keeper.balancer, "routing"),
+        (keeper.store, "read"),
+    ):
+        original = getattr(port, name)
+
+        def counted(*args: object, _original: object = original, _name: str = name) -> object:
+            counts[_name] += 1
+            return _original(*args)  # type: ignore[operator]
+
+        setattr(port, name, counted)
+    return counts
+
+
+STATUS_REQUEST = IncomingRequest(
+    method="GET", path="/_warmkeeper/status", headers={"accept": "application/json"}
+)
+
+
+def test_status_polls_share_one_snapshot_and_a_wake_in_flight_asks_only_the_state() -> None:
+    aws = FakeAws(desired=1)
+    aws.lock = WakeLock(requested_at=START - timedelta(seconds=5))  # early in a wake (estimate 60 s)
+    keeper = engine(aws)
+    keeper.snapshots = SnapshotCache(random.Random(1))
+    counts = counting(keeper)
+    for _ in range(20):
+        assert keeper.handle_request(STATUS_REQUEST).status == 200
+    assert counts == {"describe": 0, "target_health": 0, "routing": 0, "read": 1}
+    aws.now += timedelta(seconds=40)  # past half the estimate: target health is polled, still not ECS
+    keeper.handle_request(STATUS_REQUEST)
+    assert counts == {"describe": 0, "target_health": 1, "routing": 0, "read": 2}
+
+
+def test_without_a_shared_cache_every_call_observes() -> None:
+    aws = FakeAws(desired=1)
+    aws.lock = WakeLock(requested_at=START - timedelta(seconds=5))
+    keeper = engine(aws)
+    counts = counting(keeper)
+    keeper.handle_request(STATUS_REQUEST)
+    keeper.handle_request(STATUS_REQUEST)
+    assert counts["describe"] == 2 and counts["read"] == 2
+
+
+def test_a_cold_api_request_without_a_wake_in_reach_is_answered_at_once() -> None:
+    aws = FakeAws()
+    response = engine(aws).handle_request(API_REQUEST)
+    assert response.status == 503
+    assert response.header("Retry-After") == "65"  # the 60 s default estimate, plus 5 s of slack
+    assert aws.calls == ["take_wake_lock", "set_desired(1)"]
+    assert all(name != MetricName.HELD_REQUESTS for name, _ in aws.metrics)
+
+
+def test_the_last_wake_record_keeps_the_recent_durations() -> None:
+    aws = FakeAws(desired=1, healthy_ips={"10.0.1.10"})
+    aws.last_wake = LastWake(
+        requested_at=START - timedelta(days=1), healthy_at=None, seconds=30.0, recent_seconds=(50.0, 30.0)
+    )
+    aws.lock = WakeLock(requested_at=START - timedelta(seconds=40))
+    engine(aws).handle_request(API_REQUEST)
+    assert aws.last_wake is not None and aws.last_wake.recent_seconds == (50.0, 30.0, 40.0)
+    assert LastWake.from_json(aws.last_wake.to_json()) == aws.last_wake

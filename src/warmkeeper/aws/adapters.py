@@ -322,6 +322,9 @@ class LastWake:
     requested_at: datetime
     healthy_at: datetime | None
     seconds: float | None
+    # The cold-start seconds of the last few wakes, newest last (this one included): what the waker
+    # estimates the next wake from (a record written before it existed has none).
+    recent_seconds: tuple[float, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(
@@ -329,9 +332,16 @@ class LastWake:
                 "requested_at": _iso(self.requested_at),
                 "healthy_at": _iso(self.healthy_at),
                 "seconds": self.seconds,
+                "recent_seconds": list(self.recent_seconds),
             },
             sort_keys=True,
         )
+
+    def durations(self) -> tuple[float, ...]:
+        """The recorded wake durations, newest last."""
+        if self.recent_seconds:
+            return self.recent_seconds
+        return (self.seconds,) if self.seconds is not None else ()
 
     @classmethod
     def from_json(cls, text: str) -> LastWake | None:
@@ -345,10 +355,16 @@ class LastWake:
         if requested is None:
             return None
         seconds = data.get("seconds")
+        recent = data.get("recent_seconds")
         return cls(
             requested_at=requested,
             healthy_at=_parse_time(data.get("healthy_at")),
             seconds=float(seconds) if isinstance(seconds, int | float) else None,
+            recent_seconds=tuple(
+                float(value)
+                for value in (recent if isinstance(recent, list) else [])
+                if isinstance(value, int | float)
+            ),
         )
 
 

@@ -14,6 +14,8 @@ task wanted (an invocation that died between the two calls, or a service scaled 
 
 from __future__ import annotations
 
+import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -63,7 +65,6 @@ from warmkeeper.core import (
     decide,
     decide_sleep,
     extend_lease,
-    hold_poll_delay,
     is_ready,
     json_response,
     keepalive_minutes,
@@ -71,6 +72,7 @@ from warmkeeper.core import (
     not_found,
     require_method,
     status_report,
+    unavailable,
 )
 
 if TYPE_CHECKING:
@@ -82,9 +84,71 @@ STALE_LOCK_SECONDS = 60.0
 
 WARM_ROUTE_CREATED = "warm route created"
 
-# The waker polls target health at most this often while it holds a request (each poll is four
-# read calls to ECS, ELB and SSM; many held requests must not exhaust the API rate limits).
+# A held request polls at first this often, then backs off by HOLD_POLL_BACKOFF up to
+# HOLD_POLL_MAX_SECONDS: many held requests must not exhaust the API rate limits (issue 11 defect 1).
 AWS_HOLD_POLL_SECONDS = 1.0
+HOLD_POLL_BACKOFF = 1.5
+HOLD_POLL_MAX_SECONDS = 4.0
+# A hold ends this long before the invocation would: the last poll, the 307 or 503 and the
+# response's way back through the load balancer must fit (issue 11 defect 7, runtime part).
+HOLD_MARGIN_SECONDS = 5.0
+
+# How old a shared observation may be (seconds) for each caller; see SnapshotCache. A cold request
+# and a held one need a fresh view (they may wake or redirect); a waiting page's status poll only
+# shows progress, and 700 pages polling every few seconds must not cost 700 observations.
+REQUEST_SNAPSHOT_SECONDS = 1.0
+STATUS_SNAPSHOT_SECONDS = 2.0
+# After the first healthy target is recorded, requests and polls trust the record this long.
+JUST_WARM_SECONDS = 30.0
+# Added to the estimate in a Retry-After: a client told to come back should find the service
+# routed, not be held (hundreds of concurrent holds, one per execution, would exceed the API quotas).
+RETRY_SLACK_SECONDS = 5
+
+# The readiness estimate when no wake was ever recorded: inside the 30-80 s Fargate cold start
+# modelled in docs/technical/aws-model.md (a model, not a measurement), towards its slow end so
+# that a first wake rather answers at once than holds in vain.
+DEFAULT_WAKE_ESTIMATE_SECONDS = 60.0
+# How many recent wake durations the last-wake record keeps for the estimate.
+RECENT_WAKES = 5
+
+
+class SnapshotCache:
+    """The last observation of one execution environment, shared by its invocations.
+
+    A Lambda execution environment runs one invocation at a time and keeps module-level state
+    between them: a snapshot kept here is reused by the next requests and status polls for a short
+    time instead of each asking ECS, ELB and SSM again (issue 11 defect 1). Each snapshot lives for
+    ``max_age`` times a random factor in [0.5, 1]: environments started together by a herd do not
+    refresh together. Anything the engine changes (a wake, a route) clears it.
+    """
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not a secret)
+        self._snapshot: Snapshot | None = None
+        self._factor = 1.0
+
+    def get(self, now: datetime, max_age: float) -> Snapshot | None:
+        snapshot = self._snapshot
+        if snapshot is None:
+            return None
+        age = (now - snapshot.now).total_seconds()
+        return snapshot if 0.0 <= age <= max_age * self._factor else None
+
+    def put(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._factor = self._rng.uniform(0.5, 1.0)
+
+    def clear(self) -> None:
+        self._snapshot = None
+
+
+# One cache per engine settings in this execution environment (the Lambda's module state).
+_SHARED_SNAPSHOTS: dict[Settings, SnapshotCache] = {}
+
+
+def shared_snapshots(settings: Settings) -> SnapshotCache:
+    """The execution environment's snapshot cache for these settings (created on first use)."""
+    return _SHARED_SNAPSHOTS.setdefault(settings, SnapshotCache())
 
 
 @dataclass(frozen=True)
@@ -96,6 +160,7 @@ class Snapshot:
     health: TargetHealth
     stored: StoredState
     now: datetime
+    shared: bool = False  # taken from the environment's snapshot cache, not observed by this call
 
     @property
     def lock(self) -> WakeLock | None:
@@ -124,6 +189,7 @@ class Warmkeeper:
         front_door: FrontDoorPort | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        snapshots: SnapshotCache | None = None,
     ) -> None:
         self.settings = settings
         self.front_door = front_door
@@ -135,20 +201,93 @@ class Warmkeeper:
         self.secret = secret
         self.clock = clock
         self._sleep = sleep
+        # None: every call observes afresh (the CLI, tests); the Lambda shares one per environment.
+        self.snapshots = snapshots
 
     # --- observe ------------------------------------------------------------------------------------
 
-    def observe(self, *, wake_pending: bool = False) -> Snapshot:
+    def observe(
+        self, *, wake_pending: bool = False, max_age: float = 0.0, may_sleep: bool = True
+    ) -> Snapshot:
+        """Observe AWS; with ``max_age`` > 0, the environment's shared snapshot when it is recent
+        enough, and only what a wake in flight needs (below) when it is not."""
         now = self.clock()
-        service = self.ecs.describe()
-        health = self.balancer.target_health()
-        routing = self.balancer.routing()
+        # Without a shared cache (the CLI, tests), every call observes everything afresh.
+        if self.snapshots is None:
+            max_age = 0.0
+        if max_age > 0 and self.snapshots is not None:
+            cached = self.snapshots.get(now, max_age)
+            if cached is not None:
+                observation = replace(cached.observation, wake_pending=wake_pending)
+                return replace(cached, observation=observation, now=now, shared=True)
         stored = self.store.read()
         lock = stored.lock
+        service: ServiceState | None = None
+        no_target = TargetHealth(healthy=0, healthy_ips=frozenset())
+        if max_age > 0 and self._waking(lock, now):
+            # A wake in flight with no healthy target yet: only target health can change how a
+            # request or a poll is answered (the warm route is created when it turns healthy), so
+            # ECS and the listener rules are not asked; nor is target health in the first half of
+            # the estimated wake (nothing can be healthy so soon, and a herd starts many
+            # environments at once then).
+            waking = ServiceState(
+                desired=self.policy.wake_count, running=0, pending=0, deployment_in_progress=False
+            )
+            assert lock is not None
+            elapsed = (now - lock.requested_at).total_seconds()
+            if elapsed < self.wake_estimate_seconds(stored) / 2:
+                return self._snapshot(now, waking, no_target, Routing.WAKER, stored, None, wake_pending)
+            health = self.balancer.target_health()
+            if health.healthy == 0:
+                return self._snapshot(now, waking, health, Routing.WAKER, stored, None, wake_pending)
+        elif max_age > 0 and self._just_warm(lock, now):
+            # The warm route was created moments ago (its creator wrote healthy_at): every page
+            # reloads and every held client comes back now, so the lock alone answers them. A
+            # route taken away since is noticed once this window ends.
+            warm = ServiceState(
+                desired=self.policy.wake_count, running=1, pending=0, deployment_in_progress=False
+            )
+            health = TargetHealth(healthy=1, healthy_ips=frozenset())
+            return self._snapshot(now, warm, health, Routing.SERVICE, stored, None, wake_pending)
+        elif max_age > 0 and lock is None:
+            # No wake asked: a service at zero has no target and no warm route (the reconcile
+            # repairs anything else), so a cold request needs no ELB call to wake it.
+            service = self.ecs.describe()
+            if service.desired == 0:
+                return self._snapshot(now, service, no_target, Routing.WAKER, stored, None, wake_pending)
+        service = service or self.ecs.describe()
+        health = self.balancer.target_health()
+        routing = self.balancer.routing()
         last_activity = None
         # RequestCount only matters to the sleep guards: skip the read when nothing can sleep.
-        if service.desired > 0 and not wake_pending and self.policy.scale_to_zero:
+        if service.desired > 0 and not wake_pending and may_sleep and self.policy.scale_to_zero:
             last_activity = self.metrics.last_activity(now, self.policy.idle_minutes)
+        return self._snapshot(now, service, health, routing, stored, last_activity, wake_pending)
+
+    def _waking(self, lock: WakeLock | None, now: datetime) -> bool:
+        """A wake asked and not yet healthy, within the wake timeout (a failed wake is left to the
+        full observation, which reports it; a lock left by an interrupted wake to the reconcile)."""
+        if lock is None or lock.healthy_at is not None or lock.adopted:
+            return False
+        elapsed = (now - lock.requested_at).total_seconds()
+        return 0.0 <= elapsed < self.policy.wake_timeout_seconds
+
+    def _just_warm(self, lock: WakeLock | None, now: datetime) -> bool:
+        if lock is None or lock.healthy_at is None or lock.adopted:
+            return False
+        return 0.0 <= (now - lock.healthy_at).total_seconds() < JUST_WARM_SECONDS
+
+    def _snapshot(
+        self,
+        now: datetime,
+        service: ServiceState,
+        health: TargetHealth,
+        routing: Routing,
+        stored: StoredState,
+        last_activity: datetime | None,
+        wake_pending: bool,
+    ) -> Snapshot:
+        lock = stored.lock
         observation = Observation(
             desired=service.desired,
             running=service.running,
@@ -241,8 +380,10 @@ class Warmkeeper:
 
     # --- one step: observe, record, decide, apply, log -------------------------------------------------
 
-    def step(self, trigger: str, *, wake_pending: bool = False, may_sleep: bool = True) -> StepResult:
-        observed = self.observe(wake_pending=wake_pending)
+    def step(
+        self, trigger: str, *, wake_pending: bool = False, may_sleep: bool = True, max_age: float = 0.0
+    ) -> StepResult:
+        observed = self.observe(wake_pending=wake_pending, max_age=max_age, may_sleep=may_sleep)
         snapshot, done = self._record(observed)
         decision = decide(snapshot.observation, self.policy, snapshot.now)
         if decision.wake_failed and snapshot.lock is not None and not snapshot.lock.failure_reported:
@@ -271,7 +412,14 @@ class Warmkeeper:
                 done.append(self._record_first_healthy(snapshot, publish=created))
         if trigger == "reconcile":
             done.extend(self._reconcile_front_door(snapshot, decision))
-        if trigger != "hold" or decision.actions or done:
+        if self.snapshots is not None:
+            # What this step changed is not in the snapshot: the next caller observes afresh.
+            if done:
+                self.snapshots.clear()
+            elif not observed.shared:
+                self.snapshots.put(snapshot)
+        # Polls that change nothing are not decisions worth a log line each (hundreds a second).
+        if trigger not in ("hold", "status") or decision.actions or done:
             self._log_decision(trigger, snapshot, decision, done)
         return StepResult(snapshot=snapshot, decision=decision, applied=tuple(done))
 
@@ -279,7 +427,14 @@ class Warmkeeper:
         lock = snapshot.lock
         assert lock is not None and lock.healthy_at is not None
         seconds = max(0.0, (lock.healthy_at - lock.requested_at).total_seconds())
-        last = LastWake(requested_at=lock.requested_at, healthy_at=lock.healthy_at, seconds=seconds)
+        previous = snapshot.stored.last_wake
+        recent = (previous.durations() if previous and not lock.adopted else ()) + (seconds,)
+        last = LastWake(
+            requested_at=lock.requested_at,
+            healthy_at=lock.healthy_at,
+            seconds=seconds,
+            recent_seconds=recent[-RECENT_WAKES:] if not lock.adopted else (),
+        )
 
         def write() -> None:
             self.store.update_wake_lock(lock)
@@ -365,14 +520,19 @@ class Warmkeeper:
             return self.step(f"alarm-{str(state).lower()}")
         return self.step("idle-alarm")
 
-    def handle_request(self, request: IncomingRequest) -> HttpResponse:
+    def handle_request(
+        self, request: IncomingRequest, *, remaining_seconds: Callable[[], float] | None = None
+    ) -> HttpResponse:
+        """Answer one request that reached the waker. ``remaining_seconds`` is what is left of the
+        invocation (the Lambda context's): a hold ends :data:`HOLD_MARGIN_SECONDS` before it."""
         kind = classify_request(request, self.policy)
         try:
             if kind is RequestKind.STATUS:
                 require_method(request, "GET", "HEAD")
                 # The waiting page polls this: moving a freshly healthy service to the warm route
                 # here makes the wake as fast as the polling, not as slow as the one-minute reconcile.
-                result = self.step("status", may_sleep=False)
+                # Served from the environment's shared snapshot: hundreds of pages poll at once.
+                result = self.step("status", may_sleep=False, max_age=STATUS_SNAPSHOT_SECONDS)
                 return json_response(200, self._report(result.snapshot, result.decision).to_json_dict())
             if kind is RequestKind.KEEPALIVE:
                 return self._keepalive_request(request)
@@ -381,12 +541,12 @@ class Warmkeeper:
         if kind is RequestKind.UNKNOWN_ENDPOINT:
             return not_found(request.path)
         if kind is RequestKind.IGNORED:
-            snapshot = self.observe()
+            snapshot = self.observe(max_age=REQUEST_SNAPSHOT_SECONDS, may_sleep=False)
             decision = decide(snapshot.observation, self.policy, snapshot.now)
             answer = self._answer(request, kind, snapshot, decision, held=0.0)
             assert answer.response is not None  # an ignored client is never held
             return answer.response
-        return self._hold(request, kind)
+        return self._hold(request, kind, remaining_seconds)
 
     def _answer(
         self, request: IncomingRequest, kind: RequestKind, snapshot: Snapshot, decision: Decision, held: float
@@ -407,32 +567,70 @@ class Warmkeeper:
             wake_failed=decision.wake_failed,
         )
 
-    def _hold(self, request: IncomingRequest, kind: RequestKind) -> HttpResponse:
-        """Wake (once, whatever the concurrency), then answer; API calls are held while target
-        health is polled, within the policy's hold bound."""
-        result = self.step("request", wake_pending=True)
+    def wake_estimate_seconds(self, stored: StoredState) -> float:
+        """How long a wake takes, from the recorded ones: the slowest of the recent wakes (a hold
+        that cannot succeed costs an execution for nothing), else the modelled default."""
+        durations = stored.last_wake.durations() if stored.last_wake else ()
+        return max(durations) if durations else DEFAULT_WAKE_ESTIMATE_SECONDS
+
+    def ready_in_seconds(self, snapshot: Snapshot) -> float:
+        """Estimated seconds until a target is healthy (0: it is, or should be by now)."""
+        if snapshot.observation.healthy > 0:
+            return 0.0
+        requested = snapshot.observation.wake_requested_at
+        elapsed = (snapshot.now - requested).total_seconds() if requested else 0.0
+        return max(0.0, self.wake_estimate_seconds(snapshot.stored) - elapsed)
+
+    def _hold_left(self, held: float, remaining_seconds: Callable[[], float] | None) -> float:
+        """Seconds this request may still be held: the policy's bound, and the invocation's end."""
+        left = self.policy.hold_seconds - held
+        if remaining_seconds is not None:
+            left = min(left, remaining_seconds() - HOLD_MARGIN_SECONDS)
+        return left
+
+    def _hold(
+        self, request: IncomingRequest, kind: RequestKind, remaining_seconds: Callable[[], float] | None
+    ) -> HttpResponse:
+        """Wake (once, whatever the concurrency), then answer. An API call is held only when the
+        estimate says a target will be healthy within the hold (polling with backoff from the shared
+        snapshot); otherwise it gets 503 with the estimate as Retry-After at once."""
+        result = self.step("request", wake_pending=True, max_age=REQUEST_SNAPSHOT_SECONDS)
         held = 0.0
+        delay = AWS_HOLD_POLL_SECONDS
         counted = False
         while True:
             snapshot = result.snapshot
             # What the step applied (a scale-up, the warm route) is the world now.
-            observation = _after(snapshot.observation, result.decision)
-            answer = self._answer(
-                request, kind, replace(snapshot, observation=observation), result.decision, held
-            )
+            view = replace(snapshot, observation=_after(snapshot.observation, result.decision))
+            answer = self._answer(request, kind, view, result.decision, held=0.0)
             if not answer.hold:
                 assert answer.response is not None
                 return answer.response
+            left = self._hold_left(held, remaining_seconds)
+            ready_in = self.ready_in_seconds(view)
+            if ready_in > left or left <= 0:
+                return self._not_ready(result.decision, ready_in, held)
             if not counted:
                 self.metrics.put(MetricName.HELD_REQUESTS, 1)
                 counted = True
-            delay = min(hold_poll_delay(held, self.policy), AWS_HOLD_POLL_SECONDS)
-            if delay <= 0:
-                held = self.policy.hold_seconds
-                continue
-            self._sleep(delay)
-            held += delay
-            result = self.step("hold", wake_pending=True)
+            # Poll at the backed-off pace, or later when the estimate says it is early.
+            wait = min(left, max(delay, ready_in / 2))
+            self._sleep(wait)
+            held += wait
+            delay = min(delay * HOLD_POLL_BACKOFF, HOLD_POLL_MAX_SECONDS)
+            result = self.step("hold", wake_pending=True, max_age=wait)
+
+    def _not_ready(self, decision: Decision, ready_in: float, held: float) -> HttpResponse:
+        """503 with Retry-After: the estimated seconds until ready, or the policy's retry delay when
+        the estimate is already due (the wake is slower than the recent ones)."""
+        retry = (
+            math.ceil(ready_in) + RETRY_SLACK_SECONDS if ready_in >= 1 else self.policy.retry_after_seconds
+        )
+        if held > 0:
+            message = f"The service is starting; it was not ready within {held:.0f} s. Retry shortly."
+        else:
+            message = f"The service is starting; it should be ready in about {retry} s."
+        return unavailable(decision.state, retry, message)
 
     def _keepalive_request(self, request: IncomingRequest) -> HttpResponse:
         minutes = keepalive_minutes(request, self.policy, self._keepalive_token)
@@ -517,7 +715,8 @@ class Warmkeeper:
 
 
 def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:
-    """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way."""
+    """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way
+    (the Lambda passes ``snapshots=shared_snapshots(settings)``)."""
     balancer: RoutingPort
     front_door: FrontDoorPort | None = None
     api: tuple[str, str] | None = None

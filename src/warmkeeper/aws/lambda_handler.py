@@ -27,7 +27,7 @@ from warmkeeper.aws.api_gateway import (
     response_to_http_api,
 )
 from warmkeeper.aws.clients import AwsClients
-from warmkeeper.aws.engine import Warmkeeper, build_engine
+from warmkeeper.aws.engine import Warmkeeper, build_engine, shared_snapshots
 from warmkeeper.aws.settings import Settings
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
 
@@ -50,7 +50,7 @@ def _current_engine() -> Warmkeeper:
     if _engine is None:
         settings = Settings.from_env()
         # The edge: the function's role and region (AWS_REGION) through the default chain.
-        _engine = build_engine(settings, AwsClients.for_region())
+        _engine = build_engine(settings, AwsClients.for_region(), snapshots=shared_snapshots(settings))
     return _engine
 
 
@@ -59,14 +59,14 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     engine = _current_engine()
     if is_alb_event(event):
         multi_value = is_multi_value(event)
-        return response_to_alb(_answer(engine, lambda: request_from_event(event)), multi_value)
+        return response_to_alb(_answer(engine, lambda: request_from_event(event), context), multi_value)
     if is_http_api_event(event):
         try:
             request = request_from_http_api_event(event)
         except BadEventError as exc:
             logs.log.warning("bad request event", extra={"error": str(exc)})
             return response_to_http_api(bad_request(exc))
-        return response_to_http_api(_answer(engine, lambda: request))
+        return response_to_http_api(_answer(engine, lambda: request, context))
     detail_type = event.get("detail-type")
     if detail_type == ALARM_STATE_CHANGE:
         result = engine.on_alarm(dict(event.get("detail") or {}))
@@ -78,9 +78,9 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     return {"handled": None}
 
 
-def _answer(engine: Warmkeeper, request: Callable[[], IncomingRequest]) -> HttpResponse:
+def _answer(engine: Warmkeeper, request: Callable[[], IncomingRequest], context: Any) -> HttpResponse:
     try:
-        return engine.handle_request(request())
+        return engine.handle_request(request(), remaining_seconds=_remaining_seconds(context))
     except Exception as exc:
         # The waker is the front door's default: it must answer something a client can retry,
         # never let the load balancer or API Gateway turn a crash into an opaque 502.
@@ -95,3 +95,11 @@ def _answer(engine: Warmkeeper, request: Callable[[], IncomingRequest]) -> HttpR
             },
             headers={"Retry-After": str(retry)},
         )
+
+
+def _remaining_seconds(context: Any) -> Callable[[], float] | None:
+    """What is left of this invocation, from the Lambda context (None without one: no bound)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return lambda: float(remaining()) / 1000.0

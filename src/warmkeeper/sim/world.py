@@ -13,13 +13,14 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import json
+import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from warmkeeper.aws import lambda_handler
-from warmkeeper.aws.engine import Warmkeeper, build_engine
+from warmkeeper.aws.engine import SnapshotCache, Warmkeeper, build_engine
 from warmkeeper.aws.settings import Settings
 from warmkeeper.core import Policy
 from warmkeeper.sim.aws import ApiLedger, SimClients, Throttler, client_error
@@ -621,11 +622,14 @@ class ExecutionEnvironment:
     def __init__(self, world: World, generation: int) -> None:
         self.generation = generation
         self.initialized = False
+        # Each environment has its own module state, hence its own snapshot cache (seeded: one
+        # seed, one result).
         self.engine: Warmkeeper = build_engine(
             world.settings,
             SimClients(world),
             clock=world.kernel.datetime,
             sleep=world.kernel.sleep,
+            snapshots=SnapshotCache(random.Random(world.kernel.random.random())),
         )
 
 
