@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,7 +29,7 @@ from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import RoutingConflictError, WakeLock
 from warmkeeper.aws.engine import STALE_LOCK_SECONDS
 from warmkeeper.aws.settings import HTTP_API_FIELDS, VARIABLES, Settings, SettingsError
-from warmkeeper.core import Action, Policy, decide
+from warmkeeper.core import Action, Policy, TaskStatus, decide
 
 
 def warm(world: World, awake: timedelta = timedelta(minutes=30)) -> str:
@@ -417,3 +418,47 @@ def test_without_a_secret_nobody_passes_the_keepalive(world: World) -> None:
         lambda_handler.use(None)
     assert world.desired() == 0
     del replace
+
+
+# --- issue 11: a stopping task (Fargate Spot interruption) -------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def spot_interruption_event(lam: World) -> dict[str, Any]:
+    """AWS's example of an ECS Task State Change (shape from the ECS developer guide, "Amazon ECS
+    task state change events", Fargate Spot interruption), pointed at this environment's service."""
+    event: dict[str, Any] = json.loads(
+        (FIXTURES / "ecs-task-state-change-spot-interruption.json").read_text()
+    )
+    event["detail"]["group"] = f"service:{lam.settings.service}"
+    return event
+
+
+def test_a_stopping_task_takes_the_warm_route_away_at_once(lam: World) -> None:
+    lam.set_desired(1)
+    lam.put_lock(requested_ago=timedelta(minutes=5), healthy_ago=timedelta(minutes=4))
+    lam.task_healthy()  # still healthy in the target group: not yet deregistered
+    lam.create_warm_rule()
+    result = call(spot_interruption_event(lam))
+    assert result["handled"] == "task-state"
+    # ECS no longer wants the task (moto lists no live task): its target does not count.
+    assert lam.warm_rules() == []
+    assert lam.desired() == 1  # the replacement is ECS's to start; nothing sleeps
+    lock = WakeLock.from_json(lam.parameter("wake-lock") or "")
+    assert lock.healthy_at is None  # a new wake, timed from now: requests use its estimate
+    assert datetime.now(UTC) - lock.requested_at < timedelta(minutes=1)
+
+
+def test_a_task_state_change_with_a_live_healthy_task_changes_nothing(lam: World) -> None:
+    lam.set_desired(1)
+    lam.put_lock(requested_ago=timedelta(minutes=5), healthy_ago=timedelta(minutes=4))
+    lam.task_healthy()
+    lam.create_warm_rule()
+    engine = lam.engine()
+    lambda_handler.use(engine)
+    engine.ecs.tasks = lambda healthy_ips=frozenset(): [  # type: ignore[method-assign]
+        TaskStatus(task_id="t1", health="healthy")
+    ]
+    assert call(spot_interruption_event(lam))["handled"] == "task-state"
+    assert len(lam.warm_rules()) == 1

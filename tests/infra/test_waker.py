@@ -291,7 +291,8 @@ def test_events_reach_the_lambda(any_env: SynthesizedEnv) -> None:
     rules = _rules_to_function(any_env)
     schedules = [rule for rule in rules if "ScheduleExpression" in rule]
     assert [rule["ScheduleExpression"] for rule in schedules] == ["rate(1 minute)"]
-    alarm_rules = [rule for rule in rules if "EventPattern" in rule]
+    alarm_rules = [rule for rule in rules if rule.get("EventPattern", {}).get("source") == ["aws.cloudwatch"]]
+    task_rules = [rule for rule in rules if rule.get("EventPattern", {}).get("source") == ["aws.ecs"]]
     if any_env.settings.scale_to_zero:
         assert len(alarm_rules) == 1
         assert alarm_rules[0]["EventPattern"] == {
@@ -299,8 +300,20 @@ def test_events_reach_the_lambda(any_env: SynthesizedEnv) -> None:
             "detail-type": ["CloudWatch Alarm State Change"],
             "resources": [get_att(any_env.logical_id("Idle/Alarm"), "Arn")],
         }
+        # Issue 11 (Spot interruption): the service's stopping tasks reach the Lambda within seconds.
+        assert len(task_rules) == 1
+        pattern = task_rules[0]["EventPattern"]
+        assert pattern["detail-type"] == ["ECS Task State Change"]
+        assert pattern["detail"]["clusterArn"] == [get_att(any_env.logical_id("Cluster/Cluster"), "Arn")]
+        assert pattern["detail"]["$or"] == [
+            {"lastStatus": ["STOPPING", "STOPPED"]},
+            {"desiredStatus": ["STOPPED"]},
+        ]
+        assert "service:" in json.dumps(pattern["detail"]["group"])
+        assert task_rules[0]["Targets"][0]["RetryPolicy"]["MaximumRetryAttempts"] == 2
     else:
-        assert alarm_rules == []
+        assert alarm_rules == [] and task_rules == []
+    assert len(rules) == len(schedules) + len(alarm_rules) + len(task_rules)
     permissions = [
         permission["Properties"]
         for permission in any_env.resources("AWS::Lambda::Permission").values()

@@ -207,7 +207,12 @@ class Warmkeeper:
     # --- observe ------------------------------------------------------------------------------------
 
     def observe(
-        self, *, wake_pending: bool = False, max_age: float = 0.0, may_sleep: bool = True
+        self,
+        *,
+        wake_pending: bool = False,
+        max_age: float = 0.0,
+        may_sleep: bool = True,
+        live_targets_only: bool = False,
     ) -> Snapshot:
         """Observe AWS; with ``max_age`` > 0, the environment's shared snapshot when it is recent
         enough, and only what a wake in flight needs (below) when it is not."""
@@ -257,6 +262,11 @@ class Warmkeeper:
                 return self._snapshot(now, service, no_target, Routing.WAKER, stored, None, wake_pending)
         service = service or self.ecs.describe()
         health = self.balancer.target_health()
+        if live_targets_only and health.healthy:
+            # A task told to stop (a Spot interruption) stays healthy in the target group until it
+            # is deregistered: only targets of tasks ECS still wants running count.
+            live = sum(1 for task in self.ecs.tasks(health.healthy_ips) if task.health == "healthy")
+            health = replace(health, healthy=min(health.healthy, live))
         routing = self.balancer.routing()
         last_activity = None
         # RequestCount only matters to the sleep guards: skip the read when nothing can sleep.
@@ -381,9 +391,20 @@ class Warmkeeper:
     # --- one step: observe, record, decide, apply, log -------------------------------------------------
 
     def step(
-        self, trigger: str, *, wake_pending: bool = False, may_sleep: bool = True, max_age: float = 0.0
+        self,
+        trigger: str,
+        *,
+        wake_pending: bool = False,
+        may_sleep: bool = True,
+        max_age: float = 0.0,
+        live_targets_only: bool = False,
     ) -> StepResult:
-        observed = self.observe(wake_pending=wake_pending, max_age=max_age, may_sleep=may_sleep)
+        observed = self.observe(
+            wake_pending=wake_pending,
+            max_age=max_age,
+            may_sleep=may_sleep,
+            live_targets_only=live_targets_only,
+        )
         snapshot, done = self._record(observed)
         decision = decide(snapshot.observation, self.policy, snapshot.now)
         if decision.wake_failed and snapshot.lock is not None and not snapshot.lock.failure_reported:
@@ -398,6 +419,19 @@ class Warmkeeper:
             done.append("sleep due; left to the idle alarm and the reconcile")
         else:
             done.extend(self.apply(snapshot, decision))
+            lock = snapshot.lock
+            if (
+                Action.ROUTE_TO_WAKER in decision.actions
+                and Action.SCALE_TO_ZERO not in decision.actions
+                and lock is not None
+                and lock.healthy_at is not None
+            ):
+                # The warm service lost its last healthy target (a Spot interruption) and ECS starts
+                # a replacement: that is a new wake, timed from now, so requests are answered from
+                # its estimate instead of holding for a task that was healthy long ago.
+                rewake = WakeLock(requested_at=snapshot.now)
+                if self._write_best_effort(lambda: self.store.update_wake_lock(rewake), "rewake"):
+                    done.append("wake lock restarted: waiting for a replacement task")
         first_healthy = (
             observed.lock is not None
             and observed.lock.healthy_at is None
@@ -507,6 +541,12 @@ class Warmkeeper:
 
     def reconcile(self, trigger: str = "reconcile") -> StepResult:
         return self.step(trigger)
+
+    def on_task_stopping(self) -> StepResult:
+        """A task of the service is stopping (ECS Task State Change): reconcile at once, counting
+        only the targets of tasks still wanted, so the warm route goes when none remains instead of
+        forwarding to an empty target group until the next scheduled reconcile."""
+        return self.step("task-state", live_targets_only=True)
 
     def on_alarm(self, detail: dict[str, Any]) -> StepResult | None:
         """The idle alarm changed state. ALARM: try to sleep (the guards decide); other states and

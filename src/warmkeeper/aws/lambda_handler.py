@@ -5,6 +5,8 @@
   decisions, answered in the 2.0 response shape; an unreadable event gets a 400 naming the field;
 - the idle alarm's "CloudWatch Alarm State Change" from EventBridge;
 - the one-minute "Scheduled Event" from EventBridge (reconcile);
+- an "ECS Task State Change" of the service's tasks (a task stopping: a Spot interruption, a crash),
+  which reconciles at once so the warm route is taken away when no healthy target remains;
 - anything else is logged and ignored.
 
 Clients and settings are built once per execution environment (the Lambda's cold start) and reused;
@@ -33,6 +35,7 @@ from warmkeeper.core import HttpResponse, IncomingRequest, json_response
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 SCHEDULED_EVENT = "Scheduled Event"
+TASK_STATE_CHANGE = "ECS Task State Change"
 
 
 _engine: Warmkeeper | None = None
@@ -74,6 +77,10 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     if detail_type == SCHEDULED_EVENT:
         result = engine.reconcile()
         return {"handled": "reconcile", "decision": result.decision.to_log_dict()}
+    if detail_type == TASK_STATE_CHANGE:
+        # The EventBridge rule (infra/task_events.py) sends this service's stopping tasks only.
+        result = engine.on_task_stopping()
+        return {"handled": "task-state", "decision": result.decision.to_log_dict()}
     logs.log.warning("unknown event ignored", extra={"keys": sorted(event)})
     return {"handled": None}
 

@@ -27,6 +27,7 @@ from warmkeeper.infra.network import Network
 from warmkeeper.infra.routing import Routing
 from warmkeeper.infra.service import AppService
 from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
+from warmkeeper.infra.task_events import TaskStopEvents
 from warmkeeper.infra.waker import Waker
 
 AVAILABILITY_ZONES = 2
@@ -136,6 +137,14 @@ class WarmkeeperStack(Stack):
                 "Idle",
                 settings=settings,
                 requests=service_request_count(ingress.load_balancer, ingress.service_target_group),
+                function=waker.function,
+            )
+            TaskStopEvents(
+                self,
+                "TaskEvents",
+                settings=settings,
+                cluster=cluster.cluster,
+                service=app_service.service,
                 function=waker.function,
             )
         else:

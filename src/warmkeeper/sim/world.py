@@ -70,9 +70,9 @@ class SimConfig:
     image_mb: float = figure("fargate.image_mb").value
     spot: bool = True  # staging runs on Fargate Spot (examples/cityguided/warmkeeper.toml)
     spot_capacity: bool = True
-    # An EventBridge rule sending ECS task state changes to the Lambda: the stack has none today
-    # (issue 11 section 2, Spot interruption); a fix that adds one sets this to match.
-    task_state_events_to_lambda: bool = False
+    # The stack's EventBridge rule sending this service's stopping tasks' state changes to the Lambda
+    # (src/warmkeeper/infra/task_events.py, issue 11 section 2: Spot interruption).
+    task_state_events_to_lambda: bool = True
     reconcile_schedule: bool = True
     idle_alarm: bool = True
     # Multiplies every API bucket (a quota increase; a large value isolates other effects).
@@ -796,7 +796,13 @@ class EventBus:
         if detail_type == "CloudWatch Alarm State Change":
             return True
         if detail_type == "ECS Task State Change":
-            return self.world.config.task_state_events_to_lambda
+            # The rule's pattern: lastStatus STOPPING/STOPPED or desiredStatus STOPPED.
+            detail = event.get("detail") or {}
+            stopping = (
+                detail.get("lastStatus") in ("STOPPING", "STOPPED")
+                or detail.get("desiredStatus") == "STOPPED"
+            )
+            return self.world.config.task_state_events_to_lambda and stopping
         return False
 
 
