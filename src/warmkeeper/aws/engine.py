@@ -419,12 +419,12 @@ class Warmkeeper:
             done.append("sleep due; left to the idle alarm and the reconcile")
         else:
             done.extend(self.apply(snapshot, decision))
-            lock = snapshot.lock
+            current = snapshot.lock
             if (
                 Action.ROUTE_TO_WAKER in decision.actions
                 and Action.SCALE_TO_ZERO not in decision.actions
-                and lock is not None
-                and lock.healthy_at is not None
+                and current is not None
+                and current.healthy_at is not None
             ):
                 # The warm service lost its last healthy target (a Spot interruption) and ECS starts
                 # a replacement: that is a new wake, timed from now, so requests are answered from
