@@ -75,7 +75,7 @@ def test_waking_moment_writes_its_bookkeeping_once() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 11: after defect 1's fix 269 of 18519 requests (was 10541) still meet a throttled "
+    reason="issue 11: after defect 1's fix 207 of 17643 requests (was 10541) still meet a throttled "
     "invoke, which ALB answers 502 itself: not the waker's to fix (account quota, front door)",
 )
 def test_new_account_concurrency_degrades_cleanly() -> None:

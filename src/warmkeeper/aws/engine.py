@@ -242,9 +242,10 @@ class Warmkeeper:
             elapsed = (now - lock.requested_at).total_seconds()
             if elapsed < self.wake_estimate_seconds(stored) / 2:
                 return self._snapshot(now, waking, no_target, Routing.WAKER, stored, None, wake_pending)
+            # Healthy: the warm route is due. Whether it exists is the route creation's own check
+            # (ALB refuses a second rule at the priority), so the rules are not read here either.
             health = self.balancer.target_health()
-            if health.healthy == 0:
-                return self._snapshot(now, waking, health, Routing.WAKER, stored, None, wake_pending)
+            return self._snapshot(now, waking, health, Routing.WAKER, stored, None, wake_pending)
         elif max_age > 0 and self._just_warm(lock, now):
             # The warm route was created moments ago (its creator wrote healthy_at): every page
             # reloads and every held client comes back now, so the lock alone answers them. A
@@ -447,8 +448,13 @@ class Warmkeeper:
         if trigger == "reconcile":
             done.extend(self._reconcile_front_door(snapshot, decision))
         if self.snapshots is not None:
-            # What this step changed is not in the snapshot: the next caller observes afresh.
-            if done:
+            if decision.actions == (Action.ROUTE_TO_SERVICE,) and snapshot.observation.healthy > 0:
+                # Routed to a healthy target (by this step or a concurrent one): that is the world
+                # now, and every page polling this environment may reload at once.
+                routed = _after(snapshot.observation, decision)
+                self.snapshots.put(replace(snapshot, observation=routed, shared=False))
+            elif done:
+                # What this step changed is not in the snapshot: the next caller observes afresh.
                 self.snapshots.clear()
             elif not observed.shared:
                 self.snapshots.put(snapshot)
