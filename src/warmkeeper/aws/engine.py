@@ -59,6 +59,7 @@ from warmkeeper.core import (
     Observation,
     RequestKind,
     Routing,
+    State,
     StatusReport,
     answer_while_cold,
     classify_request,
@@ -676,7 +677,9 @@ class Warmkeeper:
             message = f"The service is starting; it was not ready within {held:.0f} s. Retry shortly."
         else:
             message = f"The service is starting; it should be ready in about {retry} s."
-        return unavailable(decision.state, retry, message)
+        # The wake this request asked for is under way: say so, not the state observed before it.
+        state = State.WAKING if Action.SCALE_UP in decision.actions else decision.state
+        return unavailable(state, retry, message)
 
     def _keepalive_request(self, request: IncomingRequest) -> HttpResponse:
         minutes = keepalive_minutes(request, self.policy, self._keepalive_token)
