@@ -156,7 +156,7 @@ def test_rolled_back_deployment_is_announced(any_env: SynthesizedEnv) -> None:
     rule = next(
         rule["Properties"]
         for rule in any_env.resources("AWS::Events::Rule").values()
-        if rule["Properties"].get("EventPattern", {}).get("source") == ["aws.ecs"]
+        if rule["Properties"].get("EventPattern", {}).get("detail-type") == ["ECS Deployment State Change"]
     )
     assert [target["Arn"] for target in rule["Targets"]] == [topic]
 
