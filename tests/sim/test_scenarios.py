@@ -154,7 +154,7 @@ def test_spot_interruption_brings_a_replacement_and_traffic_back(spot: SpotResul
 def test_spot_interruption_takes_the_warm_route_away_within_seconds(spot: SpotResult) -> None:
     """The stack's task-state rule (infra/task_events.py) reconciles on the stopping task: 280
     requests answered by the load balancer and 32 s before this rule; now only the listener rule's
-    propagation window remains (seed 1: 5 requests, the waker back after 2.8 s)."""
+    propagation window remains (seed 1: 9 requests, the waker back after 3.3 s)."""
     assert spot.waker_back_after_seconds is not None and spot.waker_back_after_seconds <= 5.0
     assert spot.answered_by_load_balancer <= 10
     # What remains is the stop itself (ALB's 503 with only a draining target, 502 from a task that
