@@ -63,4 +63,4 @@ def test_the_deploy_runs_the_check_and_goes_on_when_the_quota_cannot_be_read(col
     # moto answers GetAccountSettings with an error: the deploy says so and is not blocked.
     result = cold.deployer.deploy("v2", timeout_seconds=600, dry_run=True)
     assert result.exit_code == 0, cold.output
-    assert "waker: reserved concurrency 20; the account's Lambda quota could not be read" in cold.output
+    assert "waker: reserved concurrency 100; the account's Lambda quota could not be read" in cold.output
