@@ -28,15 +28,34 @@ def cost_json(*args: str) -> dict[str, Any]:
     return data
 
 
+def with_front_door(tmp_path: Path, front_door: str) -> Path:
+    """The example's config with staging's front door changed (and its traffic profile beside it)."""
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    assert 'front_door = "http_api"' in text
+    config = tmp_path / "warmkeeper.toml"
+    config.write_text(
+        text.replace('front_door = "http_api"', f'front_door = "{front_door}"'), encoding="utf-8"
+    )
+    shutil.copy(REFERENCE_PROFILE, tmp_path / REFERENCE_PROFILE.name)
+    return config
+
+
+def cost_with(config: Path, *args: str) -> Any:
+    return runner.invoke(app, ["cost", "--config", str(config), *args])
+
+
 def test_table_shows_every_line_and_the_three_scenarios() -> None:
     result = cost("--env", "staging")
     assert result.exit_code == 0, result.output
     text = result.stdout
     for label in (
         "Fargate vCPU (arm64, Spot)",
-        "ALB hours",
-        "ALB capacity units",
-        "Public IPv4, ALB",
+        "HTTP API requests",
+        "HTTP API VPC link",
+        "Cloud Map registered tasks",
+        "Cloud Map DiscoverInstances",
+        "Route 53 private hosted zone",
+        "HTTP API access logs",
         "Lambda requests",
         "CloudWatch alarms",
         "CloudWatch API",
@@ -52,49 +71,124 @@ def test_table_shows_every_line_and_the_three_scenarios() -> None:
     assert "MODELLED" in text
     assert "Dominant lines" in text
     assert "Staging target under 25 EUR" in text
+    assert "A month without a single request" in text
+    assert "Staging goal at most 9 EUR a month, 7 EUR without a request, below the legacy EC2: kept" in text
+    # No load balancer behind an HTTP API: none of its lines, not even at zero.
+    rows = [row.strip("│") for row in text.splitlines() if row.startswith("│")]
+    for label in ("ALB hours", "ALB capacity units", "Public IPv4, ALB"):
+        assert not any(row.startswith(label) for row in rows), label
 
 
 def lines_of(data: dict[str, Any], scenario: str = "configured") -> dict[str, dict[str, Any]]:
     return {line["key"]: line for line in data["scenarios"][scenario]["lines"]}
 
 
-def test_staging_is_modelled_behind_cloudfront() -> None:
+def test_staging_is_modelled_behind_an_http_api() -> None:
     result = cost("--env", "staging")
+    assert result.exit_code == 0, result.output
+    assert "Front door: API Gateway HTTP API -> VPC link -> Cloud Map, no load balancer" in result.stdout
+    data = cost_json("--env", "staging")
+    assert data["environment"]["front_door"] == "http_api"
+    lines = lines_of(data)
+    assert not {"alb_hours", "alb_lcu", "ipv4_alb", "cf_requests", "cf_transfer_out"} & set(lines)
+    # 300 requests x 6 h x 22 days = 39,600 visitor requests + one /_warmkeeper call per wake (66), each
+    # under 512 KB, at USD 1.00 per million (the us-east-1 figure, assumed for Paris).
+    assert lines["api_requests"]["quantity"] == pytest.approx(39_600 + 66)
+    assert lines["api_requests"]["usd"] == pytest.approx((39_600 + 66) * 0.000001, abs=1e-6)
+    assert lines["vpc_link"]["usd"] == 0 and lines["vpc_link"]["quantity"] == 730
+    assert lines["route53_zone"]["usd"] == pytest.approx(0.5) and lines["route53_zone"]["fixed"]
+    task_hours = data["scenarios"]["configured"]["task_hours"]
+    assert lines["cloud_map_instances"]["quantity"] == pytest.approx(task_hours / 730, abs=1e-6)
+    # The responses leave the region to the internet: the region's transfer out, no CloudFront.
+    assert lines["transfer_out"]["usd"] == pytest.approx(39_600 * 40 / 1024**2 * 0.09, abs=1e-6)
+    # 3 operational alarm metrics (no target group) + idle and wake-failed.
+    assert lines["cw_alarms"]["quantity"] == 5
+    # The reconcile reads the idle metric only in the minutes a task is wanted.
+    assert lines["cw_api"]["quantity"] == pytest.approx(task_hours * 60, abs=1e-3)
+    assert lines_of(data, "always_on")["cw_api"]["quantity"] == 0  # never sleeps: never reads
+    assert "transfer_out" in lines_of(data, "legacy_ec2")
+    # The issue's goal, modelled: at most 9 EUR, at most 7 EUR idle, below the legacy instance.
+    configured = data["scenarios"]["configured"]["total_eur"]
+    assert configured <= 9.0
+    assert configured < data["scenarios"]["legacy_ec2"]["total_eur"]
+    assert data["idle_month"]["total_eur"] <= 7.0
+    assert data["idle_month"]["task_hours"] == 0
+
+
+def test_staging_behind_cloudfront_still_priced(tmp_path: Path) -> None:
+    config = with_front_door(tmp_path, "cloudfront")
+    result = cost_with(config, "--env", "staging")
     assert result.exit_code == 0, result.output
     assert "Front door: CloudFront -> internal ALB" in result.stdout
     for label in ("CloudFront requests (HTTPS)", "CloudFront data transfer out", "Public IPv4, ALB"):
         assert label in result.stdout, label
-    data = cost_json("--env", "staging")
+    data = json.loads(cost_with(config, "--env", "staging", "--json").stdout)
     assert data["environment"]["front_door"] == "cloudfront"
     lines = lines_of(data)
     assert lines["ipv4_alb"]["quantity"] == 0  # internal ALB: the line stays, at no address
-    assert "transfer_out" not in lines
-    # 300 requests x 6 h x 22 days = 39,600 HTTPS requests and 39,600 x 40 KB to viewers, Paris table.
+    assert "transfer_out" not in lines and "api_requests" not in lines
     assert lines["cf_requests"]["usd"] == pytest.approx(39_600 / 10_000 * 0.012, abs=1e-6)
     assert lines["cf_transfer_out"]["usd"] == pytest.approx(39_600 * 40 / 1024**2 * 0.085, abs=1e-6)
-    # The reconcile reads RequestCount only in the minutes a task is wanted.
-    task_hours = data["scenarios"]["configured"]["task_hours"]
-    assert lines["cw_api"]["quantity"] == pytest.approx(task_hours * 60, abs=1e-3)
-    assert lines_of(data, "always_on")["cw_api"]["quantity"] == 0  # never sleeps: never reads
-    assert "legacy" in data["scenarios"]["legacy_ec2"]["title"]
-    assert "transfer_out" in lines_of(data, "legacy_ec2")
 
 
 def test_cloudfront_free_tier_through_prices_override(tmp_path: Path) -> None:
+    config = with_front_door(tmp_path, "cloudfront")
     override = tmp_path / "free-tier.toml"
     override.write_text(
         '[prices.cloudfront_https_requests_10k]\nusd = 0.0\nnote = "always-free tier"\n\n'
         '[prices.cloudfront_transfer_out_gb]\nusd = 0.0\nnote = "always-free tier"\n',
         encoding="utf-8",
     )
-    base = cost_json("--env", "staging")
-    free = cost_json("--env", "staging", "--prices", str(override))
+    base = json.loads(cost_with(config, "--env", "staging", "--json").stdout)
+    free = json.loads(cost_with(config, "--env", "staging", "--json", "--prices", str(override)).stdout)
     cf_usd = sum(lines_of(base)[key]["usd"] for key in ("cf_requests", "cf_transfer_out"))
     assert cf_usd > 0  # not applied by default
     assert free["scenarios"]["configured"]["total_usd"] == pytest.approx(
         base["scenarios"]["configured"]["total_usd"] - cf_usd, abs=1e-5
     )
     assert free["price_table"]["prices"]["cloudfront_transfer_out_gb"]["source"] == f"override: {override}"
+
+
+def test_front_doors_side_by_side(tmp_path: Path) -> None:
+    result = cost("--env", "staging", "--compare-front-doors")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "Configured front door: API Gateway HTTP API" in text
+    assert "MODELLED" in text
+    for column in ("ALB", "CloudFront", "HTTP API *", "legacy EC2"):
+        assert column in text, column
+    assert 'HTTP API: front_door = "http_api", API Gateway HTTP API' in text and "(* configured)" in text
+    assert "month without a request" in text
+    data = cost_json("--env", "staging", "--compare-front-doors")
+    assert data["modelled"] is True and data["environment"]["front_door"] == "http_api"
+    doors = data["front_doors"]
+    assert list(doors) == ["load_balancer", "cloudfront", "http_api"]
+    assert [door for door, entry in doors.items() if entry["configured"]] == ["http_api"]
+    # Each column is the plain command's configured scenario for that front door.
+    plain = cost_json("--env", "staging")
+    assert doors["http_api"]["scenario"] == plain["scenarios"]["configured"]
+    assert doors["http_api"]["idle_month_eur"] == pytest.approx(plain["idle_month"]["total_eur"])
+    behind_cloudfront = json.loads(
+        cost_with(with_front_door(tmp_path, "cloudfront"), "--env", "staging", "--json").stdout
+    )
+    assert doors["cloudfront"]["scenario"] == behind_cloudfront["scenarios"]["configured"]
+    assert data["legacy_ec2"] == plain["scenarios"]["legacy_ec2"]
+    totals = {door: entry["scenario"]["total_eur"] for door, entry in doors.items()}
+    assert (
+        totals["http_api"] < data["legacy_ec2"]["total_eur"] < totals["cloudfront"] < totals["load_balancer"]
+    )
+    # Shown in the table too.
+    for total in totals.values():
+        assert f"{total:,.2f}" in text
+
+
+def test_production_side_by_side_is_always_on() -> None:
+    data = cost_json("--env", "production", "--profile", str(REFERENCE_PROFILE), "--compare-front-doors")
+    assert data["environment"]["front_door"] == "load_balancer"
+    assert all(entry["idle_month_eur"] is None for entry in data["front_doors"].values())
+    assert data["front_doors"]["load_balancer"]["configured"]
+    text = cost("--env", "production", "--profile", str(REFERENCE_PROFILE), "--compare-front-doors").stdout
+    assert "month without a request" not in text
 
 
 def test_default_profile_is_the_one_beside_the_config() -> None:
@@ -115,18 +209,20 @@ def test_json_totals_match_the_table() -> None:
 
 def test_prices_override_changes_the_result(tmp_path: Path) -> None:
     override = tmp_path / "prices.toml"
-    override.write_text("[prices.alb_hour]\nusd = 0.05\n\n[fx]\nusd_per_eur = 1.0\n", encoding="utf-8")
+    override.write_text(
+        "[prices.route53_hosted_zone_month]\nusd = 0.9\n\n[fx]\nusd_per_eur = 1.0\n", encoding="utf-8"
+    )
     base = cost_json("--env", "staging")
     changed = cost_json("--env", "staging", "--prices", str(override))
-    alb_base = next(line for line in base["scenarios"]["configured"]["lines"] if line["key"] == "alb_hours")
-    alb_new = next(line for line in changed["scenarios"]["configured"]["lines"] if line["key"] == "alb_hours")
-    assert alb_new["usd"] == pytest.approx(730 * 0.05)
+    zone_base = lines_of(base)["route53_zone"]
+    zone_new = lines_of(changed)["route53_zone"]
+    assert zone_new["usd"] == pytest.approx(0.9)
     delta = changed["scenarios"]["configured"]["total_usd"] - base["scenarios"]["configured"]["total_usd"]
-    assert delta == pytest.approx(alb_new["usd"] - alb_base["usd"], abs=1e-5)
+    assert delta == pytest.approx(zone_new["usd"] - zone_base["usd"], abs=1e-5)
     assert changed["scenarios"]["configured"]["total_eur"] == pytest.approx(
         changed["scenarios"]["configured"]["total_usd"]
     )
-    assert changed["price_table"]["prices"]["alb_hour"]["source"] == f"override: {override}"
+    assert changed["price_table"]["prices"]["route53_hosted_zone_month"]["source"] == f"override: {override}"
 
 
 def test_production_is_priced_as_always_on(tmp_path: Path) -> None:

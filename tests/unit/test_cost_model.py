@@ -22,6 +22,8 @@ from warmkeeper.cost import (
     Scenario,
     TrafficProfile,
     apply_price_override,
+    compare_front_doors,
+    comparison_to_dict,
     estimate,
     parse_price_table,
     parse_profile,
@@ -39,6 +41,11 @@ PRICES_USD = {
     "data_transfer_out_gb": 0.1,
     "cloudfront_https_requests_10k": 0.01,
     "cloudfront_transfer_out_gb": 0.08,
+    "http_api_request": 0.000001,
+    "http_api_vpc_link_hour": 0.0,
+    "cloud_map_instance_month": 0.1,
+    "cloud_map_discovery_call": 0.000001,
+    "route53_hosted_zone_month": 0.5,
     "lambda_arm_request": 0.0000002,
     "lambda_arm_gb_second": 0.00001,
     "cloudwatch_alarm_month": 0.1,
@@ -80,6 +87,11 @@ ASSUMPTIONS = {
     "ecr_version_changed_fraction": 0.5,
     "kms_keys": 1,
     "rejected_flow_log_mb_per_address_hour": 0.2,
+    "http_api_operational_alarm_metrics": 3,
+    "waker_calls_per_wake": 0,  # the /_warmkeeper calls have their own test below
+    "discovery_calls_per_forwarded_request": 1,
+    "reconcile_discovery_calls_per_run": 1,
+    "api_access_log_kb_per_request": 0.5,
     "legacy_ebs_gb": 8,
 }
 
@@ -438,6 +450,178 @@ def test_cloudfront_free_tier_only_through_an_override(cloudfront_report: Any) -
     assert free.prices["cloudfront_transfer_out_gb"].source == "override: free.toml"
 
 
+# --- front door: HTTP API -> VPC link -> Cloud Map (no load balancer) -----------------------------------
+
+STAGING_HTTP_API = dataclasses.replace(STAGING, front_door="http_api")
+# Requests: 72,000 visitor requests (waker_calls_per_wake = 0 in the small table); 1 MB responses are
+# metered as 2 increments of 512 KB.
+API_REQUESTS = RESPONSES
+API_BILLED = API_REQUESTS * 2
+# Cloud Map: the task registered in its task-hours; DiscoverInstances for each request the tasks get
+# (all but the 10 cold ones a wake) and one per reconcile.
+FORWARDED = RESPONSES - WAKES * 10
+DISCOVERY_CALLS = FORWARDED + 720 * 60
+ACCESS_LOG_GB = API_REQUESTS * 0.5 / 1024**2
+# No load balancer: its lines are gone, and only the tasks' addresses are scanned (as behind CloudFront).
+HTTP_API_LINES = {
+    "api_requests",
+    "vpc_link",
+    "cloud_map_instances",
+    "cloud_map_discovery",
+    "route53_zone",
+    "api_access_logs",
+}
+
+
+@pytest.fixture(scope="module")
+def http_api_report() -> Any:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    return estimate(STAGING_HTTP_API, parse_profile(SMALL_PROFILE, "profile.toml"), prices)
+
+
+def test_http_api_has_no_load_balancer_line(http_api_report: Any) -> None:
+    for scenario in (http_api_report.configured, http_api_report.always_on):
+        keys = {line.key for line in scenario.lines}
+        assert not keys & {"alb_hours", "alb_lcu", "ipv4_alb"}, scenario.key
+        assert keys >= HTTP_API_LINES
+        assert not keys & {"cf_requests", "cf_transfer_out"}
+
+
+def test_http_api_requests_metered_in_512_kb_increments(http_api_report: Any) -> None:
+    line = http_api_report.configured.line("api_requests")
+    assert line.quantity == pytest.approx(API_BILLED)  # 144,000: each 1 MB response counts twice
+    assert line.usd == pytest.approx(144_000 * 0.000001)  # 0.144
+    assert "512 KB increments" in line.basis and not line.fixed
+    # 40 KB responses fit one increment.
+    prices = parse_price_table(small_table_data(), "small.toml")
+    small = estimate(STAGING_HTTP_API, parse_profile({**SMALL_PROFILE, "avg_response_kb": 40}, "p"), prices)
+    assert small.configured.line("api_requests").quantity == pytest.approx(API_REQUESTS)
+    # 513 KB: two increments, as AWS meters.
+    big = estimate(STAGING_HTTP_API, parse_profile({**SMALL_PROFILE, "avg_response_kb": 513}, "p"), prices)
+    assert big.configured.line("api_requests").quantity == pytest.approx(2 * API_REQUESTS)
+
+
+def test_http_api_vpc_link_cloud_map_and_hosted_zone(http_api_report: Any) -> None:
+    s2z = http_api_report.configured
+    link = s2z.line("vpc_link")
+    assert (link.quantity, link.usd, link.fixed) == (720, 0.0, True)
+    assert "no hourly charge" in link.basis
+    # The task registered only while it runs: 20 h 80 min of 720 h, at 0.10 USD a month.
+    assert usd(s2z, "cloud_map_instances") == pytest.approx(TASK_HOURS / 720 * 0.1)
+    assert usd(http_api_report.always_on, "cloud_map_instances") == pytest.approx(0.1)
+    assert s2z.line("cloud_map_discovery").quantity == pytest.approx(DISCOVERY_CALLS)  # 71,900 + 43,200
+    assert usd(s2z, "cloud_map_discovery") == pytest.approx(DISCOVERY_CALLS * 0.000001)
+    zone = s2z.line("route53_zone")
+    assert (zone.quantity, zone.usd, zone.fixed) == (1.0, 0.5, True)
+
+
+def test_http_api_access_logs_and_alarms(http_api_report: Any) -> None:
+    s2z = http_api_report.configured
+    assert usd(s2z, "api_access_logs") == pytest.approx(ACCESS_LOG_GB * 0.5)
+    # Stored with the environment's retention beside the other logs (flow logs: the task's address only).
+    ingest_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + INVOCATIONS / 1024**2 + FLOW_GB_CLOUDFRONT
+    assert usd(s2z, "logs_ingest") == pytest.approx(ingest_gb * 0.5)
+    stored_gb = (ingest_gb + ACCESS_LOG_GB) * 7 / 30 + 0.5 * TASK_HOURS / 1024 / 30
+    assert usd(s2z, "logs_storage") == pytest.approx(stored_gb * 0.03)
+    # 3 operational alarm metrics behind an HTTP API (no target group) + idle and wake-failed.
+    assert usd(s2z, "cw_alarms") == pytest.approx((3 + 2) * 0.1)
+    assert usd(http_api_report.always_on, "cw_alarms") == pytest.approx(3 * 0.1)
+    # The responses go to the internet from the region.
+    assert usd(s2z, "transfer_out") == pytest.approx(RESPONSE_GB * 0.1)
+
+
+def test_http_api_total_by_hand(http_api_report: Any, small_report: Any) -> None:
+    s2z = http_api_report.configured
+    logs_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + 43_310 / 1024**2 + FLOW_GB_CLOUDFRONT
+    by_hand = (
+        TASK_HOURS * 0.5 * 0.04 * 0.5
+        + TASK_HOURS * 1 * 0.004 * 0.5
+        + API_BILLED * 0.000001
+        + 0.0  # VPC link
+        + TASK_HOURS / 720 * 0.1
+        + DISCOVERY_CALLS * 0.000001
+        + 0.5  # hosted zone
+        + ACCESS_LOG_GB * 0.5
+        + TASK_HOURS * 0.005
+        + 43_310 * 0.0000002
+        + 0.5 * (43_200 * 0.5 + 110 * 2) * 0.00001
+        + RECONCILE_READS * 0.00001
+        + 5 * 0.1
+        + 3.0
+        + logs_gb * 0.5
+        + ((logs_gb + ACCESS_LOG_GB) * 7 / 30 + 0.5 * TASK_HOURS / 1024 / 30) * 0.03
+        + 40 * TASK_HOURS / 720 * 0.3
+        + 0.5 * TASK_HOURS / 1024 * 0.5
+        + 5 * 20 / 720 * 0.3
+        + 512 * 5.5 / 1024 * 0.1
+        + 0.8
+        + 1.0
+        + 70.3125 * 0.1
+    )
+    assert s2z.total_usd == pytest.approx(by_hand)
+    # The floor without the ALB's hours and addresses, 2 fewer alarm metrics, plus the hosted zone.
+    assert s2z.fixed_usd == pytest.approx(
+        small_report.configured.fixed_usd - 720 * 0.02 - 2 * 720 * 0.005 - 2 * 0.1 + 0.5
+    )
+
+
+def test_waker_calls_are_lambda_runs_and_api_requests() -> None:
+    # One /_warmkeeper call per wake: a Lambda run behind every front door, an API request behind an
+    # HTTP API (and one access-log line).
+    table = parse_price_table(small_table_data(), "small.toml")
+    calls = apply_price_override(table, {"assumptions": {"waker_calls_per_wake": {"value": 3}}}, "o.toml")
+    profile = parse_profile(SMALL_PROFILE, "p.toml")
+    for env in (STAGING, STAGING_CLOUDFRONT, STAGING_HTTP_API):
+        before, after = estimate(env, profile, table), estimate(env, profile, calls)
+        lambda_line = after.configured.line("lambda_requests")
+        assert lambda_line.quantity == before.configured.line("lambda_requests").quantity + 30
+        assert "30 /_warmkeeper calls" in lambda_line.basis
+        assert after.always_on.line("lambda_requests").quantity == 720 * 60  # no wake, no call
+    after = estimate(STAGING_HTTP_API, profile, calls)
+    assert after.configured.line("api_requests").quantity == pytest.approx((API_REQUESTS + 30) * 2)
+
+
+def test_idle_month_is_the_floor_of_a_sleeping_environment(http_api_report: Any) -> None:
+    idle = http_api_report.idle_month
+    assert idle is not None and idle.task_hours == 0 and idle.wakes == 0
+    assert usd(idle, "api_requests") == 0.0 and usd(idle, "transfer_out") == 0.0
+    assert usd(idle, "cloud_map_instances") == 0.0
+    # The reconcile still runs every minute and still asks Cloud Map; no app log without an active hour.
+    assert idle.line("cloud_map_discovery").quantity == 720 * 60
+    assert idle.line("lambda_requests").quantity == 720 * 60
+    assert idle.total_usd == pytest.approx(
+        idle.fixed_usd
+        + 720 * 60 * 0.000001
+        + 43_200 * 0.0000002
+        + 0.5 * 43_200 * 0.5 * 0.00001
+        + 43_200 / 1024**2 * 0.5 * (1 + 7 / 30 * 0.03 / 0.5)
+    )
+    # An always-on environment has no such month.
+    prices = parse_price_table(small_table_data(), "small.toml")
+    production = dataclasses.replace(STAGING_HTTP_API, scale_to_zero=False, min_tasks=1)
+    assert estimate(production, parse_profile(SMALL_PROFILE, "p"), prices).idle_month is None
+
+
+def test_front_doors_compared_side_by_side(
+    small_report: Any, cloudfront_report: Any, http_api_report: Any
+) -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    comparison = compare_front_doors(STAGING_HTTP_API, parse_profile(SMALL_PROFILE, "p"), prices)
+    assert comparison.configured_front_door == "http_api"
+    assert list(comparison.front_doors) == ["load_balancer", "cloudfront", "http_api"]
+    assert comparison.front_doors["load_balancer"].configured == small_report.configured
+    assert comparison.front_doors["cloudfront"].configured == cloudfront_report.configured
+    assert comparison.front_doors["http_api"].configured == http_api_report.configured
+    assert comparison.legacy_ec2 == small_report.legacy_ec2
+    assert comparison.legacy_ec2_idle.total_usd == pytest.approx(720 * 0.02 + 8 * 0.1 + 720 * 0.005)
+    data = comparison_to_dict(comparison)
+    assert data["modelled"] is True
+    assert data["front_doors"]["http_api"]["configured"] is True
+    assert data["front_doors"]["http_api"]["scenario"]["total_usd"] == pytest.approx(
+        http_api_report.configured.total_usd, abs=1e-6
+    )
+
+
 def test_unknown_front_door_is_refused() -> None:
     with pytest.raises(ValueError, match="front_door 'cdn'"):
         dataclasses.replace(STAGING, front_door="cdn")  # type: ignore[arg-type]
@@ -583,9 +767,28 @@ def test_shipped_tables_are_complete_and_sourced(region: str) -> None:
     assert table.region == region
     assert set(table.prices) == set(PRICE_KEYS)
     assert set(table.assumptions) == set(ASSUMPTION_KEYS)
+    # The HTTP API's prices (issue 12) were read a day after the rest of the table.
+    http_api_keys = {
+        "http_api_request",
+        "http_api_vpc_link_hour",
+        "cloud_map_instance_month",
+        "cloud_map_discovery_call",
+        "route53_hosted_zone_month",
+    }
     for key, price in table.prices.items():
         assert price.source.startswith("https://aws.amazon.com/"), key
-        assert price.read == "2026-11-27", key
+        assert price.read == ("2026-11-28" if key in http_api_keys else "2026-11-27"), key
+        assert price.note, key
+    # An HTTP API's VPC link has no hourly charge; the rest of its lines are priced.
+    assert table.prices["http_api_vpc_link_hour"].usd == 0.0
+    assert "no hourly" in table.prices["http_api_vpc_link_hour"].note
+    assert table.prices["http_api_request"].usd == 0.000001  # USD 1.00 per million, first 300 million
+    assert "512 KB" in table.prices["http_api_request"].note
+    assert table.prices["route53_hosted_zone_month"].usd == 0.5
+    # Figures no stored source confirms for Paris say so, and say what is assumed.
+    if region == "eu-west-3":
+        for key in ("http_api_request", "cloud_map_instance_month", "cloud_map_discovery_call"):
+            assert "NOT CONFIRMED for Paris" in table.prices[key].note, key
     assert table.fx.source.startswith("https://www.ecb.europa.eu/")
     assert table.prices["public_ipv4_hour"].usd == 0.005
     # CloudFront, priced for the viewers of the table's geography (Europe / United States).

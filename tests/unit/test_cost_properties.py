@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import typing
 
 import pytest
 from hypothesis import given, settings
@@ -12,12 +13,17 @@ from hypothesis import strategies as st
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_DIR
 from warmkeeper.config import load_config
 from warmkeeper.cost import (
+    FRONT_DOORS,
+    STAGING_GOAL_EUR,
+    STAGING_IDLE_GOAL_EUR,
     STAGING_TARGET_EUR,
     CostReport,
     EnvironmentShape,
+    FrontDoor,
     TrafficProfile,
     environment_shape,
     estimate,
+    idle_profile,
     load_prices,
     load_profile,
     parse_profile,
@@ -39,6 +45,11 @@ WAKE_MECHANISM = {
     "wk_metrics",
     "logs_ingest",
     "logs_storage",
+    # Behind an HTTP API the /_warmkeeper calls of each wake are API requests (and access-log lines),
+    # and the requests the Lambda answers while cold never ask Cloud Map.
+    "api_requests",
+    "api_access_logs",
+    "cloud_map_discovery",
 }
 # Lines a front door changes (the ALB's public addresses, their rejected-traffic flow logs, the
 # transfer out); every other line is the same for both front doors.
@@ -50,6 +61,16 @@ FRONT_DOOR_LINES = {
     "cf_requests",
     "cf_transfer_out",
 }
+# The HTTP API's own lines, in place of the load balancer's (and its operational alarms differ).
+HTTP_API_LINES = {
+    "api_requests",
+    "vpc_link",
+    "cloud_map_instances",
+    "cloud_map_discovery",
+    "route53_zone",
+    "api_access_logs",
+}
+LOAD_BALANCER_LINES = {"alb_hours", "alb_lcu", "ipv4_alb"}
 
 profiles = st.builds(
     TrafficProfile,
@@ -68,7 +89,7 @@ environments = st.builds(
     architecture=st.sampled_from(["arm64", "x86_64"]),
     spot=st.booleans(),
     idle_minutes=st.integers(1, 60),
-    front_door=st.sampled_from(["load_balancer", "cloudfront"]),
+    front_door=st.sampled_from(["load_balancer", "cloudfront", "http_api"]),
 )
 
 
@@ -130,14 +151,89 @@ def test_scale_to_zero_total_is_below_always_on_when_it_sleeps(
 def test_front_door_changes_only_its_own_lines(env: EnvironmentShape, profile: TrafficProfile) -> None:
     behind_alb = report(dataclasses.replace(env, front_door="load_balancer"), profile)
     behind_cloudfront = report(dataclasses.replace(env, front_door="cloudfront"), profile)
-    for lb, cf in zip(behind_alb.scenarios[:2], behind_cloudfront.scenarios[:2], strict=True):
+    behind_api = report(dataclasses.replace(env, front_door="http_api"), profile)
+    for lb, cf, api in zip(
+        behind_alb.scenarios[:2], behind_cloudfront.scenarios[:2], behind_api.scenarios[:2], strict=True
+    ):
         for line in cf.lines:
             if line.key not in FRONT_DOOR_LINES:
                 assert line.usd == lb.line(line.key).usd, line.key
         assert cf.line("ipv4_alb").usd == 0.0
         # Fewer scanned public addresses: never more rejected-traffic logs behind CloudFront.
         assert cf.line("logs_ingest").usd <= lb.line("logs_ingest").usd
-    assert behind_cloudfront.legacy_ec2 == behind_alb.legacy_ec2
+        # Behind an HTTP API: no load-balancer line at all, its own lines instead, fewer alarm metrics
+        # (no target group); every other line is the CloudFront column's (no ALB address either), but
+        # the stored logs, which keep its access logs too.
+        keys = {line.key for line in api.lines}
+        assert not keys & LOAD_BALANCER_LINES and keys >= HTTP_API_LINES
+        for line in api.lines:
+            if line.key not in HTTP_API_LINES | FRONT_DOOR_LINES | {"cw_alarms"}:
+                assert line.usd == cf.line(line.key).usd, line.key
+        assert api.line("logs_ingest").usd == cf.line("logs_ingest").usd
+        assert api.line("logs_storage").usd >= cf.line("logs_storage").usd
+        assert api.line("cw_alarms").usd < cf.line("cw_alarms").usd
+        assert api.line("transfer_out").usd == lb.line("transfer_out").usd
+        # The floor: no ALB hour to pay, only the hosted zone.
+        assert api.fixed_usd < cf.fixed_usd
+    assert behind_cloudfront.legacy_ec2 == behind_alb.legacy_ec2 == behind_api.legacy_ec2
+
+
+HTTP_API_ENVIRONMENTS = environments.map(lambda env: dataclasses.replace(env, front_door="http_api"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(HTTP_API_ENVIRONMENTS, profiles)
+def test_http_api_no_request_no_request_cost(env: EnvironmentShape, profile: TrafficProfile) -> None:
+    # Without a request nothing wakes: no API request, no access-log line, no task to register, no
+    # transfer; what remains is the fixed floor and the reconcile (its Lambda runs and Cloud Map reads).
+    quiet = report(env, dataclasses.replace(profile, requests_per_active_hour=0.0)).configured
+    for key in ("api_requests", "api_access_logs", "cloud_map_instances", "transfer_out"):
+        assert quiet.line(key).usd == 0.0, key
+    reconciles = PRICES.value("hours_per_month") * 60 * PRICES.value("reconcile_discovery_calls_per_run")
+    assert quiet.line("cloud_map_discovery").quantity == pytest.approx(reconciles)
+
+
+@settings(max_examples=100, deadline=None)
+@given(HTTP_API_ENVIRONMENTS, profiles, st.floats(0, 1_000_000), st.floats(0, 1_000_000))
+def test_http_api_lines_are_monotonic_in_requests(
+    env: EnvironmentShape, profile: TrafficProfile, a: float, b: float
+) -> None:
+    low, high = sorted((a, b))
+    cheap = report(env, dataclasses.replace(profile, requests_per_active_hour=low)).configured
+    dear = report(env, dataclasses.replace(profile, requests_per_active_hour=high)).configured
+    for key in HTTP_API_LINES:
+        assert cheap.line(key).usd <= dear.line(key).usd + 1e-12, key
+
+
+@settings(max_examples=100, deadline=None)
+@given(HTTP_API_ENVIRONMENTS, profiles, st.floats(0, 5_000), st.floats(0, 5_000))
+def test_http_api_requests_are_monotonic_in_response_size(
+    env: EnvironmentShape, profile: TrafficProfile, a: float, b: float
+) -> None:
+    # Metered in 512 KB increments: a bigger response never costs less, and one of 512 KB or less is
+    # one request.
+    low, high = sorted((a, b))
+    small = report(env, dataclasses.replace(profile, avg_response_kb=low)).configured.line("api_requests")
+    large = report(env, dataclasses.replace(profile, avg_response_kb=high)).configured.line("api_requests")
+    assert small.quantity <= large.quantity
+    if high <= 512:
+        assert large.quantity == small.quantity
+
+
+@settings(max_examples=100, deadline=None)
+@given(environments, profiles)
+def test_idle_month_is_the_floor(env: EnvironmentShape, profile: TrafficProfile) -> None:
+    # A month without a request never costs more than the same month with requests, nor less than the
+    # fixed lines.
+    result = report(env, profile)
+    assert result.idle_month is not None  # the strategies' environments all scale to zero
+    assert result.idle_month.total_usd <= result.configured.total_usd + 1e-9
+    assert result.idle_month.total_usd >= result.idle_month.fixed_usd - 1e-9
+    assert result.idle_month == report(env, idle_profile(profile)).configured
+
+
+def test_every_front_door_of_the_config_has_cost_lines() -> None:
+    assert set(FRONT_DOORS) == set(typing.get_args(FrontDoor))
 
 
 def test_used_around_the_clock_scale_to_zero_costs_its_mechanism_more() -> None:
@@ -163,25 +259,40 @@ def test_reference_profile_file_is_valid() -> None:
 
 
 def test_reference_staging_profile_is_under_25_eur() -> None:
-    # Kept with the CloudFront front door (about 24.6 EUR, modelled): the internal ALB has no public
-    # IPv4 address. Behind an internet-facing ALB the same profile is about 31 EUR (next test).
-    assert STAGING.front_door == "cloudfront"
     assert report(STAGING, REFERENCE).configured.total_eur < STAGING_TARGET_EUR
 
 
-def test_reference_staging_profile_behind_an_internet_facing_alb_is_over_25_eur() -> None:
-    # The front door is what keeps the target: the same profile with the ALB's two public addresses.
-    legacy_front_door = dataclasses.replace(STAGING, front_door="load_balancer")
-    assert report(legacy_front_door, REFERENCE).configured.total_eur > STAGING_TARGET_EUR
+def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
+    # Issue 12 (modelled, no free tier): at most 9 EUR a month, at most 7 EUR in a month without a
+    # request, below the legacy EC2 instance, every current line kept. About 8.56 / 4.93 / 15.52 EUR.
+    assert STAGING.front_door == "http_api"
+    result = report(STAGING, REFERENCE)
+    assert result.configured.total_eur <= STAGING_GOAL_EUR
+    assert result.configured.total_eur < result.legacy_ec2.total_eur
+    assert result.idle_month is not None and result.idle_month.total_eur <= STAGING_IDLE_GOAL_EUR
+    for kept in ("cw_dashboard", "ci_metrics", "ci_logs", "cw_alarms", "kms", "secrets", "logs_ingest"):
+        assert result.configured.line(kept).usd > 0, kept
+
+
+def test_reference_staging_profile_behind_a_load_balancer_misses_the_goal() -> None:
+    # What the HTTP API removes: behind either ALB front door the ALB's hours alone (16.42 EUR) exceed
+    # the goal and the legacy instance.
+    for door in ("load_balancer", "cloudfront"):
+        result = report(dataclasses.replace(STAGING, front_door=door), REFERENCE)
+        assert result.configured.total_eur > STAGING_GOAL_EUR
+        assert result.configured.line("alb_hours").usd / PRICES.fx.usd_per_eur > 16
+    behind_alb = report(dataclasses.replace(STAGING, front_door="load_balancer"), REFERENCE)
+    assert behind_alb.configured.total_eur > STAGING_TARGET_EUR
 
 
 def test_reference_staging_scale_to_zero_beats_always_on_and_reports_its_floor() -> None:
     result = report(STAGING, REFERENCE)
     s2z = result.configured
     assert s2z.total_eur < result.always_on.total_eur
-    # What dominates is fixed: the load balancer hour (the internal ALB has no address to pay), not the
-    # tasks.
+    # Without a load balancer the floor is monitoring and keys: the dashboard first, then Container
+    # Insights (while a task runs) and the KMS key; the front door's own lines are cents.
     top = [line.key for line, _share in s2z.dominant()]
-    assert top[0] == "alb_hours"
-    assert "ipv4_alb" not in top and s2z.line("ipv4_alb").usd == 0.0
-    assert s2z.fixed_usd / s2z.total_usd > 0.8
+    assert top[0] == "cw_dashboard"
+    assert not set(top) & LOAD_BALANCER_LINES
+    front_door_usd = sum(s2z.line(key).usd for key in HTTP_API_LINES)
+    assert front_door_usd / PRICES.fx.usd_per_eur < 0.6  # the hosted zone (0.43 EUR) and cents

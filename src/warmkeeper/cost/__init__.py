@@ -3,7 +3,8 @@
 - ``prices``: the price tables (``tables/<region>.toml``) as pydantic models, and ``--prices`` overrides;
 - ``profile``: the traffic profile (``traffic-<env>.toml`` beside the config);
 - ``environment``: what the model needs from one environment of the config;
-- ``model``: the model, one small function per cost line, and the three scenarios;
+- ``model``: the model, one small function per cost line, the three scenarios, the idle month and
+  the front doors side by side;
 - ``output``: the table for people and the plain data for scripts (``--json``).
 
 Not part of the Lambda bundle: the deployed waker never imports it.
@@ -17,15 +18,27 @@ from warmkeeper.cost.model import (
     LEGACY_LINES,
     CostLine,
     CostReport,
+    FrontDoorComparison,
     FrontDoorCost,
     Scenario,
     ScenarioContext,
+    compare_front_doors,
     estimate,
+    idle_profile,
     lcu_per_active_hour,
     running_task_hours,
     wakes_per_month,
 )
-from warmkeeper.cost.output import STAGING_TARGET_EUR, render, report_to_dict
+from warmkeeper.cost.output import (
+    STAGING_GOAL_EUR,
+    STAGING_IDLE_GOAL_EUR,
+    STAGING_TARGET_EUR,
+    comparison_to_dict,
+    render,
+    render_comparison,
+    report_to_dict,
+    staging_goal_kept,
+)
 from warmkeeper.cost.prices import (
     ASSUMPTION_KEYS,
     DEFAULT_REGION,
@@ -51,6 +64,8 @@ __all__ = [
     "LEGACY_LINES",
     "PRICE_KEYS",
     "PRICE_TABLE_DIR",
+    "STAGING_GOAL_EUR",
+    "STAGING_IDLE_GOAL_EUR",
     "STAGING_TARGET_EUR",
     "Assumption",
     "CostInputError",
@@ -58,6 +73,7 @@ __all__ = [
     "CostReport",
     "EnvironmentShape",
     "FrontDoor",
+    "FrontDoorComparison",
     "FrontDoorCost",
     "FxRate",
     "Price",
@@ -66,9 +82,12 @@ __all__ = [
     "ScenarioContext",
     "TrafficProfile",
     "apply_price_override",
+    "compare_front_doors",
+    "comparison_to_dict",
     "default_profile_path",
     "environment_shape",
     "estimate",
+    "idle_profile",
     "lcu_per_active_hour",
     "load_prices",
     "load_profile",
@@ -76,8 +95,10 @@ __all__ = [
     "parse_profile",
     "read_toml",
     "render",
+    "render_comparison",
     "report_to_dict",
     "running_task_hours",
     "shipped_regions",
+    "staging_goal_kept",
     "wakes_per_month",
 ]

@@ -7,11 +7,12 @@ from typing import Literal
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
 
-FrontDoor = Literal["load_balancer", "cloudfront"]
+FrontDoor = Literal["load_balancer", "cloudfront", "http_api"]
 # What each front door is, for people (the CLI header and the notes).
 FRONT_DOOR_LABELS: dict[str, str] = {
     "load_balancer": "internet-facing ALB",
     "cloudfront": "CloudFront -> internal ALB",
+    "http_api": "API Gateway HTTP API -> VPC link -> Cloud Map, no load balancer",
 }
 
 
@@ -66,10 +67,7 @@ def _secrets_manager_secrets(cfg: AppConfig) -> int:
 
 
 def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) -> EnvironmentShape:
-    front_door = settings.front_door
-    # The config also knows "http_api" (issue 12), which has no cost lines yet: `warmkeeper cost`
-    # refuses it before it gets here.
-    assert front_door != "http_api", "the cost model has no lines for front_door = 'http_api' yet"
+    front_door: FrontDoor = settings.front_door
     return EnvironmentShape(
         name=name,
         region=settings.region,

@@ -11,19 +11,24 @@ Three scenarios are priced with the same traffic profile, each a list of cost li
 
 Each line of the bill is one small function of a :class:`ScenarioContext` that returns the line (or
 none, or several); a scenario is the list of those functions, in display order. The environment's
-front door is a :class:`FrontDoorCost`: the public addresses of its ALB and the lines that carry the
-traffic to viewers. A new front door adds an entry to ``FRONT_DOORS`` and its lines, not branches.
+front door is a :class:`FrontDoorCost`: the lines of its entry (an ALB's hours, capacity units and
+public addresses; or an HTTP API's requests, VPC link, Cloud Map and hosted zone), the public
+addresses of its ALB, its operational alarms and the lines that carry the traffic to viewers. A new
+front door adds an entry to ``FRONT_DOORS`` and its lines, not branches.
 
 Every price is in USD as AWS publishes it and is converted with the table's one EUR/USD rate.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from warmkeeper.cost.environment import EnvironmentShape
+from warmkeeper.cost.environment import EnvironmentShape, FrontDoor
 from warmkeeper.cost.prices import PriceTable
 from warmkeeper.cost.profile import TrafficProfile
 
@@ -32,6 +37,7 @@ _MB_PER_GB = 1024.0
 # The Lambda's state under WK_PARAMETER_PREFIX: wake lock, lease, last wake (standard tier: free).
 _WARMKEEPER_PARAMETERS = 3.0
 _REQUESTS_PER_CLOUDFRONT_UNIT = 10_000.0  # CloudFront prices requests per 10,000
+_HTTP_API_METERING_KB = 512.0  # an HTTP API request is metered in 512 KB increments
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -105,6 +111,8 @@ class CostReport:
     always_on: Scenario
     legacy_ec2: Scenario
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Scale to zero only: the configured environment in a month without a single request.
+    idle_month: Scenario | None = None
 
     @property
     def scenarios(self) -> tuple[Scenario, Scenario, Scenario]:
@@ -224,8 +232,30 @@ class ScenarioContext:
         return self.wakes  # the idle alarm invokes the Lambda once per sleep
 
     @property
+    def waker_calls(self) -> float:
+        """Requests to ``/_warmkeeper/*`` (keep-alive leases): the Lambda answers them, whatever the door."""
+        return self.wakes * self.prices.value("waker_calls_per_wake")
+
+    @property
     def invocations(self) -> float:
-        return self.reconciles + self.cold_requests + self.alarm_events
+        return self.reconciles + self.cold_requests + self.alarm_events + self.waker_calls
+
+    @property
+    def api_requests(self) -> float:
+        """Requests an HTTP API front door receives: the visitors' and the ``/_warmkeeper`` calls."""
+        return self.profile.requests + self.waker_calls
+
+    @property
+    def forwarded_requests(self) -> float:
+        """Requests that reach the tasks (those answered by the Lambda while cold do not)."""
+        return max(0.0, self.profile.requests - self.cold_requests)
+
+    @property
+    def access_log_gb(self) -> float:
+        """GB of front-door access logs a month (only a front door that writes them)."""
+        if not self.front_door.access_logs:
+            return 0.0
+        return self.api_requests * self.prices.value("api_access_log_kb_per_request") / _KB_PER_GB
 
     @cached_property
     def log_ingest_gb(self) -> tuple[float, float, float]:
@@ -363,6 +393,7 @@ def lambda_requests(ctx: ScenarioContext) -> list[CostLine]:
             basis=(
                 f"{ctx.reconciles:,.0f} reconciles + {ctx.cold_requests:,.0f} cold requests"
                 f" + {ctx.alarm_events:,.0f} alarm events"
+                + (f" + {ctx.waker_calls:,.0f} /_warmkeeper calls" if ctx.waker_calls > 0 else "")
             ),
         )
     ]
@@ -373,7 +404,7 @@ def lambda_duration(ctx: ScenarioContext) -> list[CostLine]:
     memory_gb = prices.value("lambda_memory_mb") / 1024.0
     reconcile_s = prices.value("lambda_reconcile_seconds")
     cold_s = prices.value("lambda_cold_request_seconds")
-    reconciles, short_runs = ctx.reconciles, ctx.cold_requests + ctx.alarm_events
+    reconciles, short_runs = ctx.reconciles, ctx.cold_requests + ctx.alarm_events + ctx.waker_calls
     gb_seconds = memory_gb * (reconciles * reconcile_s + short_runs * cold_s)
     return [
         _line(
@@ -420,7 +451,7 @@ def reconcile_metric_reads(ctx: ScenarioContext) -> list[CostLine]:
 
 def alarms(ctx: ScenarioContext) -> list[CostLine]:
     # Alarms are billed per metric they evaluate: a metric-math alarm on 3 metrics counts 3.
-    operational = ctx.prices.value("operational_alarm_metrics")
+    operational = ctx.prices.value(ctx.front_door.operational_alarm_metrics)
     sleep_wake = ctx.prices.value("scale_to_zero_alarm_metrics") if ctx.sleeps else 0.0
     return [
         _line(
@@ -470,7 +501,8 @@ def logs_ingestion(ctx: ScenarioContext) -> list[CostLine]:
 
 def logs_storage(ctx: ScenarioContext) -> list[CostLine]:
     app_log_gb, lambda_log_gb, flow_log_gb = ctx.log_ingest_gb
-    ingest_gb = app_log_gb + lambda_log_gb + flow_log_gb
+    # The front door's access logs (an HTTP API's) are kept with the same retention.
+    ingest_gb = app_log_gb + lambda_log_gb + flow_log_gb + ctx.access_log_gb
     days_in_month = ctx.hours_per_month / 24.0
     stored_gb = (
         ingest_gb * ctx.env.log_retention_days / days_in_month
@@ -649,6 +681,113 @@ def cloudfront_transfer_out(ctx: ScenarioContext) -> list[CostLine]:
     ]
 
 
+def http_api_requests(ctx: ScenarioContext) -> list[CostLine]:
+    """API Gateway bills every request the HTTP API receives, metered in 512 KB increments."""
+    profile = ctx.profile
+    largest_kb = max(profile.avg_response_kb, ctx.prices.value("request_kb"))
+    increments = max(1.0, math.ceil(largest_kb / _HTTP_API_METERING_KB))
+    requests = ctx.api_requests
+    return [
+        _line(
+            "api_requests",
+            "HTTP API requests",
+            requests * increments,
+            "requests",
+            ctx.prices.usd("http_api_request"),
+            fixed=False,
+            basis=(
+                f"{profile.requests:,.0f} visitor requests + {ctx.waker_calls:,.0f} /_warmkeeper calls"
+                + (f" x {increments:g} (512 KB increments)" if increments > 1 else ", each under 512 KB")
+            ),
+        )
+    ]
+
+
+def http_api_vpc_link(ctx: ScenarioContext) -> list[CostLine]:
+    hours = ctx.hours_per_month
+    return [
+        _line(
+            "vpc_link",
+            "HTTP API VPC link",
+            hours,
+            "VPC link-h",
+            ctx.prices.usd("http_api_vpc_link_hour"),
+            fixed=True,
+            basis=f"1 VPC link x {hours:g} h: no hourly charge for HTTP API VPC links",
+        )
+    ]
+
+
+def cloud_map_instances(ctx: ScenarioContext) -> list[CostLine]:
+    # ECS registers each running task with the Cloud Map service and deregisters it when it stops.
+    return [
+        _line(
+            "cloud_map_instances",
+            "Cloud Map registered tasks",
+            ctx.task_hours / ctx.hours_per_month,
+            "resource-months",
+            ctx.prices.usd("cloud_map_instance_month"),
+            fixed=False,
+            basis=f"1 task registered x {ctx.task_hours:.1f} h, prorated by the hour (assumed)",
+        )
+    ]
+
+
+def cloud_map_discovery(ctx: ScenarioContext) -> list[CostLine]:
+    prices = ctx.prices
+    per_request = prices.value("discovery_calls_per_forwarded_request")
+    per_run = prices.value("reconcile_discovery_calls_per_run")
+    forwarded, reconciles = ctx.forwarded_requests, ctx.reconciles
+    return [
+        _line(
+            "cloud_map_discovery",
+            "Cloud Map DiscoverInstances",
+            forwarded * per_request + reconciles * per_run,
+            "calls",
+            prices.usd("cloud_map_discovery_call"),
+            fixed=False,
+            basis=(
+                f"{forwarded:,.0f} forwarded requests x {per_request:g} (no cache assumed)"
+                f" + {reconciles:,.0f} reconciles x {per_run:g}"
+            ),
+        )
+    ]
+
+
+def private_hosted_zone(ctx: ScenarioContext) -> list[CostLine]:
+    return [
+        _line(
+            "route53_zone",
+            "Route 53 private hosted zone",
+            1.0,
+            "hosted zones",
+            ctx.prices.usd("route53_hosted_zone_month"),
+            fixed=True,
+            basis="the Cloud Map private DNS namespace's zone; nothing queries its names",
+        )
+    ]
+
+
+def http_api_access_logs(ctx: ScenarioContext) -> list[CostLine]:
+    kb = ctx.prices.value("api_access_log_kb_per_request")
+    return [
+        _line(
+            "api_access_logs",
+            "HTTP API access logs (ingestion)",
+            ctx.access_log_gb,
+            "GB",
+            ctx.prices.usd("cloudwatch_logs_ingest_gb"),
+            fixed=False,
+            basis=f"{ctx.api_requests:,.0f} requests x {kb:g} KB; stored with the logs below",
+        )
+    ]
+
+
+def front_door_entry(ctx: ScenarioContext) -> list[CostLine]:
+    """The lines of the environment's front door itself: its load balancer, or its API."""
+    return [line for rule in ctx.front_door.entry_lines for line in rule(ctx)]
+
+
 def front_door_traffic(ctx: ScenarioContext) -> list[CostLine]:
     """The lines of the environment's front door that carry the responses to viewers."""
     return [line for rule in ctx.front_door.traffic_lines for line in rule(ctx)]
@@ -712,6 +851,15 @@ class FrontDoorCost:
     alb_addresses_basis: Callable[[float, float], str]  # (addresses, hours a month) -> basis
     traffic_lines: tuple[LineRule, ...]
     note: str = ""
+    # The front door's own lines, in display order after the tasks' (an ALB's, or an API's).
+    entry_lines: tuple[LineRule, ...] = (alb_hours, alb_capacity_units, alb_public_addresses)
+    # The assumption that counts the operational alarm metrics this front door's stack has.
+    operational_alarm_metrics: str = "operational_alarm_metrics"
+    access_logs: bool = False  # the front door writes an access log per request to CloudWatch Logs
+
+
+def _no_alb(_prices: PriceTable) -> float:
+    return 0.0
 
 
 FRONT_DOORS: dict[str, FrontDoorCost] = {
@@ -735,15 +883,36 @@ FRONT_DOORS: dict[str, FrontDoorCost] = {
             "(its always-free 1 TB and 10 M requests a month are not applied)."
         ),
     ),
+    # An HTTP API whose VPC link reaches the tasks found in Cloud Map: no load balancer at all (no ALB
+    # hours, capacity units or addresses); API Gateway bills requests, and the region the transfer out.
+    "http_api": FrontDoorCost(
+        public_alb_addresses=_no_alb,
+        alb_addresses_basis=lambda addresses, hours: "no load balancer",
+        entry_lines=(
+            http_api_requests,
+            http_api_vpc_link,
+            cloud_map_instances,
+            cloud_map_discovery,
+            private_hosted_zone,
+            http_api_access_logs,
+        ),
+        traffic_lines=(transfer_out,),
+        operational_alarm_metrics="http_api_operational_alarm_metrics",
+        access_logs=True,
+        note=(
+            "Front door HTTP API -> VPC link -> Cloud Map: no load balancer (no ALB hours, capacity units or "
+            "addresses); API Gateway bills requests (512 KB increments), HTTP API VPC links have no hourly "
+            "charge, the Cloud Map private DNS namespace is a Route 53 hosted zone; the region bills the "
+            "transfer out (the 12-month API Gateway free tier is not applied)."
+        ),
+    ),
 }
 
 # The app on Fargate behind warmkeeper, in display order.
 FARGATE_LINES: tuple[LineRule, ...] = (
     fargate_vcpu,
     fargate_memory,
-    alb_hours,
-    alb_capacity_units,
-    alb_public_addresses,
+    front_door_entry,
     task_public_addresses,
     lambda_requests,
     lambda_duration,
@@ -771,11 +940,9 @@ def price_scenario(key: str, title: str, ctx: ScenarioContext, rules: Sequence[L
     return Scenario(key, title, lines, ctx.task_hours, ctx.prices.fx.usd_per_eur, ctx.wakes)
 
 
-def estimate(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable) -> CostReport:
-    """Price the environment, the same app always on, and the legacy instance: all modelled."""
-    hours_per_month = prices.value("hours_per_month")
-    configured_title = "scale to zero" if env.scale_to_zero else f"{env.min_tasks} task(s) always on"
-    configured = ScenarioContext(
+def _configured(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable) -> Scenario:
+    title = "scale to zero" if env.scale_to_zero else f"{env.min_tasks} task(s) always on"
+    context = ScenarioContext(
         env,
         profile,
         prices,
@@ -783,6 +950,18 @@ def estimate(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable)
         wakes=wakes_per_month(env, profile),
         sleeps=env.scale_to_zero,
     )
+    return price_scenario("configured", title, context, FARGATE_LINES)
+
+
+def idle_profile(profile: TrafficProfile) -> TrafficProfile:
+    """The same month without a single request (and so without an active hour): the floor a sleeping
+    environment pays."""
+    return dataclasses.replace(profile, requests_per_active_hour=0.0, active_hours_per_day=0.0)
+
+
+def estimate(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable) -> CostReport:
+    """Price the environment, the same app always on, and the legacy instance: all modelled."""
+    hours_per_month = prices.value("hours_per_month")
     always_on_tasks = max(1, env.min_tasks)
     always_on = ScenarioContext(
         env, profile, prices, task_hours=always_on_tasks * hours_per_month, wakes=0.0, sleeps=False
@@ -804,10 +983,43 @@ def estimate(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable)
         environment=env,
         profile=profile,
         prices=prices,
-        configured=price_scenario("configured", configured_title, configured, FARGATE_LINES),
+        configured=_configured(env, profile, prices),
         always_on=price_scenario(
             "always_on", f"always on ({always_on_tasks} task 24/7)", always_on, FARGATE_LINES
         ),
         legacy_ec2=price_scenario("legacy_ec2", "legacy EC2", legacy, LEGACY_LINES),
         notes=tuple(notes),
+        idle_month=_configured(env, idle_profile(profile), prices) if env.scale_to_zero else None,
+    )
+
+
+@dataclass(frozen=True)
+class FrontDoorComparison:
+    """One environment priced behind each front door (``warmkeeper cost --compare-front-doors``)."""
+
+    environment: EnvironmentShape  # as configured: its front_door is the one the config chose
+    profile: TrafficProfile
+    prices: PriceTable
+    front_doors: dict[FrontDoor, CostReport]  # front door -> the environment priced behind it
+    legacy_ec2: Scenario
+    legacy_ec2_idle: Scenario  # the legacy instance in a month without a request
+
+    @property
+    def configured_front_door(self) -> str:
+        return self.environment.front_door
+
+
+def compare_front_doors(
+    env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable
+) -> FrontDoorComparison:
+    """The same environment, traffic and prices behind each front door, with the legacy instance."""
+    doors: tuple[FrontDoor, ...] = typing.get_args(FrontDoor)
+    reports = {door: estimate(dataclasses.replace(env, front_door=door), profile, prices) for door in doors}
+    return FrontDoorComparison(
+        environment=env,
+        profile=profile,
+        prices=prices,
+        front_doors=reports,
+        legacy_ec2=reports[env.front_door].legacy_ec2,
+        legacy_ec2_idle=estimate(env, idle_profile(profile), prices).legacy_ec2,
     )

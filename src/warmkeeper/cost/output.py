@@ -7,10 +7,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from warmkeeper.cost.model import CostReport, Scenario
+from warmkeeper.cost.environment import FRONT_DOOR_LABELS
+from warmkeeper.cost.model import CostReport, FrontDoorComparison, Scenario
 
 # The epic's promise for staging (EUR a month); the report says whether the model keeps it.
 STAGING_TARGET_EUR = 25.0
+# Issue 12's goal for a sleeping staging: at most this a month, at most the idle figure in a month
+# without a single request, and below the legacy EC2 column (EUR, modelled, no free tier).
+STAGING_GOAL_EUR = 9.0
+STAGING_IDLE_GOAL_EUR = 7.0
 
 
 def _eur(usd: float, rate: float) -> str:
@@ -68,12 +73,20 @@ def render(report: CostReport, out: Console) -> None:
         f" vs {always_on.task_hours:,.0f} (always on); "
         f"wakes a month: {configured.wakes:,.0f}"
     )
+    idle = report.idle_month
+    if idle is not None:
+        out.print(
+            f"A month without a single request: {idle.total_eur:,.2f} EUR (modelled; no task runs, "
+            "the fixed lines and the reconcile remain)"
+        )
     if env.name == "staging":
         verdict = "kept" if configured.total_eur < STAGING_TARGET_EUR else "NOT kept"
         out.print(
             f"Staging target under {STAGING_TARGET_EUR:g} EUR a month: {verdict} "
             f"(modelled {configured.total_eur:,.2f} EUR)"
         )
+        if idle is not None:
+            out.print(_staging_goal(configured, idle, legacy))
     prices = report.prices
     out.print(
         f"Prices: {prices.region} table {prices.version} (USD list prices, each with its source and date: "
@@ -85,42 +98,156 @@ def render(report: CostReport, out: Console) -> None:
         out.print(f"  - {note}")
 
 
+def staging_goal_kept(configured: Scenario, idle: Scenario, legacy: Scenario) -> bool:
+    """Issue 12's goal: at most 9 EUR, at most 7 EUR idle, and below the legacy EC2 column."""
+    return (
+        configured.total_eur <= STAGING_GOAL_EUR
+        and idle.total_eur <= STAGING_IDLE_GOAL_EUR
+        and configured.total_eur < legacy.total_eur
+    )
+
+
+def _staging_goal(configured: Scenario, idle: Scenario, legacy: Scenario) -> str:
+    verdict = "kept" if staging_goal_kept(configured, idle, legacy) else "NOT kept"
+    return (
+        f"Staging goal at most {STAGING_GOAL_EUR:g} EUR a month, {STAGING_IDLE_GOAL_EUR:g} EUR without a "
+        f"request, below the legacy EC2: {verdict} (modelled {configured.total_eur:,.2f} / "
+        f"{idle.total_eur:,.2f} / {legacy.total_eur:,.2f} EUR)"
+    )
+
+
+# Column headers of the side-by-side table: short enough for an 80-column terminal.
+_SHORT_NAMES = {"load_balancer": "ALB", "cloudfront": "CloudFront", "http_api": "HTTP API"}
+
+
+def render_comparison(comparison: FrontDoorComparison, out: Console) -> None:
+    """The same environment behind each front door, side by side, with the legacy instance."""
+    env = comparison.environment
+    profile = comparison.profile
+    rate = comparison.prices.fx.usd_per_eur
+    doors = list(comparison.front_doors)
+    scenarios = [comparison.front_doors[door].configured for door in doors]
+    columns = [*scenarios, comparison.legacy_ec2]
+    out.print(
+        f"[bold]Monthly cost of {env.name} behind each front door[/] ({env.region}, {env.cpu_units} CPU / "
+        f"{env.memory_mib} MiB {env.architecture}{' Spot' if env.spot else ''}, "
+        f"{scenarios[0].title}) - [bold]MODELLED[/] from list prices, not measured"
+    )
+    out.print(
+        f"Configured front door: {env.front_door_label} "
+        f'(front_door = "{env.front_door}" in the config); the other columns change only the front door'
+    )
+    out.print(
+        f"Profile: {profile.active_hours_per_day:g} active h/day x {profile.days_per_month:g} days, "
+        f"{profile.requests_per_active_hour:,.0f} requests per active hour, "
+        f"{profile.active_periods_per_day} active period(s) a day"
+        + (f" - {profile.description}" if profile.description else "")
+    )
+    table = Table(show_lines=False, pad_edge=False)
+    # The labels may wrap; the figures and their short headers never do (80 columns fit).
+    table.add_column("line (EUR/month)")
+    for door in doors:
+        marker = " *" if door == env.front_door else ""
+        header = f"{_SHORT_NAMES.get(door, door)}{marker}"
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
+    table.add_column(comparison.legacy_ec2.title, justify="right", no_wrap=True, min_width=10)
+    keys: list[str] = []
+    for scenario in columns:
+        keys.extend(line.key for line in scenario.lines if line.key not in keys)
+    for key in keys:
+        first = next(scenario.line(key) for scenario in columns if scenario.has(key))
+        table.add_row(first.label, *(_eur(s.line(key).usd, rate) if s.has(key) else "-" for s in columns))
+    table.add_section()
+    table.add_row("[bold]total[/]", *(f"[bold]{scenario.total_eur:,.2f}[/]" for scenario in columns))
+    table.add_row("  of which fixed", *(_eur(scenario.fixed_usd, rate) for scenario in columns))
+    idle_months = [comparison.front_doors[door].idle_month for door in doors]
+    if all(idle is not None for idle in idle_months):
+        table.add_row(
+            "month without a request",
+            *(f"{idle.total_eur:,.2f}" for idle in idle_months if idle is not None),
+            f"{comparison.legacy_ec2_idle.total_eur:,.2f}",
+        )
+    out.print(table)
+    for door in doors:
+        marker = " (* configured)" if door == env.front_door else ""
+        out.print(
+            f'  - {_SHORT_NAMES.get(door, door)}: front_door = "{door}", {FRONT_DOOR_LABELS[door]}{marker}'
+        )
+    prices = comparison.prices
+    out.print(
+        f"Prices: {prices.region} table {prices.version}; 1 EUR = {prices.fx.usd_per_eur:g} USD "
+        f"(ECB, {prices.fx.date}). Line by line with each basis: warmkeeper cost without "
+        "--compare-front-doors. Modelled, not measured; free tiers are not applied."
+    )
+
+
 def _round(value: float) -> float:
     return round(value, 6)
 
 
+def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
+    rate = scenario.usd_per_eur
+    return {
+        "title": scenario.title,
+        "task_hours": _round(scenario.task_hours),
+        "wakes": _round(scenario.wakes),
+        "total_usd": _round(scenario.total_usd),
+        "total_eur": _round(scenario.total_eur),
+        "fixed_usd": _round(scenario.fixed_usd),
+        "fixed_eur": _round(scenario.fixed_usd / rate),
+        "lines": [
+            {
+                "key": line.key,
+                "label": line.label,
+                "quantity": _round(line.quantity),
+                "unit": line.unit,
+                "unit_usd": line.unit_usd,
+                "usd": _round(line.usd),
+                "eur": _round(line.usd / rate),
+                "fixed": line.fixed,
+                "basis": line.basis,
+            }
+            for line in scenario.lines
+        ],
+    }
+
+
+def comparison_to_dict(comparison: FrontDoorComparison) -> dict[str, Any]:
+    """``--compare-front-doors --json``: each front door's configured scenario, its idle month and the
+    legacy instance; the full price table is in the plain ``--json``."""
+    env = comparison.environment
+    prices = comparison.prices
+    front_doors: dict[str, Any] = {}
+    for door, report in comparison.front_doors.items():
+        idle = report.idle_month
+        front_doors[door] = {
+            "label": FRONT_DOOR_LABELS[door],
+            "configured": door == env.front_door,
+            "scenario": scenario_to_dict(report.configured),
+            "idle_month_eur": _round(idle.total_eur) if idle is not None else None,
+        }
+    return {
+        "modelled": True,
+        "comparison": "front_doors",
+        "environment": {"name": env.name, "region": env.region, "front_door": env.front_door},
+        "profile_description": comparison.profile.description,
+        "price_table": {
+            "region": prices.region,
+            "version": prices.version,
+            "files": list(prices.files),
+            "usd_per_eur": prices.fx.usd_per_eur,
+        },
+        "front_doors": front_doors,
+        "legacy_ec2": scenario_to_dict(comparison.legacy_ec2),
+        "legacy_ec2_idle_month_eur": _round(comparison.legacy_ec2_idle.total_eur),
+    }
+
+
 def report_to_dict(report: CostReport) -> dict[str, Any]:
     """The report as plain data (``--json``): the same figures as the table, unrounded to 6 places."""
-
-    def scenario_dict(scenario: Scenario) -> dict[str, Any]:
-        rate = scenario.usd_per_eur
-        return {
-            "title": scenario.title,
-            "task_hours": _round(scenario.task_hours),
-            "wakes": _round(scenario.wakes),
-            "total_usd": _round(scenario.total_usd),
-            "total_eur": _round(scenario.total_eur),
-            "fixed_usd": _round(scenario.fixed_usd),
-            "fixed_eur": _round(scenario.fixed_usd / rate),
-            "lines": [
-                {
-                    "key": line.key,
-                    "label": line.label,
-                    "quantity": _round(line.quantity),
-                    "unit": line.unit,
-                    "unit_usd": line.unit_usd,
-                    "usd": _round(line.usd),
-                    "eur": _round(line.usd / rate),
-                    "fixed": line.fixed,
-                    "basis": line.basis,
-                }
-                for line in scenario.lines
-            ],
-        }
-
     prices = report.prices
     env = report.environment
-    return {
+    data: dict[str, Any] = {
         "modelled": True,
         "environment": {
             "name": env.name,
@@ -166,10 +293,14 @@ def report_to_dict(report: CostReport) -> dict[str, Any]:
                 for key, a in prices.assumptions.items()
             },
         },
-        "scenarios": {scenario.key: scenario_dict(scenario) for scenario in report.scenarios},
+        "scenarios": {scenario.key: scenario_to_dict(scenario) for scenario in report.scenarios},
         "dominant": [
             {"key": line.key, "label": line.label, "share": _round(share)}
             for line, share in report.configured.dominant()
         ],
         "notes": list(report.notes),
     }
+    if report.idle_month is not None:
+        # Scale to zero only (an always-on environment has no month without a task).
+        data["idle_month"] = scenario_to_dict(report.idle_month)
+    return data

@@ -95,6 +95,13 @@ class PriceList(BaseModel):
     cloudfront_transfer_out_gb: Price = _described(
         "CloudFront data transfer out to the internet, per GB (same geography)"
     )
+    http_api_request: Price = _described(
+        "API Gateway HTTP API request (first 300 million a month; per 512 KB)"
+    )
+    http_api_vpc_link_hour: Price = _described("API Gateway HTTP API VPC link hour (none: no hourly charge)")
+    cloud_map_instance_month: Price = _described("Cloud Map registered resource per month")
+    cloud_map_discovery_call: Price = _described("Cloud Map DiscoverInstances call")
+    route53_hosted_zone_month: Price = _described("Route 53 hosted zone per month")
     lambda_arm_request: Price = _described("Lambda arm64 request")
     lambda_arm_gb_second: Price = _described("Lambda arm64 GB-second")
     cloudwatch_alarm_month: Price = _described("CloudWatch standard alarm per month")
@@ -145,6 +152,17 @@ class AssumptionList(BaseModel):
     rejected_flow_log_mb_per_address_hour: Assumption = _described(
         "rejected-traffic flow logs per public address-hour"
     )
+    http_api_operational_alarm_metrics: Assumption = _described(
+        "alarm metrics of every environment behind an HTTP API"
+    )
+    waker_calls_per_wake: Assumption = _described("requests to /_warmkeeper/* per wake")
+    discovery_calls_per_forwarded_request: Assumption = _described(
+        "Cloud Map DiscoverInstances calls per request forwarded to the tasks"
+    )
+    reconcile_discovery_calls_per_run: Assumption = _described(
+        "Cloud Map DiscoverInstances calls of one reconcile run (HTTP API)"
+    )
+    api_access_log_kb_per_request: Assumption = _described("HTTP API access log per request")
     legacy_ebs_gb: Assumption = _described("disk of the legacy instance")
 
 
