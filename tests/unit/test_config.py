@@ -124,9 +124,10 @@ def test_http_api_front_door_has_no_load_balancer_and_serves_https(tmp_path: Pat
     assert load_config(write(tmp_path, always_on)).environment("production").front_door == "http_api"
 
 
-def test_example_staging_sits_behind_cloudfront_and_production_does_not() -> None:
+def test_example_staging_sits_behind_an_http_api_and_production_does_not() -> None:
+    # Issue 12: no load balancer in staging (its hours were most of the bill); production keeps one.
     config = load_config(EXAMPLE_CONFIG)
-    assert config.environment("staging").front_door == "cloudfront"
+    assert config.environment("staging").front_door == "http_api"
     assert config.environment("production").front_door == "load_balancer"
 
 

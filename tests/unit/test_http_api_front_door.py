@@ -4,7 +4,6 @@ refuses an HTTP API environment with one line until its lines exist (no figure r
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -40,15 +39,14 @@ def test_switching_to_or_from_the_http_api_in_place_is_refused() -> None:
         check_front_door(_stack(keys.OUTPUT_API_ID), "staging", "load_balancer")
 
 
-def test_cost_refuses_an_http_api_environment_with_one_line(tmp_path: Path) -> None:
-    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
-        'front_door = "cloudfront"', 'front_door = "http_api"'
+def test_cost_models_the_example_staging_behind_its_http_api() -> None:
+    # The cost model has the HTTP API's lines (issue 12): the command prices it, no load balancer.
+    assert (
+        tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))["environments"]["staging"]["front_door"]
+        == "http_api"
     )
-    assert tomllib.loads(text)["environments"]["staging"]["front_door"] == "http_api"
-    config = tmp_path / "warmkeeper.toml"
-    config.write_text(text, encoding="utf-8")
     profile = EXAMPLE_CONFIG.parent / "traffic-staging.toml"
-    result = run_cli(["cost", "--config", str(config), "--env", "staging", "--profile", str(profile)])
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    assert "environments.staging.front_door: the cost model has no lines for 'http_api' yet" in result.stderr
+    result = run_cli(["cost", "--config", str(EXAMPLE_CONFIG), "--env", "staging", "--profile", str(profile)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Front door: API Gateway HTTP API -> VPC link -> Cloud Map, no load balancer" in result.stdout
+    assert "Route 53 private hosted zone" in result.stdout

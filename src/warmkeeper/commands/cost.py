@@ -43,6 +43,7 @@ def cost(
     """Modelled monthly cost in EUR: this environment vs always on vs the legacy EC2 instance."""
     # The cost model, pydantic's price tables and rich's tables load when a cost is asked for: every
     # other command starts without them.
+    from warmkeeper.cost import compare_front_doors as compare
     from warmkeeper.cost import (
         comparison_to_dict,
         default_profile_path,
@@ -54,7 +55,6 @@ def cost(
         render_comparison,
         report_to_dict,
     )
-    from warmkeeper.cost import compare_front_doors as compare
 
     cfg, settings = load(config, env)
     if env == "local":
