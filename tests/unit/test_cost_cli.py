@@ -308,3 +308,17 @@ def test_real_entry_point_as_a_process() -> None:
     )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
+
+
+def test_goal_line_says_not_kept_when_a_line_breaks_it(tmp_path: Path) -> None:
+    # The one assumption that can break the goal: Cloud Map billing each registered task a whole month
+    # (66 wakes -> 66 tasks, 6.60 USD) instead of by the hour. The command says so rather than hiding it.
+    override = tmp_path / "cloud-map.toml"
+    override.write_text("[prices.cloud_map_instance_month]\nusd = 34.21875\n", encoding="utf-8")
+    text = cost("--env", "staging", "--prices", str(override)).stdout
+    assert (
+        "Staging goal at most 9 EUR a month, 7 EUR without a request, below the legacy EC2: NOT kept" in text
+    )
+    data = cost_json("--env", "staging", "--prices", str(override))
+    assert lines_of(data)["cloud_map_instances"]["usd"] == pytest.approx(6.60, abs=0.01)
+    assert 9.0 < data["scenarios"]["configured"]["total_eur"] < data["scenarios"]["legacy_ec2"]["total_eur"]
