@@ -1,7 +1,8 @@
 """Session fixtures: each stack variant is synthesized once and shared by every infra test.
 
-- `staging` and `production`: the example config as shipped (no alarm e-mail): staging behind CloudFront
-  (`front_door = "cloudfront"`, internal load balancer), production on an internet-facing one, HTTP only;
+- `staging` and `production`: the example config (no alarm e-mail): staging behind CloudFront
+  (`front_door = "cloudfront"`, internal load balancer; the example itself now says "http_api", which
+  `http_api_staging` covers), production on an internet-facing one, HTTP only;
 - `https_staging`: a copy of it with an internet-facing load balancer (`front_door = "load_balancer"`)
   serving a domain with a regional ACM certificate, an alarm e-mail, container secrets
   by ARN, one container with a ready-made image instead of a build, an explicit image tag, one
@@ -28,7 +29,7 @@ import pytest
 
 from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.support import SynthesizedEnv
-from warmkeeper.config import AppConfig, load_config, parse_config
+from warmkeeper.config import AppConfig, parse_config
 
 # jsii prints a Node end-of-life banner (stderr) on every start without this (the value is Node's major).
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
@@ -99,7 +100,11 @@ def http_api_config() -> AppConfig:
 
 @pytest.fixture(scope="session")
 def example_config() -> AppConfig:
-    return load_config(EXAMPLE_CONFIG)
+    # The example's staging moved to the HTTP API (issue 12; `http_api_staging` covers it): the
+    # `staging` variant keeps the CloudFront front door these tests were written for.
+    data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["environments"]["staging"]["front_door"] = "cloudfront"
+    return parse_config(data, EXAMPLE_CONFIG.resolve())
 
 
 @pytest.fixture(scope="session")

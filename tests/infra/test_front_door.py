@@ -106,7 +106,9 @@ def test_a_domain_behind_cloudfront_gets_its_us_east_1_certificate() -> None:
     from warmkeeper.infra.settings import StackSettings
 
     data = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
-    data["environments"]["staging"].update(domain=DOMAIN, certificate_arn=VIRGINIA_CERTIFICATE)
+    data["environments"]["staging"].update(
+        front_door="cloudfront", domain=DOMAIN, certificate_arn=VIRGINIA_CERTIFICATE
+    )
     settings = StackSettings.create(parse_config(data, EXAMPLE_CONFIG.resolve()), "staging")
     stack = Stack(App(), "FrontDoorOnly")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0)
