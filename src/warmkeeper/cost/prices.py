@@ -159,6 +159,9 @@ class AssumptionList(BaseModel):
     discovery_calls_per_forwarded_request: Assumption = _described(
         "Cloud Map DiscoverInstances calls per request forwarded to the tasks"
     )
+    discovery_calls_per_cold_request: Assumption = _described(
+        "Cloud Map DiscoverInstances calls of one request held while the service wakes"
+    )
     reconcile_discovery_calls_per_run: Assumption = _described(
         "Cloud Map DiscoverInstances calls of one reconcile run (HTTP API)"
     )
