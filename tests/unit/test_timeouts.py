@@ -24,9 +24,11 @@ from warmkeeper.config import (
 
 
 def example(hold: int, **staging: Any) -> dict[str, Any]:
+    # The example's staging is behind an HTTP API since issue 12; these tests are about CloudFront's
+    # origin timeout, so their staging keeps the CloudFront front door.
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["scale_to_zero"]["hold_seconds"] = hold
-    data["environments"]["staging"].update(staging)
+    data["environments"]["staging"].update({"front_door": "cloudfront", **staging})
     return data
 
 
@@ -65,7 +67,11 @@ def test_quota_outside_what_cloudfront_offers_is_refused(quota: int) -> None:
 
 
 def test_cli_refuses_the_hold_with_exit_2(tmp_path: Path) -> None:
-    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace("hold_seconds = 25", "hold_seconds = 50")
+    text = (
+        EXAMPLE_CONFIG.read_text(encoding="utf-8")
+        .replace("hold_seconds = 25", "hold_seconds = 50")
+        .replace('front_door = "http_api"', 'front_door = "cloudfront"')
+    )
     path = tmp_path / "warmkeeper.toml"
     path.write_text(text, encoding="utf-8")
     result = run_cli(["validate", "--config", str(path)])
