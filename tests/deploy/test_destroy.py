@@ -262,3 +262,42 @@ def test_the_command_needs_the_environment_named(tmp_path: Path) -> None:
     local = run_cli(["destroy", "--config", str(EXAMPLE_CONFIG), "--env", "local"])
     assert local.returncode == 2 and "no stack to destroy" in local.stderr
     assert "Traceback" not in local.stderr
+
+
+def _create_http_api_with_warm_routes(clients: AwsClients) -> tuple[str, list[str]]:
+    """An HTTP API as the stack and the waker leave it while warm: the stack's routes and the two
+    run-time warm routes to the service integration."""
+    apigatewayv2 = clients.apigatewayv2
+    api_id = str(apigatewayv2.create_api(Name="cityguided-staging", ProtocolType="HTTP")["ApiId"])
+    integration = apigatewayv2.create_integration(
+        ApiId=api_id,
+        IntegrationType="HTTP_PROXY",
+        IntegrationMethod="ANY",
+        IntegrationUri="http://service.internal",
+        PayloadFormatVersion="1.0",
+    )["IntegrationId"]
+    stack_routes = [
+        str(apigatewayv2.create_route(ApiId=api_id, RouteKey=key)["RouteId"])
+        for key in ("$default", "ANY /_warmkeeper", "ANY /_warmkeeper/{proxy+}")
+    ]
+    for key in ("ANY /", "ANY /{proxy+}"):
+        apigatewayv2.create_route(ApiId=api_id, RouteKey=key, Target=f"integrations/{integration}")
+    return api_id, stack_routes
+
+
+def test_behind_an_http_api_destroy_removes_the_run_time_warm_routes_first(
+    aws: AwsClients, cfg: AppConfig, staging: EnvironmentSettings, tmp_path: Path
+) -> None:
+    env = _create_environment(aws, with_stack=False)
+    api_id, stack_routes = _create_http_api_with_warm_routes(aws)
+    outputs = {"ApiId": api_id, "WarmkeeperFunctionName": FUNCTION, "Url": "https://x.example"}
+    aws.cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(outputs_template(outputs)))
+    cdk = DestroyCdk(env)
+    run, console = destroyer(cfg, staging, aws, cdk, tmp_path)
+    result = run.destroy(timeout_seconds=600)
+    assert result.exit_code == 0
+    left = {str(r["RouteId"]) for r in aws.apigatewayv2.get_routes(ApiId=api_id)["Items"]}
+    assert left == set(stack_routes)  # only the warm routes went; the stack's own stay for CloudFormation
+    output = console.getvalue()
+    assert "warm routes removed (2 route(s))" in output
+    assert output.index("throttled") < output.index("warm routes removed") < output.index("→ cdk destroy")

@@ -7,7 +7,10 @@ half-way. So, in this order:
 
 1. the waker Lambda is throttled (reserved concurrency 0): no reconcile or request can create the
    warm route again while the stack goes (tasks stay healthy for a while during the deletion);
-2. every rule of the listener tagged as a warm route is deleted;
+2. every rule of the listener tagged as a warm route is deleted; behind an HTTP API
+   (`front_door = "http_api"`, the stack's `ApiId` output) the run-time warm routes (`ANY /`,
+   `ANY /{proxy+}`) are deleted instead, since API Gateway will not delete the service integration
+   they target;
 3. `cdk destroy` of the service stack, with the pinned CLI.
 
 If `cdk destroy` fails, the waker's concurrency is put back as it was, so the environment answers
@@ -25,7 +28,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from warmkeeper.aws.adapters import WARM_ROUTE_TAG_KEY, WARM_ROUTE_TAG_VALUE
-from warmkeeper.aws.stack import OUTPUT_FUNCTION_NAME, OUTPUT_LISTENER_ARN, describe_stack
+from warmkeeper.aws.http_api import WARM_ROUTE_KEYS
+from warmkeeper.aws.stack import OUTPUT_API_ID, OUTPUT_FUNCTION_NAME, OUTPUT_LISTENER_ARN, describe_stack
 from warmkeeper.config import AppConfig
 from warmkeeper.deploy.cdk import run_to_end
 from warmkeeper.deploy.context import ReleaseContext
@@ -58,6 +62,15 @@ def destroy_args(assembly: Path, stack_name: str) -> list[str]:
         "--no-color",
         "--no-notices",
     ]
+
+
+def http_api_warm_routes(apigatewayv2: Any, api_id: str) -> list[str]:
+    """Ids of the HTTP API's run-time warm routes (the route keys the waker creates; the stack's own
+    `$default` and `/_warmkeeper` routes are never among them)."""
+    found: list[str] = []
+    for page in apigatewayv2.get_paginator("get_routes").paginate(ApiId=api_id):
+        found.extend(str(r["RouteId"]) for r in page.get("Items", []) if r.get("RouteKey") in WARM_ROUTE_KEYS)
+    return found
 
 
 def warm_route_rules(elbv2: Any, listener_arn: str) -> list[str]:
@@ -102,6 +115,11 @@ class Destroyer:
         listener = stack.outputs.get(OUTPUT_LISTENER_ARN)
         if listener:
             self._remove_warm_routes(listener)
+        api_id = stack.outputs.get(OUTPUT_API_ID)
+        if api_id:
+            # Behind an HTTP API the warm routes use the stack's service integration: API Gateway
+            # refuses to delete an integration a route still targets, so they go first too.
+            self._remove_http_api_warm_routes(api_id)
 
         context.console.print(f"→ cdk destroy {self.stack_name}", highlight=False)
         process = context.runner.start(destroy_args(context.assembly_dir, self.stack_name))
@@ -160,4 +178,17 @@ class Destroyer:
                     raise
         self.context.ok(
             f"run-time warm route removed ({len(rules)} rule(s))" if rules else "no run-time warm route"
+        )
+
+    def _remove_http_api_warm_routes(self, api_id: str) -> None:
+        apigatewayv2 = self.context.clients.apigatewayv2
+        routes = http_api_warm_routes(apigatewayv2, api_id)
+        for route_id in routes:
+            try:
+                apigatewayv2.delete_route(ApiId=api_id, RouteId=route_id)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NotFoundException":
+                    raise
+        self.context.ok(
+            f"run-time warm routes removed ({len(routes)} route(s))" if routes else "no run-time warm route"
         )
