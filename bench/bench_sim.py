@@ -3,6 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/bench_sim.py --herd 1000 --json
+    .venv/bin/python bench/bench_sim.py --herd 300 --front-door http_api --json
 
 Deterministic: the same --seed gives the same numbers on any machine (only the wall time differs).
 Every AWS number behind it is in src/warmkeeper/sim/model.py with its source.
@@ -19,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from warmkeeper.aws.settings import FRONT_DOOR_HTTP_API, FRONT_DOOR_LOAD_BALANCER  # noqa: E402
 from warmkeeper.sim.scenarios import herd  # noqa: E402
 from warmkeeper.sim.world import SimConfig  # noqa: E402
 
@@ -43,12 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reserved", type=positive, default=None, help="the waker's reserved concurrency")
     parser.add_argument(
+        "--front-door",
+        choices=(FRONT_DOOR_LOAD_BALANCER, FRONT_DOOR_HTTP_API),
+        default=FRONT_DOOR_LOAD_BALANCER,
+        help="the ALB listener (default) or the HTTP API with Cloud Map and its run-time warm routes",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object (the default prints it indented)"
     )
     args = parser.parse_args(argv)
     if not 0 < args.spread <= 600:
         parser.error("--spread: must be > 0 and <= 600 seconds")
-    config = SimConfig()
+    config = SimConfig(front_door=args.front_door)
     if args.concurrency is not None:
         config.account_concurrency = args.concurrency
     config.reserved_concurrency = args.reserved

@@ -34,7 +34,12 @@ THROTTLING_CODES: frozenset[str] = frozenset(ThrottledRetryableChecker._THROTTLE
 RETRYABLE_CODES: frozenset[str] = THROTTLING_CODES | frozenset(
     TransientRetryableChecker._TRANSIENT_ERROR_CODES  # type: ignore[attr-defined]
 )
-THROTTLING_CODE = {"cloudwatch": "Throttling"}  # the others answer ThrottlingException
+# What each service answers when throttled (the others answer ThrottlingException).
+THROTTLING_CODE = {
+    "cloudwatch": "Throttling",
+    "apigatewayv2": "TooManyRequestsException",
+    "servicediscovery": "RequestLimitExceeded",
+}
 
 
 def client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:

@@ -58,6 +58,8 @@ ELB_TROUBLESHOOTING = (
 )
 SPOT_NOTICE = "https://repost.aws/knowledge-center/fargate-spot-termination-notice"
 OUR_STACK = "this project's stack"
+APIGW_QUOTAS = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"
+CLOUD_MAP_THROTTLING = "https://docs.aws.amazon.com/cloud-map/latest/dg/throttling.html"
 
 FIGURES: dict[str, Figure] = {
     # --- ECS / Fargate task lifecycle ---------------------------------------------------------------
@@ -114,6 +116,53 @@ FIGURES: dict[str, Figure] = {
         None,
         "HTTP",
         f"target closed the connection (task shutting down): {ELB_TROUBLESHOOTING} (HTTP 502)",
+    ),
+    # --- API Gateway HTTP API (front_door = "http_api") ---------------------------------------------------
+    "apigw.route_propagation": Figure(
+        1,
+        5,
+        "s",
+        "assumed: a CreateRoute/UpdateRoute/DeleteRoute on an auto-deploy stage takes effect (not published)",
+    ),
+    "apigw.discovery_cache": Figure(
+        60,
+        None,
+        "s",
+        "assumed (src/warmkeeper/config.py HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS): API Gateway keeps the "
+        "Cloud Map instances it discovered this long (aws/containers-roadmap#1639; AWS publishes no figure)",
+    ),
+    "apigw.integration_timeout": Figure(
+        30, None, "s", f"HTTP API integration timeout, 30 s at most, not adjustable: {APIGW_QUOTAS}"
+    ),
+    "apigw.lambda_overhead": Figure(
+        0.005, 0.02, "s", "assumed: the HTTP API invoking its Lambda integration"
+    ),
+    "apigw.status_no_instance": Figure(
+        503,
+        None,
+        "HTTP",
+        "assumed: the private integration has no instance to send to, or the instance refuses the "
+        "connection ('Service Unavailable', as public reports after ECS deploys describe)",
+    ),
+    "apigw.status_integration_timeout": Figure(
+        503,
+        None,
+        "HTTP",
+        "assumed: an HTTP API integration past 30 s ('Service Unavailable' in public reports; REST APIs "
+        "document 504 'Endpoint request timed out', HTTP APIs publish no code)",
+    ),
+    "apigw.status_lambda_failed": Figure(
+        500, None, "HTTP", "assumed: the Lambda integration errors or is throttled ('Internal Server Error')"
+    ),
+    "cloudmap.health_update": Figure(
+        0.5, 2, "s", "assumed: ECS reports a task's container health to Cloud Map (custom health status)"
+    ),
+    "ecs.drain_window": Figure(
+        75,
+        None,
+        "s",
+        f"{OUR_STACK}: src/warmkeeper/config.py HTTP_API_DEFAULT_DRAIN_SECONDS (entry container keeps "
+        "accepting after SIGTERM)",
     ),
     # --- Lambda ------------------------------------------------------------------------------------------
     "lambda.account_concurrency": Figure(1000, None, "executions", f"default quota: {LAMBDA_QUOTAS}"),
@@ -223,6 +272,19 @@ BUCKETS: dict[str, Bucket] = {
         10000,
         ("GetSecretValue",),
         "https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html",
+    ),
+    "apigatewayv2.management": Bucket(
+        40,
+        10,
+        ("GetRoutes", "CreateRoute", "UpdateRoute", "DeleteRoute", "GetVpcLink"),
+        f"{APIGW_QUOTAS}: management actions without an own row share the account's total of 10/s with "
+        "a burst of 40 (the row could not be read back here: assumed)",
+    ),
+    "servicediscovery.discover": Bucket(
+        2000,
+        1000,
+        ("DiscoverInstances",),
+        f"{CLOUD_MAP_THROTTLING}: bucket of 2,000 tokens refilled at 1,000 a second (RequestLimitExceeded)",
     ),
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from warmkeeper.aws.logs import CHANNEL, JsonFormatter
+from warmkeeper.aws.settings import FRONT_DOOR_HTTP_API
 from warmkeeper.config import DEFAULT_WAKER_RESERVED_CONCURRENCY
 from warmkeeper.sim.model import BUCKETS
 from warmkeeper.sim.traffic import Traffic
@@ -59,7 +60,7 @@ class Run:
         return self.traffic.catch_all
 
     def first_200_after_healthy(self) -> float | None:
-        healthy = self.world.alb.healthy_since
+        healthy = self.world.front.healthy_since
         if not healthy:
             return None
         after = [t for t in self.traffic.app_200_times if t >= healthy[0]]
@@ -92,14 +93,15 @@ class Run:
             "too_many_updates": self.error_count("TooManyUpdates"),
             "waker_catch_all_503": self.catch_all_answers,
             "cold_start_metric_published": self.cold_start_metrics,
-            "first_healthy_at_seconds": round(self.world.alb.healthy_since[0], 3)
-            if self.world.alb.healthy_since
+            "front_door": self.world.config.front_door,
+            "first_healthy_at_seconds": round(self.world.front.healthy_since[0], 3)
+            if self.world.front.healthy_since
             else None,
             "seconds_to_first_200_after_healthy": self.first_200_after_healthy(),
             "client_seconds_to_200_p50": round(statistics.median(done), 3) if done else None,
             "client_seconds_to_200_max": round(done[-1], 3) if done else None,
             "load_balancer_answers": {
-                k: v for k, v in sorted(self.world.notes.items()) if k.startswith("alb_")
+                k: v for k, v in sorted(self.world.notes.items()) if k.startswith(("alb_", "apigw_"))
             },
         }
 
@@ -239,3 +241,28 @@ def target_group_replaced(seed: int = 1) -> tuple[Run, float]:
     world.replace_service_target_group()
     output += run_world(world, 600.0)
     return Run(world, traffic, output), replaced
+
+
+def http_api_config(config: SimConfig | None = None, drain_seconds: float | None = None) -> SimConfig:
+    """The same environment behind the HTTP API front door (``drain_seconds`` None: config default)."""
+    return replace(config or SimConfig(), front_door=FRONT_DOOR_HTTP_API, drain_seconds=drain_seconds)
+
+
+@dataclass
+class DeployResult:
+    run: Run
+    deployed_at: float
+    answered_by_front_door: int  # the HTTP API's own answers (503) after the deploy started
+
+
+def http_api_rolling_deploy(seed: int = 1, *, drain_seconds: float | None = None) -> DeployResult:
+    """Warm behind the HTTP API, steady API traffic (2/s), then a release rolled out by ECS."""
+    world, traffic, output = warm_world(seed, http_api_config(drain_seconds=drain_seconds))
+    steady_api_traffic(world, traffic, world.kernel.now, 420.0, per_second=2.0)
+    output += run_world(world, 150.0)
+    before = sum(v for k, v in world.notes.items() if k.startswith("apigw_"))
+    deployed = world.kernel.now
+    world.deploy()
+    output += run_world(world, 420.0)
+    after = sum(v for k, v in world.notes.items() if k.startswith("apigw_"))
+    return DeployResult(Run(world, traffic, output), deployed, after - before)

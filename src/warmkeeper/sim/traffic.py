@@ -1,5 +1,6 @@
 """Simulated clients and what they got: browsers (the waiting page's script), API clients (307 and
-Retry-After), bots. Each client is a process; each of its requests goes through the simulated ALB.
+Retry-After), bots. Each client is a process; each of its requests goes through the simulated front
+door (the ALB or the HTTP API).
 
 A request **failed** when its answer is none of: the app's 200, the waiting page, a 307 back to the
 same URL, a 503 with Retry-After, or (for the waiting page's status poll) the status document.
@@ -42,7 +43,7 @@ class Traffic:
 
     def send(self, path: str, headers: dict[str, str], kind: str) -> Response:
         self.requests += 1
-        response = self.world.alb.handle("GET", path, headers)
+        response = self.world.front.handle("GET", path, headers)
         label = f"{kind} {response.status} {response.source}"
         if "retry-after" in response.headers:
             label += " retry-after"
@@ -134,7 +135,7 @@ def is_waiting_page(response: Response) -> bool:
 
 
 def acceptable(kind: str, response: Response) -> bool:
-    if response.source == "alb":
+    if response.source in ("alb", "apigw"):  # the front door's own answer (502, 503 without Retry-After)
         return False
     if response.source == "app":
         return response.status == 200

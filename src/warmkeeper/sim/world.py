@@ -21,7 +21,8 @@ from typing import Any
 
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.engine import SnapshotCache, Warmkeeper, build_engine
-from warmkeeper.aws.settings import Settings
+from warmkeeper.aws.http_api import INSTANCE_IPV4, INSTANCE_PORT, WARM_ROUTE_KEYS
+from warmkeeper.aws.settings import FRONT_DOOR_HTTP_API, FRONT_DOOR_LOAD_BALANCER, Settings
 from warmkeeper.core import Policy
 from warmkeeper.sim.aws import ApiLedger, SimClients, Throttler, client_error
 from warmkeeper.sim.kernel import Kernel, Process
@@ -38,6 +39,15 @@ LISTENER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/ci
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cityguided-keepalive"
 WARM_RULE_PRIORITY = 10
 TASK_DEFINITION_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/cityguided"
+# The HTTP API front door (front_door = "http_api"): the stack's API, integrations, VPC link, Cloud Map.
+API_ID = "simapi1"
+API_STAGE = "$default"
+WAKER_INTEGRATION_ID = "wakerint"
+SERVICE_INTEGRATION_ID = "serviceint"
+VPC_LINK_ID = "simlink1"
+CLOUD_MAP_NAMESPACE = "cityguided-staging.local"
+CLOUD_MAP_SERVICE = "cityguided"
+ENTRY_PORT = 8080
 
 # The CityGuided staging policy (examples/cityguided/warmkeeper.toml, [scale_to_zero] and staging).
 STAGING_POLICY = Policy(
@@ -77,6 +87,19 @@ class SimConfig:
     idle_alarm: bool = True
     # Multiplies every API bucket (a quota increase; a large value isolates other effects).
     api_quota_multiplier: float = 1.0
+    # "load_balancer" (an ALB listener and its warm rule) or "http_api" (API Gateway HTTP API, VPC link,
+    # Cloud Map, the waker's run-time warm routes).
+    front_door: str = FRONT_DOOR_LOAD_BALANCER
+    # How long the entry container keeps accepting after SIGTERM (http_api); None: the config default.
+    drain_seconds: float | None = None
+
+    @property
+    def http_api(self) -> bool:
+        return self.front_door == FRONT_DOOR_HTTP_API
+
+    @property
+    def drain_window(self) -> float:
+        return figure("ecs.drain_window").value if self.drain_seconds is None else self.drain_seconds
 
 
 # --- ECS ------------------------------------------------------------------------------------------
@@ -202,7 +225,7 @@ class Ecs:
         surplus = len(current) - self.desired
         for task in sorted(current, key=lambda t: (t.last_status == "RUNNING", t.created))[: max(0, surplus)]:
             self.stop(task, "Scaling activity initiated by (deployment ecs-svc)")
-        healthy_current = sum(1 for t in current if self.world.alb.is_healthy(t.ip))
+        healthy_current = sum(1 for t in current if self.world.service_healthy(t))
         for task in old:
             # Rolling replacement (minimum healthy 100 %): an old task goes once a new one is healthy.
             if self.desired == 0 or healthy_current >= min(self.desired, len(current)) > 0:
@@ -232,7 +255,11 @@ class Ecs:
         if task.desired_status != "RUNNING":
             return self._stopped(task)
         task.last_status = "ACTIVATING"
-        self.world.alb.register(task)
+        if self.world.config.http_api:
+            task.last_status = "RUNNING"
+            self.world.cloud_map.register(task)  # ECS registers a RUNNING task (custom health)
+        else:
+            self.world.alb.register(task)
         task.last_status = "RUNNING"
         task.started_at = kernel.now
         self.world.task_state_change(task)
@@ -248,6 +275,8 @@ class Ecs:
     def _container_healthy(self, task: Task) -> None:
         if task.serving:
             task.health_status = "HEALTHY"
+            if self.world.config.http_api:
+                self.world.cloud_map.report_health(task)
 
     def stop(self, task: Task, reason: str, *, spot_interruption: bool = False) -> None:
         if task.desired_status != "RUNNING":
@@ -263,6 +292,18 @@ class Ecs:
         kernel = self.world.kernel
         rng = kernel.random
         task.last_status = "DEACTIVATING"
+        if self.world.config.http_api:
+            # ECS deregisters the task from Cloud Map and sends SIGTERM at once (no deregistration
+            # delay: aws/containers-roadmap#1639); the entry container keeps accepting for its drain
+            # window, since API Gateway may still send it requests from its discovery cache.
+            self.world.cloud_map.deregister(task)
+            kernel.sleep(self.world.config.drain_window)
+            task.last_status = "STOPPING"
+            task.serving = False
+            kernel.sleep(rng.uniform(1.0, 3.0))
+            task.last_status = "DEPROVISIONING"
+            kernel.sleep(rng.uniform(2.0, 5.0))
+            return self._stopped(task)
         if spot_interruption:
             # SIGTERM comes with the two-minute warning: the task's Caddy stops accepting at once.
             kernel.sleep(rng.uniform(0.0, 1.0))
@@ -275,7 +316,7 @@ class Ecs:
         kernel.sleep(rng.uniform(1.0, 3.0))  # graceful shutdown (well inside stopTimeout)
         task.last_status = "DEPROVISIONING"
         kernel.sleep(rng.uniform(2.0, 5.0))
-        self._stopped(task)
+        return self._stopped(task)
 
     def _stopped(self, task: Task) -> None:
         task.last_status = "STOPPED"
@@ -600,6 +641,236 @@ def _forward_target(rule: Rule) -> str | None:
     return None
 
 
+# --- API Gateway HTTP API and Cloud Map (front_door = "http_api") ---------------------------------
+
+
+@dataclass
+class Instance:
+    task: Task
+    health: str = "UNHEALTHY"  # ECS's custom health status: healthy once the container is
+
+
+class CloudMap:
+    """The Cloud Map service ECS registers the tasks in (SRV records, custom health)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.instances: dict[str, Instance] = {}
+        self.healthy_since: list[float] = []  # each time the service went from 0 to 1+ healthy
+
+    def register(self, task: Task) -> None:
+        self.instances[task.arn] = Instance(task)
+        task.registered = True
+
+    def report_health(self, task: Task) -> None:
+        kernel = self.world.kernel
+
+        def update() -> None:
+            instance = self.instances.get(task.arn)
+            if instance is None or instance.health == "HEALTHY":
+                return
+            before = self.healthy_count()
+            instance.health = "HEALTHY"
+            if before == 0:
+                self.healthy_since.append(kernel.now)
+
+        kernel.at(figure("cloudmap.health_update").draw(kernel.random), update)
+
+    def deregister(self, task: Task) -> None:
+        self.instances.pop(task.arn, None)
+
+    def healthy(self) -> list[Instance]:
+        return [i for i in self.instances.values() if i.health == "HEALTHY"]
+
+    def healthy_count(self) -> int:
+        return len(self.healthy())
+
+    def is_healthy(self, task: Task) -> bool:
+        instance = self.instances.get(task.arn)
+        return instance is not None and instance.health == "HEALTHY"
+
+    # the API --------------------------------------------------------------------------------------
+
+    def discover_instances(
+        self, NamespaceName: str, ServiceName: str, HealthStatus: str = "ALL", **_: Any
+    ) -> dict[str, Any]:
+        if NamespaceName != CLOUD_MAP_NAMESPACE or ServiceName != CLOUD_MAP_SERVICE:
+            raise client_error("ServiceNotFound", "service not found", "DiscoverInstances")
+        chosen = [
+            i
+            for i in self.instances.values()
+            if HealthStatus in ("ALL", "HEALTHY_OR_ELSE_ALL") or i.health == HealthStatus
+        ]
+        return {
+            "Instances": [
+                {
+                    "InstanceId": i.task.arn.rsplit("/", 1)[-1],
+                    "NamespaceName": NamespaceName,
+                    "ServiceName": ServiceName,
+                    "HealthStatus": i.health,
+                    "Attributes": {INSTANCE_IPV4: i.task.ip, INSTANCE_PORT: str(ENTRY_PORT)},
+                }
+                for i in chosen
+            ]
+        }
+
+
+@dataclass
+class ApiRoute:
+    route_id: str
+    route_key: str
+    target: str
+
+
+class HttpApi:
+    """The HTTP API: the stack's routes (`$default` and `/_warmkeeper/{proxy+}` to the waker), the
+    waker's run-time warm routes, and API Gateway's cached view of Cloud Map."""
+
+    WAKER_TARGET = f"integrations/{WAKER_INTEGRATION_ID}"
+    SERVICE_TARGET = f"integrations/{SERVICE_INTEGRATION_ID}"
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._ids = itertools.count(1)
+        self.routes: dict[str, ApiRoute] = {}
+        for key in ("$default", "ANY /_warmkeeper/{proxy+}"):
+            self._add(key, self.WAKER_TARGET)
+        self._effective: list[tuple[float, tuple[ApiRoute, ...]]] = [(0.0, tuple(self.routes.values()))]
+        self.route_changes: list[tuple[float, str]] = []  # (when effective, "service" | "waker")
+        self.created_at: list[float] = []  # when each CreateRoute was accepted
+        self._cache: list[Task] = []
+        self._cache_until = -1.0
+        self.app_requests_by_minute: dict[int, int] = defaultdict(int)
+
+    @property
+    def healthy_since(self) -> list[float]:
+        return self.world.cloud_map.healthy_since
+
+    def _add(self, key: str, target: str) -> ApiRoute:
+        route = ApiRoute(f"r{next(self._ids)}", key, target)
+        self.routes[route.route_id] = route
+        return route
+
+    def _changed(self) -> None:
+        """A route change reaches the data plane after the propagation delay (never out of order)."""
+        kernel = self.world.kernel
+        delay = figure("apigw.route_propagation").draw(kernel.random)
+        when = max(self._effective[-1][0], kernel.now + delay)
+        snapshot = tuple(ApiRoute(r.route_id, r.route_key, r.target) for r in self.routes.values())
+        self._effective.append((when, snapshot))
+        warm = any(r.route_key in WARM_ROUTE_KEYS and r.target == self.SERVICE_TARGET for r in snapshot)
+        self.route_changes.append((when, "service" if warm else "waker"))
+
+    def effective_routes(self) -> tuple[ApiRoute, ...]:
+        now = self.world.kernel.now
+        current: tuple[ApiRoute, ...] = ()
+        for when, routes in self._effective:
+            if when <= now:
+                current = routes
+        return current
+
+    def warm_routes_live_at(self) -> float | None:
+        """When the warm routes first took effect (None: never)."""
+        return next((when for when, kind in self.route_changes if kind == "service"), None)
+
+    # the API --------------------------------------------------------------------------------------
+
+    def _check_api(self, ApiId: str, operation: str) -> None:
+        if ApiId != API_ID or self.world.destroyed:
+            raise client_error(
+                "NotFoundException", f"Invalid API identifier specified {ApiId}", operation, 404
+            )
+
+    def get_routes(self, ApiId: str, **_: Any) -> dict[str, Any]:
+        self._check_api(ApiId, "GetRoutes")
+        return {
+            "Items": [
+                {"RouteId": r.route_id, "RouteKey": r.route_key, "Target": r.target}
+                for r in self.routes.values()
+            ]
+        }
+
+    def create_route(self, ApiId: str, RouteKey: str, Target: str, **_: Any) -> dict[str, Any]:
+        self._check_api(ApiId, "CreateRoute")
+        if any(r.route_key == RouteKey for r in self.routes.values()):
+            raise client_error(
+                "ConflictException", f"Route with key {RouteKey} already exists", "CreateRoute", 409
+            )
+        route = self._add(RouteKey, Target)
+        self.created_at.append(self.world.kernel.now)
+        self._changed()
+        return {"RouteId": route.route_id, "RouteKey": RouteKey, "Target": Target}
+
+    def update_route(self, ApiId: str, RouteId: str, Target: str | None = None, **_: Any) -> dict[str, Any]:
+        self._check_api(ApiId, "UpdateRoute")
+        route = self.routes.get(RouteId)
+        if route is None:
+            raise client_error("NotFoundException", "Invalid Route identifier specified", "UpdateRoute", 404)
+        if Target is not None:
+            route.target = Target
+        self._changed()
+        return {"RouteId": RouteId, "RouteKey": route.route_key, "Target": route.target}
+
+    def delete_route(self, ApiId: str, RouteId: str, **_: Any) -> dict[str, Any]:
+        self._check_api(ApiId, "DeleteRoute")
+        if self.routes.pop(RouteId, None) is None:
+            raise client_error("NotFoundException", "Invalid Route identifier specified", "DeleteRoute", 404)
+        self._changed()
+        return {}
+
+    def get_vpc_link(self, VpcLinkId: str, **_: Any) -> dict[str, Any]:
+        if VpcLinkId != VPC_LINK_ID:
+            raise client_error("NotFoundException", "Invalid VpcLink identifier specified", "GetVpcLink", 404)
+        return {"VpcLinkId": VpcLinkId, "Name": "cityguided-staging", "VpcLinkStatus": "AVAILABLE"}
+
+    # the data plane -------------------------------------------------------------------------------
+
+    def _route_for(self, path: str) -> ApiRoute | None:
+        """HTTP API route selection: the most specific match, `$default` when none matches."""
+        by_key = {r.route_key: r for r in self.effective_routes()}
+        if path.startswith("/_warmkeeper/") and "ANY /_warmkeeper/{proxy+}" in by_key:
+            return by_key["ANY /_warmkeeper/{proxy+}"]
+        if path == "/" and "ANY /" in by_key:
+            return by_key["ANY /"]
+        if path != "/" and "ANY /{proxy+}" in by_key:
+            return by_key["ANY /{proxy+}"]
+        return by_key.get("$default")
+
+    def discovered(self) -> list[Task]:
+        """API Gateway's view of Cloud Map: the healthy instances, kept for the cache time (assumed)
+        from the first look after it expired."""
+        now = self.world.kernel.now
+        if now >= self._cache_until:
+            self._cache = [i.task for i in self.world.cloud_map.healthy()]
+            self._cache_until = now + figure("apigw.discovery_cache").value
+        return self._cache
+
+    def handle(self, method: str, path: str, headers: dict[str, str]) -> Response:
+        """One client request through the HTTP API (runs in the client's process)."""
+        if self.world.destroyed:
+            return Response(404, {}, '{"message":"Not Found"}', "apigw")
+        route = self._route_for(path)
+        if route is None:
+            return Response(404, {}, '{"message":"Not Found"}', "apigw")
+        if route.target == self.WAKER_TARGET:
+            return self.world.function.from_http_api(method, path, headers)
+        kernel = self.world.kernel
+        unavailable = Response(
+            int(figure("apigw.status_no_instance").value), {}, '{"message":"Service Unavailable"}', "apigw"
+        )
+        instances = self.discovered()
+        if not instances:
+            self.world.traffic_note("apigw_503_no_instance")
+            return unavailable
+        task = instances[kernel.random.randrange(len(instances))]
+        kernel.sleep(figure("alb.app_latency").draw(kernel.random))
+        if not task.serving:
+            self.world.traffic_note("apigw_503_stopped_instance")
+            return unavailable
+        self.app_requests_by_minute[int(kernel.now // 60)] += 1
+        return Response(200, {"content-type": "application/json"}, '{"places": []}', "app")
+
+
 # --- Lambda, EventBridge --------------------------------------------------------------------------
 
 
@@ -734,6 +1005,45 @@ class LambdaFunction:
             int(result.get("statusCode", 502)), response_headers, str(result.get("body", "")), "waker"
         )
 
+    def from_http_api(self, method: str, path: str, headers: dict[str, str]) -> Response:
+        """The HTTP API's Lambda integration: payload format 2.0, answered within 30 s or not at all."""
+        kernel = self.world.kernel
+        kernel.sleep(figure("apigw.lambda_overhead").draw(kernel.random))
+        cookies = [c.strip() for c in headers.get("cookie", "").split(";") if c.strip()]
+        event = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": "",
+            "cookies": cookies,
+            "headers": {k.lower(): v for k, v in headers.items() if k.lower() != "cookie"},
+            "requestContext": {
+                "apiId": API_ID,
+                "stage": API_STAGE,
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7"},
+            },
+            "body": "",
+            "isBase64Encoded": False,
+        }
+        box: list[tuple[str, Any]] = []
+        call = kernel.spawn(lambda: box.append(self.invoke(event)), name="apigw invoke")
+        if not kernel.wait(call, figure("apigw.integration_timeout").value):
+            # API Gateway stops waiting; the invocation runs on to its own timeout.
+            self.world.traffic_note("apigw_integration_timeout")
+            status = int(figure("apigw.status_integration_timeout").value)
+            return Response(status, {}, '{"message":"Service Unavailable"}', "apigw")
+        outcome, result = box[0]
+        if outcome != "ok" or not isinstance(result, dict):
+            self.world.traffic_note(f"apigw_lambda_{outcome}")
+            status = int(figure("apigw.status_lambda_failed").value)
+            return Response(status, {}, '{"message":"Internal Server Error"}', "apigw")
+        response_headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        if result.get("cookies"):
+            response_headers["set-cookie"] = ", ".join(str(c) for c in result["cookies"])
+        return Response(
+            int(result.get("statusCode", 500)), response_headers, str(result.get("body", "")), "waker"
+        )
+
     def invoke_async(self, event: dict[str, Any]) -> None:
         """EventBridge's asynchronous invoke: Lambda's queue retries throttles and errors."""
         kernel = self.world.kernel
@@ -835,7 +1145,7 @@ class CloudWatch:
     ) -> dict[str, Any]:
         start = int((StartTime - self.world.kernel.epoch).total_seconds() // 60)
         end = int((EndTime - self.world.kernel.epoch).total_seconds() // 60)
-        counts = self.world.alb.app_requests_by_minute
+        counts = self.world.front.app_requests_by_minute
         minutes = [m for m in range(max(0, start), end + 1) if counts.get(m) and self._published(m)]
         return {
             "MetricDataResults": [
@@ -854,7 +1164,7 @@ class CloudWatch:
         while newest >= 0 and not self._published(newest):
             newest -= 1
         breaching = all(
-            self.world.alb.app_requests_by_minute.get(m, 0) < 1
+            self.world.front.app_requests_by_minute.get(m, 0) < 1
             for m in range(newest - periods + 1, newest + 1)
         )
         state = "ALARM" if breaching else "OK"
@@ -936,6 +1246,8 @@ class World:
         self.notes: dict[str, int] = defaultdict(int)
         self.task_events: list[tuple[float, str, str]] = []
         self.alb = LoadBalancer(self)
+        self.cloud_map = CloudMap(self)
+        self.http_api = HttpApi(self)
         self.ecs = Ecs(self)
         self.ssm = ParameterStore(self)
         self.cloudwatch = CloudWatch(self)
@@ -949,7 +1261,37 @@ class World:
         if self.config.idle_alarm:
             self.kernel.every(figure("cloudwatch.alarm_period").value, self.cloudwatch.evaluate_alarm)
 
+    @property
+    def front(self) -> LoadBalancer | HttpApi:
+        """Where client requests arrive: the ALB listener or the HTTP API."""
+        return self.http_api if self.config.http_api else self.alb
+
+    def service_healthy(self, task: Task) -> bool:
+        """Healthy as the front door sees it (ECS's rolling deploy waits for it)."""
+        if self.config.http_api:
+            return self.cloud_map.is_healthy(task)
+        return self.alb.is_healthy(task.ip)
+
     def _settings(self) -> Settings:
+        if self.config.http_api:
+            return Settings(
+                app="cityguided",
+                env="staging",
+                cluster=CLUSTER,
+                service=SERVICE,
+                parameter_prefix=PREFIX,
+                policy=self.config.policy,
+                keepalive_secret_arn=SECRET_ARN,
+                idle_alarm_name=ALARM_NAME,
+                front_door=FRONT_DOOR_HTTP_API,
+                api_id=API_ID,
+                api_stage=API_STAGE,
+                service_integration_id=SERVICE_INTEGRATION_ID,
+                warm_route_keys=WARM_ROUTE_KEYS,
+                vpc_link_id=VPC_LINK_ID,
+                cloud_map_namespace=CLOUD_MAP_NAMESPACE,
+                cloud_map_service_name=CLOUD_MAP_SERVICE,
+            )
         return Settings(
             app="cityguided",
             env="staging",
@@ -973,6 +1315,8 @@ class World:
             "ssm": self.ssm,
             "cloudwatch": self.cloudwatch,
             "secretsmanager": self.secrets,
+            "apigatewayv2": self.http_api,
+            "servicediscovery": self.cloud_map,
         }
         if service not in backends:
             raise ValueError(f"the simulation has no {service} API")
