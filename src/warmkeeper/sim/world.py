@@ -1,5 +1,6 @@
 """The simulated AWS data plane and API backends: one ECS service on Fargate (Spot), one ALB
-listener with its rules and target groups, the warmkeeper Lambda with its concurrency, EventBridge,
+listener with its rules and target groups, or (``front_door = "http_api"``) an API Gateway HTTP API
+with its routes and a Cloud Map service, the warmkeeper Lambda with its concurrency, EventBridge,
 CloudWatch (RequestCount, the idle alarm, custom metrics), Parameter Store and Secrets Manager.
 
 Every timing and limit comes from :mod:`warmkeeper.sim.model`. The Lambda runs the **real**
@@ -256,8 +257,7 @@ class Ecs:
             return self._stopped(task)
         task.last_status = "ACTIVATING"
         if self.world.config.http_api:
-            task.last_status = "RUNNING"
-            self.world.cloud_map.register(task)  # ECS registers a RUNNING task (custom health)
+            self.world.cloud_map.register(task)  # ECS registers the task, UNHEALTHY until its container is
         else:
             self.world.alb.register(task)
         task.last_status = "RUNNING"
