@@ -3,7 +3,9 @@
 # Podman (Debian's) is the engine when no Docker daemon answers; runc because crun fails on hosts
 # with hybrid cgroups; catatonit is the pause process of a pod's infra container; mmdebstrap makes a Debian base, busybox-static an Alpine stand-in, and zstd
 # measures zstd-compressed sizes, for when public container registries cannot be reached.
-CONTAINER_TOOLS := podman runc catatonit mmdebstrap busybox-static zstd slirp4netns uidmap
+# containernetworking-plugins is named because Podman's common files depend on a virtual network
+# stack: without it apt may pick another provider than the one the tests ran with here (CNI).
+CONTAINER_TOOLS := podman runc catatonit containernetworking-plugins mmdebstrap busybox-static zstd slirp4netns uidmap
 CONTAINER_TOOL_BINARIES := /usr/bin/podman /usr/sbin/runc /usr/bin/catatonit /usr/bin/mmdebstrap /bin/busybox /usr/bin/zstd
 
 .PHONY: podman images-local
