@@ -67,7 +67,11 @@ def tcp_ports_listened_by(pid: int) -> set[int]:
     """The TCP ports a process listens on: its socket descriptors matched against /proc/net/tcp{,6}."""
     inodes = set()
     for descriptor in Path(f"/proc/{pid}/fd").iterdir():
-        target = str(descriptor.readlink())
+        try:
+            target = str(descriptor.readlink())
+        except FileNotFoundError:
+            # A connection closed between the listing and the read; a listening socket stays open.
+            continue
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
     ports = set()
