@@ -38,6 +38,7 @@ STATUS_KEYS = {
     "deployment_in_progress",
     "url",
     "problems",
+    "poll_after_seconds",
 }
 
 

@@ -55,8 +55,11 @@ def test_the_functions_own_reservation_counts_as_available() -> None:
     assert "can reserve 30" in check_reserved_concurrency(FakeLambda(130, 110, 20), "f", 25, "staging")
 
 
-def test_no_reservation_needs_no_check() -> None:
-    assert "no reserved concurrency" in check_reserved_concurrency(FakeLambda(10, 10), "f", 0, "staging")
+def test_no_reservation_is_accepted_and_a_low_quota_is_named() -> None:
+    found = check_reserved_concurrency(FakeLambda(10, 10), "f", 0, "staging")
+    assert found.startswith("waker: no reserved concurrency")
+    assert "quota is 10 concurrent executions" in found and "502" in found
+    assert "quota is" not in check_reserved_concurrency(FakeLambda(1000, 1000), "f", 0, "staging")
 
 
 def test_the_deploy_runs_the_check_and_goes_on_when_the_quota_cannot_be_read(cold: Harness) -> None:

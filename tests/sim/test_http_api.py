@@ -114,6 +114,15 @@ def test_herd_behind_the_http_api_stays_within_every_api_quota(herd_run: Run) ->
     assert per_second["servicediscovery.discover"] <= BUCKETS["servicediscovery.discover"].burst
 
 
+def test_no_api_client_is_redirected_in_a_loop_while_the_warm_routes_settle() -> None:
+    """Seed 1 with 1000 visitors: API clients sent 307 back to the same URL before the new routes
+    reached API Gateway came straight back, about 50 times each (14,280 307s), past any HTTP
+    client's redirect limit (20-30). They are now told when to come back (503, Retry-After)."""
+    run = herd(1000, config=http_api_config())
+    assert run.traffic.failed == 0
+    assert run.traffic.answers.get("api 307 waker", 0) <= 290  # at most about one per API client
+
+
 def test_warm_routes_are_created_only_after_a_healthy_cloud_map_instance(herd_run: Run) -> None:
     api, cloud_map = herd_run.world.http_api, herd_run.world.cloud_map
     assert cloud_map.healthy_since and api.created_at

@@ -73,16 +73,30 @@ def test_waking_moment_writes_its_bookkeeping_once() -> None:
     assert run.cold_start_metrics == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: after defect 1's fix 207 of 17643 requests (was 10541) still meet a throttled "
-    "invoke, which ALB answers 502 itself: not the waker's to fix (account quota, front door)",
-)
-def test_new_account_concurrency_degrades_cleanly() -> None:
+def test_new_account_concurrency_degrades_without_losing_a_client() -> None:
+    """A new account's Lambda concurrency (10) and no reservation (the deploy pre-flight refuses the
+    default reservation there; ``waker_reserved_concurrency = 0`` accepts this). What the waker can
+    do it does: one wake, no Lambda timeout or error, every client reaches the app. What it cannot:
+    a request that meets a throttled invoke is answered 502 by ALB itself (docs/technical/aws-model.md).
+    Seed 1, before this issue's last changes: 207 of 17,643 requests, 43 of them people's or API
+    clients'; now most of what remains is the herd's first second, while the first ten execution
+    environments start, and the pages' status polls, which the page's script retries."""
     run = herd(HERD, config=SimConfig(account_concurrency=10))
     assert len(run.world.ecs.update_service_calls) == 1
     assert run.traffic.gave_up == 0
-    assert run.traffic.failed == 0, dict(run.traffic.failures)
+    assert len(run.traffic.client_done) == HERD - HERD // 100
+    assert run.world.function.timeouts == 0 and run.world.function.errors == 0
+    assert run.catch_all_answers == 0
+    # Every front-door answer is ALB's for a throttled invoke, and no quota of an AWS API is exceeded.
+    assert {k for k in run.world.notes if k.startswith("alb_")} == {"alb_lambda_throttled"}
+    assert set(run.traffic.failures) <= {"navigation 502 alb", "api 502 alb", "bot 502 alb", "status 502 alb"}
+    assert dict(run.world.ledger.throttled) == {}
+    seen_by_people = sum(v for k, v in run.traffic.failures.items() if not k.startswith("status"))
+    assert seen_by_people <= HERD * 5 // 100
+    assert run.traffic.failed <= run.traffic.requests * 2 // 100
+    # The pages poll by the estimate (core/report.py waiting_poll_seconds): 16 invocations a client
+    # when they polled every 2 s, under 8 now; each is a throttle risk here and a cost everywhere.
+    assert run.world.function.invocations + run.world.function.throttled <= 8 * HERD
 
 
 def test_throttling_bursts_on_every_api_give_no_5xx_without_retry_after() -> None:

@@ -107,6 +107,26 @@ def test_api_call_gets_307_to_the_same_url_once_ready() -> None:
     assert not answer.wake
 
 
+def test_api_call_is_told_when_while_a_new_warm_route_settles() -> None:
+    """A 307 while the front door has not applied the new route yet comes straight back to the
+    waker: a client following redirects would loop until it gives up (simulated: ~50 a client)."""
+    req = request("GET", "/api/places", accept="application/json")
+    answer = answer_while_cold(
+        req,
+        classify_request(req, POLICY),
+        POLICY,
+        app_name="cityguided",
+        state=State.WARM,
+        ready=True,
+        held_seconds=0.0,
+        route_settling_seconds=2.2,
+    )
+    assert answer.response is not None and not answer.wake and not answer.hold
+    assert answer.response.status == 503
+    assert answer.response.header("retry-after") == "3"
+    assert json.loads(answer.response.body)["error"] == "routing"
+
+
 def test_api_call_gets_503_json_with_retry_after_after_the_hold() -> None:
     answer = plan(request("GET", "/api/places", accept="application/json"), held=25)
     assert not answer.hold

@@ -3,6 +3,7 @@ order of calls and its compare-and-set, seen from what the fakes were asked to d
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -191,7 +192,8 @@ def test_first_healthy_target_is_recorded_only_by_the_invocation_that_creates_th
     aws = FakeAws(desired=1, healthy_ips={"10.0.1.10"}, routing=Routing.SERVICE)
     aws.lock = WakeLock(requested_at=START - timedelta(seconds=40))  # routed by a concurrent invocation
     response = engine(aws).handle_request(API_REQUEST)
-    assert response.status == 307
+    # Routed a moment ago: told to come back once the route has applied, not sent round in 307s.
+    assert response.status == 503 and response.header("Retry-After") == "3"
     assert aws.lock.healthy_at is None and aws.last_wake is None  # left to the route's creator
     assert all(name != MetricName.COLD_START_SECONDS for name, _ in aws.metrics)
 
@@ -208,7 +210,9 @@ def test_a_bookkeeping_conflict_does_not_fail_the_request() -> None:
 
     keeper.store.update_wake_lock = conflict  # type: ignore[method-assign]
     response = keeper.handle_request(API_REQUEST)
-    assert response.status == 307  # the route was created; the record waits for the next reconcile
+    # The route was created (the client comes back once it applies); the record waits for the
+    # next reconcile.
+    assert response.status == 503 and response.header("Retry-After") == "3"
     assert aws.routing is Routing.SERVICE
     assert all(name != MetricName.COLD_START_SECONDS for name, _ in aws.metrics)
 
@@ -262,6 +266,42 @@ def test_status_polls_share_one_snapshot_and_a_wake_in_flight_asks_only_the_stat
     aws.now += timedelta(seconds=40)  # past half the estimate: target health is polled, still not ECS
     keeper.handle_request(STATUS_REQUEST)
     assert counts == {"describe": 0, "target_health": 1, "routing": 0, "read": 2}
+
+
+def test_an_idle_environment_reuses_its_snapshot_through_the_first_half_of_a_wake() -> None:
+    """Issue 11, new-account herd: an execution environment left idle while others served the herd
+    found its snapshot expired when traffic spilled over to it, and every environment read SSM in
+    the same instant. The first half of the estimated wake is time alone: no read."""
+    aws = FakeAws(desired=1)
+    aws.lock = WakeLock(requested_at=START - timedelta(seconds=2))  # estimate 60 s: half at 30 s
+    keeper = engine(aws)
+    keeper.snapshots = SnapshotCache(random.Random(1))
+    counts = counting(keeper)
+    keeper.handle_request(STATUS_REQUEST)
+    aws.now += timedelta(seconds=20)  # far past the 2 s a status poll's snapshot lives
+    report = json.loads(keeper.handle_request(STATUS_REQUEST).body)
+    assert counts["read"] == 1
+    assert report["state"] == "WAKING"
+    aws.now += timedelta(seconds=10)  # 32 s into the wake: the second half reads again
+    keeper.handle_request(STATUS_REQUEST)
+    assert counts["read"] == 2 and counts["target_health"] == 1
+
+
+def poll_after(keeper: Warmkeeper) -> float:
+    return float(json.loads(keeper.handle_request(STATUS_REQUEST).body)["poll_after_seconds"])
+
+
+def test_the_waiting_page_polls_less_often_far_from_the_estimate() -> None:
+    aws = FakeAws(desired=1)
+    aws.lock = WakeLock(requested_at=START - timedelta(seconds=4))  # 56 s left of the 60 s estimate
+    keeper = engine(aws)
+    assert poll_after(keeper) == 8.0
+    aws.now += timedelta(seconds=51)  # 5 s left
+    assert poll_after(keeper) == 2.5
+    aws.now += timedelta(seconds=30)  # slower than the estimate: as often as the page may
+    assert poll_after(keeper) == 2.0
+    aws.healthy_ips.add("10.0.1.10")
+    assert poll_after(keeper) == 2.0
 
 
 def test_without_a_shared_cache_every_call_observes() -> None:

@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -101,6 +101,12 @@ REQUEST_SNAPSHOT_SECONDS = 1.0
 STATUS_SNAPSHOT_SECONDS = 2.0
 # After the first healthy target is recorded, requests and polls trust the record this long.
 JUST_WARM_SECONDS = 30.0
+# How long a new warm route may take to apply everywhere after the first healthy target: neither
+# ALB (listener rules) nor API Gateway (routes of an auto-deploy stage) publishes a figure; these are
+# the upper ends of the simulation's assumed ranges (sim/model.py alb.rule_propagation,
+# apigw.route_propagation). Until then an API client gets 503 + Retry-After instead of a 307 loop.
+ALB_RULE_SETTLE_SECONDS = 3.0
+HTTP_API_ROUTE_SETTLE_SECONDS = 5.0
 # Added to the estimate in a Retry-After: a client told to come back should find the service
 # routed, not be held (hundreds of concurrent holds, one per execution, would exceed the API quotas).
 RETRY_SLACK_SECONDS = 5
@@ -133,7 +139,11 @@ class SnapshotCache:
         if snapshot is None:
             return None
         age = (now - snapshot.now).total_seconds()
-        return snapshot if 0.0 <= age <= max_age * self._factor else None
+        if age < 0.0:
+            return None
+        if snapshot.valid_until is not None and now < snapshot.valid_until:
+            return snapshot
+        return snapshot if age <= max_age * self._factor else None
 
     def put(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
@@ -162,6 +172,9 @@ class Snapshot:
     stored: StoredState
     now: datetime
     shared: bool = False  # taken from the environment's snapshot cache, not observed by this call
+    # Until then nothing observable can change the answers built on this snapshot (the first half
+    # of an estimated wake), so every caller of the environment may reuse it, whatever its age.
+    valid_until: datetime | None = None
 
     @property
     def lock(self) -> WakeLock | None:
@@ -241,8 +254,14 @@ class Warmkeeper:
             )
             assert lock is not None
             elapsed = (now - lock.requested_at).total_seconds()
-            if elapsed < self.wake_estimate_seconds(stored) / 2:
-                return self._snapshot(now, waking, no_target, Routing.WAKER, stored, None, wake_pending)
+            half = self.wake_estimate_seconds(stored) / 2
+            if elapsed < half:
+                early = self._snapshot(now, waking, no_target, Routing.WAKER, stored, None, wake_pending)
+                # An execution environment left idle while others served the herd would otherwise
+                # find its snapshot expired when traffic spills over to it, and every environment
+                # would read SSM in the same instant: on a low concurrency quota that cascade
+                # throttled invocations (issue 11, new-account herd).
+                return replace(early, valid_until=lock.requested_at + timedelta(seconds=half))
             # Healthy: the warm route is due. Whether it exists is the route creation's own check
             # (ALB refuses a second rule at the priority), so the rules are not read here either.
             health = self.balancer.target_health()
@@ -596,7 +615,14 @@ class Warmkeeper:
         return self._hold(request, kind, remaining_seconds)
 
     def _answer(
-        self, request: IncomingRequest, kind: RequestKind, snapshot: Snapshot, decision: Decision, held: float
+        self,
+        request: IncomingRequest,
+        kind: RequestKind,
+        snapshot: Snapshot,
+        decision: Decision,
+        held: float,
+        *,
+        settled: bool = False,
     ) -> ColdAnswer:
         observation = snapshot.observation
         elapsed = None
@@ -612,7 +638,16 @@ class Warmkeeper:
             held_seconds=held,
             wake_elapsed_seconds=elapsed,
             wake_failed=decision.wake_failed,
+            route_settling_seconds=0.0 if settled else self._route_settling_seconds(snapshot),
         )
+
+    def _route_settling_seconds(self, snapshot: Snapshot) -> float:
+        """Seconds the front door may still need to apply the warm route of the current wake."""
+        warm_since = snapshot.observation.warm_since
+        if warm_since is None or snapshot.observation.routing is not Routing.SERVICE:
+            return 0.0
+        settle = HTTP_API_ROUTE_SETTLE_SECONDS if self.settings.http_api else ALB_RULE_SETTLE_SECONDS
+        return max(0.0, settle - (snapshot.now - warm_since).total_seconds())
 
     def wake_estimate_seconds(self, stored: StoredState) -> float:
         """How long a wake takes, from the recorded ones: the slowest of the recent wakes (a hold
@@ -649,7 +684,15 @@ class Warmkeeper:
             snapshot = result.snapshot
             # What the step applied (a scale-up, the warm route) is the world now.
             view = replace(snapshot, observation=_after(snapshot.observation, result.decision))
-            answer = self._answer(request, kind, view, result.decision, held=0.0)
+            settling = self._route_settling_seconds(view) if held > 0 else 0.0
+            if settling > 0:
+                # Held until healthy and the warm route is new: what is left of the hold goes to
+                # letting the route apply, then the 307 (the client was promised an answer, not a
+                # Retry-After; a 307 that still comes back is the rare, short loop that remains).
+                pause = max(0.0, min(settling, self._hold_left(held, remaining_seconds)))
+                self._sleep(pause)
+                held += pause
+            answer = self._answer(request, kind, view, result.decision, held=0.0, settled=settling > 0)
             if not answer.hold:
                 assert answer.response is not None
                 return answer.response
@@ -760,6 +803,7 @@ class Warmkeeper:
             url=url,
             problems=problems,
             front_door=dict(check.details),
+            ready_in_seconds=self.ready_in_seconds(snapshot),
         )
 
 

@@ -19,6 +19,12 @@ from warmkeeper.core.machine import State
 STATUS_PATH = "/_warmkeeper/status"
 KEEPALIVE_PATH = "/_warmkeeper/keepalive"
 ENDPOINT_PREFIX = "/_warmkeeper/"
+# Once the status says the service is routed, the waiting page reloads after this many seconds plus
+# a random part of RELOAD_SPREAD_SECONDS: hundreds of pages of one herd must not reload in the same
+# instant, the front door's route change takes a few seconds to reach it anyway, and a page that
+# reloads too early gets the waiting page again, ready, which reloads it a second later.
+RELOAD_AFTER_SECONDS = 0.5
+RELOAD_SPREAD_SECONDS = 1.5
 
 # What a visitor reads for each state while waiting.
 PHASES: Mapping[str, str] = {
@@ -151,6 +157,8 @@ def waiting_page(
             "ready": ready,
             "statusPath": status_path,
             "retryAfter": retry_after_seconds,
+            "reloadAfter": RELOAD_AFTER_SECONDS,
+            "reloadSpread": RELOAD_SPREAD_SECONDS,
         },
         sort_keys=True,
     )
@@ -204,8 +212,11 @@ h1{{font-size:1.4rem;margin:0 0 1rem}}
         var failed = (s.problems || []).length > 0 && s.state === "WAKING";
         phaseEl.textContent = failed ? phases.FAILED : (phases[s.state] || s.state);
         phaseEl.setAttribute("data-state", s.state);
-        if (s.routing === "service" && s.healthy > 0) {{ setTimeout(reload, 500); return; }}
-        setTimeout(poll, 2000);
+        if (s.routing === "service" && s.healthy > 0) {{
+          setTimeout(reload, (cfg.reloadAfter + Math.random() * cfg.reloadSpread) * 1000);
+          return;
+        }}
+        setTimeout(poll, (s.poll_after_seconds || 2) * 1000);
       }})
       .catch(function () {{ setTimeout(poll, 3000); }});
   }}

@@ -14,6 +14,20 @@ from typing import Any
 
 from warmkeeper.core.machine import Decision, Observation, Policy, State, lease_active
 
+# The waiting page polls the status this often: half the estimated seconds left, within these bounds.
+# Every poll is an invocation of the waker: hundreds of pages polling every 2 s through a whole cold
+# start cost hundreds of invocations a second and, on a small concurrency quota, throttles (issue 11,
+# new-account herd); close to the estimate, and past it, a page polls at the minimum.
+WAITING_POLL_MIN_SECONDS = 2.0
+WAITING_POLL_MAX_SECONDS = 8.0
+
+
+def waiting_poll_seconds(ready_in_seconds: float | None) -> float:
+    """Seconds the waiting page waits before its next status poll (``None``: no estimate)."""
+    if ready_in_seconds is None:
+        return WAITING_POLL_MIN_SECONDS
+    return round(min(WAITING_POLL_MAX_SECONDS, max(WAITING_POLL_MIN_SECONDS, ready_in_seconds / 2)), 1)
+
 
 @dataclass(frozen=True)
 class TaskStatus:
@@ -47,6 +61,8 @@ class StatusReport:
     # What the front door shows beside the routing, label -> value (HTTP API: its warm routes,
     # Cloud Map's healthy instances, the VPC link's state); empty for a load balancer and the twin.
     front_door: dict[str, str] = field(default_factory=dict)
+    # When the waiting page should ask again (see waiting_poll_seconds).
+    poll_after_seconds: float = WAITING_POLL_MIN_SECONDS
 
     def to_json_dict(self) -> dict[str, Any]:
         def convert(value: Any) -> Any:
@@ -79,8 +95,10 @@ def status_report(
     url: str | None = None,
     problems: Sequence[str] = (),
     front_door: dict[str, str] | None = None,
+    ready_in_seconds: float | None = None,
 ) -> StatusReport:
-    """One observation and its decision, as the shared report."""
+    """One observation and its decision, as the shared report. ``ready_in_seconds``: the estimated
+    seconds until a wake in flight has a healthy target, when the caller has an estimate."""
     found = list(problems)
     if decision.wake_failed and observation.wake_requested_at is not None:
         waited = (now - observation.wake_requested_at).total_seconds()
@@ -111,4 +129,7 @@ def status_report(
         url=url,
         problems=found,
         front_door=dict(front_door or {}),
+        poll_after_seconds=waiting_poll_seconds(
+            ready_in_seconds if decision.state is State.WAKING and not decision.wake_failed else None
+        ),
     )

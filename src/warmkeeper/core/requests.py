@@ -10,6 +10,7 @@ when :attr:`ColdAnswer.wake` says so, and while :attr:`ColdAnswer.hold` is true 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -115,11 +116,14 @@ def answer_while_cold(
     held_seconds: float,
     wake_elapsed_seconds: float | None = None,
     wake_failed: bool = False,
+    route_settling_seconds: float = 0.0,
 ) -> ColdAnswer:
     """Plan the reply to an ordinary request that reached the waker.
 
     ``ready`` is true when a target is healthy AND traffic is routed to it (only then may a client be
     sent back to the same URL). ``held_seconds`` is how long this request has been held so far.
+    ``route_settling_seconds``: how long the front door may still take to apply a warm route created
+    moments ago; until then a 307 would bring the client straight back here (below).
     """
     if kind in (RequestKind.STATUS, RequestKind.KEEPALIVE, RequestKind.UNKNOWN_ENDPOINT):
         raise ValueError(f"{kind.value} requests are endpoints, not cold requests")
@@ -150,6 +154,21 @@ def answer_while_cold(
                 retry,
                 ready=ready,
                 wake_failed=wake_failed,
+            ),
+        )
+    if ready and route_settling_seconds > 0:
+        # A 307 now would come back to the waker until the route is applied, and again at once: a
+        # client following redirects gives up after 20 or 30 of them ("too many redirects"; the
+        # simulated herd behind the HTTP API saw about 50 a client). Tell it when instead.
+        wait = max(1, math.ceil(route_settling_seconds))
+        return ColdAnswer(
+            wake=False,
+            hold=False,
+            response=unavailable(
+                state,
+                wait,
+                f"The service is ready; its route is being applied. Retry in {wait} s.",
+                error="routing",
             ),
         )
     if ready:

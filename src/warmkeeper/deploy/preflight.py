@@ -311,12 +311,24 @@ def check_reserved_concurrency(lambda_client: Any, function_name: str, wanted: i
     then fail the deploy half-way. Returns what was found, for the log; an account whose settings
     cannot be read (permission, an endpoint without the API) is not blocked: the deploy says so.
     """
-    if wanted == 0:
-        return "waker: no reserved concurrency (waker_reserved_concurrency = 0)"
     try:
         limit = lambda_client.get_account_settings()["AccountLimit"]
     except (ClientError, BotoCoreError) as exc:
+        if wanted == 0:
+            return "waker: no reserved concurrency (waker_reserved_concurrency = 0)"
         return f"waker: reserved concurrency {wanted}; the account's Lambda quota could not be read ({exc})"
+    if wanted == 0:
+        quota = int(limit.get("ConcurrentExecutions", 0) or 0)
+        if 0 < quota < LAMBDA_MIN_UNRESERVED_CONCURRENCY:
+            # The simulated herd (docs/technical/aws-model.md) needs about 50 at its peak: below 100
+            # the first second of a herd meets throttled invokes, which the front door answers itself.
+            return (
+                "waker: no reserved concurrency (waker_reserved_concurrency = 0); the account's Lambda "
+                f"quota is {quota} concurrent executions: the first requests of a cold herd beyond it get "
+                "the front door's own error, 502 from ALB (docs/technical/ecs-scale-to-zero.md, new "
+                "accounts); ask AWS for a higher 'Concurrent executions' quota"
+            )
+        return "waker: no reserved concurrency (waker_reserved_concurrency = 0)"
     unreserved = int(limit.get("UnreservedConcurrentExecutions", 0))
     try:
         current = lambda_client.get_function_concurrency(FunctionName=function_name).get(

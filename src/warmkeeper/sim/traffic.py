@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
+from warmkeeper.core.pages import RELOAD_AFTER_SECONDS, RELOAD_SPREAD_SECONDS
 from warmkeeper.sim.world import Response, World
 
 BROWSER = {
@@ -86,7 +87,8 @@ class Traffic:
         self.gave_up += 1
 
     def _poll_status(self, start: float) -> None:
-        """The waiting page's script: poll every 2 s (3 s after an error), reload once routed."""
+        """The waiting page's script (core/pages.py): poll after the status' ``poll_after_seconds`` (3 s
+        after an error), reload once routed."""
         kernel = self.world.kernel
         kernel.sleep(1.0)
         while kernel.now - start < GIVE_UP_SECONDS:
@@ -101,9 +103,9 @@ class Traffic:
                 and status.get("routing") == "service"
                 and (status.get("healthy") or 0) > 0
             ):
-                kernel.sleep(0.5)
+                kernel.sleep(RELOAD_AFTER_SECONDS + kernel.random.random() * RELOAD_SPREAD_SECONDS)
                 return
-            kernel.sleep(2.0)
+            kernel.sleep(float(status.get("poll_after_seconds", 2.0)) if isinstance(status, dict) else 2.0)
 
     def api_client(self, path: str = "/api/places") -> None:
         kernel = self.world.kernel
