@@ -11,8 +11,16 @@ from botocore.exceptions import ClientError
 
 from warmkeeper.aws.http_api import HttpApiRouting
 from warmkeeper.sim.aws import SimClients
-from warmkeeper.sim.model import BUCKETS
-from warmkeeper.sim.scenarios import DeployResult, Run, herd, http_api_config, http_api_rolling_deploy
+from warmkeeper.sim.model import BUCKETS, figure
+from warmkeeper.sim.scenarios import (
+    DeployResult,
+    Run,
+    SpotResult,
+    herd,
+    http_api_config,
+    http_api_rolling_deploy,
+    spot_interruption,
+)
 from warmkeeper.sim.world import (
     API_ID,
     CLOUD_MAP_NAMESPACE,
@@ -168,3 +176,50 @@ def test_the_http_api_stops_waiting_for_the_lambda_at_its_30_s_integration_timeo
     assert (status, source) == (503, "apigw")
     assert 30.0 <= answered_at < 31.0
     assert world.notes["apigw_integration_timeout"] == 1
+
+
+# --- a Fargate Spot interruption of the only task ----------------------------------------------------------
+# Behind the HTTP API, ECS deregisters the task from Cloud Map and sends SIGTERM at the notice; the entry
+# container keeps accepting for its drain window (75 s by default), which covers API Gateway's discovery
+# cache and the waker's removal of the warm routes (a few seconds), inside the two-minute notice.
+
+
+@pytest.fixture(scope="module")
+def spot() -> SpotResult:
+    return spot_interruption(config=http_api_config())
+
+
+def test_spot_interruption_behind_the_http_api_no_request_is_answered_by_the_front_door(
+    spot: SpotResult,
+) -> None:
+    """Seeds 1-5: 0 answers of the HTTP API itself, 0 failed requests."""
+    assert spot.answered_by_front_door == 0, dict(spot.run.world.notes)
+    assert spot.run.traffic.failed == 0, dict(spot.run.traffic.failures)
+
+
+def test_spot_interruption_behind_the_http_api_brings_a_replacement_and_traffic_back(
+    spot: SpotResult,
+) -> None:
+    assert spot.run.wakes == 1 and spot.run.sleeps == 0
+    assert spot.run.traffic.app_200_times[-1] > spot.interrupted_at + 60  # the replacement serves
+    assert spot.run.traffic.gave_up == 0
+
+
+def test_spot_interruption_behind_the_http_api_routes_to_the_waker_within_the_drain_window(
+    spot: SpotResult,
+) -> None:
+    """The warm routes are gone while the interrupted task still accepts (seed 1: 2.9 s; seeds 1-5:
+    2.9-5.8 s), and the drain window and the graceful stop end inside the notice (seed 1: STOPPED
+    81.3 s after it)."""
+    drain = spot.run.world.config.drain_window
+    assert spot.waker_back_after_seconds is not None and spot.waker_back_after_seconds < drain
+    assert spot.stopped_after_seconds is not None
+    assert drain < spot.stopped_after_seconds <= figure("spot.warning").value
+
+
+def test_spot_interruption_behind_the_http_api_without_a_drain_window_gets_its_503s() -> None:
+    """The drain window is what gives 0: without it the discovery cache still names the stopped task
+    until the warm routes are gone (seed 1: 9 requests; seeds 1-5: 9-15)."""
+    spot = spot_interruption(config=http_api_config(drain_seconds=0))
+    assert spot.run.world.notes["apigw_503_stopped_instance"] > 0
+    assert spot.answered_by_front_door == spot.run.world.notes["apigw_503_stopped_instance"]

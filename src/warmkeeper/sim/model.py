@@ -57,6 +57,11 @@ ELB_TROUBLESHOOTING = (
     "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html"
 )
 SPOT_NOTICE = "https://repost.aws/knowledge-center/fargate-spot-termination-notice"
+ECS_LB_ACCURACY = (
+    "AWS What's New 2023-02-13, 'Amazon ECS improves accuracy of service load balancing': "
+    "https://aws.amazon.com/about-aws/whats-new/2023/02/amazon-elastic-container-service-accuracy-service-"
+    "load-balancing/"
+)
 OUR_STACK = "this project's stack"
 APIGW_QUOTAS = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"
 CLOUD_MAP_THROTTLING = "https://docs.aws.amazon.com/cloud-map/latest/dg/throttling.html"
@@ -84,7 +89,22 @@ FIGURES: dict[str, Figure] = {
         30, None, "s", "ECS default stopTimeout (container definition reference): SIGTERM to SIGKILL"
     ),
     "spot.warning": Figure(
-        120, None, "s", f"two-minute warning, SIGTERM and task state change event: {SPOT_NOTICE}"
+        120,
+        None,
+        "s",
+        f"two-minute notice (a task state change event and SIGTERM) before the task is terminated; "
+        f"stopTimeout 120 s at most: {SPOT_NOTICE}",
+    ),
+    "spot.deregistration_after_notice": Figure(
+        0,
+        None,
+        "s",
+        f"behind an ALB, ECS deregisters a Fargate Spot task that got its termination notice before it "
+        f"sends SIGTERM ({ECS_LB_ACCURACY}): the target drains from the notice (at once: assumed, the "
+        "worst case for the warm route) and SIGTERM follows once the deregistration delay "
+        f"(`alb.deregistration_delay`) has passed, within the notice; {SPOT_NOTICE} asks for a "
+        "deregistration delay under two minutes on FARGATE_SPOT target groups (its older 'might not be "
+        "deregistered until STOPPED' predates the 2023 change)",
     ),
     # --- ALB ---------------------------------------------------------------------------------------------
     "alb.health_interval": Figure(5, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),

@@ -17,7 +17,7 @@ from warmkeeper.aws.settings import FRONT_DOOR_HTTP_API
 from warmkeeper.config import DEFAULT_WAKER_RESERVED_CONCURRENCY
 from warmkeeper.sim.model import BUCKETS
 from warmkeeper.sim.traffic import Traffic
-from warmkeeper.sim.world import SimConfig, World
+from warmkeeper.sim.world import WARM_RULE_PRIORITY, SimConfig, World, _forward_target
 
 # Issue 11 defect 8, sized from this simulation after defect 1's fix: the 1000-visitor herd peaks
 # at 48 concurrent executions (seed 1, docs/benchmarks.md SIMULATED); the config's default reservation
@@ -186,27 +186,58 @@ def steady_api_traffic(world: World, traffic: Traffic, start: float, end: float,
 class SpotResult:
     run: Run
     interrupted_at: float
-    answered_by_load_balancer: int
+    # Requests the front door answered itself after the notice (the ALB's 503/502, the HTTP API's 503):
+    # the notes prefixed alb_ and apigw_.
+    answered_by_front_door: int
+    # From the notice until no warm route is live any more (the ALB's warm rule or the HTTP API's warm
+    # routes gone from what the data plane sees): traffic is back on the waker. None: never.
     waker_back_after_seconds: float | None
+    # From the notice until ECS reports the interrupted task STOPPED. None: not within the run.
+    stopped_after_seconds: float | None
+
+
+def _front_door_answers(world: World) -> int:
+    return sum(v for k, v in world.notes.items() if k.startswith(("alb_", "apigw_")))
+
+
+def _waker_back_at(world: World, since: float) -> float | None:
+    """When the data plane first sees no warm route after ``since``."""
+    if world.config.http_api:
+        return next(
+            (when for when, kind in world.http_api.route_changes if when > since and kind == "waker"), None
+        )
+    service = world.alb.service_tg.arn
+    for when, rules in world.alb._effective:
+        if when > since and not any(
+            rule.priority == WARM_RULE_PRIORITY and _forward_target(rule) == service for rule in rules
+        ):
+            return when
+    return None
 
 
 def spot_interruption(seed: int = 1, config: SimConfig | None = None) -> SpotResult:
-    """The only task is a Fargate Spot task and is interrupted while warm, with API traffic."""
+    """The only task is a Fargate Spot task and is interrupted while warm, with API traffic (2/s),
+    behind either front door (``config.front_door``)."""
     world, traffic, output = warm_world(seed, config)
     steady_api_traffic(world, traffic, world.kernel.now, 400.0, per_second=2.0)
     output += run_world(world, 150.0)
-    before = sum(v for k, v in world.notes.items() if k.startswith("alb_"))
+    before = _front_door_answers(world)
     task = next(t for t in world.ecs.live() if t.last_status == "RUNNING")
     interrupted = world.kernel.now
     world.ecs.interrupt_spot(task)
     output += run_world(world, 400.0)
-    after = sum(v for k, v in world.notes.items() if k.startswith("alb_"))
-    waker_back = None
-    for when, _ in world.alb._effective:
-        if when > interrupted:
-            waker_back = round(when - interrupted, 3)
-            break
-    return SpotResult(Run(world, traffic, output), interrupted, after - before, waker_back)
+    waker_back = _waker_back_at(world, interrupted)
+    stopped = next(
+        (when for when, ip, status in world.task_events if ip == task.ip and status.startswith("STOPPED/")),
+        None,
+    )
+    return SpotResult(
+        Run(world, traffic, output),
+        interrupted,
+        _front_door_answers(world) - before,
+        None if waker_back is None else round(waker_back - interrupted, 3),
+        None if stopped is None else round(stopped - interrupted, 3),
+    )
 
 
 def idle_sleep(

@@ -291,29 +291,35 @@ class Ecs:
     def _stop(self, task: Task, spot_interruption: bool) -> None:
         kernel = self.world.kernel
         rng = kernel.random
+        # A Fargate Spot task's containers are stopped when its two-minute notice runs out, whatever
+        # they are doing: the drain and the graceful stop fit in it or are cut short.
+        deadline = kernel.now + figure("spot.warning").value if spot_interruption else None
+
+        def bounded(seconds: float) -> float:
+            return seconds if deadline is None else max(0.0, min(seconds, deadline - kernel.now))
+
         task.last_status = "DEACTIVATING"
         if self.world.config.http_api:
             # ECS deregisters the task from Cloud Map and sends SIGTERM at once (no deregistration
             # delay: aws/containers-roadmap#1639); the entry container keeps accepting for its drain
             # window, since API Gateway may still send it requests from its discovery cache.
             self.world.cloud_map.deregister(task)
-            kernel.sleep(self.world.config.drain_window)
-            task.last_status = "STOPPING"
-            task.serving = False
-            kernel.sleep(rng.uniform(1.0, 3.0))
-            task.last_status = "DEPROVISIONING"
-            kernel.sleep(rng.uniform(2.0, 5.0))
-            return self._stopped(task)
-        if spot_interruption:
-            # SIGTERM comes with the two-minute warning: the task's Caddy stops accepting at once.
-            kernel.sleep(rng.uniform(0.0, 1.0))
-            task.serving = False
-        drained = self.world.alb.deregister(task.ip)
-        if drained is not None and not spot_interruption:
-            kernel.wait(drained, figure("alb.deregistration_delay").value + 1)
+            kernel.sleep(bounded(self.world.config.drain_window))
+        else:
+            # ECS deregisters the task first and sends SIGTERM once its target has drained: on a
+            # scale-in or a deploy, and since 2023 on a Spot interruption too, where the target starts
+            # draining at the notice (spot.deregistration_after_notice) and SIGTERM follows after the
+            # deregistration delay, within the notice.
+            if spot_interruption:
+                kernel.sleep(figure("spot.deregistration_after_notice").value)
+            drained = self.world.alb.deregister(task.ip)
+            if drained is not None:
+                kernel.wait(drained, bounded(figure("alb.deregistration_delay").value + 1))
+        # SIGTERM (ALB) or the end of the drain window (HTTP API): the entry container stops accepting
+        # and finishes what it holds.
         task.last_status = "STOPPING"
         task.serving = False
-        kernel.sleep(rng.uniform(1.0, 3.0))  # graceful shutdown (well inside stopTimeout)
+        kernel.sleep(bounded(rng.uniform(1.0, 3.0)))  # graceful shutdown (well inside stopTimeout)
         task.last_status = "DEPROVISIONING"
         kernel.sleep(rng.uniform(2.0, 5.0))
         return self._stopped(task)
@@ -328,7 +334,8 @@ class Ecs:
         self.converge()
 
     def interrupt_spot(self, task: Task) -> None:
-        """Fargate Spot takes the capacity back: warning event, SIGTERM, replacement if capacity."""
+        """Fargate Spot takes the capacity back: the notice (a task state change event), the target
+        draining at once behind an ALB, SIGTERM after it (2023 order), a replacement if capacity."""
         self.stop(task, "Your Spot Task was interrupted.", spot_interruption=True)
         self.world.kernel.at(figure("ecs.scheduler_delay").draw(self.world.kernel.random), self.converge)
 
