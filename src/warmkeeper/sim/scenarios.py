@@ -186,8 +186,8 @@ def steady_api_traffic(world: World, traffic: Traffic, start: float, end: float,
 class SpotResult:
     run: Run
     interrupted_at: float
-    # Requests the front door answered itself after the notice (the ALB's 503/502, the HTTP API's 503):
-    # the notes prefixed alb_ and apigw_.
+    # Requests the front door answered itself after the notice (ALB's 503 and 502s, the HTTP API's 503
+    # and 500s): the world's notes prefixed alb_ and apigw_.
     answered_by_front_door: int
     # From the notice until no warm route is live any more (the ALB's warm rule or the HTTP API's warm
     # routes gone from what the data plane sees): traffic is back on the waker. None: never.

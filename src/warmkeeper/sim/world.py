@@ -613,6 +613,7 @@ class LoadBalancer:
         target = candidates[kernel.random.randrange(len(candidates))]
         kernel.sleep(figure("alb.app_latency").draw(kernel.random))
         if target.task is None or not target.task.serving:
+            self.world.traffic_note("alb_502_target_closed")
             return Response(int(figure("alb.status_target_closed").value), {}, "502 Bad Gateway", "alb")
         if group is self.service_tg:
             self.app_requests_by_minute[int(kernel.now // 60)] += 1
