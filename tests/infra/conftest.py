@@ -143,6 +143,14 @@ def any_env(request: pytest.FixtureRequest) -> SynthesizedEnv:
     return synthesized
 
 
+@pytest.fixture(params=["staging", "production", "https_staging", "http_api_staging"])
+def every_front_door(request: pytest.FixtureRequest) -> SynthesizedEnv:
+    """``any_env`` and the HTTP API variant: for what must hold behind every front door (the
+    service's scaling, its dependencies, the events that reach the waker)."""
+    synthesized: SynthesizedEnv = request.getfixturevalue(request.param)
+    return synthesized
+
+
 @pytest.fixture(params=["staging", "production", "https_staging"])
 def images_stack(request: pytest.FixtureRequest) -> SynthesizedEnv:
     """The images stack (ECR repositories) synthesized beside each variant's service stack."""

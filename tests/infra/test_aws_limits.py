@@ -24,10 +24,10 @@ def _function(synth: SynthesizedEnv) -> dict[str, Any]:
     return synth.only("AWS::Lambda::Function")[1]
 
 
-def test_service_depends_on_the_capacity_provider_association(any_env: SynthesizedEnv) -> None:
-    association_id, _ = any_env.only("AWS::ECS::ClusterCapacityProviderAssociations")
-    service_id, _ = any_env.only("AWS::ECS::Service")
-    depends_on = any_env.raw["Resources"][service_id].get("DependsOn", [])
+def test_service_depends_on_the_capacity_provider_association(every_front_door: SynthesizedEnv) -> None:
+    association_id, _ = every_front_door.only("AWS::ECS::ClusterCapacityProviderAssociations")
+    service_id, _ = every_front_door.only("AWS::ECS::Service")
+    depends_on = every_front_door.raw["Resources"][service_id].get("DependsOn", [])
     assert association_id in ([depends_on] if isinstance(depends_on, str) else depends_on)
 
 

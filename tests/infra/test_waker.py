@@ -287,24 +287,26 @@ def _rules_to_function(synth: SynthesizedEnv) -> list[dict[str, Any]]:
     ]
 
 
-def test_events_reach_the_lambda(any_env: SynthesizedEnv) -> None:
-    rules = _rules_to_function(any_env)
+def test_events_reach_the_lambda(every_front_door: SynthesizedEnv) -> None:
+    rules = _rules_to_function(every_front_door)
     schedules = [rule for rule in rules if "ScheduleExpression" in rule]
     assert [rule["ScheduleExpression"] for rule in schedules] == ["rate(1 minute)"]
     alarm_rules = [rule for rule in rules if rule.get("EventPattern", {}).get("source") == ["aws.cloudwatch"]]
     task_rules = [rule for rule in rules if rule.get("EventPattern", {}).get("source") == ["aws.ecs"]]
-    if any_env.settings.scale_to_zero:
+    if every_front_door.settings.scale_to_zero:
         assert len(alarm_rules) == 1
         assert alarm_rules[0]["EventPattern"] == {
             "source": ["aws.cloudwatch"],
             "detail-type": ["CloudWatch Alarm State Change"],
-            "resources": [get_att(any_env.logical_id("Idle/Alarm"), "Arn")],
+            "resources": [get_att(every_front_door.logical_id("Idle/Alarm"), "Arn")],
         }
         # Issue 11 (Spot interruption): the service's stopping tasks reach the Lambda within seconds.
         assert len(task_rules) == 1
         pattern = task_rules[0]["EventPattern"]
         assert pattern["detail-type"] == ["ECS Task State Change"]
-        assert pattern["detail"]["clusterArn"] == [get_att(any_env.logical_id("Cluster/Cluster"), "Arn")]
+        assert pattern["detail"]["clusterArn"] == [
+            get_att(every_front_door.logical_id("Cluster/Cluster"), "Arn")
+        ]
         assert pattern["detail"]["$or"] == [
             {"lastStatus": ["STOPPING", "STOPPED"]},
             {"desiredStatus": ["STOPPED"]},
@@ -316,7 +318,7 @@ def test_events_reach_the_lambda(any_env: SynthesizedEnv) -> None:
     assert len(rules) == len(schedules) + len(alarm_rules) + len(task_rules)
     permissions = [
         permission["Properties"]
-        for permission in any_env.resources("AWS::Lambda::Permission").values()
+        for permission in every_front_door.resources("AWS::Lambda::Permission").values()
         if permission["Properties"]["Principal"] == "events.amazonaws.com"
     ]
     assert len(permissions) == len(rules)

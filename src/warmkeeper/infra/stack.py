@@ -10,6 +10,8 @@ The output keys are the contract with the deploy tooling and the CLI (see docs/t
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Environment, Fn, Stack, Tags
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
 from warmkeeper.aws import stack as keys
@@ -107,10 +109,6 @@ class WarmkeeperStack(Stack):
             images=images,
             target_group=ingress.service_target_group,
         )
-        # Created after the cluster's capacity-provider association, deleted before it
-        # (containers-roadmap#631): a dependency on the cluster construct covers the association CDK
-        # adds under it at synthesis.
-        app_service.service.node.add_dependency(cluster.cluster)
         waker = Waker(
             self,
             "Waker",
@@ -130,31 +128,14 @@ class WarmkeeperStack(Stack):
             service_target_group=ingress.service_target_group,
             waker_target_group=waker.target_group,
         )
-        idle: IdleDetector | None = None
-        if settings.env.scale_to_zero:
-            idle = IdleDetector(
-                self,
-                "Idle",
-                settings=settings,
-                requests=service_request_count(ingress.load_balancer, ingress.service_target_group),
-                function=waker.function,
-            )
-            TaskStopEvents(
-                self,
-                "TaskEvents",
-                settings=settings,
-                cluster=cluster.cluster,
-                service=app_service.service,
-                function=waker.function,
-            )
-        else:
-            Autoscaling(
-                self,
-                "Autoscaling",
-                settings=settings,
-                service=app_service.service,
-                target_group=ingress.service_target_group,
-            )
+        idle = self._scaling(
+            settings,
+            cluster,
+            app_service,
+            waker,
+            requests=service_request_count(ingress.load_balancer, ingress.service_target_group),
+            target_group=ingress.service_target_group,
+        )
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -234,19 +215,14 @@ class WarmkeeperStack(Stack):
             role=waker.role,
         )
         waker.write_settings(**front_door.waker_settings)
-        idle: IdleDetector | None = None
-        if settings.env.scale_to_zero:
-            idle = IdleDetector(
-                self,
-                "Idle",
-                settings=settings,
-                requests=api_request_count(front_door.api.api_id, STAGE_NAME),
-                function=waker.function,
-            )
-        else:
-            Autoscaling(
-                self, "Autoscaling", settings=settings, service=app_service.service, target_group=None
-            )
+        idle = self._scaling(
+            settings,
+            cluster,
+            app_service,
+            waker,
+            requests=api_request_count(front_door.api.api_id, STAGE_NAME),
+            target_group=None,
+        )
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -276,6 +252,38 @@ class WarmkeeperStack(Stack):
             ),
         }
         self._add_outputs(outputs)
+
+    def _scaling(
+        self,
+        settings: StackSettings,
+        cluster: Cluster,
+        app_service: AppService,
+        waker: Waker,
+        *,
+        requests: cloudwatch.Metric,
+        target_group: elbv2.ApplicationTargetGroup | None,
+    ) -> IdleDetector | None:
+        """What scales the service, the same behind every front door: with scale-to-zero the idle
+        alarm (on the front door's request count) and the stopping tasks' events to the waker (a
+        Spot interruption, issue 11), otherwise target tracking. Returns the idle detector, if any."""
+        # Created after the cluster's capacity-provider association, deleted before it
+        # (containers-roadmap#631): a dependency on the cluster construct covers the association CDK
+        # adds under it at synthesis.
+        app_service.service.node.add_dependency(cluster.cluster)
+        if not settings.env.scale_to_zero:
+            Autoscaling(
+                self, "Autoscaling", settings=settings, service=app_service.service, target_group=target_group
+            )
+            return None
+        TaskStopEvents(
+            self,
+            "TaskEvents",
+            settings=settings,
+            cluster=cluster.cluster,
+            service=app_service.service,
+            function=waker.function,
+        )
+        return IdleDetector(self, "Idle", settings=settings, requests=requests, function=waker.function)
 
     @staticmethod
     def _common_outputs(
