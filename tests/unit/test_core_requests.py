@@ -62,7 +62,14 @@ def test_classify(req: IncomingRequest, kind: RequestKind) -> None:
     assert classify_request(req, POLICY) is kind
 
 
-def plan(req: IncomingRequest, *, ready: bool = False, held: float = 0.0, failed: bool = False):  # type: ignore[no-untyped-def]
+def plan(  # type: ignore[no-untyped-def]
+    req: IncomingRequest,
+    *,
+    ready: bool = False,
+    held: float = 0.0,
+    failed: bool = False,
+    settling: float = 0.0,
+):
     return answer_while_cold(
         req,
         classify_request(req, POLICY),
@@ -73,6 +80,7 @@ def plan(req: IncomingRequest, *, ready: bool = False, held: float = 0.0, failed
         held_seconds=held,
         wake_elapsed_seconds=12.4,
         wake_failed=failed,
+        route_settling_seconds=settling,
     )
 
 
@@ -110,17 +118,7 @@ def test_api_call_gets_307_to_the_same_url_once_ready() -> None:
 def test_api_call_is_told_when_while_a_new_warm_route_settles() -> None:
     """A 307 while the front door has not applied the new route yet comes straight back to the
     waker: a client following redirects would loop until it gives up (simulated: ~50 a client)."""
-    req = request("GET", "/api/places", accept="application/json")
-    answer = answer_while_cold(
-        req,
-        classify_request(req, POLICY),
-        POLICY,
-        app_name="cityguided",
-        state=State.WARM,
-        ready=True,
-        held_seconds=0.0,
-        route_settling_seconds=2.2,
-    )
+    answer = plan(request("GET", "/api/places", accept="application/json"), ready=True, settling=2.2)
     assert answer.response is not None and not answer.wake and not answer.hold
     assert answer.response.status == 503
     assert answer.response.header("retry-after") == "3"
