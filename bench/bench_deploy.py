@@ -9,7 +9,7 @@ against during the deploys, each deploy's duration and steps, and whether any re
 after a switch was answered by the old version.
 
 Also printed: the MODELLED duration of the same deploy on Fargate (staging), from the stack's
-settings (`warmkeeper.infra`) and the model of `warmkeeper.deploy.model`. Nothing of AWS is measured.
+settings (`warmkeeper.infra`) and the model of `warmkeeper.deploy.duration`. Nothing of AWS is measured.
 
 Run from the repository root:
 
@@ -181,7 +181,7 @@ def summarize(samples: list[list[Any]]) -> dict[str, Any]:
 def modelled_fargate(config: Path) -> list[str]:
     """The staging deploy on Fargate, MODELLED from the stack's settings (nothing measured)."""
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    from warmkeeper.deploy.model import SOURCES, StackTimings, model_cold_deploy, model_warm_deploy
+    from warmkeeper.deploy.duration import SOURCES, StackTimings, model_cold_deploy, model_warm_deploy
     from warmkeeper.infra.ingress import (
         DEREGISTRATION_DELAY_SECONDS,
         HEALTH_CHECK_INTERVAL_SECONDS,

@@ -6,7 +6,7 @@ Run from the repository root:
     .venv/bin/python bench/bench_sim.py --herd 300 --front-door http_api --json
 
 Deterministic: the same --seed gives the same numbers on any machine (only the wall time differs).
-Every AWS number behind it is in src/warmkeeper/sim/model.py with its source.
+Every AWS number behind it is in src/warmkeeper_sim/figures.py with its source.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from warmkeeper.aws.settings import FRONT_DOOR_HTTP_API, FRONT_DOOR_LOAD_BALANCER  # noqa: E402
-from warmkeeper.sim.scenarios import herd  # noqa: E402
-from warmkeeper.sim.world import SimConfig  # noqa: E402
+from warmkeeper.aws.lambda_settings import FRONT_DOOR_HTTP_API, FRONT_DOOR_LOAD_BALANCER  # noqa: E402
+from warmkeeper_sim.scenarios import herd  # noqa: E402
+from warmkeeper_sim.world import SimConfig  # noqa: E402
 
 
 def positive(text: str) -> int:

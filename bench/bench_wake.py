@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from warmkeeper.config import AppConfig, expand_local, load_config  # noqa: E402
-from warmkeeper.local.control import TwinControl  # noqa: E402
-from warmkeeper.local.ports import free_port  # noqa: E402
+from warmkeeper.local.loopback import free_port  # noqa: E402
 from warmkeeper.local.supervisor import startup_order  # noqa: E402
+from warmkeeper.local.twin_client import TwinControl  # noqa: E402
 
 CONFIG = ROOT / "examples" / "cityguided" / "warmkeeper.toml"
 API = {"Accept": "application/json", "User-Agent": "bench"}

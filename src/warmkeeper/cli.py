@@ -15,8 +15,13 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from warmkeeper.clikit import err
-from warmkeeper.commands import config as config_commands
-from warmkeeper.commands import cost, deploy, ops, twin
+from warmkeeper.commands import (
+    config_commands,
+    cost_commands,
+    deploy_commands,
+    ops_commands,
+    twin_commands,
+)
 from warmkeeper.errors import ExitCode, WarmkeeperError
 
 NO_CREDENTIALS = (
@@ -83,17 +88,17 @@ app = typer.Typer(
 for command in (
     config_commands.validate,
     config_commands.synth,
-    cost.cost,
-    deploy.deploy,
-    deploy.rollback,
-    deploy.destroy,
-    deploy.images,
-    deploy.smoke,
-    ops.status,
-    ops.wake,
-    ops.sleep,
-    ops.keepalive,
-    twin.up,
+    cost_commands.cost,
+    deploy_commands.deploy,
+    deploy_commands.rollback,
+    deploy_commands.destroy,
+    deploy_commands.images,
+    deploy_commands.smoke,
+    ops_commands.status,
+    ops_commands.wake,
+    ops_commands.sleep,
+    ops_commands.keepalive,
+    twin_commands.up,
 ):
     app.command()(command)
 

@@ -27,6 +27,10 @@ from pydantic import (
     model_validator,
 )
 
+from warmkeeper.core.front_doors import (
+    HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS,
+    HTTP_API_DEFAULT_DRAIN_SECONDS,
+)
 from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
 from warmkeeper.errors import WarmkeeperError
 
@@ -108,13 +112,6 @@ HTTP_API_HOLD_MARGIN_SECONDS = 5
 # account-level quota per region is 10,000 requests/s with a burst of 5,000 (API Gateway quotas).
 HTTP_API_MAX_RATE_LIMIT = 10_000
 HTTP_API_MAX_BURST_LIMIT = 5_000
-# The drain window of an HTTP API front door. API Gateway discovers the tasks through Cloud Map and caches
-# what it found; ECS deregisters a task from Cloud Map and sends it SIGTERM at once, without a delay
-# like a target group's deregistration (aws/containers-roadmap#1639). Requests still reach that task
-# until API Gateway's cache refreshes: public reports describe 503s for about a minute after a deploy,
-# and AWS publishes no cache duration. ASSUMED: 60 s of cache, so a window of 75 s by default.
-HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS = 60
-HTTP_API_DEFAULT_DRAIN_SECONDS = 75
 # The entry container's stop timeout must leave this much after the drain window for its graceful stop
 # (finishing the requests it holds); ECS's stopTimeout is at most 120 s on Fargate.
 DRAIN_STOP_MARGIN_SECONDS = 5
@@ -246,7 +243,7 @@ class Container(_Strict):
         return self
 
 
-class Ingress(_Strict):
+class IngressSettings(_Strict):
     domain: str | None = None
     certificate_arn: CertificateArn = None
 
@@ -448,7 +445,7 @@ class AppConfig(_Strict):
 
     app: AppSection
     containers: Annotated[list[Container], Field(min_length=1)]
-    ingress: Ingress = Field(default_factory=Ingress)
+    ingress: IngressSettings = Field(default_factory=IngressSettings)
     scale_to_zero: ScaleToZeroPolicy = Field(default_factory=ScaleToZeroPolicy)
     defaults: dict[str, Any] = Field(default_factory=dict)
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -35,8 +35,8 @@ from warmkeeper.aws import lambda_handler, logs
 from warmkeeper.aws.adapters import WakeLock
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
+from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import METRICS_NAMESPACE, MetricName
-from warmkeeper.aws.settings import Settings
 from warmkeeper.core import Policy
 
 REGION = "eu-west-3"

@@ -9,7 +9,7 @@ import sys
 
 CHECK = """
 import json, sys
-import warmkeeper.aws.lambda_handler, warmkeeper.aws.control, warmkeeper.core
+import warmkeeper.aws.lambda_handler, warmkeeper.aws.operations, warmkeeper.core
 loaded = sorted({name.split(".")[0] for name in sys.modules})
 print(json.dumps(loaded))
 """

@@ -33,12 +33,12 @@ from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import WakeLock
 from warmkeeper.aws.api_gateway import BadEventError, request_from_http_api_event
 from warmkeeper.aws.clients import AwsClients
-from warmkeeper.aws.control import AwsControl, settings_from_outputs
 from warmkeeper.aws.engine import Warmkeeper, build_engine
-from warmkeeper.aws.http_api import WARM_ROUTE_KEYS
+from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
+from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import MetricName
-from warmkeeper.aws.settings import Settings
-from warmkeeper.aws.stack import (
+from warmkeeper.aws.operations import AwsControl, settings_from_outputs
+from warmkeeper.aws.stack_outputs import (
     OUTPUT_API_ID,
     OUTPUT_API_STAGE,
     OUTPUT_CLOUD_MAP_SERVICE_ID,
@@ -48,7 +48,7 @@ from warmkeeper.aws.stack import (
     OUTPUT_SERVICE_INTEGRATION_ID,
     OUTPUT_VPC_LINK_ID,
 )
-from warmkeeper.commands.ops import human_status
+from warmkeeper.commands.ops_commands import human_status
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "http_api_v2.json"
 ENV = "staging-api"
@@ -582,7 +582,7 @@ def test_http_api_settings_round_trip_and_name_what_is_missing(api: ApiWorld) ->
         name.startswith(("WK_LISTENER", "WK_SERVICE_TARGET", "WK_WARM_RULE")) for name in variables
     )
     assert Settings.from_env(variables) == api.settings
-    from warmkeeper.aws.settings import SettingsError
+    from warmkeeper.aws.lambda_settings import SettingsError
 
     with pytest.raises(
         SettingsError, match="WK_CLOUD_MAP_NAMESPACE: required when WK_FRONT_DOOR is http_api"

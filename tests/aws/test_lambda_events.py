@@ -28,7 +28,7 @@ from tests.aws.conftest import (
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import RoutingConflictError, WakeLock
 from warmkeeper.aws.engine import STALE_LOCK_SECONDS
-from warmkeeper.aws.settings import HTTP_API_FIELDS, VARIABLES, Settings, SettingsError
+from warmkeeper.aws.lambda_settings import HTTP_API_FIELDS, VARIABLES, Settings, SettingsError
 from warmkeeper.core import Action, Policy, TaskStatus, decide
 
 
@@ -288,7 +288,7 @@ def test_a_foreign_rule_at_the_warm_priority_is_never_deleted(lam: World) -> Non
     )
     engine = lam.engine()
     with pytest.raises(RoutingConflictError, match="WK_WARM_RULE_PRIORITY"):
-        engine.balancer.route_to_waker()
+        engine.router.route_to_waker()
     assert len(lam.warm_rules()) == 1
 
 

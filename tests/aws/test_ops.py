@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tests.aws.conftest import REGION, World
 from tests.conftest import EXAMPLE_CONFIG, run_cli
-from warmkeeper.aws.control import AwsControl, ControlError, settings_from_outputs
+from warmkeeper.aws.operations import AwsControl, ControlError, settings_from_outputs
 from warmkeeper.cli import app
 from warmkeeper.core import Policy
 from warmkeeper.core.report import StatusReport

@@ -85,7 +85,7 @@ def test_an_untagged_rule_forwarding_elsewhere_is_still_not_ours(lam: World) -> 
     )
     try:
         with pytest.raises(RoutingConflictError):
-            lam.engine().balancer.route_to_waker()
+            lam.engine().router.route_to_waker()
         (rule,) = lam.warm_rules()
         assert forwards_to(rule) == other  # untouched
     finally:

@@ -6,7 +6,7 @@ import json
 import subprocess
 from typing import Any
 
-from warmkeeper.images.engine import engine_environment
+from warmkeeper.images.container_cli import engine_environment
 from warmkeeper.local.containers import LABEL_APP
 
 

@@ -46,11 +46,11 @@ from rich.console import Console
 from tests.conftest import EXAMPLE_CONFIG
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.config import AppConfig, EnvironmentSettings, parse_config
-from warmkeeper.deploy.aws import AwsDeployer
 from warmkeeper.deploy.context import ReleaseContext
-from warmkeeper.deploy.images import is_push
+from warmkeeper.deploy.image_push import is_push
 from warmkeeper.deploy.preflight import CDK_BOOTSTRAP_VERSION_PARAMETER
 from warmkeeper.deploy.publish import ImagePublisher
+from warmkeeper.deploy.release import AwsDeployer
 
 REGION = "eu-west-3"
 ACCOUNT = DEFAULT_ACCOUNT_ID

@@ -20,7 +20,7 @@ from tests.deploy.conftest import (
     deployment,
     outputs_template,
 )
-from warmkeeper.deploy.follow import Outcome
+from warmkeeper.deploy.follow import DeployOutcome
 from warmkeeper.deploy.history import Release, ReleaseHistory
 from warmkeeper.deploy.preflight import PreflightError
 
@@ -118,7 +118,7 @@ def test_warm_deploy_rolls_and_shows_each_change(warm: Harness) -> None:
 
     result = warm.deployer.deploy("v2", timeout_seconds=600)
 
-    assert (result.exit_code, result.outcome) == (0, Outcome.ROLLED), warm.output
+    assert (result.exit_code, result.outcome) == (0, DeployOutcome.ROLLED), warm.output
     assert "1/1 task(s) run v2" in result.message
     # The checks ran in order, before the CLI was started.
     out = warm.output
@@ -166,7 +166,7 @@ def test_circuit_breaker_rollback_exits_nonzero_with_the_reason(warm: Harness) -
 
     result = warm.deployer.deploy("v2", timeout_seconds=600)
 
-    assert (result.exit_code, result.outcome) == (1, Outcome.FAILED)
+    assert (result.exit_code, result.outcome) == (1, DeployOutcome.FAILED)
     assert REASON_CIRCUIT_BREAKER in result.message
     assert "ECS rolled back deployment new (cityguided-staging:2)" in result.message
     assert result.message.endswith("(stack now UPDATE_ROLLBACK_COMPLETE)")
@@ -199,7 +199,7 @@ def test_a_rollback_left_by_an_earlier_deploy_is_not_this_deploys_failure(warm: 
 
     result = warm.deployer.deploy("v2", timeout_seconds=600)
 
-    assert (result.exit_code, result.outcome) == (0, Outcome.ROLLED), warm.output
+    assert (result.exit_code, result.outcome) == (0, DeployOutcome.ROLLED), warm.output
 
 
 def test_cold_service_is_not_woken_and_not_waited_for(cold: Harness) -> None:
@@ -221,7 +221,7 @@ def test_cold_service_is_not_woken_and_not_waited_for(cold: Harness) -> None:
 
     result = cold.deployer.deploy("v2", timeout_seconds=600)
 
-    assert (result.exit_code, result.outcome) == (0, Outcome.COLD), cold.output
+    assert (result.exit_code, result.outcome) == (0, DeployOutcome.COLD), cold.output
     assert result.message == "service is cold: nothing to roll, next wake runs v2"
     assert "service is cold (desired 0)" in cold.output
     service = cold.cloud.service()
@@ -250,7 +250,7 @@ def test_timeout_is_honoured_and_says_what_was_last_seen(warm: Harness) -> None:
 
     result = warm.deployer.deploy("v2", timeout_seconds=42)
 
-    assert (result.exit_code, result.outcome) == (3, Outcome.TIMED_OUT)
+    assert (result.exit_code, result.outcome) == (3, DeployOutcome.TIMED_OUT)
     assert warm.clock.now == 42  # waited exactly the bound: the last sleep was cut to fit
     assert warm.cdk.process is not None and warm.cdk.process.terminated
     assert "timed out after 42 s" in result.message

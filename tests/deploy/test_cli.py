@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from tests.conftest import EXAMPLE_CONFIG, ROOT, run_cli
 from tests.deploy.conftest import IMAGES_STACK, REGISTRY, Cloud
 from warmkeeper.cli import app
-from warmkeeper.deploy.images import ZSTD_OUTPUT
+from warmkeeper.deploy.image_push import ZSTD_OUTPUT
 
 runner = CliRunner()
 
@@ -61,14 +61,14 @@ def test_deploy_without_credentials_stops_at_the_first_check(no_credentials: Non
 
 def test_local_deploy_hands_over_to_the_twin(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[Any, ...]] = []
-    module = types.ModuleType("warmkeeper.commands.deploy_local")
+    module = types.ModuleType("warmkeeper.commands.twin_deploy_commands")
 
     def deploy_local(cfg: Any, settings: Any, **kwargs: Any) -> int:
         calls.append((cfg.app.name, settings.edge_port, kwargs))
         return 1  # e.g. the new version never became healthy
 
     module.deploy_local = deploy_local  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "warmkeeper.commands.deploy_local", module)
+    monkeypatch.setitem(sys.modules, "warmkeeper.commands.twin_deploy_commands", module)
 
     result = invoke("deploy", "--env", "local", "--timeout", "90", "--image-tag", "v7")
 
@@ -98,7 +98,7 @@ def test_smoke_without_credentials_is_skipped(no_credentials: None) -> None:
 def test_images_print_shows_the_exact_commands(
     aws_env: None, monkeypatch: pytest.MonkeyPatch, images_stack: bool
 ) -> None:
-    monkeypatch.setattr("warmkeeper.deploy.images.platform.machine", lambda: "x86_64")
+    monkeypatch.setattr("warmkeeper.deploy.image_push.platform.machine", lambda: "x86_64")
     monkeypatch.chdir(ROOT)  # where node_modules/.bin/cdk is
     with mock_aws():
         Cloud(desired=None, images_stack=images_stack)

@@ -24,7 +24,7 @@ from tests.deploy.conftest import (
     deployment,
     repository,
 )
-from warmkeeper.deploy.follow import Outcome
+from warmkeeper.deploy.follow import DeployOutcome
 from warmkeeper.deploy.preflight import PreflightError
 from warmkeeper.deploy.publish import PublishError
 
@@ -99,7 +99,7 @@ def test_first_deploy_images_then_deploy(new_env: Harness) -> None:
     new_env.cdk.steps = stack_created(dict(published.digests))
     result = new_env.deployer.deploy("v1", timeout_seconds=600)
 
-    assert (result.exit_code, result.outcome) == (0, Outcome.ROLLED), new_env.output
+    assert (result.exit_code, result.outcome) == (0, DeployOutcome.ROLLED), new_env.output
     assert f"stack {STACK}: not created yet (first deploy)" in new_env.output
     assert new_env.synth.calls == [("v1", dict(published.digests))]
     service_deploy = new_env.cdk.calls[1]

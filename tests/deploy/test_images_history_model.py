@@ -7,11 +7,16 @@ from collections.abc import Sequence
 
 import pytest
 
-from warmkeeper.aws.stack import StackInfo
+from warmkeeper.aws.stack_outputs import StackInfo
 from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.deploy.duration import (
+    StackTimings,
+    model_cold_deploy,
+    model_warm_deploy,
+    timings_from_template,
+)
 from warmkeeper.deploy.history import HISTORY_LIMIT, MAX_PARAMETER_BYTES, Release, encode, with_release
-from warmkeeper.deploy.images import ZSTD_OUTPUT, execute, is_push, plan_images
-from warmkeeper.deploy.model import StackTimings, model_cold_deploy, model_warm_deploy, timings_from_template
+from warmkeeper.deploy.image_push import ZSTD_OUTPUT, execute, is_push, plan_images
 from warmkeeper.deploy.preflight import PreflightError, repository_of, repository_uris
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-3.amazonaws.com"

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from tests.conftest import EXAMPLE_CONFIG
 from tests.deploy.conftest import REGION, outputs_template, shared_session
 from warmkeeper.aws.clients import AwsClients
-from warmkeeper.aws.control import ControlError
+from warmkeeper.aws.operations import ControlError
 from warmkeeper.cli import app
 from warmkeeper.deploy.keepalive import Webhook, WebhookError, call_webhook, find_webhook
 

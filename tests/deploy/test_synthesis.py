@@ -27,11 +27,11 @@ from tests.deploy.conftest import (
     repository,
 )
 from tests.infra.support import flatten_join
-from warmkeeper.aws.stack import describe_stack
+from warmkeeper.aws.stack_outputs import describe_stack
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.deploy.aws import DeployResult
-from warmkeeper.deploy.model import model_warm_deploy, timings_from_template
+from warmkeeper.deploy.duration import model_warm_deploy, timings_from_template
 from warmkeeper.deploy.preflight import PreflightError
+from warmkeeper.deploy.release import DeployResult
 from warmkeeper.deploy.synthesis import (
     check_assembly,
     check_template_images,

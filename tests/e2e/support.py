@@ -18,9 +18,9 @@ import httpx
 
 from warmkeeper.config import load_config
 from warmkeeper.core.report import StatusReport
-from warmkeeper.local.control import TwinControl
-from warmkeeper.local.ports import free_port, port_is_free
+from warmkeeper.local.loopback import free_port, port_is_free
 from warmkeeper.local.statefile import state_file
+from warmkeeper.local.twin_client import TwinControl
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = ROOT / "examples" / "cityguided" / "warmkeeper.toml"

@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.support import wait_for
 from warmkeeper.local.edge import Edge
-from warmkeeper.local.ports import free_port
+from warmkeeper.local.loopback import free_port
 
 pytestmark = pytest.mark.e2e
 

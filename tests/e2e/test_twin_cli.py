@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.support import EXAMPLE_CONFIG, ROOT
 from warmkeeper.config import load_config
-from warmkeeper.local.control import TwinControl, TwinNotRunningError
+from warmkeeper.local.twin_client import TwinControl, TwinNotRunningError
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.example.support import Running, start_api, start_web
-from warmkeeper.local.ports import free_port
+from warmkeeper.local.loopback import free_port
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from warmkeeper.local.ports import port_is_free
+from warmkeeper.local.loopback import port_is_free
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "cityguided"
 VENV_BIN = Path(sys.executable).parent

@@ -23,7 +23,7 @@ from tests.example.support import (
     start_caddy,
     start_web,
 )
-from warmkeeper.local.ports import free_port
+from warmkeeper.local.loopback import free_port
 
 # Paris, inside the Boulevard Périphérique: every bundled place must be there.
 PARIS_LATITUDE = (48.81, 48.91)

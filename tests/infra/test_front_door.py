@@ -103,7 +103,7 @@ def test_a_domain_behind_cloudfront_gets_its_us_east_1_certificate() -> None:
     from aws_cdk.assertions import Template
 
     from warmkeeper.infra.front_door import CloudFrontFrontDoor
-    from warmkeeper.infra.settings import StackSettings
+    from warmkeeper.infra.stack_settings import StackSettings
 
     data = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["environments"]["staging"].update(

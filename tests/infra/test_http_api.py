@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.support import SynthesizedEnv, dashboard_body, get_att, ref, statements
-from warmkeeper.aws import stack as keys
-from warmkeeper.aws.settings import VARIABLES, Settings
+from warmkeeper.aws import stack_outputs as keys
+from warmkeeper.aws.lambda_settings import VARIABLES, Settings
 from warmkeeper.config import parse_config
 
 pytestmark = pytest.mark.infra
@@ -337,7 +337,7 @@ def test_always_on_http_api_sends_default_to_the_service_and_serves_a_domain() -
     from aws_cdk.assertions import Template
 
     from warmkeeper.infra.http_api import HttpApiFrontDoor
-    from warmkeeper.infra.settings import StackSettings
+    from warmkeeper.infra.stack_settings import StackSettings
 
     data = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["environments"]["production"].update(

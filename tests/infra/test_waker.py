@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.infra.support import SynthesizedEnv, as_list, get_att, ref, statements
-from warmkeeper.aws.settings import HTTP_API_FIELDS, VARIABLES
+from warmkeeper.aws.lambda_settings import HTTP_API_FIELDS, VARIABLES
 
 pytestmark = pytest.mark.infra
 
@@ -82,7 +82,7 @@ print(json.dumps(sorted(getattr(m, "__file__", None) or "" for n, m in sys.modul
 
 def test_bundle_is_what_the_handler_imports(staging: SynthesizedEnv) -> None:
     from warmkeeper.infra.bundle import bundle_files
-    from warmkeeper.infra.waker import HANDLER, source_root
+    from warmkeeper.infra.waker_function import HANDLER, source_root
 
     code = _function(staging)[1]["Code"]
     asset_dir = staging.assembly_dir / f"asset.{Path(code['S3Key']).stem}"

@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from warmkeeper.aws.adapters import StateStore, WakeLock
-from warmkeeper.sim.aws import SimClients
-from warmkeeper.sim.scenarios import herd, run_world
-from warmkeeper.sim.world import PREFIX, SimConfig, World
+from warmkeeper_sim.control_plane import SimClients
+from warmkeeper_sim.scenarios import herd, run_world
+from warmkeeper_sim.world import PREFIX, SimConfig, World
 
 
 def quiet_world() -> World:
@@ -100,7 +100,7 @@ def test_engine_reads_the_simulated_clock() -> None:
 
 @pytest.mark.parametrize("code", ["ThrottlingException", "TooManyUpdates", "ParameterAlreadyExists"])
 def test_errors_are_botocore_client_errors(code: str) -> None:
-    from warmkeeper.sim.aws import client_error
+    from warmkeeper_sim.control_plane import client_error
 
     error = client_error(code, "m", "PutParameter")
     assert isinstance(error, ClientError) and error.response["Error"]["Code"] == code

@@ -1,6 +1,6 @@
 """The HTTP API front door on the simulated AWS (issue 12): API Gateway's run-time warm routes, Cloud
 Map's healthy instances as API Gateway discovers them (cached), the drain window. Every number is
-simulated; the delays AWS does not publish are marked assumed in src/warmkeeper/sim/model.py."""
+simulated; the delays AWS does not publish are marked assumed in src/warmkeeper_sim/figures.py."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from warmkeeper.aws.http_api import HttpApiRouting
-from warmkeeper.sim.aws import SimClients
-from warmkeeper.sim.model import BUCKETS, figure
-from warmkeeper.sim.scenarios import (
+from warmkeeper.aws.http_api_routing import HttpApiRouting
+from warmkeeper_sim.control_plane import SimClients
+from warmkeeper_sim.figures import BUCKETS, figure
+from warmkeeper_sim.scenarios import (
     DeployResult,
     Run,
     SpotResult,
@@ -21,7 +21,7 @@ from warmkeeper.sim.scenarios import (
     http_api_rolling_deploy,
     spot_interruption,
 )
-from warmkeeper.sim.world import (
+from warmkeeper_sim.world import (
     API_ID,
     CLOUD_MAP_NAMESPACE,
     CLOUD_MAP_SERVICE,

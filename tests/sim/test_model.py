@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from warmkeeper.config import load_config
-from warmkeeper.sim.model import BUCKETS, FIGURES, markdown_table
-from warmkeeper.sim.world import STAGING_POLICY
+from warmkeeper_sim.figures import BUCKETS, FIGURES, markdown_table
+from warmkeeper_sim.world import STAGING_POLICY
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "technical" / "aws-model.md"
 
@@ -22,7 +22,7 @@ def test_every_number_has_a_source() -> None:
 
 def test_docs_carry_the_model_table_verbatim() -> None:
     assert markdown_table() in DOC.read_text(encoding="utf-8"), (
-        "docs/technical/aws-model.md is out of date: paste warmkeeper.sim.model.markdown_table() into it"
+        "docs/technical/aws-model.md is out of date: paste warmkeeper_sim.figures.markdown_table() into it"
     )
 
 

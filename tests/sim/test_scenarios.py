@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from warmkeeper.sim.model import figure
-from warmkeeper.sim.scenarios import (
+from warmkeeper_sim.figures import figure
+from warmkeeper_sim.scenarios import (
     TARGET_RESERVED_CONCURRENCY,
     Run,
     SpotResult,
@@ -23,7 +23,7 @@ from warmkeeper.sim.scenarios import (
     target_group_replaced,
     warm_world,
 )
-from warmkeeper.sim.world import SimConfig, World
+from warmkeeper_sim.world import SimConfig, World
 
 RECONCILE_SECONDS = 60.0
 HERD = 1000
@@ -155,9 +155,9 @@ def test_alarm_during_a_deploy_is_ignored_until_the_rollout_ends() -> None:
 
 
 # --- Fargate Spot interruption of the only task ------------------------------------------------------------
-# The 2023 order behind an ALB (sim/model.py `spot.deregistration_after_notice`): at the notice ECS emits
-# the task state change event and deregisters the task, whose target drains at once; SIGTERM follows
-# after the deregistration delay, within the two-minute notice.
+# The 2023 order behind an ALB (warmkeeper_sim/figures.py `spot.deregistration_after_notice`): at the
+# notice ECS emits the task state change event and deregisters the task, whose target drains at
+# once; SIGTERM follows after the deregistration delay, within the two-minute notice.
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +254,7 @@ class _OutsideTheKernel:
 
 def test_bare_cdk_destroy_of_a_warm_stack_cannot_delete_the_target_group() -> None:
     """Issue 11 defect 3, the cause: the run-time rule keeps the service's target group in use."""
-    from warmkeeper.sim.scenarios import warm_world
+    from warmkeeper_sim.scenarios import warm_world
 
     world, _traffic, _output = warm_world(1)
     assert world.alb.healthy_count() == 1
@@ -265,8 +265,8 @@ def test_stack_destroyed_while_warm_leaves_nothing_behind() -> None:
     """Issue 11 defect 3 (failed before its fix): `warmkeeper destroy` removes the tagged warm route
     (with the waker throttled) before `cdk destroy`."""
     from warmkeeper.deploy.destroy import warm_route_rules
-    from warmkeeper.sim.scenarios import warm_world
-    from warmkeeper.sim.world import LISTENER_ARN
+    from warmkeeper_sim.scenarios import warm_world
+    from warmkeeper_sim.world import LISTENER_ARN
 
     world, _traffic, _output = warm_world(1)
     assert world.alb.healthy_count() == 1
@@ -284,8 +284,8 @@ def test_world_starts_cold_with_the_stack_rules_only() -> None:
 
 def test_one_cold_api_request_wakes_within_the_modelled_cold_start() -> None:
     """The model's Fargate cold start (30-80 s, issue 11) and one API client's experience of it."""
-    from warmkeeper.sim.scenarios import run_world
-    from warmkeeper.sim.traffic import Traffic
+    from warmkeeper_sim.scenarios import run_world
+    from warmkeeper_sim.traffic import Traffic
 
     world = World()
     traffic = Traffic(world)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
 from warmkeeper.aws.engine import SnapshotCache, Warmkeeper
+from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import MetricName
 from warmkeeper.aws.ports import MetricsPort, RoutingPort, SecretPort, ServicePort, StatePort
-from warmkeeper.aws.settings import Settings
 from warmkeeper.core import IncomingRequest, Policy, Routing, TaskStatus
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -151,7 +151,7 @@ def engine(aws: FakeAws) -> Warmkeeper:
     return Warmkeeper(
         SETTINGS,
         ecs=ecs,
-        balancer=balancer,
+        router=balancer,
         store=store,
         metrics=metrics,
         secret=secret,
@@ -235,8 +235,8 @@ def counting(keeper: Warmkeeper) -> dict[str, int]:
     counts = {"describe": 0, "target_health": 0, "routing": 0, "read": 0}
     for port, name in (
         (keeper.ecs, "describe"),
-        (keeper.balancer, "target_health"),
-        (keeper.balancer, "routing"),
+        (keeper.router, "target_health"),
+        (keeper.router, "routing"),
         (keeper.store, "read"),
     ):
         original = getattr(port, name)

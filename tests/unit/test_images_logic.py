@@ -19,7 +19,7 @@ from warmkeeper.images.build import (
     build_argv,
     compressed_sizes,
 )
-from warmkeeper.images.engine import Engine
+from warmkeeper.images.container_cli import Engine
 from warmkeeper.local.containers import ContainersError, health_argv
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cityguided"

@@ -103,7 +103,7 @@ def test_the_walk_sees_every_kind_of_import() -> None:
     edges = graph()
     assert "warmkeeper.aws.adapters" in edges["warmkeeper.aws.engine"]  # top level
     assert "warmkeeper.aws.clients" in edges["warmkeeper.aws.engine"]  # under TYPE_CHECKING
-    assert "warmkeeper.aws.control" in edges["warmkeeper.commands.ops"]  # inside a function
+    assert "warmkeeper.aws.operations" in edges["warmkeeper.commands.ops_commands"]  # inside a function
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
@@ -131,4 +131,4 @@ def test_only_the_entry_points_import_the_twin() -> None:
     declare Protocols of what they need of it (WakerBackend, RolloutTarget) and never import it."""
     twin = f"{PACKAGE}.local.twin"
     importers = sorted(name for name, targets in graph().items() if twin in targets)
-    assert importers == [f"{PACKAGE}.commands.twin"]
+    assert importers == [f"{PACKAGE}.commands.twin_commands"]

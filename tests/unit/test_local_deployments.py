@@ -10,7 +10,7 @@ import pytest
 
 from warmkeeper.config import AppConfig, load_config
 from warmkeeper.local.deployments import Deployments
-from warmkeeper.local.rollout import DeployRequest, DeployRequestError, DeployRun, Outcome
+from warmkeeper.local.rollout import DeployRequest, DeployRequestError, DeployRun, RolloutOutcome
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cityguided" / "warmkeeper.toml"
 
@@ -25,7 +25,7 @@ class Runner:
 
     def __init__(self) -> None:
         self.release = threading.Event()
-        self.outcome = Outcome.DEPLOYED
+        self.outcome = RolloutOutcome.DEPLOYED
         self.started: list[str] = []
 
     def __call__(self, run: DeployRun, say: Callable[[str], None]) -> None:
@@ -79,11 +79,11 @@ def test_a_second_deploy_while_one_runs_is_refused_409(cfg: AppConfig, runner: R
 
 def test_revisions_only_go_up_failed_deploys_included(cfg: AppConfig, runner: Runner) -> None:
     deployments = Deployments(runner, stopping=lambda: False)
-    runner.outcome = Outcome.FAILED
+    runner.outcome = RolloutOutcome.FAILED
     deployments.start(request(cfg), current_revision=1)
     finish(deployments, runner)
     # The service still runs r1 after the failure: the next deploy is r3, never r2 again.
-    runner.outcome = Outcome.DEPLOYED
+    runner.outcome = RolloutOutcome.DEPLOYED
     assert deployments.start(request(cfg), current_revision=1).run_id == "d3"
     finish(deployments, runner)
     # A service already past what the book gave (not the case on one twin, but the rule holds).

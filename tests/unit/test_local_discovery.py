@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import EXAMPLE_CONFIG
 from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, load_config
-from warmkeeper.local.discovery import DiscoveryCache, with_drain_window
+from warmkeeper.local.discovery_cache import DiscoveryCache, with_drain_window
 
 
 class Clock:

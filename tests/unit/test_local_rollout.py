@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from warmkeeper.commands.deploy_local import deploy_local, exit_code, failure_lines, progress_line
+from warmkeeper.commands.twin_deploy_commands import deploy_local, exit_code, failure_lines, progress_line
 from warmkeeper.config import AppConfig, load_config
-from warmkeeper.local.control import TwinNotRunningError, deploy_request_body
 from warmkeeper.local.rollout import (
     EXIT_CODES,
     DeployRequestError,
     DeployRun,
-    Outcome,
+    RolloutOutcome,
     exit_status,
     parse_deploy_request,
 )
 from warmkeeper.local.supervisor import TaskSpec
+from warmkeeper.local.twin_client import TwinNotRunningError, deploy_request_body
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cityguided" / "warmkeeper.toml"
 
@@ -117,7 +117,7 @@ def test_the_record_sends_each_event_once_and_then_the_outcome(running: AppConfi
     assert (first["outcome"], first["exit_code"], first["version"]) == ("running", None, "r2 (abc)")
     assert [e["message"] for e in first["events"]] == ["started task t2", "task t2 healthy after 1.0 s"]
     assert first["next"] == 2
-    run.finish(Outcome.DEPLOYED, "deployed r2")
+    run.finish(RolloutOutcome.DEPLOYED, "deployed r2")
     rest = run.to_json(since=first["next"])
     assert [e["message"] for e in rest["events"]] == ["deployed r2"]
     assert (rest["outcome"], rest["exit_code"], rest["next"]) == ("deployed", 0, 3)
@@ -126,13 +126,13 @@ def test_the_record_sends_each_event_once_and_then_the_outcome(running: AppConfi
 
 
 def test_exit_codes_match_an_aws_deploy() -> None:
-    assert {outcome: EXIT_CODES.get(outcome) for outcome in Outcome} == {
-        Outcome.RUNNING: None,
-        Outcome.DEPLOYED: 0,
-        Outcome.COLD: 0,
-        Outcome.FAILED: 1,
-        Outcome.CANCELLED: 1,
-        Outcome.TIMED_OUT: 3,
+    assert {outcome: EXIT_CODES.get(outcome) for outcome in RolloutOutcome} == {
+        RolloutOutcome.RUNNING: None,
+        RolloutOutcome.DEPLOYED: 0,
+        RolloutOutcome.COLD: 0,
+        RolloutOutcome.FAILED: 1,
+        RolloutOutcome.CANCELLED: 1,
+        RolloutOutcome.TIMED_OUT: 3,
     }
     assert [exit_code(o) for o in ("deployed", "cold", "failed", "timed_out", "what")] == [0, 0, 1, 3, 1]
 

@@ -37,7 +37,8 @@ from warmkeeper.aws.adapters import (
     WakeLock,
     utc_now,
 )
-from warmkeeper.aws.http_api import FrontDoorCheck, HttpApiRouting
+from warmkeeper.aws.http_api_routing import FrontDoorCheck, HttpApiRouting
+from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import MetricName
 from warmkeeper.aws.ports import (
@@ -48,7 +49,6 @@ from warmkeeper.aws.ports import (
     ServicePort,
     StatePort,
 )
-from warmkeeper.aws.settings import Settings
 from warmkeeper.core import (
     Action,
     ColdAnswer,
@@ -103,7 +103,7 @@ STATUS_SNAPSHOT_SECONDS = 2.0
 JUST_WARM_SECONDS = 30.0
 # How long a new warm route may take to apply everywhere after the first healthy target: neither
 # ALB (listener rules) nor API Gateway (routes of an auto-deploy stage) publishes a figure; these are
-# the upper ends of the simulation's assumed ranges (sim/model.py alb.rule_propagation,
+# the upper ends of the simulation's assumed ranges (warmkeeper_sim/figures.py alb.rule_propagation,
 # apigw.route_propagation). Until then an API client gets 503 + Retry-After instead of a 307 loop.
 ALB_RULE_SETTLE_SECONDS = 3.0
 HTTP_API_ROUTE_SETTLE_SECONDS = 5.0
@@ -196,7 +196,7 @@ class Warmkeeper:
         settings: Settings,
         *,
         ecs: ServicePort,
-        balancer: RoutingPort,
+        router: RoutingPort,
         store: StatePort,
         metrics: MetricsPort,
         secret: SecretPort,
@@ -209,7 +209,7 @@ class Warmkeeper:
         self.front_door = front_door
         self.policy = settings.policy
         self.ecs = ecs
-        self.balancer = balancer
+        self.router = router
         self.store = store
         self.metrics = metrics
         self.secret = secret
@@ -264,7 +264,7 @@ class Warmkeeper:
                 return replace(early, valid_until=lock.requested_at + timedelta(seconds=half))
             # Healthy: the warm route is due. Whether it exists is the route creation's own check
             # (ALB refuses a second rule at the priority), so the rules are not read here either.
-            health = self.balancer.target_health()
+            health = self.router.target_health()
             return self._snapshot(now, waking, health, Routing.WAKER, stored, None, wake_pending)
         elif max_age > 0 and self._just_warm(lock, now):
             # The warm route was created moments ago (its creator wrote healthy_at): every page
@@ -282,13 +282,13 @@ class Warmkeeper:
             if service.desired == 0:
                 return self._snapshot(now, service, no_target, Routing.WAKER, stored, None, wake_pending)
         service = service or self.ecs.describe()
-        health = self.balancer.target_health()
+        health = self.router.target_health()
         if live_targets_only and health.healthy:
             # A task told to stop (a Spot interruption) stays healthy in the target group until it
             # is deregistered: only targets of tasks ECS still wants running count.
             live = sum(1 for task in self.ecs.tasks(health.healthy_ips) if task.health == "healthy")
             health = replace(health, healthy=min(health.healthy, live))
-        routing = self.balancer.routing()
+        routing = self.router.routing()
         last_activity = None
         # RequestCount only matters to the sleep guards: skip the read when nothing can sleep.
         if service.desired > 0 and not wake_pending and may_sleep and self.policy.scale_to_zero:
@@ -395,10 +395,10 @@ class Warmkeeper:
                     self.ecs.set_desired(count)
                     done.append(f"desired {snapshot.service.desired} -> {count} (min_tasks)")
             elif action is Action.ROUTE_TO_SERVICE:
-                created = self.balancer.route_to_service()
+                created = self.router.route_to_service()
                 done.append(WARM_ROUTE_CREATED if created else "warm route already there")
             elif action is Action.ROUTE_TO_WAKER:
-                deleted = self.balancer.route_to_waker()
+                deleted = self.router.route_to_waker()
                 done.append("warm route deleted" if deleted else "warm route already gone")
             elif action is Action.SCALE_TO_ZERO:
                 self.ecs.set_desired(0)
@@ -523,7 +523,7 @@ class Warmkeeper:
         leaving = any(a in decision.actions for a in (Action.ROUTE_TO_WAKER, Action.SCALE_TO_ZERO))
         warm = snapshot.observation.routing is Routing.SERVICE and not leaving
         # Idempotent: nothing is changed when the route is as it should be.
-        if warm and self.balancer.route_to_service():
+        if warm and self.router.route_to_service():
             done.append("warm route repaired (drift)")
         if self.front_door is not None:
             check = self.front_door.check()
@@ -810,7 +810,7 @@ class Warmkeeper:
 def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:
     """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way
     (the Lambda passes ``snapshots=shared_snapshots(settings)``)."""
-    balancer: RoutingPort
+    router: RoutingPort
     front_door: FrontDoorPort | None = None
     api: tuple[str, str] | None = None
     if settings.http_api:
@@ -825,11 +825,11 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
             cloud_map_namespace=settings.cloud_map_namespace or "",
             cloud_map_service_name=settings.cloud_map_service_name or "",
         )
-        balancer = front_door = http_api
+        router = front_door = http_api
         api = (settings.api_id, settings.api_stage)
     else:
         assert settings.listener_arn and settings.service_target_group_arn
-        balancer = LoadBalancerRouting(
+        router = LoadBalancerRouting(
             clients.elbv2,
             settings.listener_arn,
             settings.service_target_group_arn,
@@ -838,7 +838,7 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
     return Warmkeeper(
         settings,
         ecs=EcsService(clients.ecs, settings.cluster, settings.service),
-        balancer=balancer,
+        router=router,
         front_door=front_door,
         store=StateStore(clients.ssm, settings.parameter_prefix),
         metrics=Metrics(

@@ -30,7 +30,7 @@ from warmkeeper.aws.api_gateway import (
 )
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine, shared_snapshots
-from warmkeeper.aws.settings import Settings
+from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"

@@ -1,6 +1,6 @@
 """The Lambda's one log channel: stdlib ``logging``, in Lambda's JSON log format, request id on every line.
 
-The function is deployed with ``LoggingConfig.LogFormat = JSON`` (see :mod:`warmkeeper.infra.waker`).
+The function is deployed with ``LoggingConfig.LogFormat = JSON`` (see :mod:`warmkeeper.infra.waker_function`).
 Then the Python runtime formats every ``logging`` record itself as one JSON object: ``timestamp``,
 ``level``, ``message``, ``logger``, ``requestId`` and, at the top level, the record's ``extra``
 fields; its level comes from the function's ApplicationLogLevel (Lambda developer guide, "Using

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
-from warmkeeper.aws.http_api import FrontDoorCheck
+from warmkeeper.aws.http_api_routing import FrontDoorCheck
 from warmkeeper.core import Routing, TaskStatus
 
 
@@ -27,7 +27,7 @@ class ServicePort(Protocol):
 class RoutingPort(Protocol):
     """Healthy targets and the warm route: a load balancer's target group and listener rule
     (:class:`~warmkeeper.aws.adapters.LoadBalancerRouting`), or Cloud Map's healthy instances and an
-    HTTP API's warm routes (:class:`~warmkeeper.aws.http_api.HttpApiRouting`)."""
+    HTTP API's warm routes (:class:`~warmkeeper.aws.http_api_routing.HttpApiRouting`)."""
 
     def target_health(self) -> TargetHealth: ...
 

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from warmkeeper.aws.clients import AwsClients
-from warmkeeper.aws.stack import StackInfo, describe_stack
+from warmkeeper.aws.stack_outputs import StackInfo, describe_stack
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.deploy.cdk import CdkRunner
 from warmkeeper.deploy.preflight import (

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from warmkeeper.aws.stack import (
+from warmkeeper.aws.stack_outputs import (
     OUTPUT_CLUSTER,
     OUTPUT_SERVICE,
     StackInfo,
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from warmkeeper.aws.clients import AwsClients
 
 
-class Outcome(StrEnum):
+class DeployOutcome(StrEnum):
     ROLLED = "rolled"  # a warm service now runs the new version
     COLD = "cold"  # desired 0: the task definition changed, no task started
     UNCHANGED = "unchanged"  # the service's task definition did not change
@@ -46,12 +46,12 @@ class Outcome(StrEnum):
     TIMED_OUT = "timed out"
 
 
-EXIT_CODES: Mapping[Outcome, ExitCode] = {
-    Outcome.ROLLED: ExitCode.OK,
-    Outcome.COLD: ExitCode.OK,
-    Outcome.UNCHANGED: ExitCode.OK,
-    Outcome.FAILED: ExitCode.FAILED,
-    Outcome.TIMED_OUT: ExitCode.TIMED_OUT,
+EXIT_CODES: Mapping[DeployOutcome, ExitCode] = {
+    DeployOutcome.ROLLED: ExitCode.OK,
+    DeployOutcome.COLD: ExitCode.OK,
+    DeployOutcome.UNCHANGED: ExitCode.OK,
+    DeployOutcome.FAILED: ExitCode.FAILED,
+    DeployOutcome.TIMED_OUT: ExitCode.TIMED_OUT,
 }
 
 
@@ -80,7 +80,7 @@ class ServiceEvent:
 
 
 @dataclass(frozen=True)
-class ServiceState:
+class DeployServiceState:
     desired: int
     running: int
     pending: int
@@ -93,9 +93,9 @@ class ServiceState:
 
 
 @dataclass(frozen=True)
-class Observation:
+class DeployObservation:
     stack: StackInfo | None
-    service: ServiceState | None
+    service: DeployServiceState | None
 
     @property
     def deployment_ids(self) -> frozenset[str]:
@@ -106,7 +106,7 @@ class Observation:
         return frozenset(e.id for e in self.service.events) if self.service else frozenset()
 
 
-def parse_service(raw: Mapping[str, Any]) -> ServiceState:
+def parse_service(raw: Mapping[str, Any]) -> DeployServiceState:
     deployments = tuple(
         Deployment(
             id=d["id"],
@@ -122,7 +122,7 @@ def parse_service(raw: Mapping[str, Any]) -> ServiceState:
         for d in raw.get("deployments", [])
     )
     events = tuple(ServiceEvent(id=e["id"], message=e.get("message", "")) for e in raw.get("events", []))
-    return ServiceState(
+    return DeployServiceState(
         desired=raw.get("desiredCount", 0),
         running=raw.get("runningCount", 0),
         pending=raw.get("pendingCount", 0),
@@ -142,7 +142,7 @@ class Observer:
         self.cluster = cluster
         self.service = service
 
-    def observe(self) -> Observation:
+    def observe(self) -> DeployObservation:
         stack = describe_stack(self.clients.cloudformation, self.stack_name)
         if stack is not None and OUTPUT_CLUSTER in stack.outputs and OUTPUT_SERVICE in stack.outputs:
             self.cluster = stack.outputs[OUTPUT_CLUSTER]
@@ -153,7 +153,7 @@ class Observer:
             services = [s for s in found.get("services", []) if s.get("status") != "INACTIVE"]
             if services:
                 service = parse_service(services[0])
-        return Observation(stack=stack, service=service)
+        return DeployObservation(stack=stack, service=service)
 
     def stack_failure_reason(self, since: datetime | None) -> str | None:
         return first_failure_reason(self.clients.cloudformation, self.stack_name, since)
@@ -162,14 +162,14 @@ class Observer:
 # ---- pure rules -------------------------------------------------------------------------------
 
 
-def new_deployments(baseline: Observation, now: Observation) -> list[Deployment]:
+def new_deployments(baseline: DeployObservation, now: DeployObservation) -> list[Deployment]:
     """Deployments that did not exist before this deploy (ours, and ECS's rollback if any)."""
     if now.service is None:
         return []
     return [d for d in now.service.deployments if d.id not in baseline.deployment_ids]
 
 
-def stack_touched(baseline: Observation, now: Observation) -> bool:
+def stack_touched(baseline: DeployObservation, now: DeployObservation) -> bool:
     """The stack changed since the deploy started (a stale UPDATE_ROLLBACK_COMPLETE is not ours)."""
     if now.stack is None:
         return False
@@ -178,7 +178,7 @@ def stack_touched(baseline: Observation, now: Observation) -> bool:
     return (now.stack.status, now.stack.last_updated) != (baseline.stack.status, baseline.stack.last_updated)
 
 
-def failure(baseline: Observation, now: Observation, touched: bool) -> str | None:
+def failure(baseline: DeployObservation, now: DeployObservation, touched: bool) -> str | None:
     """Why this deploy failed, if it visibly did (ECS first: its reason is the most precise)."""
     for deployment in new_deployments(baseline, now):
         if deployment.rollout_state == "FAILED":
@@ -190,17 +190,19 @@ def failure(baseline: Observation, now: Observation, touched: bool) -> str | Non
     return None
 
 
-def settled(baseline: Observation, now: Observation, image_tag: str) -> tuple[Outcome, str] | None:
+def settled(
+    baseline: DeployObservation, now: DeployObservation, image_tag: str
+) -> tuple[DeployOutcome, str] | None:
     """After `cdk deploy` exited 0: the verdict, or None while the rollout is still going."""
     service = now.service
     if service is None:
         return (
-            Outcome.FAILED,
+            DeployOutcome.FAILED,
             f"deployed, but the stack has no {OUTPUT_CLUSTER}/{OUTPUT_SERVICE} output: "
             "cannot check the service",
         )
     if service.desired == 0:
-        return Outcome.COLD, f"service is cold: nothing to roll, next wake runs {image_tag}"
+        return DeployOutcome.COLD, f"service is cold: nothing to roll, next wake runs {image_tag}"
     ours = next((d for d in new_deployments(baseline, now) if d.status == "PRIMARY"), None)
     if ours is None:
         primary = service.primary
@@ -209,17 +211,17 @@ def settled(baseline: Observation, now: Observation, image_tag: str) -> tuple[Ou
             and primary.id in baseline.deployment_ids
             and primary.rollout_state == "COMPLETED"
         ):
-            return Outcome.UNCHANGED, "the service's task definition did not change: nothing to roll"
+            return DeployOutcome.UNCHANGED, "the service's task definition did not change: nothing to roll"
         return None
     if ours.rollout_state == "COMPLETED" and service.running >= service.desired and service.pending == 0:
         return (
-            Outcome.ROLLED,
+            DeployOutcome.ROLLED,
             f"deployment {ours.label} completed: {service.running}/{service.desired} task(s) run {image_tag}",
         )
     return None
 
 
-def status_line(now: Observation) -> str:
+def status_line(now: DeployObservation) -> str:
     parts = [f"stack {now.stack.status}" if now.stack else "stack not created yet"]
     if now.service is not None:
         primary = now.service.primary
@@ -240,7 +242,7 @@ def status_line(now: Observation) -> str:
 
 @dataclass(frozen=True)
 class FollowResult:
-    outcome: Outcome
+    outcome: DeployOutcome
     message: str
     last_seen: str
     cdk_tail: Sequence[str] = field(default_factory=tuple)
@@ -264,7 +266,7 @@ class _Printer:
 def follow(
     process: CdkProcess,
     observer: Observer,
-    baseline: Observation,
+    baseline: DeployObservation,
     *,
     image_tag: str,
     timeout_seconds: float,
@@ -323,7 +325,9 @@ def follow(
                 first_failure = f"cdk deploy exited with code {exit_code}: {cause}"
             if first_failure is not None:
                 final = now.stack.status if now.stack else "no stack"
-                return FollowResult(Outcome.FAILED, f"{first_failure} (stack now {final})", line, tuple(tail))
+                return FollowResult(
+                    DeployOutcome.FAILED, f"{first_failure} (stack now {final})", line, tuple(tail)
+                )
             verdict = settled(baseline, now, image_tag)
             if verdict is not None:
                 return FollowResult(verdict[0], verdict[1], line, tuple(tail))
@@ -334,14 +338,14 @@ def follow(
             where = "the CloudFormation operation goes on in AWS; the CDK CLI was stopped"
             if first_failure is not None:
                 return FollowResult(
-                    Outcome.FAILED,
+                    DeployOutcome.FAILED,
                     f"{first_failure}; timed out after {timeout_seconds:.0f} s waiting for the rollback "
                     f"({where})",
                     line,
                     tuple(tail),
                 )
             return FollowResult(
-                Outcome.TIMED_OUT,
+                DeployOutcome.TIMED_OUT,
                 f"timed out after {timeout_seconds:.0f} s; last seen: {line}; {where}",
                 line,
                 tuple(tail),

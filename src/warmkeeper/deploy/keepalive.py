@@ -19,8 +19,8 @@ import httpx
 
 from warmkeeper.aws.adapters import KeepaliveSecret
 from warmkeeper.aws.clients import AwsClients
-from warmkeeper.aws.control import ControlError, aws_errors, stack_outputs
-from warmkeeper.aws.stack import OUTPUT_KEEPALIVE_SECRET_ARN, OUTPUT_URL
+from warmkeeper.aws.operations import ControlError, aws_errors, stack_outputs
+from warmkeeper.aws.stack_outputs import OUTPUT_KEEPALIVE_SECRET_ARN, OUTPUT_URL
 from warmkeeper.core import KEEPALIVE_PATH
 from warmkeeper.errors import ExitCode, WarmkeeperError
 

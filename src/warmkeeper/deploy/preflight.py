@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from warmkeeper.aws.stack import OUTPUT_API_ID, OUTPUT_DISTRIBUTION_ID, OUTPUT_URL, StackInfo, describe_stack
+from warmkeeper.aws.stack_outputs import (
+    OUTPUT_API_ID,
+    OUTPUT_DISTRIBUTION_ID,
+    OUTPUT_URL,
+    StackInfo,
+    describe_stack,
+)
 from warmkeeper.config import AppConfig
 from warmkeeper.errors import WarmkeeperError
 from warmkeeper.infra.names import built_containers, check_image_tag, images_stack_name, repository_output_key

@@ -10,7 +10,7 @@ at one task, which must find its image). Steps, nothing changing in AWS before t
    injected runner as `warmkeeper deploy`): creates the repositories on an environment's first
    run, reports "no changes" afterwards;
 4. the repository URIs from its outputs `RepositoryUri<Container>`; `docker buildx build --push`
-   per built container (:mod:`warmkeeper.deploy.images`);
+   per built container (:mod:`warmkeeper.deploy.image_push`);
 5. the pushed images' digests, read back from ECR: what `warmkeeper deploy` will pin.
 """
 
@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from warmkeeper.aws.stack import describe_stack, first_failure_reason
+from warmkeeper.aws.stack_outputs import describe_stack, first_failure_reason
 from warmkeeper.deploy.cdk import deploy_args, run_to_end
 from warmkeeper.deploy.context import ReleaseContext
-from warmkeeper.deploy.images import (
+from warmkeeper.deploy.image_push import (
     CommandRunner,
     ImagePlan,
     execute,

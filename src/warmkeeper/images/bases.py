@@ -33,7 +33,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from warmkeeper.errors import ExitCode, WarmkeeperError
-from warmkeeper.images.engine import Engine, last_line
+from warmkeeper.images.container_cli import Engine, last_line
 
 LOCAL_PREFIX = "localhost/warmkeeper-base"
 # The Python of each Debian suite a local base can be made from.

@@ -25,7 +25,7 @@ from typing import IO
 from warmkeeper.config import AppConfig, Container
 from warmkeeper.errors import ExitCode, WarmkeeperError
 from warmkeeper.images.bases import BaseChoice, BaseError, BaseMode, base_args, resolve
-from warmkeeper.images.engine import Engine, EngineError, engine_environment, last_line
+from warmkeeper.images.container_cli import Engine, EngineError, engine_environment, last_line
 
 BUILD_TIMEOUT_SECONDS = 1800.0
 HOST_CA_BUNDLES = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))

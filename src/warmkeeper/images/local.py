@@ -13,7 +13,7 @@ from rich.table import Table
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.images.bases import BaseMode
 from warmkeeper.images.build import MB, BuildError, BuiltImage, TaskSize, build_image, measure
-from warmkeeper.images.engine import Engine, EngineError, detect_engine
+from warmkeeper.images.container_cli import Engine, EngineError, detect_engine
 from warmkeeper.infra.names import built_containers
 
 DEFAULT_BUDGET_MB = 100.0

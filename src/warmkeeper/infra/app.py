@@ -16,8 +16,8 @@ from cdk_nag import AwsSolutionsChecks
 
 from warmkeeper.config import AppConfig
 from warmkeeper.errors import WarmkeeperError
-from warmkeeper.infra.settings import StackSettings
 from warmkeeper.infra.stack import ImagesStack, WarmkeeperStack
+from warmkeeper.infra.stack_settings import StackSettings
 
 
 class SynthesisError(WarmkeeperError):

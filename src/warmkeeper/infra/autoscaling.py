@@ -11,7 +11,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 SCALE_OUT_COOLDOWN_SECONDS = 60
 # Scale in slowly: a task that starts again costs more time than it saves money.

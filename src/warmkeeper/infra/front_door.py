@@ -23,7 +23,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from warmkeeper.config import front_door_timeout_seconds
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 # CloudFront caches error answers for 10 s by default: the waker's 503 + Retry-After and a 502 during a
 # wake must reach the next request fresh, so no status is ever cached.

@@ -43,16 +43,16 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from warmkeeper.aws.http_api import WARM_ROUTE_KEYS
-from warmkeeper.infra.discovery import namespace_name
+from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
+from warmkeeper.infra.cloud_map import namespace_name
 from warmkeeper.infra.log_groups import log_group
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 STAGE_NAME = "$default"
 DEFAULT_ROUTE_KEY = "$default"
 WAKER_PATHS = ("/_warmkeeper", "/_warmkeeper/{proxy+}")
 # The routes the waker creates while the service is warm (and the reconcile repairs), WARM_ROUTE_KEYS,
-# are named by the runtime (warmkeeper.aws.http_api) and reach the Lambda as WK_WARM_ROUTE_KEYS.
+# are named by the runtime (warmkeeper.aws.http_api_routing) and reach the Lambda as WK_WARM_ROUTE_KEYS.
 # One JSON object per request. $context.integrationErrorMessage and integration.status tell a request
 # the VPC link or Cloud Map could not deliver (no healthy instance, link INACTIVE) from the app's own error.
 ACCESS_LOG_FORMAT = json.dumps(
@@ -230,7 +230,7 @@ class HttpApiFrontDoor(Construct):
         cloud_map_service: servicediscovery.IService,
     ) -> None:
         """What the waker needs to switch the warm routes and to see the tasks as API Gateway does."""
-        # The Lambda's settings of this front door (fields of warmkeeper.aws.settings.Settings): the
+        # The Lambda's settings of this front door (fields of warmkeeper.aws.lambda_settings.Settings): the
         # stack writes them into the function's environment with the others (Waker.write_settings).
         self.waker_settings: dict[str, Any] = {
             "front_door": "http_api",

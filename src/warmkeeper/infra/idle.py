@@ -20,7 +20,7 @@ from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 
 def service_request_count(

@@ -16,7 +16,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from warmkeeper.config import CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS, front_door_timeout_seconds
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 # Fast health checks so a woken task takes traffic ~10 s after it answers (interval x threshold).
 HEALTH_CHECK_INTERVAL_SECONDS = 5

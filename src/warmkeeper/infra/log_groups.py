@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 # The config accepts exactly the retentions CloudWatch Logs offers (in days).
 _RETENTION: dict[int, logs.RetentionDays] = {

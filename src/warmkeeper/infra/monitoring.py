@@ -31,7 +31,7 @@ from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from constructs import Construct
 
 from warmkeeper.aws.metrics import METRICS_NAMESPACE, MetricName, dimensions
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 ONE_MINUTE = Duration.minutes(1)
 SERVER_ERROR_RATE_PERCENT = 5

@@ -16,7 +16,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from warmkeeper.infra.log_groups import log_group
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 VPC_CIDR = "10.40.0.0/16"
 

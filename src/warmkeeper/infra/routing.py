@@ -26,7 +26,7 @@ from aws_cdk import Tags
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
-from warmkeeper.infra.settings import (
+from warmkeeper.infra.stack_settings import (
     SERVICE_ANCHOR_RULE_PRIORITY,
     SERVICE_ROUTE_HEADER,
     WAKER_DEFAULT_RULE_PRIORITY,
@@ -40,7 +40,7 @@ ROLE_TAG = "warmkeeper:role"
 NO_ROUTE_BODY = '{"error": "no route", "source": "warmkeeper"}'
 
 
-class Routing(Construct):
+class ListenerRouting(Construct):
     def __init__(
         self,
         scope: Construct,

@@ -20,9 +20,9 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, Container, pascal
-from warmkeeper.infra.images import Images
 from warmkeeper.infra.log_groups import log_group
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.repositories import Images
+from warmkeeper.infra.stack_settings import StackSettings
 
 # ECS ignores the load balancer's verdict this long after a task starts: long enough for the
 # dependency chain (api and web healthy, then caddy) to come up, short enough to replace a task
@@ -146,7 +146,7 @@ class AppService(Construct):
             enable_ecs_managed_tags=True,
             # The HTTP API front door: each task's entry container registered in Cloud Map with an SRV
             # record (address and port, which API Gateway needs) and ECS's custom health status, so
-            # only tasks ECS finds healthy are discovered. See warmkeeper.infra.discovery.
+            # only tasks ECS finds healthy are discovered. See warmkeeper.infra.cloud_map.
             cloud_map_options=ecs.CloudMapOptions(
                 cloud_map_namespace=cloud_map_namespace,
                 name=settings.app_name,

@@ -14,23 +14,23 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
-from warmkeeper.aws import stack as keys
+from warmkeeper.aws import stack_outputs as keys
 from warmkeeper.infra.autoscaling import Autoscaling
+from warmkeeper.infra.cloud_map import ServiceDiscovery
 from warmkeeper.infra.cluster import Cluster
-from warmkeeper.infra.discovery import ServiceDiscovery
 from warmkeeper.infra.front_door import CloudFrontFrontDoor
 from warmkeeper.infra.http_api import STAGE_NAME, HttpApiFrontDoor
 from warmkeeper.infra.idle import IdleDetector, api_request_count, service_request_count
-from warmkeeper.infra.images import Images, Repositories
 from warmkeeper.infra.ingress import Ingress
 from warmkeeper.infra.monitoring import Monitoring
 from warmkeeper.infra.names import repository_output_key
 from warmkeeper.infra.network import Network
-from warmkeeper.infra.routing import Routing
+from warmkeeper.infra.repositories import Images, Repositories
+from warmkeeper.infra.routing import ListenerRouting
 from warmkeeper.infra.service import AppService
-from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
+from warmkeeper.infra.stack_settings import WARM_RULE_PRIORITY, StackSettings
 from warmkeeper.infra.task_events import TaskStopEvents
-from warmkeeper.infra.waker import Waker
+from warmkeeper.infra.waker_function import Waker
 
 AVAILABILITY_ZONES = 2
 
@@ -120,7 +120,7 @@ class WarmkeeperStack(Stack):
             service_target_group=ingress.service_target_group,
         )
         assert waker.target_group is not None  # a waker with a listener has its Lambda target group
-        Routing(
+        ListenerRouting(
             self,
             "Routing",
             settings=settings,
@@ -149,7 +149,7 @@ class WarmkeeperStack(Stack):
             distribution_id=front_door.distribution.distribution_id if front_door else None,
         )
 
-        # The contract's keys (warmkeeper.aws.stack), read back by the CLI and the deploys.
+        # The contract's keys (warmkeeper.aws.stack_outputs), read back by the CLI and the deploys.
         outputs = self._common_outputs(settings, url, cluster, app_service, waker, monitoring, idle)
         outputs |= {
             keys.OUTPUT_LISTENER_ARN: (ingress.listener.listener_arn, "The listener that carries traffic"),

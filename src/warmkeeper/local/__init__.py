@@ -5,5 +5,5 @@
 - :mod:`.waker`: the local stand-in for the warmkeeper Lambda (same core answers).
 - :mod:`.supervisor`: tasks made of the containers' ``local`` commands, health checks, retries.
 - :mod:`.twin`: the controller that feeds :func:`warmkeeper.core.machine.decide` and applies it.
-- :mod:`.control`: :class:`~warmkeeper.local.control.TwinControl`, the CLI's handle on a running twin.
+- :mod:`.control`: :class:`~warmkeeper.local.twin_client.TwinControl`, the CLI's handle on a running twin.
 """

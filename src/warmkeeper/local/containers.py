@@ -25,8 +25,8 @@ import uuid
 from warmkeeper.config import AppConfig, Container, EnvironmentSettings
 from warmkeeper.errors import UserError
 from warmkeeper.images.build import local_image_tag
-from warmkeeper.images.engine import Engine, EngineError, detect_engine, engine_environment, last_line
-from warmkeeper.local.ports import LOOPBACK, free_port
+from warmkeeper.images.container_cli import Engine, EngineError, detect_engine, engine_environment, last_line
+from warmkeeper.local.loopback import LOOPBACK, free_port
 from warmkeeper.local.process import ChildProcess, ProcessStartError
 from warmkeeper.local.supervisor import LocalTask
 

@@ -49,7 +49,7 @@ import httpx
 
 from warmkeeper.core.machine import Routing
 from warmkeeper.errors import WarmkeeperError
-from warmkeeper.local.ports import LOOPBACK, port_is_free
+from warmkeeper.local.loopback import LOOPBACK, port_is_free
 from warmkeeper.local.process import ChildProcess
 
 ACCESS_LOGGER = "wk"

@@ -56,7 +56,7 @@ DEFAULT_TIMEOUT_SECONDS = 600.0
 MAX_LABEL_LENGTH = 64
 
 
-class Outcome(StrEnum):
+class RolloutOutcome(StrEnum):
     RUNNING = "running"
     DEPLOYED = "deployed"  # the new revision serves, the old tasks are stopped
     COLD = "cold"  # nothing was running: the new revision is current, the next wake runs it
@@ -66,12 +66,12 @@ class Outcome(StrEnum):
 
 
 # The CLI's exit code for each outcome, as for an AWS deploy: 0 done, 1 failed, 3 timed out.
-EXIT_CODES: Mapping[Outcome, ExitCode] = {
-    Outcome.DEPLOYED: ExitCode.OK,
-    Outcome.COLD: ExitCode.OK,
-    Outcome.FAILED: ExitCode.FAILED,
-    Outcome.CANCELLED: ExitCode.FAILED,
-    Outcome.TIMED_OUT: ExitCode.TIMED_OUT,
+EXIT_CODES: Mapping[RolloutOutcome, ExitCode] = {
+    RolloutOutcome.DEPLOYED: ExitCode.OK,
+    RolloutOutcome.COLD: ExitCode.OK,
+    RolloutOutcome.FAILED: ExitCode.FAILED,
+    RolloutOutcome.CANCELLED: ExitCode.FAILED,
+    RolloutOutcome.TIMED_OUT: ExitCode.TIMED_OUT,
 }
 
 
@@ -151,7 +151,7 @@ class DeployRun:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
     events: list[DeployEvent] = field(default_factory=list)
-    outcome: Outcome = Outcome.RUNNING
+    outcome: RolloutOutcome = RolloutOutcome.RUNNING
     message: str = ""
     failed_container: str | None = None
     output_tail: list[str] = field(default_factory=list)
@@ -161,7 +161,7 @@ class DeployRun:
 
     @property
     def running(self) -> bool:
-        return self.outcome is Outcome.RUNNING
+        return self.outcome is RolloutOutcome.RUNNING
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_monotonic
@@ -175,7 +175,7 @@ class DeployRun:
         self.phases[phase] = seconds
         return seconds
 
-    def finish(self, outcome: Outcome, message: str) -> None:
+    def finish(self, outcome: RolloutOutcome, message: str) -> None:
         self.add(message)
         with self._lock:
             self.message = message
@@ -266,7 +266,7 @@ class RolloutTarget(Protocol):
 class _HaltError(WarmkeeperError):
     """The rollout cannot go on: cancelled (sleep, twin stopping) or out of time."""
 
-    def __init__(self, outcome: Outcome, why: str) -> None:
+    def __init__(self, outcome: RolloutOutcome, why: str) -> None:
         super().__init__(why)
         self.outcome = outcome
 
@@ -283,7 +283,7 @@ def run_rollout(twin: RolloutTarget, run: DeployRun, emit: Callable[[str], None]
         _rollout_steps(twin, run, say)
     except Exception as exc:  # a bug must end the deploy with a reason, not hang the CLI
         if run.running:
-            run.finish(Outcome.FAILED, f"deploy error: {exc!r}")
+            run.finish(RolloutOutcome.FAILED, f"deploy error: {exc!r}")
     if emit is not None and run.message:
         emit(run.message)
 
@@ -294,7 +294,7 @@ def _rollout_steps(twin: RolloutTarget, run: DeployRun, say: Callable[[str], Non
     rollout = service.begin_rollout(spec)
     if rollout is None:
         run.finish(
-            Outcome.COLD,
+            RolloutOutcome.COLD,
             f"the twin is cold: no task started; {spec.version} is current and the next wake runs it",
         )
         return
@@ -322,10 +322,12 @@ def _roll(twin: RolloutTarget, run: DeployRun, rollout: Rollout, say: Callable[[
 
     def check() -> None:
         if rollout.cancelled.is_set() or twin.stopping:
-            raise _HaltError(Outcome.CANCELLED, "the twin was put to sleep or stopped during the deploy")
+            raise _HaltError(
+                RolloutOutcome.CANCELLED, "the twin was put to sleep or stopped during the deploy"
+            )
         if time.monotonic() > deadline:
             raise _HaltError(
-                Outcome.TIMED_OUT, f"not done within the deploy's timeout ({run.timeout_seconds:g} s)"
+                RolloutOutcome.TIMED_OUT, f"not done within the deploy's timeout ({run.timeout_seconds:g} s)"
             )
 
     # 2. Healthy, or failed with its output.
@@ -340,7 +342,9 @@ def _roll(twin: RolloutTarget, run: DeployRun, rollout: Rollout, say: Callable[[
                 (t for t in rollout.new_tasks if t.phase in (TaskPhase.STOPPING, TaskPhase.STOPPED)), None
             )
             if gone is not None:
-                raise _HaltError(Outcome.CANCELLED, f"task {gone.task_id} was stopped during the deploy")
+                raise _HaltError(
+                    RolloutOutcome.CANCELLED, f"task {gone.task_id} was stopped during the deploy"
+                )
             if all(t.phase is TaskPhase.HEALTHY for t in rollout.new_tasks):
                 break
             time.sleep(POLL_SECONDS)
@@ -389,7 +393,7 @@ def _roll(twin: RolloutTarget, run: DeployRun, rollout: Rollout, say: Callable[[
     now_serving = _names(rollout.new_tasks)
     stopped_names = ", ".join(t.task_id for t in draining) or "nothing"
     run.finish(
-        Outcome.DEPLOYED,
+        RolloutOutcome.DEPLOYED,
         f"deployed {spec.version} in {run.elapsed():.1f} s: {now_serving} serves; stopped {stopped_names}",
     )
 
@@ -421,7 +425,7 @@ def _stop_behind_discovery(
     run.mark("stopped")
     service.end_rollout(rollout, succeeded=True)
     run.finish(
-        Outcome.DEPLOYED,
+        RolloutOutcome.DEPLOYED,
         f"deployed {run.spec.version} in {run.elapsed():.1f} s: {_names(rollout.new_tasks)} serves; "
         f"stopped {', '.join(t.task_id for t in draining) or 'nothing'}",
     )
@@ -465,6 +469,6 @@ def _abort(
     twin.service.end_rollout(rollout, succeeded=False)
     say(f"task {failed.task_id} stopped")
     run.finish(
-        Outcome.FAILED,
+        RolloutOutcome.FAILED,
         f"deploy of {run.spec.version} failed: {reason}; {_names(rollout.old_tasks)} kept serving",
     )

@@ -1,7 +1,7 @@
 """Where a running twin says how to reach it: ``.warmkeeper/twin-PORT.json`` next to the config.
 
 The twin writes its URL, pid and keep-alive token there (mode 0600) and removes the file at stop;
-the CLI (:class:`warmkeeper.local.control.TwinControl`) reads it. Both sides take the path from here.
+the CLI (:class:`warmkeeper.local.twin_client.TwinControl`) reads it. Both sides take the path from here.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from typing import Protocol
 import httpx
 
 from warmkeeper.config import AppConfig, Container, expand_local
-from warmkeeper.local.ports import LOOPBACK, free_port
+from warmkeeper.local.loopback import LOOPBACK, free_port
 from warmkeeper.local.process import (
     ChildProcess,
     ProcessStartError,

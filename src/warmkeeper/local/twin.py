@@ -50,7 +50,7 @@ from warmkeeper.core.report import StatusReport, TaskStatus
 from warmkeeper.local.containers import task_runtime
 from warmkeeper.local.deployments import Deployments
 from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, TwinDetails
-from warmkeeper.local.discovery import HTTP_API, DiscoveryCache, with_drain_window
+from warmkeeper.local.discovery_cache import HTTP_API, DiscoveryCache, with_drain_window
 from warmkeeper.local.edge import Edge
 from warmkeeper.local.rollout import DeployRun, parse_deploy_request, run_rollout
 from warmkeeper.local.statefile import STATE_DIR_NAME, write_state_file
@@ -151,7 +151,7 @@ class Twin:
         self.state_path = self._state_dir / f"twin-{self.port}.json"
         self.started_at: datetime | None = None
         # Which front door the edge models: a load balancer (targets follow the healthy tasks at once,
-        # deregistered ones drain) or an HTTP API (a cached discovery list: see local/discovery.py).
+        # deregistered ones drain) or an HTTP API (a cached discovery list: see local/discovery_cache.py).
         self.front_door = self.options.front_door or settings.front_door
         self.drain_seconds = settings.drain_window_seconds
         self.discovery = (

@@ -49,7 +49,7 @@ from warmkeeper.core import (
     require_token,
     unavailable,
 )
-from warmkeeper.local.ports import LOOPBACK
+from warmkeeper.local.loopback import LOOPBACK
 from warmkeeper.local.rollout import DeployRequestError
 
 WAKE_PATH = f"{ENDPOINT_PREFIX}wake"

@@ -20,7 +20,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 
 def namespace_name(settings: StackSettings) -> str:

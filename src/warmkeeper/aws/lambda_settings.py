@@ -5,7 +5,7 @@ balancer's listener rule (``load_balancer`` and ``cloudfront``: the listener and
 are required) or through an HTTP API's run-time warm routes (``http_api``: the API, integration, VPC
 link and Cloud Map fields are required, the listener fields absent).
 
-The stack writes them with :meth:`Settings.to_env` (:mod:`warmkeeper.infra.waker`), the Lambda reads
+The stack writes them with :meth:`Settings.to_env` (:mod:`warmkeeper.infra.waker_function`), the Lambda reads
 them once with :meth:`Settings.from_env`; :data:`VARIABLES` names each field's variable, once. A
 missing or malformed variable raises :class:`SettingsError` naming it, so a broken deploy shows one
 clear line in the function's log instead of a stack trace deep inside a request.
@@ -21,12 +21,13 @@ from dataclasses import dataclass, fields
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.core import Policy, PolicyError
 from warmkeeper.core.errors import WarmkeeperError
+from warmkeeper.core.front_doors import CLOUDFRONT, FRONT_DOOR_NAMES, HTTP_API, LOAD_BALANCER
 
 DEFAULT_WARM_RULE_PRIORITY = 10
-FRONT_DOOR_LOAD_BALANCER = "load_balancer"
-FRONT_DOOR_CLOUDFRONT = "cloudfront"
-FRONT_DOOR_HTTP_API = "http_api"
-FRONT_DOORS = (FRONT_DOOR_LOAD_BALANCER, FRONT_DOOR_CLOUDFRONT, FRONT_DOOR_HTTP_API)
+FRONT_DOOR_LOAD_BALANCER = LOAD_BALANCER
+FRONT_DOOR_CLOUDFRONT = CLOUDFRONT
+FRONT_DOOR_HTTP_API = HTTP_API
+FRONT_DOORS = FRONT_DOOR_NAMES
 # What ELB accepts as a listener rule priority.
 RULE_PRIORITIES = range(1, 50001)
 

@@ -19,7 +19,7 @@ from warmkeeper.core.report import StatusReport
 
 if TYPE_CHECKING:
     from warmkeeper.aws.clients import AwsClients
-    from warmkeeper.aws.control import AwsControl
+    from warmkeeper.aws.operations import AwsControl
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the status as JSON (for scripts).")]
 ForceOption = Annotated[
@@ -40,7 +40,7 @@ WebhookOption = Annotated[
 
 def aws_control(cfg: AppConfig, env: str, settings: EnvironmentSettings, clients: AwsClients) -> AwsControl:
     """The AWS backend of one environment: the Lambda's engine, names from the stack's outputs."""
-    from warmkeeper.aws.control import AwsControl
+    from warmkeeper.aws.operations import AwsControl
 
     return AwsControl.from_stack(
         stack_name=cfg.stack_name(env),
@@ -55,7 +55,7 @@ def control_for(config: Path, env: str) -> ServiceControl:
     """The backend of one environment: the local twin for ``local``, AWS otherwise."""
     cfg, settings = load(config, env)
     if env == "local":
-        from warmkeeper.local.control import TwinControl  # the twin's HTTP client: only when asked
+        from warmkeeper.local.twin_client import TwinControl  # the twin's HTTP client: only when asked
 
         return TwinControl(cfg, settings)
     from warmkeeper.aws.clients import AwsClients

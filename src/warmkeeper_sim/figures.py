@@ -148,8 +148,9 @@ FIGURES: dict[str, Figure] = {
         60,
         None,
         "s",
-        "assumed (src/warmkeeper/config.py HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS): API Gateway keeps the "
-        "Cloud Map instances it discovered this long (aws/containers-roadmap#1639; AWS publishes no figure)",
+        "assumed (src/warmkeeper/core/front_doors.py HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS): "
+        "API Gateway keeps the Cloud Map instances it discovered this long "
+        "(aws/containers-roadmap#1639; AWS publishes no figure)",
     ),
     "apigw.integration_timeout": Figure(
         30, None, "s", f"HTTP API integration timeout, 30 s at most, not adjustable: {APIGW_QUOTAS}"
@@ -181,8 +182,8 @@ FIGURES: dict[str, Figure] = {
         75,
         None,
         "s",
-        f"{OUR_STACK}: src/warmkeeper/config.py HTTP_API_DEFAULT_DRAIN_SECONDS (entry container keeps "
-        "accepting after SIGTERM)",
+        f"{OUR_STACK}: src/warmkeeper/core/front_doors.py HTTP_API_DEFAULT_DRAIN_SECONDS "
+        "(entry container keeps accepting after SIGTERM)",
     ),
     # --- Lambda ------------------------------------------------------------------------------------------
     "lambda.account_concurrency": Figure(1000, None, "executions", f"default quota: {LAMBDA_QUOTAS}"),
@@ -200,7 +201,7 @@ FIGURES: dict[str, Figure] = {
         "unreserved minus 100)",
     ),
     "lambda.timeout": Figure(
-        40, None, "s", f"{OUR_STACK}: max(30, hold_seconds + 15), src/warmkeeper/infra/waker.py"
+        40, None, "s", f"{OUR_STACK}: max(30, hold_seconds + 15), src/warmkeeper/infra/waker_function.py"
     ),
     "lambda.init": Figure(
         0.3, 0.9, "s", "assumed: Python 3.11 + boto3 cold start of an execution environment"

@@ -24,10 +24,10 @@ from botocore.exceptions import ClientError
 from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
 
 from warmkeeper.aws.clients import BOTO_CONFIG, AwsClients
-from warmkeeper.sim.model import BUCKETS, bucket_of, figure
+from warmkeeper_sim.figures import BUCKETS, bucket_of, figure
 
 if TYPE_CHECKING:
-    from warmkeeper.sim.kernel import Kernel
+    from warmkeeper_sim.kernel import Kernel
 
 # What botocore's standard mode retries (its own lists, so the simulation follows botocore's version).
 THROTTLING_CODES: frozenset[str] = frozenset(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)  # type: ignore[attr-defined]
@@ -140,7 +140,7 @@ class RetryQuota:
 
 
 class Account(Protocol):
-    """What the clients need of the simulated account (:class:`warmkeeper.sim.world.World`)."""
+    """What the clients need of the simulated account (:class:`warmkeeper_sim.world.World`)."""
 
     kernel: Kernel
     ledger: ApiLedger

@@ -24,8 +24,8 @@ from rich.markup import escape
 from warmkeeper.clikit import err, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.errors import ExitCode, UserError
-from warmkeeper.local.control import TwinControl
-from warmkeeper.local.rollout import EXIT_CODES, Outcome
+from warmkeeper.local.rollout import EXIT_CODES, RolloutOutcome
+from warmkeeper.local.twin_client import TwinControl
 
 POLL_SECONDS = 0.2
 EXIT_LOST = ExitCode.FAILED  # the twin stopped answering mid-deploy
@@ -38,7 +38,7 @@ OUTPUT_LINES = 20
 def exit_code(outcome: str) -> ExitCode:
     """The command's exit code for a finished deploy's outcome (an unknown one is a failure)."""
     try:
-        return EXIT_CODES.get(Outcome(outcome), ExitCode.FAILED)
+        return EXIT_CODES.get(RolloutOutcome(outcome), ExitCode.FAILED)
     except ValueError:
         return ExitCode.FAILED
 
@@ -104,7 +104,7 @@ def deploy_local(
         for event in progress.get("events", []):
             console.print(escape(progress_line(event)), highlight=False, soft_wrap=True)
         since = int(progress.get("next", since))
-        if progress.get("outcome") != Outcome.RUNNING.value:
+        if progress.get("outcome") != RolloutOutcome.RUNNING.value:
             break
         if clock() > deadline:
             error_console.print(

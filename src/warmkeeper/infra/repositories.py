@@ -19,7 +19,7 @@ from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
 from warmkeeper.config import Container, pascal
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 KEEP_IMAGES = 30  # enough to roll back through a month of daily deploys
 UNTAGGED_IMAGE_DAYS = 7

@@ -12,12 +12,12 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from warmkeeper.aws.lambda_settings import FRONT_DOOR_HTTP_API
 from warmkeeper.aws.logs import CHANNEL, JsonFormatter
-from warmkeeper.aws.settings import FRONT_DOOR_HTTP_API
 from warmkeeper.config import DEFAULT_WAKER_RESERVED_CONCURRENCY
-from warmkeeper.sim.model import BUCKETS
-from warmkeeper.sim.traffic import Traffic
-from warmkeeper.sim.world import WARM_RULE_PRIORITY, SimConfig, World, _forward_target
+from warmkeeper_sim.figures import BUCKETS
+from warmkeeper_sim.traffic import Traffic
+from warmkeeper_sim.world import WARM_RULE_PRIORITY, SimConfig, World, _forward_target
 
 # Issue 11 defect 8, sized from this simulation after defect 1's fix: the 1000-visitor herd peaks
 # at 48 concurrent executions (seed 1, docs/benchmarks.md SIMULATED); the config's default reservation

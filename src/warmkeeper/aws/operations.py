@@ -24,15 +24,15 @@ from botocore.exceptions import (
 from warmkeeper.aws.adapters import RoutingConflictError, ServiceNotFoundError
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
-from warmkeeper.aws.http_api import WARM_ROUTE_KEYS, HttpApiRoutingError
-from warmkeeper.aws.settings import (
+from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS, HttpApiRoutingError
+from warmkeeper.aws.lambda_settings import (
     DEFAULT_WARM_RULE_PRIORITY,
     FRONT_DOOR_HTTP_API,
     RULE_PRIORITIES,
     Settings,
     SettingsError,
 )
-from warmkeeper.aws.stack import (
+from warmkeeper.aws.stack_outputs import (
     OUTPUT_API_ID,
     OUTPUT_API_STAGE,
     OUTPUT_CLOUD_MAP_SERVICE_ID,

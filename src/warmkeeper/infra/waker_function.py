@@ -23,12 +23,12 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 import warmkeeper
+from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
-from warmkeeper.aws.settings import Settings
 from warmkeeper.config import waker_timeout_seconds
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
-from warmkeeper.infra.settings import WARM_RULE_PRIORITY, StackSettings
+from warmkeeper.infra.stack_settings import WARM_RULE_PRIORITY, StackSettings
 
 HANDLER = "warmkeeper.aws.lambda_handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -192,7 +192,7 @@ class Waker(Construct):
     def write_settings(self, **front_door_fields: Any) -> Settings:
         # front_door_fields may name front_door itself: the front door's own value wins.
         """The contract's variables of a front door without a load balancer (its fields of
-        :class:`~warmkeeper.aws.settings.Settings`), written with :meth:`Settings.to_env` like the
+        :class:`~warmkeeper.aws.lambda_settings.Settings`), written with :meth:`Settings.to_env` like the
         others; the Settings is returned for the caller's own checks."""
         lambda_settings = self._settings(**front_door_fields)
         for name, value in lambda_settings.to_env().items():

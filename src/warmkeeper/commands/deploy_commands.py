@@ -57,7 +57,7 @@ def _context(
 
 
 def _deployer(cfg: AppConfig, env: str, settings: EnvironmentSettings, output: Path | None) -> Any:
-    from warmkeeper.deploy.aws import AwsDeployer
+    from warmkeeper.deploy.release import AwsDeployer
     from warmkeeper.deploy.synthesis import synthesize_with_infra
 
     context, _cdk = _context(cfg, env, settings, output or Path("cdk.out") / f"deploy-{env}", out)
@@ -71,7 +71,9 @@ def _deploy_local(
         raise UserError(
             "--dry-run: the local twin has no template to diff; use it with staging or production"
         )
-    from warmkeeper.commands.deploy_local import deploy_local  # the twin's client: only for --env local
+    from warmkeeper.commands.twin_deploy_commands import (
+        deploy_local,
+    )  # the twin's client: only for --env local
 
     code = deploy_local(cfg, settings, timeout_seconds=timeout, image_tag=image_tag)
     raise typer.Exit(int(code) if isinstance(code, int) else ExitCode.OK)
@@ -278,7 +280,9 @@ def smoke(
 
     import httpx
 
-    from warmkeeper.commands.ops import aws_control  # the AWS ServiceControl `warmkeeper status` uses
+    from warmkeeper.commands.ops_commands import (
+        aws_control,
+    )  # the AWS ServiceControl `warmkeeper status` uses
     from warmkeeper.deploy.smoke import Smoke
 
     control = aws_control(cfg, env, settings, AwsClients.for_region(settings.region))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from warmkeeper.aws.settings import DEFAULT_WARM_RULE_PRIORITY
+from warmkeeper.aws.lambda_settings import DEFAULT_WARM_RULE_PRIORITY
 from warmkeeper.config import AppConfig, Container, EnvironmentSettings
 from warmkeeper.core import Policy
 from warmkeeper.infra.names import (

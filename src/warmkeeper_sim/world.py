@@ -3,9 +3,9 @@ listener with its rules and target groups, or (``front_door = "http_api"``) an A
 with its routes and a Cloud Map service, the warmkeeper Lambda with its concurrency, EventBridge,
 CloudWatch (RequestCount, the idle alarm, custom metrics), Parameter Store and Secrets Manager.
 
-Every timing and limit comes from :mod:`warmkeeper.sim.model`. The Lambda runs the **real**
+Every timing and limit comes from :mod:`warmkeeper_sim.figures`. The Lambda runs the **real**
 handler (:func:`warmkeeper.aws.lambda_handler.handler`) on an engine built by the real
-:func:`~warmkeeper.aws.engine.build_engine` around :class:`~warmkeeper.sim.aws.SimClients`, with the
+:func:`~warmkeeper.aws.engine.build_engine` around :class:`~warmkeeper_sim.control_plane.SimClients`, with the
 simulated clock and sleep injected.
 """
 
@@ -22,12 +22,12 @@ from typing import Any
 
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.engine import SnapshotCache, Warmkeeper, build_engine
-from warmkeeper.aws.http_api import INSTANCE_IPV4, INSTANCE_PORT, WARM_ROUTE_KEYS
-from warmkeeper.aws.settings import FRONT_DOOR_HTTP_API, FRONT_DOOR_LOAD_BALANCER, Settings
+from warmkeeper.aws.http_api_routing import INSTANCE_IPV4, INSTANCE_PORT, WARM_ROUTE_KEYS
+from warmkeeper.aws.lambda_settings import FRONT_DOOR_HTTP_API, FRONT_DOOR_LOAD_BALANCER, Settings
 from warmkeeper.core import Policy
-from warmkeeper.sim.aws import ApiLedger, SimClients, Throttler, client_error
-from warmkeeper.sim.kernel import Kernel, Process
-from warmkeeper.sim.model import figure, image_pull_seconds
+from warmkeeper_sim.control_plane import ApiLedger, SimClients, Throttler, client_error
+from warmkeeper_sim.figures import figure, image_pull_seconds
+from warmkeeper_sim.kernel import Kernel, Process
 
 REGION = "eu-west-3"
 ACCOUNT = "123456789012"

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from warmkeeper.aws.stack import OUTPUT_PARAMETER_PREFIX, describe_stack
+from warmkeeper.aws.stack_outputs import OUTPUT_PARAMETER_PREFIX, describe_stack
 from warmkeeper.deploy.cdk import deploy_args, diff_args, run_to_end
 from warmkeeper.deploy.context import ReleaseContext
-from warmkeeper.deploy.follow import Observer, Outcome, follow
+from warmkeeper.deploy.follow import DeployOutcome, Observer, follow
 from warmkeeper.deploy.history import Release, ReleaseHistory, parameter_name
 from warmkeeper.deploy.preflight import (
     PreflightError,
@@ -30,7 +30,7 @@ from warmkeeper.deploy.preflight import (
 from warmkeeper.deploy.synthesis import Synthesizer, check_template_images
 from warmkeeper.errors import ExitCode
 from warmkeeper.infra.names import built_containers
-from warmkeeper.infra.settings import StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 
 DEFAULT_TIMEOUT_SECONDS = 1200.0
 
@@ -39,7 +39,7 @@ DEFAULT_TIMEOUT_SECONDS = 1200.0
 class DeployResult:
     exit_code: ExitCode
     message: str
-    outcome: Outcome | None = None  # None for a dry run
+    outcome: DeployOutcome | None = None  # None for a dry run
 
 
 class AwsDeployer:

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from warmkeeper.core.pages import RELOAD_AFTER_SECONDS, RELOAD_SPREAD_SECONDS
-from warmkeeper.sim.world import Response, World
+from warmkeeper_sim.world import Response, World
 
 BROWSER = {
     "accept": "text/html,application/xhtml+xml",
