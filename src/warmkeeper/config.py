@@ -125,7 +125,7 @@ def certificate_region_of(arn: str) -> str:
     return arn.split(":")[3]
 
 
-# The waker's time budget (issue 11 §3.7), each bound strictly inside the next:
+# The waker's time budget, each bound strictly inside the next:
 #   hold_seconds < the Lambda's timeout < every front door's timeout to the Lambda.
 # A front door that gave up first would answer its own 504 (no Retry-After, no waiting page) while
 # the Lambda still runs; a Lambda that timed out mid-hold would make ALB answer 502.
@@ -138,7 +138,7 @@ CLOUDFRONT_STANDARD_ORIGIN_TIMEOUT_SECONDS = 60
 CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS = 180
 
 
-# The waker's reserved concurrency unless the config says otherwise (issue 11 defect 8): the simulated
+# The waker's reserved concurrency unless the config says otherwise: the simulated
 # herd of 1,000 cold requests in 10 s peaks at 48 concurrent executions once held requests share one
 # snapshot (simulated, not measured: docs/technical/aws-model.md); 100 leaves about twice that, so a
 # herd of that size never meets its own throttle. The herd scenario asserts its peak against this.

@@ -72,7 +72,7 @@ FIGURES: dict[str, Figure] = {
         1, 3, "s", "assumed: UpdateService to the first task in PROVISIONING (not published)"
     ),
     "fargate.provisioning": Figure(
-        15, 30, "s", "assumed: PROVISIONING (capacity and network interface); issue 11 models 30-80 s in all"
+        15, 30, "s", "assumed: PROVISIONING (capacity and network interface); the model takes 30-80 s in all"
     ),
     "fargate.image_mb": Figure(250, None, "MB", "assumed: compressed size of the CityGuided images"),
     "fargate.pull_rate": Figure(10, 30, "MB/s", "assumed: image pull from ECR in PENDING"),

@@ -19,8 +19,8 @@ from warmkeeper_sim.figures import BUCKETS
 from warmkeeper_sim.traffic import Traffic
 from warmkeeper_sim.world import WARM_RULE_PRIORITY, SimConfig, World, _forward_target
 
-# Issue 11 defect 8, sized from this simulation after defect 1's fix: the 1000-visitor herd peaks
-# at 48 concurrent executions (seed 1, docs/benchmarks.md SIMULATED); the config's default reservation
+# The stack's default reservation, sized from this simulation once held requests share a snapshot:
+# the 1000-visitor herd peaks at 48 concurrent executions (seed 1, docs/benchmarks.md SIMULATED); the config's default reservation
 # (about twice that) is what the herd scenario asserts against (docs/technical/aws-model.md).
 TARGET_RESERVED_CONCURRENCY = DEFAULT_WAKER_RESERVED_CONCURRENCY
 

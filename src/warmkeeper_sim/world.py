@@ -76,13 +76,14 @@ class SimConfig:
     seed: int = 1
     policy: Policy = STAGING_POLICY
     account_concurrency: int = int(figure("lambda.account_concurrency").value)
-    reserved_concurrency: int | None = None  # the stack reserves none today (issue 11 defect 8)
+    # None: no reservation (a scenario sets the stack's default when it needs it).
+    reserved_concurrency: int | None = None
     lambda_timeout: float = figure("lambda.timeout").value
     image_mb: float = figure("fargate.image_mb").value
     spot: bool = True  # staging runs on Fargate Spot (examples/cityguided/warmkeeper.toml)
     spot_capacity: bool = True
     # The stack's EventBridge rule sending this service's stopping tasks' state changes to the Lambda
-    # (src/warmkeeper/infra/task_events.py, issue 11 section 2: Spot interruption).
+    # (src/warmkeeper/infra/task_events.py: Spot interruption).
     task_state_events_to_lambda: bool = True
     reconcile_schedule: bool = True
     idle_alarm: bool = True

@@ -86,12 +86,12 @@ STALE_LOCK_SECONDS = 60.0
 WARM_ROUTE_CREATED = "warm route created"
 
 # A held request polls at first this often, then backs off by HOLD_POLL_BACKOFF up to
-# HOLD_POLL_MAX_SECONDS: many held requests must not exhaust the API rate limits (issue 11 defect 1).
+# HOLD_POLL_MAX_SECONDS: many held requests must not exhaust the API rate limits.
 AWS_HOLD_POLL_SECONDS = 1.0
 HOLD_POLL_BACKOFF = 1.5
 HOLD_POLL_MAX_SECONDS = 4.0
 # A hold ends this long before the invocation would: the last poll, the 307 or 503 and the
-# response's way back through the load balancer must fit (issue 11 defect 7, runtime part).
+# response's way back through the load balancer must fit.
 HOLD_MARGIN_SECONDS = 5.0
 
 # How old a shared observation may be (seconds) for each caller; see SnapshotCache. A cold request
@@ -124,7 +124,7 @@ class SnapshotCache:
 
     A Lambda execution environment runs one invocation at a time and keeps module-level state
     between them: a snapshot kept here is reused by the next requests and status polls for a short
-    time instead of each asking ECS, ELB and SSM again (issue 11 defect 1). Each snapshot lives for
+    time instead of each asking ECS, ELB and SSM again. Each snapshot lives for
     ``max_age`` times a random factor in [0.5, 1]: environments started together by a herd do not
     refresh together. Anything the engine changes (a wake, a route) clears it.
     """
@@ -260,7 +260,7 @@ class Warmkeeper:
                 # An execution environment left idle while others served the herd would otherwise
                 # find its snapshot expired when traffic spills over to it, and every environment
                 # would read SSM in the same instant: on a low concurrency quota that cascade
-                # throttled invocations (issue 11, new-account herd).
+                # throttled invocations (simulated herd on a new account's quota of 10).
                 return replace(early, valid_until=lock.requested_at + timedelta(seconds=half))
             # Healthy: the warm route is due. Whether it exists is the route creation's own check
             # (ALB refuses a second rule at the priority), so the rules are not read here either.
@@ -360,7 +360,7 @@ class Warmkeeper:
             # True for this decision at once, but written by one invocation only (the one that
             # creates the warm route, see step): when the first target turns healthy, every held
             # request and polling page sees it in the same second, and concurrent overwrites of one
-            # parameter fail with TooManyUpdates (issue 11 defect 2).
+            # parameter fail with TooManyUpdates.
             lock = replace(lock, healthy_at=snapshot.now)
         if lock is not snapshot.lock:
             stored = replace(stored, lock=lock)

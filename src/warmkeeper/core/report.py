@@ -16,8 +16,8 @@ from warmkeeper.core.machine import Decision, Observation, Policy, State, lease_
 
 # The waiting page polls the status this often: half the estimated seconds left, within these bounds.
 # Every poll is an invocation of the waker: hundreds of pages polling every 2 s through a whole cold
-# start cost hundreds of invocations a second and, on a small concurrency quota, throttles (issue 11,
-# new-account herd); close to the estimate, and past it, a page polls at the minimum.
+# start cost hundreds of invocations a second and, on a small concurrency quota, throttles (the
+# simulated new-account herd); close to the estimate, and past it, a page polls at the minimum.
 WAITING_POLL_MIN_SECONDS = 2.0
 WAITING_POLL_MAX_SECONDS = 8.0
 

@@ -12,7 +12,7 @@ from warmkeeper.cost.model import CostReport, FrontDoorComparison, Scenario
 
 # The epic's promise for staging (EUR a month); the report says whether the model keeps it.
 STAGING_TARGET_EUR = 25.0
-# Issue 12's goal for a sleeping staging: at most this a month, at most the idle figure in a month
+# CityGuided's goal for a sleeping staging: at most this a month, at most the idle figure in a month
 # without a single request, and below the legacy EC2 column (EUR, modelled, no free tier).
 STAGING_GOAL_EUR = 9.0
 STAGING_IDLE_GOAL_EUR = 7.0
@@ -99,7 +99,7 @@ def render(report: CostReport, out: Console) -> None:
 
 
 def staging_goal_kept(configured: Scenario, idle: Scenario, legacy: Scenario) -> bool:
-    """Issue 12's goal: at most 9 EUR, at most 7 EUR idle, and below the legacy EC2 column."""
+    """The reference staging's goal: at most 9 EUR, at most 7 EUR idle, and below the legacy EC2 column."""
     return (
         configured.total_eur <= STAGING_GOAL_EUR
         and idle.total_eur <= STAGING_IDLE_GOAL_EUR

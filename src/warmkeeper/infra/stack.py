@@ -265,7 +265,7 @@ class WarmkeeperStack(Stack):
     ) -> IdleDetector | None:
         """What scales the service, the same behind every front door: with scale-to-zero the idle
         alarm (on the front door's request count) and the stopping tasks' events to the waker (a
-        Spot interruption, issue 11), otherwise target tracking. Returns the idle detector, if any."""
+        Spot interruption), otherwise target tracking. Returns the idle detector, if any."""
         # Created after the cluster's capacity-provider association, deleted before it
         # (containers-roadmap#631): a dependency on the cluster construct covers the association CDK
         # adds under it at synthesis.

@@ -1,4 +1,4 @@
-"""Stopping tasks of the service go to the Lambda at once (issue 11, Fargate Spot interruption).
+"""Stopping tasks of the service go to the Lambda at once (a Fargate Spot interruption).
 
 When Fargate Spot takes the only task back, ECS sends an "ECS Task State Change" with the
 two-minute warning (desiredStatus STOPPED), then STOPPING and STOPPED. Without this rule the warm
