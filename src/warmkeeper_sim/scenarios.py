@@ -20,8 +20,9 @@ from warmkeeper_sim.traffic import Traffic
 from warmkeeper_sim.world import WARM_RULE_PRIORITY, SimConfig, World, _forward_target
 
 # The stack's default reservation, sized from this simulation once held requests share a snapshot:
-# the 1000-visitor herd peaks at 48 concurrent executions (seed 1, docs/benchmarks.md SIMULATED); the config's default reservation
-# (about twice that) is what the herd scenario asserts against (docs/technical/aws-model.md).
+# the 1000-visitor herd peaks at 48 concurrent executions (seed 1, docs/benchmarks.md SIMULATED);
+# the config's default reservation (about twice that) is what the herd scenario asserts against
+# (docs/technical/aws-model.md).
 TARGET_RESERVED_CONCURRENCY = DEFAULT_WAKER_RESERVED_CONCURRENCY
 
 
