@@ -7,7 +7,7 @@ import subprocess
 from typing import Any
 
 from warmkeeper.images.container_cli import engine_environment
-from warmkeeper.local.containers import LABEL_APP
+from warmkeeper.local.runtimes import LABEL_APP
 
 
 def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

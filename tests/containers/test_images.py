@@ -12,7 +12,7 @@ from tests.containers.support import podman
 from tests.e2e.support import EXAMPLE_CONFIG, wait_for
 from warmkeeper.config import load_config
 from warmkeeper.images.build import local_image_tag
-from warmkeeper.local.containers import health_argv
+from warmkeeper.local.runtimes import health_argv
 
 # The first test to use `built_images` may build the base image and the three images (minutes).
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]

@@ -20,7 +20,7 @@ from warmkeeper.images.build import (
     compressed_sizes,
 )
 from warmkeeper.images.container_cli import Engine
-from warmkeeper.local.containers import ContainersError, health_argv
+from warmkeeper.local.runtimes import ContainersError, health_argv
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cityguided"
 PODMAN = Engine("podman", "/usr/bin/podman")

@@ -5,9 +5,8 @@ process, all of a task's processes in one process group, on loopback ports of th
 two tasks can run side by side, as during a rolling deploy). Containers start in ``depends_on``
 order, each once its dependencies pass their health checks, like ECS's ``HEALTHY`` dependency
 condition. A task is healthy when every container is. How one container starts, is checked and
-stops is the task's :class:`TaskRuntime`: :class:`ProcessRuntime` (the ``local`` commands, HTTP
-health checks; the default) or :class:`warmkeeper.local.containers.ContainerRuntime` (each task a
-Podman pod of the real images, the task definition's health commands).
+stops is the task's :class:`~warmkeeper.local.runtimes.TaskRuntime` (local processes by default, or
+a Podman pod of the real images).
 
 A :class:`LocalService` keeps ``desired`` tasks running, like the ECS service scheduler: it starts a
 task when one is missing, replaces a task that failed (a process exited, or a container never became
@@ -34,124 +33,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
 
 import httpx
 
-from warmkeeper.config import AppConfig, Container, expand_local
-from warmkeeper.local.loopback import LOOPBACK, free_port
-from warmkeeper.local.process import (
-    ChildProcess,
-    ProcessStartError,
-    child_environment,
-    group_alive,
-    kill_group,
-)
+from warmkeeper.config import AppConfig, Container
+from warmkeeper.local.process import ChildProcess, ProcessStartError, group_alive, kill_group
+from warmkeeper.local.runtimes import LIVENESS_PROBE_SECONDS, ProcessRuntime, TaskRuntime
 
 EventSink = Callable[[str, str], None]  # (kind, message): kind is "task", "problem" or "detail"
-
-# How often a starting task's health is probed: this bounds the wake overhead the twin adds.
-STARTUP_PROBE_SECONDS = 0.05
-# How often a healthy task is probed (the config's interval says when it counts as unhealthy).
-LIVENESS_PROBE_SECONDS = 1.0
-
-
-class TaskRuntime(Protocol):
-    """How a task's containers run: as local processes (the default) or as a pod of containers.
-
-    The task's life (start order, health, failure, stop order) is :class:`LocalTask`'s and is the
-    same for every runtime; a runtime only says how one container starts, is checked and is stopped.
-    """
-
-    name: str
-    startup_probe_seconds: float  # how often a starting container is checked
-
-    def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
-        """Each container's port as the runtime reaches it, and the entry's port on loopback."""
-        ...
-
-    def prepare(self, task: LocalTask) -> None:
-        """Before the first container starts (e.g. create the pod); raise ProcessStartError."""
-        ...
-
-    def launch(self, task: LocalTask, container: Container, process_group: int) -> ChildProcess:
-        """Start one container; its output and exit code are the returned child process's."""
-        ...
-
-    def probe(self, task: LocalTask, container: Container) -> bool:
-        """Run the container's health check once (bounded by its timeout)."""
-        ...
-
-    def probe_description(self, task: LocalTask, container: Container) -> str: ...
-
-    def liveness_seconds(self, container: Container) -> float:
-        """How often a healthy container is checked."""
-        ...
-
-    def stop_container(self, task: LocalTask, container: Container, process: ChildProcess) -> None:
-        """SIGTERM, at most the container's stop timeout, then SIGKILL."""
-        ...
-
-    def cleanup(self, task: LocalTask) -> None:
-        """After every container stopped: remove what the runtime made for the task."""
-        ...
-
-    def leftovers(self, task: LocalTask) -> list[str]:
-        """What of the task still exists after its stop (should be nothing)."""
-        ...
-
-
-class ProcessRuntime:
-    """Each container's ``local`` command as a child process on a loopback port of the task's own;
-    the health check is an HTTP GET of ``health.path`` on that port."""
-
-    name = "processes"
-    startup_probe_seconds = STARTUP_PROBE_SECONDS
-
-    def __init__(self, client: httpx.Client) -> None:
-        self._client = client
-
-    def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
-        ports = {c.name: free_port() for c in cfg.containers}
-        return ports, ports[cfg.entry_container.name]
-
-    def prepare(self, task: LocalTask) -> None:
-        return None
-
-    def launch(self, task: LocalTask, container: Container, process_group: int) -> ChildProcess:
-        local = container.local
-        argv = [expand_local(part, container.name, task.ports) for part in local.command]
-        extra = {k: expand_local(v, container.name, task.ports) for k, v in local.environment.items()}
-        return ChildProcess(
-            f"{task.task_id}/{container.name}",
-            argv,
-            cwd=(task.cfg.base_dir / local.cwd).resolve(),
-            env=child_environment(extra),
-            process_group=process_group,
-        )
-
-    def probe(self, task: LocalTask, container: Container) -> bool:
-        url = f"http://{LOOPBACK}:{task.ports[container.name]}{container.health.path}"
-        try:
-            response = self._client.get(url, timeout=container.health.timeout_seconds)
-        except httpx.HTTPError:
-            return False
-        return 200 <= response.status_code < 400
-
-    def probe_description(self, task: LocalTask, container: Container) -> str:
-        return f"GET {container.health.path} on port {task.ports[container.name]}"
-
-    def liveness_seconds(self, container: Container) -> float:
-        return LIVENESS_PROBE_SECONDS
-
-    def stop_container(self, task: LocalTask, container: Container, process: ChildProcess) -> None:
-        process.stop(timeout=container.stop_timeout_seconds)
-
-    def cleanup(self, task: LocalTask) -> None:
-        return None
-
-    def leftovers(self, task: LocalTask) -> list[str]:
-        return []
 
 
 class TaskPhase(StrEnum):

@@ -47,12 +47,12 @@ from warmkeeper.core import (
     status_report,
 )
 from warmkeeper.core.report import StatusReport, TaskStatus
-from warmkeeper.local.containers import task_runtime
 from warmkeeper.local.deployments import Deployments
 from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, TwinDetails
 from warmkeeper.local.discovery_cache import HTTP_API, DiscoveryCache, with_drain_window
 from warmkeeper.local.edge import Edge
 from warmkeeper.local.rollout import DeployRun, parse_deploy_request, run_rollout
+from warmkeeper.local.runtimes import task_runtime
 from warmkeeper.local.statefile import STATE_DIR_NAME, write_state_file
 from warmkeeper.local.supervisor import LocalService, TaskPhase
 from warmkeeper.local.waker import TwinView, WakerServer

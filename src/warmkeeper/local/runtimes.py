@@ -1,17 +1,26 @@
-"""The twin's containers runtime: each task as a Podman pod of the images `warmkeeper images --local` built.
+"""How the twin runs a task's containers: as local processes, or as a Podman pod of the real images.
 
-A pod plays a Fargate task with awsvpc networking: its containers share one network namespace, so
-they reach each other on 127.0.0.1 at the ports of the task definition, and only the entry
-container's port is published, on a loopback port of the task's own (the edge's target). Each
-container runs with the task definition's environment (not the ``local`` command), its memory as a
-hard limit and its cpu units as a relative share, and the pod gets the task's cpu as its limit.
+The supervisor (:mod:`warmkeeper.local.supervisor`) owns a task's life: start order, health,
+failure, replacement and stop order, the same whatever runs the containers. A runtime says only how
+one container starts, is checked and is stopped (:class:`TaskRuntime`):
 
-The health checks are the task definition's exact commands (``CMD`` / ``CMD-SHELL``), run by the
-twin with ``podman exec`` at the check's interval, as the ECS agent runs them (Podman does not
-run an image's HEALTHCHECK by itself here). A container is stopped with ``podman stop -t
-<stop_timeout>``: SIGTERM (the image's STOPSIGNAL), then SIGKILL when the timeout passes, as ECS
-does. Every pod is labelled with the twin's process id: pods left by a twin that was killed are
-removed by the next one of the same app.
+- :class:`ProcessRuntime` (the default): each container's ``local`` command as a child process on a
+  loopback port of the task's own; the health check is an HTTP GET of ``health.path``.
+- :class:`ContainerRuntime`: each task a Podman pod of the images `warmkeeper images --local` built.
+  A pod plays a Fargate task with awsvpc networking: its containers share one network namespace, so
+  they reach each other on 127.0.0.1 at the ports of the task definition, and only the entry
+  container's port is published, on a loopback port of the task's own (the edge's target). Each
+  container runs with the task definition's environment (not the ``local`` command), its memory as a
+  hard limit and its cpu units as a relative share, and the pod gets the task's cpu as its limit.
+  The health checks are the task definition's exact commands (``CMD`` / ``CMD-SHELL``), run by the
+  twin with ``podman exec`` at the check's interval, as the ECS agent runs them (Podman does not run
+  an image's HEALTHCHECK by itself here). A container is stopped with ``podman stop -t
+  <stop_timeout>``: SIGTERM (the image's STOPSIGNAL), then SIGKILL when the timeout passes, as ECS
+  does. Every pod is labelled with the twin's process id: pods left by a twin that was killed are
+  removed by the next one of the same app.
+
+A runtime sees a task through :class:`RuntimeTask` (its id, config and ports), so this module does
+not depend on the supervisor that drives it.
 """
 
 from __future__ import annotations
@@ -21,20 +30,142 @@ import json
 import os
 import subprocess
 import uuid
+from typing import Protocol
 
-from warmkeeper.config import AppConfig, Container, EnvironmentSettings
+import httpx
+
+from warmkeeper.config import AppConfig, Container, EnvironmentSettings, expand_local
 from warmkeeper.errors import UserError
 from warmkeeper.images.build import local_image_tag
 from warmkeeper.images.container_cli import Engine, EngineError, detect_engine, engine_environment, last_line
 from warmkeeper.local.loopback import LOOPBACK, free_port
-from warmkeeper.local.process import ChildProcess, ProcessStartError
-from warmkeeper.local.supervisor import LocalTask
+from warmkeeper.local.process import ChildProcess, ProcessStartError, child_environment
+
+# How often a starting task's health is probed: this bounds the wake overhead the twin adds.
+PROCESS_STARTUP_PROBE_SECONDS = 0.05
+# How often a healthy task is probed (the config's interval says when it counts as unhealthy).
+LIVENESS_PROBE_SECONDS = 1.0
+
+
+class RuntimeTask(Protocol):
+    """What a runtime needs of the task it runs (the supervisor's task is one)."""
+
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def cfg(self) -> AppConfig: ...
+
+    @property
+    def ports(self) -> dict[str, int]: ...
+
+    @property
+    def entry_port(self) -> int: ...
+
+
+class TaskRuntime(Protocol):
+    """How a task's containers run: as local processes (the default) or as a pod of containers.
+
+    The task's life (start order, health, failure, stop order) is the supervisor's and is the
+    same for every runtime; a runtime only says how one container starts, is checked and is stopped.
+    """
+
+    name: str
+    startup_probe_seconds: float  # how often a starting container is checked
+
+    def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
+        """Each container's port as the runtime reaches it, and the entry's port on loopback."""
+        ...
+
+    def prepare(self, task: RuntimeTask) -> None:
+        """Before the first container starts (e.g. create the pod); raise ProcessStartError."""
+        ...
+
+    def launch(self, task: RuntimeTask, container: Container, process_group: int) -> ChildProcess:
+        """Start one container; its output and exit code are the returned child process's."""
+        ...
+
+    def probe(self, task: RuntimeTask, container: Container) -> bool:
+        """Run the container's health check once (bounded by its timeout)."""
+        ...
+
+    def probe_description(self, task: RuntimeTask, container: Container) -> str: ...
+
+    def liveness_seconds(self, container: Container) -> float:
+        """How often a healthy container is checked."""
+        ...
+
+    def stop_container(self, task: RuntimeTask, container: Container, process: ChildProcess) -> None:
+        """SIGTERM, at most the container's stop timeout, then SIGKILL."""
+        ...
+
+    def cleanup(self, task: RuntimeTask) -> None:
+        """After every container stopped: remove what the runtime made for the task."""
+        ...
+
+    def leftovers(self, task: RuntimeTask) -> list[str]:
+        """What of the task still exists after its stop (should be nothing)."""
+        ...
+
+
+class ProcessRuntime:
+    """Each container's ``local`` command as a child process on a loopback port of the task's own;
+    the health check is an HTTP GET of ``health.path`` on that port."""
+
+    name = "processes"
+    startup_probe_seconds = PROCESS_STARTUP_PROBE_SECONDS
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
+        ports = {c.name: free_port() for c in cfg.containers}
+        return ports, ports[cfg.entry_container.name]
+
+    def prepare(self, task: RuntimeTask) -> None:
+        return None
+
+    def launch(self, task: RuntimeTask, container: Container, process_group: int) -> ChildProcess:
+        local = container.local
+        argv = [expand_local(part, container.name, task.ports) for part in local.command]
+        extra = {k: expand_local(v, container.name, task.ports) for k, v in local.environment.items()}
+        return ChildProcess(
+            f"{task.task_id}/{container.name}",
+            argv,
+            cwd=(task.cfg.base_dir / local.cwd).resolve(),
+            env=child_environment(extra),
+            process_group=process_group,
+        )
+
+    def probe(self, task: RuntimeTask, container: Container) -> bool:
+        url = f"http://{LOOPBACK}:{task.ports[container.name]}{container.health.path}"
+        try:
+            response = self._client.get(url, timeout=container.health.timeout_seconds)
+        except httpx.HTTPError:
+            return False
+        return 200 <= response.status_code < 400
+
+    def probe_description(self, task: RuntimeTask, container: Container) -> str:
+        return f"GET {container.health.path} on port {task.ports[container.name]}"
+
+    def liveness_seconds(self, container: Container) -> float:
+        return LIVENESS_PROBE_SECONDS
+
+    def stop_container(self, task: RuntimeTask, container: Container, process: ChildProcess) -> None:
+        process.stop(timeout=container.stop_timeout_seconds)
+
+    def cleanup(self, task: RuntimeTask) -> None:
+        return None
+
+    def leftovers(self, task: RuntimeTask) -> list[str]:
+        return []
+
 
 RUNTIMES = ("processes", "containers")
 LABEL_APP = "io.warmkeeper.app"
 LABEL_OWNER = "io.warmkeeper.owner-pid"
 # A starting container is checked this often (each check is a `podman exec`, about 0.1-0.3 s).
-STARTUP_PROBE_SECONDS = 0.25
+POD_STARTUP_PROBE_SECONDS = 0.25
 COMMAND_TIMEOUT_SECONDS = 60.0
 
 
@@ -74,7 +205,7 @@ class ContainerRuntime:
     """Runs each task as a pod (see the module's docstring); one per twin."""
 
     name = "containers"
-    startup_probe_seconds = STARTUP_PROBE_SECONDS
+    startup_probe_seconds = POD_STARTUP_PROBE_SECONDS
 
     def __init__(
         self,
@@ -137,10 +268,10 @@ class ContainerRuntime:
 
     # -- the TaskRuntime protocol ----------------------------------------------------------------------
 
-    def pod_name(self, task: LocalTask) -> str:
+    def pod_name(self, task: RuntimeTask) -> str:
         return f"wk-{self.app}-{self._run_id}-{task.task_id}"
 
-    def container_name(self, task: LocalTask, container: Container) -> str:
+    def container_name(self, task: RuntimeTask, container: Container) -> str:
         return f"{self.pod_name(task)}-{container.name}"
 
     def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
@@ -149,7 +280,7 @@ class ContainerRuntime:
         entry = free_port()
         return {cfg.entry_container.name: entry}, entry
 
-    def prepare(self, task: LocalTask) -> None:
+    def prepare(self, task: RuntimeTask) -> None:
         entry = task.cfg.entry_container
         argv = [
             "pod",
@@ -171,7 +302,7 @@ class ContainerRuntime:
                 f"task {task.task_id}: `podman pod create` failed: {last_line(result.stderr)}"
             )
 
-    def launch(self, task: LocalTask, container: Container, process_group: int) -> ChildProcess:
+    def launch(self, task: RuntimeTask, container: Container, process_group: int) -> ChildProcess:
         image = self.image_of(task.cfg, container)
         argv = [
             self.engine.executable,
@@ -202,7 +333,7 @@ class ContainerRuntime:
             process_group=process_group,
         )
 
-    def probe(self, task: LocalTask, container: Container) -> bool:
+    def probe(self, task: RuntimeTask, container: Container) -> bool:
         argv = ["exec", self.container_name(task, container), *health_argv(container)]
         try:
             result = self.engine.run(*argv, timeout=container.health.timeout_seconds)
@@ -210,14 +341,14 @@ class ContainerRuntime:
             return False
         return result.returncode == 0
 
-    def probe_description(self, task: LocalTask, container: Container) -> str:
+    def probe_description(self, task: RuntimeTask, container: Container) -> str:
         command = container.health.command or []
         return f"health command {json.dumps(command)} in {self.container_name(task, container)}"
 
     def liveness_seconds(self, container: Container) -> float:
         return float(container.health.interval_seconds)
 
-    def stop_container(self, task: LocalTask, container: Container, process: ChildProcess) -> None:
+    def stop_container(self, task: RuntimeTask, container: Container, process: ChildProcess) -> None:
         if process.alive:
             with contextlib.suppress(EngineError):
                 self._podman(
@@ -231,11 +362,11 @@ class ContainerRuntime:
         if not process.wait(10):
             process.stop(timeout=2)
 
-    def cleanup(self, task: LocalTask) -> None:
+    def cleanup(self, task: RuntimeTask) -> None:
         with contextlib.suppress(EngineError):
             self._podman("pod", "rm", "--force", "--time", "0", self.pod_name(task))
 
-    def leftovers(self, task: LocalTask) -> list[str]:
+    def leftovers(self, task: RuntimeTask) -> list[str]:
         try:
             exists = self._podman("pod", "exists", self.pod_name(task), timeout=30).returncode == 0
         except EngineError:
