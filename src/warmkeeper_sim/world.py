@@ -12,14 +12,17 @@ and which settings the Lambda gets. Every timing and limit comes from :mod:`warm
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
 from warmkeeper.aws.lambda_settings import Settings
+from warmkeeper.config import load_config
 from warmkeeper.core import Policy
 from warmkeeper.core.front_doors import LOAD_BALANCER, FrontDoor, RouteSwitch, TargetDiscovery, front_door
 from warmkeeper_sim.cloudwatch import CloudWatch
@@ -55,31 +58,21 @@ from warmkeeper_sim.service_discovery import CloudMap
 if TYPE_CHECKING:
     from warmkeeper_sim.ecs import Task
 
-# The CityGuided staging policy (examples/cityguided/warmkeeper.toml, [scale_to_zero] and staging).
-STAGING_POLICY = Policy(
-    idle_minutes=5,
-    min_warm_minutes=2,
-    hold_seconds=25,
-    wake_timeout_seconds=180,
-    retry_after_seconds=10,
-    default_lease_minutes=30,
-    max_lease_minutes=240,
-    ignore_user_agents=(
-        "ELB-HealthChecker",
-        "UptimeRobot",
-        "Pingdom",
-        "StatusCake",
-        "bot",
-        "crawler",
-        "spider",
-    ),
-)
+# The simulated environment is the example's staging (CityGuided). The package lives in
+# <repository>/src/warmkeeper_sim and runs from a checkout, never from the wheel: examples/ is there.
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "cityguided" / "warmkeeper.toml"
+
+
+@functools.cache
+def example_staging_policy() -> Policy:
+    """The example's staging policy, read by the product's own config loader."""
+    return load_config(EXAMPLE_CONFIG).policy("staging")
 
 
 @dataclass
 class SimConfig:
     seed: int = 1
-    policy: Policy = STAGING_POLICY
+    policy: Policy = field(default_factory=example_staging_policy)
     account_concurrency: int = int(figure("lambda.account_concurrency").value)
     # None: no reservation (a scenario sets the stack's default when it needs it).
     reserved_concurrency: int | None = None
