@@ -1,5 +1,6 @@
 """The simulated AWS control plane: the API calls warmkeeper makes, with latency, token-bucket
-throttling and the errors botocore raises, on top of the simulated data plane (:mod:`.world`).
+throttling and the errors botocore raises, on top of the simulated services (one module each, wired
+together by :mod:`.world`).
 
 Choice (documented in docs/technical/aws-model.md): the simulation fakes the **boto3 clients**, not
 warmkeeper's adapters. :class:`SimClients` is an :class:`~warmkeeper.aws.clients.AwsClients` whose

@@ -12,12 +12,12 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from warmkeeper.aws.lambda_settings import FRONT_DOOR_HTTP_API
 from warmkeeper.aws.logs import CHANNEL, JsonFormatter
 from warmkeeper.config import DEFAULT_WAKER_RESERVED_CONCURRENCY
+from warmkeeper.core.front_doors import HTTP_API
 from warmkeeper_sim.figures import BUCKETS
 from warmkeeper_sim.traffic import Traffic
-from warmkeeper_sim.world import WARM_RULE_PRIORITY, SimConfig, World, _forward_target
+from warmkeeper_sim.world import SimConfig, World
 
 # The stack's default reservation, sized from this simulation once held requests share a snapshot:
 # the 1000-visitor herd peaks at 48 concurrent executions (seed 1, docs/benchmarks.md SIMULATED);
@@ -201,21 +201,6 @@ def _front_door_answers(world: World) -> int:
     return sum(v for k, v in world.notes.items() if k.startswith(("alb_", "apigw_")))
 
 
-def _waker_back_at(world: World, since: float) -> float | None:
-    """When the data plane first sees no warm route after ``since``."""
-    if world.config.http_api:
-        return next(
-            (when for when, kind in world.http_api.route_changes if when > since and kind == "waker"), None
-        )
-    service = world.alb.service_tg.arn
-    for when, rules in world.alb._effective:
-        if when > since and not any(
-            rule.priority == WARM_RULE_PRIORITY and _forward_target(rule) == service for rule in rules
-        ):
-            return when
-    return None
-
-
 def spot_interruption(seed: int = 1, config: SimConfig | None = None) -> SpotResult:
     """The only task is a Fargate Spot task and is interrupted while warm, with API traffic (2/s),
     behind either front door (``config.front_door``)."""
@@ -227,7 +212,7 @@ def spot_interruption(seed: int = 1, config: SimConfig | None = None) -> SpotRes
     interrupted = world.kernel.now
     world.ecs.interrupt_spot(task)
     output += run_world(world, 400.0)
-    waker_back = _waker_back_at(world, interrupted)
+    waker_back = world.front.waker_back_at(interrupted)
     stopped = next(
         (when for when, ip, status in world.task_events if ip == task.ip and status.startswith("STOPPED/")),
         None,
@@ -277,7 +262,7 @@ def target_group_replaced(seed: int = 1) -> tuple[Run, float]:
 
 def http_api_config(config: SimConfig | None = None, drain_seconds: float | None = None) -> SimConfig:
     """The same environment behind the HTTP API front door (``drain_seconds`` None: config default)."""
-    return replace(config or SimConfig(), front_door=FRONT_DOOR_HTTP_API, drain_seconds=drain_seconds)
+    return replace(config or SimConfig(), front_door=HTTP_API, drain_seconds=drain_seconds)
 
 
 @dataclass

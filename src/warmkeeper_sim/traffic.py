@@ -14,7 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from warmkeeper.core.pages import RELOAD_AFTER_SECONDS, RELOAD_SPREAD_SECONDS
-from warmkeeper_sim.world import Response, World
+from warmkeeper_sim.front import Response
+from warmkeeper_sim.world import World
 
 BROWSER = {
     "accept": "text/html,application/xhtml+xml",

@@ -4,13 +4,8 @@ simulated; the delays AWS does not publish are marked assumed in src/warmkeeper_
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from botocore.exceptions import ClientError
 
-from warmkeeper.aws.http_api_routing import HttpApiRouting
-from warmkeeper_sim.control_plane import SimClients
 from warmkeeper_sim.figures import BUCKETS, figure
 from warmkeeper_sim.scenarios import (
     DeployResult,
@@ -20,15 +15,6 @@ from warmkeeper_sim.scenarios import (
     http_api_config,
     http_api_rolling_deploy,
     spot_interruption,
-)
-from warmkeeper_sim.world import (
-    API_ID,
-    CLOUD_MAP_NAMESPACE,
-    CLOUD_MAP_SERVICE,
-    SERVICE_INTEGRATION_ID,
-    VPC_LINK_ID,
-    SimConfig,
-    World,
 )
 
 HERD = 300
@@ -48,57 +34,6 @@ def deploy_with_drain() -> DeployResult:
 @pytest.fixture(scope="module")
 def deploy_without_drain() -> DeployResult:
     return http_api_rolling_deploy(drain_seconds=0)
-
-
-# --- the fakes -----------------------------------------------------------------------------------------
-
-
-def _in_process(world: World, run: Any) -> Any:
-    process = world.kernel.spawn(run)
-    world.kernel.run(world.kernel.now + 600)
-    assert process.done
-    return process.result
-
-
-def test_the_real_routing_adapter_drives_the_fakes_and_route_changes_take_effect_later() -> None:
-    world = World(http_api_config(SimConfig(reconcile_schedule=False, idle_alarm=False)))
-    clients = SimClients(world)
-    routing = HttpApiRouting(
-        clients.client("apigatewayv2"),
-        clients.client("servicediscovery"),
-        api_id=API_ID,
-        service_integration_id=SERVICE_INTEGRATION_ID,
-        warm_route_keys=("ANY /", "ANY /{proxy+}"),
-        vpc_link_id=VPC_LINK_ID,
-        cloud_map_namespace=CLOUD_MAP_NAMESPACE,
-        cloud_map_service_name=CLOUD_MAP_SERVICE,
-    )
-
-    def run() -> tuple[bool, bool, str, int]:
-        created = routing.route_to_service()
-        again = routing.route_to_service()
-        return created, again, routing.vpc_link_state()[0], routing.target_health().healthy
-
-    created, again, link, healthy = _in_process(world, run)
-    assert (created, again, link, healthy) == (True, False, "AVAILABLE", 0)
-    switched = world.http_api.warm_routes_live_at()
-    assert switched is not None and switched > world.http_api.created_at[0]  # propagation delay
-
-
-def test_route_management_is_throttled_with_api_gateways_code() -> None:
-    world = World(http_api_config(SimConfig(reconcile_schedule=False, idle_alarm=False)))
-    world.throttler.bursts.append((0.0, 1000.0, "apigatewayv2.management"))
-    apigw = SimClients(world).client("apigatewayv2")
-
-    def run() -> str:
-        try:
-            apigw.get_routes(ApiId=API_ID)
-        except ClientError as exc:
-            return str(exc.response["Error"]["Code"])
-        return "no error"
-
-    assert _in_process(world, run) == "TooManyRequestsException"
-    assert world.ledger.given_up["GetRoutes"] == 1
 
 
 # --- the cold herd -------------------------------------------------------------------------------------
@@ -156,26 +91,6 @@ def test_rolling_deploy_without_a_drain_window_gets_503s_from_the_discovery_cach
     assert world.ecs.rollout_done_at is not None
     assert world.notes["apigw_503_stopped_instance"] > 0
     assert deploy_without_drain.answered_by_front_door > 0
-
-
-def test_the_http_api_stops_waiting_for_the_lambda_at_its_30_s_integration_timeout() -> None:
-    world = World(http_api_config(SimConfig(reconcile_schedule=False, idle_alarm=False)))
-
-    def slow_invoke(event: dict[str, Any]) -> tuple[str, Any]:
-        assert event["version"] == "2.0" and event["requestContext"]["apiId"] == API_ID
-        world.kernel.sleep(35.0)  # a Lambda still working past the integration timeout
-        return "ok", {"statusCode": 200, "headers": {}, "body": "late"}
-
-    world.function.invoke = slow_invoke  # type: ignore[method-assign]
-
-    def run() -> tuple[int, str, float]:
-        response = world.http_api.handle("GET", "/", {"accept": "text/html"})
-        return response.status, response.source, world.kernel.now
-
-    status, source, answered_at = _in_process(world, run)
-    assert (status, source) == (503, "apigw")
-    assert 30.0 <= answered_at < 31.0
-    assert world.notes["apigw_integration_timeout"] == 1
 
 
 # --- a Fargate Spot interruption of the only task ----------------------------------------------------------

@@ -265,8 +265,8 @@ def test_stack_destroyed_while_warm_leaves_nothing_behind() -> None:
     """Issue 11 defect 3 (failed before its fix): `warmkeeper destroy` removes the tagged warm route
     (with the waker throttled) before `cdk destroy`."""
     from warmkeeper.deploy.destroy import warm_route_rules
+    from warmkeeper_sim.identifiers import LISTENER_ARN
     from warmkeeper_sim.scenarios import warm_world
-    from warmkeeper_sim.world import LISTENER_ARN
 
     world, _traffic, _output = warm_world(1)
     assert world.alb.healthy_count() == 1
@@ -274,12 +274,6 @@ def test_stack_destroyed_while_warm_leaves_nothing_behind() -> None:
     for arn in warm_route_rules(elbv2, LISTENER_ARN):
         elbv2.delete_rule(RuleArn=arn)
     assert world.destroy_stack() == []
-
-
-def test_world_starts_cold_with_the_stack_rules_only() -> None:
-    world = World()
-    assert world.ecs.desired == 0
-    assert sorted(r.priority for r in world.alb.rules.values()) == [1, 49999, 50000]
 
 
 def test_one_cold_api_request_wakes_within_the_modelled_cold_start() -> None:

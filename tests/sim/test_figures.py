@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warmkeeper.config import load_config
 from warmkeeper_sim.figures import BUCKETS, FIGURES, markdown_table
-from warmkeeper_sim.world import STAGING_POLICY
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "technical" / "aws-model.md"
 
@@ -24,9 +22,3 @@ def test_docs_carry_the_model_table_verbatim() -> None:
     assert markdown_table() in DOC.read_text(encoding="utf-8"), (
         "docs/technical/aws-model.md is out of date: paste warmkeeper_sim.figures.markdown_table() into it"
     )
-
-
-def test_the_simulated_policy_is_the_example_staging_policy() -> None:
-    """sim/world.py keeps its own copy (the package does not ship examples/): it must not drift."""
-    example = Path(__file__).resolve().parents[2] / "examples" / "cityguided" / "warmkeeper.toml"
-    assert load_config(example).policy("staging") == STAGING_POLICY

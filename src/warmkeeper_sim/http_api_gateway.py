@@ -1,0 +1,180 @@
+"""Simulated API Gateway HTTP API: the stack's routes to the waker, the waker's run-time warm routes
+(changes reach the data plane after a propagation delay), the VPC link, and API Gateway's cached
+view of Cloud Map. The front door of ``http_api``."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
+from warmkeeper_sim.control_plane import client_error
+from warmkeeper_sim.figures import figure
+from warmkeeper_sim.front import Response
+from warmkeeper_sim.identifiers import API_ID, SERVICE_INTEGRATION_ID, VPC_LINK_ID, WAKER_INTEGRATION_ID
+
+if TYPE_CHECKING:
+    from warmkeeper_sim.ecs import Task
+    from warmkeeper_sim.world import World
+
+
+@dataclass
+class ApiRoute:
+    route_id: str
+    route_key: str
+    target: str
+
+
+class HttpApi:
+    """The HTTP API: the stack's routes (`$default` and `/_warmkeeper/{proxy+}` to the waker), the
+    waker's run-time warm routes, and API Gateway's cached view of Cloud Map."""
+
+    WAKER_TARGET = f"integrations/{WAKER_INTEGRATION_ID}"
+    SERVICE_TARGET = f"integrations/{SERVICE_INTEGRATION_ID}"
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._ids = itertools.count(1)
+        self.routes: dict[str, ApiRoute] = {}
+        for key in ("$default", "ANY /_warmkeeper/{proxy+}"):
+            self._add(key, self.WAKER_TARGET)
+        self._effective: list[tuple[float, tuple[ApiRoute, ...]]] = [(0.0, tuple(self.routes.values()))]
+        self.route_changes: list[tuple[float, str]] = []  # (when effective, "service" | "waker")
+        self.created_at: list[float] = []  # when each CreateRoute was accepted
+        self._cache: list[Task] = []
+        self._cache_until = -1.0
+        self.app_requests_by_minute: dict[int, int] = defaultdict(int)
+
+    @property
+    def healthy_since(self) -> list[float]:
+        return self.world.cloud_map.healthy_since
+
+    def _add(self, key: str, target: str) -> ApiRoute:
+        route = ApiRoute(f"r{next(self._ids)}", key, target)
+        self.routes[route.route_id] = route
+        return route
+
+    def _changed(self) -> None:
+        """A route change reaches the data plane after the propagation delay (never out of order)."""
+        kernel = self.world.kernel
+        delay = figure("apigw.route_propagation").draw(kernel.random)
+        when = max(self._effective[-1][0], kernel.now + delay)
+        snapshot = tuple(ApiRoute(r.route_id, r.route_key, r.target) for r in self.routes.values())
+        self._effective.append((when, snapshot))
+        warm = any(r.route_key in WARM_ROUTE_KEYS and r.target == self.SERVICE_TARGET for r in snapshot)
+        self.route_changes.append((when, "service" if warm else "waker"))
+
+    def effective_routes(self) -> tuple[ApiRoute, ...]:
+        now = self.world.kernel.now
+        current: tuple[ApiRoute, ...] = ()
+        for when, routes in self._effective:
+            if when <= now:
+                current = routes
+        return current
+
+    def warm_routes_live_at(self) -> float | None:
+        """When the warm routes first took effect (None: never)."""
+        return next((when for when, kind in self.route_changes if kind == "service"), None)
+
+    def waker_back_at(self, since: float) -> float | None:
+        """When the data plane first sees no warm route after ``since`` (the routes back on the waker)."""
+        return next((when for when, kind in self.route_changes if when > since and kind == "waker"), None)
+
+    # the API --------------------------------------------------------------------------------------
+
+    def _check_api(self, ApiId: str, operation: str) -> None:
+        if ApiId != API_ID or self.world.destroyed:
+            raise client_error(
+                "NotFoundException", f"Invalid API identifier specified {ApiId}", operation, 404
+            )
+
+    def get_routes(self, ApiId: str, **_: Any) -> dict[str, Any]:
+        self._check_api(ApiId, "GetRoutes")
+        return {
+            "Items": [
+                {"RouteId": r.route_id, "RouteKey": r.route_key, "Target": r.target}
+                for r in self.routes.values()
+            ]
+        }
+
+    def create_route(self, ApiId: str, RouteKey: str, Target: str, **_: Any) -> dict[str, Any]:
+        self._check_api(ApiId, "CreateRoute")
+        if any(r.route_key == RouteKey for r in self.routes.values()):
+            raise client_error(
+                "ConflictException", f"Route with key {RouteKey} already exists", "CreateRoute", 409
+            )
+        route = self._add(RouteKey, Target)
+        self.created_at.append(self.world.kernel.now)
+        self._changed()
+        return {"RouteId": route.route_id, "RouteKey": RouteKey, "Target": Target}
+
+    def update_route(self, ApiId: str, RouteId: str, Target: str | None = None, **_: Any) -> dict[str, Any]:
+        self._check_api(ApiId, "UpdateRoute")
+        route = self.routes.get(RouteId)
+        if route is None:
+            raise client_error("NotFoundException", "Invalid Route identifier specified", "UpdateRoute", 404)
+        if Target is not None:
+            route.target = Target
+        self._changed()
+        return {"RouteId": RouteId, "RouteKey": route.route_key, "Target": route.target}
+
+    def delete_route(self, ApiId: str, RouteId: str, **_: Any) -> dict[str, Any]:
+        self._check_api(ApiId, "DeleteRoute")
+        if self.routes.pop(RouteId, None) is None:
+            raise client_error("NotFoundException", "Invalid Route identifier specified", "DeleteRoute", 404)
+        self._changed()
+        return {}
+
+    def get_vpc_link(self, VpcLinkId: str, **_: Any) -> dict[str, Any]:
+        if VpcLinkId != VPC_LINK_ID:
+            raise client_error("NotFoundException", "Invalid VpcLink identifier specified", "GetVpcLink", 404)
+        return {"VpcLinkId": VpcLinkId, "Name": "cityguided-staging", "VpcLinkStatus": "AVAILABLE"}
+
+    # the data plane -------------------------------------------------------------------------------
+
+    def _route_for(self, path: str) -> ApiRoute | None:
+        """HTTP API route selection: the most specific match, `$default` when none matches."""
+        by_key = {r.route_key: r for r in self.effective_routes()}
+        if path.startswith("/_warmkeeper/") and "ANY /_warmkeeper/{proxy+}" in by_key:
+            return by_key["ANY /_warmkeeper/{proxy+}"]
+        if path == "/" and "ANY /" in by_key:
+            return by_key["ANY /"]
+        if path != "/" and "ANY /{proxy+}" in by_key:
+            return by_key["ANY /{proxy+}"]
+        return by_key.get("$default")
+
+    def discovered(self) -> list[Task]:
+        """API Gateway's view of Cloud Map: the healthy instances, kept for the cache time (assumed)
+        from the first look after it expired."""
+        now = self.world.kernel.now
+        if now >= self._cache_until:
+            self._cache = [i.task for i in self.world.cloud_map.healthy()]
+            self._cache_until = now + figure("apigw.discovery_cache").value
+        return self._cache
+
+    def handle(self, method: str, path: str, headers: dict[str, str]) -> Response:
+        """One client request through the HTTP API (runs in the client's process)."""
+        if self.world.destroyed:
+            return Response(404, {}, '{"message":"Not Found"}', "apigw")
+        route = self._route_for(path)
+        if route is None:
+            return Response(404, {}, '{"message":"Not Found"}', "apigw")
+        if route.target == self.WAKER_TARGET:
+            return self.world.function.from_http_api(method, path, headers)
+        kernel = self.world.kernel
+        unavailable = Response(
+            int(figure("apigw.status_no_instance").value), {}, '{"message":"Service Unavailable"}', "apigw"
+        )
+        instances = self.discovered()
+        if not instances:
+            self.world.traffic_note("apigw_503_no_instance")
+            return unavailable
+        task = instances[kernel.random.randrange(len(instances))]
+        kernel.sleep(figure("alb.app_latency").draw(kernel.random))
+        if not task.serving:
+            self.world.traffic_note("apigw_503_stopped_instance")
+            return unavailable
+        self.app_requests_by_minute[int(kernel.now // 60)] += 1
+        return Response(200, {"content-type": "application/json"}, '{"places": []}', "app")
