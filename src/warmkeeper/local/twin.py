@@ -66,8 +66,9 @@ from warmkeeper.local.waker import TwinView, WakerServer
 # machine take seconds, not the minute of a Fargate cold start the Lambda assumes; after the first
 # wake the twin's own recorded wakes replace it.
 LOCAL_WAKE_ESTIMATE_SECONDS = 10.0
-# How long a new route takes to apply at the local edge: none, Caddy has applied it when its reload
-# returns (AWS front doors publish no figure and the Lambda waits for their assumed upper end).
+# How long a new route takes to apply at the local edge: none, the edge reads its target file on
+# every request, so the next request follows the switch (AWS front doors publish no figure, and the
+# Lambda waits for their assumed upper end).
 LOCAL_ROUTE_SETTLE_SECONDS = 0.0
 
 
