@@ -1,5 +1,9 @@
 """The engine: observe AWS, ask :func:`warmkeeper.core.decide`, apply the actions, record, log.
 
+The plans it shares with the local twin live in :mod:`warmkeeper.core.hold` (a cold request's wake,
+hold and answer; the application of a decision's actions): this module implements their ports on
+AWS. The environment's shared observation is :mod:`warmkeeper.aws.snapshots`.
+
 One class drives every entry point: the Lambda (ALB requests, the idle alarm, the keep-alive
 webhook, the scheduled reconcile) and the CLI (``warmkeeper status / wake / sleep / keepalive``), so
 they cannot disagree. It holds no state between calls: everything lives in ECS, the listener and
@@ -504,6 +508,7 @@ class Warmkeeper:
             return refused.response
         if kind is RequestKind.UNKNOWN_ENDPOINT:
             return not_found(request.path)
+        # The twin's waker answers through the same plan: see core/hold.py.
         hold = _RequestHold(self, remaining_seconds)
         return answer_cold_request(request, kind, self.policy, app_name=self.settings.app, port=hold)
 

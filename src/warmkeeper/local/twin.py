@@ -492,7 +492,8 @@ class Twin:
 
     def wake(self) -> str:
         retried = self.service.retry_now()
-        self.request_wake()
+        with self._lock:
+            self._memory.wake_pending = True
         decision = self.reconcile()
         state = self._state
         if retried:
