@@ -19,7 +19,6 @@ from warmkeeper.core import (
     answer_while_cold,
     classify_request,
     decide,
-    hold_poll_delay,
     status_report,
     waiting_page,
 )
@@ -161,12 +160,6 @@ def test_bot_is_redirected_when_ready() -> None:
 def test_endpoints_are_not_cold_requests() -> None:
     with pytest.raises(ValueError, match="endpoints"):
         plan(request(path="/_warmkeeper/status"))
-
-
-def test_hold_poll_delay_is_bounded_by_the_hold() -> None:
-    assert hold_poll_delay(0, POLICY) == 1.0
-    assert hold_poll_delay(24.5, POLICY) == pytest.approx(0.5)
-    assert hold_poll_delay(30, POLICY) == 0.0
 
 
 # --- the waiting page -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ no Caddy, no task. The end-to-end tests cover it behind the real edge."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from warmkeeper.core import Policy, State, StatusReport
+from warmkeeper.core.hold import ColdView
 from warmkeeper.local.rollout import DeployRequestError
 from warmkeeper.local.waker import TwinView, WakerBackend, WakerServer
 
@@ -40,10 +42,11 @@ class FakeTwin:
     refuse_deploy: bool = False
 
     def view(self) -> TwinView:
-        return TwinView(0, State.COLD, False, None, False)
+        # Estimated ready within the 0.2 s hold: a cold API call is held.
+        return TwinView(0, ColdView(State.COLD, False, None, False, 0.1, 0.0))
 
     def wait_for_change(self, version: int, timeout: float) -> None:
-        return None
+        time.sleep(timeout)  # nothing changes: the pause lasts
 
     def notify_waiters(self) -> None:
         return None

@@ -1,5 +1,9 @@
 """The engine: observe AWS, ask :func:`warmkeeper.core.decide`, apply the actions, record, log.
 
+The plans it shares with the local twin live in :mod:`warmkeeper.core.hold` (a cold request's wake,
+hold and answer; the application of a decision's actions): this module implements their ports on
+AWS. The environment's shared observation is :mod:`warmkeeper.aws.snapshots`.
+
 One class drives every entry point: the Lambda (ALB requests, the idle alarm, the keep-alive
 webhook, the scheduled reconcile) and the CLI (``warmkeeper status / wake / sleep / keepalive``), so
 they cannot disagree. It holds no state between calls: everything lives in ECS, the listener and
@@ -14,8 +18,6 @@ task wanted (an invocation that died between the two calls, or a service scaled 
 
 from __future__ import annotations
 
-import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -49,9 +51,12 @@ from warmkeeper.aws.ports import (
     ServicePort,
     StatePort,
 )
+from warmkeeper.aws.snapshots import REQUEST_SNAPSHOT_SECONDS, STATUS_SNAPSHOT_SECONDS, Snapshot
+
+# Re-exported: the simulated AWS builds engines with a cache of its own from here.
+from warmkeeper.aws.snapshots import SnapshotCache as SnapshotCache
 from warmkeeper.core import (
     Action,
-    ColdAnswer,
     Decision,
     EndpointRefusal,
     HttpResponse,
@@ -59,21 +64,27 @@ from warmkeeper.core import (
     Observation,
     RequestKind,
     Routing,
-    State,
     StatusReport,
-    answer_while_cold,
     classify_request,
     decide,
     decide_sleep,
     extend_lease,
-    is_ready,
     json_response,
     keepalive_minutes,
     lease_active,
     not_found,
     require_method,
     status_report,
-    unavailable,
+)
+from warmkeeper.core.front_doors import RouteSwitch, front_door
+from warmkeeper.core.hold import (
+    RECENT_WAKES,
+    ColdView,
+    answer_cold_request,
+    apply_decision,
+    cold_view,
+    ready_in_seconds,
+    wake_estimate_seconds,
 )
 
 if TYPE_CHECKING:
@@ -85,100 +96,12 @@ STALE_LOCK_SECONDS = 60.0
 
 WARM_ROUTE_CREATED = "warm route created"
 
-# A held request polls at first this often, then backs off by HOLD_POLL_BACKOFF up to
-# HOLD_POLL_MAX_SECONDS: many held requests must not exhaust the API rate limits.
-AWS_HOLD_POLL_SECONDS = 1.0
-HOLD_POLL_BACKOFF = 1.5
-HOLD_POLL_MAX_SECONDS = 4.0
-# A hold ends this long before the invocation would: the last poll, the 307 or 503 and the
-# response's way back through the load balancer must fit.
-HOLD_MARGIN_SECONDS = 5.0
-
-# How old a shared observation may be (seconds) for each caller; see SnapshotCache. A cold request
-# and a held one need a fresh view (they may wake or redirect); a waiting page's status poll only
-# shows progress, and 700 pages polling every few seconds must not cost 700 observations.
-REQUEST_SNAPSHOT_SECONDS = 1.0
-STATUS_SNAPSHOT_SECONDS = 2.0
 # After the first healthy target is recorded, requests and polls trust the record this long.
 JUST_WARM_SECONDS = 30.0
-# How long a new warm route may take to apply everywhere after the first healthy target: neither
-# ALB (listener rules) nor API Gateway (routes of an auto-deploy stage) publishes a figure; these are
-# the upper ends of the simulation's assumed ranges (warmkeeper_sim/figures.py alb.rule_propagation,
-# apigw.route_propagation). Until then an API client gets 503 + Retry-After instead of a 307 loop.
-ALB_RULE_SETTLE_SECONDS = 3.0
-HTTP_API_ROUTE_SETTLE_SECONDS = 5.0
-# Added to the estimate in a Retry-After: a client told to come back should find the service
-# routed, not be held (hundreds of concurrent holds, one per execution, would exceed the API quotas).
-RETRY_SLACK_SECONDS = 5
-
 # The readiness estimate when no wake was ever recorded: inside the 30-80 s Fargate cold start
 # modelled in docs/technical/aws-model.md (a model, not a measurement), towards its slow end so
 # that a first wake rather answers at once than holds in vain.
 DEFAULT_WAKE_ESTIMATE_SECONDS = 60.0
-# How many recent wake durations the last-wake record keeps for the estimate.
-RECENT_WAKES = 5
-
-
-class SnapshotCache:
-    """The last observation of one execution environment, shared by its invocations.
-
-    A Lambda execution environment runs one invocation at a time and keeps module-level state
-    between them: a snapshot kept here is reused by the next requests and status polls for a short
-    time instead of each asking ECS, ELB and SSM again. Each snapshot lives for
-    ``max_age`` times a random factor in [0.5, 1]: environments started together by a herd do not
-    refresh together. Anything the engine changes (a wake, a route) clears it.
-    """
-
-    def __init__(self, rng: random.Random | None = None) -> None:
-        self._rng = rng or random.Random()  # noqa: S311 (jitter, not a secret)
-        self._snapshot: Snapshot | None = None
-        self._factor = 1.0
-
-    def get(self, now: datetime, max_age: float) -> Snapshot | None:
-        snapshot = self._snapshot
-        if snapshot is None:
-            return None
-        age = (now - snapshot.now).total_seconds()
-        if age < 0.0:
-            return None
-        if snapshot.valid_until is not None and now < snapshot.valid_until:
-            return snapshot
-        return snapshot if age <= max_age * self._factor else None
-
-    def put(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
-        self._factor = self._rng.uniform(0.5, 1.0)
-
-    def clear(self) -> None:
-        self._snapshot = None
-
-
-# One cache per engine settings in this execution environment (the Lambda's module state).
-_SHARED_SNAPSHOTS: dict[Settings, SnapshotCache] = {}
-
-
-def shared_snapshots(settings: Settings) -> SnapshotCache:
-    """The execution environment's snapshot cache for these settings (created on first use)."""
-    return _SHARED_SNAPSHOTS.setdefault(settings, SnapshotCache())
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One observation of AWS with what the decision needs beside the core Observation."""
-
-    observation: Observation
-    service: ServiceState
-    health: TargetHealth
-    stored: StoredState
-    now: datetime
-    shared: bool = False  # taken from the environment's snapshot cache, not observed by this call
-    # Until then nothing observable can change the answers built on this snapshot (the first half
-    # of an estimated wake), so every caller of the environment may reuse it, whatever its age.
-    valid_until: datetime | None = None
-
-    @property
-    def lock(self) -> WakeLock | None:
-        return self.stored.lock
 
 
 @dataclass(frozen=True)
@@ -385,29 +308,7 @@ class Warmkeeper:
 
     def apply(self, snapshot: Snapshot, decision: Decision) -> list[str]:
         """Apply the actions in the decision's order; return what was done."""
-        done: list[str] = []
-        for action in decision.actions:
-            if action is Action.SCALE_UP:
-                count = decision.desired_count or self.policy.wake_count
-                if self.policy.scale_to_zero:
-                    done.append(self._wake(snapshot, count))
-                else:
-                    self.ecs.set_desired(count)
-                    done.append(f"desired {snapshot.service.desired} -> {count} (min_tasks)")
-            elif action is Action.ROUTE_TO_SERVICE:
-                created = self.router.route_to_service()
-                done.append(WARM_ROUTE_CREATED if created else "warm route already there")
-            elif action is Action.ROUTE_TO_WAKER:
-                deleted = self.router.route_to_waker()
-                done.append("warm route deleted" if deleted else "warm route already gone")
-            elif action is Action.SCALE_TO_ZERO:
-                self.ecs.set_desired(0)
-                # The lock goes last: while it exists, no concurrent request can start a wake that
-                # this sleep would then cancel.
-                self.store.clear_wake_lock()
-                self.metrics.put(MetricName.SLEEPS, 1)
-                done.append(f"scale to zero: desired {snapshot.service.desired} -> 0")
-        return done
+        return apply_decision(decision, _Actuators(self, snapshot))
 
     # --- one step: observe, record, decide, apply, log -------------------------------------------------
 
@@ -590,7 +491,8 @@ class Warmkeeper:
         self, request: IncomingRequest, *, remaining_seconds: Callable[[], float] | None = None
     ) -> HttpResponse:
         """Answer one request that reached the waker. ``remaining_seconds`` is what is left of the
-        invocation (the Lambda context's): a hold ends :data:`HOLD_MARGIN_SECONDS` before it."""
+        invocation (the Lambda context's): a hold ends
+        :data:`~warmkeeper.core.hold.HOLD_MARGIN_SECONDS` before it."""
         kind = classify_request(request, self.policy)
         try:
             if kind is RequestKind.STATUS:
@@ -606,123 +508,34 @@ class Warmkeeper:
             return refused.response
         if kind is RequestKind.UNKNOWN_ENDPOINT:
             return not_found(request.path)
-        if kind is RequestKind.IGNORED:
-            snapshot = self.observe(max_age=REQUEST_SNAPSHOT_SECONDS, may_sleep=False)
-            decision = decide(snapshot.observation, self.policy, snapshot.now)
-            answer = self._answer(request, kind, snapshot, decision, held=0.0)
-            assert answer.response is not None  # an ignored client is never held
-            return answer.response
-        return self._hold(request, kind, remaining_seconds)
+        # The twin's waker answers through the same plan: see core/hold.py.
+        hold = _RequestHold(self, remaining_seconds)
+        return answer_cold_request(request, kind, self.policy, app_name=self.settings.app, port=hold)
 
-    def _answer(
-        self,
-        request: IncomingRequest,
-        kind: RequestKind,
-        snapshot: Snapshot,
-        decision: Decision,
-        held: float,
-        *,
-        settled: bool = False,
-    ) -> ColdAnswer:
-        observation = snapshot.observation
-        elapsed = None
-        if observation.wake_requested_at is not None:
-            elapsed = (snapshot.now - observation.wake_requested_at).total_seconds()
-        return answer_while_cold(
-            request,
-            kind,
-            self.policy,
-            app_name=self.settings.app,
-            state=decision.state,
-            ready=is_ready(observation),
-            held_seconds=held,
-            wake_elapsed_seconds=elapsed,
-            wake_failed=decision.wake_failed,
-            route_settling_seconds=0.0 if settled else self._route_settling_seconds(snapshot),
+    def cold_view(self, snapshot: Snapshot, decision: Decision) -> ColdView:
+        """What a request sees in this snapshot and decision (see :func:`warmkeeper.core.hold.cold_view`):
+        the wake estimate from the recorded wakes, the front door's route settling time."""
+        return cold_view(
+            snapshot.observation,
+            decision,
+            snapshot.now,
+            estimate_seconds=self.wake_estimate_seconds(snapshot.stored),
+            route_settle_seconds=front_door(self.settings.front_door).route_settle_seconds,
         )
 
-    def _route_settling_seconds(self, snapshot: Snapshot) -> float:
-        """Seconds the front door may still need to apply the warm route of the current wake."""
-        warm_since = snapshot.observation.warm_since
-        if warm_since is None or snapshot.observation.routing is not Routing.SERVICE:
-            return 0.0
-        settle = HTTP_API_ROUTE_SETTLE_SECONDS if self.settings.http_api else ALB_RULE_SETTLE_SECONDS
-        return max(0.0, settle - (snapshot.now - warm_since).total_seconds())
-
     def wake_estimate_seconds(self, stored: StoredState) -> float:
-        """How long a wake takes, from the recorded ones: the slowest of the recent wakes (a hold
-        that cannot succeed costs an execution for nothing), else the modelled default."""
+        """How long a wake takes, from the recorded ones (else the modelled default)."""
         durations = stored.last_wake.durations() if stored.last_wake else ()
-        return max(durations) if durations else DEFAULT_WAKE_ESTIMATE_SECONDS
+        return wake_estimate_seconds(durations, DEFAULT_WAKE_ESTIMATE_SECONDS)
 
     def ready_in_seconds(self, snapshot: Snapshot) -> float:
         """Estimated seconds until a target is healthy (0: it is, or should be by now)."""
-        if snapshot.observation.healthy > 0:
-            return 0.0
         requested = snapshot.observation.wake_requested_at
-        elapsed = (snapshot.now - requested).total_seconds() if requested else 0.0
-        return max(0.0, self.wake_estimate_seconds(snapshot.stored) - elapsed)
-
-    def _hold_left(self, held: float, remaining_seconds: Callable[[], float] | None) -> float:
-        """Seconds this request may still be held: the policy's bound, and the invocation's end."""
-        left = self.policy.hold_seconds - held
-        if remaining_seconds is not None:
-            left = min(left, remaining_seconds() - HOLD_MARGIN_SECONDS)
-        return left
-
-    def _hold(
-        self, request: IncomingRequest, kind: RequestKind, remaining_seconds: Callable[[], float] | None
-    ) -> HttpResponse:
-        """Wake (once, whatever the concurrency), then answer. An API call is held only when the
-        estimate says a target will be healthy within the hold (polling with backoff from the shared
-        snapshot); otherwise it gets 503 with the estimate as Retry-After at once."""
-        result = self.step("request", wake_pending=True, max_age=REQUEST_SNAPSHOT_SECONDS)
-        held = 0.0
-        delay = AWS_HOLD_POLL_SECONDS
-        counted = False
-        while True:
-            snapshot = result.snapshot
-            # What the step applied (a scale-up, the warm route) is the world now.
-            view = replace(snapshot, observation=_after(snapshot.observation, result.decision))
-            settling = self._route_settling_seconds(view) if held > 0 else 0.0
-            if settling > 0:
-                # Held until healthy and the warm route is new: what is left of the hold goes to
-                # letting the route apply, then the 307 (the client was promised an answer, not a
-                # Retry-After; a 307 that still comes back is the rare, short loop that remains).
-                pause = max(0.0, min(settling, self._hold_left(held, remaining_seconds)))
-                self._sleep(pause)
-                held += pause
-            answer = self._answer(request, kind, view, result.decision, held=0.0, settled=settling > 0)
-            if not answer.hold:
-                assert answer.response is not None
-                return answer.response
-            left = self._hold_left(held, remaining_seconds)
-            ready_in = self.ready_in_seconds(view)
-            if ready_in > left or left <= 0:
-                return self._not_ready(result.decision, ready_in, held)
-            if not counted:
-                self.metrics.put(MetricName.HELD_REQUESTS, 1)
-                counted = True
-            # Poll at the backed-off pace, or later when the estimate says it is early.
-            wait = min(left, max(delay, ready_in / 2))
-            self._sleep(wait)
-            held += wait
-            delay = min(delay * HOLD_POLL_BACKOFF, HOLD_POLL_MAX_SECONDS)
-            result = self.step("hold", wake_pending=True, max_age=wait)
-
-    def _not_ready(self, decision: Decision, ready_in: float, held: float) -> HttpResponse:
-        """503 with Retry-After: the estimated seconds until ready, or the policy's retry delay when
-        the estimate is already due (the wake is slower than the recent ones)."""
-        retry = (
-            math.ceil(ready_in) + RETRY_SLACK_SECONDS if ready_in >= 1 else self.policy.retry_after_seconds
+        return ready_in_seconds(
+            healthy=snapshot.observation.healthy > 0,
+            wake_elapsed_seconds=(snapshot.now - requested).total_seconds() if requested else None,
+            estimate_seconds=self.wake_estimate_seconds(snapshot.stored),
         )
-        if held > 0:
-            message = f"The service is starting; it was not ready within {held:.0f} s. Retry shortly."
-        else:
-            message = f"The service is starting; it should be ready in about {retry} s."
-        # The wake this request asked for is under way: say so, not the state observed before it.
-        state = State.WAKING if Action.SCALE_UP in decision.actions else decision.state
-        return unavailable(state, retry, message)
 
     def _keepalive_request(self, request: IncomingRequest) -> HttpResponse:
         minutes = keepalive_minutes(request, self.policy, self._keepalive_token)
@@ -810,36 +623,12 @@ class Warmkeeper:
 def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:
     """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way
     (the Lambda passes ``snapshots=shared_snapshots(settings)``)."""
-    router: RoutingPort
-    front_door: FrontDoorPort | None = None
-    api: tuple[str, str] | None = None
-    if settings.http_api:
-        assert settings.api_id and settings.api_stage  # Settings checks them for this front door
-        http_api = HttpApiRouting(
-            clients.apigatewayv2,
-            clients.servicediscovery,
-            api_id=settings.api_id,
-            service_integration_id=settings.service_integration_id or "",
-            warm_route_keys=settings.warm_route_keys,
-            vpc_link_id=settings.vpc_link_id or "",
-            cloud_map_namespace=settings.cloud_map_namespace or "",
-            cloud_map_service_name=settings.cloud_map_service_name or "",
-        )
-        router = front_door = http_api
-        api = (settings.api_id, settings.api_stage)
-    else:
-        assert settings.listener_arn and settings.service_target_group_arn
-        router = LoadBalancerRouting(
-            clients.elbv2,
-            settings.listener_arn,
-            settings.service_target_group_arn,
-            settings.warm_rule_priority,
-        )
+    router, door, api = _ROUTERS[front_door(settings.front_door).route_switch](settings, clients)
     return Warmkeeper(
         settings,
         ecs=EcsService(clients.ecs, settings.cluster, settings.service),
         router=router,
-        front_door=front_door,
+        front_door=door,
         store=StateStore(clients.ssm, settings.parameter_prefix),
         metrics=Metrics(
             clients.cloudwatch,
@@ -854,6 +643,116 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
         secret=KeepaliveSecret(clients.secretsmanager, settings.keepalive_secret_arn),
         **engine_options,
     )
+
+
+# What build_engine wires for each way of switching routes: the router, the front door to check
+# (None: nothing beyond the router) and the API dimensions of the request metric.
+_Router = tuple[RoutingPort, FrontDoorPort | None, tuple[str, str] | None]
+
+
+def _listener_rule_router(settings: Settings, clients: AwsClients) -> _Router:
+    assert settings.listener_arn and settings.service_target_group_arn
+    router = LoadBalancerRouting(
+        clients.elbv2,
+        settings.listener_arn,
+        settings.service_target_group_arn,
+        settings.warm_rule_priority,
+    )
+    return router, None, None
+
+
+def _api_routes_router(settings: Settings, clients: AwsClients) -> _Router:
+    assert settings.api_id and settings.api_stage  # Settings checks them for this front door
+    http_api = HttpApiRouting(
+        clients.apigatewayv2,
+        clients.servicediscovery,
+        api_id=settings.api_id,
+        service_integration_id=settings.service_integration_id or "",
+        warm_route_keys=settings.warm_route_keys,
+        vpc_link_id=settings.vpc_link_id or "",
+        cloud_map_namespace=settings.cloud_map_namespace or "",
+        cloud_map_service_name=settings.cloud_map_service_name or "",
+    )
+    return http_api, http_api, (settings.api_id, settings.api_stage)
+
+
+_ROUTERS: dict[RouteSwitch, Callable[[Settings, AwsClients], _Router]] = {
+    RouteSwitch.LISTENER_RULE: _listener_rule_router,
+    RouteSwitch.API_ROUTES: _api_routes_router,
+}
+
+
+class _Actuators:
+    """The engine's side of :func:`warmkeeper.core.hold.apply_decision` for one observed snapshot."""
+
+    def __init__(self, engine: Warmkeeper, snapshot: Snapshot) -> None:
+        self._engine = engine
+        self._snapshot = snapshot
+
+    def scale_up(self, count: int | None) -> str:
+        engine = self._engine
+        count = count or engine.policy.wake_count
+        if engine.policy.scale_to_zero:
+            return engine._wake(self._snapshot, count)
+        engine.ecs.set_desired(count)
+        return f"desired {self._snapshot.service.desired} -> {count} (min_tasks)"
+
+    def route_to_service(self) -> str:
+        created = self._engine.router.route_to_service()
+        return WARM_ROUTE_CREATED if created else "warm route already there"
+
+    def route_to_waker(self) -> str:
+        deleted = self._engine.router.route_to_waker()
+        return "warm route deleted" if deleted else "warm route already gone"
+
+    def scale_to_zero(self) -> str:
+        engine = self._engine
+        engine.ecs.set_desired(0)
+        # The lock goes last: while it exists, no concurrent request can start a wake that this
+        # sleep would then cancel.
+        engine.store.clear_wake_lock()
+        engine.metrics.put(MetricName.SLEEPS, 1)
+        return f"scale to zero: desired {self._snapshot.service.desired} -> 0"
+
+
+class _RequestHold:
+    """The engine's side of the shared hold (:class:`warmkeeper.core.hold.HoldPort`) for one request:
+    each look is a step of the engine (which wakes, and creates the warm route when a target is
+    healthy), the pause is the engine's sleep, and the end is the Lambda invocation's."""
+
+    def __init__(self, engine: Warmkeeper, remaining_seconds: Callable[[], float] | None) -> None:
+        self._engine = engine
+        self._remaining = remaining_seconds
+
+    def observe_first(self, wake: bool) -> ColdView:
+        engine = self._engine
+        if not wake:
+            # An ignored client: a look at the shared snapshot, nothing applied.
+            snapshot = engine.observe(max_age=REQUEST_SNAPSHOT_SECONDS, may_sleep=False)
+            return engine.cold_view(snapshot, decide(snapshot.observation, engine.policy, snapshot.now))
+        return self._view(engine.step("request", wake_pending=True, max_age=REQUEST_SNAPSHOT_SECONDS))
+
+    def observe_after(self, waited: float) -> ColdView:
+        return self._view(self._engine.step("hold", wake_pending=True, max_age=waited))
+
+    def _view(self, result: StepResult) -> ColdView:
+        # What the step applied (a scale-up, the warm route) is the world now.
+        snapshot = result.snapshot
+        applied = replace(snapshot, observation=_after(snapshot.observation, result.decision))
+        return self._engine.cold_view(applied, result.decision)
+
+    def pause(self, seconds: float) -> float:
+        self._engine._sleep(seconds)
+        return seconds
+
+    def remaining_seconds(self) -> float | None:
+        return self._remaining() if self._remaining is not None else None
+
+    def started_holding(self) -> None:
+        self._engine.metrics.put(MetricName.HELD_REQUESTS, 1)
+
+    def answered_after_holding(self, held_seconds: float) -> None:
+        return None  # the Lambda counts held requests as they start (HELD_REQUESTS)
 
 
 def _after(observation: Observation, decision: Decision) -> Observation:

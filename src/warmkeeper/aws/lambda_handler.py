@@ -29,8 +29,9 @@ from warmkeeper.aws.api_gateway import (
     response_to_http_api,
 )
 from warmkeeper.aws.clients import AwsClients
-from warmkeeper.aws.engine import Warmkeeper, build_engine, shared_snapshots
+from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.lambda_settings import Settings
+from warmkeeper.aws.snapshots import shared_snapshots
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"

@@ -2,6 +2,8 @@
 
 - :func:`decide`: the scale-to-zero state machine, ``Observation + Policy + now -> Decision``.
 - :func:`classify_request` / :func:`answer_while_cold`: the answer to a request that reached the waker.
+- :mod:`warmkeeper.core.hold`: the one controller of a cold request (wake, hold, answer) and of a
+  decision's actions, which the Lambda's engine and the local twin both run through their ports.
 - :mod:`warmkeeper.core.pages`: the rendered answers (waiting page, 503 JSON, 307), byte for byte
   the same on AWS and locally.
 - :func:`lease_minutes` / :func:`extend_lease` / :func:`token_matches`: keep-alive leases.
@@ -54,19 +56,16 @@ from warmkeeper.core.pages import (
 )
 from warmkeeper.core.report import StatusReport, TaskStatus, status_report
 from warmkeeper.core.requests import (
-    HOLD_POLL_SECONDS,
     ColdAnswer,
     IncomingRequest,
     RequestKind,
     answer_while_cold,
     classify_request,
-    hold_poll_delay,
 )
 
 __all__ = [
     "DEFAULT_IGNORE_USER_AGENTS",
     "ENDPOINT_PREFIX",
-    "HOLD_POLL_SECONDS",
     "KEEPALIVE_PATH",
     "STATUS_PATH",
     "Action",
@@ -94,7 +93,6 @@ __all__ = [
     "decide_sleep",
     "derive_state",
     "extend_lease",
-    "hold_poll_delay",
     "idle_seconds",
     "is_ready",
     "json_response",

@@ -1,11 +1,10 @@
 """The answer to a request that reached the waker: classify it, then plan the reply.
 
-A browser navigating gets the waiting page; an API call (JSON, XHR, not a GET) is held while the
-caller polls target health, then redirected (307) to the same URL once traffic goes to a healthy
-service, else answered 503 with Retry-After; a configured bot or uptime checker gets 503 and never
-wakes the service. The caller (the Lambda or the twin's waker) does the I/O: it wakes the service
-when :attr:`ColdAnswer.wake` says so, and while :attr:`ColdAnswer.hold` is true it sleeps
-:func:`hold_poll_delay` seconds, observes again and asks :func:`answer_while_cold` again.
+A browser navigating gets the waiting page; an API call (JSON, XHR, not a GET) may be held until
+traffic goes to a healthy service, then redirected (307) to the same URL, else answered 503 with
+Retry-After; a configured bot or uptime checker gets 503 and never wakes the service. Whether and
+how long a request is held is :func:`warmkeeper.core.hold.answer_cold_request`'s plan, shared by the
+Lambda and the twin's waker: it asks :func:`answer_while_cold` for every answer that is not a hold.
 """
 
 from __future__ import annotations
@@ -25,9 +24,6 @@ from warmkeeper.core.pages import (
     unavailable,
     waiting_page,
 )
-
-# How often a held request re-reads target health (bounded by what is left of the hold).
-HOLD_POLL_SECONDS = 1.0
 
 
 class RequestKind(StrEnum):
@@ -121,7 +117,8 @@ def answer_while_cold(
     """Plan the reply to an ordinary request that reached the waker.
 
     ``ready`` is true when a target is healthy AND traffic is routed to it (only then may a client be
-    sent back to the same URL). ``held_seconds`` is how long this request has been held so far.
+    sent back to the same URL). ``held_seconds`` is how long this request has been held so far, when
+    the policy's hold alone bounds it (the shared hold passes 0 and bounds the hold itself).
     ``route_settling_seconds``: how long the front door may still take to apply a warm route created
     moments ago; until then a 307 would bring the client straight back here (below).
     """
@@ -191,8 +188,3 @@ def answer_while_cold(
             f"The service is starting; it was not ready within {policy.hold_seconds:g} s. Retry shortly.",
         ),
     )
-
-
-def hold_poll_delay(held_seconds: float, policy: Policy) -> float:
-    """Seconds to wait before polling again; 0 when the hold bound is reached."""
-    return max(0.0, min(HOLD_POLL_SECONDS, policy.hold_seconds - held_seconds))

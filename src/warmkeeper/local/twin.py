@@ -4,9 +4,13 @@ The controller is the Lambda's reconcile loop on one machine. It observes the se
 running and healthy tasks from :class:`~warmkeeper.local.supervisor.LocalService`), the routing and
 the last request the edge sent to the service (its access log: the target group's RequestCount), the
 keep-alive lease and the wake it asked for; calls :func:`warmkeeper.core.decide`; and applies the
-actions in order (scale up, route to the service, route to the waker, scale to zero). It runs on
-every event (a cold request, a task that turns healthy or fails, a keep-alive) and every
-``tick_seconds`` otherwise, the local counterpart of the Lambda's events and its one-minute schedule.
+actions with :func:`warmkeeper.core.hold.apply_decision` (scale up, route to the service, route to
+the waker, scale to zero), as the Lambda's engine does. It runs on every event (a cold request, in
+that request's thread as the Lambda's request step; a task that turns healthy or fails; a
+keep-alive) and every ``tick_seconds`` otherwise, the local counterpart of the Lambda's events and
+its one-minute schedule. A request at the waker is answered by the Lambda's own hold plan
+(:func:`warmkeeper.core.hold.answer_cold_request`) from this twin's view: its wake estimate is the
+slowest of its recent wakes, like the Lambda's.
 
 A rolling deploy (:mod:`warmkeeper.local.rollout`, recorded by
 :class:`~warmkeeper.local.deployments.Deployments`) runs in a thread of its own; while it runs the
@@ -33,7 +37,6 @@ from typing import Any
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.core import (
-    Action,
     Decision,
     Observation,
     Policy,
@@ -46,16 +49,27 @@ from warmkeeper.core import (
     is_ready,
     status_report,
 )
+from warmkeeper.core.front_doors import TargetDiscovery, front_door
+from warmkeeper.core.hold import apply_decision, cold_view, wake_estimate_seconds
 from warmkeeper.core.report import StatusReport, TaskStatus
 from warmkeeper.local.deployments import Deployments
 from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, TwinDetails
-from warmkeeper.local.discovery_cache import HTTP_API, DiscoveryCache, with_drain_window
+from warmkeeper.local.discovery_cache import DiscoveryCache, with_drain_window
 from warmkeeper.local.edge import Edge
 from warmkeeper.local.rollout import DeployRun, parse_deploy_request, run_rollout
 from warmkeeper.local.runtimes import task_runtime
 from warmkeeper.local.statefile import STATE_DIR_NAME, write_state_file
 from warmkeeper.local.supervisor import LocalService, TaskPhase
 from warmkeeper.local.waker import TwinView, WakerServer
+
+# The wake estimate before the twin has woken once: task processes (or containers) starting on one
+# machine take seconds, not the minute of a Fargate cold start the Lambda assumes; after the first
+# wake the twin's own recorded wakes replace it.
+LOCAL_WAKE_ESTIMATE_SECONDS = 10.0
+# How long a new route takes to apply at the local edge: none, the edge reads its target file on
+# every request, so the next request follows the switch (AWS front doors publish no figure, and the
+# Lambda waits for their assumed upper end).
+LOCAL_ROUTE_SETTLE_SECONDS = 0.0
 
 
 def twin_policy(
@@ -99,6 +113,17 @@ class TwinEvent:
     state: State | None = None
 
 
+@dataclass(frozen=True)
+class _ViewBasis:
+    """What the waker's view is computed from: the last controller run's observation (its actions
+    applied) and decision, and whether the supervisor gave up starting tasks."""
+
+    version: int
+    observation: Observation
+    decision: Decision
+    wake_failed: bool
+
+
 @dataclass
 class _Memory:
     """What the Lambda keeps in SSM parameters: the wake lock, the lease, the last wake."""
@@ -139,8 +164,13 @@ class Twin:
         self._tick_lock = threading.Lock()
         self._changed = threading.Condition()
         self._version = 0
-        self._view = TwinView(
-            0, State.COLD if self.policy.scale_to_zero else State.ALWAYS_ON, False, None, False
+        initial = State.COLD if self.policy.scale_to_zero else State.ALWAYS_ON
+        self._state = initial
+        self._basis = _ViewBasis(
+            version=0,
+            observation=Observation(desired=0, running=0, healthy=0, routing=Routing.WAKER),
+            decision=Decision(state=initial, actions=(), reason="not observed yet"),
+            wake_failed=False,
         )
         self._kick = threading.Event()
         self._stopping = threading.Event()
@@ -155,7 +185,9 @@ class Twin:
         self.front_door = self.options.front_door or settings.front_door
         self.drain_seconds = settings.drain_window_seconds
         self.discovery = (
-            DiscoveryCache(settings.discovery_cache_seconds) if self.front_door == HTTP_API else None
+            DiscoveryCache(settings.discovery_cache_seconds)
+            if front_door(self.front_door).discovery is TargetDiscovery.CLOUD_MAP
+            else None
         )
         self.service = LocalService(
             with_drain_window(cfg, self.drain_seconds),
@@ -281,7 +313,7 @@ class Twin:
     def emit(self, kind: str, message: str) -> None:
         if self._on_event is not None:
             with contextlib.suppress(Exception):
-                self._on_event(TwinEvent(datetime.now(UTC), kind, message, self._view.state))
+                self._on_event(TwinEvent(datetime.now(UTC), kind, message, self._state))
 
     def kick(self) -> None:
         """Run the controller now (an event), instead of at the next tick."""
@@ -351,8 +383,7 @@ class Twin:
             decision = decide(observation, self.policy, now)
             if decision.actions:
                 self.emit("action", decision.reason)
-            for action in decision.actions:
-                self._apply(action, decision, now)
+            apply_decision(decision, _Actuators(self, now))
             self._refresh_view(now, decision)
             return decision
 
@@ -369,76 +400,33 @@ class Twin:
             if ports and tuple(ports) != self.edge.service_ports:
                 self.edge.route_to_service(ports)
 
-    def _apply(self, action: Action, decision: Decision, now: datetime) -> None:
-        memory = self._memory
-        if action is Action.SCALE_UP:
-            assert decision.desired_count is not None
-            with self._lock:
-                if self.service.desired == 0:
-                    memory.wake_requested_at = now
-                    memory.warm_since = None
-                    memory.last_wake_at = now
-                    memory.last_wake_seconds = None
-                    memory.wakes += 1
-            self.service.set_desired(decision.desired_count)
-        elif action is Action.ROUTE_TO_SERVICE:
-            ports = self._healthy_ports()
-            if self.discovery is not None and ports:  # the route switch: a fresh lookup (assumed)
-                ports = list(self.discovery.refresh(ports))
-            if ports:
-                self.edge.route_to_service(ports)
-                with self._lock:
-                    if memory.wake_requested_at is not None and memory.last_wake_seconds is None:
-                        memory.last_wake_seconds = (now - memory.wake_requested_at).total_seconds()
-                        memory.wake_durations = [*memory.wake_durations[-99:], memory.last_wake_seconds]
-                        self.emit(
-                            "detail", f"awake: {memory.last_wake_seconds:.2f} s from wake request to routed"
-                        )
-        elif action is Action.ROUTE_TO_WAKER:
-            self.edge.route_to_waker()
-        elif action is Action.SCALE_TO_ZERO:
-            self._scale_to_zero()
-
-    def _scale_to_zero(self) -> None:
-        with self._lock:
-            self._memory.wake_requested_at = None
-            self._memory.warm_since = None
-            self._memory.sleeps += 1
-        self.service.set_desired(0)
-
     def _refresh_view(self, now: datetime, decision: Decision) -> None:
         after = self._observe(now, consume_pending=False)
         state = derive_state(after, self.policy)
-        snapshot_gave_up = self.service.snapshot().gave_up
-        with self._lock:
-            started = self._memory.wake_requested_at
-        view = TwinView(
-            version=0,
-            state=state,
-            ready=is_ready(after),
-            wake_elapsed_seconds=(now - started).total_seconds() if started else None,
-            wake_failed=decision.wake_failed or snapshot_gave_up,
+        wake_failed = decision.wake_failed or self.service.snapshot().gave_up
+        previous = self._basis
+        changed = (previous.decision.state, is_ready(previous.observation), previous.wake_failed) != (
+            decision.state,
+            is_ready(after),
+            wake_failed,
         )
-        previous = self._view
-        if (previous.state, previous.ready, previous.wake_failed) != (
-            view.state,
-            view.ready,
-            view.wake_failed,
-        ):
-            with self._changed:
+        with self._changed:
+            if changed:
                 self._version += 1
-                self._view = TwinView(
-                    self._version, view.state, view.ready, view.wake_elapsed_seconds, view.wake_failed
-                )
+            self._basis = _ViewBasis(self._version, after, decision, wake_failed)
+            if changed:
                 self._changed.notify_all()
-        else:
-            self._view = TwinView(
-                previous.version, view.state, view.ready, view.wake_elapsed_seconds, view.wake_failed
-            )
+        self._state = state
         if state is not self._last_state:
             if self._last_state is not None:
                 self.emit("state", f"{self._last_state.value} -> {state.value}")
             self._last_state = state
+
+    def wake_estimate_seconds(self) -> float:
+        """How long a wake takes here: the slowest of the recent wakes, else the local default."""
+        with self._lock:
+            durations = list(self._memory.wake_durations)
+        return wake_estimate_seconds(durations, LOCAL_WAKE_ESTIMATE_SECONDS)
 
     # -- deploys ----------------------------------------------------------------------------------------
 
@@ -465,12 +453,28 @@ class Twin:
     # -- what the waker and the control endpoints call ---------------------------------------------------
 
     def view(self) -> TwinView:
-        return self._view
+        """The last controller run's view, its times taken now (as a Lambda's look is its own)."""
+        basis = self._basis
+        cold = cold_view(
+            basis.observation,
+            basis.decision,
+            datetime.now(UTC),
+            estimate_seconds=self.wake_estimate_seconds(),
+            route_settle_seconds=LOCAL_ROUTE_SETTLE_SECONDS,
+        )
+        return TwinView(basis.version, replace(cold, wake_failed=basis.wake_failed))
 
     def request_wake(self) -> None:
+        """A cold request's wake, decided and applied in the request's thread before it is answered,
+        as the Lambda's request step does (the controller thread would otherwise take a tick)."""
         with self._lock:
             self._memory.wake_pending = True
-        self.kick()
+        if self.stopping:
+            return
+        try:
+            self.reconcile()
+        except Exception:  # the controller thread reports it (once) and retries at its next tick
+            self.kick()
 
     def count_held(self, seconds: float) -> None:
         with self._lock:
@@ -488,9 +492,10 @@ class Twin:
 
     def wake(self) -> str:
         retried = self.service.retry_now()
-        self.request_wake()
+        with self._lock:
+            self._memory.wake_pending = True
         decision = self.reconcile()
-        state = self._view.state
+        state = self._state
         if retried:
             return "the last task starts had failed: trying again"
         if state is State.WARM:
@@ -511,8 +516,7 @@ class Twin:
                 if force and decision.sleeping:
                     self._memory.lease_until = None
                 self._memory.wake_pending = False
-            for action in decision.actions:
-                self._apply(action, decision, now)
+            apply_decision(decision, _Actuators(self, now))
             if decision.sleeping:
                 self.emit("action", f"{decision.reason}: routed to the waker, scaling to zero")
             self._refresh_view(now, decision)
@@ -567,7 +571,7 @@ class Twin:
             return TwinDetails(
                 pid=os.getpid(),
                 url=self.url,
-                state=self._view.state.value,
+                state=self._state.value,
                 idle_seconds=self.policy.idle_minutes * 60,
                 min_warm_seconds=self.policy.min_warm_minutes * 60,
                 wakes=memory.wakes,
@@ -588,3 +592,54 @@ class Twin:
                 waker_port=self.waker.port,
                 tasks=[TaskDetails.of(task) for task in snapshot.tasks],
             )
+
+
+class _Actuators:
+    """The twin's side of :func:`warmkeeper.core.hold.apply_decision` for one controller run."""
+
+    def __init__(self, twin: Twin, now: datetime) -> None:
+        self._twin = twin
+        self._now = now
+
+    def scale_up(self, count: int | None) -> str:
+        twin, now = self._twin, self._now
+        assert count is not None
+        memory = twin._memory
+        with twin._lock:
+            if twin.service.desired == 0:
+                memory.wake_requested_at = now
+                memory.warm_since = None
+                memory.last_wake_at = now
+                memory.last_wake_seconds = None
+                memory.wakes += 1
+        twin.service.set_desired(count)
+        return f"desired -> {count}"
+
+    def route_to_service(self) -> str:
+        twin, now = self._twin, self._now
+        memory = twin._memory
+        ports = twin._healthy_ports()
+        if twin.discovery is not None and ports:  # the route switch: a fresh lookup (assumed)
+            ports = list(twin.discovery.refresh(ports))
+        if not ports:
+            return "no healthy task to route to"
+        twin.edge.route_to_service(ports)
+        with twin._lock:
+            if memory.wake_requested_at is not None and memory.last_wake_seconds is None:
+                memory.last_wake_seconds = (now - memory.wake_requested_at).total_seconds()
+                memory.wake_durations = [*memory.wake_durations[-99:], memory.last_wake_seconds]
+                twin.emit("detail", f"awake: {memory.last_wake_seconds:.2f} s from wake request to routed")
+        return "routed to the service"
+
+    def route_to_waker(self) -> str:
+        self._twin.edge.route_to_waker()
+        return "routed to the waker"
+
+    def scale_to_zero(self) -> str:
+        twin = self._twin
+        with twin._lock:
+            twin._memory.wake_requested_at = None
+            twin._memory.warm_since = None
+            twin._memory.sleeps += 1
+        twin.service.set_desired(0)
+        return "scaled to zero"

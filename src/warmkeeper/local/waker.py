@@ -2,10 +2,11 @@
 
 A small threaded HTTP server (standard library) on a loopback port; the edge sends it every
 ``/_warmkeeper/*`` request and, while the service sleeps, every other request. Each ordinary request
-is classified and answered by :mod:`warmkeeper.core` exactly as the Lambda answers it (waiting page,
-hold then 307, 503 with Retry-After, bots ignored). The one difference is how a held request waits:
-the Lambda re-reads target health every second; here the controller signals each change, so a held
-request is released as soon as traffic goes to a healthy task.
+is classified and answered by the Lambda's own controller, :func:`warmkeeper.core.hold.answer_cold_request`
+(waiting page, hold then 307, 503 with Retry-After from the wake estimate, bots ignored), through
+this module's :class:`~warmkeeper.core.hold.HoldPort`. The one difference is how a held request
+waits: the Lambda sleeps until its next poll; here the pause ends early when the controller changes
+the view, so a held request is released as soon as traffic goes to a healthy task.
 
 The endpoints are those of the Lambda (``GET /_warmkeeper/status``, ``POST /_warmkeeper/keepalive``)
 plus, for ``warmkeeper wake|sleep --env local``, ``POST /_warmkeeper/wake`` and
@@ -22,6 +23,7 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,20 +37,17 @@ from warmkeeper.core import (
     IncomingRequest,
     Policy,
     RequestKind,
-    State,
     StatusReport,
-    answer_while_cold,
     bad_request,
     classify_request,
-    hold_poll_delay,
     json_response,
     keepalive_minutes,
     not_found,
     query_value,
     require_method,
     require_token,
-    unavailable,
 )
+from warmkeeper.core.hold import ColdView, answer_cold_request
 from warmkeeper.local.loopback import LOOPBACK
 from warmkeeper.local.rollout import DeployRequestError
 
@@ -61,13 +60,11 @@ MAX_BODY_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class TwinView:
-    """What the waker needs to answer a cold request; `version` changes whenever it may change."""
+    """What the waker needs to answer a cold request: the shared controller's view of the twin, and
+    a `version` that changes whenever the answer may change (a held request's pause ends then)."""
 
     version: int
-    state: State
-    ready: bool
-    wake_elapsed_seconds: float | None
-    wake_failed: bool
+    cold: ColdView
 
 
 class Serializable(Protocol):
@@ -101,9 +98,13 @@ class WakerBackend(Protocol):
 
     def emit(self, kind: str, message: str) -> None: ...
 
-    def request_wake(self) -> None: ...
+    def request_wake(self) -> None:
+        """Ask for a wake and run the controller for it now (the Lambda's request step)."""
+        ...
 
-    def count_held(self, seconds: float) -> None: ...
+    def count_held(self, seconds: float) -> None:
+        """A held request was answered after `seconds`."""
+        ...
 
     def status_report(self) -> StatusReport: ...
 
@@ -196,9 +197,12 @@ class WakerServer(ThreadingHTTPServer):
     request_queue_size = 1024  # a herd of cold requests must not overflow the listen backlog
     allow_reuse_address = True
 
-    def __init__(self, twin: WakerBackend, port: int = 0) -> None:
+    def __init__(
+        self, twin: WakerBackend, port: int = 0, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__((LOOPBACK, port), WakerHandler)
         self.twin = twin
+        self.monotonic = monotonic  # how a held request measures its pauses (tests bring a fake clock)
         self.closing = False
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
 
@@ -254,7 +258,12 @@ class WakerServer(ThreadingHTTPServer):
         minutes = keepalive_minutes(request, self.twin.policy, lambda: self.twin.token)
         until = self.twin.keepalive(minutes)
         return json_response(
-            200, {"lease_until": until.isoformat(), "minutes": minutes, "state": self.twin.view().state.value}
+            200,
+            {
+                "lease_until": until.isoformat(),
+                "minutes": minutes,
+                "state": self.twin.view().cold.state.value,
+            },
         )
 
     def _control(self, request: IncomingRequest) -> HttpResponse:
@@ -286,32 +295,45 @@ class WakerServer(ThreadingHTTPServer):
         return json_response(202, run.to_json())
 
     def _cold(self, request: IncomingRequest, kind: RequestKind) -> HttpResponse:
-        twin = self.twin
-        policy = twin.policy
-        started = time.monotonic()
-        rounds = 0
-        while True:
-            rounds += 1
-            view = twin.view()
-            held = time.monotonic() - started
-            answer = answer_while_cold(
-                request,
-                kind,
-                policy,
-                app_name=twin.app_name,
-                state=view.state,
-                ready=view.ready,
-                held_seconds=held,
-                wake_elapsed_seconds=view.wake_elapsed_seconds,
-                wake_failed=view.wake_failed,
-            )
-            if answer.wake:
-                twin.request_wake()
-            if answer.response is not None:
-                if rounds > 1:
-                    twin.count_held(held)
-                return answer.response
-            if self.closing:
-                return unavailable(view.state, policy.retry_after_seconds, "The local twin is shutting down.")
-            # Wait for the controller's next change (or the Lambda's poll period, whichever is first).
-            twin.wait_for_change(view.version, hold_poll_delay(held, policy))
+        port = _TwinHold(self)
+        return answer_cold_request(request, kind, self.twin.policy, app_name=self.twin.app_name, port=port)
+
+
+class _TwinHold:
+    """The waker's side of the shared hold (:class:`warmkeeper.core.hold.HoldPort`) for one request:
+    a look is the twin's current view, the pause ends early when that view changes, and the twin
+    shutting down is the end of the invocation (a held request gets its 503 at once)."""
+
+    def __init__(self, server: WakerServer) -> None:
+        self._server = server
+        self._twin = server.twin
+        self._version = 0
+
+    def observe_first(self, wake: bool) -> ColdView:
+        if wake:
+            self._twin.request_wake()
+        return self._look()
+
+    def observe_after(self, waited: float) -> ColdView:
+        return self._look()
+
+    def _look(self) -> ColdView:
+        view = self._twin.view()
+        self._version = view.version
+        return view.cold
+
+    def pause(self, seconds: float) -> float:
+        clock = self._server.monotonic
+        started = clock()
+        if seconds > 0 and not self._server.closing:
+            self._twin.wait_for_change(self._version, seconds)
+        return clock() - started
+
+    def remaining_seconds(self) -> float | None:
+        return 0.0 if self._server.closing else None
+
+    def started_holding(self) -> None:
+        return None  # the twin counts a held request when it is answered (count_held)
+
+    def answered_after_holding(self, held_seconds: float) -> None:
+        self._twin.count_held(held_seconds)
