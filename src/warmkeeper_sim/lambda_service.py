@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from warmkeeper.aws import lambda_handler
-from warmkeeper.aws.engine import SnapshotCache, Warmkeeper, build_engine
+from warmkeeper.aws.engine import Warmkeeper, build_engine
+from warmkeeper.aws.snapshots import SnapshotCache
 from warmkeeper_sim.control_plane import SimClients
 from warmkeeper_sim.figures import figure
 from warmkeeper_sim.front import Response

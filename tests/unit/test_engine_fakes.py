@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
-from warmkeeper.aws.engine import SnapshotCache, Warmkeeper
+from warmkeeper.aws.engine import Warmkeeper
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import MetricName
 from warmkeeper.aws.ports import MetricsPort, RoutingPort, SecretPort, ServicePort, StatePort
+from warmkeeper.aws.snapshots import SnapshotCache
 from warmkeeper.core import IncomingRequest, Policy, Routing, TaskStatus
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

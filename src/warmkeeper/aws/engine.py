@@ -51,10 +51,12 @@ from warmkeeper.aws.ports import (
     ServicePort,
     StatePort,
 )
-from warmkeeper.aws.snapshots import REQUEST_SNAPSHOT_SECONDS, STATUS_SNAPSHOT_SECONDS, Snapshot
-
-# Re-exported: the simulated AWS builds engines with a cache of its own from here.
-from warmkeeper.aws.snapshots import SnapshotCache as SnapshotCache
+from warmkeeper.aws.snapshots import (
+    REQUEST_SNAPSHOT_SECONDS,
+    STATUS_SNAPSHOT_SECONDS,
+    Snapshot,
+    SnapshotCache,
+)
 from warmkeeper.core import (
     Action,
     Decision,
