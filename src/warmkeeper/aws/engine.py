@@ -310,7 +310,7 @@ class Warmkeeper:
 
     def apply(self, snapshot: Snapshot, decision: Decision) -> list[str]:
         """Apply the actions in the decision's order; return what was done."""
-        return apply_decision(decision, _Actuators(self, snapshot))
+        return apply_decision(decision, _EngineActuators(self, snapshot))
 
     # --- one step: observe, record, decide, apply, log -------------------------------------------------
 
@@ -684,7 +684,7 @@ _ROUTERS: dict[RouteSwitch, Callable[[Settings, AwsClients], _Router]] = {
 }
 
 
-class _Actuators:
+class _EngineActuators:
     """The engine's side of :func:`warmkeeper.core.hold.apply_decision` for one observed snapshot."""
 
     def __init__(self, engine: Warmkeeper, snapshot: Snapshot) -> None:

@@ -383,7 +383,7 @@ class Twin:
             decision = decide(observation, self.policy, now)
             if decision.actions:
                 self.emit("action", decision.reason)
-            apply_decision(decision, _Actuators(self, now))
+            apply_decision(decision, _TwinActuators(self, now))
             self._refresh_view(now, decision)
             return decision
 
@@ -516,7 +516,7 @@ class Twin:
                 if force and decision.sleeping:
                     self._memory.lease_until = None
                 self._memory.wake_pending = False
-            apply_decision(decision, _Actuators(self, now))
+            apply_decision(decision, _TwinActuators(self, now))
             if decision.sleeping:
                 self.emit("action", f"{decision.reason}: routed to the waker, scaling to zero")
             self._refresh_view(now, decision)
@@ -594,7 +594,7 @@ class Twin:
             )
 
 
-class _Actuators:
+class _TwinActuators:
     """The twin's side of :func:`warmkeeper.core.hold.apply_decision` for one controller run."""
 
     def __init__(self, twin: Twin, now: datetime) -> None:
