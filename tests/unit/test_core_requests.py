@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import re
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -205,9 +207,14 @@ def test_waiting_page_escapes_the_app_name() -> None:
     assert "&lt;script&gt;" in body
 
 
-def test_waiting_page_is_deterministic() -> None:
-    # The local twin reuses it: the same inputs give the same bytes.
-    assert page().body == page().body
+def test_waiting_page_depends_on_its_inputs_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Lambda and the twin render it in different processes at different times: nothing but the
+    # arguments may change its bytes (no clock, no random token), or the two would serve different pages.
+    first = page().body
+    monkeypatch.setattr(time, "time", lambda: 4_000_000_000.0)
+    monkeypatch.setattr(random, "random", lambda: 0.123)
+    assert page().body == first
+    assert page(elapsed_seconds=12.0).body != first  # ...and the arguments do change it
 
 
 def test_status_report_of_a_waking_service() -> None:
