@@ -1,165 +1,18 @@
-"""The AWS engine against in-memory fakes of its ports (no moto, no boto3 client): the engine's
+"""The AWS engine against in-memory fakes of its ports (tests/aws/engine_fakes.py): the engine's
 order of calls and its compare-and-set, seen from what the fakes were asked to do."""
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
+from tests.aws.engine_fakes import START, FakeAws, engine
+from warmkeeper.aws.adapters import LastWake, WakeLock
 from warmkeeper.aws.engine import Warmkeeper
-from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import MetricName
-from warmkeeper.aws.ports import MetricsPort, RoutingPort, SecretPort, ServicePort, StatePort
 from warmkeeper.aws.snapshots import SnapshotCache
-from warmkeeper.core import IncomingRequest, Policy, Routing, TaskStatus
-
-START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-POLICY = Policy(idle_minutes=5, min_warm_minutes=2, hold_seconds=3, wake_timeout_seconds=180)
-SETTINGS = Settings(
-    app="cityguided",
-    env="staging",
-    cluster="cityguided-staging",
-    service="cityguided",
-    listener_arn="arn:aws:elasticloadbalancing:eu-west-3:123456789012:listener/app/x/1/2",
-    service_target_group_arn="arn:aws:elasticloadbalancing:eu-west-3:123456789012:targetgroup/y/3",
-    parameter_prefix="/warmkeeper/cityguided/staging",
-    policy=POLICY,
-)
-
-
-@dataclass
-class FakeAws:
-    """One environment in memory; every fake below reads and writes it."""
-
-    now: datetime = START
-    desired: int = 0
-    healthy_ips: set[str] = field(default_factory=set)
-    routing: Routing = Routing.WAKER
-    lock: WakeLock | None = None
-    lease_until: datetime | None = None
-    last_wake: LastWake | None = None
-    calls: list[str] = field(default_factory=list)
-    metrics: list[tuple[str, float]] = field(default_factory=list)
-
-
-@dataclass
-class FakeService:
-    aws: FakeAws
-
-    def describe(self) -> ServiceState:
-        return ServiceState(
-            desired=self.aws.desired, running=self.aws.desired, pending=0, deployment_in_progress=False
-        )
-
-    def set_desired(self, count: int) -> None:
-        self.aws.calls.append(f"set_desired({count})")
-        self.aws.desired = count
-
-    def tasks(self, healthy_ips: frozenset[str] = frozenset()) -> list[TaskStatus]:
-        return [TaskStatus(task_id=ip, health="healthy") for ip in sorted(healthy_ips)]
-
-
-@dataclass
-class FakeRouting:
-    aws: FakeAws
-
-    def target_health(self) -> TargetHealth:
-        return TargetHealth(healthy=len(self.aws.healthy_ips), healthy_ips=frozenset(self.aws.healthy_ips))
-
-    def routing(self) -> Routing:
-        return self.aws.routing
-
-    def route_to_service(self) -> bool:
-        self.aws.calls.append("route_to_service")
-        created = self.aws.routing is Routing.WAKER
-        self.aws.routing = Routing.SERVICE
-        return created
-
-    def route_to_waker(self) -> bool:
-        self.aws.calls.append("route_to_waker")
-        deleted = self.aws.routing is Routing.SERVICE
-        self.aws.routing = Routing.WAKER
-        return deleted
-
-
-@dataclass
-class FakeState:
-    aws: FakeAws
-
-    def read(self) -> StoredState:
-        return StoredState(lock=self.aws.lock, lease_until=self.aws.lease_until, last_wake=self.aws.last_wake)
-
-    def take_wake_lock(self, lock: WakeLock) -> bool:
-        if self.aws.lock is not None:
-            return False
-        self.aws.calls.append("take_wake_lock")
-        self.aws.lock = lock
-        return True
-
-    def update_wake_lock(self, lock: WakeLock) -> None:
-        self.aws.lock = lock
-
-    def clear_wake_lock(self) -> bool:
-        existed = self.aws.lock is not None
-        self.aws.lock = None
-        return existed
-
-    def put_lease(self, until: datetime) -> None:
-        self.aws.lease_until = until
-
-    def clear_lease(self) -> None:
-        self.aws.lease_until = None
-
-    def put_last_wake(self, record: LastWake) -> None:
-        self.aws.last_wake = record
-
-
-@dataclass
-class FakeMetrics:
-    aws: FakeAws
-
-    def put(self, name: str, value: float, unit: str = "Count") -> None:
-        self.aws.metrics.append((name, value))
-
-    def last_activity(self, now: datetime, lookback_minutes: float) -> datetime | None:
-        return None
-
-
-@dataclass
-class FakeSecret:
-    def token(self) -> str | None:
-        return "t0ken"
-
-
-def engine(aws: FakeAws) -> Warmkeeper:
-    ports: tuple[ServicePort, RoutingPort, StatePort, MetricsPort, SecretPort] = (
-        FakeService(aws),
-        FakeRouting(aws),
-        FakeState(aws),
-        FakeMetrics(aws),
-        FakeSecret(),
-    )
-    ecs, balancer, store, metrics, secret = ports
-
-    def sleep(seconds: float) -> None:
-        aws.now += timedelta(seconds=seconds)
-        if aws.desired and not aws.healthy_ips:
-            aws.healthy_ips.add("10.0.1.10")  # the task became healthy while the request was held
-
-    return Warmkeeper(
-        SETTINGS,
-        ecs=ecs,
-        router=balancer,
-        store=store,
-        metrics=metrics,
-        secret=secret,
-        clock=lambda: aws.now,
-        sleep=sleep,
-    )
-
+from warmkeeper.core import IncomingRequest, Routing
 
 API_REQUEST = IncomingRequest(
     method="GET", path="/api/places", headers={"accept": "application/json", "user-agent": "curl/8.5.0"}

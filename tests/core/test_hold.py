@@ -4,7 +4,7 @@ Each case of the table is one world (a service cold, waking, ready, failed...; t
 what is left of the invocation) and one request. The same world is given to both sides:
 
 - the Lambda's path: :class:`warmkeeper.aws.engine.Warmkeeper` with in-memory fakes of its ports
-  (tests/unit/test_engine_fakes.py), its sleep advancing a fake clock;
+  (tests/aws/engine_fakes.py), its sleep advancing a fake clock;
 - the twin's path: :class:`warmkeeper.local.waker.WakerServer` with a fake twin behind its
   :class:`~warmkeeper.local.waker.WakerBackend` Protocol (a small controller over the same world),
   its pauses on the same fake clock.
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.unit.test_engine_fakes import (
+from tests.aws.engine_fakes import (
     SETTINGS,
     START,
     FakeAws,

@@ -1,7 +1,7 @@
 """`warmkeeper cost` pinned: the example's figures, text and --json, exactly as before the cost model moved.
 
-The files under ``golden/cost/`` were captured from the CLI as a process before `core/cost.py` became the
-`warmkeeper.cost` package (issue 10), with the commands in ``CASES`` run from the repository root:
+The files under ``golden/`` were captured from the CLI as a process before `core/cost.py` became the
+`warmkeeper.cost` package, with the commands in ``CASES`` run from the repository root:
 ``COLUMNS=<width> python -m warmkeeper cost -c examples/cityguided/warmkeeper.toml <args>``.
 Every figure, label, note and exit code must stay the same; a price-table change that moves a figure on
 purpose updates the golden files in the same commit (re-run the case and overwrite its three files).
@@ -26,10 +26,10 @@ import pytest
 
 from tests.conftest import ROOT
 
-GOLDEN = Path(__file__).parent / "golden" / "cost"
+GOLDEN = Path(__file__).parent / "golden"
 CONFIG = "examples/cityguided/warmkeeper.toml"
 STAGING_PROFILE = "examples/cityguided/traffic-staging.toml"
-OVERRIDE = "tests/unit/golden/cost/prices-override.toml"
+OVERRIDE = "tests/cost/golden/prices-override.toml"
 
 # name -> (terminal width, arguments after `cost -c CONFIG`). The width decides whether the basis
 # column is shown (120 columns and more), so both layouts are pinned.
