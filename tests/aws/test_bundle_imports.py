@@ -1,5 +1,6 @@
-"""The Lambda bundle holds warmkeeper/{__init__,control}.py, core/ and aws/ only: they must import
-nothing but the standard library and boto3/botocore (checked in a fresh interpreter)."""
+"""What the Lambda runs (the handler and the CLI's AWS operations, with everything they import: what
+infra/bundle.py packs) imports nothing but the standard library and boto3/botocore, checked in a fresh
+interpreter."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 11 §3.3: the run-time warm route against what the stack does around it.
+"""The run-time warm route (aws/adapters.py) against what the stack does around it.
 
 An entry-port change makes CloudFormation replace the service's target group; the warm route the
 Lambda created still forwards to the old one. It used to raise RoutingConflictError on every request
