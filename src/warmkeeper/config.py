@@ -27,6 +27,24 @@ from pydantic import (
     model_validator,
 )
 
+from warmkeeper.aws_limits import (
+    CLOUDFRONT_CERTIFICATE_REGION,
+    CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS,
+    CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS,
+    CLOUDFRONT_STANDARD_ORIGIN_TIMEOUT_SECONDS,
+    DRAIN_STOP_MARGIN_SECONDS,
+    FARGATE_TASK_SIZES,
+    FRONT_DOOR_MARGIN_SECONDS,
+    HTTP_API_HOLD_MARGIN_SECONDS,
+    HTTP_API_INTEGRATION_TIMEOUT_SECONDS,
+    HTTP_API_MAX_BURST_LIMIT,
+    HTTP_API_MAX_RATE_LIMIT,
+    LOG_RETENTION_DAYS,
+    MAX_STOP_TIMEOUT_SECONDS,
+    WAKER_CALLS_SECONDS,
+    front_door_timeout_seconds,
+    waker_timeout_seconds,
+)
 from warmkeeper.core.front_doors import (
     HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS,
     HTTP_API_DEFAULT_DRAIN_SECONDS,
@@ -36,18 +54,6 @@ from warmkeeper.errors import WarmkeeperError
 
 ENVIRONMENT_NAMES: tuple[str, ...] = ("local", "staging", "production")
 EnvironmentName = Literal["local", "staging", "production"]
-
-# Valid Fargate task sizes: CPU units -> allowed memory (MiB).
-# Source: AWS ECS developer guide, "Task CPU and memory" table for Fargate (Linux).
-FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4096 + 1, 1024)),
-    1024: tuple(range(2048, 8192 + 1, 1024)),
-    2048: tuple(range(4096, 16384 + 1, 1024)),
-    4096: tuple(range(8192, 30720 + 1, 1024)),
-    8192: tuple(range(16384, 61440 + 1, 4096)),
-    16384: tuple(range(32768, 122880 + 1, 8192)),
-}
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _PLACEHOLDER = re.compile(r"\{port(?::([a-z][a-z0-9-]*))?\}")
@@ -75,47 +81,6 @@ def pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-"))
 
 
-# CloudFront only takes viewer certificates from ACM in us-east-1.
-CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
-
-# The AWS-managed prefix list com.amazonaws.global.cloudfront.origin-facing, per region: the source
-# addresses of CloudFront's requests to an origin, VPC origins included. Its id differs per region and
-# CloudFormation cannot look it up by name without a custom resource; these ids are AWS's published
-# values (`aws ec2 describe-managed-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.
-# global.cloudfront.origin-facing` in each region).
-CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS: dict[str, str] = {
-    "ap-northeast-1": "pl-58a04531",
-    "ap-south-1": "pl-9aa247f3",
-    "ap-southeast-1": "pl-31a34658",
-    "ap-southeast-2": "pl-b8a742d1",
-    "ca-central-1": "pl-38a64351",
-    "eu-central-1": "pl-a3a144ca",
-    "eu-north-1": "pl-fab65393",
-    "eu-west-1": "pl-4fa04526",
-    "eu-west-2": "pl-93a247fa",
-    "eu-west-3": "pl-75b1541c",
-    "sa-east-1": "pl-5da64334",
-    "us-east-1": "pl-3b927c52",
-    "us-east-2": "pl-b6a144df",
-    "us-west-1": "pl-4ea04527",
-    "us-west-2": "pl-82a045eb",
-}
-
-
-# API Gateway HTTP APIs (`front_door = "http_api"`). The integration timeout is at most 30 s and cannot be
-# raised (API Gateway quotas for HTTP APIs: the integration timeout is 30 s at most, not adjustable).
-# A request the waker holds must be answered before then: hold_seconds plus the waker's own calls
-# around the hold (the wake, the last health read, building the answer) must fit.
-HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30
-HTTP_API_HOLD_MARGIN_SECONDS = 5
-# Stage throttling is a cost guard (every request is billed) and a brake on a runaway client; AWS's own
-# account-level quota per region is 10,000 requests/s with a burst of 5,000 (API Gateway quotas).
-HTTP_API_MAX_RATE_LIMIT = 10_000
-HTTP_API_MAX_BURST_LIMIT = 5_000
-# The entry container's stop timeout must leave this much after the drain window for its graceful stop
-# (finishing the requests it holds); ECS's stopTimeout is at most 120 s on Fargate.
-DRAIN_STOP_MARGIN_SECONDS = 5
-MAX_STOP_TIMEOUT_SECONDS = 120
 # The variable that tells the entry container its drain window, in whole seconds (ECS and the twin set it).
 DRAIN_ENVIRONMENT_VARIABLE = "WARMKEEPER_DRAIN_SECONDS"
 
@@ -125,34 +90,11 @@ def certificate_region_of(arn: str) -> str:
     return arn.split(":")[3]
 
 
-# The waker's time budget, each bound strictly inside the next:
-#   hold_seconds < the Lambda's timeout < every front door's timeout to the Lambda.
-# A front door that gave up first would answer its own 504 (no Retry-After, no waiting page) while
-# the Lambda still runs; a Lambda that timed out mid-hold would make ALB answer 502.
-WAKER_CALLS_SECONDS = 15  # the AWS calls around a held request: observe before, route and answer after
-WAKER_MIN_TIMEOUT_SECONDS = 30  # a reconcile or a sleep needs this much even with a short hold
-FRONT_DOOR_MARGIN_SECONDS = 5  # each front door waits this much longer than the Lambda can run
-# CloudFront's origin response timeout: at most 60 s unless AWS approved a quota increase, up to
-# 180 s with one (CloudFront developer guide, "Response timeout"; AWS re:Post on the quota).
-CLOUDFRONT_STANDARD_ORIGIN_TIMEOUT_SECONDS = 60
-CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS = 180
-
-
 # The waker's reserved concurrency unless the config says otherwise: the simulated
 # herd of 1,000 cold requests in 10 s peaks at 48 concurrent executions once held requests share one
 # snapshot (simulated, not measured: docs/technical/aws-model.md); 100 leaves about twice that, so a
 # herd of that size never meets its own throttle. The herd scenario asserts its peak against this.
 DEFAULT_WAKER_RESERVED_CONCURRENCY = 100
-
-
-def waker_timeout_seconds(hold_seconds: int) -> int:
-    """The Lambda's timeout: a hold plus the calls around it, never below what a reconcile needs."""
-    return max(WAKER_MIN_TIMEOUT_SECONDS, hold_seconds + WAKER_CALLS_SECONDS)
-
-
-def front_door_timeout_seconds(hold_seconds: int) -> int:
-    """How long a front door (CloudFront's origin read, the ALB's idle timeout) waits for the Lambda."""
-    return waker_timeout_seconds(hold_seconds) + FRONT_DOOR_MARGIN_SECONDS
 
 
 class ConfigError(WarmkeeperError):
@@ -353,9 +295,10 @@ class EnvironmentSettings(_Strict):
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
-        allowed = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
-        if value not in allowed:
-            raise ValueError(f"{value} is not a CloudWatch Logs retention; use one of {list(allowed)}")
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"{value} is not a CloudWatch Logs retention; use one of {list(LOG_RETENTION_DAYS)}"
+            )
         return value
 
     @field_validator("alarm_email")

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
+from warmkeeper.aws_limits import RULE_PRIORITIES
 from warmkeeper.core import Policy, PolicyError
 from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.front_doors import CLOUDFRONT, FRONT_DOOR_NAMES, HTTP_API, LOAD_BALANCER
@@ -28,8 +29,6 @@ FRONT_DOOR_LOAD_BALANCER = LOAD_BALANCER
 FRONT_DOOR_CLOUDFRONT = CLOUDFRONT
 FRONT_DOOR_HTTP_API = HTTP_API
 FRONT_DOORS = FRONT_DOOR_NAMES
-# What ELB accepts as a listener rule priority.
-RULE_PRIORITIES = range(1, 50001)
 
 # Settings field -> its environment variable: the whole contract between the stack and the Lambda.
 VARIABLES = {

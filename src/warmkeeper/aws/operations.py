@@ -28,7 +28,6 @@ from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS, HttpApiRoutingError
 from warmkeeper.aws.lambda_settings import (
     DEFAULT_WARM_RULE_PRIORITY,
     FRONT_DOOR_HTTP_API,
-    RULE_PRIORITIES,
     Settings,
     SettingsError,
 )
@@ -51,6 +50,7 @@ from warmkeeper.aws.stack_outputs import (
     OUTPUT_WARM_RULE_PRIORITY,
     describe_stack,
 )
+from warmkeeper.aws_limits import RULE_PRIORITIES
 from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
 from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.report import StatusReport
