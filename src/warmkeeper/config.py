@@ -51,6 +51,7 @@ from warmkeeper.core.front_doors import (
 )
 from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
 from warmkeeper.errors import WarmkeeperError
+from warmkeeper.naming import pascal
 
 ENVIRONMENT_NAMES: tuple[str, ...] = ("local", "staging", "production")
 EnvironmentName = Literal["local", "staging", "production"]
@@ -74,11 +75,6 @@ def _acm_certificate_arn(value: str | None) -> str | None:
 # An app or container name: it becomes part of AWS resource names, so it is kept short and plain.
 ResourceName = Annotated[str, AfterValidator(_valid_name)]
 CertificateArn = Annotated[str | None, AfterValidator(_acm_certificate_arn)]
-
-
-def pascal(name: str) -> str:
-    """`cityguided` -> `Cityguided`, `my-web` -> `MyWeb`: stack names, construct ids, output keys."""
-    return "".join(part.capitalize() for part in name.split("-"))
 
 
 # The variable that tells the entry container its drain window, in whole seconds (ECS and the twin set it).

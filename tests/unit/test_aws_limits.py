@@ -8,8 +8,8 @@ import pytest
 
 import warmkeeper
 from warmkeeper import aws_limits
-from warmkeeper.aws.lambda_settings import DEFAULT_WARM_RULE_PRIORITY
 from warmkeeper.infra.bundle import bundle_files, imported_names
+from warmkeeper.naming import WARM_RULE_PRIORITY
 
 SOURCE_ROOT = Path(warmkeeper.__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def test_fargate_sizes_pair_every_cpu_with_increasing_memory() -> None:
 def test_listener_rule_priorities_are_elbs_range() -> None:
     assert aws_limits.RULE_PRIORITIES[0] == 1
     assert aws_limits.RULE_PRIORITIES[-1] == 50000
-    assert DEFAULT_WARM_RULE_PRIORITY in aws_limits.RULE_PRIORITIES
+    assert WARM_RULE_PRIORITY in aws_limits.RULE_PRIORITIES
 
 
 def test_cloudfront_prefix_lists_are_managed_prefix_list_ids() -> None:

@@ -23,8 +23,8 @@ from warmkeeper.aws_limits import RULE_PRIORITIES
 from warmkeeper.core import Policy, PolicyError
 from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.front_doors import CLOUDFRONT, FRONT_DOOR_NAMES, HTTP_API, LOAD_BALANCER
+from warmkeeper.naming import WARM_RULE_PRIORITY
 
-DEFAULT_WARM_RULE_PRIORITY = 10
 FRONT_DOOR_LOAD_BALANCER = LOAD_BALANCER
 FRONT_DOOR_CLOUDFRONT = CLOUDFRONT
 FRONT_DOOR_HTTP_API = HTTP_API
@@ -98,7 +98,7 @@ class Settings:
     policy: Policy
     listener_arn: str | None = None
     service_target_group_arn: str | None = None
-    warm_rule_priority: int = DEFAULT_WARM_RULE_PRIORITY
+    warm_rule_priority: int = WARM_RULE_PRIORITY
     keepalive_secret_arn: str | None = None
     metrics_namespace: str = METRICS_NAMESPACE
     load_balancer_dimension: str | None = None
@@ -151,7 +151,7 @@ class Settings:
         except PolicyError as exc:
             raise SettingsError(str(exc)) from None
         route_keys = _route_keys(optional("warm_route_keys"))
-        priority_text = optional("warm_rule_priority") or str(DEFAULT_WARM_RULE_PRIORITY)
+        priority_text = optional("warm_rule_priority") or str(WARM_RULE_PRIORITY)
         if not priority_text.isdigit():
             raise SettingsError(f"WK_WARM_RULE_PRIORITY: {priority_text!r} is not a whole number")
         return cls(

@@ -25,13 +25,13 @@ from warmkeeper.aws.adapters import RoutingConflictError, ServiceNotFoundError
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS, HttpApiRoutingError
-from warmkeeper.aws.lambda_settings import (
-    DEFAULT_WARM_RULE_PRIORITY,
-    FRONT_DOOR_HTTP_API,
-    Settings,
-    SettingsError,
-)
-from warmkeeper.aws.stack_outputs import (
+from warmkeeper.aws.lambda_settings import FRONT_DOOR_HTTP_API, Settings, SettingsError
+from warmkeeper.aws.stack_outputs import describe_stack
+from warmkeeper.aws_limits import RULE_PRIORITIES
+from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
+from warmkeeper.core.errors import WarmkeeperError
+from warmkeeper.core.report import StatusReport
+from warmkeeper.naming import (
     OUTPUT_API_ID,
     OUTPUT_API_STAGE,
     OUTPUT_CLOUD_MAP_SERVICE_ID,
@@ -48,12 +48,8 @@ from warmkeeper.aws.stack_outputs import (
     OUTPUT_URL,
     OUTPUT_VPC_LINK_ID,
     OUTPUT_WARM_RULE_PRIORITY,
-    describe_stack,
+    WARM_RULE_PRIORITY,
 )
-from warmkeeper.aws_limits import RULE_PRIORITIES
-from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
-from warmkeeper.core.errors import WarmkeeperError
-from warmkeeper.core.report import StatusReport
 
 # OutputKeys of the contract that the engine cannot work without, per front door (a stack with an
 # ApiId output is an HTTP API's).
@@ -128,7 +124,7 @@ def stack_outputs(clients: AwsClients, stack_name: str) -> dict[str, str]:
 
 def _warm_rule_priority(outputs: Mapping[str, str], stack_name: str) -> int:
     # Stacks deployed before the output existed used the Lambda's default priority.
-    text = outputs.get(OUTPUT_WARM_RULE_PRIORITY) or str(DEFAULT_WARM_RULE_PRIORITY)
+    text = outputs.get(OUTPUT_WARM_RULE_PRIORITY) or str(WARM_RULE_PRIORITY)
     if not text.isdigit() or int(text) not in RULE_PRIORITIES:
         raise ControlError(
             f"stack {stack_name}: output {OUTPUT_WARM_RULE_PRIORITY} is {text!r}, not a listener rule "

@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from warmkeeper.aws.stack_outputs import (
+from warmkeeper.aws.stack_outputs import StackInfo, describe_stack
+from warmkeeper.config import AppConfig
+from warmkeeper.errors import WarmkeeperError
+from warmkeeper.naming import (
     OUTPUT_API_ID,
     OUTPUT_DISTRIBUTION_ID,
     OUTPUT_URL,
-    StackInfo,
-    describe_stack,
+    built_containers,
+    check_image_tag,
+    images_stack_name,
+    repository_output_key,
 )
-from warmkeeper.config import AppConfig
-from warmkeeper.errors import WarmkeeperError
-from warmkeeper.infra.names import built_containers, check_image_tag, images_stack_name, repository_output_key
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation.client import CloudFormationClient

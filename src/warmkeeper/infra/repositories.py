@@ -18,8 +18,9 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
-from warmkeeper.config import Container, pascal
+from warmkeeper.config import Container
 from warmkeeper.infra.stack_settings import StackSettings
+from warmkeeper.naming import pascal
 
 KEEP_IMAGES = 30  # enough to roll back through a month of daily deploys
 UNTAGGED_IMAGE_DAYS = 7

@@ -14,7 +14,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
-from warmkeeper.aws import stack_outputs as keys
+from warmkeeper import naming as keys
 from warmkeeper.infra.autoscaling import Autoscaling
 from warmkeeper.infra.cloud_map import ServiceDiscovery
 from warmkeeper.infra.cluster import Cluster
@@ -23,14 +23,14 @@ from warmkeeper.infra.http_api import STAGE_NAME, HttpApiFrontDoor
 from warmkeeper.infra.idle import IdleDetector, api_request_count, service_request_count
 from warmkeeper.infra.ingress import Ingress
 from warmkeeper.infra.monitoring import Monitoring
-from warmkeeper.infra.names import repository_output_key
 from warmkeeper.infra.network import Network
 from warmkeeper.infra.repositories import Images, Repositories
 from warmkeeper.infra.routing import ListenerRouting
 from warmkeeper.infra.service import AppService
-from warmkeeper.infra.stack_settings import WARM_RULE_PRIORITY, StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.infra.task_events import TaskStopEvents
 from warmkeeper.infra.waker_function import Waker
+from warmkeeper.naming import WARM_RULE_PRIORITY, repository_output_key
 
 AVAILABILITY_ZONES = 2
 

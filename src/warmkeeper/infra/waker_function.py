@@ -28,7 +28,8 @@ from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.aws_limits import waker_timeout_seconds
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
-from warmkeeper.infra.stack_settings import WARM_RULE_PRIORITY, StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
+from warmkeeper.naming import WARM_RULE_PRIORITY
 
 HANDLER = "warmkeeper.aws.lambda_handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
