@@ -52,7 +52,7 @@ class Identity:
 
 
 def check_tag_argument(tag: str, option: str = "--image-tag") -> str:
-    """The image tag given as `option`, checked (:func:`warmkeeper.infra.names.check_image_tag`)."""
+    """The image tag given as `option`, checked (:func:`warmkeeper.naming.check_image_tag`)."""
     try:
         return check_image_tag(tag)
     except ValueError as exc:

@@ -70,7 +70,7 @@ class Images(Construct):
         super().__init__(scope, construct_id)
         self._tag = settings.image_tag
         self._digests = dict(settings.image_digests)
-        # By name, not by a cross-stack export: the name is fixed by convention (warmkeeper.infra.names),
+        # By name, not by a cross-stack export: the name is fixed by convention (warmkeeper.naming),
         # and an export would forbid replacing or deleting a repository while this stack uses it.
         self.repositories: dict[str, ecr.IRepository] = {
             container.name: ecr.Repository.from_repository_name(
