@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -46,8 +46,12 @@ from warmkeeper.aws_limits import (
     waker_timeout_seconds,
 )
 from warmkeeper.core.front_doors import (
+    CLOUDFRONT,
+    HTTP_API,
     HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS,
-    HTTP_API_DEFAULT_DRAIN_SECONDS,
+    LOAD_BALANCER,
+    FrontDoor,
+    front_door,
 )
 from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
 from warmkeeper.errors import WarmkeeperError
@@ -324,55 +328,63 @@ class EnvironmentSettings(_Strict):
             raise ValueError("scale_to_zero = false needs min_tasks >= 1")
         if self.certificate_arn and not self.domain:
             raise ValueError("certificate_arn is set but domain is not")
-        if self.front_door == "cloudfront":
+        door = self.door
+        # CloudFront's rules: its origin-facing prefix list must be known in the region, and it serves
+        # a domain only with a certificate from its own region.
+        if door.cdn:
             if self.region not in CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS:
                 raise ValueError(
-                    f"front_door = 'cloudfront' is not supported in {self.region} by warmkeeper yet "
+                    f"front_door = '{door.name}' is not supported in {self.region} by warmkeeper yet "
                     f"(no CloudFront origin-facing prefix list known there); supported: "
                     f"{sorted(CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS)}"
                 )
             if self.domain and not self.certificate_arn:
                 raise ValueError(
-                    f"domain {self.domain!r} with front_door = 'cloudfront' needs certificate_arn (an ACM "
+                    f"domain {self.domain!r} with front_door = '{door.name}' needs certificate_arn (an ACM "
                     f"certificate for it in {CLOUDFRONT_CERTIFICATE_REGION}): CloudFront serves a domain "
                     "only with its certificate"
                 )
             certificate_region = certificate_region_of(self.certificate_arn) if self.certificate_arn else None
             if certificate_region not in (None, CLOUDFRONT_CERTIFICATE_REGION):
                 raise ValueError(
-                    f"certificate_arn is in {certificate_region}, but front_door = 'cloudfront' needs a "
+                    f"certificate_arn is in {certificate_region}, but front_door = '{door.name}' needs a "
                     f"certificate from {CLOUDFRONT_CERTIFICATE_REGION} (CloudFront takes ACM certificates "
                     "from there only)"
                 )
         return self
 
     @property
+    def door(self) -> FrontDoor:
+        """The description of this environment's front door (:mod:`warmkeeper.core.front_doors`)."""
+        return front_door(self.front_door)
+
+    @property
     def https(self) -> bool:
         """Whether people reach the environment over HTTPS: a certificate on the load balancer, or
         CloudFront or an HTTP API (their own *.cloudfront.net / *.execute-api certificate when no domain
         is set)."""
-        return self.certificate_arn is not None or self.front_door in ("cloudfront", "http_api")
+        return self.certificate_arn is not None or self.door.https_without_domain
 
     @property
     def drain_window_seconds(self) -> int:
         """The entry container's drain window: `drain_seconds`, or the front door's default."""
         if self.drain_seconds is not None:
             return self.drain_seconds
-        return HTTP_API_DEFAULT_DRAIN_SECONDS if self.front_door == "http_api" else 0
+        return self.door.default_drain_seconds
 
     @property
     def internet_facing_load_balancer(self) -> bool:
-        return self.front_door == "load_balancer"
+        return self.door.load_balancer and self.door.internet_facing
 
     @property
     def load_balancer(self) -> bool:
         """Whether the environment has a load balancer at all (an HTTP API front door has none)."""
-        return self.front_door != "http_api"
+        return self.door.load_balancer
 
     @property
     def internal_load_balancer(self) -> bool:
         """A load balancer with no public address, in isolated subnets (behind CloudFront)."""
-        return self.front_door == "cloudfront"
+        return self.door.load_balancer and not self.door.internet_facing
 
 
 class AppSection(_Strict):
@@ -451,36 +463,19 @@ class AppConfig(_Strict):
             merged["domain"] = self.ingress.domain
         if self.ingress.certificate_arn and "certificate_arn" not in merged and name != "local":
             merged["certificate_arn"] = self.ingress.certificate_arn
-            certificate_region = certificate_region_of(self.ingress.certificate_arn)
-            if (
-                merged.get("front_door") == "cloudfront"
-                and certificate_region != CLOUDFRONT_CERTIFICATE_REGION
-            ):
-                # Name the key where the value was written, not the environment that inherits it.
-                raise ConfigError(
-                    self.source,
-                    "ingress.certificate_arn",
-                    f"is in {certificate_region}, but environments.{name} has front_door = 'cloudfront', "
-                    f"which needs a certificate from {CLOUDFRONT_CERTIFICATE_REGION}: set certificate_arn "
-                    f"(and domain) in [environments.{name}]",
-                )
-            region = merged.get("region", EnvironmentSettings.model_fields["region"].default)
-            if merged.get("front_door") == "http_api" and certificate_region != region:
-                raise ConfigError(
-                    self.source,
-                    "ingress.certificate_arn",
-                    f"is in {certificate_region}, but environments.{name} has front_door = 'http_api' in "
-                    f"{region}, which needs a regional certificate from {region}: set certificate_arn "
-                    f"(and domain) in [environments.{name}]",
-                )
+            # Checked before the environment's own validation: an unknown front door is reported there.
+            door_name = merged.get("front_door", LOAD_BALANCER)
+            inherited_check = (
+                _INHERITED_CERTIFICATE_CHECKS.get(door_name) if isinstance(door_name, str) else None
+            )
+            if inherited_check is not None:
+                inherited_check(self, name, merged, certificate_region_of(self.ingress.certificate_arn))
         try:
             settings = EnvironmentSettings.model_validate(merged)
         except ValidationError as exc:
             section = f"environments.{name}" if name in self.environments else "defaults"
             raise _config_error(self.source, exc, prefix=section) from None
-        if settings.front_door == "http_api":
-            self._check_http_api(name, settings)
-        self._check_hold_fits(name, settings)
+        _FRONT_DOOR_CHECKS[settings.front_door](self, name, settings)
         self._check_drain(name, settings)
         used_cpu = sum(c.cpu for c in self.containers)
         used_memory = sum(c.memory for c in self.containers)
@@ -497,6 +492,35 @@ class AppConfig(_Strict):
                 f"containers reserve {used_memory} MiB in total but the task has {settings.memory} MiB",
             )
         return settings
+
+    def _inherited_certificate_for_cloudfront(
+        self, name: str, merged: Mapping[str, Any], certificate_region: str
+    ) -> None:
+        if certificate_region != CLOUDFRONT_CERTIFICATE_REGION:
+            # Name the key where the value was written, not the environment that inherits it.
+            raise ConfigError(
+                self.source,
+                "ingress.certificate_arn",
+                f"is in {certificate_region}, but environments.{name} has front_door = 'cloudfront', "
+                f"which needs a certificate from {CLOUDFRONT_CERTIFICATE_REGION}: set certificate_arn "
+                f"(and domain) in [environments.{name}]",
+            )
+
+    def _inherited_certificate_for_http_api(
+        self, name: str, merged: Mapping[str, Any], certificate_region: str
+    ) -> None:
+        region = merged.get("region", EnvironmentSettings.model_fields["region"].default)
+        if certificate_region != region:
+            raise ConfigError(
+                self.source,
+                "ingress.certificate_arn",
+                f"is in {certificate_region}, but environments.{name} has front_door = 'http_api' in "
+                f"{region}, which needs a regional certificate from {region}: set certificate_arn "
+                f"(and domain) in [environments.{name}]",
+            )
+
+    def _check_load_balancer(self, env: str, settings: EnvironmentSettings) -> None:
+        """An internet-facing load balancer needs nothing beyond the types."""
 
     def _check_http_api(self, env: str, settings: EnvironmentSettings) -> None:
         """What an HTTP API front door needs beyond the types: named at the key that must change."""
@@ -538,8 +562,6 @@ class AppConfig(_Strict):
 
     def _check_hold_fits(self, name: str, settings: EnvironmentSettings) -> None:
         """Behind CloudFront, the Lambda (hold + its calls) must end before CloudFront stops waiting."""
-        if settings.front_door != "cloudfront":
-            return
         hold = self.scale_to_zero.hold_seconds
         needed = front_door_timeout_seconds(hold)
         quota = settings.cloudfront_origin_timeout_quota_seconds
@@ -612,6 +634,20 @@ class AppConfig(_Strict):
         except PolicyError as exc:  # the file's checks cover the policy's: a gap between them
             raise ConfigError(self.source, "", str(exc)) from None
 
+
+# What each front door needs of an environment beyond the types (one entry per front door: a test
+# checks them against warmkeeper.core.front_doors.FRONT_DOOR_NAMES).
+_FRONT_DOOR_CHECKS: dict[str, Callable[[AppConfig, str, EnvironmentSettings], None]] = {
+    LOAD_BALANCER: AppConfig._check_load_balancer,
+    CLOUDFRONT: AppConfig._check_hold_fits,
+    HTTP_API: AppConfig._check_http_api,
+}
+# Where a certificate inherited from [ingress] must live, for the front doors that care: checked before
+# the environment's own settings, to name the [ingress] key where the value was written.
+_INHERITED_CERTIFICATE_CHECKS: dict[str, Callable[[AppConfig, str, Mapping[str, Any], str], None]] = {
+    CLOUDFRONT: AppConfig._inherited_certificate_for_cloudfront,
+    HTTP_API: AppConfig._inherited_certificate_for_http_api,
+}
 
 # Production does not scale to zero unless the file says so: the safe choice for real users.
 _BUILTIN_ENV_DEFAULTS: dict[str, dict[str, Any]] = {
