@@ -17,6 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol, TypeVar
 
+from warmkeeper.core.front_doors import CLOUDFRONT, HTTP_API, LOAD_BALANCER
+
 # The service stack's output keys (exact OutputKey values, see the contract).
 OUTPUT_URL = "Url"
 OUTPUT_CLUSTER = "ClusterName"
@@ -39,6 +41,10 @@ OUTPUT_SERVICE_INTEGRATION_ID = "ServiceIntegrationId"
 OUTPUT_VPC_LINK_ID = "VpcLinkId"
 OUTPUT_CLOUD_MAP_SERVICE_ID = "CloudMapServiceId"
 # The images stack's `RepositoryUri<Container>` keys: see repository_output_key.
+
+# The output only a stack behind this front door has: how a deployed stack tells which one it has.
+# A stack with none of them has an internet-facing load balancer.
+FRONT_DOOR_OUTPUTS: dict[str, str] = {HTTP_API: OUTPUT_API_ID, CLOUDFRONT: OUTPUT_DISTRIBUTION_ID}
 
 # The listener rule priority of the warm route, which the Lambda creates and deletes at run time
 # (lower wins). The stack passes it to the Lambda (WK_WARM_RULE_PRIORITY) and publishes it (the
@@ -111,6 +117,11 @@ def function_name(cfg: AppNames[_BuiltOrNot], env: str) -> str:
 def built_containers(cfg: AppNames[ContainerT]) -> list[ContainerT]:
     """Containers whose image this project builds (the others use a fixed `image`)."""
     return [container for container in cfg.containers if container.build is not None]
+
+
+def front_door_of_outputs(outputs: Mapping[str, str]) -> str:
+    """The front door of a deployed stack, from its outputs (:data:`FRONT_DOOR_OUTPUTS`)."""
+    return next((door for door, key in FRONT_DOOR_OUTPUTS.items() if outputs.get(key)), LOAD_BALANCER)
 
 
 def check_image_tag(tag: str) -> str:

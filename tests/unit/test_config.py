@@ -379,6 +379,10 @@ def test_front_door_names_agree_with_the_front_doors_table() -> None:
     assert get_args(literal) == FRONT_DOOR_NAMES
     assert tuple(config._FRONT_DOOR_CHECKS) == FRONT_DOOR_NAMES
     assert set(config._INHERITED_CERTIFICATE_CHECKS) <= set(FRONT_DOOR_NAMES)
+    # `warmkeeper up --front-door` offers exactly these.
+    from warmkeeper.commands.twin_commands import FrontDoorModel
+
+    assert tuple(FrontDoorModel) == FRONT_DOOR_NAMES
 
 
 def test_front_door_properties_read_the_front_doors_table() -> None:

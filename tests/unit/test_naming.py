@@ -21,9 +21,26 @@ from warmkeeper.infra.stack_settings import (
 SOURCE_ROOT = Path(warmkeeper.__file__).resolve().parent.parent
 
 
-def test_imports_only_the_standard_library() -> None:
+def test_imports_only_the_standard_library_and_the_front_doors() -> None:
     imported = imported_names(Path(naming.__file__), "warmkeeper.naming")
-    assert {name.split(".")[0] for name in imported} <= {"__future__", "json", "re", "collections", "typing"}
+    ours = {name for name in imported if name.split(".")[0] == "warmkeeper"}
+    assert {name.split(".")[0] for name in imported - ours} <= {
+        "__future__",
+        "json",
+        "re",
+        "collections",
+        "typing",
+    }
+    # warmkeeper.core.front_doors is standard library only itself (tests/unit/test_imports.py).
+    assert {name for name in ours if not name.startswith("warmkeeper.core.front_doors.")} == {
+        "warmkeeper.core.front_doors"
+    }
+
+
+def test_a_deployed_stack_tells_its_front_door_by_its_outputs() -> None:
+    assert naming.front_door_of_outputs({naming.OUTPUT_LISTENER_ARN: "arn"}) == "load_balancer"
+    assert naming.front_door_of_outputs({naming.OUTPUT_DISTRIBUTION_ID: "E1"}) == "cloudfront"
+    assert naming.front_door_of_outputs({naming.OUTPUT_API_ID: "a1"}) == "http_api"
 
 
 def test_the_lambda_bundle_holds_it() -> None:

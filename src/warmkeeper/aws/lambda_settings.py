@@ -22,13 +22,20 @@ from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.aws_limits import RULE_PRIORITIES
 from warmkeeper.core import Policy, PolicyError
 from warmkeeper.core.errors import WarmkeeperError
-from warmkeeper.core.front_doors import CLOUDFRONT, FRONT_DOOR_NAMES, HTTP_API, LOAD_BALANCER
+from warmkeeper.core.front_doors import (
+    FRONT_DOOR_NAMES,
+    HTTP_API,
+    LOAD_BALANCER,
+    RouteSwitch,
+    UnknownFrontDoorError,
+    front_door,
+)
 from warmkeeper.naming import WARM_RULE_PRIORITY
 
+# Old names of two front doors, still imported by the simulated AWS and the simulation's benchmark;
+# warmkeeper.core.front_doors names every front door.
 FRONT_DOOR_LOAD_BALANCER = LOAD_BALANCER
-FRONT_DOOR_CLOUDFRONT = CLOUDFRONT
 FRONT_DOOR_HTTP_API = HTTP_API
-FRONT_DOORS = FRONT_DOOR_NAMES
 
 # Settings field -> its environment variable: the whole contract between the stack and the Lambda.
 VARIABLES = {
@@ -68,11 +75,10 @@ HTTP_API_FIELDS = (
     "cloud_map_service_id",
     "cloud_map_service_name",
 )
-# What each front door cannot work without (beside the fields every front door needs).
-REQUIRED_BY_FRONT_DOOR = {
-    FRONT_DOOR_LOAD_BALANCER: ("listener_arn", "service_target_group_arn"),
-    FRONT_DOOR_CLOUDFRONT: ("listener_arn", "service_target_group_arn"),
-    FRONT_DOOR_HTTP_API: (
+# What each way of switching routes cannot work without (beside the fields every front door needs).
+REQUIRED_BY_ROUTE_SWITCH = {
+    RouteSwitch.LISTENER_RULE: ("listener_arn", "service_target_group_arn"),
+    RouteSwitch.API_ROUTES: (
         "api_id",
         "api_stage",
         "service_integration_id",
@@ -104,7 +110,7 @@ class Settings:
     load_balancer_dimension: str | None = None
     target_group_dimension: str | None = None
     idle_alarm_name: str | None = None
-    front_door: str = FRONT_DOOR_LOAD_BALANCER
+    front_door: str = LOAD_BALANCER
     api_id: str | None = None
     api_stage: str | None = None
     service_integration_id: str | None = None
@@ -115,9 +121,13 @@ class Settings:
     cloud_map_service_name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.front_door not in FRONT_DOORS:
-            raise SettingsError(f"WK_FRONT_DOOR: {self.front_door!r} is not one of {', '.join(FRONT_DOORS)}")
-        for name in REQUIRED_BY_FRONT_DOOR[self.front_door]:
+        try:
+            door = front_door(self.front_door)
+        except UnknownFrontDoorError:
+            raise SettingsError(
+                f"WK_FRONT_DOOR: {self.front_door!r} is not one of {', '.join(FRONT_DOOR_NAMES)}"
+            ) from None
+        for name in REQUIRED_BY_ROUTE_SWITCH[door.route_switch]:
             if not getattr(self, name):
                 raise SettingsError(
                     f"{VARIABLES[name]}: required when WK_FRONT_DOOR is {self.front_door} (not set)"
@@ -169,7 +179,7 @@ class Settings:
             load_balancer_dimension=optional("load_balancer_dimension"),
             target_group_dimension=optional("target_group_dimension"),
             idle_alarm_name=optional("idle_alarm_name"),
-            front_door=optional("front_door") or FRONT_DOOR_LOAD_BALANCER,
+            front_door=optional("front_door") or LOAD_BALANCER,
             api_id=optional("api_id"),
             api_stage=optional("api_stage"),
             service_integration_id=optional("service_integration_id"),
@@ -183,7 +193,7 @@ class Settings:
     @property
     def http_api(self) -> bool:
         """Routing through the HTTP API's warm routes (else: a load balancer's warm rule)."""
-        return self.front_door == FRONT_DOOR_HTTP_API
+        return front_door(self.front_door).http_api
 
     def to_env(self) -> dict[str, str]:
         """The WK_* variables that :meth:`from_env` reads back into these settings (an unset optional

@@ -15,6 +15,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
 from warmkeeper import naming as keys
+from warmkeeper.core.front_doors import RouteSwitch
 from warmkeeper.infra.autoscaling import Autoscaling
 from warmkeeper.infra.cloud_map import ServiceDiscovery
 from warmkeeper.infra.cluster import Cluster
@@ -80,10 +81,12 @@ class WarmkeeperStack(Stack):
         network = Network(self, "Network", settings=settings)
         cluster = Cluster(self, "Cluster", settings=settings, vpc=network.vpc)
         images = Images(self, "Images", settings=settings)
-        if settings.env.load_balancer:
-            self._with_load_balancer(settings, network, cluster, images)
-        else:
-            self._with_http_api(settings, network, cluster, images)
+        # What stands between the visitors and the service, by how the waker switches routes.
+        with_front_door = {
+            RouteSwitch.LISTENER_RULE: self._with_load_balancer,
+            RouteSwitch.API_ROUTES: self._with_http_api,
+        }
+        with_front_door[settings.env.door.route_switch](settings, network, cluster, images)
 
     def _with_load_balancer(
         self, settings: StackSettings, network: Network, cluster: Cluster, images: Images
@@ -94,7 +97,7 @@ class WarmkeeperStack(Stack):
         )
         front_door: CloudFrontFrontDoor | None = None
         url = ingress.url(settings)
-        if not settings.env.internet_facing_load_balancer:
+        if settings.env.door.cdn:
             front_door = CloudFrontFrontDoor(
                 self, "FrontDoor", settings=settings, load_balancer=ingress.load_balancer
             )
@@ -133,7 +136,9 @@ class WarmkeeperStack(Stack):
             cluster,
             app_service,
             waker,
-            requests=service_request_count(ingress.load_balancer, ingress.service_target_group),
+            requests=service_request_count(
+                settings.env.door.request_metric, ingress.load_balancer, ingress.service_target_group
+            ),
             target_group=ingress.service_target_group,
         )
         monitoring = Monitoring(
@@ -220,7 +225,7 @@ class WarmkeeperStack(Stack):
             cluster,
             app_service,
             waker,
-            requests=api_request_count(front_door.api.api_id, STAGE_NAME),
+            requests=api_request_count(settings.env.door.request_metric, front_door.api.api_id, STAGE_NAME),
             target_group=None,
         )
         monitoring = Monitoring(
