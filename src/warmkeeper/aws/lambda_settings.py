@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
@@ -203,12 +203,19 @@ class Settings:
             field.name: getattr(self, field.name) for field in fields(self) if field.name not in special
         }
         values["policy"] = json.dumps(self.policy.to_dict(), sort_keys=True, separators=(",", ":"))
-        if self.http_api:
-            # No listener, so no rule priority: the variable would only mislead a reader.
-            values["warm_route_keys"] = json.dumps(list(self.warm_route_keys))
-        else:
-            values["warm_rule_priority"] = str(self.warm_rule_priority)
+        # Only the warm route's field of this front door's route switch: behind an HTTP API there is no
+        # listener, so no rule priority (the variable would only mislead a reader), and no route keys
+        # behind a load balancer.
+        name, value = _WARM_ROUTE_VARIABLE[front_door(self.front_door).route_switch](self)
+        values[name] = value
         return {VARIABLES[name]: value for name, value in values.items() if value is not None}
+
+
+# The field that says where the warm route is, by route switch, and its variable's value.
+_WARM_ROUTE_VARIABLE: dict[RouteSwitch, Callable[[Settings], tuple[str, str]]] = {
+    RouteSwitch.LISTENER_RULE: lambda settings: ("warm_rule_priority", str(settings.warm_rule_priority)),
+    RouteSwitch.API_ROUTES: lambda settings: ("warm_route_keys", json.dumps(list(settings.warm_route_keys))),
+}
 
 
 def _route_keys(text: str | None) -> tuple[str, ...]:
