@@ -1,5 +1,5 @@
-"""The Lambda bundle holds warmkeeper/{__init__,control}.py, core/ and aws/ only: they must import
-nothing but the standard library and boto3/botocore (checked in a fresh interpreter)."""
+"""The Lambda bundle holds warmkeeper/{__init__,control,aws_limits,naming}.py, core/ and aws/ only: they
+must import nothing but the standard library and boto3/botocore (checked in a fresh interpreter)."""
 
 from __future__ import annotations
 
