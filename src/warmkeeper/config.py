@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,27 +27,38 @@ from pydantic import (
     model_validator,
 )
 
+from warmkeeper.aws_limits import (
+    CLOUDFRONT_CERTIFICATE_REGION,
+    CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS,
+    CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS,
+    CLOUDFRONT_STANDARD_ORIGIN_TIMEOUT_SECONDS,
+    DRAIN_STOP_MARGIN_SECONDS,
+    FARGATE_TASK_SIZES,
+    FRONT_DOOR_MARGIN_SECONDS,
+    HTTP_API_HOLD_MARGIN_SECONDS,
+    HTTP_API_INTEGRATION_TIMEOUT_SECONDS,
+    HTTP_API_MAX_BURST_LIMIT,
+    HTTP_API_MAX_RATE_LIMIT,
+    LOG_RETENTION_DAYS,
+    MAX_STOP_TIMEOUT_SECONDS,
+    WAKER_CALLS_SECONDS,
+    front_door_timeout_seconds,
+    waker_timeout_seconds,
+)
 from warmkeeper.core.front_doors import (
+    CLOUDFRONT,
+    HTTP_API,
     HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS,
-    HTTP_API_DEFAULT_DRAIN_SECONDS,
+    LOAD_BALANCER,
+    FrontDoor,
+    front_door,
 )
 from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
 from warmkeeper.errors import WarmkeeperError
+from warmkeeper.naming import pascal
 
 ENVIRONMENT_NAMES: tuple[str, ...] = ("local", "staging", "production")
 EnvironmentName = Literal["local", "staging", "production"]
-
-# Valid Fargate task sizes: CPU units -> allowed memory (MiB).
-# Source: AWS ECS developer guide, "Task CPU and memory" table for Fargate (Linux).
-FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4096 + 1, 1024)),
-    1024: tuple(range(2048, 8192 + 1, 1024)),
-    2048: tuple(range(4096, 16384 + 1, 1024)),
-    4096: tuple(range(8192, 30720 + 1, 1024)),
-    8192: tuple(range(16384, 61440 + 1, 4096)),
-    16384: tuple(range(32768, 122880 + 1, 8192)),
-}
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _PLACEHOLDER = re.compile(r"\{port(?::([a-z][a-z0-9-]*))?\}")
@@ -70,52 +81,6 @@ ResourceName = Annotated[str, AfterValidator(_valid_name)]
 CertificateArn = Annotated[str | None, AfterValidator(_acm_certificate_arn)]
 
 
-def pascal(name: str) -> str:
-    """`cityguided` -> `Cityguided`, `my-web` -> `MyWeb`: stack names, construct ids, output keys."""
-    return "".join(part.capitalize() for part in name.split("-"))
-
-
-# CloudFront only takes viewer certificates from ACM in us-east-1.
-CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
-
-# The AWS-managed prefix list com.amazonaws.global.cloudfront.origin-facing, per region: the source
-# addresses of CloudFront's requests to an origin, VPC origins included. Its id differs per region and
-# CloudFormation cannot look it up by name without a custom resource; these ids are AWS's published
-# values (`aws ec2 describe-managed-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.
-# global.cloudfront.origin-facing` in each region).
-CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS: dict[str, str] = {
-    "ap-northeast-1": "pl-58a04531",
-    "ap-south-1": "pl-9aa247f3",
-    "ap-southeast-1": "pl-31a34658",
-    "ap-southeast-2": "pl-b8a742d1",
-    "ca-central-1": "pl-38a64351",
-    "eu-central-1": "pl-a3a144ca",
-    "eu-north-1": "pl-fab65393",
-    "eu-west-1": "pl-4fa04526",
-    "eu-west-2": "pl-93a247fa",
-    "eu-west-3": "pl-75b1541c",
-    "sa-east-1": "pl-5da64334",
-    "us-east-1": "pl-3b927c52",
-    "us-east-2": "pl-b6a144df",
-    "us-west-1": "pl-4ea04527",
-    "us-west-2": "pl-82a045eb",
-}
-
-
-# API Gateway HTTP APIs (`front_door = "http_api"`). The integration timeout is at most 30 s and cannot be
-# raised (API Gateway quotas for HTTP APIs: the integration timeout is 30 s at most, not adjustable).
-# A request the waker holds must be answered before then: hold_seconds plus the waker's own calls
-# around the hold (the wake, the last health read, building the answer) must fit.
-HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30
-HTTP_API_HOLD_MARGIN_SECONDS = 5
-# Stage throttling is a cost guard (every request is billed) and a brake on a runaway client; AWS's own
-# account-level quota per region is 10,000 requests/s with a burst of 5,000 (API Gateway quotas).
-HTTP_API_MAX_RATE_LIMIT = 10_000
-HTTP_API_MAX_BURST_LIMIT = 5_000
-# The entry container's stop timeout must leave this much after the drain window for its graceful stop
-# (finishing the requests it holds); ECS's stopTimeout is at most 120 s on Fargate.
-DRAIN_STOP_MARGIN_SECONDS = 5
-MAX_STOP_TIMEOUT_SECONDS = 120
 # The variable that tells the entry container its drain window, in whole seconds (ECS and the twin set it).
 DRAIN_ENVIRONMENT_VARIABLE = "WARMKEEPER_DRAIN_SECONDS"
 
@@ -125,34 +90,11 @@ def certificate_region_of(arn: str) -> str:
     return arn.split(":")[3]
 
 
-# The waker's time budget, each bound strictly inside the next:
-#   hold_seconds < the Lambda's timeout < every front door's timeout to the Lambda.
-# A front door that gave up first would answer its own 504 (no Retry-After, no waiting page) while
-# the Lambda still runs; a Lambda that timed out mid-hold would make ALB answer 502.
-WAKER_CALLS_SECONDS = 15  # the AWS calls around a held request: observe before, route and answer after
-WAKER_MIN_TIMEOUT_SECONDS = 30  # a reconcile or a sleep needs this much even with a short hold
-FRONT_DOOR_MARGIN_SECONDS = 5  # each front door waits this much longer than the Lambda can run
-# CloudFront's origin response timeout: at most 60 s unless AWS approved a quota increase, up to
-# 180 s with one (CloudFront developer guide, "Response timeout"; AWS re:Post on the quota).
-CLOUDFRONT_STANDARD_ORIGIN_TIMEOUT_SECONDS = 60
-CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS = 180
-
-
 # The waker's reserved concurrency unless the config says otherwise: the simulated
 # herd of 1,000 cold requests in 10 s peaks at 48 concurrent executions once held requests share one
 # snapshot (simulated, not measured: docs/technical/aws-model.md); 100 leaves about twice that, so a
 # herd of that size never meets its own throttle. The herd scenario asserts its peak against this.
 DEFAULT_WAKER_RESERVED_CONCURRENCY = 100
-
-
-def waker_timeout_seconds(hold_seconds: int) -> int:
-    """The Lambda's timeout: a hold plus the calls around it, never below what a reconcile needs."""
-    return max(WAKER_MIN_TIMEOUT_SECONDS, hold_seconds + WAKER_CALLS_SECONDS)
-
-
-def front_door_timeout_seconds(hold_seconds: int) -> int:
-    """How long a front door (CloudFront's origin read, the ALB's idle timeout) waits for the Lambda."""
-    return waker_timeout_seconds(hold_seconds) + FRONT_DOOR_MARGIN_SECONDS
 
 
 class ConfigError(WarmkeeperError):
@@ -353,9 +295,10 @@ class EnvironmentSettings(_Strict):
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
-        allowed = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
-        if value not in allowed:
-            raise ValueError(f"{value} is not a CloudWatch Logs retention; use one of {list(allowed)}")
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"{value} is not a CloudWatch Logs retention; use one of {list(LOG_RETENTION_DAYS)}"
+            )
         return value
 
     @field_validator("alarm_email")
@@ -385,55 +328,63 @@ class EnvironmentSettings(_Strict):
             raise ValueError("scale_to_zero = false needs min_tasks >= 1")
         if self.certificate_arn and not self.domain:
             raise ValueError("certificate_arn is set but domain is not")
-        if self.front_door == "cloudfront":
+        door = self.door
+        # CloudFront's rules: its origin-facing prefix list must be known in the region, and it serves
+        # a domain only with a certificate from its own region.
+        if door.cdn:
             if self.region not in CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS:
                 raise ValueError(
-                    f"front_door = 'cloudfront' is not supported in {self.region} by warmkeeper yet "
+                    f"front_door = '{door.name}' is not supported in {self.region} by warmkeeper yet "
                     f"(no CloudFront origin-facing prefix list known there); supported: "
                     f"{sorted(CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS)}"
                 )
             if self.domain and not self.certificate_arn:
                 raise ValueError(
-                    f"domain {self.domain!r} with front_door = 'cloudfront' needs certificate_arn (an ACM "
+                    f"domain {self.domain!r} with front_door = '{door.name}' needs certificate_arn (an ACM "
                     f"certificate for it in {CLOUDFRONT_CERTIFICATE_REGION}): CloudFront serves a domain "
                     "only with its certificate"
                 )
             certificate_region = certificate_region_of(self.certificate_arn) if self.certificate_arn else None
             if certificate_region not in (None, CLOUDFRONT_CERTIFICATE_REGION):
                 raise ValueError(
-                    f"certificate_arn is in {certificate_region}, but front_door = 'cloudfront' needs a "
+                    f"certificate_arn is in {certificate_region}, but front_door = '{door.name}' needs a "
                     f"certificate from {CLOUDFRONT_CERTIFICATE_REGION} (CloudFront takes ACM certificates "
                     "from there only)"
                 )
         return self
 
     @property
+    def door(self) -> FrontDoor:
+        """The description of this environment's front door (:mod:`warmkeeper.core.front_doors`)."""
+        return front_door(self.front_door)
+
+    @property
     def https(self) -> bool:
         """Whether people reach the environment over HTTPS: a certificate on the load balancer, or
         CloudFront or an HTTP API (their own *.cloudfront.net / *.execute-api certificate when no domain
         is set)."""
-        return self.certificate_arn is not None or self.front_door in ("cloudfront", "http_api")
+        return self.certificate_arn is not None or self.door.https_without_domain
 
     @property
     def drain_window_seconds(self) -> int:
         """The entry container's drain window: `drain_seconds`, or the front door's default."""
         if self.drain_seconds is not None:
             return self.drain_seconds
-        return HTTP_API_DEFAULT_DRAIN_SECONDS if self.front_door == "http_api" else 0
+        return self.door.default_drain_seconds
 
     @property
     def internet_facing_load_balancer(self) -> bool:
-        return self.front_door == "load_balancer"
+        return self.door.load_balancer and self.door.internet_facing
 
     @property
     def load_balancer(self) -> bool:
         """Whether the environment has a load balancer at all (an HTTP API front door has none)."""
-        return self.front_door != "http_api"
+        return self.door.load_balancer
 
     @property
     def internal_load_balancer(self) -> bool:
         """A load balancer with no public address, in isolated subnets (behind CloudFront)."""
-        return self.front_door == "cloudfront"
+        return self.door.load_balancer and not self.door.internet_facing
 
 
 class AppSection(_Strict):
@@ -512,36 +463,19 @@ class AppConfig(_Strict):
             merged["domain"] = self.ingress.domain
         if self.ingress.certificate_arn and "certificate_arn" not in merged and name != "local":
             merged["certificate_arn"] = self.ingress.certificate_arn
-            certificate_region = certificate_region_of(self.ingress.certificate_arn)
-            if (
-                merged.get("front_door") == "cloudfront"
-                and certificate_region != CLOUDFRONT_CERTIFICATE_REGION
-            ):
-                # Name the key where the value was written, not the environment that inherits it.
-                raise ConfigError(
-                    self.source,
-                    "ingress.certificate_arn",
-                    f"is in {certificate_region}, but environments.{name} has front_door = 'cloudfront', "
-                    f"which needs a certificate from {CLOUDFRONT_CERTIFICATE_REGION}: set certificate_arn "
-                    f"(and domain) in [environments.{name}]",
-                )
-            region = merged.get("region", EnvironmentSettings.model_fields["region"].default)
-            if merged.get("front_door") == "http_api" and certificate_region != region:
-                raise ConfigError(
-                    self.source,
-                    "ingress.certificate_arn",
-                    f"is in {certificate_region}, but environments.{name} has front_door = 'http_api' in "
-                    f"{region}, which needs a regional certificate from {region}: set certificate_arn "
-                    f"(and domain) in [environments.{name}]",
-                )
+            # Checked before the environment's own validation: an unknown front door is reported there.
+            door_name = merged.get("front_door", LOAD_BALANCER)
+            inherited_check = (
+                _INHERITED_CERTIFICATE_CHECKS.get(door_name) if isinstance(door_name, str) else None
+            )
+            if inherited_check is not None:
+                inherited_check(self, name, merged, certificate_region_of(self.ingress.certificate_arn))
         try:
             settings = EnvironmentSettings.model_validate(merged)
         except ValidationError as exc:
             section = f"environments.{name}" if name in self.environments else "defaults"
             raise _config_error(self.source, exc, prefix=section) from None
-        if settings.front_door == "http_api":
-            self._check_http_api(name, settings)
-        self._check_hold_fits(name, settings)
+        _FRONT_DOOR_CHECKS[settings.front_door](self, name, settings)
         self._check_drain(name, settings)
         used_cpu = sum(c.cpu for c in self.containers)
         used_memory = sum(c.memory for c in self.containers)
@@ -558,6 +492,35 @@ class AppConfig(_Strict):
                 f"containers reserve {used_memory} MiB in total but the task has {settings.memory} MiB",
             )
         return settings
+
+    def _inherited_certificate_for_cloudfront(
+        self, name: str, merged: Mapping[str, Any], certificate_region: str
+    ) -> None:
+        if certificate_region != CLOUDFRONT_CERTIFICATE_REGION:
+            # Name the key where the value was written, not the environment that inherits it.
+            raise ConfigError(
+                self.source,
+                "ingress.certificate_arn",
+                f"is in {certificate_region}, but environments.{name} has front_door = 'cloudfront', "
+                f"which needs a certificate from {CLOUDFRONT_CERTIFICATE_REGION}: set certificate_arn "
+                f"(and domain) in [environments.{name}]",
+            )
+
+    def _inherited_certificate_for_http_api(
+        self, name: str, merged: Mapping[str, Any], certificate_region: str
+    ) -> None:
+        region = merged.get("region", EnvironmentSettings.model_fields["region"].default)
+        if certificate_region != region:
+            raise ConfigError(
+                self.source,
+                "ingress.certificate_arn",
+                f"is in {certificate_region}, but environments.{name} has front_door = 'http_api' in "
+                f"{region}, which needs a regional certificate from {region}: set certificate_arn "
+                f"(and domain) in [environments.{name}]",
+            )
+
+    def _check_load_balancer(self, env: str, settings: EnvironmentSettings) -> None:
+        """An internet-facing load balancer needs nothing beyond the types."""
 
     def _check_http_api(self, env: str, settings: EnvironmentSettings) -> None:
         """What an HTTP API front door needs beyond the types: named at the key that must change."""
@@ -599,8 +562,6 @@ class AppConfig(_Strict):
 
     def _check_hold_fits(self, name: str, settings: EnvironmentSettings) -> None:
         """Behind CloudFront, the Lambda (hold + its calls) must end before CloudFront stops waiting."""
-        if settings.front_door != "cloudfront":
-            return
         hold = self.scale_to_zero.hold_seconds
         needed = front_door_timeout_seconds(hold)
         quota = settings.cloudfront_origin_timeout_quota_seconds
@@ -673,6 +634,20 @@ class AppConfig(_Strict):
         except PolicyError as exc:  # the file's checks cover the policy's: a gap between them
             raise ConfigError(self.source, "", str(exc)) from None
 
+
+# What each front door needs of an environment beyond the types (one entry per front door: a test
+# checks them against warmkeeper.core.front_doors.FRONT_DOOR_NAMES).
+_FRONT_DOOR_CHECKS: dict[str, Callable[[AppConfig, str, EnvironmentSettings], None]] = {
+    LOAD_BALANCER: AppConfig._check_load_balancer,
+    CLOUDFRONT: AppConfig._check_hold_fits,
+    HTTP_API: AppConfig._check_http_api,
+}
+# Where a certificate inherited from [ingress] must live, for the front doors that care: checked before
+# the environment's own settings, to name the [ingress] key where the value was written.
+_INHERITED_CERTIFICATE_CHECKS: dict[str, Callable[[AppConfig, str, Mapping[str, Any], str], None]] = {
+    CLOUDFRONT: AppConfig._inherited_certificate_for_cloudfront,
+    HTTP_API: AppConfig._inherited_certificate_for_http_api,
+}
 
 # Production does not scale to zero unless the file says so: the safe choice for real users.
 _BUILTIN_ENV_DEFAULTS: dict[str, dict[str, Any]] = {

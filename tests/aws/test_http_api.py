@@ -38,7 +38,8 @@ from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import MetricName
 from warmkeeper.aws.operations import AwsControl, settings_from_outputs
-from warmkeeper.aws.stack_outputs import (
+from warmkeeper.commands.ops_commands import human_status
+from warmkeeper.naming import (
     OUTPUT_API_ID,
     OUTPUT_API_STAGE,
     OUTPUT_CLOUD_MAP_SERVICE_ID,
@@ -48,7 +49,6 @@ from warmkeeper.aws.stack_outputs import (
     OUTPUT_SERVICE_INTEGRATION_ID,
     OUTPUT_VPC_LINK_ID,
 )
-from warmkeeper.commands.ops_commands import human_status
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "http_api_v2.json"
 ENV = "staging-api"

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.support import SynthesizedEnv, dashboard_body, get_att, ref, statements
-from warmkeeper.aws import stack_outputs as keys
+from warmkeeper import naming as keys
 from warmkeeper.aws.lambda_settings import VARIABLES, Settings
 from warmkeeper.config import parse_config
 

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.conftest import API_DIGEST
 from warmkeeper.config import AppConfig
-from warmkeeper.infra.names import (
+from warmkeeper.naming import (
     check_image_digests,
     images_stack_name,
     parse_image_digests,

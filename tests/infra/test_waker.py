@@ -16,7 +16,10 @@ from warmkeeper.aws.lambda_settings import HTTP_API_FIELDS, VARIABLES
 
 pytestmark = pytest.mark.infra
 
-ALLOWED_IN_BUNDLE = re.compile(r"^warmkeeper/(__init__\.py|py\.typed|control\.py|core/.+|aws/.+)$")
+# The AWS limits and the shared names are standard library only: the Lambda's settings read them.
+ALLOWED_IN_BUNDLE = re.compile(
+    r"^warmkeeper/(__init__\.py|py\.typed|control\.py|aws_limits\.py|naming\.py|core/.+|aws/.+)$"
+)
 
 
 def _function(synth: SynthesizedEnv) -> tuple[str, dict[str, Any]]:

@@ -365,3 +365,44 @@ def test_an_http_api_needs_an_entry_stop_timeout_above_its_default_drain_window(
     assert refused.value.key == "containers[0].stop_timeout_seconds"
     assert "75 s, environments.staging.drain_seconds (not set: built-in default)" in refused.value.problem
     assert "use at least 80" in refused.value.problem
+
+
+def test_front_door_names_agree_with_the_front_doors_table() -> None:
+    """The config's Literal, its per-door checks and warmkeeper.core.front_doors name the same doors."""
+    from typing import get_args
+
+    from warmkeeper import config
+    from warmkeeper.config import EnvironmentSettings
+    from warmkeeper.core.front_doors import FRONT_DOOR_NAMES
+
+    literal = EnvironmentSettings.model_fields["front_door"].annotation
+    assert get_args(literal) == FRONT_DOOR_NAMES
+    assert tuple(config._FRONT_DOOR_CHECKS) == FRONT_DOOR_NAMES
+    assert set(config._INHERITED_CERTIFICATE_CHECKS) <= set(FRONT_DOOR_NAMES)
+    # `warmkeeper up --front-door` offers exactly these.
+    from warmkeeper.commands.twin_commands import FrontDoorModel
+
+    assert tuple(FrontDoorModel) == FRONT_DOOR_NAMES
+
+
+def test_front_door_properties_read_the_front_doors_table() -> None:
+    from warmkeeper.config import EnvironmentSettings
+    from warmkeeper.core.front_doors import HTTP_API_DEFAULT_DRAIN_SECONDS
+
+    expected = {
+        # door: (https, drain window, internet-facing LB, any LB, internal LB)
+        "load_balancer": (False, 0, True, True, False),
+        "cloudfront": (True, 0, False, True, True),
+        "http_api": (True, HTTP_API_DEFAULT_DRAIN_SECONDS, False, False, False),
+    }
+    for door, values in expected.items():
+        settings = EnvironmentSettings(front_door=door)  # type: ignore[arg-type]
+        assert settings.door.name == door
+        assert (
+            settings.https,
+            settings.drain_window_seconds,
+            settings.internet_facing_load_balancer,
+            settings.load_balancer,
+            settings.internal_load_balancer,
+        ) == values, door
+    assert EnvironmentSettings(front_door="http_api", drain_seconds=12).drain_window_seconds == 12

@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from tests.conftest import EXAMPLE_CONFIG, run_cli
-from warmkeeper.aws import stack_outputs as keys
+from warmkeeper import naming as keys
 from warmkeeper.aws.stack_outputs import StackInfo
 from warmkeeper.deploy.preflight import PreflightError, check_front_door, deployed_front_door
 

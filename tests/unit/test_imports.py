@@ -132,3 +132,33 @@ def test_only_the_entry_points_import_the_twin() -> None:
     twin = f"{PACKAGE}.local.twin"
     importers = sorted(name for name, targets in graph().items() if twin in targets)
     assert importers == [f"{PACKAGE}.commands.twin_commands"]
+
+
+def infra_imports_of_deploy() -> set[tuple[str, str | None]]:
+    """Each (deploy module, enclosing function or None at module level) that imports warmkeeper.infra."""
+    found: set[tuple[str, str | None]] = set()
+
+    def visit(node: ast.AST, module: str, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, module, child.name)
+                continue
+            targets: list[str] = []
+            if isinstance(child, ast.Import):
+                targets = [alias.name for alias in child.names]
+            elif isinstance(child, ast.ImportFrom) and not child.level and child.module:
+                targets = [child.module, *(f"{child.module}.{alias.name}" for alias in child.names)]
+            if any(t == f"{PACKAGE}.infra" or t.startswith(f"{PACKAGE}.infra.") for t in targets):
+                found.add((module, function))
+            visit(child, module, function)
+
+    for name, path in MODULES.items():
+        if name == f"{PACKAGE}.deploy" or name.startswith(f"{PACKAGE}.deploy."):
+            visit(ast.parse(path.read_text(), filename=str(path)), name, None)
+    return found
+
+
+def test_deploy_imports_infra_only_lazily_to_synthesize() -> None:
+    """The deploy tooling reads the names it shares with the CDK app from warmkeeper.naming; it needs
+    the CDK app itself only to synthesize, through one import inside the function that loads it."""
+    assert infra_imports_of_deploy() == {(f"{PACKAGE}.deploy.synthesis", "_infra")}

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLE_CONFIG, run_cli
-from warmkeeper.config import (
+from warmkeeper.aws_limits import (
     CLOUDFRONT_STANDARD_ORIGIN_TIMEOUT_SECONDS,
-    ConfigError,
     front_door_timeout_seconds,
-    parse_config,
     waker_timeout_seconds,
 )
+from warmkeeper.config import ConfigError, parse_config
 
 
 def example(hold: int, **staging: Any) -> dict[str, Any]:

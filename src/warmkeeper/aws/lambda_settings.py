@@ -15,21 +15,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
+from warmkeeper.aws_limits import RULE_PRIORITIES
 from warmkeeper.core import Policy, PolicyError
 from warmkeeper.core.errors import WarmkeeperError
-from warmkeeper.core.front_doors import CLOUDFRONT, FRONT_DOOR_NAMES, HTTP_API, LOAD_BALANCER
+from warmkeeper.core.front_doors import (
+    FRONT_DOOR_NAMES,
+    HTTP_API,
+    LOAD_BALANCER,
+    RouteSwitch,
+    UnknownFrontDoorError,
+    front_door,
+)
+from warmkeeper.naming import WARM_RULE_PRIORITY
 
-DEFAULT_WARM_RULE_PRIORITY = 10
+# Old names of two front doors, still imported by the simulated AWS and the simulation's benchmark;
+# warmkeeper.core.front_doors names every front door.
 FRONT_DOOR_LOAD_BALANCER = LOAD_BALANCER
-FRONT_DOOR_CLOUDFRONT = CLOUDFRONT
 FRONT_DOOR_HTTP_API = HTTP_API
-FRONT_DOORS = FRONT_DOOR_NAMES
-# What ELB accepts as a listener rule priority.
-RULE_PRIORITIES = range(1, 50001)
 
 # Settings field -> its environment variable: the whole contract between the stack and the Lambda.
 VARIABLES = {
@@ -69,11 +75,10 @@ HTTP_API_FIELDS = (
     "cloud_map_service_id",
     "cloud_map_service_name",
 )
-# What each front door cannot work without (beside the fields every front door needs).
-REQUIRED_BY_FRONT_DOOR = {
-    FRONT_DOOR_LOAD_BALANCER: ("listener_arn", "service_target_group_arn"),
-    FRONT_DOOR_CLOUDFRONT: ("listener_arn", "service_target_group_arn"),
-    FRONT_DOOR_HTTP_API: (
+# What each way of switching routes cannot work without (beside the fields every front door needs).
+REQUIRED_BY_ROUTE_SWITCH = {
+    RouteSwitch.LISTENER_RULE: ("listener_arn", "service_target_group_arn"),
+    RouteSwitch.API_ROUTES: (
         "api_id",
         "api_stage",
         "service_integration_id",
@@ -99,13 +104,13 @@ class Settings:
     policy: Policy
     listener_arn: str | None = None
     service_target_group_arn: str | None = None
-    warm_rule_priority: int = DEFAULT_WARM_RULE_PRIORITY
+    warm_rule_priority: int = WARM_RULE_PRIORITY
     keepalive_secret_arn: str | None = None
     metrics_namespace: str = METRICS_NAMESPACE
     load_balancer_dimension: str | None = None
     target_group_dimension: str | None = None
     idle_alarm_name: str | None = None
-    front_door: str = FRONT_DOOR_LOAD_BALANCER
+    front_door: str = LOAD_BALANCER
     api_id: str | None = None
     api_stage: str | None = None
     service_integration_id: str | None = None
@@ -116,9 +121,13 @@ class Settings:
     cloud_map_service_name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.front_door not in FRONT_DOORS:
-            raise SettingsError(f"WK_FRONT_DOOR: {self.front_door!r} is not one of {', '.join(FRONT_DOORS)}")
-        for name in REQUIRED_BY_FRONT_DOOR[self.front_door]:
+        try:
+            door = front_door(self.front_door)
+        except UnknownFrontDoorError:
+            raise SettingsError(
+                f"WK_FRONT_DOOR: {self.front_door!r} is not one of {', '.join(FRONT_DOOR_NAMES)}"
+            ) from None
+        for name in REQUIRED_BY_ROUTE_SWITCH[door.route_switch]:
             if not getattr(self, name):
                 raise SettingsError(
                     f"{VARIABLES[name]}: required when WK_FRONT_DOOR is {self.front_door} (not set)"
@@ -152,7 +161,7 @@ class Settings:
         except PolicyError as exc:
             raise SettingsError(str(exc)) from None
         route_keys = _route_keys(optional("warm_route_keys"))
-        priority_text = optional("warm_rule_priority") or str(DEFAULT_WARM_RULE_PRIORITY)
+        priority_text = optional("warm_rule_priority") or str(WARM_RULE_PRIORITY)
         if not priority_text.isdigit():
             raise SettingsError(f"WK_WARM_RULE_PRIORITY: {priority_text!r} is not a whole number")
         return cls(
@@ -170,7 +179,7 @@ class Settings:
             load_balancer_dimension=optional("load_balancer_dimension"),
             target_group_dimension=optional("target_group_dimension"),
             idle_alarm_name=optional("idle_alarm_name"),
-            front_door=optional("front_door") or FRONT_DOOR_LOAD_BALANCER,
+            front_door=optional("front_door") or LOAD_BALANCER,
             api_id=optional("api_id"),
             api_stage=optional("api_stage"),
             service_integration_id=optional("service_integration_id"),
@@ -184,7 +193,7 @@ class Settings:
     @property
     def http_api(self) -> bool:
         """Routing through the HTTP API's warm routes (else: a load balancer's warm rule)."""
-        return self.front_door == FRONT_DOOR_HTTP_API
+        return front_door(self.front_door).http_api
 
     def to_env(self) -> dict[str, str]:
         """The WK_* variables that :meth:`from_env` reads back into these settings (an unset optional
@@ -194,12 +203,19 @@ class Settings:
             field.name: getattr(self, field.name) for field in fields(self) if field.name not in special
         }
         values["policy"] = json.dumps(self.policy.to_dict(), sort_keys=True, separators=(",", ":"))
-        if self.http_api:
-            # No listener, so no rule priority: the variable would only mislead a reader.
-            values["warm_route_keys"] = json.dumps(list(self.warm_route_keys))
-        else:
-            values["warm_rule_priority"] = str(self.warm_rule_priority)
+        # Only the warm route's field of this front door's route switch: behind an HTTP API there is no
+        # listener, so no rule priority (the variable would only mislead a reader), and no route keys
+        # behind a load balancer.
+        name, value = _WARM_ROUTE_VARIABLE[front_door(self.front_door).route_switch](self)
+        values[name] = value
         return {VARIABLES[name]: value for name, value in values.items() if value is not None}
+
+
+# The field that says where the warm route is, by route switch, and its variable's value.
+_WARM_ROUTE_VARIABLE: dict[RouteSwitch, Callable[[Settings], tuple[str, str]]] = {
+    RouteSwitch.LISTENER_RULE: lambda settings: ("warm_rule_priority", str(settings.warm_rule_priority)),
+    RouteSwitch.API_ROUTES: lambda settings: ("warm_route_keys", json.dumps(list(settings.warm_route_keys))),
+}
 
 
 def _route_keys(text: str | None) -> tuple[str, ...]:

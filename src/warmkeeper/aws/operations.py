@@ -25,14 +25,14 @@ from warmkeeper.aws.adapters import RoutingConflictError, ServiceNotFoundError
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS, HttpApiRoutingError
-from warmkeeper.aws.lambda_settings import (
-    DEFAULT_WARM_RULE_PRIORITY,
-    FRONT_DOOR_HTTP_API,
-    RULE_PRIORITIES,
-    Settings,
-    SettingsError,
-)
-from warmkeeper.aws.stack_outputs import (
+from warmkeeper.aws.lambda_settings import Settings, SettingsError
+from warmkeeper.aws.stack_outputs import describe_stack
+from warmkeeper.aws_limits import RULE_PRIORITIES
+from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
+from warmkeeper.core.errors import WarmkeeperError
+from warmkeeper.core.front_doors import HTTP_API, RouteSwitch, TargetDiscovery, front_door
+from warmkeeper.core.report import StatusReport
+from warmkeeper.naming import (
     OUTPUT_API_ID,
     OUTPUT_API_STAGE,
     OUTPUT_CLOUD_MAP_SERVICE_ID,
@@ -49,11 +49,9 @@ from warmkeeper.aws.stack_outputs import (
     OUTPUT_URL,
     OUTPUT_VPC_LINK_ID,
     OUTPUT_WARM_RULE_PRIORITY,
-    describe_stack,
+    WARM_RULE_PRIORITY,
+    front_door_of_outputs,
 )
-from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
-from warmkeeper.core.errors import WarmkeeperError
-from warmkeeper.core.report import StatusReport
 
 # OutputKeys of the contract that the engine cannot work without, per front door (a stack with an
 # ApiId output is an HTTP API's).
@@ -128,7 +126,7 @@ def stack_outputs(clients: AwsClients, stack_name: str) -> dict[str, str]:
 
 def _warm_rule_priority(outputs: Mapping[str, str], stack_name: str) -> int:
     # Stacks deployed before the output existed used the Lambda's default priority.
-    text = outputs.get(OUTPUT_WARM_RULE_PRIORITY) or str(DEFAULT_WARM_RULE_PRIORITY)
+    text = outputs.get(OUTPUT_WARM_RULE_PRIORITY) or str(WARM_RULE_PRIORITY)
     if not text.isdigit() or int(text) not in RULE_PRIORITIES:
         raise ControlError(
             f"stack {stack_name}: output {OUTPUT_WARM_RULE_PRIORITY} is {text!r}, not a listener rule "
@@ -148,10 +146,21 @@ def settings_from_outputs(
 ) -> Settings:
     """The Lambda's settings, from the stack's outputs; an HTTP API stack also needs its Cloud Map
     namespace and service names (``cloud_map_names``, looked up by :func:`cloud_map_names`)."""
-    if outputs.get(OUTPUT_API_ID):
-        return _http_api_settings(
-            outputs, stack_name=stack_name, app=app, env=env, policy=policy, names=cloud_map_names
-        )
+    door = front_door(front_door_of_outputs(outputs))
+    return _SETTINGS_FROM_OUTPUTS[door.route_switch](
+        outputs, stack_name=stack_name, app=app, env=env, policy=policy, names=cloud_map_names
+    )
+
+
+def _listener_rule_settings(
+    outputs: Mapping[str, str],
+    *,
+    stack_name: str,
+    app: str,
+    env: str,
+    policy: Policy,
+    names: tuple[str, str] | None,
+) -> Settings:
     missing = [key for key in REQUIRED_OUTPUTS if not outputs.get(key)]
     if missing:
         raise ControlError(
@@ -206,7 +215,7 @@ def _http_api_settings(
             policy=policy,
             keepalive_secret_arn=outputs.get(OUTPUT_KEEPALIVE_SECRET_ARN) or None,
             idle_alarm_name=outputs.get(OUTPUT_IDLE_ALARM_NAME) or None,
-            front_door=FRONT_DOOR_HTTP_API,
+            front_door=HTTP_API,
             api_id=outputs[OUTPUT_API_ID],
             api_stage=outputs[OUTPUT_API_STAGE],
             service_integration_id=outputs[OUTPUT_SERVICE_INTEGRATION_ID],
@@ -218,6 +227,14 @@ def _http_api_settings(
         )
     except SettingsError as exc:
         raise ControlError(f"stack {stack_name}: {exc}") from None
+
+
+_SettingsFromOutputs = Callable[..., Settings]
+# How the Lambda's settings are read from a stack's outputs, by how its front door switches routes.
+_SETTINGS_FROM_OUTPUTS: dict[RouteSwitch, _SettingsFromOutputs] = {
+    RouteSwitch.LISTENER_RULE: _listener_rule_settings,
+    RouteSwitch.API_ROUTES: _http_api_settings,
+}
 
 
 def cloud_map_names(clients: AwsClients, service_id: str) -> tuple[str, str]:
@@ -249,7 +266,8 @@ class AwsControl:
     ) -> AwsControl:
         outputs = stack_outputs(clients, stack_name)
         names = None
-        if outputs.get(OUTPUT_API_ID) and outputs.get(OUTPUT_CLOUD_MAP_SERVICE_ID):
+        door = front_door(front_door_of_outputs(outputs))
+        if door.discovery is TargetDiscovery.CLOUD_MAP and outputs.get(OUTPUT_CLOUD_MAP_SERVICE_ID):
             with aws_errors(stack_name, clients.region):
                 names = cloud_map_names(clients, outputs[OUTPUT_CLOUD_MAP_SERVICE_ID])
         settings = settings_from_outputs(

@@ -1,7 +1,8 @@
 """One CloudFormation stack as warmkeeper reads it: status, and the outputs of the team contract.
 
-The output keys are named here once: the CDK app writes them (:mod:`warmkeeper.infra.stack`), the
-CLI and the deploys read them. Standard library and botocore only (part of the Lambda bundle).
+The output keys are named in :mod:`warmkeeper.naming`: the CDK app writes them
+(:mod:`warmkeeper.infra.stack`), the CLI and the deploys read them. Standard library and botocore
+only (part of the Lambda bundle).
 """
 
 from __future__ import annotations
@@ -14,29 +15,6 @@ from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation.client import CloudFormationClient
-
-# The service stack's output keys (exact OutputKey values, see the contract).
-OUTPUT_URL = "Url"
-OUTPUT_CLUSTER = "ClusterName"
-OUTPUT_SERVICE = "ServiceName"
-OUTPUT_LISTENER_ARN = "ListenerArn"
-OUTPUT_SERVICE_TARGET_GROUP_ARN = "ServiceTargetGroupArn"
-OUTPUT_FUNCTION_NAME = "WarmkeeperFunctionName"
-OUTPUT_PARAMETER_PREFIX = "ParameterPrefix"
-OUTPUT_KEEPALIVE_SECRET_ARN = "KeepaliveSecretArn"  # noqa: S105 - an output key, not a secret
-OUTPUT_WARM_RULE_PRIORITY = "WarmRulePriority"
-OUTPUT_LOAD_BALANCER_DIMENSION = "LoadBalancerDimension"
-OUTPUT_TARGET_GROUP_DIMENSION = "TargetGroupDimension"
-OUTPUT_DASHBOARD_NAME = "DashboardName"
-OUTPUT_IDLE_ALARM_NAME = "IdleAlarmName"  # scale-to-zero environments only
-OUTPUT_DISTRIBUTION_ID = "DistributionId"  # front_door = "cloudfront" only
-# front_door = "http_api" only (the listener, target group and warm-rule keys are then absent):
-OUTPUT_API_ID = "ApiId"
-OUTPUT_API_STAGE = "ApiStage"
-OUTPUT_SERVICE_INTEGRATION_ID = "ServiceIntegrationId"
-OUTPUT_VPC_LINK_ID = "VpcLinkId"
-OUTPUT_CLOUD_MAP_SERVICE_ID = "CloudMapServiceId"
-# The images stack's `RepositoryUri<Container>` keys: warmkeeper.infra.names.repository_output_key.
 
 # A stack in one of these states is being changed by someone else: a second deploy must wait.
 BUSY_SUFFIX = "_IN_PROGRESS"

@@ -62,7 +62,7 @@ def synth(
 ) -> None:
     """Synthesize the environment's two CloudFormation templates (no AWS credentials needed)."""
     # No CDK import before the arguments are checked: jsii takes seconds to start.
-    from warmkeeper.infra.names import check_image_digests, check_image_tag, parse_image_digests
+    from warmkeeper.naming import check_image_digests, check_image_tag, parse_image_digests
 
     cfg, _settings = load(config, env)
     if env == "local":

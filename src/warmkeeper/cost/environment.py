@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.core.front_doors import front_door
 
 FrontDoor = Literal["load_balancer", "cloudfront", "http_api"]
 # What each front door is, for people (the CLI header and the notes).
@@ -40,7 +41,7 @@ class EnvironmentShape:
 
     @property
     def behind_cloudfront(self) -> bool:
-        return self.front_door == "cloudfront"
+        return front_door(self.front_door).cdn
 
     @property
     def front_door_label(self) -> str:

@@ -29,17 +29,13 @@ from botocore.exceptions import ClientError
 
 from warmkeeper.aws.adapters import WARM_ROUTE_TAG_KEY, WARM_ROUTE_TAG_VALUE
 from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
-from warmkeeper.aws.stack_outputs import (
-    OUTPUT_API_ID,
-    OUTPUT_FUNCTION_NAME,
-    OUTPUT_LISTENER_ARN,
-    describe_stack,
-)
+from warmkeeper.aws.stack_outputs import describe_stack
 from warmkeeper.config import AppConfig
 from warmkeeper.deploy.cdk import run_to_end
 from warmkeeper.deploy.context import ReleaseContext
 from warmkeeper.deploy.preflight import PreflightError
 from warmkeeper.errors import ExitCode
+from warmkeeper.naming import OUTPUT_API_ID, OUTPUT_FUNCTION_NAME, OUTPUT_LISTENER_ARN
 
 DEFAULT_TIMEOUT_SECONDS = 1800.0
 # Any tag synthesizes the stack: `cdk destroy` only needs its name from the assembly.

@@ -24,15 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from warmkeeper.aws.stack_outputs import (
-    OUTPUT_CLUSTER,
-    OUTPUT_SERVICE,
-    StackInfo,
-    describe_stack,
-    first_failure_reason,
-)
+from warmkeeper.aws.stack_outputs import StackInfo, describe_stack, first_failure_reason
 from warmkeeper.deploy.cdk import CdkProcess
 from warmkeeper.errors import ExitCode
+from warmkeeper.naming import OUTPUT_CLUSTER, OUTPUT_SERVICE
 
 if TYPE_CHECKING:
     from warmkeeper.aws.clients import AwsClients

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.deploy.preflight import PreflightError
-from warmkeeper.infra.names import built_containers
+from warmkeeper.naming import built_containers
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient

@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from warmkeeper.aws.stack_outputs import (
-    OUTPUT_API_ID,
-    OUTPUT_DISTRIBUTION_ID,
-    OUTPUT_URL,
-    StackInfo,
-    describe_stack,
-)
+from warmkeeper.aws.stack_outputs import StackInfo, describe_stack
 from warmkeeper.config import AppConfig
 from warmkeeper.errors import WarmkeeperError
-from warmkeeper.infra.names import built_containers, check_image_tag, images_stack_name, repository_output_key
+from warmkeeper.naming import (
+    OUTPUT_URL,
+    built_containers,
+    check_image_tag,
+    front_door_of_outputs,
+    images_stack_name,
+    repository_output_key,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation.client import CloudFormationClient
@@ -50,7 +51,7 @@ class Identity:
 
 
 def check_tag_argument(tag: str, option: str = "--image-tag") -> str:
-    """The image tag given as `option`, checked (:func:`warmkeeper.infra.names.check_image_tag`)."""
+    """The image tag given as `option`, checked (:func:`warmkeeper.naming.check_image_tag`)."""
     try:
         return check_image_tag(tag)
     except ValueError as exc:
@@ -198,9 +199,7 @@ def deployed_front_door(stack: StackInfo) -> str | None:
     """The front door a deployed stack has (its outputs say), None when it has no outputs to tell."""
     if OUTPUT_URL not in stack.outputs:  # a stack whose creation failed: nothing deployed to compare
         return None
-    if OUTPUT_API_ID in stack.outputs:
-        return "http_api"
-    return "cloudfront" if OUTPUT_DISTRIBUTION_ID in stack.outputs else "load_balancer"
+    return front_door_of_outputs(stack.outputs)
 
 
 def check_front_door(stack: StackInfo | None, env: str, front_door: str) -> None:

@@ -42,7 +42,7 @@ from warmkeeper.deploy.preflight import (
 )
 from warmkeeper.deploy.synthesis import ImagesSynthesizer
 from warmkeeper.errors import ExitCode, WarmkeeperError
-from warmkeeper.infra.names import built_containers, images_stack_name, repository_name
+from warmkeeper.naming import built_containers, images_stack_name, repository_name
 
 DEFAULT_TIMEOUT_SECONDS = 600.0
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from warmkeeper.aws.stack_outputs import OUTPUT_PARAMETER_PREFIX, describe_stack
+from warmkeeper.aws.stack_outputs import describe_stack
 from warmkeeper.deploy.cdk import deploy_args, diff_args, run_to_end
 from warmkeeper.deploy.context import ReleaseContext
 from warmkeeper.deploy.follow import DeployOutcome, Observer, follow
@@ -29,8 +29,7 @@ from warmkeeper.deploy.preflight import (
 )
 from warmkeeper.deploy.synthesis import Synthesizer, check_template_images
 from warmkeeper.errors import ExitCode
-from warmkeeper.infra.names import built_containers
-from warmkeeper.infra.stack_settings import StackSettings
+from warmkeeper.naming import OUTPUT_PARAMETER_PREFIX, built_containers, function_name
 
 DEFAULT_TIMEOUT_SECONDS = 1200.0
 
@@ -82,7 +81,7 @@ class AwsDeployer:
         context.ok(
             check_reserved_concurrency(
                 clients.client("lambda"),
-                StackSettings(config=cfg, env_name=env, env=context.settings).function_name,
+                function_name(cfg, env),
                 context.settings.waker_reserved_concurrency,
                 env,
             )

@@ -17,7 +17,7 @@ from typing import Any
 
 from warmkeeper.config import AppConfig
 from warmkeeper.deploy.preflight import PreflightError
-from warmkeeper.infra.names import built_containers
+from warmkeeper.naming import built_containers
 
 # (cfg, env, output folder, image tag, container -> digest) -> the service stack's template file
 Synthesizer = Callable[[AppConfig, str, Path, str, Mapping[str, str]], Path]

@@ -14,7 +14,7 @@ from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.images.bases import BaseMode
 from warmkeeper.images.build import MB, BuildError, BuiltImage, TaskSize, build_image, measure
 from warmkeeper.images.container_cli import Engine, EngineError, detect_engine
-from warmkeeper.infra.names import built_containers
+from warmkeeper.naming import built_containers
 
 DEFAULT_BUDGET_MB = 100.0
 SIZES_FILE = "sizes.json"

@@ -22,7 +22,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from warmkeeper.config import front_door_timeout_seconds
+from warmkeeper.aws_limits import front_door_timeout_seconds
 from warmkeeper.infra.stack_settings import StackSettings
 
 # CloudFront caches error answers for 10 s by default: the waker's 503 + Retry-After and a 502 during a

@@ -233,7 +233,7 @@ class HttpApiFrontDoor(Construct):
         # The Lambda's settings of this front door (fields of warmkeeper.aws.lambda_settings.Settings): the
         # stack writes them into the function's environment with the others (Waker.write_settings).
         self.waker_settings: dict[str, Any] = {
-            "front_door": "http_api",
+            "front_door": settings.env.front_door,
             "api_id": self.api.api_id,
             "api_stage": STAGE_NAME,
             "service_integration_id": self.service_integration.integration_id,

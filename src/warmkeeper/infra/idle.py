@@ -20,16 +20,20 @@ from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from warmkeeper.core.front_doors import RequestMetric
 from warmkeeper.infra.stack_settings import StackSettings
 
 
 def service_request_count(
-    load_balancer: elbv2.ApplicationLoadBalancer, service_target_group: elbv2.ApplicationTargetGroup
+    request_metric: RequestMetric,
+    load_balancer: elbv2.ApplicationLoadBalancer,
+    service_target_group: elbv2.ApplicationTargetGroup,
 ) -> cloudwatch.Metric:
-    """Requests the load balancer sent to the service's tasks, per minute."""
+    """Requests the load balancer sent to the service's tasks, per minute (the front door's
+    request metric, by target group)."""
     return cloudwatch.Metric(
-        namespace="AWS/ApplicationELB",
-        metric_name="RequestCount",
+        namespace=request_metric.namespace,
+        metric_name=request_metric.name,
         dimensions_map={
             "LoadBalancer": load_balancer.load_balancer_full_name,
             "TargetGroup": service_target_group.target_group_full_name,
@@ -39,11 +43,12 @@ def service_request_count(
     )
 
 
-def api_request_count(api_id: str, stage: str) -> cloudwatch.Metric:
-    """Requests the HTTP API's stage received, per minute (AWS/ApiGateway `Count`, ApiId and Stage)."""
+def api_request_count(request_metric: RequestMetric, api_id: str, stage: str) -> cloudwatch.Metric:
+    """Requests the HTTP API's stage received, per minute (the front door's request metric, AWS/ApiGateway
+    `Count`, by ApiId and Stage)."""
     return cloudwatch.Metric(
-        namespace="AWS/ApiGateway",
-        metric_name="Count",
+        namespace=request_metric.namespace,
+        metric_name=request_metric.name,
         dimensions_map={"ApiId": api_id, "Stage": stage},
         statistic="Sum",
         period=Duration.minutes(1),

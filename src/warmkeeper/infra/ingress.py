@@ -15,7 +15,11 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from warmkeeper.config import CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS, front_door_timeout_seconds
+from warmkeeper.aws_limits import (
+    ALB_DEFAULT_IDLE_TIMEOUT_SECONDS,
+    CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS,
+    front_door_timeout_seconds,
+)
 from warmkeeper.infra.stack_settings import StackSettings
 
 # Fast health checks so a woken task takes traffic ~10 s after it answers (interval x threshold).
@@ -76,7 +80,10 @@ class Ingress(Construct):
             # its timeout); its idle timeout closes the client's connection while nothing is sent, so
             # it stays above the Lambda's timeout (a held API request included).
             idle_timeout=Duration.seconds(
-                max(60, front_door_timeout_seconds(settings.config.scale_to_zero.hold_seconds))
+                max(
+                    ALB_DEFAULT_IDLE_TIMEOUT_SECONDS,
+                    front_door_timeout_seconds(settings.config.scale_to_zero.hold_seconds),
+                )
             ),
         )
         if internet_facing:

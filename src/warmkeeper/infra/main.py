@@ -18,7 +18,7 @@ from aws_cdk import App
 
 from warmkeeper.config import ConfigError, load_config
 from warmkeeper.infra.app import add_stacks, new_app
-from warmkeeper.infra.names import check_image_digests, check_image_tag, parse_image_digests
+from warmkeeper.naming import check_image_digests, check_image_tag, parse_image_digests
 
 DEFAULT_CONFIG = "examples/cityguided/warmkeeper.toml"
 AWS_ENVIRONMENTS = ("staging", "production")

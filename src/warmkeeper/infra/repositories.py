@@ -18,8 +18,9 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
-from warmkeeper.config import Container, pascal
+from warmkeeper.config import Container
 from warmkeeper.infra.stack_settings import StackSettings
+from warmkeeper.naming import pascal
 
 KEEP_IMAGES = 30  # enough to roll back through a month of daily deploys
 UNTAGGED_IMAGE_DAYS = 7
@@ -69,7 +70,7 @@ class Images(Construct):
         super().__init__(scope, construct_id)
         self._tag = settings.image_tag
         self._digests = dict(settings.image_digests)
-        # By name, not by a cross-stack export: the name is fixed by convention (warmkeeper.infra.names),
+        # By name, not by a cross-stack export: the name is fixed by convention (warmkeeper.naming),
         # and an export would forbid replacing or deleting a repository while this stack uses it.
         self.repositories: dict[str, ecr.IRepository] = {
             container.name: ecr.Repository.from_repository_name(

@@ -19,10 +19,11 @@ from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, Container, pascal
+from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, Container
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.repositories import Images
 from warmkeeper.infra.stack_settings import StackSettings
+from warmkeeper.naming import pascal
 
 # ECS ignores the load balancer's verdict this long after a task starts: long enough for the
 # dependency chain (api and web healthy, then caddy) to come up, short enough to replace a task

@@ -14,7 +14,8 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
-from warmkeeper.aws import stack_outputs as keys
+from warmkeeper import naming as keys
+from warmkeeper.core.front_doors import RouteSwitch
 from warmkeeper.infra.autoscaling import Autoscaling
 from warmkeeper.infra.cloud_map import ServiceDiscovery
 from warmkeeper.infra.cluster import Cluster
@@ -23,14 +24,14 @@ from warmkeeper.infra.http_api import STAGE_NAME, HttpApiFrontDoor
 from warmkeeper.infra.idle import IdleDetector, api_request_count, service_request_count
 from warmkeeper.infra.ingress import Ingress
 from warmkeeper.infra.monitoring import Monitoring
-from warmkeeper.infra.names import repository_output_key
 from warmkeeper.infra.network import Network
 from warmkeeper.infra.repositories import Images, Repositories
 from warmkeeper.infra.routing import ListenerRouting
 from warmkeeper.infra.service import AppService
-from warmkeeper.infra.stack_settings import WARM_RULE_PRIORITY, StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.infra.task_events import TaskStopEvents
 from warmkeeper.infra.waker_function import Waker
+from warmkeeper.naming import WARM_RULE_PRIORITY, repository_output_key
 
 AVAILABILITY_ZONES = 2
 
@@ -80,10 +81,12 @@ class WarmkeeperStack(Stack):
         network = Network(self, "Network", settings=settings)
         cluster = Cluster(self, "Cluster", settings=settings, vpc=network.vpc)
         images = Images(self, "Images", settings=settings)
-        if settings.env.load_balancer:
-            self._with_load_balancer(settings, network, cluster, images)
-        else:
-            self._with_http_api(settings, network, cluster, images)
+        # What stands between the visitors and the service, by how the waker switches routes.
+        with_front_door = {
+            RouteSwitch.LISTENER_RULE: self._with_load_balancer,
+            RouteSwitch.API_ROUTES: self._with_http_api,
+        }
+        with_front_door[settings.env.door.route_switch](settings, network, cluster, images)
 
     def _with_load_balancer(
         self, settings: StackSettings, network: Network, cluster: Cluster, images: Images
@@ -94,7 +97,7 @@ class WarmkeeperStack(Stack):
         )
         front_door: CloudFrontFrontDoor | None = None
         url = ingress.url(settings)
-        if not settings.env.internet_facing_load_balancer:
+        if settings.env.door.cdn:
             front_door = CloudFrontFrontDoor(
                 self, "FrontDoor", settings=settings, load_balancer=ingress.load_balancer
             )
@@ -133,7 +136,9 @@ class WarmkeeperStack(Stack):
             cluster,
             app_service,
             waker,
-            requests=service_request_count(ingress.load_balancer, ingress.service_target_group),
+            requests=service_request_count(
+                settings.env.door.request_metric, ingress.load_balancer, ingress.service_target_group
+            ),
             target_group=ingress.service_target_group,
         )
         monitoring = Monitoring(
@@ -220,7 +225,7 @@ class WarmkeeperStack(Stack):
             cluster,
             app_service,
             waker,
-            requests=api_request_count(front_door.api.api_id, STAGE_NAME),
+            requests=api_request_count(settings.env.door.request_metric, front_door.api.api_id, STAGE_NAME),
             target_group=None,
         )
         monitoring = Monitoring(

@@ -9,23 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from warmkeeper.aws.lambda_settings import DEFAULT_WARM_RULE_PRIORITY
 from warmkeeper.config import AppConfig, Container, EnvironmentSettings
 from warmkeeper.core import Policy
-from warmkeeper.infra.names import (
+from warmkeeper.naming import (
     built_containers,
     check_image_digests,
     check_image_tag,
+    function_name,
     images_stack_name,
     repository_name,
 )
 
-# The value the Lambda falls back to is the one the stack sets (WK_WARM_RULE_PRIORITY and the
-# WarmRulePriority output): one number.
-# Listener rule priorities (lower wins). The warm route is created and deleted at run time by the
-# warmkeeper Lambda, never by CloudFormation; the others are owned by the stack.
+# Listener rule priorities (lower wins) of the rules the stack owns. The warm route's
+# (warmkeeper.naming.WARM_RULE_PRIORITY) is created and deleted at run time by the warmkeeper Lambda,
+# never by CloudFormation, and lies between them.
 WAKER_PATHS_RULE_PRIORITY = 1
-WARM_RULE_PRIORITY = DEFAULT_WARM_RULE_PRIORITY
 SERVICE_ANCHOR_RULE_PRIORITY = 49999
 WAKER_DEFAULT_RULE_PRIORITY = 50000
 SERVICE_ROUTE_HEADER = "X-Warmkeeper-Route"
@@ -93,7 +91,7 @@ class StackSettings:
 
     @property
     def function_name(self) -> str:
-        return f"{self.resource_prefix}-warmkeeper"
+        return function_name(self.config, self.env_name)
 
     @property
     def idle_alarm_name(self) -> str:

@@ -25,10 +25,11 @@ from constructs import Construct
 import warmkeeper
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
-from warmkeeper.config import waker_timeout_seconds
+from warmkeeper.aws_limits import waker_timeout_seconds
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
-from warmkeeper.infra.stack_settings import WARM_RULE_PRIORITY, StackSettings
+from warmkeeper.infra.stack_settings import StackSettings
+from warmkeeper.naming import WARM_RULE_PRIORITY
 
 HANDLER = "warmkeeper.aws.lambda_handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -146,7 +147,7 @@ class Waker(Construct):
             code=bundle_code(),
             memory_size=MEMORY_MB,
             # A held API request may wait hold_seconds for a healthy target, plus the calls around it;
-            # every front door waits longer than this (config.front_door_timeout_seconds).
+            # every front door waits longer than this (aws_limits.front_door_timeout_seconds).
             timeout=Duration.seconds(waker_timeout_seconds(hold_seconds)),
             # A herd of cold requests stays within this (and ALB answers 503 past it): it cannot take the
             # account's concurrency. 0 in the config: no reservation.

@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 
 from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, AppConfig
 
-HTTP_API = "http_api"
+# The twin imports the name from here; warmkeeper.core.front_doors names every front door.
+from warmkeeper.core.front_doors import HTTP_API as HTTP_API
 
 
 class DiscoveryCache:

@@ -1,0 +1,239 @@
+"""What wakes people: the operational alarms, their KMS-encrypted SNS topic, the rolled-back deploy rule.
+
+Alarms (all to one topic; the config's alarm e-mail is subscribed when set):
+- 5xx rate of what users get (ELB-generated 5xx + the service's 5xx, over all requests; behind an
+  HTTP API, the stage's 5xx over its requests);
+- unhealthy targets in the service's target group (front doors that find the tasks in a target group);
+- a wake that never became healthy (the Lambda's WakeFailures metric), scale-to-zero only;
+- the warmkeeper Lambda failing (nobody could wake the service);
+- the HTTP API's VPC link found INACTIVE by the reconcile (its VpcLinkInactive metric), for front doors
+  that find the tasks in Cloud Map through a VPC link;
+- a deployment ECS rolled back (EventBridge "ECS Deployment State Change" SERVICE_DEPLOYMENT_FAILED).
+
+The constructs are created in the scope given (the stack's `Monitoring` construct), so their paths, and
+the template's logical ids, are those of that scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as sns_subscriptions
+from constructs import Construct
+
+from warmkeeper.aws.metrics import MetricName
+from warmkeeper.core.front_doors import TargetDiscovery
+from warmkeeper.infra.cloudwatch_metrics import SERVER_ERROR_RATE_PERCENT, EnvironmentMetrics
+from warmkeeper.infra.stack_settings import StackSettings
+
+# What the 5xx rate counts, by what publishes the front door's metrics (its request metric's namespace).
+_ERROR_RATE_DESCRIPTIONS = {
+    "AWS/ApplicationELB": (
+        f"More than {SERVER_ERROR_RATE_PERCENT} % of requests answered 5xx (by the load "
+        "balancer or the service) in 3 of the last 5 minutes. The waker's deliberate 503 "
+        "(Retry-After while waking) is not counted."
+    ),
+    "AWS/ApiGateway": (
+        f"More than {SERVER_ERROR_RATE_PERCENT} % of the HTTP API's requests answered 5xx (by API "
+        "Gateway, the VPC link or the service) in 3 of the last 5 minutes. The stage's metric "
+        "also counts the waker's deliberate 503 (Retry-After while waking): one wake lasts about "
+        "a minute, so it does not reach 3 minutes out of 5 alone."
+    ),
+}
+
+
+def _unhealthy_targets(scope: Construct, name: str, metrics: EnvironmentMetrics) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        scope,
+        "UnhealthyTargets",
+        alarm_name=f"{name}-unhealthy-targets",
+        alarm_description="A task failed the load balancer's health check for 3 minutes.",
+        metric=metrics.alb("UnHealthyHostCount", "Maximum", target_group=True),
+        threshold=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=3,
+        datapoints_to_alarm=3,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+
+
+def _vpc_link_inactive(scope: Construct, name: str, metrics: EnvironmentMetrics) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        scope,
+        "VpcLinkInactive",
+        alarm_name=f"{name}-vpc-link-inactive",
+        alarm_description=(
+            "The HTTP API's VPC link is INACTIVE (AWS deactivates one unused for 60 days): "
+            f"requests to the service fail until it is AVAILABLE again "
+            f"({MetricName.VPC_LINK_INACTIVE}, from the reconcile). See the runbook."
+        ),
+        metric=metrics.warmkeeper(MetricName.VPC_LINK_INACTIVE, "Maximum"),
+        threshold=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+
+
+_DoorAlarm = Callable[[Construct, str, EnvironmentMetrics], cloudwatch.Alarm]
+# The alarm on how the front door finds the tasks, and whether it is listed with the alarms on the
+# tasks (right after the 5xx rate) or with those on the way to them (after the waker's).
+_DISCOVERY_ALARMS: dict[TargetDiscovery, tuple[_DoorAlarm, bool]] = {
+    TargetDiscovery.TARGET_GROUP: (_unhealthy_targets, True),
+    TargetDiscovery.CLOUD_MAP: (_vpc_link_inactive, False),
+}
+
+
+class ServiceAlarms:
+    """The alarms of one environment and where they go, created in ``scope``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        settings: StackSettings,
+        metrics: EnvironmentMetrics,
+        service: ecs.FargateService,
+        function: lambda_.IFunction,
+    ) -> None:
+        self.topic = _alarm_topic(scope, settings)
+        self.alarms = _alarms(scope, settings, metrics, function)
+        action = cloudwatch_actions.SnsAction(self.topic)
+        for alarm in self.alarms:
+            alarm.add_alarm_action(action)
+        events.Rule(
+            scope,
+            "DeploymentRolledBack",
+            description=f"{settings.stack_name}: deployments ECS rolled back, to the alarm topic",
+            event_pattern=events.EventPattern(
+                source=["aws.ecs"],
+                detail_type=["ECS Deployment State Change"],
+                resources=[service.service_arn],
+                detail={"eventName": ["SERVICE_DEPLOYMENT_FAILED"]},
+            ),
+            targets=[
+                events_targets.SnsTopic(
+                    self.topic,
+                    message=events.RuleTargetInput.from_text(
+                        f"{settings.stack_name}: ECS rolled back deployment "
+                        f"{events.EventField.from_path('$.detail.deploymentId')}: "
+                        f"{events.EventField.from_path('$.detail.reason')}"
+                    ),
+                )
+            ],
+        )
+
+
+def _alarm_topic(scope: Construct, settings: StackSettings) -> sns.Topic:
+    # A customer managed key: CloudWatch and EventBridge cannot publish to a topic encrypted
+    # with the AWS managed SNS key. Only notifications pass through it, so it is not kept.
+    key = kms.Key(
+        scope,
+        "AlarmTopicKey",
+        description=f"{settings.stack_name}: encrypts the alarm topic",
+        enable_key_rotation=True,
+        pending_window=Duration.days(7),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AlarmsAndEventsPublishEncrypted",
+            principals=[
+                iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                iam.ServicePrincipal("events.amazonaws.com"),
+            ],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],  # in a key policy, "*" is this key
+        )
+    )
+    topic = sns.Topic(
+        scope,
+        "AlarmTopic",
+        display_name=f"{settings.stack_name} alarms",
+        master_key=key,
+        enforce_ssl=True,
+    )
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="ThisStacksAlarmsPublish",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {
+                    "aws:SourceArn": (
+                        f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
+                        f"alarm:{settings.stack_name}-*"
+                    )
+                },
+            },
+        )
+    )
+    if settings.env.alarm_email:
+        topic.add_subscription(sns_subscriptions.EmailSubscription(settings.env.alarm_email))
+    return topic
+
+
+def _alarms(
+    scope: Construct, settings: StackSettings, metrics: EnvironmentMetrics, function: lambda_.IFunction
+) -> list[cloudwatch.Alarm]:
+    name = settings.stack_name
+    door = metrics.door
+    error_rate = cloudwatch.Alarm(
+        scope,
+        "ServerErrorRate",
+        alarm_name=f"{name}-5xx-rate",
+        alarm_description=_ERROR_RATE_DESCRIPTIONS[door.request_metric.namespace],
+        metric=metrics.error_rate(),
+        threshold=SERVER_ERROR_RATE_PERCENT,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods=5,
+        datapoints_to_alarm=3,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    waker_errors = cloudwatch.Alarm(
+        scope,
+        "WakerErrors",
+        alarm_name=f"{name}-waker-errors",
+        alarm_description="The warmkeeper Lambda failed: cold requests, wake and sleep may suffer.",
+        metric=function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+        threshold=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    discovery_alarm, with_the_tasks = _DISCOVERY_ALARMS[door.discovery]
+    discovery = discovery_alarm(scope, name, metrics)
+    alarms = (
+        [error_rate, discovery, waker_errors] if with_the_tasks else [error_rate, waker_errors, discovery]
+    )
+    if settings.env.scale_to_zero:
+        alarms.append(
+            cloudwatch.Alarm(
+                scope,
+                "WakeFailed",
+                alarm_name=f"{name}-wake-failed",
+                alarm_description=(
+                    "A wake did not reach a healthy target within "
+                    f"{settings.config.scale_to_zero.wake_timeout_seconds} s "
+                    f"({MetricName.WAKE_FAILURES})."
+                ),
+                metric=metrics.warmkeeper(MetricName.WAKE_FAILURES, "Sum"),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+    return alarms
