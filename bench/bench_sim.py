@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from warmkeeper.aws.lambda_settings import FRONT_DOOR_HTTP_API, FRONT_DOOR_LOAD_BALANCER  # noqa: E402
+from warmkeeper.core.front_doors import HTTP_API, LOAD_BALANCER  # noqa: E402
 from warmkeeper_sim.scenarios import herd  # noqa: E402
 from warmkeeper_sim.world import SimConfig  # noqa: E402
 
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reserved", type=positive, default=None, help="the waker's reserved concurrency")
     parser.add_argument(
         "--front-door",
-        choices=(FRONT_DOOR_LOAD_BALANCER, FRONT_DOOR_HTTP_API),
-        default=FRONT_DOOR_LOAD_BALANCER,
+        choices=(LOAD_BALANCER, HTTP_API),
+        default=LOAD_BALANCER,
         help="the ALB listener (default) or the HTTP API with Cloud Map and its run-time warm routes",
     )
     parser.add_argument(

@@ -22,7 +22,7 @@ from warmkeeper.commands import (
     ops_commands,
     twin_commands,
 )
-from warmkeeper.errors import ExitCode, WarmkeeperError
+from warmkeeper.core.errors import ExitCode, WarmkeeperError
 
 NO_CREDENTIALS = (
     "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "

@@ -2,7 +2,7 @@
 
 Every command takes `--config FILE` (default: ./warmkeeper.toml, or $WARMKEEPER_CONFIG) and, where an
 environment matters, `--env NAME` (one of the config's environments). A command raises a
-:class:`~warmkeeper.errors.WarmkeeperError` for a problem a person can fix; :mod:`warmkeeper.cli`
+:class:`~warmkeeper.core.errors.WarmkeeperError` for a problem a person can fix; :mod:`warmkeeper.cli`
 prints it as one line naming the file, the key or the argument, with its exit code and no traceback.
 """
 
@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from warmkeeper.config import ENVIRONMENT_NAMES, AppConfig, EnvironmentSettings, load_config
-from warmkeeper.errors import UserError as UserError  # re-exported: commands raise it
+from warmkeeper.core.errors import UserError as UserError  # re-exported: commands raise it
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False, soft_wrap=True)

@@ -45,6 +45,7 @@ from warmkeeper.aws_limits import (
     front_door_timeout_seconds,
     waker_timeout_seconds,
 )
+from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.front_doors import (
     CLOUDFRONT,
     HTTP_API,
@@ -54,7 +55,6 @@ from warmkeeper.core.front_doors import (
     front_door,
 )
 from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
-from warmkeeper.errors import WarmkeeperError
 from warmkeeper.naming import pascal
 
 ENVIRONMENT_NAMES: tuple[str, ...] = ("local", "staging", "production")

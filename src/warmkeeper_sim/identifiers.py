@@ -12,7 +12,6 @@ ALARM_NAME = "cityguided-staging-idle"
 KEEPALIVE_TOKEN = "sim-keepalive-token"
 LISTENER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/cityguided/1/1"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cityguided-keepalive"
-WARM_RULE_PRIORITY = 10
 TASK_DEFINITION_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/cityguided"
 # The HTTP API front door: the stack's API, integrations, VPC link, Cloud Map.
 API_ID = "simapi1"

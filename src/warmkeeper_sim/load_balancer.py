@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from warmkeeper.naming import WARM_RULE_PRIORITY
 from warmkeeper_sim.control_plane import client_error
 from warmkeeper_sim.figures import figure
 from warmkeeper_sim.front import Response
-from warmkeeper_sim.identifiers import ACCOUNT, LISTENER_ARN, REGION, WARM_RULE_PRIORITY
+from warmkeeper_sim.identifiers import ACCOUNT, LISTENER_ARN, REGION
 
 if TYPE_CHECKING:
     from warmkeeper_sim.ecs import Task

@@ -25,6 +25,7 @@ from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.config import load_config
 from warmkeeper.core import Policy
 from warmkeeper.core.front_doors import LOAD_BALANCER, FrontDoor, RouteSwitch, TargetDiscovery, front_door
+from warmkeeper.naming import WARM_RULE_PRIORITY
 from warmkeeper_sim.cloudwatch import CloudWatch
 from warmkeeper_sim.control_plane import ApiLedger, Throttler
 from warmkeeper_sim.ecs import Ecs
@@ -46,7 +47,6 @@ from warmkeeper_sim.identifiers import (
     SERVICE,
     SERVICE_INTEGRATION_ID,
     VPC_LINK_ID,
-    WARM_RULE_PRIORITY,
 )
 from warmkeeper_sim.kernel import Kernel
 from warmkeeper_sim.lambda_service import LambdaFunction

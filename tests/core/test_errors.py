@@ -10,8 +10,7 @@ import re
 from tests.conftest import ROOT
 from warmkeeper.cli import describe_error
 from warmkeeper.config import ConfigError
-from warmkeeper.core.errors import ExitCode, WarmkeeperError
-from warmkeeper.errors import UserError
+from warmkeeper.core.errors import ExitCode, UserError, WarmkeeperError
 
 SRC = ROOT / "src" / "warmkeeper"
 

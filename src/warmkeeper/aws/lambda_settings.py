@@ -24,18 +24,12 @@ from warmkeeper.core import Policy, PolicyError
 from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.front_doors import (
     FRONT_DOOR_NAMES,
-    HTTP_API,
     LOAD_BALANCER,
     RouteSwitch,
     UnknownFrontDoorError,
     front_door,
 )
 from warmkeeper.naming import WARM_RULE_PRIORITY
-
-# Old names of two front doors, still imported by the simulated AWS and the simulation's benchmark;
-# warmkeeper.core.front_doors names every front door.
-FRONT_DOOR_LOAD_BALANCER = LOAD_BALANCER
-FRONT_DOOR_HTTP_API = HTTP_API
 
 # Settings field -> its environment variable: the whole contract between the stack and the Lambda.
 VARIABLES = {

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from warmkeeper.clikit import ConfigOption, EnvOption, UserError, err, load, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.errors import ExitCode
+from warmkeeper.core.errors import ExitCode
 
 # boto3, jsii and the deploy code load inside the commands: every other command starts without them.
 if TYPE_CHECKING:

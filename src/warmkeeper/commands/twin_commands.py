@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from warmkeeper.clikit import ConfigOption, UserError, load, out
 from warmkeeper.config import AppConfig, EnvironmentSettings, load_config, parse_config
-from warmkeeper.errors import ExitCode, WarmkeeperError
+from warmkeeper.core.errors import ExitCode, WarmkeeperError
 
 _STYLES = {
     "state": "bold cyan",

@@ -23,7 +23,7 @@ from rich.markup import escape
 
 from warmkeeper.clikit import err, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
-from warmkeeper.errors import ExitCode, UserError
+from warmkeeper.core.errors import ExitCode, UserError
 from warmkeeper.local.rollout import EXIT_CODES, RolloutOutcome
 from warmkeeper.local.twin_client import TwinControl
 
@@ -72,7 +72,7 @@ def deploy_local(
 
     `image_tag`, when given, labels the new revision (shown in `status` beside the twin's own
     revision number); the twin runs no image. No twin running, or a deploy refused by the twin
-    (another in progress, another app), raises :class:`~warmkeeper.errors.UserError` (exit 2).
+    (another in progress, another app), raises :class:`~warmkeeper.core.errors.UserError` (exit 2).
     """
     console = console or out
     error_console = error_console or err

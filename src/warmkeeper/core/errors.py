@@ -2,8 +2,8 @@
 
 Every exception a command can raise derives from :class:`WarmkeeperError`; ``warmkeeper.cli``
 prints it as one line (``error: ...``, no traceback) and exits with its :attr:`~WarmkeeperError.exit_code`.
-It lives in ``core`` (standard library only) so that the pure logic, the Lambda and the CLI share it;
-:mod:`warmkeeper.errors` re-exports it for everything outside ``core``.
+It lives in ``core`` (standard library only) so that the pure logic, the Lambda and the CLI share it.
+:class:`UserError` is the usual one outside ``core``: bad input or surroundings, exit code 2.
 """
 
 from __future__ import annotations
@@ -34,3 +34,9 @@ class WarmkeeperError(Exception):
         super().__init__(*args)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+class UserError(WarmkeeperError):
+    """A problem with the command's input or surroundings: one clear line, exit code 2."""
+
+    exit_code = ExitCode.USAGE

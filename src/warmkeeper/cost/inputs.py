@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from warmkeeper.errors import WarmkeeperError
+from warmkeeper.core.errors import WarmkeeperError
 
 # The value types of every input file: TOML gives ints and floats; a string or a boolean is a mistake,
 # not something to coerce, and neither is an infinite or NaN figure.

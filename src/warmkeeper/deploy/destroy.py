@@ -31,10 +31,10 @@ from warmkeeper.aws.adapters import WARM_ROUTE_TAG_KEY, WARM_ROUTE_TAG_VALUE
 from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
 from warmkeeper.aws.stack_outputs import describe_stack
 from warmkeeper.config import AppConfig
+from warmkeeper.core.errors import ExitCode
 from warmkeeper.deploy.cdk import run_to_end
 from warmkeeper.deploy.context import ReleaseContext
 from warmkeeper.deploy.preflight import PreflightError
-from warmkeeper.errors import ExitCode
 from warmkeeper.naming import OUTPUT_API_ID, OUTPUT_FUNCTION_NAME, OUTPUT_LISTENER_ARN
 
 DEFAULT_TIMEOUT_SECONDS = 1800.0

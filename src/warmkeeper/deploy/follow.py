@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from warmkeeper.aws.stack_outputs import StackInfo, describe_stack, first_failure_reason
+from warmkeeper.core.errors import ExitCode
 from warmkeeper.deploy.cdk import CdkProcess
-from warmkeeper.errors import ExitCode
 from warmkeeper.naming import OUTPUT_CLUSTER, OUTPUT_SERVICE
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from warmkeeper.aws.adapters import KeepaliveSecret
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.operations import ControlError, aws_errors, stack_outputs
 from warmkeeper.core import KEEPALIVE_PATH
-from warmkeeper.errors import ExitCode, WarmkeeperError
+from warmkeeper.core.errors import ExitCode, WarmkeeperError
 from warmkeeper.naming import OUTPUT_KEEPALIVE_SECRET_ARN, OUTPUT_URL
 
 # The Lambda answers at once (the wake is asked for, not waited for); ALB and Lambda cold start

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from warmkeeper.aws.stack_outputs import StackInfo, describe_stack
 from warmkeeper.config import AppConfig
-from warmkeeper.errors import WarmkeeperError
+from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.naming import (
     OUTPUT_URL,
     built_containers,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from warmkeeper.aws.stack_outputs import describe_stack, first_failure_reason
+from warmkeeper.core.errors import ExitCode, WarmkeeperError
 from warmkeeper.deploy.cdk import deploy_args, run_to_end
 from warmkeeper.deploy.context import ReleaseContext
 from warmkeeper.deploy.image_push import (
@@ -41,7 +42,6 @@ from warmkeeper.deploy.preflight import (
     resolve_image_digests,
 )
 from warmkeeper.deploy.synthesis import ImagesSynthesizer
-from warmkeeper.errors import ExitCode, WarmkeeperError
 from warmkeeper.naming import built_containers, images_stack_name, repository_name
 
 DEFAULT_TIMEOUT_SECONDS = 600.0

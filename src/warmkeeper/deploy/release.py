@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from warmkeeper.aws.stack_outputs import describe_stack
+from warmkeeper.core.errors import ExitCode
 from warmkeeper.deploy.cdk import deploy_args, diff_args, run_to_end
 from warmkeeper.deploy.context import ReleaseContext
 from warmkeeper.deploy.follow import DeployOutcome, Observer, follow
@@ -28,7 +29,6 @@ from warmkeeper.deploy.preflight import (
     resolve_image_digests,
 )
 from warmkeeper.deploy.synthesis import Synthesizer, check_template_images
-from warmkeeper.errors import ExitCode
 from warmkeeper.naming import OUTPUT_PARAMETER_PREFIX, built_containers, function_name
 
 DEFAULT_TIMEOUT_SECONDS = 1200.0

@@ -20,8 +20,8 @@ from rich.console import Console
 
 from warmkeeper.config import ScaleToZeroPolicy
 from warmkeeper.control import ServiceControl
+from warmkeeper.core.errors import ExitCode, WarmkeeperError
 from warmkeeper.core.report import StatusReport
-from warmkeeper.errors import ExitCode, WarmkeeperError
 
 WAITING_PAGE_MAX_SECONDS = 10.0  # the waker answers a browser at once; a slow answer is a failure
 SMOKE_LEASE_MINUTES = 5

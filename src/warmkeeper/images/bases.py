@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from warmkeeper.errors import ExitCode, WarmkeeperError
+from warmkeeper.core.errors import ExitCode, WarmkeeperError
 from warmkeeper.images.container_cli import Engine, last_line
 
 LOCAL_PREFIX = "localhost/warmkeeper-base"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from warmkeeper.config import AppConfig, Container
-from warmkeeper.errors import ExitCode, WarmkeeperError
+from warmkeeper.core.errors import ExitCode, WarmkeeperError
 from warmkeeper.images.bases import BaseChoice, BaseError, BaseMode, base_args, resolve
 from warmkeeper.images.container_cli import Engine, EngineError, engine_environment, last_line
 

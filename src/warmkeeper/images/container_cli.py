@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from warmkeeper.errors import ExitCode, WarmkeeperError
+from warmkeeper.core.errors import ExitCode, WarmkeeperError
 
 CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
 ENGINES = ("docker", "podman")

@@ -15,7 +15,7 @@ from aws_cdk import App, Aspects, Stack, cx_api
 from cdk_nag import AwsSolutionsChecks
 
 from warmkeeper.config import AppConfig
-from warmkeeper.errors import WarmkeeperError
+from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.infra.stack import ImagesStack, WarmkeeperStack
 from warmkeeper.infra.stack_settings import StackSettings
 

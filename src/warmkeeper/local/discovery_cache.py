@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, AppConfig
 
 # The twin imports the name from here; warmkeeper.core.front_doors names every front door.
-from warmkeeper.core.front_doors import HTTP_API as HTTP_API
 
 
 class DiscoveryCache:

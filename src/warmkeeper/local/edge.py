@@ -47,8 +47,8 @@ from typing import Any
 
 import httpx
 
+from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.machine import Routing
-from warmkeeper.errors import WarmkeeperError
 from warmkeeper.local.loopback import LOOPBACK, port_is_free
 from warmkeeper.local.process import ChildProcess
 

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from warmkeeper.errors import WarmkeeperError
+from warmkeeper.core.errors import WarmkeeperError
 
 
 class ProcessStartError(WarmkeeperError):

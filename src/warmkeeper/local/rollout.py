@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from warmkeeper.config import AppConfig, ConfigError, EnvironmentSettings, parse_config
+from warmkeeper.core.errors import ExitCode, WarmkeeperError
 from warmkeeper.core.machine import Routing
-from warmkeeper.errors import ExitCode, WarmkeeperError
 from warmkeeper.local.supervisor import LocalService, LocalTask, Rollout, TaskPhase, TaskSpec
 
 # How often the rollout looks at its tasks and at the edge's in-flight count.

@@ -35,7 +35,7 @@ from typing import Protocol
 import httpx
 
 from warmkeeper.config import AppConfig, Container, EnvironmentSettings, expand_local
-from warmkeeper.errors import UserError
+from warmkeeper.core.errors import UserError
 from warmkeeper.images.build import local_image_tag
 from warmkeeper.images.container_cli import Engine, EngineError, detect_engine, engine_environment, last_line
 from warmkeeper.local.loopback import LOOPBACK, free_port

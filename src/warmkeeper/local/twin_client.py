@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.core.errors import UserError
 from warmkeeper.core.report import StatusReport, TaskStatus
-from warmkeeper.errors import UserError
 from warmkeeper.local.statefile import STATE_DIR_NAME, state_file
 
 
