@@ -61,8 +61,9 @@ fmt: setup ## Format and fix what ruff can
 test: setup browser podman lint ## Lint, then every test (unit, moto, CDK synthesis, end to end, browser, images)
 	pytest
 
-test-fast: setup ## Unit and moto tests only (no synthesis, no processes)
-	pytest tests/unit tests/aws
+test-fast: setup ## Unit and moto tests only (no synthesis, no twin, no images, no simulated AWS)
+	pytest -m "not infra and not e2e and not containers and not browser" \
+	  --ignore=tests/infra --ignore=tests/e2e --ignore=tests/containers --ignore=tests/sim --ignore=tests/repository
 
 validate: setup ## Check the config file
 	warmkeeper validate --config $(CONFIG)

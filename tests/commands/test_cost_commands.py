@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -322,3 +323,16 @@ def test_goal_line_says_not_kept_when_a_line_breaks_it(tmp_path: Path) -> None:
     data = cost_json("--env", "staging", "--prices", str(override))
     assert lines_of(data)["cloud_map_instances"]["usd"] == pytest.approx(6.60, abs=0.01)
     assert 9.0 < data["scenarios"]["configured"]["total_eur"] < data["scenarios"]["legacy_ec2"]["total_eur"]
+
+
+def test_cost_models_the_example_staging_behind_its_http_api() -> None:
+    # The example's staging is behind an HTTP API: the command prices its lines, with no load balancer.
+    assert (
+        tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))["environments"]["staging"]["front_door"]
+        == "http_api"
+    )
+    profile = EXAMPLE_CONFIG.parent / "traffic-staging.toml"
+    result = run_cli(["cost", "--config", str(EXAMPLE_CONFIG), "--env", "staging", "--profile", str(profile)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Front door: API Gateway HTTP API -> VPC link -> Cloud Map, no load balancer" in result.stdout
+    assert "Route 53 private hosted zone" in result.stdout

@@ -1,4 +1,4 @@
-"""The smoke test's logic against a stand-in environment (the real one: test_live_staging.py).
+"""The smoke test's logic against a stand-in environment (the real one: tests/live/test_staging.py).
 
 The stand-in is a ServiceControl plus an httpx transport that answer like the waker and the
 service would: a browser gets the waiting page and wakes the service, an API request is held up

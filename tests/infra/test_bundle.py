@@ -1,5 +1,5 @@
 """The Lambda bundle's file list, computed from the imports (infra/bundle.py), on a package made up here
-and on the real handler; the synthesized asset itself is checked in tests/infra/test_waker.py."""
+and on the real handler; the synthesized asset itself is checked in tests/infra/test_waker_function.py."""
 
 from __future__ import annotations
 

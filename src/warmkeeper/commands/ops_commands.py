@@ -35,7 +35,7 @@ WebhookOption = Annotated[
 ]
 
 # boto3, httpx and the engine load inside the commands that use them: `warmkeeper up` and
-# `warmkeeper validate` do not pay for them (tests/deploy/test_cli.py checks the CLI's imports).
+# `warmkeeper validate` do not pay for them (tests/commands/test_deploy_commands.py checks the CLI's imports).
 
 
 def aws_control(cfg: AppConfig, env: str, settings: EnvironmentSettings, clients: AwsClients) -> AwsControl:

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.deploy.conftest import Harness
-from tests.deploy.test_first_deploy import stack_created
+from tests.deploy.test_release_first_deploy import stack_created
 from warmkeeper.deploy.preflight import SERVICE_LINKED_ROLES, PreflightError, ensure_service_linked_roles
 
 SERVICES = ("ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com")

@@ -31,7 +31,7 @@ def test_imports_only_the_standard_library_and_the_front_doors() -> None:
         "collections",
         "typing",
     }
-    # warmkeeper.core.front_doors is standard library only itself (tests/unit/test_imports.py).
+    # warmkeeper.core.front_doors is standard library only itself (tests/repository/test_imports.py).
     assert {name for name in ours if not name.startswith("warmkeeper.core.front_doors.")} == {
         "warmkeeper.core.front_doors"
     }

@@ -1,7 +1,7 @@
 """Against a real staging deployment; skipped without AWS credentials (no account builds this project).
 
 Run by someone with an account: `make smoke ENV=staging` (the same check, from the CLI), or
-`pytest -m aws_live tests/deploy/test_live_staging.py`.
+`pytest -m aws_live tests/live/test_staging.py`.
 """
 
 from __future__ import annotations
