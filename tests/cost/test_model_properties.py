@@ -19,7 +19,7 @@ from warmkeeper.cost import (
     STAGING_TARGET_EUR,
     CostReport,
     EnvironmentShape,
-    FrontDoor,
+    FrontDoorName,
     TrafficProfile,
     environment_shape,
     estimate,
@@ -233,7 +233,7 @@ def test_idle_month_is_the_floor(env: EnvironmentShape, profile: TrafficProfile)
 
 
 def test_every_front_door_of_the_config_has_cost_lines() -> None:
-    assert set(FRONT_DOORS) == set(typing.get_args(FrontDoor))
+    assert set(FRONT_DOORS) == set(typing.get_args(FrontDoorName))
 
 
 def test_used_around_the_clock_scale_to_zero_costs_its_mechanism_more() -> None:

@@ -10,7 +10,7 @@
 Not part of the Lambda bundle: the deployed waker never imports it.
 """
 
-from warmkeeper.cost.environment import FRONT_DOOR_LABELS, EnvironmentShape, FrontDoor, environment_shape
+from warmkeeper.cost.environment import FRONT_DOOR_LABELS, EnvironmentShape, FrontDoorName, environment_shape
 from warmkeeper.cost.inputs import CostInputError, read_toml
 from warmkeeper.cost.model import (
     FARGATE_LINES,
@@ -72,9 +72,9 @@ __all__ = [
     "CostLine",
     "CostReport",
     "EnvironmentShape",
-    "FrontDoor",
     "FrontDoorComparison",
     "FrontDoorCost",
+    "FrontDoorName",
     "FxRate",
     "Price",
     "PriceTable",

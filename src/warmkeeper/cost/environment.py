@@ -8,7 +8,7 @@ from typing import Literal
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.core.front_doors import front_door
 
-FrontDoor = Literal["load_balancer", "cloudfront", "http_api"]
+FrontDoorName = Literal["load_balancer", "cloudfront", "http_api"]
 # What each front door is, for people (the CLI header and the notes).
 FRONT_DOOR_LABELS: dict[str, str] = {
     "load_balancer": "internet-facing ALB",
@@ -33,7 +33,7 @@ class EnvironmentShape:
     min_warm_minutes: float
     log_retention_days: float
     secrets: int = 1  # Secrets Manager secrets: the keep-alive token plus the app's own
-    front_door: FrontDoor = "load_balancer"
+    front_door: FrontDoorName = "load_balancer"
 
     def __post_init__(self) -> None:
         if self.front_door not in FRONT_DOOR_LABELS:
@@ -68,7 +68,7 @@ def _secrets_manager_secrets(cfg: AppConfig) -> int:
 
 
 def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) -> EnvironmentShape:
-    front_door: FrontDoor = settings.front_door
+    front_door: FrontDoorName = settings.front_door
     return EnvironmentShape(
         name=name,
         region=settings.region,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from warmkeeper.cost.environment import EnvironmentShape, FrontDoor
+from warmkeeper.cost.environment import EnvironmentShape, FrontDoorName
 from warmkeeper.cost.prices import PriceTable
 from warmkeeper.cost.profile import TrafficProfile
 
@@ -1001,7 +1001,7 @@ class FrontDoorComparison:
     environment: EnvironmentShape  # as configured: its front_door is the one the config chose
     profile: TrafficProfile
     prices: PriceTable
-    front_doors: dict[FrontDoor, CostReport]  # front door -> the environment priced behind it
+    front_doors: dict[FrontDoorName, CostReport]  # front door -> the environment priced behind it
     legacy_ec2: Scenario
     legacy_ec2_idle: Scenario  # the legacy instance in a month without a request
 
@@ -1014,7 +1014,7 @@ def compare_front_doors(
     env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable
 ) -> FrontDoorComparison:
     """The same environment, traffic and prices behind each front door, with the legacy instance."""
-    doors: tuple[FrontDoor, ...] = typing.get_args(FrontDoor)
+    doors: tuple[FrontDoorName, ...] = typing.get_args(FrontDoorName)
     reports = {door: estimate(dataclasses.replace(env, front_door=door), profile, prices) for door in doors}
     return FrontDoorComparison(
         environment=env,
