@@ -16,7 +16,7 @@ Run from the repository root:
     .venv/bin/python bench/bench_deploy.py --rate 150 --deploys 3
     .venv/bin/python bench/bench_deploy.py --rate 150 --deploys 3 --front-door http_api
 
-With ``--front-door http_api`` the twin models an HTTP API front door (issue 12): its edge routes from a
+With ``--front-door http_api`` the twin models an HTTP API front door: its edge routes from a
 discovery list whose changes show ``--discovery-cache`` seconds late, the old task is stopped at once,
 and its Caddy accepts requests for ``--drain`` seconds after SIGTERM (``shutdown_delay``). Both are
 shortened from the defaults (60 s assumed, 75 s) to keep the run short; the race is the same.

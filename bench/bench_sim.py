@@ -1,4 +1,4 @@
-"""The herd on the simulated AWS (issue 11): one JSON object of **simulated** figures.
+"""The herd on the simulated AWS: one JSON object of **simulated** figures.
 
 Run from the repository root:
 

@@ -1,4 +1,4 @@
-"""Issue 11 §3.7: every front door waits longer than the Lambda runs, which outlives a hold.
+"""Every front door waits longer than the Lambda runs, which outlives a hold.
 
 CloudFront waits at most 60 s for an origin without a quota increase (CloudFront developer guide,
 "Response timeout"; up to 180 s with one). A hold whose Lambda would outlast what CloudFront may wait
@@ -23,8 +23,8 @@ from warmkeeper.config import ConfigError, parse_config
 
 
 def example(hold: int, **staging: Any) -> dict[str, Any]:
-    # The example's staging is behind an HTTP API since issue 12; these tests are about CloudFront's
-    # origin timeout, so their staging keeps the CloudFront front door.
+    # The example's staging is behind an HTTP API now; these tests are about CloudFront's origin
+    # timeout, so their staging keeps the CloudFront front door.
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["scale_to_zero"]["hold_seconds"] = hold
     data["environments"]["staging"].update({"front_door": "cloudfront", **staging})

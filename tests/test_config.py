@@ -125,7 +125,7 @@ def test_http_api_front_door_has_no_load_balancer_and_serves_https(tmp_path: Pat
 
 
 def test_example_staging_sits_behind_an_http_api_and_production_does_not() -> None:
-    # Issue 12: no load balancer in staging (its hours were most of the bill); production keeps one.
+    # No load balancer in staging (its hours were most of the bill); production keeps one.
     config = load_config(EXAMPLE_CONFIG)
     assert config.environment("staging").front_door == "http_api"
     assert config.environment("production").front_door == "load_balancer"
@@ -196,7 +196,7 @@ BAD_INPUTS = {
         "environments.staging.front_door",
         "'load_balancer', 'cloudfront' or 'http_api'",
     ),
-    # Issue 12: the HTTP API front door.
+    # The HTTP API front door.
     "HTTP API with a hold longer than its 30 s integration timeout allows": (
         (
             "[environments.staging]\nidle_minutes = 7",

@@ -39,7 +39,7 @@ def test_a_second_cold_request_does_not_scale_again() -> None:
     assert all(name != MetricName.WAKES for name, _ in aws.metrics)
 
 
-# --- issue 11 defect 2: the waking moment's bookkeeping is written once, and never fails a request --------
+# --- the waking moment's bookkeeping is written once, and never fails a request -------------------------
 
 
 def test_first_healthy_target_is_recorded_only_by_the_invocation_that_creates_the_warm_route() -> None:
@@ -81,7 +81,7 @@ def test_the_reconcile_writes_a_first_healthy_record_nobody_wrote() -> None:
     assert all(name != MetricName.COLD_START_SECONDS for name, _ in aws.metrics)
 
 
-# --- issue 11 defect 1: one shared observation per environment, only what a wake needs -----------------
+# --- one shared observation per environment, only what a wake needs --------------------------------
 
 
 def counting(keeper: Warmkeeper) -> dict[str, int]:
@@ -123,7 +123,7 @@ def test_status_polls_share_one_snapshot_and_a_wake_in_flight_asks_only_the_stat
 
 
 def test_an_idle_environment_reuses_its_snapshot_through_the_first_half_of_a_wake() -> None:
-    """Issue 11, new-account herd: an execution environment left idle while others served the herd
+    """A herd on a new account: an execution environment left idle while others served the herd
     found its snapshot expired when traffic spilled over to it, and every environment read SSM in
     the same instant. The first half of the estimated wake is time alone: no read."""
     aws = FakeAws(desired=1)

@@ -350,8 +350,8 @@ def test_the_published_example_through_the_handler_wakes_once_and_answers_in_the
     api: ApiWorld,
 ) -> None:
     response = call(json.loads(FIXTURE.read_text(encoding="utf-8")))
-    # A POST is an API call; no recorded wake fits in the hold (issue 11 defect 1), so it is answered
-    # at once: 503 with the modelled 60 s estimate plus 5 s as Retry-After.
+    # A POST is an API call; no recorded wake fits in the hold (holding costs an execution), so it is
+    # answered at once: 503 with the modelled 60 s estimate plus 5 s as Retry-After.
     assert set(response) == {"statusCode", "headers", "cookies", "body", "isBase64Encoded"}
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "65"

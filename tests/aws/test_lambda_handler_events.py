@@ -420,7 +420,7 @@ def test_without_a_secret_nobody_passes_the_keepalive(world: World) -> None:
     del replace
 
 
-# --- issue 11: a stopping task (Fargate Spot interruption) -------------------------------------------------
+# --- a stopping task (Fargate Spot interruption) ----------------------------------------------------------
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

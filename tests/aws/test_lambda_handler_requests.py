@@ -105,8 +105,8 @@ def recent_wakes(lam: World, *seconds: float) -> None:
 
 
 def test_api_call_is_answered_at_once_when_no_wake_fits_in_the_hold(lam: World) -> None:
-    """Issue 11 defect 1: holding costs an execution; without a recorded wake the modelled 60 s
-    estimate is beyond the 25 s hold, so the client gets the estimate (plus slack) at once."""
+    """Holding costs an execution; without a recorded wake the modelled 60 s estimate is beyond
+    the 25 s hold, so the client gets the estimate (plus slack) at once."""
     response = call(alb_event(lam, path="/api/places", headers=API))
     assert response["statusCode"] == 503
     assert header(response, "Retry-After") == "65"
@@ -120,7 +120,7 @@ def test_api_call_is_answered_at_once_when_no_wake_fits_in_the_hold(lam: World) 
 
 
 def test_a_hold_ends_before_the_invocation_does(lam: World) -> None:
-    """Issue 11 defect 7 (runtime): 12 s left in the invocation bound the hold to 12 - 5 s."""
+    """At run time, 12 s left in the invocation bound the hold to 12 - 5 s."""
     recent_wakes(lam, 2.0)
 
     class Context:

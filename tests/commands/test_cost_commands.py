@@ -108,7 +108,7 @@ def test_staging_is_modelled_behind_an_http_api() -> None:
     assert lines["cw_api"]["quantity"] == pytest.approx(task_hours * 60, abs=1e-3)
     assert lines_of(data, "always_on")["cw_api"]["quantity"] == 0  # never sleeps: never reads
     assert "transfer_out" in lines_of(data, "legacy_ec2")
-    # The goal, modelled: at most 9 EUR, at most 7 EUR idle, below the legacy instance.
+    # The reference staging's goal, modelled: at most 9 EUR, at most 7 EUR idle, below the legacy instance.
     configured = data["scenarios"]["configured"]["total_eur"]
     assert configured <= 9.0
     assert configured < data["scenarios"]["legacy_ec2"]["total_eur"]

@@ -1,6 +1,6 @@
 """The waiting page's own script, run by Node.js (the project's Node 20) against stubs of the
 browser: it polls after the status document's ``poll_after_seconds`` and, once routed, reloads after
-a spread delay (issue 11: a herd's pages must neither poll every 2 s through a long cold start nor
+a spread delay (a herd's pages must neither poll every 2 s through a long cold start nor
 reload in the same instant)."""
 
 from __future__ import annotations

@@ -768,7 +768,7 @@ def test_shipped_tables_are_complete_and_sourced(region: str) -> None:
     assert table.region == region
     assert set(table.prices) == set(PRICE_KEYS)
     assert set(table.assumptions) == set(ASSUMPTION_KEYS)
-    # The HTTP API's prices (issue 12) were read a day after the rest of the table.
+    # The HTTP API's prices were read a day after the rest of the table.
     http_api_keys = {
         "http_api_request",
         "http_api_vpc_link_hour",

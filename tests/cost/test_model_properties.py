@@ -263,8 +263,9 @@ def test_reference_staging_profile_is_under_25_eur() -> None:
 
 
 def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
-    # Issue 12 (modelled, no free tier): at most 9 EUR a month, at most 7 EUR in a month without a
-    # request, below the legacy EC2 instance, every current line kept. About 8.51 / 4.85 / 15.52 EUR.
+    # The reference staging's goal (modelled, no free tier): at most 9 EUR a month, at most 7 EUR in a
+    # month without a request, below the legacy EC2 instance, every current line kept.
+    # About 8.51 / 4.85 / 15.52 EUR.
     assert STAGING.front_door == "http_api"
     result = report(STAGING, REFERENCE)
     assert result.configured.total_eur <= STAGING_GOAL_EUR

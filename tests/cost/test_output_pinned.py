@@ -8,7 +8,7 @@ purpose updates the golden files in the same commit (re-run the case and overwri
 The example's traffic profile took the measured image size (66 MB, `make images-local`) instead of the
 assumed 300 MB after the capture: ECR storage 0.21 -> 0.05 EUR, every total 0.16 EUR lower.
 
-Changed on purpose since: issue 12 moved the example's staging to ``front_door = "http_api"`` (no load
+Changed on purpose since: the example's staging moved to ``front_door = "http_api"`` (no load
 balancer), so the staging files were re-captured (24.48 -> 8.51 EUR, modelled) and the override file
 gained a price staging's bill uses (the hosted zone). Production's figures did not move: its text files
 are byte for byte the old ones, and its ``--json`` gained only the new keys of the price table.
@@ -82,7 +82,7 @@ def test_pinned_totals_to_the_cent() -> None:
     """The headline figures spelled out, so that a golden file rewritten by mistake shows up here too."""
     expected = {
         # case: {scenario: (total EUR, of which fixed EUR)}
-        # Behind an HTTP API since issue 12 (it was 24.48 / 36.76 behind CloudFront and an internal ALB).
+        # Behind an HTTP API now (it was 24.48 / 36.76 behind CloudFront and an internal ALB).
         "staging-json": {
             "configured": (8.51, 4.72),
             "always_on": (20.83, 4.55),
@@ -100,13 +100,13 @@ def test_pinned_totals_to_the_cent() -> None:
             key: (round(data[key]["total_eur"], 2), round(data[key]["fixed_eur"], 2)) for key in scenarios
         }
         assert figures == scenarios, name
-    # A month without a single request, staging (issue 12's goal: 7 EUR at most).
+    # A month without a single request, staging (the reference staging's goal: 7 EUR at most).
     idle = json.loads(golden("staging-json", "stdout"))["idle_month"]
     assert (round(idle["total_eur"], 2), round(idle["fixed_eur"], 2)) == (4.85, 4.72)
 
 
 def test_production_pins_did_not_move() -> None:
-    """Issue 12 added price keys; production's bill is the same to the cent: its configured and always-on
+    """The HTTP API added price keys; production's bill is the same to the cent: its configured and always-on
     scenarios have no HTTP API line and no new figure, and it has no idle month (it never sleeps)."""
     data = json.loads(golden("production-profile-json", "stdout"))
     for scenario in data["scenarios"].values():

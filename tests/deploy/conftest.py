@@ -129,7 +129,7 @@ def shared_session() -> boto3.Session:
 
 def load_balancer_example() -> AppConfig:
     """The example with staging behind CloudFront and an internal load balancer. The example's staging
-    moved to the HTTP API (issue 12), whose run-time side (route switch, payload 2.0) is a later change:
+    moved to the HTTP API, whose run-time side (route switch, payload 2.0) is a later change:
     the deploy flow these tests cover is the load balancer's, so they keep the front door they were
     written for."""
     data = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""Issue 11 §3.3: `warmkeeper destroy --env E` removes the run-time routing, then runs `cdk destroy`.
+"""`warmkeeper destroy --env E` removes the run-time routing, then runs `cdk destroy`.
 
 The stand-in for `cdk destroy` does what CloudFormation does to the resources that matter here, in
 moto: delete the stack's own listener rules, then the service's target group, then the stack. moto
@@ -207,7 +207,8 @@ def destroyer(
 
 
 def test_cdk_destroy_of_a_warm_environment_fails_while_the_warm_route_exists(aws: AwsClients) -> None:
-    """The defect itself, as the stand-in plays it: CloudFormation alone cannot delete it."""
+    """Why the run-time routing goes first, as the stand-in plays it: CloudFormation alone cannot
+    delete a warm environment."""
     env = _create_environment(aws)
     env.add_warm_route()
     process = DestroyCdk(env).start(["destroy", STACK])

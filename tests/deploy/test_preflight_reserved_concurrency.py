@@ -1,4 +1,4 @@
-"""Issue 11 §3.8: the account must be able to reserve the waker's concurrency, or the deploy stops.
+"""The account must be able to reserve the waker's concurrency, or the deploy stops.
 
 Lambda keeps 100 of the account's concurrency unreserved; a new account's quota can be far lower
 than 100 + the waker's reservation, and CloudFormation would then fail the deploy half-way. moto has

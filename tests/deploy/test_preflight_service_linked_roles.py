@@ -1,4 +1,4 @@
-"""Issue 11 §3.4: a fresh account has neither the ECS nor the Application Auto Scaling service-linked
+"""A fresh account has neither the ECS nor the Application Auto Scaling service-linked
 role, and the first `cdk deploy` then fails with "Unable to assume IAM role" (aws-cdk#4108).
 
 The deploy creates them once every check passed, right before `cdk deploy`, and ignores "already

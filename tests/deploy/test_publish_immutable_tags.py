@@ -1,4 +1,4 @@
-"""ECR repositories with immutable tags (issue 11, "Also"): a pushed tag never moves.
+"""ECR repositories with immutable tags: a pushed tag never moves.
 
 Deploys already pin digests; immutability makes the tag itself trustworthy (the release history's
 tag names one image forever). What it changes for `make images TAG=...`: pushing a tag that already

@@ -1,4 +1,4 @@
-"""The twin modelling an HTTP API front door (issue 12): real Caddy, real processes, loopback only.
+"""The twin modelling an HTTP API front door: real Caddy, real processes, loopback only.
 
 With ``front_door = "http_api"`` in ``[environments.local]`` (or ``warmkeeper up --front-door
 http_api``) the edge routes from a discovery list of healthy tasks that it looks up again only every

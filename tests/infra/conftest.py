@@ -7,7 +7,7 @@
   serving a domain with a regional ACM certificate, an alarm e-mail, container secrets
   by ARN, one container with a ready-made image instead of a build, an explicit image tag, one
   image pinned by digest (the others by the tag) and a long hold time;
-- `http_api_staging`: the example's staging with `front_door = "http_api"` (issue 12): an HTTP API, a
+- `http_api_staging`: the example's staging with `front_door = "http_api"`: an HTTP API, a
   VPC link and Cloud Map, no load balancer. Checked by test_http_api.py and the compliance tests
   (it is not in `any_env`, whose tests are about the load balancer's environments).
 
@@ -100,7 +100,7 @@ def http_api_config() -> AppConfig:
 
 @pytest.fixture(scope="session")
 def example_config() -> AppConfig:
-    # The example's staging moved to the HTTP API (issue 12; `http_api_staging` covers it): the
+    # The example's staging moved to the HTTP API (`http_api_staging` covers it): the
     # `staging` variant keeps the CloudFront front door these tests were written for.
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["environments"]["staging"]["front_door"] = "cloudfront"

@@ -1,11 +1,11 @@
-"""Issue 11 §3: what AWS's own documentation says the stack must do, checked on every template.
+"""What AWS's own documentation says the stack must do, checked on every template.
 
-- 5: the service waits for the cluster's capacity-provider association (aws/containers-roadmap#631:
+- the service waits for the cluster's capacity-provider association (aws/containers-roadmap#631:
   without it, CloudFormation may create the service first and ECS refuses its capacity provider
   strategy, or deletes the association while the service still uses it);
-- 6: the Lambda target group passes every value of a repeated header or query key;
-- 7: each front door waits longer than the Lambda can run, which outlives a hold;
-- 8: the waker has reserved concurrency, so a cold herd cannot take the account's.
+- the Lambda target group passes every value of a repeated header or query key;
+- each front door waits longer than the Lambda can run, which outlives a hold;
+- the waker has reserved concurrency, so a cold herd cannot take the account's.
 - ECR: a pushed image tag never moves (the release history names images by tag).
 """
 

@@ -1,4 +1,4 @@
-"""Issue 6: the CloudFront front door (`front_door = "cloudfront"`): an internal load balancer with no
+"""The CloudFront front door (`front_door = "cloudfront"`): an internal load balancer with no
 public address, reached through a CloudFront VPC origin that caches nothing."""
 
 from __future__ import annotations

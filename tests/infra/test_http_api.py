@@ -1,4 +1,4 @@
-"""Issue 12: the HTTP API front door (`front_door = "http_api"`): API Gateway, a VPC link and Cloud Map
+"""The HTTP API front door (`front_door = "http_api"`): API Gateway, a VPC link and Cloud Map
 instead of a load balancer, the waker's routes, and a run-time warm route CloudFormation never owns."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 2 §3: the load balancer, its listeners, the service's target group and production autoscaling."""
+"""The load balancer, its listeners, the service's target group and production autoscaling."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 2 §3: the VPC (2 AZs, public subnets only, no NAT) and who may talk to the tasks."""
+"""The VPC (2 AZs, public subnets only, no NAT) and who may talk to the tasks."""
 
 from __future__ import annotations
 

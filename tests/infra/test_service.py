@@ -1,4 +1,4 @@
-"""Issue 2 §3: the Fargate task definition, the ECS service, the images and the cluster."""
+"""The Fargate task definition, the ECS service, the images and the cluster."""
 
 from __future__ import annotations
 

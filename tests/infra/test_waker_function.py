@@ -1,4 +1,4 @@
-"""Issue 3 §3: the warmkeeper Lambda, its routing, the idle alarm, the events and the IAM scoping."""
+"""The warmkeeper Lambda, its routing, the idle alarm, the events and the IAM scoping."""
 
 from __future__ import annotations
 
@@ -303,7 +303,7 @@ def test_events_reach_the_lambda(every_front_door: SynthesizedEnv) -> None:
             "detail-type": ["CloudWatch Alarm State Change"],
             "resources": [get_att(every_front_door.logical_id("Idle/Alarm"), "Arn")],
         }
-        # Issue 11 (Spot interruption): the service's stopping tasks reach the Lambda within seconds.
+        # A Spot interruption: the service's stopping tasks reach the Lambda within seconds.
         assert len(task_rules) == 1
         pattern = task_rules[0]["EventPattern"]
         assert pattern["detail-type"] == ["ECS Task State Change"]

@@ -1,5 +1,5 @@
-"""The HTTP API front door on the simulated AWS (issue 12): API Gateway's run-time warm routes, Cloud
-Map's healthy instances as API Gateway discovers them (cached), the drain window. Every number is
+"""The HTTP API front door on the simulated AWS: API Gateway's run-time warm routes, Cloud Map's
+healthy instances as API Gateway discovers them (cached), the drain window. Every number is
 simulated; the delays AWS does not publish are marked assumed in src/warmkeeper_sim/figures.py."""
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Scenarios on the simulated AWS (issue 11 section 2). Every number here is simulated.
+"""Scenarios on the simulated AWS: the herd, a new account's concurrency, the waking moment,
+throttling, the idle alarm, a Spot interruption and the stack changing under a warm service. Every
+number here is simulated.
 
-A scenario that fails today because of a defect of issue 11 section 3 is marked
-``xfail(strict=True)`` with the defect's number: it flips (and must lose its mark) when the fix lands.
+A scenario that fails today is marked ``xfail(strict=True)`` with a reason that says what is not
+reachable and why: it flips (and must lose its mark) when the fix lands.
 The figures measured before any fix are in docs/benchmarks.md (SIMULATED).
 """
 
@@ -67,9 +69,9 @@ def test_herd_first_200_within_two_seconds_of_a_healthy_target(herd_run: Run) ->
 
 
 def test_waking_moment_writes_its_bookkeeping_once() -> None:
-    """Issue 11 defect 2 (failed before its fix: 9 TooManyUpdates, 9 catch-all 503s): at the first
-    healthy target every held request and polling page used to write the healthy-at bookkeeping."""
-    # Quotas raised a thousandfold so that defect 1's throttling does not hide this one.
+    """At the first healthy target every held request and polling page used to write the healthy-at
+    bookkeeping (failed before its fix: 9 TooManyUpdates, 9 catch-all 503s)."""
+    # Quotas raised a thousandfold so that the throttling of a herd's polling does not hide this one.
     run = herd(300, until=200.0, config=SimConfig(api_quota_multiplier=1000))
     assert run.error_count("TooManyUpdates") == 0
     assert run.catch_all_answers == 0
@@ -81,9 +83,10 @@ def test_new_account_concurrency_degrades_without_losing_a_client() -> None:
     default reservation there; ``waker_reserved_concurrency = 0`` accepts this). What the waker can
     do it does: one wake, no Lambda timeout or error, every client reaches the app. What it cannot:
     a request that meets a throttled invoke is answered 502 by ALB itself (docs/technical/aws-model.md).
-    Seed 1, before this issue's last changes: 207 of 17,643 requests, 43 of them people's or API
-    clients'; now most of what remains is the herd's first second, while the first ten execution
-    environments start, and the pages' status polls, which the page's script retries."""
+    Seed 1, before the waker was tuned for a small concurrency quota: 207 of 17,643 requests, 43 of
+    them people's or API clients'; now most of what remains is the herd's first second, while the
+    first ten execution environments start, and the pages' status polls, which the page's script
+    retries."""
     run = herd(HERD, config=SimConfig(account_concurrency=10))
     assert len(run.world.ecs.update_service_calls) == 1
     assert run.traffic.gave_up == 0
@@ -206,12 +209,13 @@ def test_spot_interruption_takes_the_warm_route_away_within_seconds(spot: SpotRe
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 11 section 2, not reachable by reacting to the notice: ECS deregisters a Fargate Spot "
-    "task when its termination notice comes, before SIGTERM (AWS What's New 2023-02-13, 'Amazon ECS "
-    "improves accuracy of service load balancing'), so the only target drains at once and ALB answers "
-    "503 itself; the warm rule's removal, triggered by the same notice, is live only after EventBridge, "
-    "the Lambda and the listener rule's propagation (0.5-3 s, modelled): seeds 1-5 leave 9, 8, 2, 3 "
-    "and 5 requests in that window",
+    reason="a Spot interruption with no answer from the load balancer itself is not reachable by "
+    "reacting to the notice: ECS deregisters a Fargate Spot task when its termination notice comes, "
+    "before SIGTERM (AWS What's New 2023-02-13, 'Amazon ECS improves accuracy of service load "
+    "balancing'), so the only target drains at once and ALB answers 503 itself; the warm rule's "
+    "removal, triggered by the same notice, is live only after EventBridge, the Lambda and the "
+    "listener rule's propagation (0.5-3 s, modelled): seeds 1-5 leave 9, 8, 2, 3 and 5 requests in "
+    "that window",
 )
 def test_spot_interruption_no_request_is_answered_by_the_load_balancer(spot: SpotResult) -> None:
     assert spot.answered_by_front_door == 0
@@ -221,7 +225,7 @@ def test_spot_interruption_no_request_is_answered_by_the_load_balancer(spot: Spo
 
 
 def test_target_group_replaced_while_warm_gives_no_permanent_503() -> None:
-    """Issue 11 defect 3 (failed before its fix): the waker re-points its tagged warm rule."""
+    """The waker re-points its tagged warm rule at the new target group (failed before this fix)."""
     run, replaced = target_group_replaced()
     late = [t for t in run.traffic.app_200_times if t > replaced + 3 * RECONCILE_SECONDS]
     assert late, "no app answer three reconciles after the replacement"
@@ -253,7 +257,8 @@ class _OutsideTheKernel:
 
 
 def test_bare_cdk_destroy_of_a_warm_stack_cannot_delete_the_target_group() -> None:
-    """Issue 11 defect 3, the cause: the run-time rule keeps the service's target group in use."""
+    """Why a warm stack needs `warmkeeper destroy`: the run-time rule keeps the service's target
+    group in use."""
     from warmkeeper_sim.scenarios import warm_world
 
     world, _traffic, _output = warm_world(1)
@@ -262,8 +267,8 @@ def test_bare_cdk_destroy_of_a_warm_stack_cannot_delete_the_target_group() -> No
 
 
 def test_stack_destroyed_while_warm_leaves_nothing_behind() -> None:
-    """Issue 11 defect 3 (failed before its fix): `warmkeeper destroy` removes the tagged warm route
-    (with the waker throttled) before `cdk destroy`."""
+    """`warmkeeper destroy` removes the tagged warm route (with the waker throttled) before
+    `cdk destroy` (failed before this fix)."""
     from warmkeeper.deploy.destroy import warm_route_rules
     from warmkeeper_sim.identifiers import LISTENER_ARN
     from warmkeeper_sim.scenarios import warm_world
@@ -277,7 +282,7 @@ def test_stack_destroyed_while_warm_leaves_nothing_behind() -> None:
 
 
 def test_one_cold_api_request_wakes_within_the_modelled_cold_start() -> None:
-    """The model's Fargate cold start (30-80 s, issue 11) and one API client's experience of it."""
+    """The model's Fargate cold start (30-80 s) and one API client's experience of it."""
     from warmkeeper_sim.scenarios import run_world
     from warmkeeper_sim.traffic import Traffic
 
