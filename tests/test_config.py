@@ -341,9 +341,18 @@ def test_unknown_environment_argument_is_named() -> None:
 def test_valid_config_summary_lists_every_environment() -> None:
     result = run_cli(["validate", "--config", str(EXAMPLE_CONFIG)])
     assert result.returncode == 0, result.stderr
-    for env in ("local", "staging", "production"):
-        assert env in result.stdout
-    assert "always on" in result.stdout
+    cfg = load_config(EXAMPLE_CONFIG)
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    assert sorted(lines) == ["local", "production", "staging"]
+    # Each environment's line says what that environment resolves to, not what another one does.
+    for name, line in lines.items():
+        settings = cfg.environment(name)
+        assert f"{settings.cpu} CPU / {settings.memory} MiB" in line, line
+        assert f"tasks {settings.min_tasks}-{settings.max_tasks}" in line, line
+        if settings.scale_to_zero:
+            assert f"scale to zero after {settings.idle_minutes} min" in line, line
+        else:
+            assert line.rstrip().endswith("always on"), line
 
 
 def test_drain_window_defaults_per_front_door_and_reaches_the_task_definition(tmp_path: Path) -> None:

@@ -328,7 +328,7 @@ def environment(world: World, **overrides: str) -> dict[str, str]:
 def test_settings_from_the_contract_variables(world: World) -> None:
     variables = environment(world)
     # Every optional variable of a load balancer's front door is set in this world; the HTTP API's
-    # are absent (tests/aws/test_http_api.py has that front door's round trip).
+    # are absent (tests/aws/test_http_api_routing.py has that front door's round trip).
     expected = {variable for name, variable in VARIABLES.items() if name not in HTTP_API_FIELDS}
     assert set(variables) == expected
     assert variables["WK_FRONT_DOOR"] == "load_balancer"
