@@ -38,7 +38,6 @@ def location_for(path: str, query: str = "") -> str:
         app_name="cityguided",
         state=State.WARM,
         ready=True,
-        held_seconds=0,
     )
     assert answer.response is not None and answer.response.status == 307
     return answer.response.headers["Location"]

@@ -24,6 +24,7 @@ from warmkeeper.core import (
     status_report,
     waiting_page,
 )
+from warmkeeper.core.hold import ColdView, not_ready
 
 POLICY = Policy(hold_seconds=25, retry_after_seconds=10, ignore_user_agents=("UptimeRobot", "bot"))
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -67,7 +68,6 @@ def plan(  # type: ignore[no-untyped-def]
     req: IncomingRequest,
     *,
     ready: bool = False,
-    held: float = 0.0,
     failed: bool = False,
     settling: float = 0.0,
 ):
@@ -78,7 +78,6 @@ def plan(  # type: ignore[no-untyped-def]
         app_name="cityguided",
         state=State.WAKING,
         ready=ready,
-        held_seconds=held,
         wake_elapsed_seconds=12.4,
         wake_failed=failed,
         route_settling_seconds=settling,
@@ -104,12 +103,12 @@ def test_navigation_when_ready_reloads_instead_of_redirecting() -> None:
 
 
 def test_api_call_is_held_while_not_ready() -> None:
-    answer = plan(request("POST", "/api/visits"), held=3)
+    answer = plan(request("POST", "/api/visits"))
     assert answer.wake and answer.hold and answer.response is None
 
 
 def test_api_call_gets_307_to_the_same_url_once_ready() -> None:
-    answer = plan(request("POST", "/api/visits", "city=lyon&x=1"), ready=True, held=7)
+    answer = plan(request("POST", "/api/visits", "city=lyon&x=1"), ready=True)
     assert answer.response is not None
     assert answer.response.status == 307
     assert answer.response.header("location") == "/api/visits?city=lyon&x=1"
@@ -127,15 +126,24 @@ def test_api_call_is_told_when_while_a_new_warm_route_settles() -> None:
 
 
 def test_api_call_gets_503_json_with_retry_after_after_the_hold() -> None:
-    answer = plan(request("GET", "/api/places", accept="application/json"), held=25)
-    assert not answer.hold
-    assert answer.response is not None
-    assert answer.response.status == 503
-    assert answer.response.header("retry-after") == "10"
-    document = json.loads(answer.response.body)
+    # A hold that ended without a healthy target, the wake already past its estimate: the policy's
+    # retry delay, in the JSON every API client gets while the service wakes.
+    view = ColdView(
+        state=State.WAKING,
+        ready=False,
+        wake_elapsed_seconds=40.0,
+        wake_failed=False,
+        ready_in_seconds=0.0,
+        route_settling_seconds=0.0,
+    )
+    response = not_ready(POLICY, view, ready_in=0.0, held_seconds=25.0)
+    assert response.status == 503
+    assert response.header("retry-after") == "10"
+    document = json.loads(response.body)
     assert document["error"] == "waking"
     assert document["state"] == "WAKING"
     assert document["retry_after_seconds"] == 10
+    assert "not ready within 25 s" in document["message"]
 
 
 def test_api_call_is_not_held_when_the_wake_failed() -> None:

@@ -163,7 +163,7 @@ def answer_cold_request(
     the route to apply before the 307 (the client was promised an answer, not a Retry-After).
     Otherwise it gets 503 with the estimate as Retry-After at once. :func:`answer_while_cold` plans
     every answer that is not a hold (the waiting page, the bot's 503, the settling route's 503);
-    the hold's bound is :func:`hold_left`, so it is given no held time of its own.
+    the hold's bound is :func:`hold_left`.
     """
     view = port.observe_first(kind is not RequestKind.IGNORED)
     held = 0.0
@@ -184,7 +184,6 @@ def answer_cold_request(
             app_name=app_name,
             state=view.state,
             ready=view.ready,
-            held_seconds=0.0,
             wake_elapsed_seconds=view.wake_elapsed_seconds,
             wake_failed=view.wake_failed,
             route_settling_seconds=0.0 if settling > 0 else view.route_settling_seconds,

@@ -109,7 +109,6 @@ def answer_while_cold(
     app_name: str,
     state: State,
     ready: bool,
-    held_seconds: float,
     wake_elapsed_seconds: float | None = None,
     wake_failed: bool = False,
     route_settling_seconds: float = 0.0,
@@ -117,8 +116,8 @@ def answer_while_cold(
     """Plan the reply to an ordinary request that reached the waker.
 
     ``ready`` is true when a target is healthy AND traffic is routed to it (only then may a client be
-    sent back to the same URL). ``held_seconds`` is how long this request has been held so far, when
-    the policy's hold alone bounds it (the shared hold passes 0 and bounds the hold itself).
+    sent back to the same URL). Whether a hold can still succeed, and for how long, is the hold's own
+    planning (:func:`warmkeeper.core.hold.answer_cold_request`): here a request that could be held is.
     ``route_settling_seconds``: how long the front door may still take to apply a warm route created
     moments ago; until then a 307 would bring the client straight back here (below).
     """
@@ -177,14 +176,4 @@ def answer_while_cold(
             hold=False,
             response=unavailable(state, retry, "The service is not healthy yet; try again shortly."),
         )
-    if held_seconds < policy.hold_seconds:
-        return ColdAnswer(wake=True, hold=True, response=None)
-    return ColdAnswer(
-        wake=True,
-        hold=False,
-        response=unavailable(
-            state,
-            retry,
-            f"The service is starting; it was not ready within {policy.hold_seconds:g} s. Retry shortly.",
-        ),
-    )
+    return ColdAnswer(wake=True, hold=True, response=None)
