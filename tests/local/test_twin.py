@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
+import httpx
 import pytest
 
 from warmkeeper.config import load_config
+from warmkeeper.local import loopback
+from warmkeeper.local.runtimes import ProcessRuntime
 from warmkeeper.local.statefile import state_file
-from warmkeeper.local.twin import twin_policy
+from warmkeeper.local.twin import PAGE_RETURN_SECONDS, twin_policy
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cityguided" / "warmkeeper.toml"
 
@@ -28,9 +32,19 @@ def test_defaults_come_from_the_local_environment_and_the_policy_section() -> No
 
 def test_idle_override_is_in_seconds_and_caps_the_minimum_warm_time() -> None:
     cfg = load_config(EXAMPLE)
+    policy = twin_policy(cfg, cfg.environment("local"), idle_seconds=20)
+    assert policy.idle_minutes == pytest.approx(20 / 60)
+    assert policy.min_warm_minutes == pytest.approx(20 / 60)
+
+
+def test_a_wake_stays_warm_until_the_page_that_asked_can_come_back() -> None:
+    # Below the waiting page's return time the cap would let a 3 s idle put the service back to
+    # sleep before the page reloads: the browser's visitor would wake it once per page load.
+    assert PAGE_RETURN_SECONDS > 3
+    cfg = load_config(EXAMPLE)
     policy = twin_policy(cfg, cfg.environment("local"), idle_seconds=3)
     assert policy.idle_minutes == pytest.approx(3 / 60)
-    assert policy.min_warm_minutes == pytest.approx(3 / 60)
+    assert policy.min_warm_minutes == pytest.approx(PAGE_RETURN_SECONDS / 60)
 
 
 def test_explicit_minimum_warm_time_wins_over_the_cap() -> None:
@@ -50,3 +64,38 @@ def test_an_always_on_environment_keeps_its_task_counts() -> None:
 def test_state_file_lives_next_to_the_config() -> None:
     cfg = load_config(EXAMPLE)
     assert state_file(cfg, 8123) == EXAMPLE.parent / ".warmkeeper" / "twin-8123.json"
+
+
+class _ReusingSocket:
+    """A socket whose bind to port 0 gets the lowest port not bound right now: a kernel that hands a
+    port it just gave out to the very next bind, as this machine's did once in CI."""
+
+    bound: ClassVar[set[int]] = set()
+
+    def __init__(self, *args: object) -> None:
+        self.port = 0
+
+    def __enter__(self) -> _ReusingSocket:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.bound.discard(self.port)
+
+    def setsockopt(self, *args: object) -> None:
+        return None
+
+    def bind(self, address: tuple[str, int]) -> None:
+        self.port = address[1] or min(set(range(40_000, 40_100)) - self.bound)
+        self.bound.add(self.port)
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+
+def test_a_task_gets_distinct_ports_for_its_containers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loopback.socket, "socket", _ReusingSocket)
+    cfg = load_config(EXAMPLE)
+    ports, entry = ProcessRuntime(httpx.Client()).ports(cfg)
+    assert len(set(ports.values())) == len(cfg.containers) == 3
+    assert entry == ports[cfg.entry_container.name]
+    assert _ReusingSocket.bound == set()  # every socket was closed again

@@ -38,7 +38,7 @@ from warmkeeper.config import AppConfig, Container, EnvironmentSettings, expand_
 from warmkeeper.core.errors import UserError
 from warmkeeper.images.build import local_image_tag
 from warmkeeper.images.container_cli import Engine, EngineError, detect_engine, engine_environment, last_line
-from warmkeeper.local.loopback import LOOPBACK, free_port
+from warmkeeper.local.loopback import LOOPBACK, free_port, free_ports
 from warmkeeper.local.process import ChildProcess, ProcessStartError, child_environment
 
 # How often a starting task's health is probed: this bounds the wake overhead the twin adds.
@@ -119,7 +119,10 @@ class ProcessRuntime:
         self._client = client
 
     def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
-        ports = {c.name: free_port() for c in cfg.containers}
+        # Distinct ports: the containers of one task share nothing else, and a port handed out twice
+        # fails the second container's start with "address already in use".
+        chosen = free_ports(len(cfg.containers))
+        ports = {c.name: port for c, port in zip(cfg.containers, chosen, strict=True)}
         return ports, ports[cfg.entry_container.name]
 
     def prepare(self, task: RuntimeTask) -> None:

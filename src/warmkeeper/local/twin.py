@@ -51,7 +51,8 @@ from warmkeeper.core import (
 )
 from warmkeeper.core.front_doors import TargetDiscovery, front_door
 from warmkeeper.core.hold import apply_decision, cold_view, wake_estimate_seconds
-from warmkeeper.core.report import StatusReport, TaskStatus
+from warmkeeper.core.pages import RELOAD_AFTER_SECONDS, RELOAD_SPREAD_SECONDS
+from warmkeeper.core.report import WAITING_POLL_MIN_SECONDS, StatusReport, TaskStatus
 from warmkeeper.local.deployments import Deployments
 from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, TwinDetails
 from warmkeeper.local.discovery_cache import DiscoveryCache, with_drain_window
@@ -72,6 +73,13 @@ LOCAL_WAKE_ESTIMATE_SECONDS = 10.0
 LOCAL_ROUTE_SETTLE_SECONDS = 0.0
 
 
+# The longest a waiting page takes to come back once the service it woke is routed: its next status
+# poll, then its spread reload, and a second for the request itself. A short `--idle` (the tests use
+# 3 s) must not put the service back to sleep before then: the visitor who woke it would find it
+# asleep and wake it again, one wake per page load. On AWS min_warm_minutes is far longer than this.
+PAGE_RETURN_SECONDS = WAITING_POLL_MIN_SECONDS + RELOAD_AFTER_SECONDS + RELOAD_SPREAD_SECONDS + 1.0
+
+
 def twin_policy(
     cfg: AppConfig,
     settings: EnvironmentSettings,
@@ -81,14 +89,15 @@ def twin_policy(
     """The environment's core policy (:meth:`AppConfig.policy`) with the twin's time overrides.
 
     The minimum warm time is capped at the idle time: on a laptop nothing is saved by keeping a task
-    longer than it takes to notice it is idle, and `--idle 5` must mean a sleep after about 5 s.
+    longer than it takes to notice it is idle, and `--idle 5` must mean a sleep after about 5 s. It
+    is never shorter than :data:`PAGE_RETURN_SECONDS` after a wake, unless asked explicitly.
     """
     policy = cfg.policy(settings)
     idle_minutes = idle_seconds / 60 if idle_seconds is not None else float(policy.idle_minutes)
     if min_warm_seconds is not None:
         min_warm = min_warm_seconds / 60
     else:
-        min_warm = min(policy.min_warm_minutes, idle_minutes)
+        min_warm = max(min(policy.min_warm_minutes, idle_minutes), PAGE_RETURN_SECONDS / 60)
     return replace(policy, idle_minutes=idle_minutes, min_warm_minutes=min_warm)
 
 
