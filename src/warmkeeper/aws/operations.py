@@ -8,7 +8,7 @@ with one line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any, TypeVar
@@ -152,6 +152,15 @@ def settings_from_outputs(
     )
 
 
+def _require_outputs(outputs: Mapping[str, str], keys: Sequence[str], stack_name: str) -> None:
+    missing = [key for key in keys if not outputs.get(key)]
+    if missing:
+        raise ControlError(
+            f"stack {stack_name} has no output {', '.join(missing)}: it was not deployed by this "
+            "version of warmkeeper (deploy again)"
+        )
+
+
 def _listener_rule_settings(
     outputs: Mapping[str, str],
     *,
@@ -161,12 +170,7 @@ def _listener_rule_settings(
     policy: Policy,
     names: tuple[str, str] | None,
 ) -> Settings:
-    missing = [key for key in REQUIRED_OUTPUTS if not outputs.get(key)]
-    if missing:
-        raise ControlError(
-            f"stack {stack_name} has no output {', '.join(missing)}: it was not deployed by this "
-            "version of warmkeeper (deploy again)"
-        )
+    _require_outputs(outputs, REQUIRED_OUTPUTS, stack_name)
     try:
         return Settings(
             app=app,
@@ -196,12 +200,7 @@ def _http_api_settings(
     policy: Policy,
     names: tuple[str, str] | None,
 ) -> Settings:
-    missing = [key for key in REQUIRED_HTTP_API_OUTPUTS if not outputs.get(key)]
-    if missing:
-        raise ControlError(
-            f"stack {stack_name} has no output {', '.join(missing)}: it was not deployed by this "
-            "version of warmkeeper (deploy again)"
-        )
+    _require_outputs(outputs, REQUIRED_HTTP_API_OUTPUTS, stack_name)
     if names is None:
         raise ControlError(f"stack {stack_name}: the Cloud Map service's names were not looked up")
     namespace, service_name = names
