@@ -63,3 +63,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             for line in _UNEXPECTED_SKIPS:
                 reporter.write_line(f"  {line}", red=True)
         session.exitstatus = 1
+
+
+# A config without a region takes the AWS configuration's. The tests see one machine-independent AWS
+# configuration: this region, and no ~/.aws/config (a test of the missing region deletes the variable).
+TEST_AWS_REGION = "eu-west-3"
+
+
+@pytest.fixture(autouse=True)
+def _aws_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    if "AWS_REGION" not in os.environ and "AWS_DEFAULT_REGION" not in os.environ:
+        monkeypatch.setenv("AWS_REGION", TEST_AWS_REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path_factory.getbasetemp() / "no-aws-config"))

@@ -25,6 +25,7 @@ depends_on = ["api"]
 stop_timeout_seconds = 90  # above an HTTP API's default drain window (75 s) + 5 s
 [containers.health]
 path = "/healthz"
+command = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"]
 [containers.local]
 command = ["caddy", "run"]
 environment = { UPSTREAM = "127.0.0.1:{port:api}" }
@@ -37,11 +38,14 @@ cpu = 128
 memory = 256
 [containers.health]
 path = "/api/health"
+command = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/api/health"]
 [containers.local]
 command = ["python", "-m", "http.server", "{port}"]
 
 [environments.staging]
 idle_minutes = 7
+
+[environments.production]
 """
 
 
@@ -118,7 +122,7 @@ def test_http_api_front_door_has_no_load_balancer_and_serves_https(tmp_path: Pat
     assert (defaults.api_rate_limit, defaults.api_burst_limit) == (50, 100) and not defaults.domain
     # An always-on environment holds nothing: a long hold does not stop it from using an HTTP API.
     always_on = MINIMAL.replace(
-        "[environments.staging]\nidle_minutes = 7",
+        "[environments.staging]\nidle_minutes = 7\n\n[environments.production]",
         '[scale_to_zero]\nhold_seconds = 40\n\n[environments.production]\nfront_door = "http_api"',
     )
     assert load_config(write(tmp_path, always_on)).environment("production").front_door == "http_api"
@@ -137,10 +141,70 @@ def test_expand_local_fills_own_and_sibling_ports() -> None:
     assert expand_local("127.0.0.1:{port:api}", "edge", ports) == "127.0.0.1:41001"
 
 
-def test_parse_config_rejects_unknown_environment_section(tmp_path: Path) -> None:
-    data = tomllib.loads(MINIMAL + "\n[environments.qa]\nidle_minutes = 3\n")
-    with pytest.raises(ConfigError, match="unknown environment 'qa'"):
+def test_environments_take_any_name_and_none_is_invented(tmp_path: Path) -> None:
+    data = tomllib.loads(
+        MINIMAL.replace("[environments.production]\n", "[environments.qa]\nidle_minutes = 3\n")
+    )
+    config = parse_config(data, tmp_path / "x.toml")
+    assert config.environment("qa").idle_minutes == 3
+    # `local` (the twin) is always there; production was not declared, so it does not exist.
+    assert config.environment_names == ["local", "staging", "qa"]
+    with pytest.raises(ConfigError, match="unknown environment 'production'"):
+        config.environment("production")
+
+
+def test_an_environment_name_must_fit_aws_resource_names(tmp_path: Path) -> None:
+    data = tomllib.loads(MINIMAL + "\n[environments.QA_1]\n")
+    with pytest.raises(ConfigError, match="environment name 'QA_1'"):
         parse_config(data, tmp_path / "x.toml")
+
+
+def test_the_region_comes_from_the_aws_configuration_else_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "ca-central-1")
+    assert load_config(write(tmp_path, MINIMAL)).environment("staging").region == "ca-central-1"
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    aws_config = tmp_path / "aws-config"
+    aws_config.write_text("[profile shop]\nregion = ap-southeast-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config))
+    monkeypatch.setenv("AWS_PROFILE", "shop")
+    assert load_config(write(tmp_path, MINIMAL)).environment("staging").region == "ap-southeast-2"
+    monkeypatch.setenv("AWS_PROFILE", "other")
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, MINIMAL))
+    assert refused.value.key == "environments.staging.region"
+    assert "AWS configuration names no region" in refused.value.problem
+
+
+def test_scale_to_zero_with_more_than_one_task_is_refused(tmp_path: Path) -> None:
+    text = MINIMAL.replace("idle_minutes = 7", "idle_minutes = 7\nmax_tasks = 2")
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key == "environments.staging"
+    assert "max_tasks = 2 with scale_to_zero = true" in refused.value.problem
+
+
+def test_an_http_api_refuses_a_container_without_a_health_command(tmp_path: Path) -> None:
+    text = MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"').replace(
+        'command = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/api/health"]\n', ""
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key == "containers[1].health.command"
+    assert "'api' has no health command" in refused.value.problem
+    # Behind a load balancer, the load balancer probes the path: no command needed.
+    load_config(write(tmp_path, text.replace('front_door = "http_api"', "")))
+
+
+def test_a_container_without_a_local_command_runs_its_image_in_the_twin(tmp_path: Path) -> None:
+    text = MINIMAL.replace('[containers.local]\ncommand = ["python", "-m", "http.server", "{port}"]\n', "")
+    assert load_config(write(tmp_path, text)).environment("local").runtime == "containers"
+    forced = text + '\n[environments.local]\nruntime = "processes"\n'
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, forced))
+    assert refused.value.key == "containers[1].local"
 
 
 DOMAIN = "staging.demo.example"
@@ -343,16 +407,17 @@ def test_valid_config_summary_lists_every_environment() -> None:
     assert result.returncode == 0, result.stderr
     cfg = load_config(EXAMPLE_CONFIG)
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
-    assert sorted(lines) == ["local", "production", "staging"]
+    assert list(lines) == ["local", "staging", "production"]
     # Each environment's line says what that environment resolves to, not what another one does.
     for name, line in lines.items():
         settings = cfg.environment(name)
         assert f"{settings.cpu} CPU / {settings.memory} MiB" in line, line
-        assert f"tasks {settings.min_tasks}-{settings.max_tasks}" in line, line
+        if name != "local":
+            assert f"{settings.region}  front door {settings.front_door}" in line, line
         if settings.scale_to_zero:
-            assert f"scale to zero after {settings.idle_minutes} min" in line, line
+            assert f"tasks 0-1, scale to zero after {settings.idle_minutes} min" in line, line
         else:
-            assert line.rstrip().endswith("always on"), line
+            assert f"tasks {settings.min_tasks}-{settings.max_tasks}, always on, autoscaled" in line, line
 
 
 def test_drain_window_defaults_per_front_door_and_reaches_the_task_definition(tmp_path: Path) -> None:

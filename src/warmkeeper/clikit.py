@@ -8,6 +8,7 @@ prints it as one line naming the file, the key or the argument, with its exit co
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -15,7 +16,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from warmkeeper.config import ENVIRONMENT_NAMES, AppConfig, EnvironmentSettings, load_config
+from warmkeeper.config import AppConfig, EnvironmentSettings, load_config
 from warmkeeper.core.errors import UserError as UserError  # re-exported: commands raise it
 
 err = Console(stderr=True, highlight=False)
@@ -25,14 +26,15 @@ T = TypeVar("T")
 
 
 def environment_name(value: str) -> str:
-    """`--env`: one of the environments a config file has (:data:`~warmkeeper.config.ENVIRONMENT_NAMES`).
+    """`--env`: the name of an environment. Whether the config declares it is checked when the config is
+    read (:meth:`~warmkeeper.config.AppConfig.environment` lists the declared ones).
 
-    Another name is a :class:`UserError`, so it reads as one line like every other error (click's
+    A malformed name is a :class:`UserError`, so it reads as one line like every other error (click's
     own usage error would print a help panel).
     """
-    if value in ENVIRONMENT_NAMES:
+    if re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", value):
         return value
-    raise UserError(f"--env: unknown environment {value!r}; use one of {list(ENVIRONMENT_NAMES)}")
+    raise UserError(f"--env: {value!r} is not an environment name (lower-case letters, digits and '-')")
 
 
 ConfigOption = Annotated[
@@ -51,8 +53,7 @@ EnvOption = Annotated[
         "--env",
         "-e",
         parser=environment_name,
-        autocompletion=lambda: list(ENVIRONMENT_NAMES),
-        help="Environment: local, staging or production.",
+        help="Environment: one the config declares under [environments] (local: the twin).",
     ),
 ]
 

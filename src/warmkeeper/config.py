@@ -11,6 +11,8 @@ CLI can print one line and exit 2 instead of a traceback.
 
 from __future__ import annotations
 
+import configparser
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -57,8 +59,9 @@ from warmkeeper.core.front_doors import (
 from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
 from warmkeeper.naming import pascal
 
-ENVIRONMENT_NAMES: tuple[str, ...] = ("local", "staging", "production")
-EnvironmentName = Literal["local", "staging", "production"]
+# The environment the local twin runs: always known, declared or not. Every other environment is one
+# the file declares under [environments.NAME], with any name.
+LOCAL_ENVIRONMENT = "local"
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _PLACEHOLDER = re.compile(r"\{port(?::([a-z][a-z0-9-]*))?\}")
@@ -145,9 +148,9 @@ class LocalRun(_Strict):
     config file's folder.
     """
 
-    command: list[str] = Field(min_length=1)
-    environment: dict[str, str] = Field(default_factory=dict)
-    cwd: str = "."
+    command: list[str] = Field(min_length=1, description="argv of the local process; `{port}` placeholders")
+    environment: dict[str, str] = Field(default_factory=dict, description="extra variables of the process")
+    cwd: str = Field(default=".", description="working folder, relative to the config file")
 
 
 class Container(_Strict):
@@ -166,7 +169,8 @@ class Container(_Strict):
     depends_on: list[str] = Field(default_factory=list, description="containers that must be healthy first")
     stop_timeout_seconds: int = Field(default=30, ge=2, le=MAX_STOP_TIMEOUT_SECONDS)
     health: HealthCheck
-    local: LocalRun
+    # Unset: the twin runs this container's image (runtime = "containers" in [environments.local]).
+    local: LocalRun | None = Field(default=None, description="how the twin runs it as a local process")
 
     @field_validator("secrets")
     @classmethod
@@ -216,7 +220,8 @@ class ScaleToZeroPolicy(_Strict):
 class EnvironmentSettings(_Strict):
     """Per-environment values. In the file every key is optional and overrides `[defaults]`."""
 
-    region: str = "eu-west-3"
+    # Unset: the AWS configuration's region (AWS_REGION, AWS_DEFAULT_REGION, the profile in ~/.aws/config).
+    region: str | None = Field(default=None, description="AWS region; unset: the AWS configuration's")
     account: str | None = Field(default=None, description="AWS account id; unset: the CLI's credentials")
     cpu: int = 256
     memory: int = 512
@@ -280,8 +285,8 @@ class EnvironmentSettings(_Strict):
 
     @field_validator("region")
     @classmethod
-    def _region(cls, value: str) -> str:
-        if not re.match(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", value):
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", value):
             raise ValueError(f"{value!r} is not an AWS region name (like eu-west-3)")
         return value
 
@@ -324,6 +329,14 @@ class EnvironmentSettings(_Strict):
             raise ValueError(f"min_tasks ({self.min_tasks}) is greater than max_tasks ({self.max_tasks})")
         if self.scale_to_zero and self.min_tasks != 0:
             raise ValueError("scale_to_zero = true needs min_tasks = 0")
+        if self.scale_to_zero and self.max_tasks > 1:
+            # A sleeping environment wakes one task and has no autoscaling above it: a larger max_tasks
+            # would be shown and never used.
+            raise ValueError(
+                f"max_tasks = {self.max_tasks} with scale_to_zero = true: a scale-to-zero environment runs "
+                "one task (warmkeeper does not autoscale it above one); set max_tasks = 1, or "
+                "scale_to_zero = false with min_tasks >= 1 to autoscale between min_tasks and max_tasks"
+            )
         if not self.scale_to_zero and self.min_tasks < 1:
             raise ValueError("scale_to_zero = false needs min_tasks >= 1")
         if self.certificate_arn and not self.domain:
@@ -332,7 +345,7 @@ class EnvironmentSettings(_Strict):
         # CloudFront's rules: its origin-facing prefix list must be known in the region, and it serves
         # a domain only with a certificate from its own region.
         if door.cdn:
-            if self.region not in CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS:
+            if self.region is not None and self.region not in CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS:
                 raise ValueError(
                     f"front_door = '{door.name}' is not supported in {self.region} by warmkeeper yet "
                     f"(no CloudFront origin-facing prefix list known there); supported: "
@@ -352,6 +365,16 @@ class EnvironmentSettings(_Strict):
                     "from there only)"
                 )
         return self
+
+    @property
+    def aws_region(self) -> str:
+        """The region of an AWS environment (:meth:`AppConfig.environment` guarantees one is set)."""
+        if self.region is None:
+            raise WarmkeeperError(
+                "no AWS region: set region in the config's environment, or AWS_REGION (the local "
+                "environment has none: it runs on this machine)"
+            )
+        return self.region
 
     @property
     def door(self) -> FrontDoor:
@@ -425,18 +448,26 @@ class AppConfig(_Strict):
                     raise ValueError(f"container {c.name!r} depends on unknown container {dep!r}")
                 if dep == c.name:
                     raise ValueError(f"container {c.name!r} depends on itself")
-            for text in [*c.local.command, *c.local.environment.values()]:
+            local_texts = [*c.local.command, *c.local.environment.values()] if c.local else []
+            for text in local_texts:
                 for match in _PLACEHOLDER.finditer(text):
                     if match.group(1) and match.group(1) not in names:
                         raise ValueError(
                             f"container {c.name!r}: local placeholder {match.group(0)} names no container"
                         )
         for env_name in self.environments:
-            if env_name not in ENVIRONMENT_NAMES:
+            if not _NAME.match(env_name):
                 raise ValueError(
-                    f"unknown environment {env_name!r} under [environments]; use {list(ENVIRONMENT_NAMES)}"
+                    f"environment name {env_name!r} under [environments]: use lower-case letters, digits "
+                    "and '-', 2 to 32 characters (it becomes part of AWS resource names)"
                 )
         return self
+
+    @property
+    def environment_names(self) -> list[str]:
+        """The environments the file declares, in its order; `local` (the twin) is always one."""
+        names = list(self.environments)
+        return names if LOCAL_ENVIRONMENT in names else [LOCAL_ENVIRONMENT, *names]
 
     @property
     def entry_container(self) -> Container:
@@ -454,11 +485,16 @@ class AppConfig(_Strict):
 
     def environment(self, name: str) -> EnvironmentSettings:
         """The settings of one environment: built-in defaults < [defaults] < [environments.NAME]."""
-        if name not in ENVIRONMENT_NAMES:
+        if name not in self.environment_names:
             raise ConfigError(
-                self.source, "--env", f"unknown environment {name!r}; use one of {list(ENVIRONMENT_NAMES)}"
+                self.source,
+                "--env",
+                f"unknown environment {name!r}: the file declares {self.environment_names} "
+                f"(add [environments.{name}] to use it)",
             )
         merged = {**_BUILTIN_ENV_DEFAULTS.get(name, {}), **self.defaults, **self.environments.get(name, {})}
+        self._resolve_region(name, merged)
+        self._resolve_local_runtime(name, merged)
         if self.ingress.domain and "domain" not in merged:
             merged["domain"] = self.ingress.domain
         if self.ingress.certificate_arn and "certificate_arn" not in merged and name != "local":
@@ -493,6 +529,42 @@ class AppConfig(_Strict):
             )
         return settings
 
+    def _resolve_region(self, name: str, merged: dict[str, Any]) -> None:
+        """The region: the file's, else the AWS configuration's; an AWS environment without either is an
+        error naming the key (the twin needs none)."""
+        if merged.get("region") is not None:
+            return
+        configured = aws_configured_region()
+        if configured is not None:
+            merged["region"] = configured
+        elif name != LOCAL_ENVIRONMENT:
+            raise ConfigError(
+                self.source,
+                f"environments.{name}.region",
+                "not set, and the AWS configuration names no region (AWS_REGION, AWS_DEFAULT_REGION or "
+                "the profile's region in ~/.aws/config): set region in [defaults] or in "
+                f"[environments.{name}]",
+            )
+
+    def _resolve_local_runtime(self, name: str, merged: dict[str, Any]) -> None:
+        """The twin runs images when a container has no local command and the file does not choose."""
+        if name != LOCAL_ENVIRONMENT:
+            return
+        without = [i for i, c in enumerate(self.containers) if c.local is None]
+        if not without:
+            return
+        if "runtime" not in merged:
+            merged["runtime"] = "containers"
+        elif merged["runtime"] == "processes":
+            index = without[0]
+            raise ConfigError(
+                self.source,
+                f"containers[{index}].local",
+                f"container {self.containers[index].name!r} has no local command, but the twin's runtime "
+                "is 'processes': add [containers.local] with its command, or set runtime = 'containers' "
+                "in [environments.local] to run its image",
+            )
+
     def _inherited_certificate_for_cloudfront(
         self, name: str, merged: Mapping[str, Any], certificate_region: str
     ) -> None:
@@ -509,8 +581,8 @@ class AppConfig(_Strict):
     def _inherited_certificate_for_http_api(
         self, name: str, merged: Mapping[str, Any], certificate_region: str
     ) -> None:
-        region = merged.get("region", EnvironmentSettings.model_fields["region"].default)
-        if certificate_region != region:
+        region = merged.get("region")
+        if region is not None and certificate_region != region:
             raise ConfigError(
                 self.source,
                 "ingress.certificate_arn",
@@ -524,6 +596,19 @@ class AppConfig(_Strict):
 
     def _check_http_api(self, env: str, settings: EnvironmentSettings) -> None:
         """What an HTTP API front door needs beyond the types: named at the key that must change."""
+        # Cloud Map learns a task's health from ECS's container health checks only (there is no load
+        # balancer probing the port): a container without a health command would count as healthy as
+        # soon as it runs, and requests would reach it before it answers.
+        for index, container in enumerate(self.containers):
+            if not container.health.command:
+                raise ConfigError(
+                    self.source,
+                    f"containers[{index}].health.command",
+                    f"container {container.name!r} has no health command, and environments.{env} has "
+                    "front_door = 'http_api', where the container's own health check is the only one (no "
+                    "load balancer probes it): set command, e.g. ['CMD-SHELL', 'wget -q -O /dev/null "
+                    f"http://127.0.0.1:{container.port}{container.health.path} || exit 1']",
+                )
         if settings.domain and not settings.certificate_arn:
             raise ConfigError(
                 self.source,
@@ -657,6 +742,26 @@ _BUILTIN_ENV_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def aws_configured_region() -> str | None:
+    """The region the AWS configuration names, as the AWS CLI and boto3 find it: AWS_REGION,
+    AWS_DEFAULT_REGION, then the `region` of the profile (AWS_PROFILE, else default) in the config file
+    (AWS_CONFIG_FILE, else ~/.aws/config). Read without boto3: the config loads on every command."""
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = os.environ.get(variable, "").strip()
+        if value:
+            return value
+    path = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config").expanduser()
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error, UnicodeDecodeError):
+        return None
+    profile = os.environ.get("AWS_PROFILE") or "default"
+    section = "default" if profile == "default" else f"profile {profile}"
+    value = parser.get(section, "region", fallback="").strip()
+    return value or None
+
+
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     key = ""
     for part in loc:
@@ -675,7 +780,7 @@ def _config_error(file: Path, exc: ValidationError, prefix: str = "") -> ConfigE
         key = f"{prefix}.{key}" if key else prefix
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling; see examples/cityguided/warmkeeper.toml)"
+        message = "unknown key (check the spelling; every key is in docs/config.md, or `warmkeeper schema`)"
     elif first["type"] == "missing":
         message = "required key is missing"
     more = len(exc.errors()) - 1
@@ -690,7 +795,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> AppConfig:
         config = AppConfig.model_validate({**data, "source": source})
     except ValidationError as exc:
         raise _config_error(source, exc) from None
-    for env_name in ENVIRONMENT_NAMES:
+    for env_name in config.environment_names:
         config.environment(env_name)
     return config
 

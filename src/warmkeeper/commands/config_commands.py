@@ -10,23 +10,38 @@ from typing import Annotated
 import typer
 
 from warmkeeper.clikit import ConfigOption, EnvOption, UserError, checked_option, load, out
-from warmkeeper.config import load_config
+from warmkeeper.config import LOCAL_ENVIRONMENT, AppConfig, load_config
 
 
 def validate(
     config: ConfigOption = Path("warmkeeper.toml"),
 ) -> None:
-    """Check the config file and print each environment's resolved settings."""
+    """Check the config file and print each environment's front door, task size and scaling."""
     cfg = load_config(config)
     out.print(f"{config}: valid ({cfg.app.name}, {len(cfg.containers)} containers)")
-    for name in ("local", "staging", "production"):
-        settings = cfg.environment(name)
-        mode = f"scale to zero after {settings.idle_minutes} min" if settings.scale_to_zero else "always on"
-        out.print(
-            f"  {name:<10} {settings.region}  {settings.cpu} CPU / {settings.memory} MiB "
-            f"{settings.architecture}{' spot' if settings.spot else ''}  "
-            f"tasks {settings.min_tasks}-{settings.max_tasks}  {mode}"
+    for name in cfg.environment_names:
+        out.print(f"  {environment_summary(cfg, name)}")
+
+
+def environment_summary(cfg: AppConfig, name: str) -> str:
+    """One line per environment: where it runs, its front door, its task size and how it scales."""
+    settings = cfg.environment(name)
+    if settings.scale_to_zero:
+        scaling = f"tasks 0-1, scale to zero after {settings.idle_minutes} min idle"
+    elif settings.min_tasks == settings.max_tasks:
+        scaling = f"tasks {settings.min_tasks}, always on"
+    else:
+        scaling = (
+            f"tasks {settings.min_tasks}-{settings.max_tasks}, always on, autoscaled at "
+            f"{settings.target_cpu_percent} % CPU / {settings.target_requests_per_task} requests/min per task"
         )
+    spot = " spot" if settings.spot else ""
+    size = f"{settings.cpu} CPU / {settings.memory} MiB {settings.architecture}{spot}"
+    if name == LOCAL_ENVIRONMENT:
+        where = f"this machine ({settings.runtime}), http://localhost:{settings.edge_port}"
+        declared = "" if name in cfg.environments else " (not declared: built-in defaults)"
+        return f"{name:<10} {where}{declared}  {size}  {scaling}"
+    return f"{name:<10} {settings.aws_region}  front door {settings.front_door}  {size}  {scaling}"
 
 
 def _writable_folder(output: Path) -> bool:

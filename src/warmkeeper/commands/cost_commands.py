@@ -65,7 +65,7 @@ def cost(
     if profile is None and not profile_path.is_file():
         raise UserError(f"--profile: no traffic profile given and {profile_path} does not exist")
     traffic = load_profile(profile_path)  # a CostInputError names the file, the key and the problem
-    table = load_prices(settings.region, prices)
+    table = load_prices(settings.aws_region, prices)
     shape = environment_shape(cfg, env, settings)
     if compare_front_doors:
         comparison = compare(shape, traffic, table)

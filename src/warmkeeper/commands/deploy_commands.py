@@ -46,8 +46,8 @@ def _context(
         cfg=cfg,
         env=env,
         settings=settings,
-        clients=AwsClients.for_region(settings.region),
-        runner=SubprocessCdkRunner(cdk, cwd=Path.cwd(), region=settings.region),
+        clients=AwsClients.for_region(settings.aws_region),
+        runner=SubprocessCdkRunner(cdk, cwd=Path.cwd(), region=settings.aws_region),
         assembly_dir=assembly_dir,
         console=console,
         clock=time.monotonic,
@@ -285,10 +285,10 @@ def smoke(
     )  # the AWS ServiceControl `warmkeeper status` uses
     from warmkeeper.deploy.smoke import Smoke
 
-    control = aws_control(cfg, env, settings, AwsClients.for_region(settings.region))
+    control = aws_control(cfg, env, settings, AwsClients.for_region(settings.aws_region))
     if not control.url:
         raise UserError(f"stack {cfg.stack_name(env)} has no Url output: deploy it with this version first")
-    out.print(f"smoke test of {control.url} ({settings.region}); times are measured on AWS")
+    out.print(f"smoke test of {control.url} ({settings.aws_region}); times are measured on AWS")
     with httpx.Client(timeout=30) as http:
         report = Smoke(
             control,

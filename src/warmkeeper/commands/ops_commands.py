@@ -60,7 +60,7 @@ def control_for(config: Path, env: str) -> ServiceControl:
         return TwinControl(cfg, settings)
     from warmkeeper.aws.clients import AwsClients
 
-    return aws_control(cfg, env, settings, AwsClients.for_region(settings.region))
+    return aws_control(cfg, env, settings, AwsClients.for_region(settings.aws_region))
 
 
 def keepalive_webhook(config: Path, env: str, minutes: int) -> str:
@@ -75,7 +75,7 @@ def keepalive_webhook(config: Path, env: str, minutes: int) -> str:
         raise UserError(
             "--webhook: the local twin has no keep-alive token; use `warmkeeper keepalive --env local`"
         )
-    webhook = find_webhook(AwsClients.for_region(settings.region), cfg.stack_name(env))
+    webhook = find_webhook(AwsClients.for_region(settings.aws_region), cfg.stack_name(env))
     with httpx.Client() as http:
         return call_webhook(http, webhook, minutes).describe()
 

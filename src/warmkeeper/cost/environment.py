@@ -71,7 +71,7 @@ def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) 
     front_door: FrontDoorName = settings.front_door
     return EnvironmentShape(
         name=name,
-        region=settings.region,
+        region=settings.aws_region,
         cpu_units=settings.cpu,
         memory_mib=settings.memory,
         architecture=settings.architecture,

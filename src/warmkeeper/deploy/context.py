@@ -51,8 +51,8 @@ class ReleaseContext:
         """Who runs this (the config's account, if it names one), in a region that offers the services."""
         identity = check_credentials(self.clients.sts, self.settings.account, self.env)
         self.ok(f"credentials: {identity.arn} (account {identity.account})")
-        check_region(self.settings.region, self.clients, self.env)
-        self.ok(f"region: {self.settings.region}")
+        check_region(self.settings.aws_region, self.clients, self.env)
+        self.ok(f"region: {self.settings.aws_region}")
         return identity
 
     def check_settled(self, stack_name: str, busy: str, absent: str) -> StackInfo | None:
@@ -70,7 +70,7 @@ class ReleaseContext:
         return stack
 
     def check_bootstrap(self, account: str) -> None:
-        version = check_bootstrap(self.clients.ssm, account, self.settings.region)
+        version = check_bootstrap(self.clients.ssm, account, self.settings.aws_region)
         self.ok(f"CDK bootstrap version {version}")
 
     def ensure_service_linked_roles(self, *, dry_run: bool) -> None:

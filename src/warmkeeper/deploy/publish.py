@@ -100,7 +100,7 @@ class ImagePublisher:
         if stack is not None and stack.outputs:
             uris = repository_uris(context.cfg, stack, self._fix(tag))
         else:  # first run: the URIs the stack's outputs will have
-            registry = ecr_registry(account, context.settings.region)
+            registry = ecr_registry(account, context.settings.aws_region)
             uris = {
                 container.name: f"{registry}/{repository_name(context.cfg, context.env, container.name)}"
                 for container in built_containers(context.cfg)

@@ -144,7 +144,7 @@ class Ingress(Construct):
             # CloudFront's requests, VPC origins included, come from its origin-facing addresses: the
             # AWS-managed prefix list admits them and nothing else (the VPC's own addresses neither).
             self.security_group.add_ingress_rule(
-                ec2.Peer.prefix_list(CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS[settings.env.region]),
+                ec2.Peer.prefix_list(CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS[settings.env.aws_region]),
                 ec2.Port.tcp(80),
                 "CloudFront origin-facing addresses (com.amazonaws.global.cloudfront.origin-facing)",
             )

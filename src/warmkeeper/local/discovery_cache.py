@@ -78,7 +78,11 @@ def with_drain_window(cfg: AppConfig, seconds: int) -> AppConfig:
     definition (the entry container keeps accepting requests that long after SIGTERM)."""
     entry = cfg.entry_container
     drain = {DRAIN_ENVIRONMENT_VARIABLE: str(seconds)}
-    local = entry.local.model_copy(update={"environment": {**entry.local.environment, **drain}})
+    local = (
+        entry.local.model_copy(update={"environment": {**entry.local.environment, **drain}})
+        if entry.local is not None
+        else None
+    )
     # Both: the processes runtime runs the `local` command, the containers runtime the image with the
     # task definition's environment.
     changed = entry.model_copy(update={"local": local, "environment": {**entry.environment, **drain}})

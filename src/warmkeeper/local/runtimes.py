@@ -130,6 +130,8 @@ class ProcessRuntime:
 
     def launch(self, task: RuntimeTask, container: Container, process_group: int) -> ChildProcess:
         local = container.local
+        if local is None:  # the config's check sends an app without local commands to the containers runtime
+            raise UserError(f"container {container.name!r} has no local command: run the twin with its image")
         argv = [expand_local(part, container.name, task.ports) for part in local.command]
         extra = {k: expand_local(v, container.name, task.ports) for k, v in local.environment.items()}
         return ChildProcess(
