@@ -411,7 +411,32 @@ class EnvironmentSettings(_Strict):
 
 
 class AppSection(_Strict):
-    name: ResourceName
+    name: ResourceName = Field(description="the app's name: part of every AWS resource name")
+
+
+class CostBudget(_Strict):
+    """What `warmkeeper cost` judges one environment against (modelled figures, in the [cost] currency)."""
+
+    monthly: float = Field(gt=0, description="at most this a month, with the traffic profile", examples=[9])
+    idle_month: float | None = Field(
+        default=None, gt=0, description="at most this in a month without a single request", examples=[7]
+    )
+
+
+class CostSettings(_Strict):
+    """`warmkeeper cost`'s options: the currency, a comparison column and budgets, all optional."""
+
+    currency: Literal["USD", "EUR"] = Field(
+        default="USD", description="USD (AWS's list prices) or EUR (converted at the table's ECB rate)"
+    )
+    compare_with: Literal["ec2_instance"] | None = Field(
+        default=None,
+        description="add a column: the same app on one always-on EC2 instance with a disk and a public "
+        "address (the price table's legacy_* lines); a budget then also requires costing less than it",
+    )
+    budgets: dict[str, CostBudget] = Field(
+        default_factory=dict, description="environment name -> its budget; cost prints a verdict for it"
+    )
 
 
 class AppConfig(_Strict):
@@ -421,6 +446,7 @@ class AppConfig(_Strict):
     containers: Annotated[list[Container], Field(min_length=1)]
     ingress: IngressSettings = Field(default_factory=IngressSettings)
     scale_to_zero: ScaleToZeroPolicy = Field(default_factory=ScaleToZeroPolicy)
+    cost: CostSettings = Field(default_factory=CostSettings)
     defaults: dict[str, Any] = Field(default_factory=dict)
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Where the file was read from: relative build and cwd paths are resolved against its folder.
@@ -460,6 +486,15 @@ class AppConfig(_Strict):
                 raise ValueError(
                     f"environment name {env_name!r} under [environments]: use lower-case letters, digits "
                     "and '-', 2 to 32 characters (it becomes part of AWS resource names)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _budgets_name_environments(self) -> AppConfig:
+        for env_name in self.cost.budgets:
+            if env_name not in self.environments or env_name == LOCAL_ENVIRONMENT:
+                raise ValueError(
+                    f"cost.budgets.{env_name}: no AWS environment of that name under [environments]"
                 )
         return self
 

@@ -71,9 +71,11 @@ def test_table_shows_every_line_and_the_three_scenarios() -> None:
     assert "scale to zero" in text and "always on" in text and "legacy EC2" in text
     assert "MODELLED" in text
     assert "Dominant lines" in text
-    assert "Staging target under 25 EUR" in text
     assert "A month without a single request" in text
-    assert "Staging goal at most 9 EUR a month, 7 EUR without a request, below the legacy EC2: kept" in text
+    assert (
+        "Budget of staging (cost.budgets.staging): at most 9 EUR a month, 7 EUR without a request, "
+        "below the legacy EC2: kept"
+    ) in text
     # No load balancer behind an HTTP API: none of its lines, not even at zero.
     rows = [row.strip("│") for row in text.splitlines() if row.startswith("│")]
     for label in ("ALB hours", "ALB capacity units", "Public IPv4, ALB"):
@@ -285,12 +287,52 @@ def test_missing_profile_and_bad_prices_file(tmp_path: Path) -> None:
     assert f"{prices}: prices.alb_hours: unknown key" in result.stderr
 
 
-def test_no_default_profile_beside_another_config(tmp_path: Path) -> None:
+def test_no_profile_file_takes_the_flags_and_says_what_it_assumed(tmp_path: Path) -> None:
     config = tmp_path / "warmkeeper.toml"
     shutil.copy(EXAMPLE_CONFIG, config)
-    result = runner.invoke(app, ["cost", "--config", str(config), "--env", "staging"])
-    assert result.exit_code == 2
-    assert "traffic-staging.toml does not exist" in result.stderr
+    assumed = runner.invoke(app, ["cost", "--config", str(config), "--env", "staging", "--json"])
+    assert assumed.exit_code == 0, assumed.output
+    profile = json.loads(assumed.stdout)["profile"]
+    assert profile["active_hours_per_day"] == 8 and profile["requests_per_active_hour"] == 200
+    assert profile["description"].startswith("assumed active_hours_per_day = 8")
+    flags = ["--active-hours", "2", "--days", "10", "--requests-per-hour", "50", "--periods", "1"]
+    given = runner.invoke(app, ["cost", "--config", str(config), "--env", "staging", "--json", *flags])
+    assert given.exit_code == 0, given.output
+    profile = json.loads(given.stdout)["profile"]
+    assert (profile["active_hours_per_day"], profile["days_per_month"]) == (2, 10)
+    assert profile["description"] == "from the command's flags"
+    # Fewer hours of use: a smaller bill than the assumed profile's.
+    assert (
+        json.loads(given.stdout)["scenarios"]["configured"]["total_usd"]
+        < json.loads(assumed.stdout)["scenarios"]["configured"]["total_usd"]
+    )
+    both = runner.invoke(
+        app,
+        ["cost", "--config", str(config), "--env", "staging", "--profile", str(REFERENCE_PROFILE), *flags],
+    )
+    assert both.exit_code == 2 and "not both" in both.stderr
+
+
+def test_without_a_cost_section_no_comparison_no_budget_and_usd(tmp_path: Path) -> None:
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    config = tmp_path / "warmkeeper.toml"
+    config.write_text(text[: text.index("[cost]")], encoding="utf-8")
+    shutil.copy(REFERENCE_PROFILE, tmp_path / REFERENCE_PROFILE.name)
+    plain = runner.invoke(app, ["cost", "--config", str(config), "--env", "staging"])
+    assert plain.exit_code == 0, plain.output
+    for absent in ("legacy", "EC2", "Budget", "EUR"):
+        assert absent not in plain.stdout, absent
+    assert "line (USD/month)" in plain.stdout
+    data = json.loads(
+        runner.invoke(app, ["cost", "--config", str(config), "--env", "staging", "--json"]).stdout
+    )
+    assert sorted(data["scenarios"]) == ["always_on", "configured"]
+    declared = runner.invoke(app, ["cost", "--config", str(EXAMPLE_CONFIG), "--env", "staging", "--json"])
+    euro = json.loads(declared.stdout)["scenarios"]["configured"]
+    # The same figure: USD shown without [cost], EUR with it, at the table's one rate.
+    assert data["scenarios"]["configured"]["total_usd"] == pytest.approx(euro["total_usd"])
+    usd_total = data["scenarios"]["configured"]["total_usd"]
+    assert f"{usd_total:,.2f}" in plain.stdout
 
 
 def test_local_environment_and_unknown_environment() -> None:
@@ -318,8 +360,9 @@ def test_goal_line_says_not_kept_when_a_line_breaks_it(tmp_path: Path) -> None:
     override.write_text("[prices.cloud_map_instance_month]\nusd = 34.21875\n", encoding="utf-8")
     text = cost("--env", "staging", "--prices", str(override)).stdout
     assert (
-        "Staging goal at most 9 EUR a month, 7 EUR without a request, below the legacy EC2: NOT kept" in text
-    )
+        "Budget of staging (cost.budgets.staging): at most 9 EUR a month, 7 EUR without a request, "
+        "below the legacy EC2: NOT kept"
+    ) in text
     data = cost_json("--env", "staging", "--prices", str(override))
     assert lines_of(data)["cloud_map_instances"]["usd"] == pytest.approx(6.60, abs=0.01)
     assert 9.0 < data["scenarios"]["configured"]["total_eur"] < data["scenarios"]["legacy_ec2"]["total_eur"]

@@ -12,6 +12,12 @@ Changed on purpose since: the example's staging moved to ``front_door = "http_ap
 balancer), so the staging files were re-captured (24.48 -> 8.51 EUR, modelled) and the override file
 gained a price staging's bill uses (the hosted zone). Production's figures did not move: its text files
 are byte for byte the old ones, and its ``--json`` gained only the new keys of the price table.
+
+Changed on purpose since: the comparison column and the budget verdict come from the config's ``[cost]``
+section (the example declares EUR, the EC2 instance and staging's 9 / 7 EUR budget), so staging's two
+goal lines became one budget line (same figures; the looser 25 EUR line went); and a missing traffic
+profile no longer stops the command: production, which has no profile file, is priced with the assumed
+profile the report names (exit 0 instead of 2). Every figure of the tables is unchanged.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The monthly cost of one environment (`warmkeeper cost`): MODELLED from list prices, never measured.
 
 - ``prices``: the price tables (``tables/<region>.toml``) as pydantic models, and ``--prices`` overrides;
-- ``profile``: the traffic profile (``traffic-<env>.toml`` beside the config);
+- ``profile``: the traffic profile (``traffic-<env>.toml`` beside the config, or flags);
 - ``environment``: what the model needs from one environment of the config;
 - ``model``: the model, one small function per cost line, the three scenarios, the idle month and
   the front doors side by side;
@@ -33,6 +33,7 @@ from warmkeeper.cost.output import (
     STAGING_GOAL_EUR,
     STAGING_IDLE_GOAL_EUR,
     STAGING_TARGET_EUR,
+    CostView,
     comparison_to_dict,
     render,
     render_comparison,
@@ -53,7 +54,13 @@ from warmkeeper.cost.prices import (
     parse_price_table,
     shipped_regions,
 )
-from warmkeeper.cost.profile import TrafficProfile, default_profile_path, load_profile, parse_profile
+from warmkeeper.cost.profile import (
+    TrafficProfile,
+    assumed_profile,
+    default_profile_path,
+    load_profile,
+    parse_profile,
+)
 
 __all__ = [
     "ASSUMPTION_KEYS",
@@ -71,6 +78,7 @@ __all__ = [
     "CostInputError",
     "CostLine",
     "CostReport",
+    "CostView",
     "EnvironmentShape",
     "FrontDoorComparison",
     "FrontDoorCost",
@@ -82,6 +90,7 @@ __all__ = [
     "ScenarioContext",
     "TrafficProfile",
     "apply_price_override",
+    "assumed_profile",
     "compare_front_doors",
     "comparison_to_dict",
     "default_profile_path",

@@ -78,3 +78,29 @@ def load_profile(path: Path) -> TrafficProfile:
 
 def default_profile_path(config: Path, env: str) -> Path:
     return config.parent / f"traffic-{env}.toml"
+
+
+# The profile `warmkeeper cost` assumes when there is no file, for the figures a flag does not give: a
+# small team's app used on working days (an assumption to replace, and said so in the report).
+ASSUMED_PROFILE: dict[str, Any] = {
+    "active_hours_per_day": 8,
+    "days_per_month": 22,
+    "requests_per_active_hour": 200,
+    "active_periods_per_day": 2,
+}
+
+
+def assumed_profile(overrides: Mapping[str, Any]) -> TrafficProfile:
+    """A profile from the flags given (`overrides`, keys of :class:`TrafficProfile`), the rest assumed;
+    its description names which figures were assumed."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    assumed = [key for key in ASSUMED_PROFILE if key not in given]
+    if assumed:
+        description = (
+            "assumed "
+            + ", ".join(f"{key} = {ASSUMED_PROFILE[key]}" for key in assumed)
+            + (" (no traffic profile file; set the figures with flags or --profile FILE)")
+        )
+    else:
+        description = "from the command's flags"
+    return parse_profile({**ASSUMED_PROFILE, **given, "description": description}, "the command's flags")
