@@ -19,6 +19,7 @@ from warmkeeper.commands import (
     config_commands,
     cost_commands,
     deploy_commands,
+    init_commands,
     ops_commands,
     twin_commands,
 )
@@ -86,6 +87,7 @@ app = typer.Typer(
     add_completion=False,
 )
 for command in (
+    init_commands.init,
     config_commands.validate,
     config_commands.synth,
     cost_commands.cost,

@@ -8,7 +8,10 @@ prints it as one line naming the file, the key or the argument, with its exit co
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -68,6 +71,25 @@ def checked_option(option: str, check: Callable[[], T]) -> T:
         return check()
     except ValueError as exc:
         raise UserError(f"{option}: {exc}") from None
+
+
+def quiet_node_banners() -> None:
+    """Before jsii starts: acknowledge the running Node.js version's deprecation and end-of-life notices.
+
+    jsii prints them as a framed banner that its Python side forwards line by line as ``b'...'`` bytes;
+    the supported versions are in the README. The end-of-life variable takes the acknowledged majors.
+    """
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    node = shutil.which("node")
+    if node is None or "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION" in os.environ:
+        return
+    try:
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    major = version.stdout.strip().lstrip("v").split(".")[0]
+    if major.isdigit():
+        os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = major
 
 
 def load(config: Path, env: str) -> tuple[AppConfig, EnvironmentSettings]:

@@ -167,6 +167,14 @@ class Container(_Strict):
         description="env var -> ARN of a Secrets Manager secret or SSM parameter (never a value)",
     )
     depends_on: list[str] = Field(default_factory=list, description="containers that must be healthy first")
+    # ECS's container dependency conditions, for a dependency that is not simply "healthy" (a container
+    # with a health command) or "started" (one without): "success" waits for a one-off container (a
+    # migration) to exit 0, which ECS then runs as a non-essential container.
+    dependency_conditions: dict[str, Literal["start", "healthy", "complete", "success"]] = Field(
+        default_factory=dict, description="depends_on name -> ECS condition (default: healthy, else start)"
+    )
+    command: list[str] | None = Field(default=None, description="overrides the image's CMD")
+    entrypoint: list[str] | None = Field(default=None, description="overrides the image's ENTRYPOINT")
     stop_timeout_seconds: int = Field(default=30, ge=2, le=MAX_STOP_TIMEOUT_SECONDS)
     health: HealthCheck
     # Unset: the twin runs this container's image (runtime = "containers" in [environments.local]).
@@ -474,6 +482,18 @@ class AppConfig(_Strict):
                     raise ValueError(f"container {c.name!r} depends on unknown container {dep!r}")
                 if dep == c.name:
                     raise ValueError(f"container {c.name!r} depends on itself")
+            for dep, condition in c.dependency_conditions.items():
+                if dep not in c.depends_on:
+                    raise ValueError(
+                        f"container {c.name!r}: dependency_conditions names {dep!r}, not in depends_on"
+                    )
+                if condition == "healthy" and not self.container(dep).health.command:
+                    raise ValueError(
+                        f"container {c.name!r} waits for {dep!r} to be healthy, but {dep!r} has no "
+                        "health command"
+                    )
+                if condition in ("complete", "success") and self.container(dep).entry:
+                    raise ValueError(f"container {c.name!r} waits for the entry container {dep!r} to exit")
             local_texts = [*c.local.command, *c.local.environment.values()] if c.local else []
             for text in local_texts:
                 for match in _PLACEHOLDER.finditer(text):
@@ -507,6 +527,10 @@ class AppConfig(_Strict):
     @property
     def entry_container(self) -> Container:
         return next(c for c in self.containers if c.entry)
+
+    def runs_to_completion(self, name: str) -> bool:
+        """Whether another container waits for this one to exit: ECS runs it as non-essential."""
+        return any(c.dependency_conditions.get(name) in ("complete", "success") for c in self.containers)
 
     def container(self, name: str) -> Container:
         for c in self.containers:

@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from warmkeeper.clikit import ConfigOption, EnvOption, UserError, checked_option, load, out
+from warmkeeper.clikit import (
+    ConfigOption,
+    EnvOption,
+    UserError,
+    checked_option,
+    load,
+    out,
+    quiet_node_banners,
+)
 from warmkeeper.config import LOCAL_ENVIRONMENT, AppConfig, load_config
 
 
@@ -88,7 +96,7 @@ def synth(
     )
     created = _writable_folder(output)
 
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    quiet_node_banners()
     from warmkeeper.infra.app import synthesize_stack
 
     try:

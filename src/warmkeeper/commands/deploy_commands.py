@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from warmkeeper.clikit import ConfigOption, EnvOption, UserError, err, load, out
+from warmkeeper.clikit import ConfigOption, EnvOption, UserError, err, load, out, quiet_node_banners
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.core.errors import ExitCode
 
@@ -59,6 +59,8 @@ def _context(
 def _deployer(cfg: AppConfig, env: str, settings: EnvironmentSettings, output: Path | None) -> Any:
     from warmkeeper.deploy.release import AwsDeployer
     from warmkeeper.deploy.synthesis import synthesize_with_infra
+
+    quiet_node_banners()
 
     context, _cdk = _context(cfg, env, settings, output or Path("cdk.out") / f"deploy-{env}", out)
     return AwsDeployer(context, synthesize=synthesize_with_infra)
@@ -157,6 +159,8 @@ def destroy(
         raise UserError("--env local: the twin has no stack to destroy; stop it with Ctrl-C")
     from warmkeeper.deploy.destroy import Destroyer
     from warmkeeper.deploy.synthesis import synthesize_with_infra
+
+    quiet_node_banners()
 
     context, _cdk = _context(cfg, env, settings, output or Path("cdk.out") / f"destroy-{env}", out)
     _finish(Destroyer(context, synthesize=synthesize_with_infra).destroy(timeout_seconds=timeout))

@@ -33,6 +33,13 @@ HEALTH_CHECK_GRACE_SECONDS = 60
 # bounds how long a DNS client in the VPC would keep a stopped task's record.
 CLOUD_MAP_DNS_TTL_SECONDS = 10
 # A complete Secrets Manager ARN ends with the 6-character suffix Secrets Manager appends to the name.
+# The config's dependency conditions as ECS names them.
+_CONDITIONS = {
+    "start": ecs.ContainerDependencyCondition.START,
+    "healthy": ecs.ContainerDependencyCondition.HEALTHY,
+    "complete": ecs.ContainerDependencyCondition.COMPLETE,
+    "success": ecs.ContainerDependencyCondition.SUCCESS,
+}
 _COMPLETE_SECRET_ARN = re.compile(r"^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$")
 
 
@@ -89,7 +96,9 @@ class AppService(Construct):
                         container=self.containers[dependency],
                         # HEALTHY needs a health check on the dependency; without one, "started" is
                         # the most ECS can know.
-                        condition=ecs.ContainerDependencyCondition.HEALTHY
+                        condition=_CONDITIONS[container.dependency_conditions[dependency]]
+                        if dependency in container.dependency_conditions
+                        else ecs.ContainerDependencyCondition.HEALTHY
                         if settings.config.container(dependency).health.command
                         else ecs.ContainerDependencyCondition.START,
                     )
@@ -181,7 +190,10 @@ class AppService(Construct):
             container.name,
             container_name=container.name,
             image=images.image_for(container),
-            essential=True,
+            # A container another one waits to see exit (a migration) must be allowed to stop.
+            essential=not settings.config.runs_to_completion(container.name),
+            command=container.command,
+            entry_point=container.entrypoint,
             cpu=container.cpu or None,
             # A reservation, not a hard limit: a container may borrow the task's spare memory.
             memory_reservation_mib=container.memory or None,
