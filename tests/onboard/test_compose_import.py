@@ -125,7 +125,8 @@ REFUSED = {
         "services.web.devices: refused",
     ),
     "same port": (
-        "services:\n  web:\n    image: nginx\n    ports: ['80:80']\n  admin:\n    image: nginx\n    expose: ['80']\n",
+        "services:\n  web:\n    image: nginx\n    ports: ['80:80']\n"
+        "  admin:\n    image: nginx\n    expose: ['80']\n",
         "services 'web' and 'admin' both listen on port 80",
     ),
     "ambiguous entry": (
@@ -135,7 +136,8 @@ REFUSED = {
     ),
     "no port": ("services:\n  web:\n    image: nginx\n", "services.web: no port"),
     "bind mount into a built image": (
-        "services:\n  web:\n    build: .\n    ports: ['80:80']\n    volumes: ['./Caddyfile:/etc/caddy/Caddyfile']\n",
+        "services:\n  web:\n    build: .\n    ports: ['80:80']\n"
+        "    volumes: ['./Caddyfile:/etc/caddy/Caddyfile']\n",
         "COPY ./Caddyfile /etc/caddy/Caddyfile in the Dockerfile",
     ),
 }
