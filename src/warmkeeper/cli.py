@@ -8,7 +8,7 @@ stderr, no traceback, and the exit code of the table in docs/technical/interface
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -86,10 +86,35 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            shown = version("warmkeeper")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            shown = "unknown (not installed)"
+        typer.echo(f"warmkeeper {shown}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Run a small web app on ECS Fargate that sleeps at zero tasks and wakes on the first request."""
+
+
 for command in (
     init_commands.init,
     config_commands.validate,
     config_commands.synth,
+    config_commands.schema,
     cost_commands.cost,
     deploy_commands.deploy,
     deploy_commands.rollback,

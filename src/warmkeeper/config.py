@@ -113,7 +113,8 @@ class ConfigError(WarmkeeperError):
 
 class _Strict(BaseModel):
     # Unknown keys are errors: a typo must not silently fall back to a default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A field's docstring is its description: docs/config.md and `warmkeeper schema` are generated from them.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class HealthCheck(_Strict):
@@ -122,9 +123,13 @@ class HealthCheck(_Strict):
         default=None, description="ECS container health check command, e.g. ['CMD-SHELL', '...']"
     )
     interval_seconds: int = Field(default=5, ge=5, le=300)
+    """seconds between two runs of the health command"""
     timeout_seconds: int = Field(default=3, ge=2, le=120)
+    """seconds one run of the health command may take"""
     retries: int = Field(default=3, ge=1, le=10)
+    """failed runs in a row before the container counts as unhealthy"""
     start_period_seconds: int = Field(default=10, ge=0, le=300)
+    """seconds after start during which failures do not count"""
 
     @field_validator("path")
     @classmethod
@@ -155,13 +160,16 @@ class LocalRun(_Strict):
 
 class Container(_Strict):
     name: ResourceName
+    """the container's name: part of AWS resource names and of log streams"""
     image: str | None = Field(default=None, description="full image URI; else built from `build`")
     build: str | None = Field(default=None, description="build directory (with a Dockerfile), relative")
     port: int = Field(ge=1, le=65535)
+    """the port the container listens on (one listener per port in a task)"""
     entry: bool = Field(default=False, description="the container the load balancer sends traffic to")
     cpu: int = Field(default=0, ge=0, description="CPU units reserved in the task (1024 = 1 vCPU)")
     memory: int = Field(default=0, ge=0, description="memory (MiB) reserved in the task")
     environment: dict[str, str] = Field(default_factory=dict)
+    """environment variables of the container (plain values; secrets go in `secrets`)"""
     secrets: dict[str, str] = Field(
         default_factory=dict,
         description="env var -> ARN of a Secrets Manager secret or SSM parameter (never a value)",
@@ -176,7 +184,9 @@ class Container(_Strict):
     command: list[str] | None = Field(default=None, description="overrides the image's CMD")
     entrypoint: list[str] | None = Field(default=None, description="overrides the image's ENTRYPOINT")
     stop_timeout_seconds: int = Field(default=30, ge=2, le=MAX_STOP_TIMEOUT_SECONDS)
+    """seconds between SIGTERM and SIGKILL when ECS stops the container"""
     health: HealthCheck
+    """how the container's readiness is checked"""
     # Unset: the twin runs this container's image (runtime = "containers" in [environments.local]).
     local: LocalRun | None = Field(default=None, description="how the twin runs it as a local process")
 
@@ -199,7 +209,9 @@ class Container(_Strict):
 
 class IngressSettings(_Strict):
     domain: str | None = None
+    """the domain people use, for every AWS environment that sets none"""
     certificate_arn: CertificateArn = None
+    """the ACM certificate of `domain`, for every AWS environment that sets none"""
 
 
 class ScaleToZeroPolicy(_Strict):
@@ -209,10 +221,12 @@ class ScaleToZeroPolicy(_Strict):
     min_warm_minutes: float = Field(default=2, ge=0, le=60, description="never sleep sooner after a wake")
     max_lease_minutes: int = Field(default=240, ge=1, le=1440, description="bound of one keep-alive lease")
     default_lease_minutes: int = Field(default=30, ge=1, le=1440)
+    """a keep-alive lease's length when the caller gives none"""
     wake_timeout_seconds: int = Field(
         default=180, ge=30, le=1800, description="a wake not healthy by then counts as failed"
     )
     retry_after_seconds: int = Field(default=10, ge=1, le=120)
+    """the Retry-After of a 503 answered while the service wakes"""
     ignore_user_agents: list[str] = Field(
         default_factory=lambda: list(DEFAULT_IGNORE_USER_AGENTS),
         description="case-insensitive substrings; such requests never wake the service",
@@ -232,27 +246,43 @@ class EnvironmentSettings(_Strict):
     region: str | None = Field(default=None, description="AWS region; unset: the AWS configuration's")
     account: str | None = Field(default=None, description="AWS account id; unset: the CLI's credentials")
     cpu: int = 256
+    """the task's CPU units (1024 = 1 vCPU); a Fargate task size"""
     memory: int = 512
+    """the task's memory in MiB; must be allowed with `cpu` on Fargate"""
     architecture: Literal["arm64", "x86_64"] = "arm64"
+    """the CPU architecture the images are built for and run on"""
     spot: bool = False
+    """run on Fargate Spot (cheaper; a task may be interrupted with 2 minutes' notice)"""
     min_tasks: int = Field(default=0, ge=0, le=100)
+    """tasks always running (0 with scale_to_zero)"""
     max_tasks: int = Field(default=1, ge=1, le=100)
+    """most tasks autoscaling may run (1 with scale_to_zero)"""
     scale_to_zero: bool = True
+    """sleep at zero tasks after `idle_minutes` without a request, wake on the next"""
     idle_minutes: int = Field(default=5, ge=1, le=1440)
+    """minutes without a request before the environment sleeps"""
     log_retention_days: int = 14
+    """days CloudWatch Logs keeps the containers' and the waker's logs"""
     alarm_email: str | None = None
+    """address subscribed to the environment's alarms"""
     domain: str | None = None
+    """the environment's domain (needs `certificate_arn` except behind a load balancer)"""
     certificate_arn: CertificateArn = None
+    """the ACM certificate of `domain`"""
     # "cloudfront": CloudFront in front of an internal load balancer (a VPC origin). The load balancer
     # then has no public IPv4 address (two are billed all month otherwise) and the environment gets
     # HTTPS on *.cloudfront.net without a domain. "http_api": an API Gateway HTTP API reaching the
     # tasks through a VPC link and Cloud Map: no load balancer at all, no hourly charge. See
     # docs/technical/ecs-fargate.md.
     front_door: Literal["load_balancer", "cloudfront", "http_api"] = "load_balancer"
+    """what receives requests: an internet-facing load balancer, CloudFront in front of an internal one,
+    or an API Gateway HTTP API (no load balancer)"""
     # front_door = "http_api" only: the stage's throttling (steady requests per second, and the burst
     # above it), past which API Gateway answers 429. A cost guard: every request is billed.
     api_rate_limit: int = Field(default=50, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
+    """front_door = 'http_api': steady requests per second before API Gateway answers 429"""
     api_burst_limit: int = Field(default=100, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
+    """front_door = 'http_api': requests allowed in a burst above the steady rate"""
     # Only with front_door = "cloudfront": the origin response timeout AWS allows this account. Raise it
     # only after AWS approved a quota increase; a hold whose Lambda would outlast it is refused.
     cloudfront_origin_timeout_quota_seconds: int = Field(
@@ -279,12 +309,16 @@ class EnvironmentSettings(_Strict):
     drain_seconds: int | None = Field(
         default=None, ge=0, le=MAX_STOP_TIMEOUT_SECONDS - DRAIN_STOP_MARGIN_SECONDS
     )
+    """seconds the entry container keeps accepting requests after SIGTERM (it reads
+    WARMKEEPER_DRAIN_SECONDS); unset: the front door's default"""
     # Local twin only, when it models an HTTP API (front_door = "http_api" in [environments.local]): how
     # long its edge keeps a discovery list of healthy tasks before it looks again (API Gateway's Cloud Map
     # cache; AWS publishes no figure, so the default is ASSUMED).
     discovery_cache_seconds: float = Field(default=HTTP_API_ASSUMED_DISCOVERY_CACHE_SECONDS, ge=0, le=300)
+    """local twin modelling an HTTP API: seconds its edge keeps a list of healthy tasks (assumed)"""
     target_requests_per_task: int = Field(default=500, ge=1, description="autoscaling target (per minute)")
     target_cpu_percent: int = Field(default=60, ge=10, le=95)
+    """autoscaling target of an always-on environment (average CPU)"""
     edge_port: int = Field(default=8080, ge=1, le=65535, description="local twin only: the public port")
     runtime: Literal["processes", "containers"] = Field(
         default="processes",
@@ -451,12 +485,19 @@ class AppConfig(_Strict):
     """The whole file, validated. Use :meth:`environment` to get one environment's settings."""
 
     app: AppSection
+    """the app"""
     containers: Annotated[list[Container], Field(min_length=1)]
+    """the containers of the one task (one of them with entry = true)"""
     ingress: IngressSettings = Field(default_factory=IngressSettings)
+    """domain and certificate shared by the AWS environments"""
     scale_to_zero: ScaleToZeroPolicy = Field(default_factory=ScaleToZeroPolicy)
+    """how the waker answers while cold, and the guards of the sleep decision"""
     cost: CostSettings = Field(default_factory=CostSettings)
+    """what `warmkeeper cost` shows beyond the figures"""
     defaults: dict[str, Any] = Field(default_factory=dict)
+    """keys of an environment shared by all of them (see the environment keys)"""
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """NAME -> the keys of that environment; `local` is the twin"""
     # Where the file was read from: relative build and cwd paths are resolved against its folder.
     source: Path = Field(default=Path("warmkeeper.toml"), exclude=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -110,3 +111,15 @@ def synth(
     out.print(f"wrote {synthesized.template}")
     if synthesized.images_template is not None:
         out.print(f"wrote {synthesized.images_template}")
+
+
+def schema(
+    as_markdown: Annotated[
+        bool, typer.Option("--markdown", help="The reference as Markdown (docs/config.md) instead.")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of warmkeeper.toml, for editors (Even Better TOML / Taplo)."""
+    from warmkeeper.config_reference import json_schema, markdown
+
+    text = markdown() if as_markdown else json.dumps(json_schema(), indent=2)
+    out.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)

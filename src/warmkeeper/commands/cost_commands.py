@@ -59,7 +59,8 @@ def cost(
         ),
     ] = False,
 ) -> None:
-    """Modelled monthly cost (USD, or EUR if [cost] says so): this environment vs always on."""
+    """Modelled monthly cost (USD, or EUR if the config's cost section says so): this environment vs
+    always on."""
     # The cost model, pydantic's price tables and rich's tables load when a cost is asked for: every
     # other command starts without them.
     from warmkeeper.cost import (
