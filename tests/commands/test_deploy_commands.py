@@ -73,7 +73,7 @@ def test_local_deploy_hands_over_to_the_twin(monkeypatch: pytest.MonkeyPatch) ->
     result = invoke("deploy", "--env", "local", "--timeout", "90", "--image-tag", "v7")
 
     assert result.exit_code == 1
-    assert calls == [("cityguided", 8080, {"timeout_seconds": 90.0, "image_tag": "v7"})]
+    assert calls == [("cityguided", 8080, {"timeout_seconds": 90.0, "image_tag": "v7", "verify": True})]
 
 
 def test_an_unbounded_timeout_is_refused_in_one_line() -> None:
@@ -157,7 +157,7 @@ AWS_COMMANDS: dict[str, list[str]] = {
     "rollback": ["rollback"],
     "destroy": ["destroy"],
 }
-LOCAL_COMMANDS = {"validate", "synth", "cost", "up"}  # no AWS call: no credentials needed
+LOCAL_COMMANDS = {"init", "validate", "synth", "schema", "cost", "up"}  # no AWS call: no credentials needed
 SKIPPED_WITHOUT_CREDENTIALS = {"smoke"}  # documented: CI without an account stays green
 
 

@@ -219,7 +219,8 @@ def test_cold_service_is_not_woken_and_not_waited_for(cold: Harness) -> None:
 
     cold.cdk.steps = [new_revision, stack_done]
 
-    result = cold.deployer.deploy("v2", timeout_seconds=600)
+    # --no-verify: the new revision is not run before the next wake (tests/deploy/test_trial_run.py).
+    result = cold.deployer.deploy("v2", timeout_seconds=600, verify=False)
 
     assert (result.exit_code, result.outcome) == (0, DeployOutcome.COLD), cold.output
     assert result.message == "service is cold: nothing to roll, next wake runs v2"

@@ -250,6 +250,41 @@ def test_failing_new_version_keeps_the_old_one_serving_and_exits_1(deployed: Dep
     assert twin.details()["version"] == serving_task["version"]
 
 
+def test_a_broken_deploy_to_a_cold_twin_fails_and_the_next_wake_runs_the_previous(deployed: Deployed) -> None:
+    twin = deployed.twin
+    serving = version_now(twin)
+    twin.make_cold()
+    deployed.next_version(extra_environment=BROKEN_API)
+
+    result = deploy(deployed.config)
+
+    # The new revision was started once, out of service, failed its check: the deploy says so.
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "a check of the new revision, out of service" in result.stdout
+    assert "the previous revision stays current and the twin stays cold" in result.stderr
+    report = twin.status()
+    assert (report.state, report.running, report.desired) == ("COLD", 0, 0)
+    # No visitor met the broken revision: the next wake runs the one that worked.
+    assert version_now(twin) == serving
+
+
+def test_a_deploy_to_a_cold_twin_is_checked_once_then_sleeps(deployed: Deployed) -> None:
+    twin = deployed.twin
+    twin.make_cold()
+    started_before = twin.details()["tasks_started"]
+    new = deployed.next_version()
+
+    result = deploy(deployed.config)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed its health checks" in result.stdout and "the next wake runs it" in result.stdout
+    details = twin.details()
+    assert details["tasks_started"] == started_before + 1 and details["tasks"] == []
+    report = twin.status()
+    assert (report.state, report.running, report.desired) == ("COLD", 0, 0)
+    assert version_now(twin) == new
+
+
 def test_deploy_while_cold_starts_nothing_and_the_next_wake_runs_it(deployed: Deployed) -> None:
     twin = deployed.twin
     twin.make_cold()
@@ -262,7 +297,8 @@ def test_deploy_while_cold_starts_nothing_and_the_next_wake_runs_it(deployed: De
     started_before = twin.details()["tasks_started"]
     new = deployed.next_version()
 
-    result = deploy(deployed.config)
+    # --no-verify: the twin is not asked to start the new revision before the next wake.
+    result = run_cli(*DEPLOY, str(deployed.config), "--no-verify", timeout=180)
 
     assert result.returncode == 0, result.stdout + result.stderr
     # A revision names one version: never reused, not even after a failed deploy.

@@ -10,6 +10,7 @@ import pytest
 from warmkeeper.config import AppConfig, Container, load_config, parse_config
 from warmkeeper.local.supervisor import (
     LocalService,
+    TaskPhase,
     TaskSpec,
     health_deadline_seconds,
     startup_order,
@@ -74,6 +75,30 @@ def other_revision(cfg: AppConfig) -> AppConfig:
     data = cfg.model_dump(mode="json")
     data["containers"][1]["local"]["environment"] = {"APP_VERSION": "2"}
     return parse_config(data, cfg.source)
+
+
+def test_a_checked_rollout_on_a_cold_service_starts_one_task_out_of_service_and_stops_it() -> None:
+    cfg = load_config(EXAMPLE)
+    service = LocalService(cfg, on_event=lambda kind, message: None)
+    try:
+        new = TaskSpec(other_revision(cfg), 2)
+        rollout = service.begin_rollout(new, verify_cold=True)
+        assert rollout is not None and rollout.trial and rollout.old_tasks == []
+        (trial,) = rollout.new_tasks
+        assert not trial.in_service and service.snapshot().desired == 0
+        service.end_rollout(rollout, succeeded=True)
+        assert trial.phase is TaskPhase.STOPPED
+        snapshot = service.snapshot()
+        assert snapshot.spec is new and snapshot.rollout is None and snapshot.desired == 0
+        # A failed check gives the previous revision back.
+        newer = TaskSpec(other_revision(cfg), 3)
+        failed = service.begin_rollout(newer, verify_cold=True)
+        assert failed is not None
+        service.end_rollout(failed, succeeded=False)
+        assert service.snapshot().spec is new
+    finally:
+        service.close()
+    assert service.leftovers() == []
 
 
 def test_a_rollout_on_a_cold_service_starts_nothing_and_makes_the_revision_current() -> None:

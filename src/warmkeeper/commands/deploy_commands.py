@@ -67,7 +67,13 @@ def _deployer(cfg: AppConfig, env: str, settings: EnvironmentSettings, output: P
 
 
 def _deploy_local(
-    cfg: AppConfig, settings: EnvironmentSettings, timeout: float, dry_run: bool, image_tag: str | None
+    cfg: AppConfig,
+    settings: EnvironmentSettings,
+    timeout: float,
+    dry_run: bool,
+    image_tag: str | None,
+    *,
+    verify: bool = True,
 ) -> None:
     if dry_run:
         raise UserError(
@@ -77,7 +83,7 @@ def _deploy_local(
         deploy_local,
     )  # the twin's client: only for --env local
 
-    code = deploy_local(cfg, settings, timeout_seconds=timeout, image_tag=image_tag)
+    code = deploy_local(cfg, settings, timeout_seconds=timeout, image_tag=image_tag, verify=verify)
     raise typer.Exit(int(code) if isinstance(code, int) else ExitCode.OK)
 
 
@@ -100,21 +106,32 @@ def deploy(
         bool, typer.Option("--dry-run", help="Run the checks and show `cdk diff` only.")
     ] = False,
     output: OutputOption = None,
+    no_verify: Annotated[
+        bool,
+        typer.Option(
+            "--no-verify",
+            help="A sleeping environment: do not run the new revision once to check it (the next wake does).",
+        ),
+    ] = False,
 ) -> None:
     """Deploy a version: checks first, then `cdk deploy`, then follow ECS until it is done.
 
-    Exit codes: 0 deployed (or the service is cold: the next wake runs it), 1 failed or rolled back,
-    2 a check failed before anything changed, 3 timed out.
+    A sleeping environment's new revision is started once and must pass its health checks, then it
+    sleeps again; a revision that fails is taken out of service.
+
+    Exit codes: 0 deployed (checked, if the environment sleeps), 1 failed, rolled back, or the new
+    revision failed its check, 2 a check failed before anything changed, 3 timed out.
     """
     cfg, settings = load(config, env)
     if env == "local":
-        _deploy_local(cfg, settings, timeout, dry_run, image_tag or None)
+        _deploy_local(cfg, settings, timeout, dry_run, image_tag or None, verify=not no_verify)
         return
     if not image_tag:
         raise UserError(
             "--image-tag is required for an AWS environment (the tag `make images TAG=...` pushed)"
         )
-    _finish(_deployer(cfg, env, settings, output).deploy(image_tag, timeout_seconds=timeout, dry_run=dry_run))
+    deployer = _deployer(cfg, env, settings, output)
+    _finish(deployer.deploy(image_tag, timeout_seconds=timeout, dry_run=dry_run, verify=not no_verify))
 
 
 def rollback(

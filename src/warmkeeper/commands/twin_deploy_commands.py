@@ -63,6 +63,7 @@ def deploy_local(
     timeout_seconds: float = 600.0,
     *,
     image_tag: str | None = None,
+    verify: bool = True,
     console: Console | None = None,
     error_console: Console | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -77,7 +78,7 @@ def deploy_local(
     console = console or out
     error_console = error_console or err
     control = TwinControl(cfg, settings)
-    started = control.start_deploy(cfg, label=image_tag, timeout_seconds=timeout_seconds)
+    started = control.start_deploy(cfg, label=image_tag, timeout_seconds=timeout_seconds, verify=verify)
     run_id = str(started["id"])
     version = escape(str(started["version"]))
     console.print(

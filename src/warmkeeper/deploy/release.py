@@ -5,7 +5,9 @@ stack and the images of the tag in its repositories (resolved to digests), the s
 CDK bootstrap, synthesis (images pinned by digest) and cdk-nag. Then the pinned CDK CLI deploys the
 checked cloud assembly (the service stack only) while :func:`follow` reports progress. The
 service's desired count is never touched: the template has none, so a cold service stays cold and
-a warm one rolls (minimum healthy 100 %, circuit breaker with rollback).
+a warm one rolls (minimum healthy 100 %, circuit breaker with rollback). A cold service's new
+revision is then run once on its own and must pass its health checks (:mod:`.trial_run`); one that
+fails is taken out of service and the deploy fails (``--no-verify`` skips the check).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from warmkeeper.deploy.preflight import (
     resolve_image_digests,
 )
 from warmkeeper.deploy.synthesis import Synthesizer, check_template_images
+from warmkeeper.deploy.trial_run import TrialResult, TrialRun
 from warmkeeper.naming import OUTPUT_PARAMETER_PREFIX, built_containers, function_name
 
 DEFAULT_TIMEOUT_SECONDS = 1200.0
@@ -58,6 +61,7 @@ class AwsDeployer:
         dry_run: bool = False,
         expected_digests: Mapping[str, str] | None = None,
         record: bool = True,
+        verify: bool = True,
     ) -> DeployResult:
         """Check, deploy (or diff), follow. Raises :class:`PreflightError` before any change."""
         context = self.context
@@ -105,6 +109,7 @@ class AwsDeployer:
 
         observer = Observer(clients, self.stack_name)
         baseline = observer.observe()
+        previous = self._task_definition(observer)
         started_at = datetime.now(UTC)
         context.console.print(f"→ cdk deploy {self.stack_name} (image tag {tag})", highlight=False)
         process = context.runner.start(deploy_args(context.assembly_dir, self.stack_name))
@@ -120,11 +125,44 @@ class AwsDeployer:
             poll_seconds=self.poll_seconds,
             started_at=started_at,
         )
+        if result.outcome == DeployOutcome.COLD and verify:
+            trial = self._verify(observer, previous, timeout_seconds)
+            if not trial.passed:
+                return DeployResult(ExitCode.FAILED, trial.message, DeployOutcome.FAILED)
+            result_message = f"{result.message} (checked: {trial.message})"
+        else:
+            result_message = result.message
         if result.exit_code == 0 and record:
             self._record(
                 Release(tag, dict(digests), started_at.isoformat(timespec="seconds"), result.outcome)
             )
-        return DeployResult(result.exit_code, result.message, result.outcome)
+        return DeployResult(result.exit_code, result_message, result.outcome)
+
+    def _task_definition(self, observer: Observer) -> str | None:
+        """The service's task definition now (None: no service yet)."""
+        if not observer.cluster or not observer.service:
+            return None
+        found = self.context.clients.ecs.describe_services(
+            cluster=observer.cluster, services=[observer.service]
+        )
+        services = [s for s in found.get("services", []) if s.get("status") != "INACTIVE"]
+        return str(services[0]["taskDefinition"]) if services else None
+
+    def _verify(self, observer: Observer, previous: str | None, timeout_seconds: float) -> TrialResult:
+        current = self._task_definition(observer)
+        assert current is not None and observer.cluster and observer.service  # COLD: the service exists
+        trial = TrialRun(
+            self.context.clients.ecs,
+            cluster=observer.cluster,
+            service=observer.service,
+            console=self.context.console,
+            clock=self.context.clock,
+            sleep=self.context.sleep,
+            # As long as a wake may take before it counts as failed.
+            timeout_seconds=min(timeout_seconds, float(self.context.cfg.scale_to_zero.wake_timeout_seconds)),
+            poll_seconds=self.poll_seconds,
+        )
+        return trial.verify(current, previous if previous != current else None)
 
     def _record(self, release: Release) -> None:
         stack = describe_stack(self.context.clients.cloudformation, self.stack_name)

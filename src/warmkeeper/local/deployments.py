@@ -71,7 +71,7 @@ class Deployments:
                 )
             self._last_revision = max(self._last_revision, current_revision) + 1
             spec = TaskSpec(request.cfg, self._last_revision, request.label)
-            run = DeployRun(f"d{spec.revision}", spec, request.timeout_seconds)
+            run = DeployRun(f"d{spec.revision}", spec, request.timeout_seconds, verify=request.verify)
             for note in request.notes:
                 run.add(note)
             self._runs[run.run_id] = run

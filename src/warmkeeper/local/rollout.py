@@ -23,8 +23,10 @@ cached discovery list refreshes, and the old task's entry container keeps accept
 drain window after SIGTERM (``drain_seconds``), so the deploy waits the window out in the stop.
 
 While it runs the controller observes ``deployment_in_progress`` and never puts the twin to sleep:
-the guard of :func:`warmkeeper.core.decide`. A deploy on a cold twin starts nothing: the new
-revision becomes current and the next wake runs it.
+the guard of :func:`warmkeeper.core.decide`. A deploy on a cold twin is checked as on AWS: one task of
+the new revision starts out of service and must turn healthy, then stops (the twin stays cold and the
+new revision is current); one that fails leaves the previous revision current and the deploy fails.
+With ``verify`` off (``--no-verify``) it starts nothing and the next wake runs the new revision.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class DeployRequest:
     label: str | None
     timeout_seconds: float
     notes: list[str]  # what the deploy does not change (said once, at the start)
+    verify: bool = True  # a cold twin: run the new revision once before it becomes current
 
 
 def parse_deploy_request(
@@ -119,7 +122,10 @@ def parse_deploy_request(
     timeout = document.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 86400:
         raise DeployRequestError(400, "timeout_seconds: a number of seconds above 0 (at most one day)")
-    return DeployRequest(cfg, label, float(timeout), deploy_notes(running, settings, cfg))
+    verify = document.get("verify", True)
+    if not isinstance(verify, bool):
+        raise DeployRequestError(400, "verify: true or false")
+    return DeployRequest(cfg, label, float(timeout), deploy_notes(running, settings, cfg), verify)
 
 
 def deploy_notes(running: AppConfig, settings: EnvironmentSettings, new: AppConfig) -> list[str]:
@@ -148,6 +154,7 @@ class DeployRun:
     run_id: str
     spec: TaskSpec
     timeout_seconds: float
+    verify: bool = True
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
     events: list[DeployEvent] = field(default_factory=list)
@@ -291,7 +298,7 @@ def run_rollout(twin: RolloutTarget, run: DeployRun, emit: Callable[[str], None]
 def _rollout_steps(twin: RolloutTarget, run: DeployRun, say: Callable[[str], None]) -> None:
     service = twin.service
     spec = run.spec
-    rollout = service.begin_rollout(spec)
+    rollout = service.begin_rollout(spec, verify_cold=run.verify)
     if rollout is None:
         run.finish(
             RolloutOutcome.COLD,
@@ -316,6 +323,10 @@ def _roll(twin: RolloutTarget, run: DeployRun, rollout: Rollout, say: Callable[[
     spec = run.spec
     deadline = run.started_monotonic + run.timeout_seconds
     serving = f"{_names(rollout.old_tasks)} keeps serving" if rollout.old_tasks else "no task was serving"
+    if rollout.trial:
+        serving = (
+            "the twin is cold: a check of the new revision, out of service, before the next wake runs it"
+        )
     for task in rollout.new_tasks:
         say(f"started task {task.task_id} ({spec.version}): {_ports(task)}; {serving}")
     run.mark("started")
@@ -350,15 +361,29 @@ def _roll(twin: RolloutTarget, run: DeployRun, rollout: Rollout, say: Callable[[
             time.sleep(POLL_SECONDS)
     except _HaltError as stopped:
         service.end_rollout(rollout, succeeded=False)
+        kept = (
+            "the previous revision stays current"
+            if rollout.trial
+            else f"{_names(rollout.old_tasks)} kept serving"
+        )
         run.finish(
             stopped.outcome,
             f"deploy of {spec.version} {stopped.outcome.value.replace('_', ' ')}: {stopped}; "
-            f"{_names(rollout.old_tasks)} kept serving, the new task was stopped",
+            f"{kept}, the new task was stopped",
         )
         return
     healthy_after = run.mark("healthy")
     for task in rollout.new_tasks:
         say(f"task {task.task_id} healthy after {healthy_after:.1f} s")
+    if rollout.trial:
+        service.end_rollout(rollout, succeeded=True)  # stops the trial task; the new revision stays
+        run.mark("stopped")
+        run.finish(
+            RolloutOutcome.COLD,
+            f"the twin is cold: {spec.version} started once, passed its health checks in "
+            f"{healthy_after:.1f} s and stopped; it is current and the next wake runs it",
+        )
+        return
 
     # 3. Switch: the new tasks become the targets, the old ones leave the edge.
     draining = service.promote_rollout(rollout)
@@ -468,7 +493,10 @@ def _abort(
     say(f"task {failed.task_id} ({run.spec.version}) failed: {reason}")
     twin.service.end_rollout(rollout, succeeded=False)
     say(f"task {failed.task_id} stopped")
-    run.finish(
-        RolloutOutcome.FAILED,
-        f"deploy of {run.spec.version} failed: {reason}; {_names(rollout.old_tasks)} kept serving",
+    kept = (
+        f"the previous revision stays current and the twin stays cold (the next wake runs it), "
+        f"not {run.spec.version}"
+        if rollout.trial
+        else f"{_names(rollout.old_tasks)} kept serving"
     )
+    run.finish(RolloutOutcome.FAILED, f"deploy of {run.spec.version} failed: {reason}; {kept}")

@@ -369,6 +369,9 @@ class Rollout:
     old_tasks: list[LocalTask] = field(default_factory=list)
     # Set when the service is scaled to zero mid-deploy (a forced sleep, the twin stopping).
     cancelled: threading.Event = field(default_factory=threading.Event)
+    # A cold service's check: one task of the new revision runs out of service until healthy, then
+    # stops; nothing is switched or drained.
+    trial: bool = False
 
 
 class LocalService:
@@ -544,8 +547,10 @@ class LocalService:
 
     # -- rolling deploys (driven by warmkeeper.local.rollout) -------------------------------------------
 
-    def begin_rollout(self, spec: TaskSpec) -> Rollout | None:
-        """Make `spec` current. Cold (nothing wanted): that is all, the next wake runs it; returns None.
+    def begin_rollout(self, spec: TaskSpec, verify_cold: bool = False) -> Rollout | None:
+        """Make `spec` current. Cold (nothing wanted) without `verify_cold`: that is all, the next wake
+        runs it; returns None. Cold with it: one trial task of `spec`, out of service (a trial rollout:
+        :meth:`end_rollout` stops it, and gives the old revision back if it failed).
 
         Otherwise start as many tasks of `spec` as are desired, beside the running ones (ECS's
         maximum 200 %), out of service until :meth:`promote_rollout`; returns the rollout.
@@ -554,8 +559,14 @@ class LocalService:
             if self._rollout is not None:
                 raise RuntimeError("a rollout is already in progress")
             old_spec, self._spec = self._spec, spec
-            if self._desired == 0:
+            if self._desired == 0 and not verify_cold:
                 return None
+            if self._desired == 0:
+                rollout = Rollout(old_spec=old_spec, new_spec=spec, new_tasks=[], trial=True)
+                self._rollout = rollout
+                rollout.new_tasks.append(self._launch(spec, in_service=False))
+                self._changed()
+                return rollout
             old_tasks = [t for t in self._tasks if t.phase in (TaskPhase.STARTING, TaskPhase.HEALTHY)]
             rollout = Rollout(old_spec=old_spec, new_spec=spec, new_tasks=[], old_tasks=old_tasks)
             self._rollout = rollout
@@ -597,10 +608,11 @@ class LocalService:
                 return
             if not succeeded:
                 self._spec = rollout.old_spec
+            if not succeeded or rollout.trial:
                 for task in rollout.new_tasks:
                     task.mark_stopping()
             self._rollout = None
-        if not succeeded:
+        if not succeeded or rollout.trial:
             for task in rollout.new_tasks:
                 task.stop()
         self._changed()

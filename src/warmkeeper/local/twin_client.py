@@ -128,10 +128,14 @@ class TwinControl:
     # -- deploys (the twin only: on AWS, CloudFormation and ECS do this) --------------------------------
 
     def start_deploy(
-        self, new: AppConfig, label: str | None = None, timeout_seconds: float | None = None
+        self,
+        new: AppConfig,
+        label: str | None = None,
+        timeout_seconds: float | None = None,
+        verify: bool = True,
     ) -> dict[str, Any]:
         """Send the config just read (the new task definition) to the twin; it starts the rollout."""
-        body = deploy_request_body(new, label, timeout_seconds)
+        body = deploy_request_body(new, label, timeout_seconds, verify)
         return self._json(self._request("POST", "deploy", auth=True, body=body), "deploy")
 
     def deploy_progress(self, run_id: str, since: int = 0) -> dict[str, Any]:
@@ -143,7 +147,7 @@ class TwinControl:
 
 
 def deploy_request_body(
-    new: AppConfig, label: str | None = None, timeout_seconds: float | None = None
+    new: AppConfig, label: str | None = None, timeout_seconds: float | None = None, verify: bool = True
 ) -> dict[str, Any]:
     """The body of ``POST /_warmkeeper/deploy``: the validated config as JSON, and where it was read.
 
@@ -152,6 +156,8 @@ def deploy_request_body(
     body: dict[str, Any] = {"source": str(new.source), "config": new.model_dump(mode="json"), "label": label}
     if timeout_seconds is not None:
         body["timeout_seconds"] = timeout_seconds
+    if not verify:
+        body["verify"] = False
     return body
 
 
