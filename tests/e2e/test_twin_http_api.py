@@ -206,3 +206,53 @@ def test_without_a_drain_window_the_cached_discovery_drops_requests(
     # The edge's own error for an upstream that refuses the connection (API Gateway would say 503).
     assert set(load.failures) == {502}, Counter(load.failures)
     assert load.answers[-1][2] == "v2"
+
+
+# An entry that ignores WARMKEEPER_DRAIN_SECONDS: the standard library's server ends at SIGTERM.
+NO_DRAIN_APP = """
+[app]
+name = "no-drain"
+
+[[containers]]
+name = "web"
+image = "python:3.12-slim"
+port = 8000
+entry = true
+stop_timeout_seconds = 15
+[containers.health]
+path = "/"
+command = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')"]
+[containers.local]
+command = ["python", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+environment = { APP_VERSION = "VERSION" }
+
+[environments.local]
+front_door = "http_api"
+discovery_cache_seconds = 1
+drain_seconds = 4
+"""
+
+
+def test_a_deploy_whose_old_entry_stops_answering_inside_its_drain_window_fails(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    folder = tmp_path_factory.mktemp("http-api-drain-rule")
+    config = folder / "warmkeeper.toml"
+    config.write_text(NO_DRAIN_APP.replace("VERSION", "v1"), encoding="utf-8")
+    twin = TwinProcess(config, idle=60, log_dir=folder)
+    try:
+        wait_for(
+            lambda: twin.client.get("/", headers=API_HEADERS, follow_redirects=True).status_code == 200,
+            60,
+            "the app awake",
+        )
+        config.write_text(NO_DRAIN_APP.replace("VERSION", "v2"), encoding="utf-8")
+        result = run_cli("deploy", "--env", "local", "--config", str(config), timeout=180)
+    finally:
+        code = twin.stop()
+    assert code == 0, twin.log()
+    assert twin.leftovers() == [], twin.log()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "before its drain window of 4 s ended" in result.stderr, result.stderr
+    assert "the entry container stopped answering" in result.stderr
+    assert "must keep accepting requests for WARMKEEPER_DRAIN_SECONDS seconds after SIGTERM" in result.stderr

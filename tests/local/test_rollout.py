@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from warmkeeper.local.rollout import (
     EXIT_CODES,
     DeployRequestError,
     DeployRun,
+    DrainWatch,
     RolloutOutcome,
     exit_status,
     parse_deploy_request,
@@ -162,3 +166,39 @@ def test_deploy_without_a_twin_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(TwinNotRunningError, match="no local twin is running"):
         deploy_local(cfg, cfg.environment("local"), timeout_seconds=5)
     assert not (tmp_path / ".warmkeeper").exists()
+
+
+def _server_for(seconds: float) -> tuple[int, threading.Thread]:
+    """A loopback HTTP server that answers for `seconds`, then closes its listener."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    server.RequestHandlerClass.log_message = lambda *args: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop_later() -> None:
+        time.sleep(seconds)
+        server.shutdown()
+        server.server_close()
+
+    stopper = threading.Thread(target=stop_later, daemon=True)
+    stopper.start()
+    return server.server_address[1], stopper
+
+
+def test_the_drain_watch_names_an_entry_that_stops_answering_before_its_window_ends() -> None:
+    port, stopper = _server_for(0.6)
+    watch = DrainWatch(port, "/", window_seconds=3)
+    watch.start()
+    watch.join()
+    stopper.join()
+    assert watch.stopped_answering_after is not None
+    assert 0.5 <= watch.stopped_answering_after < 1.5
+
+
+def test_the_drain_watch_accepts_an_entry_that_answers_through_its_window() -> None:
+    port, stopper = _server_for(3.0)
+    watch = DrainWatch(port, "/", window_seconds=2)
+    watch.start()
+    watch.join()
+    assert watch.stopped_answering_after is None
+    stopper.join()

@@ -42,9 +42,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from warmkeeper.config import AppConfig, ConfigError, EnvironmentSettings, parse_config
+import httpx
+
+from warmkeeper.config import (
+    DRAIN_ENVIRONMENT_VARIABLE,
+    AppConfig,
+    ConfigError,
+    EnvironmentSettings,
+    parse_config,
+)
 from warmkeeper.core.errors import ExitCode, WarmkeeperError
 from warmkeeper.core.machine import Routing
+from warmkeeper.local.loopback import LOOPBACK
 from warmkeeper.local.supervisor import LocalService, LocalTask, Rollout, TaskPhase, TaskSpec
 
 # How often the rollout looks at its tasks and at the edge's in-flight count.
@@ -56,6 +65,10 @@ SETTLE_SECONDS = 0.25
 SWITCH_TIMEOUT_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 600.0
 MAX_LABEL_LENGTH = 64
+# The drain check: how often an old entry container is probed after SIGTERM, and how early before the
+# end of its window it may stop answering (a process needs a moment to close its listener).
+DRAIN_PROBE_SECONDS = 0.2
+DRAIN_TOLERANCE_SECONDS = 1.0
 
 
 class RolloutOutcome(StrEnum):
@@ -442,18 +455,74 @@ def _stop_behind_discovery(
         f"{names} deregistered from discovery and stopping; the edge's cached list may name it for up "
         f"to {cache_seconds:g} s, its entry accepts requests for the drain window ({twin.drain_seconds} s)"
     )
+    broken_drain: str | None = None
     for task in draining:
         started = time.monotonic()
+        watch = DrainWatch(task.entry_port, task.cfg.entry_container.health.path, twin.drain_seconds)
+        watch.start()
         task.stop()
+        watch.join()
         ends = ", ".join(f"{name} {exit_status(code)}" for name, code in task.exit_codes().items())
         say(f"old task {task.task_id} stopped in {time.monotonic() - started:.1f} s (exits: {ends})")
+        if watch.stopped_answering_after is not None and broken_drain is None:
+            broken_drain = (
+                f"the entry container stopped answering {watch.stopped_answering_after:.1f} s after SIGTERM, "
+                f"before its drain window of {twin.drain_seconds} s ended: requests the front door still "
+                f"sends it from a cached discovery list fail meanwhile. {task.cfg.entry_container.name!r} "
+                f"must keep accepting requests for {DRAIN_ENVIRONMENT_VARIABLE} seconds after SIGTERM, "
+                "then stop gracefully"
+            )
+            say(broken_drain)
     run.mark("stopped")
     service.end_rollout(rollout, succeeded=True)
+    if broken_drain is not None:
+        run.finish(
+            RolloutOutcome.FAILED,
+            f"{run.spec.version} serves, but the deploy broke the drain rule: {broken_drain}",
+        )
+        return
     run.finish(
         RolloutOutcome.DEPLOYED,
         f"deployed {run.spec.version} in {run.elapsed():.1f} s: {_names(rollout.new_tasks)} serves; "
         f"stopped {', '.join(t.task_id for t in draining) or 'nothing'}",
     )
+
+
+class DrainWatch:
+    """Whether an entry container keeps answering through its drain window once SIGTERM is sent.
+
+    From :meth:`start` (just before the stop), a GET of its health path every
+    :data:`DRAIN_PROBE_SECONDS`; any HTTP answer counts (a 503 is an answer), a refused or reset
+    connection does not. :attr:`stopped_answering_after` is when it first did not, if that was more
+    than :data:`DRAIN_TOLERANCE_SECONDS` before the window's end.
+    """
+
+    def __init__(self, port: int, path: str, window_seconds: float) -> None:
+        self.url = f"http://{LOOPBACK}:{port}{path}"
+        self.window = float(window_seconds)
+        self.stopped_answering_after: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"drain-watch-{port}", daemon=True)
+
+    def start(self) -> None:
+        if self.window > DRAIN_TOLERANCE_SECONDS:
+            self._thread.start()
+
+    def join(self) -> None:
+        if self._thread.is_alive() or self._thread.ident is not None:
+            self._thread.join(self.window + 5)
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        with httpx.Client(trust_env=False, timeout=DRAIN_PROBE_SECONDS * 4) as client:
+            while (elapsed := time.monotonic() - started) < self.window - DRAIN_TOLERANCE_SECONDS:
+                try:
+                    client.get(self.url)
+                except httpx.TimeoutException:
+                    pass  # busy, not gone
+                except httpx.TransportError:
+                    self.stopped_answering_after = elapsed
+                    return
+                time.sleep(DRAIN_PROBE_SECONDS)
 
 
 def _drain(twin: RolloutTarget, run: DeployRun, task: LocalTask, say: Callable[[str], None]) -> None:
