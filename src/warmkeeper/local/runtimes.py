@@ -172,6 +172,8 @@ LABEL_OWNER = "io.warmkeeper.owner-pid"
 # A starting container is checked this often (each check is a `podman exec`, about 0.1-0.3 s).
 POD_STARTUP_PROBE_SECONDS = 0.25
 COMMAND_TIMEOUT_SECONDS = 60.0
+# What `podman exec` exits with when the command itself cannot run (the OCI runtime's convention).
+CANNOT_RUN_EXIT_CODES = (126, 127)
 
 
 class ContainersError(UserError):
@@ -228,6 +230,7 @@ class ContainerRuntime:
         self.task_cpu = settings.cpu
         self.owner = os.getpid()
         self._run_id = uuid.uuid4().hex[:6]
+        self._cannot_run: dict[tuple[str, str], str] = {}
         self.check(cfg)
         self.sweep()
 
@@ -236,7 +239,8 @@ class ContainerRuntime:
     def check(self, cfg: AppConfig) -> None:
         """Every container has a health command and an image here; else one line saying what to do."""
         for container in cfg.containers:
-            health_argv(container)
+            if container.health.command or not container.entry:
+                health_argv(container)
             image = self.image_of(cfg, container)
             if not self.engine.image_exists(image):
                 raise ContainersError(
@@ -339,16 +343,43 @@ class ContainerRuntime:
         )
 
     def probe(self, task: RuntimeTask, container: Container) -> bool:
+        if not container.health.command:
+            # The entry without a command: probed on its port, as the load balancer would (check()
+            # refuses any other container without one).
+            return self._http_probe(task, container)
         argv = ["exec", self.container_name(task, container), *health_argv(container)]
         try:
             result = self.engine.run(*argv, timeout=container.health.timeout_seconds)
         except EngineError:  # the check's timeout: a failed check, as on ECS
             return False
+        key = (task.task_id, container.name)
+        if result.returncode in CANNOT_RUN_EXIT_CODES:
+            # 126: found but not executable, 127: not found (e.g. wget missing from the image). The
+            # check did not run at all: say so, with the engine's own words, instead of "not healthy".
+            self._cannot_run[key] = (
+                last_line(result.stderr or result.stdout) or f"exit code {result.returncode}"
+            )
+        else:
+            self._cannot_run.pop(key, None)
         return result.returncode == 0
 
+    def _http_probe(self, task: RuntimeTask, container: Container) -> bool:
+        url = f"http://{LOOPBACK}:{task.entry_port}{container.health.path}"
+        try:
+            with httpx.Client(trust_env=False, timeout=container.health.timeout_seconds) as client:
+                return 200 <= client.get(url).status_code < 400
+        except httpx.HTTPError:
+            return False
+
     def probe_description(self, task: RuntimeTask, container: Container) -> str:
-        command = container.health.command or []
-        return f"health command {json.dumps(command)} in {self.container_name(task, container)}"
+        command = container.health.command
+        if not command:
+            return f"GET {container.health.path} on port {task.entry_port} (no health command)"
+        where = f"health command {json.dumps(command)} in {self.container_name(task, container)}"
+        cannot = self._cannot_run.get((task.task_id, container.name))
+        if cannot is not None:
+            return f"{where} cannot run: {cannot}; use a command the image has"
+        return where
 
     def liveness_seconds(self, container: Container) -> float:
         return float(container.health.interval_seconds)
