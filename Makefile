@@ -46,8 +46,8 @@ setup: .venv/.synced node_modules/.installed ## Install Python (uv) and Node (np
 
 browser: /usr/bin/chromium ## Install headless Chromium (Debian package) for the browser test
 
-demo: setup ## Run the CityGuided example on http://localhost:8080
-	warmkeeper up --config $(CONFIG)
+demo: setup ## Run the CityGuided example on http://localhost:8080 (another port: make demo PORT=8090)
+	warmkeeper up --config $(CONFIG) $(if $(PORT),--port $(PORT))
 
 lint: setup ## ruff and mypy
 	ruff check src tests bench examples scripts

@@ -454,6 +454,8 @@ class EnvironmentSettings(_Strict):
 
 class AppSection(_Strict):
     name: ResourceName = Field(description="the app's name: part of every AWS resource name")
+    title: str | None = Field(default=None, min_length=1, max_length=80, examples=["Shop"])
+    """the name people read on the waiting page while the app wakes (default: `name`)"""
 
 
 class CostBudget(_Strict):

@@ -512,7 +512,9 @@ class Warmkeeper:
             return not_found(request.path)
         # The twin's waker answers through the same plan: see core/hold.py.
         hold = _RequestHold(self, remaining_seconds)
-        return answer_cold_request(request, kind, self.policy, app_name=self.settings.app, port=hold)
+        return answer_cold_request(
+            request, kind, self.policy, app_name=self.settings.title or self.settings.app, port=hold
+        )
 
     def cold_view(self, snapshot: Snapshot, decision: Decision) -> ColdView:
         """What a request sees in this snapshot and decision (see :func:`warmkeeper.core.hold.cold_view`):

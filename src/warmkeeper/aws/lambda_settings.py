@@ -34,6 +34,7 @@ from warmkeeper.naming import WARM_RULE_PRIORITY
 # Settings field -> its environment variable: the whole contract between the stack and the Lambda.
 VARIABLES = {
     "app": "WK_APP",
+    "title": "WK_TITLE",
     "env": "WK_ENV",
     "cluster": "WK_CLUSTER",
     "service": "WK_SERVICE",
@@ -113,6 +114,7 @@ class Settings:
     cloud_map_namespace: str | None = None
     cloud_map_service_id: str | None = None
     cloud_map_service_name: str | None = None
+    title: str | None = None  # the waiting page's name for the app (default: app)
 
     def __post_init__(self) -> None:
         try:
@@ -160,6 +162,7 @@ class Settings:
             raise SettingsError(f"WK_WARM_RULE_PRIORITY: {priority_text!r} is not a whole number")
         return cls(
             app=required("app"),
+            title=optional("title"),
             env=required("env"),
             cluster=required("cluster"),
             service=required("service"),

@@ -51,9 +51,14 @@ def aws_control(cfg: AppConfig, env: str, settings: EnvironmentSettings, clients
     )
 
 
-def control_for(config: Path, env: str) -> ServiceControl:
-    """The backend of one environment: the local twin for ``local``, AWS otherwise."""
+def control_for(config: Path, env: str, port: int | None = None) -> ServiceControl:
+    """The backend of one environment: the local twin for ``local`` (the one on `port`, when several
+    run), AWS otherwise."""
     cfg, settings = load(config, env)
+    if port is not None and env != "local":
+        raise UserError("--port: only with --env local (the twin's public port)")
+    if port is not None:
+        settings = settings.model_copy(update={"edge_port": port})
     if env == "local":
         from warmkeeper.local.twin_client import TwinControl  # the twin's HTTP client: only when asked
 
@@ -84,9 +89,15 @@ def status(
     config: ConfigOption = Path("warmkeeper.toml"),
     env: EnvOption = "staging",
     json_output: JsonOption = False,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", min=1, max=65535, help="--env local: the twin on this port (as `warmkeeper up --port`)."
+        ),
+    ] = None,
 ) -> None:
     """Show an environment's state: tasks and health, routing, last wake, lease, time until sleep."""
-    report = control_for(config, env).status()
+    report = control_for(config, env, port).status()
     if json_output:
         typer.echo(report.to_json())
     else:

@@ -117,6 +117,7 @@ class Waker(Construct):
         # writes them all through write_settings once its resources exist.
         self._common_settings: dict[str, Any] = {
             "app": settings.app_name,
+            "title": settings.config.app.title,
             "env": settings.env_name,
             "cluster": cluster.cluster_name,
             "service": service.service_name,

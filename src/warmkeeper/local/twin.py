@@ -232,7 +232,8 @@ class Twin:
 
     @property
     def app_name(self) -> str:
-        return self.cfg.app.name
+        """The app's name on the waiting page."""
+        return self.cfg.app.title or self.cfg.app.name
 
     @property
     def stopping(self) -> bool:

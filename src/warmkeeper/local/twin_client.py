@@ -48,7 +48,8 @@ class TwinControl:
             ports = ", ".join(str(_read_state(p).get("port")) for p in live)
             raise TwinNotRunningError(
                 f"{expected}: no twin on the configured port {self.settings.edge_port}, "
-                f"and several others run (ports {ports}); set edge_port in [environments.local]"
+                f"and several others run (ports {ports}); pass --port PORT, or set edge_port in "
+                "[environments.local]"
             )
         raise TwinNotRunningError(
             f"{expected}: no local twin is running for {self.cfg.source} (start it with "
