@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 
-from warmkeeper.deploy.cdk import CdkProcess, SubprocessCdkRunner, deploy_args, find_cdk
+from tests.conftest import ROOT
+from warmkeeper.deploy.cdk import (
+    CDK_CLI_VERSION,
+    CDK_RELATIVE,
+    CdkProcess,
+    SubprocessCdkRunner,
+    deploy_args,
+    find_cdk,
+)
 from warmkeeper.deploy.preflight import PreflightError
 
 
@@ -61,6 +70,30 @@ def test_terminate_stops_the_child_and_its_children(tmp_path: Path) -> None:
     )
 
 
-def test_missing_cli_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(PreflightError, match="run `make setup`"):
-        find_cdk(tmp_path)
+def test_missing_cli_is_a_clear_error_with_the_command_that_installs_it(tmp_path: Path) -> None:
+    with pytest.raises(PreflightError) as missing:
+        find_cdk(tmp_path, environ={}, which=lambda name: None)
+    assert f"`npm install -g aws-cdk@{CDK_CLI_VERSION}`" in str(missing.value)
+    assert "run `make setup`" in str(missing.value)
+
+
+def test_the_cli_is_found_by_variable_then_project_then_path(tmp_path: Path) -> None:
+    on_path = tmp_path / "global" / "cdk"
+    on_path.parent.mkdir()
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    assert find_cdk(tmp_path, environ={}, which=lambda name: str(on_path)) == on_path
+    project = tmp_path / "app" / CDK_RELATIVE
+    project.parent.mkdir(parents=True)
+    project.write_text("#!/bin/sh\n")
+    project.chmod(0o755)
+    assert find_cdk(tmp_path / "app", environ={}, which=lambda name: str(on_path)) == project
+    chosen = {"WARMKEEPER_CDK": str(on_path)}
+    assert find_cdk(tmp_path / "app", environ=chosen, which=lambda name: None) == on_path
+    with pytest.raises(PreflightError, match="WARMKEEPER_CDK=/nowhere/cdk: not an executable file"):
+        find_cdk(tmp_path, environ={"WARMKEEPER_CDK": "/nowhere/cdk"})
+
+
+def test_the_install_command_names_the_version_package_json_pins() -> None:
+    package = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))
+    assert package["devDependencies"]["aws-cdk"] == CDK_CLI_VERSION

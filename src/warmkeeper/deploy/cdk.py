@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import threading
@@ -21,6 +22,10 @@ from rich.console import Console
 from warmkeeper.deploy.preflight import PreflightError
 
 CDK_RELATIVE = Path("node_modules") / ".bin" / "cdk"
+# The CDK CLI version the tests run (package.json pins the same; a test keeps them equal).
+CDK_CLI_VERSION = "2.1148.1"
+CDK_INSTALL_COMMAND = f"npm install -g aws-cdk@{CDK_CLI_VERSION}"
+CDK_VARIABLE = "WARMKEEPER_CDK"
 
 
 class CdkProcess(Protocol):
@@ -101,13 +106,33 @@ def run_to_end(
         sleep(min(0.5, remaining))
 
 
-def find_cdk(start: Path) -> Path:
-    """The project's pinned CDK CLI, looked for from `start` upwards (never a global or npx download)."""
+def find_cdk(
+    start: Path,
+    environ: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+) -> Path:
+    """The AWS CDK CLI a deploy runs, first found: $WARMKEEPER_CDK, the project's pinned one
+    (node_modules/.bin/cdk from `start` upwards, what `make setup` installs), `cdk` on PATH (an
+    installed `warmkeeper` outside a checkout). Never an npx download at deploy time."""
+    environ = os.environ if environ is None else environ
+    chosen = environ.get(CDK_VARIABLE, "").strip()
+    if chosen:
+        path = Path(chosen).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise PreflightError(f"{CDK_VARIABLE}={chosen}: not an executable file")
     for folder in (start.resolve(), *start.resolve().parents):
         candidate = folder / CDK_RELATIVE
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise PreflightError(f"the pinned CDK CLI ({CDK_RELATIVE}) was not found from {start}: run `make setup`")
+    on_path = which("cdk")
+    if on_path:
+        return Path(on_path)
+    raise PreflightError(
+        f"the AWS CDK CLI was not found ({CDK_VARIABLE}, {CDK_RELATIVE} from {start} upwards, or `cdk` on "
+        f"PATH): install the version warmkeeper is tested with, `{CDK_INSTALL_COMMAND}` (Node.js 20 or "
+        "later), or in a warmkeeper checkout run `make setup`"
+    )
 
 
 class _PopenCdkProcess:
