@@ -379,3 +379,29 @@ def test_cost_models_the_example_staging_behind_its_http_api() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Front door: API Gateway HTTP API -> VPC link -> Cloud Map, no load balancer" in result.stdout
     assert "Route 53 private hosted zone" in result.stdout
+
+
+def test_another_region_is_priced_from_a_complete_table_passed_with_prices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warmkeeper.cost import PRICE_TABLE_DIR
+
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
+        'region = "eu-west-3"', 'region = "ca-central-1"'
+    )
+    config = tmp_path / "warmkeeper.toml"
+    config.write_text(text, encoding="utf-8")
+    missing = runner.invoke(app, ["cost", "--config", str(config), "--env", "staging"])
+    assert missing.exit_code == 2
+    assert "no price table is shipped for region 'ca-central-1'" in missing.stderr
+    assert "pass it as --prices FILE" in missing.stderr
+    table = tmp_path / "ca-central-1.toml"
+    table.write_text(
+        (PRICE_TABLE_DIR / "us-east-1.toml")
+        .read_text(encoding="utf-8")
+        .replace('region = "us-east-1"', 'region = "ca-central-1"'),
+        encoding="utf-8",
+    )
+    priced = runner.invoke(app, ["cost", "--config", str(config), "--env", "staging", "--prices", str(table)])
+    assert priced.exit_code == 0, priced.output
+    assert "Prices: ca-central-1 table" in priced.stdout

@@ -309,11 +309,21 @@ def load_prices(region: str, override: Path | None = None) -> PriceTable:
     """The shipped table of ``region``, with ``override`` applied on top when given."""
     shipped = PRICE_TABLE_DIR / f"{region}.toml"
     if not shipped.is_file():
-        raise CostInputError(
-            "--prices",
-            "",
-            f"no price table is shipped for region {region!r} (shipped: {', '.join(shipped_regions())})",
-        )
+        if override is None:
+            raise CostInputError(
+                "--prices",
+                "",
+                f"no price table is shipped for region {region!r} (shipped: {', '.join(shipped_regions())}): "
+                f"copy {PRICE_TABLE_DIR / 'us-east-1.toml'}, put {region}'s prices in it and pass it as "
+                "--prices FILE (docs/technical/cost.md, 'Regions')",
+            )
+        # Another region: the file is the whole table, checked like a shipped one.
+        table = parse_price_table(read_toml(override), str(override))
+        if table.region != region:
+            raise CostInputError(
+                str(override), "table.region", f"is {table.region!r}, the environment is in {region!r}"
+            )
+        return table
     table = parse_price_table(read_toml(shipped), f"{region}.toml (shipped)")
     if override is not None:
         table = apply_price_override(table, read_toml(override), str(override))
