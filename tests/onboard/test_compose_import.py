@@ -3,6 +3,7 @@ written file validates, and nothing is dropped silently."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tomllib
 from pathlib import Path
@@ -172,3 +173,37 @@ def test_profiles_and_unknown_keys_are_listed_not_dropped(tmp_path: Path) -> Non
     assert "services.web.shm_size: ignored" in out
     assert "services.debug: not imported: only in profiles ['debug']" in out
     assert "networks: ignored" in out
+
+
+@pytest.mark.infra
+def test_the_imported_api_and_front_end_synthesize(tmp_path: Path) -> None:
+    """The written file is a stack: one task with both containers, the front end waiting for the API's
+    health check, the API's command and limits, the front end's rewritten upstream."""
+    code, _out, err = init_from(tmp_path, "api-front")
+    assert code == 0, err
+    output = tmp_path / "cdk.out"
+    synth = run_cli(
+        [
+            "synth",
+            "--config",
+            str(tmp_path / "app" / "warmkeeper.toml"),
+            "--env",
+            "staging",
+            "--output",
+            str(output),
+        ],
+        timeout=300,
+    )
+    assert synth.returncode == 0, synth.stdout + synth.stderr
+    template = json.loads((output / "Shop-staging.template.json").read_text())
+    (task,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"]
+    assert (task["Properties"]["Cpu"], task["Properties"]["Memory"]) == ("512", "1024")
+    containers = {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
+    api, front = containers["api"], containers["front"]
+    assert api["Command"] == ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"]
+    assert (api["Cpu"], api["MemoryReservation"]) == (512, 512)
+    assert api["HealthCheck"]["Command"][0] == "CMD-SHELL"
+    assert front["DependsOn"] == [{"Condition": "HEALTHY", "ContainerName": "api"}]
+    assert {"Name": "API_URL", "Value": "http://127.0.0.1:8000"} in front["Environment"]
+    assert front["StopTimeout"] == 20
+    assert api["Essential"] is True and front["Essential"] is True
