@@ -480,3 +480,18 @@ def test_front_door_properties_read_the_front_doors_table() -> None:
             settings.internal_load_balancer,
         ) == values, door
     assert EnvironmentSettings(front_door="http_api", drain_seconds=12).drain_window_seconds == 12
+
+
+def test_build_options_go_with_build_only(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        'image = "public.ecr.aws/docker/library/caddy:2"', 'image = "caddy:2"\nbuild_target = "x"'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key == "containers[0]"
+    assert "build_target and build_args go with 'build'" in refused.value.problem
+    built = MINIMAL.replace(
+        'build = "api"', 'build = "api"\nbuild_target = "runtime"\nbuild_args = { V = "1" }'
+    )
+    api = load_config(write(tmp_path, built)).container("api")
+    assert api.build_options() == ["--target", "runtime", "--build-arg", "V=1"]

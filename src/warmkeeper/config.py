@@ -163,6 +163,12 @@ class Container(_Strict):
     """the container's name: part of AWS resource names and of log streams"""
     image: str | None = Field(default=None, description="full image URI; else built from `build`")
     build: str | None = Field(default=None, description="build directory (with a Dockerfile), relative")
+    dockerfile: str = Field(default="Dockerfile", examples=["docker/Dockerfile.prod"])
+    """with `build`: the Dockerfile's path inside the build directory"""
+    build_target: str | None = Field(default=None, examples=["runtime"])
+    """with `build`: the Dockerfile stage to build (docker build --target)"""
+    build_args: dict[str, str] = Field(default_factory=dict, examples=[{"PYTHON_VERSION": "3.12"}])
+    """with `build`: build arguments (docker build --build-arg NAME=VALUE)"""
     port: int = Field(ge=1, le=65535)
     """the port the container listens on (one listener per port in a task)"""
     entry: bool = Field(default=False, description="the container the load balancer sends traffic to")
@@ -204,7 +210,16 @@ class Container(_Strict):
     def _image_or_build(self) -> Container:
         if (self.image is None) == (self.build is None):
             raise ValueError("set exactly one of 'image' or 'build'")
+        if self.build is None and (self.dockerfile != "Dockerfile" or self.build_target or self.build_args):
+            raise ValueError("dockerfile, build_target and build_args go with 'build', not 'image'")
         return self
+
+    def build_options(self) -> list[str]:
+        """The build command's options beyond the Dockerfile: the target stage and the arguments."""
+        options = ["--target", self.build_target] if self.build_target else []
+        for name, value in self.build_args.items():
+            options += ["--build-arg", f"{name}={value}"]
+        return options
 
 
 class IngressSettings(_Strict):

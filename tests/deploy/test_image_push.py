@@ -75,3 +75,22 @@ def test_images_are_pushed_zstd_compressed_unless_turned_off(
     assert "compression=zstd" in ZSTD_OUTPUT and "force-compression=true" in ZSTD_OUTPUT
     gzip_builds = [c.argv for c in gzip.commands if c.argv[:3] == ("docker", "buildx", "build")]
     assert all("--push" in argv and "--output" not in argv and is_push(argv) for argv in gzip_builds)
+
+
+def test_a_containers_dockerfile_target_and_build_arguments_reach_the_build(
+    cfg: AppConfig, staging: EnvironmentSettings
+) -> None:
+    data = cfg.model_dump(mode="json")
+    data["containers"][1] |= {
+        "dockerfile": "Dockerfile.prod",
+        "build_target": "runtime",
+        "build_args": {"PYTHON_VERSION": "3.12"},
+    }
+    changed = AppConfig.model_validate({**data, "source": cfg.source})
+    plan = plan_images(changed, staging, URIS, "abc", host_machine="aarch64")
+    (api,) = [c.argv for c in plan.commands if f"{URIS['api']}:abc" in c.argv]
+    assert api[api.index("--file") + 1].endswith("api/Dockerfile.prod")
+    assert api[api.index("--target") + 1] == "runtime"
+    assert api[api.index("--build-arg") + 1] == "PYTHON_VERSION=3.12"
+    (web,) = [c.argv for c in plan.commands if f"{URIS['web']}:abc" in c.argv]
+    assert web[web.index("--file") + 1].endswith("web/Dockerfile") and "--target" not in web

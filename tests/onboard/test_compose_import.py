@@ -64,6 +64,7 @@ def test_api_and_front_end_share_localhost_and_every_key_is_reported(tmp_path: P
     assert api.environment == {"API_KEY_HEADER": "x-api-key", "WORKERS": "2", "LOG_LEVEL": "info"}
     assert api.build is not None and (tmp_path / "app" / api.build / "Dockerfile").is_file()
     assert (api.cpu, api.memory) == (512, 512)
+    assert (api.build_target, api.build_args) == ("runtime", {"PYTHON_VERSION": "3.12"})
     # Rounded up to a valid Fargate size that holds the limits.
     staging = config.environment("staging")
     assert (staging.cpu, staging.memory) == (512, 1024)

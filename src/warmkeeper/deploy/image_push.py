@@ -117,7 +117,8 @@ def plan_images(
                     # A plain image manifest, not an index with attestations: one digest per tag.
                     "--provenance=false",
                     "--file",
-                    str(context / "Dockerfile"),
+                    str(context / container.dockerfile),
+                    *container.build_options(),
                     "--tag",
                     image,
                     "--label",

@@ -64,9 +64,12 @@ def build_argv(
     tag: str,
     bases: Iterable[BaseChoice],
     ca_bundle: Path | None,
+    dockerfile: Path | None = None,
+    options: Iterable[str] = (),
 ) -> list[str]:
-    """The engine's build command for one image (same Dockerfile; only base arguments may differ)."""
-    argv = ["build", "--tag", tag, "--file", str(context / "Dockerfile")]
+    """The engine's build command for one image (same Dockerfile; only base arguments may differ).
+    `options`: the container's own (target stage, build arguments), before the local bases."""
+    argv = ["build", "--tag", tag, "--file", str(dockerfile or context / "Dockerfile"), *options]
     if engine.is_podman:
         # docker format keeps HEALTHCHECK/STOPSIGNAL; no leftover build container even on failure
         argv += ["--format", "docker", "--layers", "--force-rm"]
@@ -102,7 +105,7 @@ def build_image(
     """Resolve the bases, then build one image; BuildError/BaseError (one line) when it fails."""
     assert container.build is not None
     context = (cfg.base_dir / container.build).resolve()
-    dockerfile = context / "Dockerfile"
+    dockerfile = context / container.dockerfile
     if not dockerfile.is_file():
         raise BuildError(f"image {container.name}: no Dockerfile at {dockerfile}")
     try:
@@ -114,7 +117,7 @@ def build_image(
             announce(f"{container.name}: {choice.arg}={choice.used} [{choice.origin}]")
     tag = local_image_tag(cfg, container)
     log = log_dir / f"build-{container.name}.log"
-    argv = build_argv(engine, context, tag, bases, host_ca_bundle())
+    argv = build_argv(engine, context, tag, bases, host_ca_bundle(), dockerfile, container.build_options())
     with log.open("w", encoding="utf-8") as handle:
         handle.write("$ " + " ".join(engine.argv(*argv)) + "\n")
         handle.flush()

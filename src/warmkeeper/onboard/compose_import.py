@@ -477,13 +477,18 @@ def _container(
         folder = (imp.base / str(context)).resolve()
         spec.build = _relative(folder, imp.config_dir)
         if isinstance(build, Mapping):
-            for key in ("dockerfile", "target", "args"):
-                if key in build and not (key == "dockerfile" and build[key] == "Dockerfile"):
-                    imp.note(
-                        imp.where(name, f"build.{key}"),
-                        "NOT mapped: warmkeeper builds the folder's Dockerfile as is; make that file "
-                        "the one to build (its default target, default args)",
-                    )
+            if build.get("dockerfile"):
+                spec.dockerfile = str(build["dockerfile"])
+                imp.note(imp.where(name, "build.dockerfile"), f"dockerfile = {spec.dockerfile}")
+            if build.get("target"):
+                spec.build_target = str(build["target"])
+                imp.note(imp.where(name, "build.target"), f"build_target = {spec.build_target}")
+            if build.get("args"):
+                spec.build_args = _environment(build["args"])
+                imp.note(imp.where(name, "build.args"), f"build_args: {', '.join(spec.build_args)}")
+            for key in build:
+                if key not in ("context", "dockerfile", "target", "args"):
+                    imp.note(imp.where(name, f"build.{key}"), "ignored (no ECS meaning known to warmkeeper)")
         if "image" in data:
             imp.note(imp.where(name, "image"), "ignored: the image is built from build (pushed to ECR)")
     elif "image" in data:

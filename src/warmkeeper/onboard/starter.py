@@ -35,6 +35,9 @@ class ContainerSpec:
     port: int
     image: str | None = None
     build: str | None = None
+    dockerfile: str = "Dockerfile"
+    build_target: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
     entry: bool = False
     environment: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
@@ -77,6 +80,12 @@ def _container_lines(container: ContainerSpec) -> list[str]:
         lines.append(
             f"build = {toml_string(container.build)}  # a folder with a Dockerfile, beside this file"
         )
+        if container.dockerfile != "Dockerfile":
+            lines.append(f"dockerfile = {toml_string(container.dockerfile)}")
+        if container.build_target:
+            lines.append(f"build_target = {toml_string(container.build_target)}")
+        if container.build_args:
+            lines.append(f"build_args = {toml_table(container.build_args)}")
     lines.append(f"port = {container.port}")
     if container.entry:
         lines.append("entry = true          # the container the front door sends requests to")
