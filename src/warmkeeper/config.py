@@ -1,7 +1,7 @@
 """The one config file of an app, read once into typed, validated models.
 
 A file (TOML) describes the containers of one task, the optional ingress, the scale-to-zero policy,
-and three environments (local, staging, production) that override shared defaults. Every part of
+and environments of any name (`local` is the twin) that override shared defaults. Every part of
 warmkeeper (the CDK app, the Lambda's settings, the local twin, the CLI) reads this model; nothing
 repeats it.
 

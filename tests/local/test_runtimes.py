@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.test_config import MINIMAL
 from warmkeeper.config import AppConfig, Container, parse_config
 from warmkeeper.images.container_cli import Engine
-from warmkeeper.local.runtimes import ContainerRuntime
+from warmkeeper.local.runtimes import ContainerRuntime, ContainersError
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,22 @@ def test_an_entry_without_a_health_command_is_probed_on_its_port(tmp_path: Path)
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass(frozen=True)
+class EmptyPodman(ScriptedPodman):
+    """Podman with no image at all."""
+
+    def image_exists(self, ref: str) -> bool:
+        return False
+
+
+def test_a_missing_image_says_to_pull_it_and_a_missing_build_says_to_build_it(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    with pytest.raises(ContainersError) as missing:
+        ContainerRuntime(cfg, cfg.environment("local"), engine=EmptyPodman("podman", "podman"))
+    # The first container has an image: pulled, not built.
+    assert "pull it: `podman pull public.ecr.aws/docker/library/caddy:2`" in str(missing.value)
+    built = cfg.model_copy(update={"containers": cfg.containers[1:]})
+    with pytest.raises(ContainersError, match="build it with `make images-local`"):
+        ContainerRuntime(built, cfg.environment("local"), engine=EmptyPodman("podman", "podman"))

@@ -7,9 +7,9 @@ on disk is the new version). This module sends it to the twin (``POST /_warmkeep
 follows the deploy (``GET /_warmkeeper/deploy``) until it is over, printing each step as the twin
 reports it. The steps themselves run in the twin: :mod:`warmkeeper.local.rollout`.
 
-Exit codes, as for an AWS deploy: 0 deployed (or the twin is cold: the next wake runs the new
-version), 1 the new version failed (the old one kept serving; its output is shown), 2 no twin runs
-or it refused the deploy, 3 timed out.
+Exit codes, as for an AWS deploy: 0 deployed (or the twin is cold and the new version passed its
+check: the next wake runs it), 1 the new version failed (the old one kept serving, or stays current on
+a cold twin; its output is shown), 2 no twin runs or it refused the deploy, 3 timed out.
 """
 
 from __future__ import annotations

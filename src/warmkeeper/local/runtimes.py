@@ -243,9 +243,13 @@ class ContainerRuntime:
                 health_argv(container)
             image = self.image_of(cfg, container)
             if not self.engine.image_exists(image):
+                how = (
+                    f"pull it: `{self.engine.name} pull {image}`"
+                    if container.image
+                    else "build it with `make images-local` (warmkeeper images --env local --local)"
+                )
                 raise ContainersError(
-                    f"container {container.name}: image {image} is not on this machine; "
-                    "build it with `make images-local` (warmkeeper images --env local --local)"
+                    f"container {container.name}: image {image} is not on this machine; {how}"
                 )
 
     @staticmethod
