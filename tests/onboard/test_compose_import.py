@@ -164,6 +164,23 @@ def test_an_ambiguous_entry_is_settled_by_entry(tmp_path: Path) -> None:
     assert config.entry_container.name == "admin"
 
 
+def test_a_cache_without_a_volume_is_imported_with_a_note_and_with_one_refused(tmp_path: Path) -> None:
+    compose = (
+        "services:\n  web:\n    image: nginx\n    ports: ['80:80']\n    environment:\n"
+        "      CACHE: redis://cache:6379/0\n  cache:\n    image: redis:7\n    expose: ['6379']\n"
+    )
+    code, out, err = init_from(tmp_path, "proxy", compose=compose)
+    assert code == 0, err
+    assert "redis without a volume: imported as a cache that starts empty at every wake" in out
+    config = load_config(tmp_path / "app" / "warmkeeper.toml")
+    assert config.container("web").environment["CACHE"] == "redis://127.0.0.1:6379/0"
+    shutil.rmtree(tmp_path / "src")
+    shutil.rmtree(tmp_path / "app")
+    kept = compose.replace("expose: ['6379']\n", "expose: ['6379']\n    volumes: ['cachedata:/data']\n")
+    code, _out, err = init_from(tmp_path, "proxy", compose=kept)
+    assert code == 2 and "service 'cache' keeps state (its volume 'cachedata')" in err
+
+
 def test_profiles_and_unknown_keys_are_listed_not_dropped(tmp_path: Path) -> None:
     compose = (
         "services:\n  web:\n    image: nginx\n    ports: ['80:80']\n    shm_size: 1g\n"

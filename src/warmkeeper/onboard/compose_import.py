@@ -98,9 +98,6 @@ STATEFUL_IMAGES = (
     "mysql",
     "mariadb",
     "mongo",
-    "redis",
-    "valkey",
-    "memcached",
     "elasticsearch",
     "opensearch",
     "rabbitmq",
@@ -108,6 +105,8 @@ STATEFUL_IMAGES = (
     "cassandra",
     "clickhouse",
 )
+# Caches: without a volume, starting empty at each wake is what a cache does; imported, with a note.
+CACHE_IMAGES = ("redis", "valkey", "memcached")
 MANAGED_OPTIONS = (
     "a managed service instead (for a database: Aurora Serverless v2, which can pause at 0 ACUs, or "
     "DynamoDB on demand, billed per request; both cost little while the app sleeps), or an existing one"
@@ -312,6 +311,12 @@ def import_compose(
         if named:
             entry_service.stateful_volume = named[0]
         entry_service.stateful_image = image_base in STATEFUL_IMAGES
+        if image_base in CACHE_IMAGES and not named:
+            imp.note(
+                imp.where(name),
+                f"{image_base} without a volume: imported as a cache that starts empty at every wake "
+                "(what it holds goes at every sleep)",
+            )
         services[name] = entry_service
 
     stateful = [s for s in services.values() if s.stateful_volume or s.stateful_image]
