@@ -10,6 +10,7 @@ DescribeTasks answers by `ecs_says`, as the deploy harness writes the service's 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -176,3 +177,27 @@ def test_no_verify_starts_nothing(sleeping: Harness) -> None:
 
     assert (result.exit_code, result.outcome) == (0, DeployOutcome.COLD)
     assert "RunTask" not in calls
+
+
+def test_a_check_that_cannot_start_leaves_the_revision_unchecked_and_says_what_to_grant(
+    sleeping: Harness,
+) -> None:
+    state = new_revision_then_done(sleeping)
+    calls = ecs_says(sleeping, lambda poll: {})
+
+    def denied(**_: Any) -> tuple[Any, dict[str, Any]]:
+        error = {"Code": "AccessDeniedException", "Message": "not authorized to perform: iam:PassRole"}
+        return SimpleNamespace(status_code=400, headers={}), {"Error": error}
+
+    sleeping.deployer.context.clients.ecs.meta.events.register("before-call.ecs.RunTask", denied)
+
+    result = sleeping.deployer.deploy("v2", timeout_seconds=600)
+
+    assert result.exit_code == 1
+    assert (
+        "could not start a task of cityguided-staging:3 to check it (AccessDeniedException" in result.message
+    )
+    assert "NOT checked: grant ecs:RunTask and iam:PassRole" in result.message
+    # Not the revision's fault: it stays; nothing was started, so nothing is stopped.
+    assert sleeping.cloud.service()["taskDefinition"] == state["td"]
+    assert "StopTask" not in calls

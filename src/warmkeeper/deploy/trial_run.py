@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
 from rich.console import Console
 
 # Without a health command, how long the task must stay running (after the start period) to pass.
@@ -113,7 +114,19 @@ class TrialRun:
         checked, start_period = self._health_checked(task_definition)
         self._say(f"starting one task of {revision} to check it before the next wake does")
         started = self.clock()
-        response = self.ecs.run_task(**self._run_arguments(task_definition))
+        try:
+            response = self.ecs.run_task(**self._run_arguments(task_definition))
+        except ClientError as exc:
+            # Not the revision's failure (permissions: ecs:RunTask and iam:PassRole on the task's
+            # roles; a throttle): the revision stays, unchecked, and the deploy says what to do.
+            error = exc.response.get("Error", {})
+            message = (
+                f"could not start a task of {revision} to check it ({error.get('Code', 'error')}: "
+                f"{error.get('Message', exc)}); {revision} is in place but NOT checked: grant ecs:RunTask "
+                "and iam:PassRole on the task's roles, or deploy with --no-verify"
+            )
+            self._say(message)
+            return TrialResult(False, message, 0.0)
         failures: Sequence[Mapping[str, Any]] = response.get("failures", [])
         if not response.get("tasks"):
             reason = "; ".join(f"{f.get('arn', '')} {f.get('reason', '')}".strip() for f in failures)
