@@ -55,6 +55,7 @@ from warmkeeper.core.front_doors import (
     front_door,
 )
 from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
+from warmkeeper.core.schedule import WarmWindow, parse_windows
 from warmkeeper.naming import pascal
 
 ENVIRONMENT_NAMES: tuple[str, ...] = ("local", "staging", "production")
@@ -228,6 +229,13 @@ class EnvironmentSettings(_Strict):
     idle_minutes: int = Field(default=5, ge=1, le=1440)
     log_retention_days: int = 14
     alarm_email: str | None = None
+    # Windows in which the service is kept warm whatever its traffic, woken beforehand so that it is
+    # healthy when each opens ("Mon-Fri 08:30-19:00 Europe/Paris", or "cron(30 8 ? * MON-FRI *) for
+    # 10h30m Europe/Paris"); after a window the normal idle rule applies. See core/schedule.py.
+    warm_schedule: list[str] = Field(default_factory=list)
+    # The CloudWatch dashboard (3 USD a month each). Unset: only where the environment never sleeps;
+    # `warmkeeper status` and Container Insights' automatic views cost nothing. docs/technical/cost.md.
+    dashboard: bool | None = None
     domain: str | None = None
     certificate_arn: CertificateArn = None
     # "cloudfront": CloudFront in front of an internal load balancer (a VPC origin). The load balancer
@@ -301,6 +309,20 @@ class EnvironmentSettings(_Strict):
             )
         return value
 
+    @field_validator("warm_schedule")
+    @classmethod
+    def _warm_schedule(cls, value: list[str]) -> list[str]:
+        parse_windows(value)  # a ScheduleError (a ValueError) names the window and what is wrong
+        return value
+
+    @property
+    def warm_windows(self) -> tuple[WarmWindow, ...]:
+        return parse_windows(self.warm_schedule)
+
+    @property
+    def has_dashboard(self) -> bool:
+        return self.dashboard if self.dashboard is not None else not self.scale_to_zero
+
     @field_validator("alarm_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
@@ -328,6 +350,10 @@ class EnvironmentSettings(_Strict):
             raise ValueError("scale_to_zero = false needs min_tasks >= 1")
         if self.certificate_arn and not self.domain:
             raise ValueError("certificate_arn is set but domain is not")
+        if self.warm_schedule and not self.scale_to_zero:
+            raise ValueError(
+                "warm_schedule needs scale_to_zero = true (the service is always warm otherwise)"
+            )
         door = self.door
         # CloudFront's rules: its origin-facing prefix list must be known in the region, and it serves
         # a domain only with a certificate from its own region.

@@ -27,6 +27,7 @@ from warmkeeper.infra.monitoring import Monitoring
 from warmkeeper.infra.network import Network
 from warmkeeper.infra.repositories import Images, Repositories
 from warmkeeper.infra.routing import ListenerRouting
+from warmkeeper.infra.schedules import WarmSchedules
 from warmkeeper.infra.service import AppService
 from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.infra.task_events import TaskStopEvents
@@ -288,6 +289,8 @@ class WarmkeeperStack(Stack):
             service=app_service.service,
             function=waker.function,
         )
+        if settings.env.warm_schedule:
+            WarmSchedules(self, "WarmSchedules", settings=settings, function=waker.function)
         return IdleDetector(self, "Idle", settings=settings, requests=requests, function=waker.function)
 
     @staticmethod
