@@ -323,6 +323,12 @@ class EnvironmentSettings(_Strict):
     def has_dashboard(self) -> bool:
         return self.dashboard if self.dashboard is not None else not self.scale_to_zero
 
+    @property
+    def has_alarm_topic(self) -> bool:
+        """The alarm topic and its KMS key: where an e-mail is subscribed, or the service never sleeps
+        (people may subscribe to a production topic by other means)."""
+        return bool(self.alarm_email) or not self.scale_to_zero
+
     @field_validator("alarm_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:

@@ -253,6 +253,11 @@ def wake_lead_minutes(
     return max(1, math.ceil((wake_estimate_seconds + delivery_seconds) / 60.0))
 
 
+# The lead on AWS: the Lambda's modelled wake (aws/engine.py, DEFAULT_WAKE_ESTIMATE_SECONDS, 60 s)
+# plus the delivery allowance. The cost model prices it; a test keeps it equal to what infra uses.
+AWS_WAKE_LEAD_MINUTES = wake_lead_minutes(60.0)
+
+
 def keep_warm_until(windows: Sequence[WarmWindow], now: datetime, lead_minutes: int) -> datetime | None:
     """When a schedule-held service may sleep again: the end of the window under way, or of the one
     that opens within ``lead_minutes`` (it must be healthy at its start); else None."""

@@ -303,4 +303,21 @@ def report_to_dict(report: CostReport) -> dict[str, Any]:
     if report.idle_month is not None:
         # Scale to zero only (an always-on environment has no month without a task).
         data["idle_month"] = scenario_to_dict(report.idle_month)
+    # The figures people look for first, at the top level: the month as configured, the month without
+    # a request, and what the warm schedule adds to each (its line; 0 without a schedule).
+    configured, idle = report.configured, report.idle_month
+    data["total_eur"] = _round(configured.total_eur)
+    data["idle_month_eur"] = _round(idle.total_eur) if idle is not None else None
+    data["warm_schedule"] = {
+        "windows": [window.text for window in env.warm_windows],
+        "eur": _round(_line_eur(configured, "warm_schedule")),
+        "share": _round(_line_eur(configured, "warm_schedule") / configured.total_eur)
+        if configured.total_eur
+        else 0.0,
+        "idle_month_eur": _round(_line_eur(idle, "warm_schedule")) if idle is not None else None,
+    }
     return data
+
+
+def _line_eur(scenario: Scenario, key: str) -> float:
+    return scenario.line(key).usd / scenario.usd_per_eur if scenario.has(key) else 0.0

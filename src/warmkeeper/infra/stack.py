@@ -316,8 +316,9 @@ class WarmkeeperStack(Stack):
                 waker.keepalive_secret.secret_arn,
                 "Token of POST /_warmkeeper/keepalive",
             ),
-            keys.OUTPUT_DASHBOARD_NAME: (monitoring.dashboard_name, "CloudWatch dashboard"),
         }
+        if monitoring.dashboard_name is not None:
+            outputs[keys.OUTPUT_DASHBOARD_NAME] = (monitoring.dashboard_name, "CloudWatch dashboard")
         if idle is not None:
             outputs[keys.OUTPUT_IDLE_ALARM_NAME] = (
                 idle.alarm.alarm_name,
