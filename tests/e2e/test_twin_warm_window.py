@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pytest
 
-from tests.e2e.support import BROWSER_HEADERS, TwinProcess, example_config
+from tests.e2e.support import BROWSER_HEADERS, TwinProcess, example_config, run_cli
 
 # A Monday, 30 s before the window: the twin's lead (its wake estimate, rounded up to a minute) has
 # begun, so the schedule asks for the wake as soon as the twin runs.
@@ -55,3 +55,8 @@ def test_a_visitor_inside_the_window_gets_the_app_at_once(scheduled_twin: tuple[
     time.sleep(3 * IDLE_SECONDS)
     assert twin.status().state == "WARM"
     assert twin.status().lease_until is not None
+    # `warmkeeper status` names the window (on the real clock: the next Monday's, or today's).
+    shown = run_cli("status", "--config", str(twin.config), "--env", "local")
+    assert shown.returncode == 0, shown.stderr
+    assert "08:30-09:00 Europe/Paris" in shown.stdout
+    assert any(line.startswith("  schedule    ") for line in shown.stdout.splitlines())
