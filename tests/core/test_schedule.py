@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time
 import pytest
 
 from warmkeeper.core.schedule import (
+    AWS_WAKE_LEAD_MINUTES,
     ScheduleError,
     keep_warm_until,
     next_window,
@@ -102,10 +103,11 @@ def test_the_scheduler_fires_the_lead_before_the_window_in_its_zone() -> None:
     assert early.expression == "cron(58 23 ? * SUN *)"
 
 
-def test_the_lead_covers_the_modelled_wake_and_the_delivery() -> None:
+def test_the_lead_covers_the_modelled_wake_the_delivery_and_the_routing() -> None:
     assert wake_lead_minutes(60.0) == 2
     assert wake_lead_minutes(61.0) == 3
     assert wake_lead_minutes(0.0, delivery_seconds=0.0) == 1
+    assert wake_lead_minutes(60.0, routing_seconds=60.0) == AWS_WAKE_LEAD_MINUTES == 3
 
 
 def test_warm_hours_a_month() -> None:

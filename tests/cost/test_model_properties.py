@@ -275,7 +275,7 @@ def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
     # The reference staging's goal (modelled, no free tier): at most 9 EUR a month, at most 7 EUR in a
     # month without a request, below the legacy EC2 instance. Container Insights, the alarms, the
     # secret and the logs are kept; the dashboard and the alarm topic's key are gone (the example asks
-    # for neither), and the warm schedule is a line of its own. About 5.50 / 1.84 / 15.52 EUR.
+    # for neither), and the warm schedule is a line of its own. About 5.51 / 1.85 / 15.52 EUR.
     assert STAGING.front_door == "http_api"
     result = report(STAGING, REFERENCE)
     assert result.configured.total_eur <= STAGING_GOAL_EUR

@@ -13,7 +13,7 @@ from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.conftest import _synthesize
 from tests.infra.support import SynthesizedEnv, get_att, statements
 from warmkeeper.config import load_config
-from warmkeeper.core.schedule import WARM_WINDOW_EVENT, parse_window, scheduler_trigger
+from warmkeeper.core.schedule import AWS_WAKE_LEAD_MINUTES, WARM_WINDOW_EVENT, parse_window, scheduler_trigger
 from warmkeeper.infra.schedules import warm_lead_minutes
 
 pytestmark = pytest.mark.infra
@@ -30,7 +30,7 @@ def test_the_example_staging_has_a_warm_schedule_in_its_time_zone(lean: Synthesi
     assert [window.text for window in windows] == ["Mon-Fri 08:30-09:00 Europe/Paris"]
     _, schedule = lean.only("AWS::Scheduler::Schedule")
     trigger = scheduler_trigger(parse_window(windows[0].text), warm_lead_minutes())
-    assert schedule["ScheduleExpression"] == trigger.expression == "cron(28 8 ? * MON,TUE,WED,THU,FRI *)"
+    assert schedule["ScheduleExpression"] == trigger.expression == "cron(27 8 ? * MON,TUE,WED,THU,FRI *)"
     assert schedule["ScheduleExpressionTimezone"] == "Europe/Paris"
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
     target = schedule["Target"]
@@ -41,6 +41,10 @@ def test_the_example_staging_has_a_warm_schedule_in_its_time_zone(lean: Synthesi
         "minutes": 30 + warm_lead_minutes(),
     }
     assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] >= 60
+
+
+def test_the_stack_lead_is_the_one_the_cost_model_and_the_simulation_use() -> None:
+    assert warm_lead_minutes() == AWS_WAKE_LEAD_MINUTES == 3
 
 
 def test_the_schedule_role_may_invoke_the_function_and_nothing_else(lean: SynthesizedEnv) -> None:

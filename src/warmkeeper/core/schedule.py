@@ -246,16 +246,22 @@ def next_window(windows: Sequence[WarmWindow], now: datetime) -> WindowOccurrenc
 
 
 def wake_lead_minutes(
-    wake_estimate_seconds: float, delivery_seconds: float = SCHEDULER_DELIVERY_SECONDS
+    wake_estimate_seconds: float,
+    delivery_seconds: float = SCHEDULER_DELIVERY_SECONDS,
+    routing_seconds: float = 0.0,
 ) -> int:
-    """Whole minutes before a window to ask for the wake: the modelled wake plus the delivery delay
-    (the scheduler's resolution is a minute)."""
-    return max(1, math.ceil((wake_estimate_seconds + delivery_seconds) / 60.0))
+    """Whole minutes before a window to ask for the wake: the modelled wake, the delivery delay and
+    the time until the traffic is routed to the healthy task (the scheduler's resolution is a minute)."""
+    return max(1, math.ceil((wake_estimate_seconds + delivery_seconds + routing_seconds) / 60.0))
 
 
-# The lead on AWS: the Lambda's modelled wake (aws/engine.py, DEFAULT_WAKE_ESTIMATE_SECONDS, 60 s)
-# plus the delivery allowance. The cost model prices it; a test keeps it equal to what infra uses.
-AWS_WAKE_LEAD_MINUTES = wake_lead_minutes(60.0)
+# On AWS the Lambda's keep-warm invocation scales up and returns; the once-a-minute reconcile routes
+# the traffic to the task once it is healthy. Without that minute, 39 first visitors in 100 simulated
+# mornings got the waiting page although the task was healthy (src/warmkeeper_sim/schedule_scenario.py).
+AWS_RECONCILE_SECONDS = 60.0
+# The lead on AWS: the Lambda's modelled wake (aws/engine.py, DEFAULT_WAKE_ESTIMATE_SECONDS, 60 s), the
+# delivery allowance and the reconcile. The cost model prices it; a test keeps it equal to infra's.
+AWS_WAKE_LEAD_MINUTES = wake_lead_minutes(60.0, routing_seconds=AWS_RECONCILE_SECONDS)
 
 
 def keep_warm_until(windows: Sequence[WarmWindow], now: datetime, lead_minutes: int) -> datetime | None:
@@ -295,6 +301,15 @@ def scheduler_trigger(window: WarmWindow, lead_minutes: int) -> SchedulerTrigger
         timezone=window.zone,
         lease_minutes=window.minutes + lead_minutes,
     )
+
+
+def warm_window_event(window: WarmWindow, lead_minutes: int) -> dict[str, object]:
+    """What a schedule sends the Lambda for ``window``: the lease covers the lead and the window."""
+    return {
+        "warmkeeper": WARM_WINDOW_EVENT,
+        "window": window.text,
+        "minutes": scheduler_trigger(window, lead_minutes).lease_minutes,
+    }
 
 
 def warm_window_lease(event: object) -> int | None:

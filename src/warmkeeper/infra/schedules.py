@@ -1,7 +1,9 @@
 """Warm schedules: one EventBridge Scheduler schedule per warm window of the environment.
 
 Each schedule fires a few minutes before its window opens (the lead: the Lambda's modelled wake,
-60 s, plus a minute for the scheduler's delivery) in the window's own time zone
+60 s, a minute for the scheduler's delivery and a minute for the reconcile that routes the traffic to
+the healthy task; the simulated AWS checks it, src/warmkeeper_sim/schedule_scenario.py) in the
+window's own time zone
 (``ScheduleExpressionTimezone``: 08:30 Europe/Paris stays 08:30 across daylight saving). It invokes
 the warmkeeper Lambda with a keep-warm event; the Lambda takes a lease for the lead plus the window
 and wakes the service (the same path as ``POST /_warmkeeper/keepalive``, without the token: the
@@ -34,7 +36,12 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from warmkeeper.aws.engine import DEFAULT_WAKE_ESTIMATE_SECONDS
-from warmkeeper.core.schedule import WARM_WINDOW_EVENT, scheduler_trigger, wake_lead_minutes
+from warmkeeper.core.schedule import (
+    AWS_RECONCILE_SECONDS,
+    scheduler_trigger,
+    wake_lead_minutes,
+    warm_window_event,
+)
 from warmkeeper.infra.stack_settings import StackSettings
 
 # Retries of a failed invocation stop this long after it was due (documented minimum: 60 s).
@@ -43,8 +50,9 @@ MAX_RETRY_ATTEMPTS = 5
 
 
 def warm_lead_minutes() -> int:
-    """Minutes between a schedule's invocation and its window's opening (the Lambda's modelled wake)."""
-    return wake_lead_minutes(DEFAULT_WAKE_ESTIMATE_SECONDS)
+    """Minutes between a schedule's invocation and its window's opening: the Lambda's modelled wake,
+    the scheduler's delivery and the reconcile that routes the traffic to the healthy task."""
+    return wake_lead_minutes(DEFAULT_WAKE_ESTIMATE_SECONDS, routing_seconds=AWS_RECONCILE_SECONDS)
 
 
 class WarmSchedules(Construct):
@@ -82,13 +90,7 @@ class WarmSchedules(Construct):
                     target=scheduler.CfnSchedule.TargetProperty(
                         arn=function.function_arn,
                         role_arn=self.role.role_arn,
-                        input=json.dumps(
-                            {
-                                "warmkeeper": WARM_WINDOW_EVENT,
-                                "window": window.text,
-                                "minutes": trigger.lease_minutes,
-                            }
-                        ),
+                        input=json.dumps(warm_window_event(window, lead)),
                         retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                             maximum_event_age_in_seconds=lead * 60 + RETRY_SECONDS_AFTER_OPENING,
                             maximum_retry_attempts=MAX_RETRY_ATTEMPTS,
