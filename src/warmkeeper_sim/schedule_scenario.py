@@ -157,3 +157,23 @@ def warm_window_seeds(
         http_api_config() if front_door in (None, "http_api") else replace(SimConfig(), front_door=front_door)
     )
     return [warm_window_morning(seed, config, lead_minutes=lead_minutes) for seed in seeds]
+
+
+def warm_window_summary(seeds: range, front_door: str | None = None) -> dict[str, Any]:
+    """The scenario over ``seeds`` as one object of **simulated** figures (for a benchmark)."""
+    runs = warm_window_seeds(seeds, front_door)
+    margins = [r.opening - r.healthy_at for r in runs if r.healthy_at is not None]
+    after = [r.slept_at - r.closing for r in runs if r.slept_at is not None]
+    return {
+        "simulated": True,
+        "scenario": "warm_window_morning",
+        "front_door": runs[0].run.world.config.front_door if runs else front_door,
+        "seeds": len(runs),
+        "lead_minutes": AWS_WAKE_LEAD_MINUTES,
+        "first_visit_app_at_once": sum(1 for r in runs if r.first_visit and r.first_visit.app_at_once),
+        "second_visit_app_at_once": sum(1 for r in runs if r.second_visit and r.second_visit.app_at_once),
+        "duplicated_deliveries": sum(1 for r in runs if len(r.deliveries) > 1),
+        "healthy_before_opening_seconds_min": round(min(margins), 3) if margins else None,
+        "slept_after_closing_seconds_max": round(max(after), 3) if after else None,
+        "failed_requests": sum(r.run.traffic.failed for r in runs),
+    }

@@ -98,7 +98,9 @@ def test_staging_is_modelled_behind_an_http_api() -> None:
     assert lines["api_requests"]["usd"] == pytest.approx((39_600 + 66) * 0.000001, abs=1e-6)
     assert lines["vpc_link"]["usd"] == 0 and lines["vpc_link"]["quantity"] == 730
     assert lines["route53_zone"]["usd"] == pytest.approx(0.5) and lines["route53_zone"]["fixed"]
-    task_hours = data["scenarios"]["configured"]["task_hours"]
+    # The scenario's task-hours include the warm schedule's, priced in its own line: the other lines
+    # count the traffic's hours.
+    task_hours = data["scenarios"]["configured"]["task_hours"] - lines["warm_schedule"]["quantity"]
     assert lines["cloud_map_instances"]["quantity"] == pytest.approx(task_hours / 730, abs=1e-6)
     # The responses leave the region to the internet: the region's transfer out, no CloudFront.
     assert lines["transfer_out"]["usd"] == pytest.approx(39_600 * 40 / 1024**2 * 0.09, abs=1e-6)
@@ -113,7 +115,14 @@ def test_staging_is_modelled_behind_an_http_api() -> None:
     assert configured <= 9.0
     assert configured < data["scenarios"]["legacy_ec2"]["total_eur"]
     assert data["idle_month"]["total_eur"] <= 7.0
-    assert data["idle_month"]["task_hours"] == 0
+    # Without a request a task runs only in the warm windows (their lead and idle tail included).
+    idle_schedule = (
+        lines_of(data, "idle_month")["warm_schedule"] if "idle_month" in data["scenarios"] else None
+    )
+    assert idle_schedule is None
+    idle_lines = {line["key"]: line for line in data["idle_month"]["lines"]}
+    assert data["idle_month"]["task_hours"] == pytest.approx(idle_lines["warm_schedule"]["quantity"])
+    assert "a task runs only in the warm windows" in result.stdout
 
 
 def test_staging_behind_cloudfront_still_priced(tmp_path: Path) -> None:

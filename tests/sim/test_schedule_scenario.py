@@ -8,7 +8,12 @@ import pytest
 
 from warmkeeper.core.schedule import AWS_WAKE_LEAD_MINUTES
 from warmkeeper_sim.scenarios import http_api_config
-from warmkeeper_sim.schedule_scenario import WindowRun, warm_window_morning, warm_window_seeds
+from warmkeeper_sim.schedule_scenario import (
+    WindowRun,
+    warm_window_morning,
+    warm_window_seeds,
+    warm_window_summary,
+)
 from warmkeeper_sim.world import example_staging_policy
 
 SEEDS = range(1, 41)
@@ -56,3 +61,10 @@ def test_without_the_reconcile_minute_in_the_lead_first_visitors_wait() -> None:
 def test_without_a_schedule_the_first_visitor_waits() -> None:
     run = warm_window_morning(1, http_api_config(), scheduled=False)
     assert run.first_visit is not None and run.first_visit.waiting_page
+
+
+def test_the_summary_counts_the_mornings() -> None:
+    summary = warm_window_summary(range(1, 4), "http_api")
+    assert summary["simulated"] is True
+    assert summary["seeds"] == 3 and summary["first_visit_app_at_once"] == 3
+    assert summary["lead_minutes"] == AWS_WAKE_LEAD_MINUTES

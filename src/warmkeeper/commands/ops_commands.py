@@ -92,9 +92,8 @@ def status(
     _, settings = load(config, env)
     report = control_for(config, env).status()
     if json_output:
-        document = json.loads(report.to_json())
-        document["warm_schedule"] = warm_schedule_status(settings)
-        typer.echo(json.dumps(document, indent=2))
+        document = {**report.to_json_dict(), "warm_schedule": warm_schedule_status(settings)}
+        typer.echo(json.dumps(document, indent=2, sort_keys=True))
     else:
         for line in [*human_status(report), *schedule_lines(settings)]:
             out.print(line, markup=False)

@@ -75,8 +75,13 @@ def render(report: CostReport, out: Console) -> None:
     )
     idle = report.idle_month
     if idle is not None:
+        runs = (
+            f"a task runs only in the warm windows, {idle.task_hours:,.1f} h"
+            if idle.has("warm_schedule")
+            else "no task runs"
+        )
         out.print(
-            f"A month without a single request: {idle.total_eur:,.2f} EUR (modelled; no task runs, "
+            f"A month without a single request: {idle.total_eur:,.2f} EUR (modelled; {runs}, "
             "the fixed lines and the reconcile remain)"
         )
     if env.name == "staging":
