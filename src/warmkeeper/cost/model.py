@@ -16,6 +16,9 @@ public addresses; or an HTTP API's requests, VPC link, Cloud Map and hosted zone
 addresses of its ALB, its operational alarms and the lines that carry the traffic to viewers. A new
 front door adds an entry to ``FRONT_DOORS`` and its lines, not branches.
 
+A warm schedule (``warm_schedule``) is a line of its own in ``configured`` and in the month without
+a request: what every other line costs more while a task also runs through the windows.
+
 Every price is in USD as AWS publishes it and is converted with the table's one EUR/USD rate.
 """
 
@@ -613,7 +616,8 @@ def secrets(ctx: ScenarioContext) -> list[CostLine]:
 
 
 def kms_key(ctx: ScenarioContext) -> list[CostLine]:
-    # The alarm topic and its key exist only where the config sets an alarm e-mail.
+    # The alarm topic and its key exist only where the config sets an alarm e-mail or the service
+    # never sleeps (EnvironmentSettings.has_alarm_topic).
     keys = ctx.prices.value("kms_keys") if ctx.env.alarm_topic else 0.0
     return [
         _line(
