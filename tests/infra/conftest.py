@@ -1,14 +1,17 @@
 """Session fixtures: each stack variant is synthesized once and shared by every infra test.
 
-- `staging` and `production`: the example config (no alarm e-mail): staging behind CloudFront
+- `staging` and `production`: the example config: staging behind CloudFront
   (`front_door = "cloudfront"`, internal load balancer; the example itself now says "http_api", which
-  `http_api_staging` covers), production on an internet-facing one, HTTP only;
+  `http_api_staging` covers) with the dashboard and an alarm e-mail the example's staging does not
+  ask for, and its warm schedule; production (no alarm e-mail, the dashboard and topic it keeps by
+  default) on an internet-facing one, HTTP only;
 - `https_staging`: a copy of it with an internet-facing load balancer (`front_door = "load_balancer"`)
   serving a domain with a regional ACM certificate, an alarm e-mail, container secrets
   by ARN, one container with a ready-made image instead of a build, an explicit image tag, one
   image pinned by digest (the others by the tag) and a long hold time;
-- `http_api_staging`: the example's staging with `front_door = "http_api"`: an HTTP API, a
-  VPC link and Cloud Map, no load balancer. Checked by test_http_api.py and the compliance tests
+- `http_api_staging`: the example's staging (`front_door = "http_api"`: an HTTP API, a
+  VPC link and Cloud Map, no load balancer; its warm schedule), plus the dashboard and an alarm
+  e-mail (test_lean_staging.py synthesizes the example's staging exactly as it is). Checked by test_http_api.py and the compliance tests
   (it is not in `any_env`, whose tests are about the load balancer's environments).
 
 Each synthesis writes both stacks of its environment in one app: the service stack (the variant)
