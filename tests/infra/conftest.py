@@ -11,8 +11,9 @@
   image pinned by digest (the others by the tag) and a long hold time;
 - `http_api_staging`: the example's staging (`front_door = "http_api"`: an HTTP API, a
   VPC link and Cloud Map, no load balancer; its warm schedule), plus the dashboard and an alarm
-  e-mail (test_lean_staging.py synthesizes the example's staging exactly as it is). Checked by test_http_api.py and the compliance tests
-  (it is not in `any_env`, whose tests are about the load balancer's environments).
+  e-mail (test_lean_staging.py synthesizes the example's staging exactly as it is). Checked by
+  test_http_api.py and the compliance tests (it is not in `any_env`, whose tests are about the load
+  balancer's environments).
 
 Each synthesis writes both stacks of its environment in one app: the service stack (the variant)
 and its images stack (`variant.images`, the ECR repositories).
