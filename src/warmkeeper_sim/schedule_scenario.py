@@ -101,9 +101,11 @@ def warm_window_morning(
     until: float = 4200.0,
     lead_minutes: int = AWS_WAKE_LEAD_MINUTES,
     scheduled: bool = True,
+    spot_interruption_at: float | None = None,
 ) -> WindowRun:
     """The scenario described in the module's docstring, with ``seed`` (``lead_minutes``: the stack's;
-    ``scheduled`` False: no schedule at all, the same visitors)."""
+    ``scheduled`` False: no schedule at all, the same visitors; ``spot_interruption_at``: seconds after
+    the opening at which Fargate Spot takes the running task back)."""
     world = World(replace(config or SimConfig(), seed=seed))
     traffic = Traffic(world)
     rng = world.kernel.random
@@ -129,6 +131,14 @@ def warm_window_morning(
 
     world.kernel.spawn(lambda: visitor("first"), delay=OPENING_SECONDS + rng.uniform(1.0, 5.0), name="first")
     world.kernel.spawn(lambda: visitor("second"), delay=OPENING_SECONDS + SECOND_VISIT_SECONDS, name="second")
+    if spot_interruption_at is not None:
+
+        def interrupt() -> None:
+            running = [task for task in world.ecs.live() if task.last_status == "RUNNING"]
+            if running:
+                world.ecs.interrupt_spot(running[0])
+
+        world.kernel.at(OPENING_SECONDS + spot_interruption_at, interrupt)
     output = run_world(world, until)
     calls = world.ecs.update_service_calls
     woke = next((t for t, desired in calls if desired > 0), None)

@@ -68,3 +68,14 @@ def test_the_summary_counts_the_mornings() -> None:
     assert summary["simulated"] is True
     assert summary["seeds"] == 3 and summary["first_visit_app_at_once"] == 3
     assert summary["lead_minutes"] == AWS_WAKE_LEAD_MINUTES
+
+
+def test_a_spot_interruption_inside_the_window_is_replaced_before_the_next_visitor() -> None:
+    # Fargate Spot takes the task back five minutes into the window: ECS replaces it (the desired
+    # count stays 1: no sleep while the lease holds), and the visitor twenty minutes in gets the app.
+    for seed in range(1, 11):
+        run = warm_window_morning(seed, http_api_config(), spot_interruption_at=5 * 60.0)
+        assert len({ip for _, ip, _ in run.run.world.task_events}) == 2, run.summary()  # replaced
+        assert run.second_visit is not None and run.second_visit.app_at_once, run.summary()
+        assert run.first_visit is not None and run.first_visit.app_at_once, run.summary()
+        assert run.slept_at is not None and run.slept_at >= run.closing
