@@ -329,6 +329,14 @@ class EnvironmentSettings(_Strict):
         (people may subscribe to a production topic by other means)."""
         return bool(self.alarm_email) or not self.scale_to_zero
 
+    @property
+    def is_watched(self) -> bool:
+        """Someone is told (an alarm topic) or looks (a dashboard). Only then does the environment pay
+        for its operational alarms and warmkeeper's custom metrics: in a sleeping environment nobody
+        watches, `warmkeeper status` and the Lambda's log lines answer the same questions for free.
+        The idle alarm is not operational (it puts the service to sleep) and always exists."""
+        return self.has_alarm_topic or self.has_dashboard
+
     @field_validator("alarm_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:

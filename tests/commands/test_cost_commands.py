@@ -104,8 +104,10 @@ def test_staging_is_modelled_behind_an_http_api() -> None:
     assert lines["cloud_map_instances"]["quantity"] == pytest.approx(task_hours / 730, abs=1e-6)
     # The responses leave the region to the internet: the region's transfer out, no CloudFront.
     assert lines["transfer_out"]["usd"] == pytest.approx(39_600 * 40 / 1024**2 * 0.09, abs=1e-6)
-    # 4 operational alarm metrics (no target group; the VPC link INACTIVE alarm) + idle and wake-failed.
-    assert lines["cw_alarms"]["quantity"] == 6
+    # Nobody watches the example's staging (no alarm e-mail, no dashboard): the idle alarm alone, and
+    # no custom metric (behind an HTTP API a watched one has 4 operational alarm metrics + wake-failed).
+    assert lines["cw_alarms"]["quantity"] == 1
+    assert lines["wk_metrics"]["usd"] == 0.0
     # The reconcile reads the idle metric only in the minutes a task is wanted.
     assert lines["cw_api"]["quantity"] == pytest.approx(task_hours * 60, abs=1e-3)
     assert lines_of(data, "always_on")["cw_api"]["quantity"] == 0  # never sleeps: never reads

@@ -72,9 +72,16 @@ def test_no_dashboard_no_alarm_topic_no_key(lean: SynthesizedEnv) -> None:
     for resource_type in ("AWS::CloudWatch::Dashboard", "AWS::SNS::Topic", "AWS::KMS::Key"):
         assert lean.resources(resource_type) == {}, resource_type
     assert "DashboardName" not in lean.raw["Outputs"]
-    alarms = lean.resources("AWS::CloudWatch::Alarm").values()
-    assert alarms  # the alarms remain: their states are what the runbook checks
-    assert all(not alarm["Properties"].get("AlarmActions") for alarm in alarms)
+
+
+def test_nobody_watches_so_only_the_idle_alarm_and_no_custom_metrics(lean: SynthesizedEnv) -> None:
+    # Operational alarms and warmkeeper's custom metrics are billed every month; where nobody is told
+    # or looks (EnvironmentSettings.is_watched) only the alarm that puts the service to sleep remains.
+    assert not lean.settings.is_watched
+    (alarm_id,) = lean.resources("AWS::CloudWatch::Alarm")
+    assert lean.raw["Outputs"]["IdleAlarmName"]["Value"] == {"Ref": alarm_id}
+    variables = lean.properties(lean.logical_id("Waker/Function"))["Environment"]["Variables"]
+    assert variables["WK_CUSTOM_METRICS"] == "false"
 
 
 def test_without_a_schedule_there_is_no_scheduler(production: SynthesizedEnv) -> None:

@@ -37,6 +37,7 @@ class EnvironmentShape:
     front_door: FrontDoorName = "load_balancer"
     dashboard: bool = True  # the environment has a CloudWatch dashboard
     alarm_topic: bool = True  # an alarm topic, encrypted with its customer managed KMS key
+    watched: bool = True  # operational alarms and custom metrics (EnvironmentSettings.is_watched)
     warm_windows: tuple[WarmWindow, ...] = ()  # warm schedule: kept warm whatever the traffic
 
     def __post_init__(self) -> None:
@@ -89,5 +90,6 @@ def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) 
         front_door=front_door,
         dashboard=settings.has_dashboard,
         alarm_topic=settings.has_alarm_topic,
+        watched=settings.is_watched,
         warm_windows=settings.warm_windows,
     )

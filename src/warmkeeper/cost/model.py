@@ -454,10 +454,21 @@ def reconcile_metric_reads(ctx: ScenarioContext) -> list[CostLine]:
     ]
 
 
+# The idle alarm: one metric (the front door's request count).
+_IDLE_ALARM_METRICS = 1.0
+
+
 def alarms(ctx: ScenarioContext) -> list[CostLine]:
     # Alarms are billed per metric they evaluate: a metric-math alarm on 3 metrics counts 3.
-    operational = ctx.prices.value(ctx.front_door.operational_alarm_metrics)
-    sleep_wake = ctx.prices.value("scale_to_zero_alarm_metrics") if ctx.sleeps else 0.0
+    # Where nobody is told or looks (EnvironmentSettings.is_watched), only the idle alarm exists: it
+    # puts the service to sleep. The operational ones, wake-failed included, are not built.
+    operational = ctx.prices.value(ctx.front_door.operational_alarm_metrics) if ctx.env.watched else 0.0
+    if not ctx.sleeps:
+        sleep_wake = 0.0
+    elif ctx.env.watched:
+        sleep_wake = ctx.prices.value("scale_to_zero_alarm_metrics")
+    else:
+        sleep_wake = _IDLE_ALARM_METRICS
     return [
         _line(
             "cw_alarms",
@@ -467,7 +478,11 @@ def alarms(ctx: ScenarioContext) -> list[CostLine]:
             ctx.prices.usd("cloudwatch_alarm_month"),
             fixed=True,
             basis=f"{operational:g} operational alarm metrics"
-            + (f" + {sleep_wake:g} for idle and wake failures" if ctx.sleeps else ""),
+            + (
+                (f" + {sleep_wake:g} for idle and wake failures" if ctx.env.watched else " + the idle alarm")
+                if ctx.sleeps
+                else ""
+            ),
         )
     ]
 
@@ -564,7 +579,8 @@ def container_insights_logs(ctx: ScenarioContext) -> list[CostLine]:
 
 
 def warmkeeper_metrics(ctx: ScenarioContext) -> list[CostLine]:
-    metrics = ctx.prices.value("warmkeeper_metrics")
+    # Where nobody watches, the Lambda logs the same events without the EMF block: no custom metric.
+    metrics = ctx.prices.value("warmkeeper_metrics") if ctx.env.watched else 0.0
     metric_hours = min(
         ctx.hours_per_month,
         (ctx.wakes + ctx.scheduled_wakes) * ctx.prices.value("warmkeeper_metric_hours_per_wake"),
@@ -577,7 +593,11 @@ def warmkeeper_metrics(ctx: ScenarioContext) -> list[CostLine]:
             "metric-months",
             ctx.prices.usd("cloudwatch_metric_month"),
             fixed=False,
-            basis=f"{metrics:g} metrics x {metric_hours:.0f} h with events",
+            basis=(
+                f"{metrics:g} metrics x {metric_hours:.0f} h with events"
+                if ctx.env.watched
+                else "none: nobody watches this environment (log lines, no custom metrics)"
+            ),
         )
     ]
 

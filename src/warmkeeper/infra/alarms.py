@@ -107,7 +107,10 @@ class ServiceAlarms:
         service: ecs.FargateService,
         function: lambda_.IFunction,
     ) -> None:
-        self.alarms = _alarms(scope, settings, metrics, function)
+        # Operational alarms are billed per metric every month: only where someone is told or looks
+        # (EnvironmentSettings.is_watched). The idle alarm that puts the service to sleep is not one of
+        # them (infra/idle.py).
+        self.alarms = _alarms(scope, settings, metrics, function) if settings.env.is_watched else []
         # The topic, and the customer managed key it needs (1 USD a month), only where someone is
         # notified (EnvironmentSettings.has_alarm_topic): otherwise the alarms still change state (the
         # console, the runbook's checks) and nothing is published. docs/technical/cost.md weighs it.
