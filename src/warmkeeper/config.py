@@ -57,6 +57,7 @@ from warmkeeper.core.front_doors import (
     front_door,
 )
 from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
+from warmkeeper.core.schedule import WarmWindow, parse_windows
 from warmkeeper.naming import pascal
 
 # The environment the local twin runs: always known, declared or not. Every other environment is one
@@ -280,6 +281,13 @@ class EnvironmentSettings(_Strict):
     """days CloudWatch Logs keeps the containers' and the waker's logs"""
     alarm_email: str | None = None
     """address subscribed to the environment's alarms"""
+    warm_schedule: list[str] = Field(default_factory=list)
+    """windows in which the service is kept warm whatever its traffic, woken beforehand so that it is
+    healthy when each opens ("Mon-Fri 08:30-19:00 Europe/Paris", or "cron(30 8 ? * MON-FRI *) for
+    10h30m Europe/Paris"); after a window the normal idle rule applies"""
+    dashboard: bool | None = None
+    """build the CloudWatch dashboard (3 USD a month); unset: only where the environment never sleeps.
+    With a dashboard or an alarm e-mail, the operational alarms and custom metrics are built too"""
     domain: str | None = None
     """the environment's domain (needs `certificate_arn` except behind a load balancer)"""
     certificate_arn: CertificateArn = None
@@ -363,6 +371,34 @@ class EnvironmentSettings(_Strict):
             )
         return value
 
+    @field_validator("warm_schedule")
+    @classmethod
+    def _warm_schedule(cls, value: list[str]) -> list[str]:
+        parse_windows(value)  # a ScheduleError (a ValueError) names the window and what is wrong
+        return value
+
+    @property
+    def warm_windows(self) -> tuple[WarmWindow, ...]:
+        return parse_windows(self.warm_schedule)
+
+    @property
+    def has_dashboard(self) -> bool:
+        return self.dashboard if self.dashboard is not None else not self.scale_to_zero
+
+    @property
+    def has_alarm_topic(self) -> bool:
+        """The alarm topic and its KMS key: where an e-mail is subscribed, or the service never sleeps
+        (people may subscribe to a production topic by other means)."""
+        return bool(self.alarm_email) or not self.scale_to_zero
+
+    @property
+    def is_watched(self) -> bool:
+        """Someone is told (an alarm topic) or looks (a dashboard). Only then does the environment pay
+        for its operational alarms and warmkeeper's custom metrics: in a sleeping environment nobody
+        watches, `warmkeeper status` and the Lambda's log lines answer the same questions for free.
+        The idle alarm is not operational (it puts the service to sleep) and always exists."""
+        return self.has_alarm_topic or self.has_dashboard
+
     @field_validator("alarm_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
@@ -398,6 +434,10 @@ class EnvironmentSettings(_Strict):
             raise ValueError("scale_to_zero = false needs min_tasks >= 1")
         if self.certificate_arn and not self.domain:
             raise ValueError("certificate_arn is set but domain is not")
+        if self.warm_schedule and not self.scale_to_zero:
+            raise ValueError(
+                "warm_schedule needs scale_to_zero = true (the service is always warm otherwise)"
+            )
         door = self.door
         # CloudFront's rules: its origin-facing prefix list must be known in the region, and it serves
         # a domain only with a certificate from its own region.

@@ -27,7 +27,7 @@ from tests.aws.conftest import (
 )
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import RoutingConflictError, WakeLock
-from warmkeeper.aws.engine import STALE_LOCK_SECONDS
+from warmkeeper.aws.engine import STALE_LOCK_SECONDS, build_engine
 from warmkeeper.aws.lambda_settings import HTTP_API_FIELDS, VARIABLES, Settings, SettingsError
 from warmkeeper.core import Action, Policy, TaskStatus, decide
 
@@ -315,6 +315,27 @@ def test_metrics_are_emf_lines_of_the_invocation(lam: World) -> None:
     assert {line["message"] for line in lines} >= {"decision", "metric"}
     assert lam.metric_sum("HeldRequests") == 0
     assert lam.metric_calls == []
+
+
+def test_without_custom_metrics_the_events_are_plain_log_lines(lam: World) -> None:
+    """Where nobody watches (WK_CUSTOM_METRICS=false), a wake is the same JSON line without the EMF
+    block: CloudWatch extracts nothing from it, so no custom metric is billed."""
+    quiet = replace(lam.settings, custom_metrics=False)
+    lambda_handler.use(build_engine(quiet, lam.clients, sleep=lambda seconds: None))
+    response = lambda_handler.handler(alb_event(lam, path="/api/places", headers=API), None)
+    assert response["statusCode"] == 503
+    (wake,) = [line for line in lam.log_lines() if line.get("message") == "metric" and "Wakes" in line]
+    assert wake["Wakes"] == 1 and wake["App"] == lam.settings.app
+    assert "_aws" not in wake
+    assert lam.metric_documents() == []
+
+
+def test_custom_metrics_setting_round_trip(world: World) -> None:
+    quiet = replace(world.settings, custom_metrics=False)
+    assert environment(world)["WK_CUSTOM_METRICS"] == "true"
+    assert Settings.from_env(quiet.to_env()) == quiet
+    with pytest.raises(SettingsError, match="WK_CUSTOM_METRICS: 'off' is not 'true' or 'false'"):
+        Settings.from_env(environment(world, WK_CUSTOM_METRICS="off"))
 
 
 # --- settings from the environment -------------------------------------------------------------------------

@@ -285,7 +285,9 @@ def test_status_json(stack: World) -> None:
     code, output = cli("status", "--config", str(EXAMPLE_CONFIG), "--env", "staging", "--json")
     assert code == 0, output
     document = json.loads(output)
-    assert set(document) == STATUS_KEYS
+    # The report's keys, and the environment's warm schedule (the CLI adds it from the config).
+    assert set(document) == STATUS_KEYS | {"warm_schedule"}
+    assert document["warm_schedule"]["windows"] == ["Mon-Fri 08:30-09:00 Europe/Paris"]
     assert document["app"] == "cityguided"
     assert document["env"] == "staging"
     assert document["state"] == "COLD"

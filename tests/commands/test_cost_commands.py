@@ -73,7 +73,7 @@ def test_table_shows_every_line_and_the_three_scenarios() -> None:
     assert "Dominant lines" in text
     assert "A month without a single request" in text
     assert (
-        "Budget of staging (cost.budgets.staging): at most 9 EUR a month, 7 EUR without a request, "
+        "Budget of staging (cost.budgets.staging): at most 5 EUR a month, 2.5 EUR without a request, "
         "below the legacy EC2: kept"
     ) in text
     # No load balancer behind an HTTP API: none of its lines, not even at zero.
@@ -100,22 +100,33 @@ def test_staging_is_modelled_behind_an_http_api() -> None:
     assert lines["api_requests"]["usd"] == pytest.approx((39_600 + 66) * 0.000001, abs=1e-6)
     assert lines["vpc_link"]["usd"] == 0 and lines["vpc_link"]["quantity"] == 730
     assert lines["route53_zone"]["usd"] == pytest.approx(0.5) and lines["route53_zone"]["fixed"]
-    task_hours = data["scenarios"]["configured"]["task_hours"]
+    # The scenario's task-hours include the warm schedule's, priced in its own line: the other lines
+    # count the traffic's hours.
+    task_hours = data["scenarios"]["configured"]["task_hours"] - lines["warm_schedule"]["quantity"]
     assert lines["cloud_map_instances"]["quantity"] == pytest.approx(task_hours / 730, abs=1e-6)
     # The responses leave the region to the internet: the region's transfer out, no CloudFront.
     assert lines["transfer_out"]["usd"] == pytest.approx(39_600 * 40 / 1024**2 * 0.09, abs=1e-6)
-    # 4 operational alarm metrics (no target group; the VPC link INACTIVE alarm) + idle and wake-failed.
-    assert lines["cw_alarms"]["quantity"] == 6
+    # Nobody watches the example's staging (no alarm e-mail, no dashboard): the idle alarm alone, and
+    # no custom metric (behind an HTTP API a watched one has 4 operational alarm metrics + wake-failed).
+    assert lines["cw_alarms"]["quantity"] == 1
+    assert lines["wk_metrics"]["usd"] == 0.0
     # The reconcile reads the idle metric only in the minutes a task is wanted.
     assert lines["cw_api"]["quantity"] == pytest.approx(task_hours * 60, abs=1e-3)
     assert lines_of(data, "always_on")["cw_api"]["quantity"] == 0  # never sleeps: never reads
     assert "transfer_out" in lines_of(data, "legacy_ec2")
-    # The reference staging's goal, modelled: at most 9 EUR, at most 7 EUR idle, below the legacy instance.
+    # The reference staging's goal, modelled: at most 5 EUR, at most 2.50 EUR idle, below the legacy instance.
     configured = data["scenarios"]["configured"]["total_eur"]
-    assert configured <= 9.0
+    assert configured <= 5.0
     assert configured < data["scenarios"]["legacy_ec2"]["total_eur"]
-    assert data["idle_month"]["total_eur"] <= 7.0
-    assert data["idle_month"]["task_hours"] == 0
+    assert data["idle_month"]["total_eur"] <= 2.5
+    # Without a request a task runs only in the warm windows (their lead and idle tail included).
+    idle_schedule = (
+        lines_of(data, "idle_month")["warm_schedule"] if "idle_month" in data["scenarios"] else None
+    )
+    assert idle_schedule is None
+    idle_lines = {line["key"]: line for line in data["idle_month"]["lines"]}
+    assert data["idle_month"]["task_hours"] == pytest.approx(idle_lines["warm_schedule"]["quantity"])
+    assert "a task runs only in the warm windows" in result.stdout
 
 
 def test_staging_behind_cloudfront_still_priced(tmp_path: Path) -> None:
@@ -360,7 +371,7 @@ def test_goal_line_says_not_kept_when_a_line_breaks_it(tmp_path: Path) -> None:
     override.write_text("[prices.cloud_map_instance_month]\nusd = 34.21875\n", encoding="utf-8")
     text = cost("--env", "staging", "--prices", str(override)).stdout
     assert (
-        "Budget of staging (cost.budgets.staging): at most 9 EUR a month, 7 EUR without a request, "
+        "Budget of staging (cost.budgets.staging): at most 5 EUR a month, 2.5 EUR without a request, "
         "below the legacy EC2: NOT kept"
     ) in text
     data = cost_json("--env", "staging", "--prices", str(override))

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_DIR
 from warmkeeper.config import load_config
+from warmkeeper.core.schedule import parse_window
 from warmkeeper.cost import (
     FRONT_DOORS,
     STAGING_GOAL_EUR,
-    STAGING_IDLE_GOAL_EUR,
     STAGING_TARGET_EUR,
     CostReport,
     EnvironmentShape,
@@ -130,6 +130,11 @@ def test_scale_to_zero_never_costs_more_than_always_on_outside_the_wake_mechanis
     s2z, on = result.configured, result.always_on
     assert s2z.task_hours <= on.task_hours
     for line in s2z.lines:
+        if line.key == "warm_schedule":
+            # The schedule's hours are in the scale-to-zero task-hours checked above; the same app
+            # always on has no schedule line.
+            assert not on.has(line.key)
+            continue
         if line.key not in WAKE_MECHANISM:
             assert line.usd <= on.line(line.key).usd + 1e-9, line.key
 
@@ -156,7 +161,11 @@ def test_front_door_changes_only_its_own_lines(env: EnvironmentShape, profile: T
         behind_alb.scenarios[:2], behind_cloudfront.scenarios[:2], behind_api.scenarios[:2], strict=True
     ):
         for line in cf.lines:
-            if line.key not in FRONT_DOOR_LINES:
+            if line.key == "warm_schedule":
+                # The schedule's hours pay every per-task-hour line, the front door's included: the
+                # same behind both load balancers (a difference of totals: equal to rounding).
+                assert line.usd == pytest.approx(lb.line(line.key).usd, rel=1e-9), line.key
+            elif line.key not in FRONT_DOOR_LINES:
                 assert line.usd == lb.line(line.key).usd, line.key
         assert cf.line("ipv4_alb").usd == 0.0
         # Fewer scanned public addresses: never more rejected-traffic logs behind CloudFront.
@@ -167,11 +176,16 @@ def test_front_door_changes_only_its_own_lines(env: EnvironmentShape, profile: T
         keys = {line.key for line in api.lines}
         assert not keys & LOAD_BALANCER_LINES and keys >= HTTP_API_LINES
         for line in api.lines:
-            if line.key not in HTTP_API_LINES | FRONT_DOOR_LINES | {"cw_alarms"}:
+            if line.key not in HTTP_API_LINES | FRONT_DOOR_LINES | {"cw_alarms", "warm_schedule"}:
                 assert line.usd == cf.line(line.key).usd, line.key
         assert api.line("logs_ingest").usd == cf.line("logs_ingest").usd
         assert api.line("logs_storage").usd >= cf.line("logs_storage").usd
-        assert api.line("cw_alarms").usd < cf.line("cw_alarms").usd
+        # Fewer operational alarm metrics behind an HTTP API; where nobody watches there are none
+        # (only the idle alarm), whatever the front door.
+        if env.watched:
+            assert api.line("cw_alarms").usd < cf.line("cw_alarms").usd
+        else:
+            assert api.line("cw_alarms").usd == cf.line("cw_alarms").usd
         assert api.line("transfer_out").usd == lb.line("transfer_out").usd
         # The floor: no ALB hour to pay, only the hosted zone.
         assert api.fixed_usd < cf.fixed_usd
@@ -263,16 +277,44 @@ def test_reference_staging_profile_is_under_25_eur() -> None:
 
 
 def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
-    # The reference staging's goal (modelled, no free tier): at most 9 EUR a month, at most 7 EUR in a
-    # month without a request, below the legacy EC2 instance, every current line kept.
-    # About 8.51 / 4.85 / 15.52 EUR.
+    # The reference staging's goal (modelled, no free tier): at most 5 EUR a month, at most 2.50 EUR in a
+    # month without a request, below the legacy EC2 instance. Container Insights, the idle alarm, the
+    # secret and the logs are kept; the dashboard, the alarm topic's key, the operational alarms and
+    # the custom metrics are gone (nobody is told or looks: the example asks for neither a dashboard
+    # nor an alarm e-mail), and the warm schedule is a line of its own. About 4.78 / 1.35 / 15.52 EUR.
     assert STAGING.front_door == "http_api"
     result = report(STAGING, REFERENCE)
     assert result.configured.total_eur <= STAGING_GOAL_EUR
     assert result.configured.total_eur < result.legacy_ec2.total_eur
-    assert result.idle_month is not None and result.idle_month.total_eur <= STAGING_IDLE_GOAL_EUR
-    for kept in ("cw_dashboard", "ci_metrics", "ci_logs", "cw_alarms", "kms", "secrets", "logs_ingest"):
+    assert result.idle_month is not None and result.idle_month.total_eur <= 2.50
+    for kept in ("ci_metrics", "ci_logs", "cw_alarms", "secrets", "logs_ingest", "warm_schedule"):
         assert result.configured.line(kept).usd > 0, kept
+    for removed in ("cw_dashboard", "kms"):
+        assert result.configured.line(removed).usd == 0, removed
+    # A month without a request still pays the schedule's windows: it wakes the service every day.
+    assert result.idle_month.line("warm_schedule").usd == pytest.approx(
+        result.configured.line("warm_schedule").usd, rel=0.05
+    )
+
+
+def test_a_dashboard_and_an_alarm_topic_cost_what_they_did() -> None:
+    # Asking for them back (dashboard = true, an alarm e-mail) brings back 3 USD + 1 USD a month.
+    lean = report(STAGING, REFERENCE).configured
+    full = report(dataclasses.replace(STAGING, dashboard=True, alarm_topic=True), REFERENCE).configured
+    assert full.total_usd - lean.total_usd == pytest.approx(3.0 + 1.0)
+
+
+def test_the_warm_schedule_line_is_what_the_windows_add() -> None:
+    without = report(dataclasses.replace(STAGING, warm_windows=()), REFERENCE).configured
+    scheduled = report(STAGING, REFERENCE).configured
+    assert not without.has("warm_schedule")
+    assert scheduled.total_usd - without.total_usd == pytest.approx(scheduled.line("warm_schedule").usd)
+    # A longer window costs more, in proportion to its task-hours.
+    longer = report(
+        dataclasses.replace(STAGING, warm_windows=(parse_window("Mon-Fri 08:30-19:00 Europe/Paris"),)),
+        REFERENCE,
+    ).configured
+    assert longer.line("warm_schedule").usd > 10 * scheduled.line("warm_schedule").usd
 
 
 def test_reference_staging_profile_behind_a_load_balancer_misses_the_goal() -> None:
@@ -290,10 +332,10 @@ def test_reference_staging_scale_to_zero_beats_always_on_and_reports_its_floor()
     result = report(STAGING, REFERENCE)
     s2z = result.configured
     assert s2z.total_eur < result.always_on.total_eur
-    # Without a load balancer the floor is monitoring and keys: the dashboard first, then Container
-    # Insights (while a task runs) and the KMS key; the front door's own lines are cents.
+    # Without a load balancer, dashboard or alarm key the bill is led by Container Insights (while a
+    # task runs); the front door's own lines are cents.
     top = [line.key for line, _share in s2z.dominant()]
-    assert top[0] == "cw_dashboard"
+    assert top[0] == "ci_metrics"
     assert not set(top) & LOAD_BALANCER_LINES
     front_door_usd = sum(s2z.line(key).usd for key in HTTP_API_LINES)
     assert front_door_usd / PRICES.fx.usd_per_eur < 0.65  # the hosted zone (0.43 EUR) and cents

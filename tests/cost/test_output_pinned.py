@@ -18,6 +18,10 @@ section (the example declares EUR, the EC2 instance and staging's 9 / 7 EUR budg
 goal lines became one budget line (same figures; the looser 25 EUR line went); and a missing traffic
 profile no longer stops the command: production, which has no profile file, is priced with the assumed
 profile the report names (exit 0 instead of 2). Every figure of the tables is unchanged.
+Changed on purpose again: the example's staging has no dashboard (2.55 EUR) and, without an alarm
+e-mail, no alarm topic nor its KMS key (0.85 EUR), and it gained a warm schedule (a line of its own,
+0.40 EUR): 8.51 -> 5.51 EUR, 4.85 -> 1.85 EUR without a request (modelled). ``--json`` gained the
+top-level ``total_eur``, ``idle_month_eur`` and ``warm_schedule``; production's figures did not move.
 """
 
 from __future__ import annotations
@@ -90,8 +94,10 @@ def test_pinned_totals_to_the_cent() -> None:
         # case: {scenario: (total EUR, of which fixed EUR)}
         # Behind an HTTP API now (it was 24.48 / 36.76 behind CloudFront and an internal ALB).
         "staging-json": {
-            "configured": (8.51, 4.72),
-            "always_on": (20.83, 4.55),
+            # 5.51 / 17.43 before the operational alarms and custom metrics became the watched
+            # environments' only (the example's staging has no alarm e-mail and no dashboard).
+            "configured": (4.78, 0.90),
+            "always_on": (17.09, 0.81),
             "legacy_ec2": (15.52, 15.40),
         },
         "production-profile-json": {
@@ -108,7 +114,13 @@ def test_pinned_totals_to_the_cent() -> None:
         assert figures == scenarios, name
     # A month without a single request, staging (the reference staging's goal: 7 EUR at most).
     idle = json.loads(golden("staging-json", "stdout"))["idle_month"]
-    assert (round(idle["total_eur"], 2), round(idle["fixed_eur"], 2)) == (4.85, 4.72)
+    assert (round(idle["total_eur"], 2), round(idle["fixed_eur"], 2)) == (1.35, 0.90)
+    # The headline keys of --json, and the warm schedule's share (its own line).
+    staging = json.loads(golden("staging-json", "stdout"))
+    assert round(staging["total_eur"], 2) == 4.78
+    assert round(staging["idle_month_eur"], 2) == 1.35
+    assert staging["warm_schedule"]["windows"] == ["Mon-Fri 08:30-09:00 Europe/Paris"]
+    assert round(staging["warm_schedule"]["eur"], 2) == 0.32
 
 
 def test_production_pins_did_not_move() -> None:

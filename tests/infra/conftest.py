@@ -1,15 +1,19 @@
 """Session fixtures: each stack variant is synthesized once and shared by every infra test.
 
-- `staging` and `production`: the example config (no alarm e-mail): staging behind CloudFront
+- `staging` and `production`: the example config: staging behind CloudFront
   (`front_door = "cloudfront"`, internal load balancer; the example itself now says "http_api", which
-  `http_api_staging` covers), production on an internet-facing one, HTTP only;
+  `http_api_staging` covers) with the dashboard and an alarm e-mail the example's staging does not
+  ask for, and its warm schedule; production (no alarm e-mail, the dashboard and topic it keeps by
+  default) on an internet-facing one, HTTP only;
 - `https_staging`: a copy of it with an internet-facing load balancer (`front_door = "load_balancer"`)
   serving a domain with a regional ACM certificate, an alarm e-mail, container secrets
   by ARN, one container with a ready-made image instead of a build, an explicit image tag, one
   image pinned by digest (the others by the tag) and a long hold time;
-- `http_api_staging`: the example's staging with `front_door = "http_api"`: an HTTP API, a
-  VPC link and Cloud Map, no load balancer. Checked by test_http_api.py and the compliance tests
-  (it is not in `any_env`, whose tests are about the load balancer's environments).
+- `http_api_staging`: the example's staging (`front_door = "http_api"`: an HTTP API, a
+  VPC link and Cloud Map, no load balancer; its warm schedule), plus the dashboard and an alarm
+  e-mail (test_lean_staging.py synthesizes the example's staging exactly as it is). Checked by
+  test_http_api.py and the compliance tests (it is not in `any_env`, whose tests are about the load
+  balancer's environments).
 
 Each synthesis writes both stacks of its environment in one app: the service stack (the variant)
 and its images stack (`variant.images`, the ECR repositories).
@@ -49,6 +53,7 @@ def https_config() -> AppConfig:
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["ingress"] = {"domain": DOMAIN, "certificate_arn": CERTIFICATE_ARN}
     data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
+    data["environments"]["staging"]["dashboard"] = True
     data["environments"]["staging"]["front_door"] = "load_balancer"
     data["scale_to_zero"]["hold_seconds"] = HOLD_SECONDS
     containers = {container["name"]: container for container in data["containers"]}
@@ -95,6 +100,10 @@ def _synthesize(
 def http_api_config() -> AppConfig:
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["environments"]["staging"]["front_door"] = "http_api"
+    # The dashboard and the alarm topic the example's staging no longer has, for the tests written
+    # against them; test_lean_staging.py synthesizes the example's staging as it is.
+    data["environments"]["staging"]["dashboard"] = True
+    data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
     return parse_config(data, EXAMPLE_CONFIG.resolve())
 
 
@@ -104,6 +113,10 @@ def example_config() -> AppConfig:
     # `staging` variant keeps the CloudFront front door these tests were written for.
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["environments"]["staging"]["front_door"] = "cloudfront"
+    # These variants keep the dashboard and the alarm topic the example's staging no longer has
+    # (`http_api_staging` checks their absence): the tests of both are written against them.
+    data["environments"]["staging"]["dashboard"] = True
+    data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
     return parse_config(data, EXAMPLE_CONFIG.resolve())
 
 

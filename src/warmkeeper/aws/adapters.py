@@ -496,8 +496,10 @@ class Metrics:
         *,
         api: tuple[str, str] | None = None,
         clock: Callable[[], datetime] = utc_now,
+        custom_metrics: bool = True,
     ) -> None:
         self._cloudwatch = cloudwatch
+        self._custom_metrics = custom_metrics
         self._api = api  # (api id, stage)
         self.namespace = namespace
         self.dimensions = dimensions(app, env)
@@ -509,6 +511,9 @@ class Metrics:
         """Emit one data point: an EMF line on the log channel, no API call (so no failure to handle
         on the request path either)."""
         document = emf_document(self.namespace, self.dimensions, {name: value}, {name: unit}, self._clock())
+        if not self._custom_metrics:
+            # The same fields, without the EMF block: a log line to query, not a metric to pay for.
+            del document["_aws"]
         log.info("metric", extra=document)
 
     def _request_metric(self) -> Any:

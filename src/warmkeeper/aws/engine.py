@@ -643,6 +643,7 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
             settings.target_group_dimension,
             api=api,
             clock=engine_options.get("clock", utc_now),
+            custom_metrics=settings.custom_metrics,
         ),
         secret=KeepaliveSecret(clients.secretsmanager, settings.keepalive_secret_arn),
         **engine_options,

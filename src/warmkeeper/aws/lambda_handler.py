@@ -7,6 +7,8 @@
 - the one-minute "Scheduled Event" from EventBridge (reconcile);
 - an "ECS Task State Change" of the service's tasks (a task stopping: a Spot interruption, a crash),
   which reconciles at once so the warm route is taken away when no healthy target remains;
+- a warm schedule's keep-warm event from EventBridge Scheduler (``{"warmkeeper": "warm-window"}``):
+  a lease for the window, and a wake (infra/schedules.py);
 - anything else is logged and ignored.
 
 Clients and settings are built once per execution environment (the Lambda's cold start) and reused;
@@ -33,6 +35,7 @@ from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.snapshots import shared_snapshots
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
+from warmkeeper.core.schedule import ScheduleError, warm_window_lease
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 SCHEDULED_EVENT = "Scheduled Event"
@@ -82,6 +85,18 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         # The EventBridge rule (infra/task_events.py) sends this service's stopping tasks only.
         result = engine.on_task_stopping()
         return {"handled": "task-state", "decision": result.decision.to_log_dict()}
+    try:
+        window_minutes = warm_window_lease(dict(event))
+    except ScheduleError as exc:
+        logs.log.warning("bad warm-window event", extra={"error": str(exc)})
+        return {"handled": None, "error": str(exc)}
+    if window_minutes is not None:
+        until, result = engine.keepalive(window_minutes)
+        return {
+            "handled": "warm-window",
+            "lease_until": until.isoformat(),
+            "decision": result.decision.to_log_dict(),
+        }
     logs.log.warning("unknown event ignored", extra={"keys": sorted(event)})
     return {"handled": None}
 

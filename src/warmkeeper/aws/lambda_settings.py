@@ -45,6 +45,7 @@ VARIABLES = {
     "warm_rule_priority": "WK_WARM_RULE_PRIORITY",
     "keepalive_secret_arn": "WK_KEEPALIVE_SECRET_ARN",
     "metrics_namespace": "WK_METRICS_NAMESPACE",
+    "custom_metrics": "WK_CUSTOM_METRICS",
     "load_balancer_dimension": "WK_LOAD_BALANCER_DIMENSION",
     "target_group_dimension": "WK_TARGET_GROUP_DIMENSION",
     "idle_alarm_name": "WK_IDLE_ALARM_NAME",
@@ -102,6 +103,9 @@ class Settings:
     warm_rule_priority: int = WARM_RULE_PRIORITY
     keepalive_secret_arn: str | None = None
     metrics_namespace: str = METRICS_NAMESPACE
+    # False: the metric events are logged as plain JSON, without the EMF block that makes CloudWatch
+    # bill them as custom metrics (an environment nobody watches: EnvironmentSettings.is_watched).
+    custom_metrics: bool = True
     load_balancer_dimension: str | None = None
     target_group_dimension: str | None = None
     idle_alarm_name: str | None = None
@@ -158,6 +162,9 @@ class Settings:
             raise SettingsError(str(exc)) from None
         route_keys = _route_keys(optional("warm_route_keys"))
         priority_text = optional("warm_rule_priority") or str(WARM_RULE_PRIORITY)
+        custom_metrics_text = optional("custom_metrics") or "true"
+        if custom_metrics_text not in ("true", "false"):
+            raise SettingsError(f"WK_CUSTOM_METRICS: {custom_metrics_text!r} is not 'true' or 'false'")
         if not priority_text.isdigit():
             raise SettingsError(f"WK_WARM_RULE_PRIORITY: {priority_text!r} is not a whole number")
         return cls(
@@ -173,6 +180,7 @@ class Settings:
             warm_rule_priority=int(priority_text),
             keepalive_secret_arn=optional("keepalive_secret_arn"),
             metrics_namespace=optional("metrics_namespace") or METRICS_NAMESPACE,
+            custom_metrics=custom_metrics_text == "true",
             load_balancer_dimension=optional("load_balancer_dimension"),
             target_group_dimension=optional("target_group_dimension"),
             idle_alarm_name=optional("idle_alarm_name"),
@@ -195,10 +203,11 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The WK_* variables that :meth:`from_env` reads back into these settings (an unset optional
         field is left out). Values may be CloudFormation tokens: the stack passes its resources' names."""
-        special = ("policy", "warm_rule_priority", "warm_route_keys")
+        special = ("policy", "warm_rule_priority", "warm_route_keys", "custom_metrics")
         values: dict[str, str | None] = {
             field.name: getattr(self, field.name) for field in fields(self) if field.name not in special
         }
+        values["custom_metrics"] = "true" if self.custom_metrics else "false"
         values["policy"] = json.dumps(self.policy.to_dict(), sort_keys=True, separators=(",", ":"))
         # Only the warm route's field of this front door's route switch: behind an HTTP API there is no
         # listener, so no rule priority (the variable would only mislead a reader), and no route keys

@@ -6,6 +6,7 @@ twin (over HTTP); both backends implement :class:`warmkeeper.control.ServiceCont
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,6 +17,7 @@ from warmkeeper.clikit import ConfigOption, EnvOption, UserError, load, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.control import ServiceControl
 from warmkeeper.core.report import StatusReport
+from warmkeeper.core.schedule import next_window
 
 if TYPE_CHECKING:
     from warmkeeper.aws.clients import AwsClients
@@ -96,12 +98,15 @@ def status(
         ),
     ] = None,
 ) -> None:
-    """Show an environment's state: tasks and health, routing, last wake, lease, time until sleep."""
+    """Show an environment's state: tasks and health, routing, last wake, lease, time until sleep, and
+    the next warm window of its schedule."""
+    _, settings = load(config, env)
     report = control_for(config, env, port).status()
     if json_output:
-        typer.echo(report.to_json())
+        document = {**report.to_json_dict(), "warm_schedule": warm_schedule_status(settings)}
+        typer.echo(json.dumps(document, indent=2, sort_keys=True))
     else:
-        for line in human_status(report):
+        for line in [*human_status(report), *schedule_lines(settings)]:
             out.print(line, markup=False)
 
 
@@ -134,6 +139,44 @@ def keepalive(
         out.print(f"{env}: {keepalive_webhook(config, env, minutes)}", markup=False)
         return
     out.print(f"{env}: {control_for(config, env).keepalive(minutes)}", markup=False)
+
+
+# --- the warm schedule ---------------------------------------------------------------------------------
+
+
+def warm_schedule_status(settings: EnvironmentSettings, now: datetime | None = None) -> dict[str, object]:
+    """The environment's windows and the one under way or next (times in UTC and as configured)."""
+    now = now or datetime.now(UTC)
+    occurrence = next_window(settings.warm_windows, now)
+    return {
+        "windows": list(settings.warm_schedule),
+        "next_window": None
+        if occurrence is None
+        else {
+            "window": occurrence.window.text,
+            "start": occurrence.start.isoformat(),
+            "end": occurrence.end.isoformat(),
+            "local": occurrence.local(),
+            "under_way": occurrence.contains(now),
+        },
+    }
+
+
+def schedule_lines(settings: EnvironmentSettings, now: datetime | None = None) -> list[str]:
+    """``  schedule    next window Mon 2026-12-07 08:30-09:00 Europe/Paris (in 2 h 5 min)``."""
+    if not settings.warm_schedule:
+        return ["  schedule    none (warm_schedule is not set)"]
+    now = now or datetime.now(UTC)
+    occurrence = next_window(settings.warm_windows, now)
+    if occurrence is None:
+        return ["  schedule    no window in the coming week"]
+    if occurrence.contains(now):
+        left = (occurrence.end - now).total_seconds() / 60
+        return [f"  schedule    in the window {occurrence.local()} (held warm {left:.0f} min more)"]
+    minutes = (occurrence.start - now).total_seconds() / 60
+    hours, rest = divmod(round(minutes), 60)
+    when = f"{hours} h {rest} min" if hours else f"{rest} min"
+    return [f"  schedule    next window {occurrence.local()} (in {when}, woken just before)"]
 
 
 # --- the human view ------------------------------------------------------------------------------------

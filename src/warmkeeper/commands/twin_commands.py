@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -41,6 +44,20 @@ def _with_front_door(config: Path, front_door: str) -> tuple[AppConfig, Environm
     }
     changed = parse_config({**cfg.model_dump(), "environments": environments}, cfg.source)
     return changed, changed.environment("local")
+
+
+def _schedule_clock(start: str) -> Callable[[], datetime]:
+    """A clock that reads ``start`` now and runs on in real time (``--schedule-start``)."""
+    try:
+        origin = datetime.fromisoformat(start)
+    except ValueError:
+        raise UserError(
+            f"--schedule-start: {start!r} is not an ISO 8601 time such as 2026-12-07T08:29:00+01:00"
+        ) from None
+    if origin.tzinfo is None:
+        raise UserError(f"--schedule-start: {start!r} needs an offset (e.g. +01:00 or Z)")
+    began = time.monotonic()
+    return lambda: origin.astimezone(UTC) + timedelta(seconds=time.monotonic() - began)
 
 
 def up(
@@ -87,6 +104,15 @@ def up(
             "drain_seconds).",
         ),
     ] = None,
+    schedule_start: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule-start",
+            help="Read the local environment's warm_schedule as if the time were this now (ISO 8601 with "
+            "an offset, e.g. 2026-12-07T08:29:00+01:00), running on from there: try a schedule without "
+            "waiting for its window. Everything else keeps the real time.",
+        ),
+    ] = None,
 ) -> None:
     """Run the local twin: Caddy edge, waker, controller and tasks, scale-to-zero included."""
     from warmkeeper.local.twin import Twin, TwinEvent, TwinOptions
@@ -106,7 +132,13 @@ def up(
     twin = Twin(
         cfg,
         settings,
-        TwinOptions(idle_seconds=idle, port=port, max_attempts=max_attempts, runtime=runtime),
+        TwinOptions(
+            idle_seconds=idle,
+            port=port,
+            max_attempts=max_attempts,
+            runtime=runtime,
+            schedule_clock=_schedule_clock(schedule_start) if schedule_start else None,
+        ),
         on_event=show,
     )
     stop = threading.Event()

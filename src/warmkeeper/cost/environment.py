@@ -7,6 +7,7 @@ from typing import Literal
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.core.front_doors import front_door
+from warmkeeper.core.schedule import WarmWindow
 
 FrontDoorName = Literal["load_balancer", "cloudfront", "http_api"]
 # What each front door is, for people (the CLI header and the notes).
@@ -34,6 +35,10 @@ class EnvironmentShape:
     log_retention_days: float
     secrets: int = 1  # Secrets Manager secrets: the keep-alive token plus the app's own
     front_door: FrontDoorName = "load_balancer"
+    dashboard: bool = True  # the environment has a CloudWatch dashboard
+    alarm_topic: bool = True  # an alarm topic, encrypted with its customer managed KMS key
+    watched: bool = True  # operational alarms and custom metrics (EnvironmentSettings.is_watched)
+    warm_windows: tuple[WarmWindow, ...] = ()  # warm schedule: kept warm whatever the traffic
 
     def __post_init__(self) -> None:
         if self.front_door not in FRONT_DOOR_LABELS:
@@ -83,4 +88,8 @@ def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) 
         log_retention_days=settings.log_retention_days,
         secrets=_secrets_manager_secrets(cfg),
         front_door=front_door,
+        dashboard=settings.has_dashboard,
+        alarm_topic=settings.has_alarm_topic,
+        watched=settings.is_watched,
+        warm_windows=settings.warm_windows,
     )

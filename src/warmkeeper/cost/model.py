@@ -16,6 +16,9 @@ public addresses; or an HTTP API's requests, VPC link, Cloud Map and hosted zone
 addresses of its ALB, its operational alarms and the lines that carry the traffic to viewers. A new
 front door adds an entry to ``FRONT_DOORS`` and its lines, not branches.
 
+A warm schedule (``warm_schedule``) is a line of its own in ``configured`` and in the month without
+a request: what every other line costs more while a task also runs through the windows.
+
 Every price is in USD as AWS publishes it and is converted with the table's one EUR/USD rate.
 """
 
@@ -28,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from warmkeeper.core.schedule import AWS_WAKE_LEAD_MINUTES, warm_hours_per_month
 from warmkeeper.cost.environment import EnvironmentShape, FrontDoorName
 from warmkeeper.cost.prices import PriceTable
 from warmkeeper.cost.profile import TrafficProfile
@@ -194,6 +198,7 @@ class ScenarioContext:
     task_hours: float
     wakes: float
     sleeps: bool  # this scenario scales to zero: idle alarm, RequestCount reads while warm
+    scheduled_wakes: float = 0.0  # wakes a warm schedule asks for (no cold request waits on them)
 
     @property
     def hours_per_month(self) -> float:
@@ -229,7 +234,7 @@ class ScenarioContext:
 
     @property
     def alarm_events(self) -> float:
-        return self.wakes  # the idle alarm invokes the Lambda once per sleep
+        return self.wakes + self.scheduled_wakes  # the idle alarm invokes the Lambda once per sleep
 
     @property
     def waker_calls(self) -> float:
@@ -449,10 +454,21 @@ def reconcile_metric_reads(ctx: ScenarioContext) -> list[CostLine]:
     ]
 
 
+# The idle alarm: one metric (the front door's request count).
+_IDLE_ALARM_METRICS = 1.0
+
+
 def alarms(ctx: ScenarioContext) -> list[CostLine]:
     # Alarms are billed per metric they evaluate: a metric-math alarm on 3 metrics counts 3.
-    operational = ctx.prices.value(ctx.front_door.operational_alarm_metrics)
-    sleep_wake = ctx.prices.value("scale_to_zero_alarm_metrics") if ctx.sleeps else 0.0
+    # Where nobody is told or looks (EnvironmentSettings.is_watched), only the idle alarm exists: it
+    # puts the service to sleep. The operational ones, wake-failed included, are not built.
+    operational = ctx.prices.value(ctx.front_door.operational_alarm_metrics) if ctx.env.watched else 0.0
+    if not ctx.sleeps:
+        sleep_wake = 0.0
+    elif ctx.env.watched:
+        sleep_wake = ctx.prices.value("scale_to_zero_alarm_metrics")
+    else:
+        sleep_wake = _IDLE_ALARM_METRICS
     return [
         _line(
             "cw_alarms",
@@ -462,21 +478,30 @@ def alarms(ctx: ScenarioContext) -> list[CostLine]:
             ctx.prices.usd("cloudwatch_alarm_month"),
             fixed=True,
             basis=f"{operational:g} operational alarm metrics"
-            + (f" + {sleep_wake:g} for idle and wake failures" if ctx.sleeps else ""),
+            + (
+                (f" + {sleep_wake:g} for idle and wake failures" if ctx.env.watched else " + the idle alarm")
+                if ctx.sleeps
+                else ""
+            ),
         )
     ]
 
 
 def dashboard(ctx: ScenarioContext) -> list[CostLine]:
+    # Built only where the config asks (`dashboard`, on by default where the service never sleeps).
     return [
         _line(
             "cw_dashboard",
             "CloudWatch dashboard",
-            ctx.prices.value("dashboards"),
+            ctx.prices.value("dashboards") if ctx.env.dashboard else 0.0,
             "dashboards",
             ctx.prices.usd("cloudwatch_dashboard_month"),
             fixed=True,
-            basis="free tier (3 dashboards) not applied",
+            basis=(
+                "free tier (3 dashboards) not applied"
+                if ctx.env.dashboard
+                else "none: the config does not ask for one (`dashboard`)"
+            ),
         )
     ]
 
@@ -554,8 +579,12 @@ def container_insights_logs(ctx: ScenarioContext) -> list[CostLine]:
 
 
 def warmkeeper_metrics(ctx: ScenarioContext) -> list[CostLine]:
-    metrics = ctx.prices.value("warmkeeper_metrics")
-    metric_hours = min(ctx.hours_per_month, ctx.wakes * ctx.prices.value("warmkeeper_metric_hours_per_wake"))
+    # Where nobody watches, the Lambda logs the same events without the EMF block: no custom metric.
+    metrics = ctx.prices.value("warmkeeper_metrics") if ctx.env.watched else 0.0
+    metric_hours = min(
+        ctx.hours_per_month,
+        (ctx.wakes + ctx.scheduled_wakes) * ctx.prices.value("warmkeeper_metric_hours_per_wake"),
+    )
     return [
         _line(
             "wk_metrics",
@@ -564,7 +593,11 @@ def warmkeeper_metrics(ctx: ScenarioContext) -> list[CostLine]:
             "metric-months",
             ctx.prices.usd("cloudwatch_metric_month"),
             fixed=False,
-            basis=f"{metrics:g} metrics x {metric_hours:.0f} h with events",
+            basis=(
+                f"{metrics:g} metrics x {metric_hours:.0f} h with events"
+                if ctx.env.watched
+                else "none: nobody watches this environment (log lines, no custom metrics)"
+            ),
         )
     ]
 
@@ -603,7 +636,9 @@ def secrets(ctx: ScenarioContext) -> list[CostLine]:
 
 
 def kms_key(ctx: ScenarioContext) -> list[CostLine]:
-    keys = ctx.prices.value("kms_keys")
+    # The alarm topic and its key exist only where the config sets an alarm e-mail or the service
+    # never sleeps (EnvironmentSettings.has_alarm_topic).
+    keys = ctx.prices.value("kms_keys") if ctx.env.alarm_topic else 0.0
     return [
         _line(
             "kms",
@@ -612,7 +647,11 @@ def kms_key(ctx: ScenarioContext) -> list[CostLine]:
             "keys",
             ctx.prices.usd("kms_key_month"),
             fixed=True,
-            basis=f"{keys:g} customer managed key encrypting the alarm topic",
+            basis=(
+                f"{keys:g} customer managed key encrypting the alarm topic"
+                if ctx.env.alarm_topic
+                else "none: no alarm e-mail, so no alarm topic to encrypt"
+            ),
         )
     ]
 
@@ -941,6 +980,67 @@ def price_scenario(key: str, title: str, ctx: ScenarioContext, rules: Sequence[L
     return Scenario(key, title, lines, ctx.task_hours, ctx.prices.fx.usd_per_eur, ctx.wakes)
 
 
+@dataclass(frozen=True)
+class WarmScheduleHours:
+    """What a warm schedule adds to a month: its openings and the task-hours they keep a task up."""
+
+    openings: float
+    window_hours: float  # inside the windows
+    task_hours: float  # the windows, plus the lead before and the idle tail after each opening
+    lead_minutes: float
+    tail_minutes: float
+
+
+def warm_schedule_hours(env: EnvironmentShape, prices: PriceTable) -> WarmScheduleHours | None:
+    """The schedule's own task-hours, counted ON TOP of the traffic's (conservative: the model does not
+    know whether the active periods fall inside the windows)."""
+    if not env.scale_to_zero or not env.warm_windows:
+        return None
+    days_in_month = prices.value("hours_per_month") / 24.0
+    openings = sum(len(window.days) / 7.0 * days_in_month for window in env.warm_windows)
+    lead = float(AWS_WAKE_LEAD_MINUTES)
+    tail = env.idle_minutes + prices.value("sleep_lag_minutes")
+    window_hours = warm_hours_per_month(env.warm_windows, days_in_month)
+    return WarmScheduleHours(
+        openings, window_hours, window_hours + openings * (lead + tail) / 60.0, lead, tail
+    )
+
+
+def _with_warm_schedule(key: str, title: str, context: ScenarioContext) -> Scenario:
+    """The scenario's lines, plus one line for the warm schedule: what every line costs more when a
+    task also runs for the schedule's hours (Fargate, addresses, Container Insights, logs...)."""
+    base = price_scenario(key, title, context, FARGATE_LINES)
+    schedule = warm_schedule_hours(context.env, context.prices)
+    if schedule is None:
+        return base
+    # A service already up all month gains no hour and no wake from a schedule.
+    task_hours = min(context.hours_per_month, context.task_hours + schedule.task_hours)
+    added = task_hours - context.task_hours
+    warmer = dataclasses.replace(
+        context,
+        task_hours=task_hours,
+        scheduled_wakes=schedule.openings * added / schedule.task_hours if schedule.task_hours else 0.0,
+    )
+    extra_usd = price_scenario(key, title, warmer, FARGATE_LINES).total_usd - base.total_usd
+    windows = ", ".join(window.text for window in context.env.warm_windows)
+    line = CostLine(
+        "warm_schedule",
+        "Warm schedule (task kept up)",
+        added,
+        "task-h",
+        extra_usd / added if added else 0.0,
+        extra_usd,
+        False,
+        (
+            f"{windows}: {schedule.openings:.1f} openings x"
+            f" ({schedule.window_hours / schedule.openings * 60:.0f} min + {schedule.lead_minutes:g} min lead"
+            f" + {schedule.tail_minutes:g} min until the sleep),"
+            " priced on top of the traffic's hours"
+        ),
+    )
+    return dataclasses.replace(base, lines=(*base.lines, line), task_hours=warmer.task_hours)
+
+
 def _configured(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable) -> Scenario:
     title = "scale to zero" if env.scale_to_zero else f"{env.min_tasks} task(s) always on"
     context = ScenarioContext(
@@ -951,7 +1051,7 @@ def _configured(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTab
         wakes=wakes_per_month(env, profile),
         sleeps=env.scale_to_zero,
     )
-    return price_scenario("configured", title, context, FARGATE_LINES)
+    return _with_warm_schedule("configured", title, context)
 
 
 def idle_profile(profile: TrafficProfile) -> TrafficProfile:

@@ -14,8 +14,8 @@ from warmkeeper.cost.model import CostReport, FrontDoorComparison, Scenario
 # The reference example's promises for its staging (EUR a month, modelled, no free tier), held by the
 # model's property tests. The CLI judges an app only against the budget its own config declares.
 STAGING_TARGET_EUR = 25.0
-STAGING_GOAL_EUR = 9.0
-STAGING_IDLE_GOAL_EUR = 7.0
+STAGING_GOAL_EUR = 5.0
+STAGING_IDLE_GOAL_EUR = 2.5
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,14 @@ def render(report: CostReport, out: Console, view: CostView | None = None) -> No
     )
     idle = report.idle_month
     if idle is not None:
+        runs = (
+            f"a task runs only in the warm windows, {idle.task_hours:,.1f} h"
+            if idle.has("warm_schedule")
+            else "no task runs"
+        )
         out.print(
-            f"A month without a single request: {_eur(idle.total_usd, rate)} {currency} (modelled; no task "
-            "runs, the fixed lines and the reconcile remain)"
+            f"A month without a single request: {_eur(idle.total_usd, rate)} {currency} (modelled; {runs}, "
+            "the fixed lines and the reconcile remain)"
         )
     if view.budget_monthly is not None:
         out.print(_budget_verdict(env.name, view, rate, configured, idle, legacy))
@@ -114,7 +119,7 @@ def render(report: CostReport, out: Console, view: CostView | None = None) -> No
 
 
 def staging_goal_kept(configured: Scenario, idle: Scenario, legacy: Scenario) -> bool:
-    """The reference staging's goal: at most 9 EUR, at most 7 EUR idle, and below the legacy EC2 column."""
+    """The reference staging's goal: at most 5 EUR, at most 2.50 EUR idle, and below the legacy EC2 column."""
     return (
         configured.total_eur <= STAGING_GOAL_EUR
         and idle.total_eur <= STAGING_IDLE_GOAL_EUR
@@ -342,4 +347,21 @@ def report_to_dict(report: CostReport, view: CostView | None = None) -> dict[str
     if report.idle_month is not None:
         # Scale to zero only (an always-on environment has no month without a task).
         data["idle_month"] = scenario_to_dict(report.idle_month)
+    # The figures people look for first, at the top level: the month as configured, the month without
+    # a request, and what the warm schedule adds to each (its line; 0 without a schedule).
+    configured, idle = report.configured, report.idle_month
+    data["total_eur"] = _round(configured.total_eur)
+    data["idle_month_eur"] = _round(idle.total_eur) if idle is not None else None
+    data["warm_schedule"] = {
+        "windows": [window.text for window in env.warm_windows],
+        "eur": _round(_line_eur(configured, "warm_schedule")),
+        "share": _round(_line_eur(configured, "warm_schedule") / configured.total_eur)
+        if configured.total_eur
+        else 0.0,
+        "idle_month_eur": _round(_line_eur(idle, "warm_schedule")) if idle is not None else None,
+    }
     return data
+
+
+def _line_eur(scenario: Scenario, key: str) -> float:
+    return scenario.line(key).usd / scenario.usd_per_eur if scenario.has(key) else 0.0

@@ -1,6 +1,7 @@
 """What wakes people: the operational alarms, their KMS-encrypted SNS topic, the rolled-back deploy rule.
 
-Alarms (all to one topic; the config's alarm e-mail is subscribed when set):
+Alarms (all to one topic, which exists with its key and the rolled-back deploy rule only where the
+config sets an alarm e-mail, subscribed to it, or the environment never sleeps):
 - 5xx rate of what users get (ELB-generated 5xx + the service's 5xx, over all requests; behind an
   HTTP API, the stage's 5xx over its requests);
 - unhealthy targets in the service's target group (front doors that find the tasks in a target group);
@@ -106,8 +107,17 @@ class ServiceAlarms:
         service: ecs.FargateService,
         function: lambda_.IFunction,
     ) -> None:
+        # Operational alarms are billed per metric every month: only where someone is told or looks
+        # (EnvironmentSettings.is_watched). The idle alarm that puts the service to sleep is not one of
+        # them (infra/idle.py).
+        self.alarms = _alarms(scope, settings, metrics, function) if settings.env.is_watched else []
+        # The topic, and the customer managed key it needs (1 USD a month), only where someone is
+        # notified (EnvironmentSettings.has_alarm_topic): otherwise the alarms still change state (the
+        # console, the runbook's checks) and nothing is published. docs/technical/cost.md weighs it.
+        self.topic: sns.Topic | None = None
+        if not settings.env.has_alarm_topic:
+            return
         self.topic = _alarm_topic(scope, settings)
-        self.alarms = _alarms(scope, settings, metrics, function)
         action = cloudwatch_actions.SnsAction(self.topic)
         for alarm in self.alarms:
             alarm.add_alarm_action(action)

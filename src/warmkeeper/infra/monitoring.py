@@ -50,8 +50,14 @@ class Monitoring(Construct):
             api_id=api_id,
             distribution_id=distribution_id,
         )
-        self.dashboard_name = settings.dashboard_name
         alarms = ServiceAlarms(self, settings=settings, metrics=metrics, service=service, function=function)
         self.topic = alarms.topic
         self.alarms = alarms.alarms
-        self.dashboard = service_dashboard(self, settings=settings, metrics=metrics, alarms=self.alarms)
+        # The dashboard (3 USD a month) only where the config asks for it, or the environment never
+        # sleeps (EnvironmentSettings.has_dashboard).
+        self.dashboard_name = settings.dashboard_name if settings.env.has_dashboard else None
+        self.dashboard = (
+            service_dashboard(self, settings=settings, metrics=metrics, alarms=self.alarms)
+            if settings.env.has_dashboard
+            else None
+        )

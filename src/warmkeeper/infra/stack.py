@@ -27,6 +27,7 @@ from warmkeeper.infra.monitoring import Monitoring
 from warmkeeper.infra.network import Network
 from warmkeeper.infra.repositories import Images, Repositories
 from warmkeeper.infra.routing import ListenerRouting
+from warmkeeper.infra.schedules import WarmSchedules
 from warmkeeper.infra.service import AppService
 from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.infra.task_events import TaskStopEvents
@@ -288,6 +289,8 @@ class WarmkeeperStack(Stack):
             service=app_service.service,
             function=waker.function,
         )
+        if settings.env.warm_schedule:
+            WarmSchedules(self, "WarmSchedules", settings=settings, function=waker.function)
         return IdleDetector(self, "Idle", settings=settings, requests=requests, function=waker.function)
 
     @staticmethod
@@ -313,8 +316,9 @@ class WarmkeeperStack(Stack):
                 waker.keepalive_secret.secret_arn,
                 "Token of POST /_warmkeeper/keepalive",
             ),
-            keys.OUTPUT_DASHBOARD_NAME: (monitoring.dashboard_name, "CloudWatch dashboard"),
         }
+        if monitoring.dashboard_name is not None:
+            outputs[keys.OUTPUT_DASHBOARD_NAME] = (monitoring.dashboard_name, "CloudWatch dashboard")
         if idle is not None:
             outputs[keys.OUTPUT_IDLE_ALARM_NAME] = (
                 idle.alarm.alarm_name,

@@ -125,6 +125,7 @@ class Waker(Construct):
             "policy": settings.policy,
             "keepalive_secret_arn": self.keepalive_secret.secret_arn,
             "metrics_namespace": METRICS_NAMESPACE,
+            "custom_metrics": settings.env.is_watched,
             "idle_alarm_name": settings.idle_alarm_name if settings.env.scale_to_zero else None,
             "front_door": settings.env.front_door,
         }

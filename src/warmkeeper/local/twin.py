@@ -62,6 +62,7 @@ from warmkeeper.local.runtimes import task_runtime
 from warmkeeper.local.statefile import STATE_DIR_NAME, write_state_file
 from warmkeeper.local.supervisor import LocalService, TaskPhase
 from warmkeeper.local.waker import TwinView, WakerServer
+from warmkeeper.local.warm_windows import WarmWindowKeeper, wall_clock
 
 # The wake estimate before the twin has woken once: task processes (or containers) starting on one
 # machine take seconds, not the minute of a Fargate cold start the Lambda assumes; after the first
@@ -112,6 +113,8 @@ class TwinOptions:
     state_dir: Path | None = None  # None: .warmkeeper/ next to the config file
     runtime: str | None = None  # None: the environment's `runtime` (processes or containers)
     front_door: str | None = None  # None: the local environment's front_door (which front door to model)
+    # The clock the warm schedule is read on (None: the wall clock); see local/warm_windows.py.
+    schedule_clock: Callable[[], datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,9 @@ class Twin:
             on_event=self.emit,
             target_slots=self.policy.max_tasks,
             retry_service=self.discovery is None,
+        )
+        self.warm_windows = WarmWindowKeeper(
+            settings.warm_windows, self.wake_estimate_seconds, self.options.schedule_clock or wall_clock
         )
         self._controller = threading.Thread(target=self._control_loop, name="controller", daemon=True)
         self._last_state: State | None = None
@@ -388,6 +394,7 @@ class Twin:
         """One controller run: observe, decide, apply. Returns the decision."""
         with self._tick_lock:
             now = datetime.now(UTC)
+            self._hold_warm_window(now)
             self._register_targets()
             observation = self._observe(now, consume_pending=True)
             decision = decide(observation, self.policy, now)
@@ -396,6 +403,21 @@ class Twin:
             apply_decision(decision, _TwinActuators(self, now))
             self._refresh_view(now, decision)
             return decision
+
+    def _hold_warm_window(self, now: datetime) -> None:
+        """A warm window under way or about to open holds a lease until its end (as the Lambda's
+        scheduled invocation does on AWS); a longer lease already held is kept."""
+        lease = self.warm_windows.lease(now)
+        if lease is None:
+            return
+        with self._lock:
+            current = self._memory.lease_until
+            if current is not None and current >= lease.until:
+                return
+            self._memory.lease_until = lease.until
+        if current is None or current <= now:
+            window = lease.window.local() if lease.window else "a warm window"
+            self.emit("action", f"warm window {window}: held warm until {lease.until:%H:%M:%S} UTC")
 
     def _healthy_ports(self) -> list[int]:
         return [task.entry_port for task in self.service.snapshot().healthy_tasks]
