@@ -40,6 +40,9 @@ path = "/api/health"
 [containers.local]
 command = ["python", "-m", "http.server", "{port}"]
 
+[defaults]
+allow_plain_http = true  # the load balancer environments below have no certificate
+
 [environments.staging]
 idle_minutes = 7
 """
@@ -63,7 +66,12 @@ def test_example_config_loads_with_three_environments() -> None:
 
 
 def test_overlays_built_in_then_defaults_then_environment(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, MINIMAL + '\n[defaults]\nregion = "eu-west-1"\n'))
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL.replace("allow_plain_http = true", 'allow_plain_http = true\nregion = "eu-west-1"'),
+        )
+    )
     staging = config.environment("staging")
     assert staging.region == "eu-west-1"  # from [defaults]
     assert staging.idle_minutes == 7  # from [environments.staging]
@@ -125,10 +133,11 @@ def test_http_api_front_door_has_no_load_balancer_and_serves_https(tmp_path: Pat
 
 
 def test_example_staging_sits_behind_an_http_api_and_production_does_not() -> None:
-    # No load balancer in staging (its hours were most of the bill); production keeps one.
+    # No load balancer in staging (its hours were most of the bill); production keeps one, behind
+    # CloudFront for HTTPS without a domain.
     config = load_config(EXAMPLE_CONFIG)
     assert config.environment("staging").front_door == "http_api"
-    assert config.environment("production").front_door == "load_balancer"
+    assert config.environment("production").front_door == "cloudfront"
 
 
 def test_expand_local_fills_own_and_sibling_ports() -> None:
@@ -415,3 +424,73 @@ def test_front_door_properties_read_the_front_doors_table() -> None:
             settings.internal_load_balancer,
         ) == values, door
     assert EnvironmentSettings(front_door="http_api", drain_seconds=12).drain_window_seconds == 12
+
+
+# HTTPS by default: an internet-facing environment on plain HTTP must say so.
+REFUSING_PLAIN_HTTP = MINIMAL.replace("allow_plain_http = true", "allow_plain_http = false")
+
+
+@pytest.mark.parametrize("command", ["validate", "synth"])
+def test_plain_http_to_the_internet_is_refused_naming_the_environment(tmp_path: Path, command: str) -> None:
+    path = write(tmp_path, REFUSING_PLAIN_HTTP)
+    args = [command, "--config", str(path)]
+    if command == "synth":
+        args += ["--env", "production", "--output", str(tmp_path / "cdk.out")]
+    result = run_cli(args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    # Staging is the first AWS environment checked; it names itself and the key that accepts it.
+    assert f"{path}: environments.staging: environment 'staging' would serve plain HTTP" in result.stderr
+    assert "allow_plain_http = true" in result.stderr
+    assert not (tmp_path / "cdk.out").exists() or not any((tmp_path / "cdk.out").iterdir())
+
+
+def test_each_environment_on_plain_http_is_named(tmp_path: Path) -> None:
+    # Staging behind an HTTP API is HTTPS; production on a bare load balancer is the one refused.
+    text = REFUSING_PLAIN_HTTP.replace(
+        "idle_minutes = 7",
+        'idle_minutes = 7\nfront_door = "http_api"\n\n[environments.production]\ncpu = 256',
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key == "environments.production"
+    assert "'production'" in refused.value.problem
+
+
+def test_https_environments_and_the_twin_need_no_opt_in(tmp_path: Path) -> None:
+    text = REFUSING_PLAIN_HTTP.replace(
+        "idle_minutes = 7",
+        f'idle_minutes = 7\nfront_door = "http_api"\n\n[environments.production]\ndomain = "{DOMAIN}"\n'
+        f'certificate_arn = "{PARIS_CERTIFICATE}"',
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.environment("production").https
+    assert config.environment("local").front_door == "load_balancer"  # the twin: loopback, not internet
+    assert config.plain_http_environments() == []
+
+
+def test_validate_warns_about_each_environment_that_allows_plain_http(tmp_path: Path) -> None:
+    result = run_cli(["validate", "--config", str(write(tmp_path, MINIMAL))])
+    assert result.returncode == 0, result.stderr
+    for env in ("staging", "production"):
+        assert f"warning: environments.{env} serves plain HTTP to the internet" in result.stderr
+    assert "environments.local" not in result.stderr
+    example = run_cli(["validate", "--config", str(EXAMPLE_CONFIG)])
+    assert example.returncode == 0 and "warning" not in example.stderr
+
+
+def test_an_environment_the_file_never_mentions_is_refused_when_synthesized(tmp_path: Path) -> None:
+    # A config for the twin alone stays valid; building its default production (plain HTTP) is refused.
+    text = REFUSING_PLAIN_HTTP.replace(
+        "[environments.staging]\nidle_minutes = 7", "[environments.local]\nidle_minutes = 1"
+    )
+    path = write(tmp_path, text)
+    validated = run_cli(["validate", "--config", str(path)])
+    assert validated.returncode == 0, validated.stderr
+    assert "warning: environments.production is not in the file" in validated.stderr
+    output = tmp_path / "cdk.out"
+    result = run_cli(["synth", "--config", str(path), "--env", "production", "--output", str(output)])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "environments.production: environment 'production' would serve plain HTTP" in result.stderr
+    assert not output.exists()

@@ -201,10 +201,23 @@ class ScaleToZeroPolicy(_Strict):
         default=180, ge=30, le=1800, description="a wake not healthy by then counts as failed"
     )
     retry_after_seconds: int = Field(default=10, ge=1, le=120)
+    # Matched by whole words, case-insensitively (warmkeeper.core.requests.is_ignored_agent). Setting
+    # `ignore_user_agents` replaces the built-in list; `ignore_user_agents_extra` adds to it.
     ignore_user_agents: list[str] = Field(
         default_factory=lambda: list(DEFAULT_IGNORE_USER_AGENTS),
-        description="case-insensitive substrings; such requests never wake the service",
+        description="agent names matched by whole words; such requests never wake the service",
     )
+    ignore_user_agents_extra: list[str] = Field(
+        default_factory=list, description="agent names added to ignore_user_agents"
+    )
+
+    @field_validator("ignore_user_agents", "ignore_user_agents_extra")
+    @classmethod
+    def _agent_names(cls, value: list[str]) -> list[str]:
+        for index, name in enumerate(value):
+            if not any(ch.isalnum() for ch in name):
+                raise ValueError(f"entry {index} ({name!r}) has no letter or digit, so it matches nothing")
+        return value
 
     @model_validator(mode="after")
     def _default_within_max(self) -> ScaleToZeroPolicy:
@@ -240,6 +253,11 @@ class EnvironmentSettings(_Strict):
     # above it), past which API Gateway answers 429. A cost guard: every request is billed.
     api_rate_limit: int = Field(default=50, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
     api_burst_limit: int = Field(default=100, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
+    # An internet-facing load balancer without a certificate serves everything, the keep-alive token
+    # included, in clear: refused unless the environment says it accepts that (validate then warns).
+    allow_plain_http: bool = Field(
+        default=False, description="accept an internet-facing load balancer serving plain HTTP"
+    )
     # Only with front_door = "cloudfront": the origin response timeout AWS allows this account. Raise it
     # only after AWS approved a quota increase; a hold whose Lambda would outlast it is refused.
     cloudfront_origin_timeout_quota_seconds: int = Field(
@@ -366,6 +384,11 @@ class EnvironmentSettings(_Strict):
         return self.certificate_arn is not None or self.door.https_without_domain
 
     @property
+    def plain_http_to_the_internet(self) -> bool:
+        """An internet-facing load balancer with no certificate: every request crosses it in clear."""
+        return self.internet_facing_load_balancer and not self.https
+
+    @property
     def drain_window_seconds(self) -> int:
         """The entry container's drain window: `drain_seconds`, or the front door's default."""
         if self.drain_seconds is not None:
@@ -476,6 +499,10 @@ class AppConfig(_Strict):
             section = f"environments.{name}" if name in self.environments else "defaults"
             raise _config_error(self.source, exc, prefix=section) from None
         _FRONT_DOOR_CHECKS[settings.front_door](self, name, settings)
+        if name in self.environments:
+            # Declared environments are checked with the file; one the file never mentions is checked
+            # when something would build it (require_https), so a config for the twin alone stays valid.
+            self._check_plain_http(name, settings)
         self._check_drain(name, settings)
         used_cpu = sum(c.cpu for c in self.containers)
         used_memory = sum(c.memory for c in self.containers)
@@ -579,6 +606,35 @@ class AppConfig(_Strict):
             f"set {quota_key} to it (at most {CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS})",
         )
 
+    def _check_plain_http(self, env: str, settings: EnvironmentSettings) -> None:
+        """HTTPS by default: an AWS environment that would serve plain HTTP to the internet must say so."""
+        if env == "local" or settings.allow_plain_http or not settings.plain_http_to_the_internet:
+            return
+        raise ConfigError(
+            self.source,
+            f"environments.{env}",
+            f"environment {env!r} would serve plain HTTP to the internet (front_door = 'load_balancer' "
+            "with no certificate_arn): requests, cookies and the keep-alive token would travel in clear. "
+            "Use front_door = 'cloudfront' or 'http_api' (HTTPS without a domain of your own), or set "
+            "domain and certificate_arn, or accept it with allow_plain_http = true",
+        )
+
+    def require_https(self, env: str) -> EnvironmentSettings:
+        """The settings of an environment about to be synthesized or deployed, refused (ConfigError)
+        when it would serve plain HTTP to the internet without allow_plain_http."""
+        settings = self.environment(env)
+        self._check_plain_http(env, settings)
+        return settings
+
+    def plain_http_environments(self) -> list[str]:
+        """The AWS environments that serve plain HTTP to the internet because they allow it (validate
+        warns about each)."""
+        return [
+            name
+            for name in ENVIRONMENT_NAMES
+            if name != "local" and self.environment(name).plain_http_to_the_internet
+        ]
+
     def _check_drain(self, env: str, settings: EnvironmentSettings) -> None:
         """The entry container must outlive its drain window: ECS (and the twin) kill it after its stop
         timeout, and a kill during the window drops exactly the requests the window is there for."""
@@ -627,7 +683,7 @@ class AppConfig(_Strict):
                 retry_after_seconds=section.retry_after_seconds,
                 default_lease_minutes=section.default_lease_minutes,
                 max_lease_minutes=section.max_lease_minutes,
-                ignore_user_agents=tuple(section.ignore_user_agents),
+                ignore_user_agents=(*section.ignore_user_agents, *section.ignore_user_agents_extra),
                 min_tasks=settings.min_tasks,
                 max_tasks=settings.max_tasks,
             )

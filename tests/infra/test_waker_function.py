@@ -13,6 +13,7 @@ import pytest
 
 from tests.infra.support import SynthesizedEnv, as_list, get_att, ref, statements
 from warmkeeper.aws.lambda_settings import HTTP_API_FIELDS, VARIABLES
+from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS
 
 pytestmark = pytest.mark.infra
 
@@ -157,15 +158,7 @@ def test_policy_json_carries_the_config(staging: SynthesizedEnv, production: Syn
         "retry_after_seconds": 10,
         "default_lease_minutes": 30,
         "max_lease_minutes": 240,
-        "ignore_user_agents": [
-            "ELB-HealthChecker",
-            "UptimeRobot",
-            "Pingdom",
-            "StatusCake",
-            "bot",
-            "crawler",
-            "spider",
-        ],
+        "ignore_user_agents": [*DEFAULT_IGNORE_USER_AGENTS, "CityGuidedMonitor"],
         "min_tasks": 0,
         "max_tasks": 1,
     }

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from warmkeeper.clikit import ConfigOption, EnvOption, UserError, checked_option, load, out
+from warmkeeper.clikit import ConfigOption, EnvOption, UserError, checked_option, err, load, out
 from warmkeeper.config import load_config
 
 
@@ -27,6 +27,19 @@ def validate(
             f"{settings.architecture}{' spot' if settings.spot else ''}  "
             f"tasks {settings.min_tasks}-{settings.max_tasks}  {mode}"
         )
+    for name in cfg.plain_http_environments():
+        settings = cfg.environment(name)
+        if settings.allow_plain_http:
+            err.print(
+                f"warning: environments.{name} serves plain HTTP to the internet (allow_plain_http = true): "
+                "requests, cookies and the keep-alive token travel in clear"
+            )
+        else:
+            err.print(
+                f"warning: environments.{name} is not in the file and its defaults would serve plain HTTP to "
+                "the internet: synth and deploy refuse it (set front_door, or a certificate, or "
+                "allow_plain_http)"
+            )
 
 
 def _writable_folder(output: Path) -> bool:
@@ -71,6 +84,7 @@ def synth(
     digests = checked_option(
         "--image-digests", lambda: check_image_digests(cfg, parse_image_digests(image_digests))
     )
+    cfg.require_https(env)  # before anything is written
     created = _writable_folder(output)
 
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")

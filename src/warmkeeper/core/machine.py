@@ -51,10 +51,44 @@ class PolicyError(WarmkeeperError, ValueError):
     """A WK_POLICY value is missing or out of range: names the key and the problem."""
 
 
+# Agents that must never wake the service, matched by whole words (core/requests.py): a name
+# matches where its words appear in a row in the User-Agent, so "bot" matches "Googlebot/2.1
+# (+http://www.google.com/bot.html)" through its URL but not a phone model such as "CUBOT X30".
+# Uptime checkers and health probes first, then link previews (chat apps fetch a link to draw its
+# card), then crawlers by name, then the generic words crawlers put in their User-Agent.
 DEFAULT_IGNORE_USER_AGENTS: tuple[str, ...] = (
     "ELB-HealthChecker",
+    "Amazon-Route53-Health-Check-Service",
+    "CloudWatchSynthetics",
+    "GoogleStackdriverMonitoring-UptimeChecks",
+    "GoogleHC",
+    "Datadog/Synthetics",
+    "kube-probe",
+    "Uptime-Kuma",
     "UptimeRobot",
     "Pingdom",
+    "StatusCake",
+    "Better Uptime Bot",
+    "facebookexternalhit",
+    "facebookcatalog",
+    "WhatsApp",
+    "Slackbot",
+    "Slackbot-LinkExpanding",
+    "Slack-ImgProxy",
+    "Twitterbot",
+    "LinkedInBot",
+    "Discordbot",
+    "TelegramBot",
+    "SkypeUriPreview",
+    "Googlebot",
+    "bingbot",
+    "Applebot",
+    "YandexBot",
+    "DuckDuckBot",
+    "Baiduspider",
+    "AhrefsBot",
+    "SemrushBot",
+    "GPTBot",
     "bot",
     "crawler",
     "spider",
@@ -158,8 +192,8 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "ignore_user_agents":
         if isinstance(value, str) or not isinstance(value, Sequence):
             raise PolicyError(f"WK_POLICY.{key}: must be a list of strings")
-        if not all(isinstance(v, str) and v for v in value):
-            raise PolicyError(f"WK_POLICY.{key}: every entry must be a non-empty string")
+        if not all(isinstance(v, str) and any(ch.isalnum() for ch in v) for v in value):
+            raise PolicyError(f"WK_POLICY.{key}: every entry must be a string with a letter or digit")
         return tuple(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PolicyError(f"WK_POLICY.{key}: must be a number, got {value!r}")

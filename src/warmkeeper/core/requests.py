@@ -2,7 +2,8 @@
 
 A browser navigating gets the waiting page; an API call (JSON, XHR, not a GET) may be held until
 traffic goes to a healthy service, then redirected (307) to the same URL, else answered 503 with
-Retry-After; a configured bot or uptime checker gets 503 and never wakes the service. Whether and
+Retry-After; a configured bot or uptime checker, or a client that sends no User-Agent at all, gets
+503 and never wakes the service. Whether and
 how long a request is held is :func:`warmkeeper.core.hold.answer_cold_request`'s plan, shared by the
 Lambda and the twin's waker: it asks :func:`answer_while_cold` for every answer that is not a hold.
 """
@@ -10,6 +11,7 @@ Lambda and the twin's waker: it asks :func:`answer_while_cold` for every answer 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,7 +31,7 @@ from warmkeeper.core.pages import (
 class RequestKind(StrEnum):
     NAVIGATION = "navigation"  # a browser loading a page: gets the waiting page
     API = "api"  # JSON / XHR / fetch / not a GET: held, then 307 or 503
-    IGNORED = "ignored"  # a configured bot or uptime checker: 503, no wake
+    IGNORED = "ignored"  # a configured bot or uptime checker, or no User-Agent: 503, no wake
     STATUS = "status"  # /_warmkeeper/status
     KEEPALIVE = "keepalive"  # /_warmkeeper/keepalive
     UNKNOWN_ENDPOINT = "unknown_endpoint"  # any other /_warmkeeper/ path: 404, no wake
@@ -58,9 +60,31 @@ class IncomingRequest:
         return f"{self.path}?{self.query}" if self.query else self.path
 
 
+_WORD = re.compile(r"[0-9a-z]+")
+
+
+def agent_words(text: str) -> tuple[str, ...]:
+    """The words of a User-Agent or of a name in the ignore list: runs of letters and digits, lower-case."""
+    return tuple(_WORD.findall(text.lower()))
+
+
 def is_ignored_agent(user_agent: str, policy: Policy) -> bool:
-    lowered = user_agent.lower()
-    return any(needle.lower() in lowered for needle in policy.ignore_user_agents)
+    """True when the User-Agent is empty or names an ignored agent.
+
+    A name matches when its words appear in a row among the User-Agent's words, so "bot" matches
+    "(+http://www.google.com/bot.html)" and "Uptime-Kuma" matches "Uptime-Kuma/1.23", while a phone
+    whose model merely contains the letters ("CUBOT X30") is a visitor. A client that says nothing
+    about itself is a script or a probe, not a person's browser: it does not wake the service.
+    """
+    words = agent_words(user_agent)
+    if not words:
+        return True
+    for name in policy.ignore_user_agents:
+        needle = agent_words(name)
+        size = len(needle)
+        if size and any(words[i : i + size] == needle for i in range(len(words) - size + 1)):
+            return True
+    return False
 
 
 def is_navigation(request: IncomingRequest) -> bool:
