@@ -494,3 +494,22 @@ def test_an_environment_the_file_never_mentions_is_refused_when_synthesized(tmp_
     assert "Traceback" not in result.stderr
     assert "environments.production: environment 'production' would serve plain HTTP" in result.stderr
     assert not output.exists()
+
+
+@pytest.mark.parametrize("prefix", ["api", "waker", "endpoint"])
+def test_each_route_throttle_needs_a_burst_at_least_its_rate(tmp_path: Path, prefix: str) -> None:
+    text = MINIMAL.replace(
+        "idle_minutes = 7",
+        f'idle_minutes = 7\nfront_door = "http_api"\n{prefix}_rate_limit = 30\n{prefix}_burst_limit = 10',
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key == f"environments.staging.{prefix}_burst_limit"
+    assert f"below {prefix}_rate_limit (30)" in refused.value.problem
+
+
+def test_the_waker_routes_are_throttled_below_the_app_routes_by_default(tmp_path: Path) -> None:
+    text = MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"')
+    staging = load_config(write(tmp_path, text)).environment("staging")
+    assert staging.waker_rate_limit < staging.api_rate_limit
+    assert staging.endpoint_rate_limit < staging.api_rate_limit

@@ -249,10 +249,22 @@ class EnvironmentSettings(_Strict):
     # tasks through a VPC link and Cloud Map: no load balancer at all, no hourly charge. See
     # docs/technical/ecs-fargate.md.
     front_door: Literal["load_balancer", "cloudfront", "http_api"] = "load_balancer"
-    # front_door = "http_api" only: the stage's throttling (steady requests per second, and the burst
-    # above it), past which API Gateway answers 429. A cost guard: every request is billed.
+    # front_door = "http_api" only: API Gateway throttles per route, all clients of a route together,
+    # and answers 429 past the limit (steady requests per second, and the burst above it).
+    # The app's routes take the stage's default, sized for the environment's expected peak: 50 rps by
+    # default, about 600 times the reference staging profile's average (300 requests an active hour)
+    # and two visitors loading a 25-request page in the same second. Set it to production's peak.
     api_rate_limit: int = Field(default=50, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
     api_burst_limit: int = Field(default=100, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
+    # The waker's routes have their own, lower limits, so a flood there never takes the app's: the
+    # catch-all `$default` while the service is cold (every cold request is a Lambda invocation, held
+    # up to hold_seconds: 20 rps keeps a flood's cost bounded, and the burst matches the waker's
+    # default reserved concurrency so a herd's first second passes), and `/_warmkeeper/*` (the waiting
+    # page polls the status every 2 s: 20 rps is 40 waiting visitors at once).
+    waker_rate_limit: int = Field(default=20, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
+    waker_burst_limit: int = Field(default=100, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
+    endpoint_rate_limit: int = Field(default=20, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
+    endpoint_burst_limit: int = Field(default=40, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
     # An internet-facing load balancer without a certificate serves everything, the keep-alive token
     # included, in clear: refused unless the environment says it accepts that (validate then warns).
     allow_plain_http: bool = Field(
@@ -567,13 +579,18 @@ class AppConfig(_Strict):
                     f"is in {certificate_region}, but front_door = 'http_api' needs a regional certificate "
                     f"from the stack's region {settings.region} (an HTTP API's custom domain is regional)",
                 )
-        if settings.api_burst_limit < settings.api_rate_limit:
-            raise ConfigError(
-                self.source,
-                self._key_of(env, "api_burst_limit"),
-                f"{settings.api_burst_limit} is below api_rate_limit ({settings.api_rate_limit}): the burst "
-                "is the bucket the steady rate refills, so it must be at least as large",
+        for prefix in ("api", "waker", "endpoint"):
+            rate, burst = (
+                getattr(settings, f"{prefix}_rate_limit"),
+                getattr(settings, f"{prefix}_burst_limit"),
             )
+            if burst < rate:
+                raise ConfigError(
+                    self.source,
+                    self._key_of(env, f"{prefix}_burst_limit"),
+                    f"{burst} is below {prefix}_rate_limit ({rate}): the burst is the bucket the steady "
+                    "rate refills, so it must be at least as large",
+                )
         # An HTTP API gives up on an integration after 30 s, whatever the config says: a request the
         # waker held longer would reach the visitor as API Gateway's own error, not as the waker's answer.
         hold = self.scale_to_zero.hold_seconds

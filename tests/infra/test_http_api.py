@@ -67,6 +67,27 @@ def test_api_and_its_default_stage(http_api_staging: SynthesizedEnv) -> None:
         "ThrottlingBurstLimit": env.api_burst_limit,
         "ThrottlingRateLimit": env.api_rate_limit,
     }
+    # The waker's routes have their own, lower buckets: a flood on /_warmkeeper/status or on the cold
+    # catch-all is throttled there, and the app's routes keep the stage's default.
+    endpoint = {
+        "ThrottlingBurstLimit": env.endpoint_burst_limit,
+        "ThrottlingRateLimit": env.endpoint_rate_limit,
+    }
+    assert stage["RouteSettings"] == {
+        "ANY /_warmkeeper": endpoint,
+        "ANY /_warmkeeper/{proxy+}": endpoint,
+        "$default": {
+            "ThrottlingBurstLimit": env.waker_burst_limit,
+            "ThrottlingRateLimit": env.waker_rate_limit,
+        },
+    }
+    assert env.endpoint_rate_limit < env.api_rate_limit and env.waker_rate_limit < env.api_rate_limit
+    routes = {
+        r["Properties"]["RouteKey"]: logical
+        for logical, r in synth.resources("AWS::ApiGatewayV2::Route").items()
+    }
+    depends = set(synth.raw["Resources"][synth.logical_id("FrontDoor/Stage")].get("DependsOn", []))
+    assert {routes[key] for key in stage["RouteSettings"]} <= depends
     # Access logs: one JSON object per request, into a log group with the environment's retention.
     logs = stage["AccessLogSettings"]
     log_group_id = synth.logical_id("FrontDoor/AccessLogs")

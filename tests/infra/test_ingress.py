@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.conftest import CERTIFICATE_ARN, DOMAIN
 from tests.infra.support import SynthesizedEnv, ref
+from warmkeeper.config import load_config
 
 pytestmark = pytest.mark.infra
 
@@ -103,3 +105,51 @@ def test_url_output(
     assert staging.raw["Outputs"]["Url"]["Value"] == {
         "Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]
     }
+
+
+def test_no_listener_serves_the_internet_plain_http_unless_the_environment_allows_it(
+    any_env: SynthesizedEnv,
+) -> None:
+    """HTTPS by default: on an internet-facing load balancer a plain-HTTP listener only redirects to
+    HTTPS, unless the environment says allow_plain_http; an internal one (behind CloudFront, as the
+    example's production) admits CloudFront's origin-facing addresses alone."""
+    settings = any_env.settings
+    for listener in any_env.resources("AWS::ElasticLoadBalancingV2::Listener").values():
+        properties = listener["Properties"]
+        if properties["Protocol"] != "HTTP":
+            continue
+        redirects = [action for action in properties["DefaultActions"] if action["Type"] == "redirect"]
+        if redirects:
+            assert redirects[0]["RedirectConfig"]["Protocol"] == "HTTPS"
+        elif settings.internet_facing_load_balancer:
+            assert settings.allow_plain_http, f"{any_env.variant}: plain HTTP to the internet"
+        else:
+            assert settings.door.cdn, f"{any_env.variant}: an internal HTTP listener without CloudFront"
+
+
+def test_the_example_production_is_served_over_https_through_cloudfront(staging: SynthesizedEnv) -> None:
+    # The `staging` variant has the front door of the example's production: its listener is internal.
+    production = load_config(EXAMPLE_CONFIG).environment("production")
+    assert production.https and not production.internet_facing_load_balancer
+    assert staging.settings.door == production.door
+    _, load_balancer = staging.only("AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert load_balancer["Scheme"] == "internal"
+    _, distribution = staging.only("AWS::CloudFront::Distribution")
+    behavior = distribution["DistributionConfig"]["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+
+
+def test_plain_http_to_the_internet_is_refused_where_the_stack_is_built(production: SynthesizedEnv) -> None:
+    from warmkeeper.config import ConfigError
+    from warmkeeper.infra.stack_settings import StackSettings
+
+    config = production.config.model_copy(
+        update={
+            "environments": {
+                **production.config.environments,
+                "production": {**production.config.environments["production"], "allow_plain_http": False},
+            }
+        }
+    )
+    with pytest.raises(ConfigError, match="environment 'production' would serve plain HTTP"):
+        StackSettings.create(config, "production")

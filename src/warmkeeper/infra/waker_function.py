@@ -28,6 +28,7 @@ from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.aws_limits import waker_timeout_seconds
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
+from warmkeeper.infra.scan_skips import skip_checks
 from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.naming import WARM_RULE_PRIORITY
 
@@ -85,6 +86,7 @@ class Waker(Construct):
                 exclude_punctuation=True, password_length=48
             ),
         )
+        skip_checks(self.keepalive_secret, "CKV_AWS_149")
         NagSuppressions.add_resource_suppressions(
             self.keepalive_secret,
             [
@@ -160,6 +162,7 @@ class Waker(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             environment=environment,
         )
+        skip_checks(self.function, "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173")
         NagSuppressions.add_resource_suppressions(
             self.function,
             [
