@@ -513,3 +513,49 @@ def test_the_waker_routes_are_throttled_below_the_app_routes_by_default(tmp_path
     staging = load_config(write(tmp_path, text)).environment("staging")
     assert staging.waker_rate_limit < staging.api_rate_limit
     assert staging.endpoint_rate_limit < staging.api_rate_limit
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('writable_paths = ["tmp"]', "must be an absolute path"),
+        ('writable_paths = ["/"]', "must be an absolute path"),
+        ('writable_paths = ["/tmp/../etc"]', "must be an absolute path"),
+        ('writable_paths = ["/tmp", "/tmp"]', "listed twice"),
+        ('add_capabilities = ["NET_ADMIN"]', "SYS_PTRACE"),
+    ],
+)
+def test_container_hardening_keys_are_checked(tmp_path: Path, line: str, words: str) -> None:
+    text = MINIMAL.replace("stop_timeout_seconds = 90", f"stop_timeout_seconds = 90\n{line}", 1)
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key.startswith("containers[0].")
+    assert words in refused.value.problem
+
+
+def test_containers_are_read_only_unless_they_say_otherwise(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "stop_timeout_seconds = 90",
+        'stop_timeout_seconds = 90\nread_only_root = false\nadd_capabilities = ["SYS_PTRACE"]',
+        1,
+    )
+    config = load_config(write(tmp_path, text))
+    edge, api = config.containers
+    assert (edge.read_only_root, edge.add_capabilities) == (False, ["SYS_PTRACE"])
+    assert (api.read_only_root, api.writable_paths, api.add_capabilities) == (True, [], [])
+
+
+def test_task_egress_rules_are_typed_and_checked(tmp_path: Path) -> None:
+    good = MINIMAL.replace(
+        "idle_minutes = 7",
+        'idle_minutes = 7\ntask_egress = [{ cidr = "10.0.0.0/16", port = 5432, description = "database" }]',
+    )
+    (rule,) = load_config(write(tmp_path, good)).environment("staging").task_egress
+    assert (rule.cidr, rule.port, rule.protocol) == ("10.0.0.0/16", 5432, "tcp")
+    bad = MINIMAL.replace(
+        "idle_minutes = 7", 'idle_minutes = 7\ntask_egress = [{ cidr = "10.0.0.300/16", port = 1 }]'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, bad))
+    assert refused.value.key == "environments.staging.task_egress[0].cidr"
+    assert "is not an IPv4 range" in refused.value.problem

@@ -11,6 +11,7 @@ CLI can print one line and exit 2 instead of a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -167,6 +168,26 @@ class Container(_Strict):
     stop_timeout_seconds: int = Field(default=30, ge=2, le=MAX_STOP_TIMEOUT_SECONDS)
     health: HealthCheck
     local: LocalRun
+    # Hardening of the container on ECS: a read-only root file system, with an ephemeral volume at
+    # each of `writable_paths` for what the image must write (Fargate has no tmpfs), and every Linux
+    # capability dropped; Fargate lets a task add SYS_PTRACE alone back.
+    read_only_root: bool = Field(default=True, description="read-only root file system on ECS")
+    writable_paths: list[str] = Field(
+        default_factory=list, description="absolute paths given a writable ephemeral volume"
+    )
+    add_capabilities: list[Literal["SYS_PTRACE"]] = Field(
+        default_factory=list, description="capabilities added back after dropping all (Fargate: SYS_PTRACE)"
+    )
+
+    @field_validator("writable_paths")
+    @classmethod
+    def _writable_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.startswith("/") or path == "/" or "//" in path or "/../" in f"{path}/":
+                raise ValueError(f"{path!r} must be an absolute path below / (like /tmp)")
+        if len(set(value)) != len(value):
+            raise ValueError("a path is listed twice")
+        return value
 
     @field_validator("secrets")
     @classmethod
@@ -183,6 +204,24 @@ class Container(_Strict):
         if (self.image is None) == (self.build is None):
             raise ValueError("set exactly one of 'image' or 'build'")
         return self
+
+
+class EgressRule(_Strict):
+    """One more destination a task may open connections to, beyond HTTPS and DNS (a database, SMTP)."""
+
+    cidr: str = Field(description="IPv4 range, like 10.0.0.0/16 or 203.0.113.7/32")
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+    description: str = ""
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            ipaddress.IPv4Network(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IPv4 range ({exc})") from None
+        return value
 
 
 class IngressSettings(_Strict):
@@ -270,6 +309,10 @@ class EnvironmentSettings(_Strict):
     allow_plain_http: bool = Field(
         default=False, description="accept an internet-facing load balancer serving plain HTTP"
     )
+    # Where the tasks may open connections: HTTPS anywhere (image pulls, logs, secrets and AWS APIs go
+    # over the tasks' public address: there is no NAT and no VPC endpoint), DNS to the VPC's resolver,
+    # and these. Anything else (another port, another protocol) is refused by the security group.
+    task_egress: list[EgressRule] = Field(default_factory=list, description="more destinations for the tasks")
     # Only with front_door = "cloudfront": the origin response timeout AWS allows this account. Raise it
     # only after AWS approved a quota increase; a hold whose Lambda would outlast it is refused.
     cloudfront_origin_timeout_quota_seconds: int = Field(
