@@ -382,6 +382,16 @@ def test_waker_permissions_are_scoped_as_the_contract_says(any_env: SynthesizedE
     rule_arn = by_action["elasticloadbalancing:DeleteRule"]["Resource"]
     assert by_action["elasticloadbalancing:ModifyRule"]["Resource"] == rule_arn
     assert by_action["elasticloadbalancing:AddTags"]["Resource"] == rule_arn
+    # Only the rule it creates, tagged as the warm route: never the stack's own rules on the listener.
+    tag = {"aws:RequestTag/warmkeeper:role": "warm-route"}
+    assert by_action["elasticloadbalancing:CreateRule"]["Condition"] == {"StringEquals": tag}
+    assert by_action["elasticloadbalancing:AddTags"]["Condition"] == {
+        "StringEquals": {"elasticloadbalancing:CreateAction": "CreateRule", **tag}
+    }
+    for action in ("elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule"):
+        assert by_action[action]["Condition"] == {
+            "StringEquals": {"aws:ResourceTag/warmkeeper:role": "warm-route"}
+        }
     assert json.dumps(rule_arn).count(json.dumps(listener)) == 2  # both halves of the listener ARN
     assert ":listener-rule/" in json.dumps(rule_arn) and json.dumps(rule_arn).endswith('"/*"]]}')
     parameters = json.dumps(by_action["ssm:PutParameter"]["Resource"])
