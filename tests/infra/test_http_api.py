@@ -319,6 +319,17 @@ def test_waker_may_switch_this_apis_routes_and_read_cloud_map(http_api_staging: 
         "apigateway:PATCH",
         "apigateway:DELETE",
     }
+    # ... but never the stack's own routes (the waker's paths and $default): denied by their ids.
+    denied = by_sid["NeverTheStacksOwnRoutes"]
+    assert denied["Effect"] == "Deny"
+    assert set(denied["Action"]) == {"apigateway:PATCH", "apigateway:DELETE"}
+    own_routes = {
+        logical
+        for logical, route in synth.resources("AWS::ApiGatewayV2::Route").items()
+        if route["Properties"]["RouteKey"] in ("$default", "ANY /_warmkeeper", "ANY /_warmkeeper/{proxy+}")
+    }
+    assert len(own_routes) == 3
+    assert {resource["Fn::Join"][1][-1]["Ref"] for resource in denied["Resource"]} == own_routes
     assert by_sid["SeeTheTasksAsApiGatewayDoes"]["Condition"] == {
         "StringEquals": {"servicediscovery:NamespaceName": "staging.cityguided.warmkeeper.internal"}
     }

@@ -221,15 +221,18 @@ class HttpApiFrontDoor(Construct):
                 )
             )
             route_limits[DEFAULT_ROUTE_KEY] = (env.waker_rate_limit, env.waker_burst_limit)
+            stack_route_ids = [route.route_id for route in waker_routes]
         else:
             # Always on: the service takes everything the waker's paths do not; nothing switches.
-            apigwv2.CfnRoute(
+            default_route = apigwv2.CfnRoute(
                 self,
                 "DefaultRoute",
                 api_id=self.api.api_id,
                 route_key=DEFAULT_ROUTE_KEY,
                 target=f"integrations/{self.service_integration.integration_id}",
             )
+            stack_route_ids = [route.route_id for route in waker_routes] + [default_route.ref]
+        self._stack_route_ids = stack_route_ids
         # RouteSettings is a JSON object keyed by route key: CDK passes its values through as written.
         cfn_stage.route_settings = {
             key: {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}
@@ -277,6 +280,15 @@ class HttpApiFrontDoor(Construct):
                     sid="ReadAndChangeRoutesOfThisApi",
                     actions=["apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"],
                     resources=[f"{api_arn}/routes", f"{api_arn}/routes/*"],
+                ),
+                # The routes of an HTTP API take no tags, so the waker may change any route of its
+                # API (the warm routes' ids are unknown until it creates them); the stack's own routes
+                # (the waker's paths, $default) are taken out of that by their ids.
+                iam.PolicyStatement(
+                    sid="NeverTheStacksOwnRoutes",
+                    effect=iam.Effect.DENY,
+                    actions=["apigateway:PATCH", "apigateway:DELETE"],
+                    resources=[f"{api_arn}/routes/{route_id}" for route_id in self._stack_route_ids],
                 ),
                 iam.PolicyStatement(
                     sid="ReadThisApisIntegrationsAndVpcLink",
