@@ -559,3 +559,15 @@ def test_task_egress_rules_are_typed_and_checked(tmp_path: Path) -> None:
         load_config(write(tmp_path, bad))
     assert refused.value.key == "environments.staging.task_egress[0].cidr"
     assert "is not an IPv4 range" in refused.value.problem
+
+
+def test_wake_allowed_from_is_checked_and_reaches_the_policy(tmp_path: Path) -> None:
+    good = MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nwake_allowed_from = ["203.0.113.0/24"]')
+    config = load_config(write(tmp_path, good))
+    assert config.policy("staging").wake_allowed_from == ("203.0.113.0/24",)
+    assert config.policy("production").wake_allowed_from == ()
+    bad = MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nwake_allowed_from = ["203.0.113.7/24"]')
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, bad))
+    assert refused.value.key == "environments.staging.wake_allowed_from"
+    assert "is not an address range" in refused.value.problem

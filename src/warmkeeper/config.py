@@ -313,6 +313,12 @@ class EnvironmentSettings(_Strict):
     # over the tasks' public address: there is no NAT and no VPC endpoint), DNS to the VPC's resolver,
     # and these. Anything else (another port, another protocol) is refused by the security group.
     task_egress: list[EgressRule] = Field(default_factory=list, description="more destinations for the tasks")
+    # A private environment: only clients from these address ranges wake it; others get a 403 page
+    # and wake nothing. Behind an internet-facing load balancer its security group admits these
+    # ranges alone (the warm app too); see docs/technical/security.md for the other front doors.
+    wake_allowed_from: list[str] = Field(
+        default_factory=list, description="address ranges allowed to wake (and, on a load balancer, reach) it"
+    )
     # Only with front_door = "cloudfront": the origin response timeout AWS allows this account. Raise it
     # only after AWS approved a quota increase; a hold whose Lambda would outlast it is refused.
     cloudfront_origin_timeout_quota_seconds: int = Field(
@@ -372,6 +378,16 @@ class EnvironmentSettings(_Strict):
             raise ValueError(
                 f"{value} is not a CloudWatch Logs retention; use one of {list(LOG_RETENTION_DAYS)}"
             )
+        return value
+
+    @field_validator("wake_allowed_from")
+    @classmethod
+    def _ranges(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not an address range like 203.0.113.0/24 ({exc})") from None
         return value
 
     @field_validator("alarm_email")
@@ -746,6 +762,7 @@ class AppConfig(_Strict):
                 ignore_user_agents=(*section.ignore_user_agents, *section.ignore_user_agents_extra),
                 min_tasks=settings.min_tasks,
                 max_tasks=settings.max_tasks,
+                wake_allowed_from=tuple(settings.wake_allowed_from),
             )
         except PolicyError as exc:  # the file's checks cover the policy's: a gap between them
             raise ConfigError(self.source, "", str(exc)) from None

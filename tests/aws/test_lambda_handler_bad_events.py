@@ -291,3 +291,28 @@ def test_any_wrong_shape_is_a_400_naming_the_field(no_engine: None, case: tuple[
     assert response["statusCode"] == 400, (event, response)
     assert named in message(response), (named, message(response))
     json.dumps(response)  # what the front door receives is serializable JSON
+
+
+# --- a private environment: the client's address as the load balancer or the HTTP API reports it ---
+
+
+@pytest.fixture
+def private_lam(make_world: Any) -> Iterator[World]:
+    from warmkeeper.core import Policy
+
+    world: World = make_world(Policy(hold_seconds=25, wake_allowed_from=("10.0.0.0/8",)))
+    lambda_handler.use(world.engine())
+    yield world
+    lambda_handler.use(None)
+
+
+def test_an_outsider_gets_403_and_wakes_nothing_behind_a_load_balancer(private_lam: World) -> None:
+    # alb_event's X-Forwarded-For is 203.0.113.7: the address the load balancer appended.
+    response = call(alb_event(private_lam, headers=BROWSER))
+    assert response["statusCode"] == 403
+    assert private_lam.desired() == 0
+    spoofed = alb_event(private_lam, headers={**BROWSER, "x-forwarded-for": ["10.1.2.3, 203.0.113.7"]})
+    assert call(spoofed)["statusCode"] == 403  # only the last entry, the load balancer's own, counts
+    inside = alb_event(private_lam, headers={**BROWSER, "x-forwarded-for": ["10.1.2.3"]})
+    assert call(inside)["statusCode"] == 503  # the waiting page
+    assert private_lam.desired() == 1

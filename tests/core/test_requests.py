@@ -323,3 +323,44 @@ def test_names_match_whole_words_in_a_row(names: tuple[str, ...], agent: str, ig
     policy = Policy(ignore_user_agents=names)
     req = IncomingRequest("GET", "/", "", {"user-agent": agent})
     assert (classify_request(req, policy) is RequestKind.IGNORED) is ignored
+
+
+# --- a private environment (wake_allowed_from) ------------------------------------------------------
+
+PRIVATE = Policy(wake_allowed_from=("203.0.113.0/24", "2001:db8::/32"))
+
+
+@pytest.mark.parametrize(
+    ("address", "inside"),
+    [
+        ("203.0.113.7", True),
+        ("2001:db8::1", True),
+        ("198.51.100.7", False),
+        ("", False),  # unknown: outside
+        ("not-an-address", False),
+    ],
+)
+def test_only_clients_inside_a_private_environment_wake_it(address: str, inside: bool) -> None:
+    req = IncomingRequest(
+        "GET", "/", "", {"user-agent": FIREFOX, "accept": BROWSER_ACCEPT}, client_address=address
+    )
+    kind = classify_request(req, PRIVATE)
+    answer = answer_while_cold(req, kind, PRIVATE, app_name="cityguided", state=State.COLD, ready=False)
+    assert answer.wake is inside
+    assert answer.response is not None
+    assert (answer.response.status == 403) is not inside
+    if not inside:
+        assert kind is RequestKind.IGNORED and "cityguided is private" in answer.response.body
+        # Not even sent back to the app once it is warm.
+        ready = answer_while_cold(req, kind, PRIVATE, app_name="cityguided", state=State.WARM, ready=True)
+        assert ready.response is not None and ready.response.status == 403
+
+
+def test_a_public_environment_ignores_the_address() -> None:
+    req = IncomingRequest("GET", "/", "", {"user-agent": FIREFOX, "accept": BROWSER_ACCEPT})
+    assert classify_request(req, Policy()) is RequestKind.NAVIGATION
+
+
+def test_the_status_endpoint_answers_outsiders_of_a_private_environment() -> None:
+    req = IncomingRequest("GET", "/_warmkeeper/status", "", {}, client_address="198.51.100.7")
+    assert classify_request(req, PRIVATE) is RequestKind.STATUS

@@ -153,3 +153,48 @@ def test_plain_http_to_the_internet_is_refused_where_the_stack_is_built(producti
     )
     with pytest.raises(ConfigError, match="environment 'production' would serve plain HTTP"):
         StackSettings.create(config, "production")
+
+
+def test_a_private_environment_opens_its_load_balancer_to_the_allowed_ranges_only() -> None:
+    """wake_allowed_from on an internet-facing load balancer: its security group admits those ranges
+    alone, on both listener ports (the warm app as well as the waker). A small stack of its own."""
+    import tomllib
+
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+    from aws_cdk.assertions import Template
+
+    from warmkeeper.config import parse_config
+    from warmkeeper.infra.ingress import Ingress
+    from warmkeeper.infra.stack_settings import StackSettings
+
+    data = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["environments"]["production"].update(
+        front_door="load_balancer",
+        domain=DOMAIN,
+        certificate_arn=CERTIFICATE_ARN,
+        wake_allowed_from=["203.0.113.0/24"],
+    )
+    settings = StackSettings.create(parse_config(data, EXAMPLE_CONFIG.resolve()), "production")
+    stack = Stack(App(), "PrivateIngress")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0)
+    ingress = Ingress(
+        stack,
+        "Ingress",
+        settings=settings,
+        vpc=vpc,
+        subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+    )
+    ingress.listener.add_action("Default", action=elbv2.ListenerAction.fixed_response(404))
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    rules = [
+        rule
+        for resource in resources.values()
+        if resource["Type"] == "AWS::EC2::SecurityGroup"
+        for rule in resource["Properties"].get("SecurityGroupIngress", [])
+    ]
+    assert sorted((rule["CidrIp"], rule["FromPort"]) for rule in rules) == [
+        ("203.0.113.0/24", 80),
+        ("203.0.113.0/24", 443),
+    ]

@@ -161,6 +161,7 @@ def test_policy_json_carries_the_config(staging: SynthesizedEnv, production: Syn
         "ignore_user_agents": [*DEFAULT_IGNORE_USER_AGENTS, "CityGuidedMonitor"],
         "min_tasks": 0,
         "max_tasks": 1,
+        "wake_allowed_from": [],
     }
     production_policy = json.loads(_environment(production)["WK_POLICY"])
     assert (

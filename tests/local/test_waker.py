@@ -236,3 +236,20 @@ def test_any_minutes_value_is_granted_or_refused_with_a_400(
     else:
         assert response.status_code == 200, response.text
         assert response.json()["minutes"] == expected
+
+
+def test_a_private_twin_answers_outsiders_403_without_waking() -> None:
+    twin = FakeTwin(policy=Policy(hold_seconds=0.2, wake_allowed_from=("10.0.0.0/8",)))
+    server = WakerServer(twin)
+    server.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", trust_env=False, timeout=10) as client:
+            page = {"accept": "text/html", "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}
+            outsider = client.get("/", headers=page)  # 127.0.0.1, outside 10.0.0.0/8
+            assert outsider.status_code == 403 and "private" in outsider.text
+            assert "request_wake" not in twin.calls
+            # The edge appends the address it saw: that one counts.
+            inside = client.get("/", headers={**page, "X-Forwarded-For": "198.51.100.9, 10.2.3.4"})
+            assert inside.status_code == 503 and twin.calls.count("request_wake") == 1
+    finally:
+        server.close()

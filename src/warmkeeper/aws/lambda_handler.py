@@ -21,6 +21,7 @@ tests inject an engine with :func:`use`. Everything it says goes through the one
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from warmkeeper.aws import logs
@@ -37,6 +38,7 @@ from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.snapshots import shared_snapshots
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
+from warmkeeper.core.front_doors import front_door
 
 # What the waker refuses to read as a request (a 400 naming the field, never a wake).
 _READ_ERRORS = (BadEventError,)
@@ -76,13 +78,15 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
             alb_request = request_from_event(event)
         except _READ_ERRORS as exc:
             return _refused(exc, lambda response: response_to_alb(response, multi_value))
-        return response_to_alb(_answer(lambda: alb_request, context), multi_value)
+        return response_to_alb(_answer(lambda: alb_request, context, _alb_client), multi_value)
     if is_http_api_event(event):
         try:
             request = _with_context_user_agent(request_from_http_api_event(_http_api_shape(event)), event)
         except _READ_ERRORS as exc:
             return _refused(exc, None)
-        return response_to_http_api(_answer(lambda: request, context))
+        source_ip = event["requestContext"]["http"].get("sourceIp")
+        address = source_ip if isinstance(source_ip, str) else ""
+        return response_to_http_api(_answer(lambda: request, context, lambda _request, _cdn: address))
     engine = _current_engine()
     detail_type = event.get("detail-type")
     if detail_type == ALARM_STATE_CHANGE:
@@ -148,11 +152,28 @@ def _with_context_user_agent(request: IncomingRequest, event: Mapping[str, Any])
 _FALLBACK_RETRY_SECONDS = 10
 
 
-def _answer(request: Callable[[], IncomingRequest], context: Any) -> HttpResponse:
+def _alb_client(request: IncomingRequest, cdn: bool) -> str:
+    """The client's address behind a load balancer: CloudFront's CloudFront-Viewer-Address (IP:port)
+    when CloudFront is the front door (the load balancer then sees CloudFront's addresses), else the
+    last X-Forwarded-For entry, the one the load balancer itself appended."""
+    if cdn:
+        viewer = request.header("cloudfront-viewer-address").strip()
+        return viewer.rsplit(":", 1)[0].strip("[]") if ":" in viewer else viewer
+    return request.header("x-forwarded-for").split(",")[-1].strip()
+
+
+def _answer(
+    request: Callable[[], IncomingRequest],
+    context: Any,
+    client: Callable[[IncomingRequest, bool], str],
+) -> HttpResponse:
     engine: Warmkeeper | None = None
     try:
         engine = _current_engine()
-        return engine.handle_request(request(), remaining_seconds=_remaining_seconds(context))
+        incoming = request()
+        cdn = front_door(engine.settings.front_door).cdn
+        incoming = replace(incoming, client_address=client(incoming, cdn))
+        return engine.handle_request(incoming, remaining_seconds=_remaining_seconds(context))
     except Exception as exc:
         # The waker is the front door's default: it must answer something a client can retry,
         # never let the load balancer or API Gateway turn a crash into an opaque 502.

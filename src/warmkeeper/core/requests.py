@@ -10,6 +10,8 @@ Lambda and the twin's waker: it asks :func:`answer_while_cold` for every answer 
 
 from __future__ import annotations
 
+import html
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -46,6 +48,8 @@ class IncomingRequest:
     query: str = ""  # the raw query string, without "?"
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # The client's address as the front door saw it (each side says where it comes from); "" unknown.
+    client_address: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", self.method.upper())
@@ -87,6 +91,18 @@ def is_ignored_agent(user_agent: str, policy: Policy) -> bool:
     return False
 
 
+def is_outsider(request: IncomingRequest, policy: Policy) -> bool:
+    """True when the environment is private (``wake_allowed_from``) and the client is not in it; an
+    unknown or unreadable address is outside."""
+    if not policy.wake_allowed_from:
+        return False
+    try:
+        client = ipaddress.ip_address(request.client_address.strip())
+    except ValueError:
+        return True
+    return not any(client in ipaddress.ip_network(cidr, strict=False) for cidr in policy.wake_allowed_from)
+
+
 def is_navigation(request: IncomingRequest) -> bool:
     """A browser loading a document (not a script's fetch/XHR)."""
     if request.method not in ("GET", "HEAD"):
@@ -109,11 +125,23 @@ def classify_request(request: IncomingRequest, policy: Policy) -> RequestKind:
         return RequestKind.KEEPALIVE
     if request.path.startswith(ENDPOINT_PREFIX) or request.path == ENDPOINT_PREFIX.rstrip("/"):
         return RequestKind.UNKNOWN_ENDPOINT
-    if is_ignored_agent(request.header("user-agent"), policy):
+    # A client outside a private environment is answered like an ignored agent: it never wakes it.
+    if is_outsider(request, policy) or is_ignored_agent(request.header("user-agent"), policy):
         return RequestKind.IGNORED
     if is_navigation(request):
         return RequestKind.NAVIGATION
     return RequestKind.API
+
+
+def private_environment(app_name: str) -> HttpResponse:
+    """403 for a client outside a private environment: a short page, nothing woken, no retry."""
+    name = html.escape(app_name)
+    body = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{name}: private</title>'
+        f"</head><body><h1>{name} is private</h1><p>This environment only answers its own team's "
+        "network. Nothing was started.</p></body></html>\n"
+    )
+    return HttpResponse(403, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, body)
 
 
 @dataclass(frozen=True)
@@ -148,6 +176,8 @@ def answer_while_cold(
     if kind in (RequestKind.STATUS, RequestKind.KEEPALIVE, RequestKind.UNKNOWN_ENDPOINT):
         raise ValueError(f"{kind.value} requests are endpoints, not cold requests")
     retry = policy.retry_after_seconds
+    if kind is RequestKind.IGNORED and is_outsider(request, policy):
+        return ColdAnswer(wake=False, hold=False, response=private_environment(app_name))
     if kind is RequestKind.IGNORED:
         if ready:
             return ColdAnswer(wake=False, hold=False, response=redirect_to_same_url(request.path_and_query))

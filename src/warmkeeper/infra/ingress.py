@@ -138,6 +138,16 @@ class Ingress(Construct):
             ),
         )
         certificate_arn = settings.env.certificate_arn
+        # A private environment: the listeners are not opened to the internet; the security group
+        # admits the allowed ranges alone, on the listener ports (the waker and the warm app alike).
+        allowed = settings.env.wake_allowed_from
+        open_to_all = not allowed
+        if internet_facing and allowed:
+            ports = [80, 443] if certificate_arn is not None else [80]
+            for cidr in allowed:
+                peer = ec2.Peer.ipv6(cidr) if ":" in cidr else ec2.Peer.ipv4(cidr)
+                for port in ports:
+                    self.security_group.add_ingress_rule(peer, ec2.Port.tcp(port), "wake_allowed_from")
         if not internet_facing:
             # TLS ends at CloudFront; its VPC origin speaks HTTP to this listener inside the VPC.
             self.listener = self.load_balancer.add_listener(
@@ -160,14 +170,14 @@ class Ingress(Construct):
                 protocol=elbv2.ApplicationProtocol.HTTPS,
                 certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
-                open=True,
+                open=open_to_all,
             )
             self.redirect_listener = self.load_balancer.add_redirect(
                 source_port=80,
                 source_protocol=elbv2.ApplicationProtocol.HTTP,
                 target_port=443,
                 target_protocol=elbv2.ApplicationProtocol.HTTPS,
-                open=True,
+                open=open_to_all,
             )
         else:
             # Plain HTTP to the internet: only an environment that says allow_plain_http = true gets
@@ -177,7 +187,7 @@ class Ingress(Construct):
                     f"environments.{settings.env_name}: plain HTTP to the internet needs allow_plain_http"
                 )
             self.listener = self.load_balancer.add_listener(
-                "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=True
+                "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=open_to_all
             )
             skip_checks(self.listener, "CKV_AWS_2", "CKV_AWS_103")
             self.redirect_listener = None

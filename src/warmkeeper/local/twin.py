@@ -215,6 +215,7 @@ class Twin:
             on_event=self.emit,
             target_slots=self.policy.max_tasks,
             retry_service=self.discovery is None,
+            allowed_from=self.policy.wake_allowed_from,
         )
         self._controller = threading.Thread(target=self._control_loop, name="controller", daemon=True)
         self._last_state: State | None = None
