@@ -139,13 +139,7 @@ def _with_context_user_agent(request: IncomingRequest, event: Mapping[str, Any])
     agent = event["requestContext"]["http"].get("userAgent")
     if request.header("user-agent") or not isinstance(agent, str) or not agent:
         return request
-    return IncomingRequest(
-        method=request.method,
-        path=request.path,
-        query=request.query,
-        headers={**request.headers, "user-agent": agent},
-        body=request.body,
-    )
+    return replace(request, headers={**request.headers, "user-agent": agent})
 
 
 # Retry-After when the failure came before the policy could be read (the settings themselves).
