@@ -58,7 +58,7 @@ fmt: setup ## Format and fix what ruff can
 	ruff format src tests bench examples scripts
 	ruff check --fix src tests bench examples scripts
 
-test: setup browser podman lint ## Lint, then every test (unit, moto, CDK synthesis, end to end, browser, images)
+test: setup browser podman lint scan ## Lint, checkov, then every test (unit, moto, CDK synthesis, end to end, browser, images)
 	pytest
 
 test-fast: setup ## Unit and moto tests only (no synthesis, no twin, no images, no simulated AWS)

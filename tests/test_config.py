@@ -42,6 +42,9 @@ command = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/api/he
 [containers.local]
 command = ["python", "-m", "http.server", "{port}"]
 
+[defaults]
+allow_plain_http = true  # the load balancer environments below have no certificate
+
 [environments.staging]
 idle_minutes = 7
 
@@ -67,7 +70,12 @@ def test_example_config_loads_with_three_environments() -> None:
 
 
 def test_overlays_built_in_then_defaults_then_environment(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, MINIMAL + '\n[defaults]\nregion = "eu-west-1"\n'))
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL.replace("allow_plain_http = true", 'allow_plain_http = true\nregion = "eu-west-1"'),
+        )
+    )
     staging = config.environment("staging")
     assert staging.region == "eu-west-1"  # from [defaults]
     assert staging.idle_minutes == 7  # from [environments.staging]
@@ -129,10 +137,11 @@ def test_http_api_front_door_has_no_load_balancer_and_serves_https(tmp_path: Pat
 
 
 def test_example_staging_sits_behind_an_http_api_and_production_does_not() -> None:
-    # No load balancer in staging (its hours were most of the bill); production keeps one.
+    # No load balancer in staging (its hours were most of the bill); production keeps one, behind
+    # CloudFront for HTTPS without a domain.
     config = load_config(EXAMPLE_CONFIG)
     assert config.environment("staging").front_door == "http_api"
-    assert config.environment("production").front_door == "load_balancer"
+    assert config.environment("production").front_door == "cloudfront"
 
 
 def test_expand_local_fills_own_and_sibling_ports() -> None:
@@ -495,3 +504,148 @@ def test_build_options_go_with_build_only(tmp_path: Path) -> None:
     )
     api = load_config(write(tmp_path, built)).container("api")
     assert api.build_options() == ["--target", "runtime", "--build-arg", "V=1"]
+
+
+# HTTPS by default: an internet-facing environment on plain HTTP must say so.
+REFUSING_PLAIN_HTTP = MINIMAL.replace("allow_plain_http = true", "allow_plain_http = false")
+
+
+@pytest.mark.parametrize("command", ["validate", "synth"])
+def test_plain_http_to_the_internet_is_refused_naming_the_environment(tmp_path: Path, command: str) -> None:
+    path = write(tmp_path, REFUSING_PLAIN_HTTP)
+    args = [command, "--config", str(path)]
+    if command == "synth":
+        args += ["--env", "production", "--output", str(tmp_path / "cdk.out")]
+    result = run_cli(args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    # Staging is the first AWS environment checked; it names itself and the key that accepts it.
+    assert f"{path}: environments.staging: environment 'staging' would serve plain HTTP" in result.stderr
+    assert "allow_plain_http = true" in result.stderr
+    assert not (tmp_path / "cdk.out").exists() or not any((tmp_path / "cdk.out").iterdir())
+
+
+def test_each_environment_on_plain_http_is_named(tmp_path: Path) -> None:
+    # Staging behind an HTTP API is HTTPS; production on a bare load balancer is the one refused.
+    text = REFUSING_PLAIN_HTTP.replace("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"')
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key == "environments.production"
+    assert "'production'" in refused.value.problem
+
+
+def test_https_environments_and_the_twin_need_no_opt_in(tmp_path: Path) -> None:
+    text = REFUSING_PLAIN_HTTP.replace(
+        "idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"'
+    ).replace(
+        "[environments.production]\n",
+        f'[environments.production]\ndomain = "{DOMAIN}"\ncertificate_arn = "{PARIS_CERTIFICATE}"\n',
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.environment("production").https
+    assert config.environment("local").front_door == "load_balancer"  # the twin: loopback, not internet
+    assert config.plain_http_environments() == []
+
+
+def test_validate_warns_about_each_environment_that_allows_plain_http(tmp_path: Path) -> None:
+    result = run_cli(["validate", "--config", str(write(tmp_path, MINIMAL))])
+    assert result.returncode == 0, result.stderr
+    for env in ("staging", "production"):
+        assert f"warning: environments.{env} serves plain HTTP to the internet" in result.stderr
+    assert "environments.local" not in result.stderr
+    example = run_cli(["validate", "--config", str(EXAMPLE_CONFIG)])
+    assert example.returncode == 0 and "warning" not in example.stderr
+
+
+def test_an_environment_the_file_never_mentions_is_refused_when_synthesized(tmp_path: Path) -> None:
+    # A config for the twin alone stays valid and invents no production; synthesizing one is refused.
+    text = REFUSING_PLAIN_HTTP.replace(
+        "[environments.staging]\nidle_minutes = 7", "[environments.local]\nidle_minutes = 1"
+    ).replace("[environments.production]\n", "")
+    path = write(tmp_path, text)
+    validated = run_cli(["validate", "--config", str(path)])
+    assert validated.returncode == 0, validated.stderr
+    assert "production" not in validated.stdout + validated.stderr
+    output = tmp_path / "cdk.out"
+    result = run_cli(["synth", "--config", str(path), "--env", "production", "--output", str(output)])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "unknown environment 'production'" in result.stderr
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("prefix", ["api", "waker", "endpoint"])
+def test_each_route_throttle_needs_a_burst_at_least_its_rate(tmp_path: Path, prefix: str) -> None:
+    text = MINIMAL.replace(
+        "idle_minutes = 7",
+        f'idle_minutes = 7\nfront_door = "http_api"\n{prefix}_rate_limit = 30\n{prefix}_burst_limit = 10',
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key == f"environments.staging.{prefix}_burst_limit"
+    assert f"below {prefix}_rate_limit (30)" in refused.value.problem
+
+
+def test_the_waker_routes_are_throttled_below_the_app_routes_by_default(tmp_path: Path) -> None:
+    text = MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nfront_door = "http_api"')
+    staging = load_config(write(tmp_path, text)).environment("staging")
+    assert staging.waker_rate_limit < staging.api_rate_limit
+    assert staging.endpoint_rate_limit < staging.api_rate_limit
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('writable_paths = ["tmp"]', "must be an absolute path"),
+        ('writable_paths = ["/"]', "must be an absolute path"),
+        ('writable_paths = ["/tmp/../etc"]', "must be an absolute path"),
+        ('writable_paths = ["/tmp", "/tmp"]', "listed twice"),
+        ('add_capabilities = ["NET_ADMIN"]', "SYS_PTRACE"),
+    ],
+)
+def test_container_hardening_keys_are_checked(tmp_path: Path, line: str, words: str) -> None:
+    text = MINIMAL.replace("stop_timeout_seconds = 90", f"stop_timeout_seconds = 90\n{line}", 1)
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text))
+    assert refused.value.key.startswith("containers[0].")
+    assert words in refused.value.problem
+
+
+def test_containers_are_read_only_unless_they_say_otherwise(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "stop_timeout_seconds = 90",
+        'stop_timeout_seconds = 90\nread_only_root = false\nadd_capabilities = ["SYS_PTRACE"]',
+        1,
+    )
+    config = load_config(write(tmp_path, text))
+    edge, api = config.containers
+    assert (edge.read_only_root, edge.add_capabilities) == (False, ["SYS_PTRACE"])
+    assert (api.read_only_root, api.writable_paths, api.add_capabilities) == (True, [], [])
+
+
+def test_task_egress_rules_are_typed_and_checked(tmp_path: Path) -> None:
+    good = MINIMAL.replace(
+        "idle_minutes = 7",
+        'idle_minutes = 7\ntask_egress = [{ cidr = "10.0.0.0/16", port = 5432, description = "database" }]',
+    )
+    (rule,) = load_config(write(tmp_path, good)).environment("staging").task_egress
+    assert (rule.cidr, rule.port, rule.protocol) == ("10.0.0.0/16", 5432, "tcp")
+    bad = MINIMAL.replace(
+        "idle_minutes = 7", 'idle_minutes = 7\ntask_egress = [{ cidr = "10.0.0.300/16", port = 1 }]'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, bad))
+    assert refused.value.key == "environments.staging.task_egress[0].cidr"
+    assert "is not an IPv4 range" in refused.value.problem
+
+
+def test_wake_allowed_from_is_checked_and_reaches_the_policy(tmp_path: Path) -> None:
+    good = MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nwake_allowed_from = ["203.0.113.0/24"]')
+    config = load_config(write(tmp_path, good))
+    assert config.policy("staging").wake_allowed_from == ("203.0.113.0/24",)
+    assert config.policy("production").wake_allowed_from == ()
+    bad = MINIMAL.replace("idle_minutes = 7", 'idle_minutes = 7\nwake_allowed_from = ["203.0.113.7/24"]')
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, bad))
+    assert refused.value.key == "environments.staging.wake_allowed_from"
+    assert "is not an address range" in refused.value.problem

@@ -12,6 +12,7 @@ CLI can print one line and exit 2 instead of a traceback.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
 import re
 import tomllib
@@ -196,6 +197,26 @@ class Container(_Strict):
     """how the container's readiness is checked"""
     # Unset: the twin runs this container's image (runtime = "containers" in [environments.local]).
     local: LocalRun | None = Field(default=None, description="how the twin runs it as a local process")
+    # Hardening of the container on ECS: a read-only root file system, with an ephemeral volume at
+    # each of `writable_paths` for what the image must write (Fargate has no tmpfs), and every Linux
+    # capability dropped; Fargate lets a task add SYS_PTRACE alone back.
+    read_only_root: bool = Field(default=True, description="read-only root file system on ECS")
+    writable_paths: list[str] = Field(
+        default_factory=list, description="absolute paths given a writable ephemeral volume"
+    )
+    add_capabilities: list[Literal["SYS_PTRACE"]] = Field(
+        default_factory=list, description="capabilities added back after dropping all (Fargate: SYS_PTRACE)"
+    )
+
+    @field_validator("writable_paths")
+    @classmethod
+    def _writable_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.startswith("/") or path == "/" or "//" in path or "/../" in f"{path}/":
+                raise ValueError(f"{path!r} must be an absolute path below / (like /tmp)")
+        if len(set(value)) != len(value):
+            raise ValueError("a path is listed twice")
+        return value
 
     @field_validator("secrets")
     @classmethod
@@ -223,6 +244,24 @@ class Container(_Strict):
         return options
 
 
+class EgressRule(_Strict):
+    """One more destination a task may open connections to, beyond HTTPS and DNS (a database, SMTP)."""
+
+    cidr: str = Field(description="IPv4 range, like 10.0.0.0/16 or 203.0.113.7/32")
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+    description: str = ""
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            ipaddress.IPv4Network(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IPv4 range ({exc})") from None
+        return value
+
+
 class IngressSettings(_Strict):
     domain: str | None = None
     """the domain people use, for every AWS environment that sets none"""
@@ -243,10 +282,23 @@ class ScaleToZeroPolicy(_Strict):
     )
     retry_after_seconds: int = Field(default=10, ge=1, le=120)
     """the Retry-After of a 503 answered while the service wakes"""
+    # Matched by whole words, case-insensitively (warmkeeper.core.requests.is_ignored_agent). Setting
+    # `ignore_user_agents` replaces the built-in list; `ignore_user_agents_extra` adds to it.
     ignore_user_agents: list[str] = Field(
         default_factory=lambda: list(DEFAULT_IGNORE_USER_AGENTS),
-        description="case-insensitive substrings; such requests never wake the service",
+        description="agent names matched by whole words; such requests never wake the service",
     )
+    ignore_user_agents_extra: list[str] = Field(
+        default_factory=list, description="agent names added to ignore_user_agents"
+    )
+
+    @field_validator("ignore_user_agents", "ignore_user_agents_extra")
+    @classmethod
+    def _agent_names(cls, value: list[str]) -> list[str]:
+        for index, name in enumerate(value):
+            if not any(ch.isalnum() for ch in name):
+                raise ValueError(f"entry {index} ({name!r}) has no letter or digit, so it matches nothing")
+        return value
 
     @model_validator(mode="after")
     def _default_within_max(self) -> ScaleToZeroPolicy:
@@ -300,12 +352,43 @@ class EnvironmentSettings(_Strict):
     front_door: Literal["load_balancer", "cloudfront", "http_api"] = "load_balancer"
     """what receives requests: an internet-facing load balancer, CloudFront in front of an internal one,
     or an API Gateway HTTP API (no load balancer)"""
-    # front_door = "http_api" only: the stage's throttling (steady requests per second, and the burst
-    # above it), past which API Gateway answers 429. A cost guard: every request is billed.
+    # front_door = "http_api" only: API Gateway throttles per route, all clients of a route together,
+    # and answers 429 past the limit (steady requests per second, and the burst above it).
+    # The app's routes take the stage's default, sized for the environment's expected peak: 50 rps by
+    # default, about 600 times the reference staging profile's average (300 requests an active hour)
+    # and two visitors loading a 25-request page in the same second. Set it to production's peak.
     api_rate_limit: int = Field(default=50, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
     """front_door = 'http_api': steady requests per second before API Gateway answers 429"""
     api_burst_limit: int = Field(default=100, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
     """front_door = 'http_api': requests allowed in a burst above the steady rate"""
+    # The waker's routes have their own, lower limits, so a flood there never takes the app's: the
+    # catch-all `$default` while the service is cold (every cold request is a Lambda invocation, held
+    # up to hold_seconds: 20 rps keeps a flood's cost bounded, and the burst matches the waker's
+    # default reserved concurrency so a herd's first second passes), and `/_warmkeeper/*` (the waiting
+    # page polls the status every 2 s: 20 rps is 40 waiting visitors at once).
+    waker_rate_limit: int = Field(default=20, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
+    """front_door = 'http_api': steady requests per second on `$default` while the service is cold"""
+    waker_burst_limit: int = Field(default=100, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
+    """front_door = 'http_api': burst on `$default` while the service is cold"""
+    endpoint_rate_limit: int = Field(default=20, ge=1, le=HTTP_API_MAX_RATE_LIMIT)
+    """front_door = 'http_api': steady requests per second on `/_warmkeeper/*`"""
+    endpoint_burst_limit: int = Field(default=40, ge=1, le=HTTP_API_MAX_BURST_LIMIT)
+    """front_door = 'http_api': burst on `/_warmkeeper/*`"""
+    # An internet-facing load balancer without a certificate serves everything, the keep-alive token
+    # included, in clear: refused unless the environment says it accepts that (validate then warns).
+    allow_plain_http: bool = Field(
+        default=False, description="accept an internet-facing load balancer serving plain HTTP"
+    )
+    # Where the tasks may open connections: HTTPS anywhere (image pulls, logs, secrets and AWS APIs go
+    # over the tasks' public address: there is no NAT and no VPC endpoint), DNS to the VPC's resolver,
+    # and these. Anything else (another port, another protocol) is refused by the security group.
+    task_egress: list[EgressRule] = Field(default_factory=list, description="more destinations for the tasks")
+    # A private environment: only clients from these address ranges wake it; others get a 403 page
+    # and wake nothing. Behind an internet-facing load balancer its security group admits these
+    # ranges alone (the warm app too); see docs/technical/security.md for the other front doors.
+    wake_allowed_from: list[str] = Field(
+        default_factory=list, description="address ranges allowed to wake (and, on a load balancer, reach) it"
+    )
     # Only with front_door = "cloudfront": the origin response timeout AWS allows this account. Raise it
     # only after AWS approved a quota increase; a hold whose Lambda would outlast it is refused.
     cloudfront_origin_timeout_quota_seconds: int = Field(
@@ -399,6 +482,16 @@ class EnvironmentSettings(_Strict):
         The idle alarm is not operational (it puts the service to sleep) and always exists."""
         return self.has_alarm_topic or self.has_dashboard
 
+    @field_validator("wake_allowed_from")
+    @classmethod
+    def _ranges(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not an address range like 203.0.113.0/24 ({exc})") from None
+        return value
+
     @field_validator("alarm_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
@@ -484,6 +577,11 @@ class EnvironmentSettings(_Strict):
         CloudFront or an HTTP API (their own *.cloudfront.net / *.execute-api certificate when no domain
         is set)."""
         return self.certificate_arn is not None or self.door.https_without_domain
+
+    @property
+    def plain_http_to_the_internet(self) -> bool:
+        """An internet-facing load balancer with no certificate: every request crosses it in clear."""
+        return self.internet_facing_load_balancer and not self.https
 
     @property
     def drain_window_seconds(self) -> int:
@@ -669,6 +767,10 @@ class AppConfig(_Strict):
             section = f"environments.{name}" if name in self.environments else "defaults"
             raise _config_error(self.source, exc, prefix=section) from None
         _FRONT_DOOR_CHECKS[settings.front_door](self, name, settings)
+        if name in self.environments:
+            # Declared environments are checked with the file; one the file never mentions is checked
+            # when something would build it (require_https), so a config for the twin alone stays valid.
+            self._check_plain_http(name, settings)
         self._check_drain(name, settings)
         used_cpu = sum(c.cpu for c in self.containers)
         used_memory = sum(c.memory for c in self.containers)
@@ -782,13 +884,18 @@ class AppConfig(_Strict):
                     f"is in {certificate_region}, but front_door = 'http_api' needs a regional certificate "
                     f"from the stack's region {settings.region} (an HTTP API's custom domain is regional)",
                 )
-        if settings.api_burst_limit < settings.api_rate_limit:
-            raise ConfigError(
-                self.source,
-                self._key_of(env, "api_burst_limit"),
-                f"{settings.api_burst_limit} is below api_rate_limit ({settings.api_rate_limit}): the burst "
-                "is the bucket the steady rate refills, so it must be at least as large",
+        for prefix in ("api", "waker", "endpoint"):
+            rate, burst = (
+                getattr(settings, f"{prefix}_rate_limit"),
+                getattr(settings, f"{prefix}_burst_limit"),
             )
+            if burst < rate:
+                raise ConfigError(
+                    self.source,
+                    self._key_of(env, f"{prefix}_burst_limit"),
+                    f"{burst} is below {prefix}_rate_limit ({rate}): the burst is the bucket the steady "
+                    "rate refills, so it must be at least as large",
+                )
         # An HTTP API gives up on an integration after 30 s, whatever the config says: a request the
         # waker held longer would reach the visitor as API Gateway's own error, not as the waker's answer.
         hold = self.scale_to_zero.hold_seconds
@@ -820,6 +927,35 @@ class AppConfig(_Strict):
             f"hold_seconds to {longest} or less, or, once AWS approved a longer origin response timeout, "
             f"set {quota_key} to it (at most {CLOUDFRONT_MAX_ORIGIN_TIMEOUT_SECONDS})",
         )
+
+    def _check_plain_http(self, env: str, settings: EnvironmentSettings) -> None:
+        """HTTPS by default: an AWS environment that would serve plain HTTP to the internet must say so."""
+        if env == "local" or settings.allow_plain_http or not settings.plain_http_to_the_internet:
+            return
+        raise ConfigError(
+            self.source,
+            f"environments.{env}",
+            f"environment {env!r} would serve plain HTTP to the internet (front_door = 'load_balancer' "
+            "with no certificate_arn): requests, cookies and the keep-alive token would travel in clear. "
+            "Use front_door = 'cloudfront' or 'http_api' (HTTPS without a domain of your own), or set "
+            "domain and certificate_arn, or accept it with allow_plain_http = true",
+        )
+
+    def require_https(self, env: str) -> EnvironmentSettings:
+        """The settings of an environment about to be synthesized or deployed, refused (ConfigError)
+        when it would serve plain HTTP to the internet without allow_plain_http."""
+        settings = self.environment(env)
+        self._check_plain_http(env, settings)
+        return settings
+
+    def plain_http_environments(self) -> list[str]:
+        """The AWS environments that serve plain HTTP to the internet because they allow it (validate
+        warns about each)."""
+        return [
+            name
+            for name in self.environment_names
+            if name != LOCAL_ENVIRONMENT and self.environment(name).plain_http_to_the_internet
+        ]
 
     def _check_drain(self, env: str, settings: EnvironmentSettings) -> None:
         """The entry container must outlive its drain window: ECS (and the twin) kill it after its stop
@@ -869,9 +1005,10 @@ class AppConfig(_Strict):
                 retry_after_seconds=section.retry_after_seconds,
                 default_lease_minutes=section.default_lease_minutes,
                 max_lease_minutes=section.max_lease_minutes,
-                ignore_user_agents=tuple(section.ignore_user_agents),
+                ignore_user_agents=(*section.ignore_user_agents, *section.ignore_user_agents_extra),
                 min_tasks=settings.min_tasks,
                 max_tasks=settings.max_tasks,
+                wake_allowed_from=tuple(settings.wake_allowed_from),
             )
         except PolicyError as exc:  # the file's checks cover the policy's: a gap between them
             raise ConfigError(self.source, "", str(exc)) from None

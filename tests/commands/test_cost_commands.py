@@ -198,9 +198,9 @@ def test_front_doors_side_by_side(tmp_path: Path) -> None:
 
 def test_production_side_by_side_is_always_on() -> None:
     data = cost_json("--env", "production", "--profile", str(REFERENCE_PROFILE), "--compare-front-doors")
-    assert data["environment"]["front_door"] == "load_balancer"
+    assert data["environment"]["front_door"] == "cloudfront"
     assert all(entry["idle_month_eur"] is None for entry in data["front_doors"].values())
-    assert data["front_doors"]["load_balancer"]["configured"]
+    assert data["front_doors"]["cloudfront"]["configured"]
     text = cost("--env", "production", "--profile", str(REFERENCE_PROFILE), "--compare-front-doors").stdout
     assert "month without a request" not in text
 
@@ -244,14 +244,15 @@ def test_production_is_priced_as_always_on(tmp_path: Path) -> None:
     configured = data["scenarios"]["configured"]
     assert configured["task_hours"] == pytest.approx(730)  # min_tasks = 1 in the example
     assert configured["wakes"] == 0
-    # Production keeps the internet-facing ALB: two addresses, the region's transfer out, no CloudFront.
-    assert data["environment"]["front_door"] == "load_balancer"
+    # Production serves HTTPS through CloudFront to an internal ALB: no public address on the ALB,
+    # CloudFront's requests and transfer out instead of the region's.
+    assert data["environment"]["front_door"] == "cloudfront"
     lines = lines_of(data)
-    assert lines["ipv4_alb"]["quantity"] == pytest.approx(2 * 730)
-    assert "transfer_out" in lines and "cf_requests" not in lines
+    assert lines["ipv4_alb"]["quantity"] == 0
+    assert "cf_requests" in lines and "transfer_out" not in lines
     assert lines["cw_api"]["quantity"] == 0  # never sleeps: the reconcile never reads RequestCount
     assert (
-        "Front door: internet-facing ALB"
+        "Front door: CloudFront -> internal ALB"
         in cost("--env", "production", "--profile", str(REFERENCE_PROFILE)).stdout
     )
 

@@ -1,5 +1,6 @@
 """Each CityGuided image, built by `warmkeeper images --local`: it fits the budget, runs as a
-non-root user, passes the task definition's own health check and stops within its stop timeout."""
+non-root user with a read-only root file system and no capability (as the task definition runs it),
+passes the task definition's own health check and stops within its stop timeout."""
 
 from __future__ import annotations
 
@@ -41,7 +42,21 @@ def test_image_runs_non_root_passes_its_health_check_and_stops_on_sigterm(
     image = local_image_tag(CFG, container)
     run_name = f"wk-image-test-{name}"
     podman("rm", "--force", "--time", "0", run_name)
-    argv = ["run", "--detach", "--name", run_name]
+    # As ECS runs it: a read-only root file system (no tmpfs of podman's own), a volume at each
+    # declared writable path, and every capability dropped.
+    argv = [
+        "run",
+        "--detach",
+        "--name",
+        run_name,
+        "--read-only",
+        "--read-only-tmpfs=false",
+        "--cap-drop",
+        "ALL",
+    ]
+    assert container.read_only_root
+    for path in container.writable_paths:
+        argv += ["--volume", path]
     for key, value in container.environment.items():
         argv += ["--env", f"{key}={value}"]
     started = podman(*argv, image)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from warmkeeper.core import LeaseError, Policy, bearer_token, extend_lease, lease_minutes, token_matches
 
@@ -24,6 +26,29 @@ def test_lease_minutes_defaults_and_bounds(requested: str | int | None, granted:
 def test_lease_minutes_rejects_what_is_not_a_positive_whole_number(requested: str | int) -> None:
     with pytest.raises(LeaseError, match="whole number"):
         lease_minutes(requested, POLICY)
+
+
+@pytest.mark.parametrize("digits", [10, 4301, 100_000])
+def test_minutes_of_any_length_is_refused_with_a_short_message(digits: int) -> None:
+    # Python's int() raises its own ValueError past 4,300 digits: the waker answered 503 / 500.
+    with pytest.raises(LeaseError) as refused:
+        lease_minutes("7" * digits, POLICY)
+    assert f"got {digits} digits" in str(refused.value)
+    assert len(str(refused.value)) < 120
+
+
+def test_leading_zeros_do_not_count_as_digits() -> None:
+    assert lease_minutes("0" * 5000 + "15", POLICY) == 15
+
+
+@given(st.text(max_size=6000))
+def test_any_text_is_a_bounded_lease_or_a_lease_error(requested: str) -> None:
+    try:
+        granted = lease_minutes(requested, POLICY)
+    except LeaseError as refused:
+        assert len(str(refused)) < 120  # the client's value is never echoed whole
+        return
+    assert 1 <= granted <= POLICY.max_lease_minutes
 
 
 def test_extend_lease_from_nothing() -> None:

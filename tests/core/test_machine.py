@@ -383,3 +383,11 @@ def test_decision_log_dict_is_plain_json() -> None:
 
     line = json.dumps(decide(warm(), POLICY, NOW).to_log_dict())
     assert '"actions": ["ROUTE_TO_WAKER", "SCALE_TO_ZERO"]' in line
+
+
+def test_wake_allowed_from_round_trips_and_refuses_what_is_not_a_range() -> None:
+    policy = Policy.from_dict({"wake_allowed_from": ["203.0.113.0/24"]})
+    assert policy.wake_allowed_from == ("203.0.113.0/24",)
+    assert Policy.from_dict(policy.to_dict()) == policy
+    with pytest.raises(PolicyError, match=r"WK_POLICY\.wake_allowed_from: 'nope' is not an address range"):
+        Policy.from_dict({"wake_allowed_from": ["nope"]})

@@ -32,7 +32,10 @@ BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.
 
 
 def request(method: str = "GET", path: str = "/", query: str = "", **headers: str) -> IncomingRequest:
-    return IncomingRequest(method, path, query, {k.replace("_", "-"): v for k, v in headers.items()})
+    """A request with a browser's User-Agent unless one is given (a request with none never wakes)."""
+    named = {k.replace("_", "-").lower(): v for k, v in headers.items()}
+    named.setdefault("user-agent", FIREFOX)
+    return IncomingRequest(method, path, query, named)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +56,10 @@ def request(method: str = "GET", path: str = "/", query: str = "", **headers: st
             request(accept=BROWSER_ACCEPT, user_agent="Mozilla/5.0 (compatible; UptimeRobot/2.0)"),
             RequestKind.IGNORED,
         ),
-        (request(user_agent="Googlebot/2.1"), RequestKind.IGNORED),  # case-insensitive substring
+        (
+            request(user_agent="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+            RequestKind.IGNORED,
+        ),  # "bot" is a word of its URL
         (request(path="/_warmkeeper/status", user_agent="UptimeRobot"), RequestKind.STATUS),
         (request("POST", "/_warmkeeper/keepalive"), RequestKind.KEEPALIVE),
         (request(path="/_warmkeeper/other"), RequestKind.UNKNOWN_ENDPOINT),
@@ -244,3 +250,117 @@ def test_status_report_of_a_waking_service() -> None:
     assert document["routing"] == "waker"
     assert document["last_wake_at"] == "2025-06-02T11:56:00+00:00"
     assert document["problems"] == ["wake not healthy after 240 s (wake_timeout_seconds 180)"]
+
+
+# Real User-Agents of agents that fetch a page without a person behind it: uptime checks, health probes
+# and link previews. Each must be answered without waking the service under the default list.
+AGENTS_THAT_MUST_NOT_WAKE = {
+    "facebook link preview": "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "WhatsApp link preview": "WhatsApp/2.23.20.0 A",
+    "Slack link expander": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "Route 53 health check": "Amazon-Route53-Health-Check-Service (ref 9a1b2c3d-1234; report http://amzn.to/1vsZADi)",
+    "Google Cloud uptime check": "GoogleStackdriverMonitoring-UptimeChecks(https://cloud.google.com/monitoring)",
+    "Uptime Kuma": "Uptime-Kuma/1.23.11",
+    "Datadog Synthetics": "Datadog/Synthetics",
+    "CloudWatch Synthetics": "CloudWatchSynthetics/arn:aws:synthetics:eu-west-3:123456789012:canary:home",
+    "kube-probe": "kube-probe/1.29",
+    "ALB health check": "ELB-HealthChecker/2.0",
+    "UptimeRobot": "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+    "Googlebot": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "bingbot": "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Twitter card": "Twitterbot/1.0",
+    "empty User-Agent": "",
+    "blank User-Agent": "   ",
+}
+DEFAULT_POLICY = Policy()
+# A real phone whose model name holds the letters "bot" inside a word.
+CUBOT_PHONE = (
+    "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.6099.144 Mobile Safari/537.36"
+)
+
+
+@pytest.mark.parametrize("agent", AGENTS_THAT_MUST_NOT_WAKE.values(), ids=AGENTS_THAT_MUST_NOT_WAKE.keys())
+def test_agents_that_are_not_visitors_never_wake(agent: str) -> None:
+    req = IncomingRequest("GET", "/", "", {"user-agent": agent, "accept": BROWSER_ACCEPT})
+    kind = classify_request(req, DEFAULT_POLICY)
+    answer = answer_while_cold(
+        req, kind, DEFAULT_POLICY, app_name="cityguided", state=State.COLD, ready=False
+    )
+    assert kind is RequestKind.IGNORED
+    assert answer.wake is False
+    assert answer.response is not None and answer.response.status == 503
+
+
+def test_no_user_agent_header_at_all_never_wakes() -> None:
+    req = IncomingRequest("GET", "/", "", {"accept": BROWSER_ACCEPT})
+    assert classify_request(req, DEFAULT_POLICY) is RequestKind.IGNORED
+
+
+def test_a_phone_whose_model_contains_bot_wakes_the_service() -> None:
+    req = IncomingRequest("GET", "/", "", {"user-agent": CUBOT_PHONE, "accept": BROWSER_ACCEPT})
+    kind = classify_request(req, DEFAULT_POLICY)
+    answer = answer_while_cold(
+        req, kind, DEFAULT_POLICY, app_name="cityguided", state=State.COLD, ready=False
+    )
+    assert kind is RequestKind.NAVIGATION
+    assert answer.wake is True
+
+
+@pytest.mark.parametrize(
+    ("names", "agent", "ignored"),
+    [
+        (("Uptime-Kuma",), "Uptime-Kuma/1.23", True),  # a name of several words matches them in a row
+        (("Uptime-Kuma",), "Kuma Uptime", False),  # not in another order
+        (("bot",), "Mozilla/5.0 (Linux; Android 10; CUBOT X30)", False),  # not inside a word
+        (("bot",), "my-bot/1.0", True),
+        (("MyCompanyMonitor",), "mycompanymonitor/3", True),  # case-insensitive
+        ((), "Slackbot-LinkExpanding 1.0", False),  # an empty list ignores only an empty User-Agent
+        ((), "", True),
+    ],
+)
+def test_names_match_whole_words_in_a_row(names: tuple[str, ...], agent: str, ignored: bool) -> None:
+    policy = Policy(ignore_user_agents=names)
+    req = IncomingRequest("GET", "/", "", {"user-agent": agent})
+    assert (classify_request(req, policy) is RequestKind.IGNORED) is ignored
+
+
+# --- a private environment (wake_allowed_from) ------------------------------------------------------
+
+PRIVATE = Policy(wake_allowed_from=("203.0.113.0/24", "2001:db8::/32"))
+
+
+@pytest.mark.parametrize(
+    ("address", "inside"),
+    [
+        ("203.0.113.7", True),
+        ("2001:db8::1", True),
+        ("198.51.100.7", False),
+        ("", False),  # unknown: outside
+        ("not-an-address", False),
+    ],
+)
+def test_only_clients_inside_a_private_environment_wake_it(address: str, inside: bool) -> None:
+    req = IncomingRequest(
+        "GET", "/", "", {"user-agent": FIREFOX, "accept": BROWSER_ACCEPT}, client_address=address
+    )
+    kind = classify_request(req, PRIVATE)
+    answer = answer_while_cold(req, kind, PRIVATE, app_name="cityguided", state=State.COLD, ready=False)
+    assert answer.wake is inside
+    assert answer.response is not None
+    assert (answer.response.status == 403) is not inside
+    if not inside:
+        assert kind is RequestKind.IGNORED and "cityguided is private" in answer.response.body
+        # Not even sent back to the app once it is warm.
+        ready = answer_while_cold(req, kind, PRIVATE, app_name="cityguided", state=State.WARM, ready=True)
+        assert ready.response is not None and ready.response.status == 403
+
+
+def test_a_public_environment_ignores_the_address() -> None:
+    req = IncomingRequest("GET", "/", "", {"user-agent": FIREFOX, "accept": BROWSER_ACCEPT})
+    assert classify_request(req, Policy()) is RequestKind.NAVIGATION
+
+
+def test_the_status_endpoint_answers_outsiders_of_a_private_environment() -> None:
+    req = IncomingRequest("GET", "/_warmkeeper/status", "", {}, client_address="198.51.100.7")
+    assert classify_request(req, PRIVATE) is RequestKind.STATUS

@@ -100,9 +100,10 @@ def test_pinned_totals_to_the_cent() -> None:
             "always_on": (17.09, 0.81),
             "legacy_ec2": (15.52, 15.40),
         },
+        # Behind CloudFront now, for HTTPS (it was 55.66 / 26.84 on an internet-facing ALB over HTTP).
         "production-profile-json": {
-            "configured": (55.66, 26.84),
-            "always_on": (55.66, 26.84),
+            "configured": (49.26, 20.64),
+            "always_on": (49.26, 20.64),
             "legacy_ec2": (15.52, 15.40),
         },
     }
@@ -131,4 +132,4 @@ def test_production_pins_did_not_move() -> None:
         keys = {line["key"] for line in scenario["lines"]}
         assert not keys & {"api_requests", "vpc_link", "route53_zone", "cloud_map_instances"}
     assert "idle_month" not in data
-    assert data["environment"]["front_door"] == "load_balancer"
+    assert data["environment"]["front_door"] == "cloudfront"

@@ -11,7 +11,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -24,7 +24,13 @@ from tests.deploy.conftest import REGION, outputs_template, shared_session
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.operations import ControlError
 from warmkeeper.cli import app
-from warmkeeper.deploy.keepalive import Webhook, WebhookError, call_webhook, find_webhook
+from warmkeeper.deploy.keepalive import (
+    InsecureWebhookError,
+    Webhook,
+    WebhookError,
+    call_webhook,
+    find_webhook,
+)
 
 STACK = "Cityguided-staging"
 TOKEN = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
@@ -131,7 +137,10 @@ def test_no_stack_or_no_outputs_is_one_line(aws_env: None) -> None:
 class FakeWaker(BaseHTTPRequestHandler):
     """The Lambda's keep-alive endpoint behind the load balancer, as far as a caller can tell."""
 
+    received: ClassVar[list[str]] = []  # the Authorization headers it was sent, across every instance
+
     def do_POST(self) -> None:
+        FakeWaker.received.append(self.headers["Authorization"] or "")
         url = urlsplit(self.path)
         ok = url.path == "/_warmkeeper/keepalive" and self.headers["Authorization"] == f"Bearer {TOKEN}"
         minutes = int(parse_qs(url.query)["minutes"][0])
@@ -166,8 +175,8 @@ def keepalive(*args: str) -> Any:
 def test_prewarm_command_takes_a_lease_through_the_webhook(
     deployed: Callable[[str], AwsClients], waker: str
 ) -> None:
-    deployed(waker)
-    result = keepalive("--minutes", "20")
+    deployed(waker)  # plain HTTP on loopback: accepted with --insecure only
+    result = keepalive("--minutes", "20", "--insecure")
     assert result.exit_code == 0, result.output + result.stderr
     assert result.stdout == "staging: lease until 2026-06-02T12:45:00+00:00 (20 min), service COLD (waking)\n"
 
@@ -179,7 +188,7 @@ def test_prewarm_command_fails_in_one_line_when_nothing_answers(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     deployed(f"http://127.0.0.1:{port}")
-    result = keepalive()
+    result = keepalive("--insecure")
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "ConnectError" in lines[0], result.stderr
@@ -191,3 +200,51 @@ def test_prewarm_command_without_a_stack_exits_2(aws_env: None) -> None:
         result = keepalive()
     assert result.exit_code == 2
     assert f"stack {STACK} not found" in result.stderr
+
+
+def test_an_http_webhook_is_refused_before_the_token_is_sent(
+    deployed: Callable[[str], AwsClients], waker: str
+) -> None:
+    deployed(waker)
+    FakeWaker.received.clear()
+    result = keepalive()
+    assert result.exit_code == 2, result.output + result.stderr
+    assert "refusing to send the keep-alive token over plain HTTP" in result.stderr
+    assert "--insecure" in result.stderr
+    assert TOKEN not in result.output + result.stderr
+    assert FakeWaker.received == []  # nothing reached the server
+
+
+def test_insecure_is_only_for_the_webhook() -> None:
+    result = CliRunner().invoke(
+        app, ["keepalive", "--insecure", "--config", str(EXAMPLE_CONFIG), "--env", "staging"]
+    )
+    assert result.exit_code == 2
+    assert "--insecure: only with --webhook" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["http://x.example/_warmkeeper/keepalive", "ftp://x.example/k", "x.example/k"]
+)
+def test_call_webhook_sends_nothing_but_over_https(url: str) -> None:
+    seen: list[httpx.Request] = []
+    webhook = Webhook(url=url, token=TOKEN, secret_arn="arn:secret")
+    with httpx.Client(transport=lambda_like(seen)) as http, pytest.raises(InsecureWebhookError):
+        call_webhook(http, webhook, 30)
+    assert seen == []
+
+
+def test_a_redirect_to_plain_http_is_not_followed() -> None:
+    seen: list[httpx.Request] = []
+
+    def redirect(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(307, headers={"Location": "http://x.example/_warmkeeper/keepalive"})
+
+    webhook = Webhook(url="https://x.example/_warmkeeper/keepalive", token=TOKEN, secret_arn="arn:secret")
+    with (
+        httpx.Client(transport=httpx.MockTransport(redirect)) as http,
+        pytest.raises(WebhookError, match="307"),
+    ):
+        call_webhook(http, webhook, 30)
+    assert [str(r.url.scheme) for r in seen] == ["https"]

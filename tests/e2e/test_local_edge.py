@@ -210,3 +210,36 @@ def test_a_killed_caddys_socket_is_removed_at_close(edge: tuple[Edge, Upstream, 
     assert socket.exists()  # a killed Caddy cannot unlink it
     front.close(timeout=5)
     assert not socket.parent.exists()
+
+
+@pytest.mark.parametrize(("allowed", "refused"), [(("10.0.0.0/8",), True), (("127.0.0.0/8",), False)])
+def test_a_private_edge_refuses_outsiders_warm_or_cold(
+    tmp_path: Path, allowed: tuple[str, ...], refused: bool
+) -> None:
+    """wake_allowed_from in the twin: real Caddy answers a client outside the ranges 403 itself,
+    before the waker's route and the service's (the loopback client is outside 10.0.0.0/8)."""
+    waker, blue = Upstream("waker"), Upstream("blue")
+    edge = Edge(
+        port=free_port(),
+        waker_port=waker.port,
+        runtime_dir=tmp_path,
+        grace_seconds=5,
+        on_event=lambda kind, message: None,
+        allowed_from=allowed,
+    )
+    try:
+        edge.start()
+        with httpx.Client(base_url=f"http://127.0.0.1:{edge.port}", trust_env=False, timeout=30) as client:
+            for route in ("waker", "service"):
+                if route == "service":
+                    edge.route_to_service([blue.port])
+                for path in ("/", "/_warmkeeper/status"):
+                    answer = client.get(path)
+                    if refused:
+                        assert answer.status_code == 403 and "private" in answer.text, (route, path)
+                    else:
+                        assert answer.status_code == 200, (route, path)
+    finally:
+        edge.close(timeout=10)
+        waker.close()
+        blue.close()

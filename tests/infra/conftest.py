@@ -1,10 +1,12 @@
 """Session fixtures: each stack variant is synthesized once and shared by every infra test.
 
-- `staging` and `production`: the example config: staging behind CloudFront
-  (`front_door = "cloudfront"`, internal load balancer; the example itself now says "http_api", which
-  `http_api_staging` covers) with the dashboard and an alarm e-mail the example's staging does not
-  ask for, and its warm schedule; production (no alarm e-mail, the dashboard and topic it keeps by
-  default) on an internet-facing one, HTTP only;
+- `staging` and `production`: the example config: staging behind CloudFront (`front_door =
+  "cloudfront"`, internal load balancer, as the example's production is; the example's staging itself
+  says "http_api", which `http_api_staging` covers) with the dashboard and an alarm e-mail the
+  example's staging does not ask for, and its warm schedule; production (no alarm e-mail, the dashboard
+  and topic it keeps by default) on an internet-facing load balancer, HTTP only, which the config
+  accepts because this copy says `allow_plain_http = true` (the example's own production is behind
+  CloudFront, for HTTPS);
 - `https_staging`: a copy of it with an internet-facing load balancer (`front_door = "load_balancer"`)
   serving a domain with a regional ACM certificate, an alarm e-mail, container secrets
   by ARN, one container with a ready-made image instead of a build, an explicit image tag, one
@@ -55,6 +57,8 @@ def https_config() -> AppConfig:
     data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
     data["environments"]["staging"]["dashboard"] = True
     data["environments"]["staging"]["front_door"] = "load_balancer"
+    # The regional certificate of [ingress] would reach production too, which CloudFront cannot take.
+    data["environments"]["production"]["front_door"] = "load_balancer"
     data["scale_to_zero"]["hold_seconds"] = HOLD_SECONDS
     containers = {container["name"]: container for container in data["containers"]}
     containers["api"]["secrets"] = {"DATABASE_URL": DATABASE_SECRET_ARN, "MAPS_KEY": MAPS_KEY_PARAMETER_ARN}
@@ -117,6 +121,8 @@ def example_config() -> AppConfig:
     # (`http_api_staging` checks their absence): the tests of both are written against them.
     data["environments"]["staging"]["dashboard"] = True
     data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
+    # The internet-facing, plain-HTTP load balancer these tests were written for, now an explicit opt-in.
+    data["environments"]["production"].update(front_door="load_balancer", allow_plain_http=True)
     return parse_config(data, EXAMPLE_CONFIG.resolve())
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.infra.conftest import ALARM_EMAIL
-from tests.infra.support import SynthesizedEnv, get_att, ref
+from tests.infra.support import SynthesizedEnv, flatten_join, get_att, ref
 
 pytestmark = pytest.mark.infra
 
@@ -108,8 +108,8 @@ def test_alarm_topic_is_encrypted_and_tls_only(any_env: SynthesizedEnv) -> None:
     assert topic["KmsMasterKeyId"] == get_att(key, "Arn")
     assert any_env.properties(key)["EnableKeyRotation"] is True
     key_policy = any_env.properties(key)["KeyPolicy"]["Statement"]
-    publishers = [s["Principal"].get("Service") for s in key_policy if "kms:GenerateDataKey*" in s["Action"]]
-    assert ["cloudwatch.amazonaws.com", "events.amazonaws.com"] in publishers
+    publishers = {s["Principal"].get("Service") for s in key_policy if "kms:GenerateDataKey*" in s["Action"]}
+    assert publishers == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
     _, topic_policy = any_env.only("AWS::SNS::TopicPolicy")
     denies = [s for s in topic_policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert denies and denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -130,3 +130,34 @@ def test_email_subscription_only_when_configured(
         "Endpoint": ALARM_EMAIL,
         "TopicArn": ref(https_staging.logical_id("Monitoring/AlarmTopic")),
     }
+
+
+def _service_statements(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statements if s["Effect"] == "Allow" and "Service" in s.get("Principal", {})]
+
+
+def test_services_may_publish_for_this_stacks_alarms_and_rule_only(any_env: SynthesizedEnv) -> None:
+    """No statement lets a service publish (or use the key) on behalf of any rule or alarm of any
+    account: each carries aws:SourceAccount and aws:SourceArn, the rule's ARN by its fixed name."""
+    _, topic_policy = any_env.only("AWS::SNS::TopicPolicy")
+    key_policy = any_env.properties(any_env.logical_id("Monitoring/AlarmTopicKey"))["KeyPolicy"]["Statement"]
+    rule = next(
+        rule["Properties"]
+        for rule in any_env.resources("AWS::Events::Rule").values()
+        if rule["Properties"].get("EventPattern", {}).get("detail-type") == ["ECS Deployment State Change"]
+    )
+    rule_name = f"{any_env.config.stack_name(any_env.env_name)}-deployment-rolled-back"
+    assert rule["Name"] == rule_name
+    for statements in (topic_policy["PolicyDocument"]["Statement"], key_policy):
+        by_service = {s["Principal"]["Service"]: s for s in _service_statements(statements)}
+        assert set(by_service) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+        for statement in by_service.values():
+            assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+        events_source = flatten_join(
+            by_service["events.amazonaws.com"]["Condition"]["ArnEquals"]["aws:SourceArn"]
+        )
+        assert events_source.endswith(f":rule/{rule_name}")
+        alarms_source = flatten_join(
+            by_service["cloudwatch.amazonaws.com"]["Condition"]["ArnLike"]["aws:SourceArn"]
+        )
+        assert alarms_source.endswith(f":alarm:{any_env.config.stack_name(any_env.env_name)}-*")

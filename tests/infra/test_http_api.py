@@ -67,6 +67,27 @@ def test_api_and_its_default_stage(http_api_staging: SynthesizedEnv) -> None:
         "ThrottlingBurstLimit": env.api_burst_limit,
         "ThrottlingRateLimit": env.api_rate_limit,
     }
+    # The waker's routes have their own, lower buckets: a flood on /_warmkeeper/status or on the cold
+    # catch-all is throttled there, and the app's routes keep the stage's default.
+    endpoint = {
+        "ThrottlingBurstLimit": env.endpoint_burst_limit,
+        "ThrottlingRateLimit": env.endpoint_rate_limit,
+    }
+    assert stage["RouteSettings"] == {
+        "ANY /_warmkeeper": endpoint,
+        "ANY /_warmkeeper/{proxy+}": endpoint,
+        "$default": {
+            "ThrottlingBurstLimit": env.waker_burst_limit,
+            "ThrottlingRateLimit": env.waker_rate_limit,
+        },
+    }
+    assert env.endpoint_rate_limit < env.api_rate_limit and env.waker_rate_limit < env.api_rate_limit
+    routes = {
+        r["Properties"]["RouteKey"]: logical
+        for logical, r in synth.resources("AWS::ApiGatewayV2::Route").items()
+    }
+    depends = set(synth.raw["Resources"][synth.logical_id("FrontDoor/Stage")].get("DependsOn", []))
+    assert {routes[key] for key in stage["RouteSettings"]} <= depends
     # Access logs: one JSON object per request, into a log group with the environment's retention.
     logs = stage["AccessLogSettings"]
     log_group_id = synth.logical_id("FrontDoor/AccessLogs")
@@ -298,6 +319,17 @@ def test_waker_may_switch_this_apis_routes_and_read_cloud_map(http_api_staging: 
         "apigateway:PATCH",
         "apigateway:DELETE",
     }
+    # ... but never the stack's own routes (the waker's paths and $default): denied by their ids.
+    denied = by_sid["NeverTheStacksOwnRoutes"]
+    assert denied["Effect"] == "Deny"
+    assert set(denied["Action"]) == {"apigateway:PATCH", "apigateway:DELETE"}
+    own_routes = {
+        logical
+        for logical, route in synth.resources("AWS::ApiGatewayV2::Route").items()
+        if route["Properties"]["RouteKey"] in ("$default", "ANY /_warmkeeper", "ANY /_warmkeeper/{proxy+}")
+    }
+    assert len(own_routes) == 3
+    assert {resource["Fn::Join"][1][-1]["Ref"] for resource in denied["Resource"]} == own_routes
     assert by_sid["SeeTheTasksAsApiGatewayDoes"]["Condition"] == {
         "StringEquals": {"servicediscovery:NamespaceName": "staging.cityguided.warmkeeper.internal"}
     }

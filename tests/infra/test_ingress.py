@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.conftest import CERTIFICATE_ARN, DOMAIN
 from tests.infra.support import SynthesizedEnv, ref
+from warmkeeper.config import load_config
 
 pytestmark = pytest.mark.infra
 
@@ -103,3 +105,96 @@ def test_url_output(
     assert staging.raw["Outputs"]["Url"]["Value"] == {
         "Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]
     }
+
+
+def test_no_listener_serves_the_internet_plain_http_unless_the_environment_allows_it(
+    any_env: SynthesizedEnv,
+) -> None:
+    """HTTPS by default: on an internet-facing load balancer a plain-HTTP listener only redirects to
+    HTTPS, unless the environment says allow_plain_http; an internal one (behind CloudFront, as the
+    example's production) admits CloudFront's origin-facing addresses alone."""
+    settings = any_env.settings
+    for listener in any_env.resources("AWS::ElasticLoadBalancingV2::Listener").values():
+        properties = listener["Properties"]
+        if properties["Protocol"] != "HTTP":
+            continue
+        redirects = [action for action in properties["DefaultActions"] if action["Type"] == "redirect"]
+        if redirects:
+            assert redirects[0]["RedirectConfig"]["Protocol"] == "HTTPS"
+        elif settings.internet_facing_load_balancer:
+            assert settings.allow_plain_http, f"{any_env.variant}: plain HTTP to the internet"
+        else:
+            assert settings.door.cdn, f"{any_env.variant}: an internal HTTP listener without CloudFront"
+
+
+def test_the_example_production_is_served_over_https_through_cloudfront(staging: SynthesizedEnv) -> None:
+    # The `staging` variant has the front door of the example's production: its listener is internal.
+    production = load_config(EXAMPLE_CONFIG).environment("production")
+    assert production.https and not production.internet_facing_load_balancer
+    assert staging.settings.door == production.door
+    _, load_balancer = staging.only("AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert load_balancer["Scheme"] == "internal"
+    _, distribution = staging.only("AWS::CloudFront::Distribution")
+    behavior = distribution["DistributionConfig"]["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+
+
+def test_plain_http_to_the_internet_is_refused_where_the_stack_is_built(production: SynthesizedEnv) -> None:
+    from warmkeeper.config import ConfigError
+    from warmkeeper.infra.stack_settings import StackSettings
+
+    config = production.config.model_copy(
+        update={
+            "environments": {
+                **production.config.environments,
+                "production": {**production.config.environments["production"], "allow_plain_http": False},
+            }
+        }
+    )
+    with pytest.raises(ConfigError, match="environment 'production' would serve plain HTTP"):
+        StackSettings.create(config, "production")
+
+
+def test_a_private_environment_opens_its_load_balancer_to_the_allowed_ranges_only() -> None:
+    """wake_allowed_from on an internet-facing load balancer: its security group admits those ranges
+    alone, on both listener ports (the warm app as well as the waker). A small stack of its own."""
+    import tomllib
+
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+    from aws_cdk.assertions import Template
+
+    from warmkeeper.config import parse_config
+    from warmkeeper.infra.ingress import Ingress
+    from warmkeeper.infra.stack_settings import StackSettings
+
+    data = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["environments"]["production"].update(
+        front_door="load_balancer",
+        domain=DOMAIN,
+        certificate_arn=CERTIFICATE_ARN,
+        wake_allowed_from=["203.0.113.0/24"],
+    )
+    settings = StackSettings.create(parse_config(data, EXAMPLE_CONFIG.resolve()), "production")
+    stack = Stack(App(), "PrivateIngress")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0)
+    ingress = Ingress(
+        stack,
+        "Ingress",
+        settings=settings,
+        vpc=vpc,
+        subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+    )
+    ingress.listener.add_action("Default", action=elbv2.ListenerAction.fixed_response(404))
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    rules = [
+        rule
+        for resource in resources.values()
+        if resource["Type"] == "AWS::EC2::SecurityGroup"
+        for rule in resource["Properties"].get("SecurityGroupIngress", [])
+    ]
+    assert sorted((rule["CidrIp"], rule["FromPort"]) for rule in rules) == [
+        ("203.0.113.0/24", 80),
+        ("203.0.113.0/24", 443),
+    ]

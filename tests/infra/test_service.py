@@ -257,3 +257,35 @@ def test_secrets_are_references_read_by_the_execution_role(https_staging: Synthe
 def test_cluster_has_container_insights(any_env: SynthesizedEnv) -> None:
     _, cluster = any_env.only("AWS::ECS::Cluster")
     assert {"Name": "containerInsights", "Value": "enabled"} in cluster["ClusterSettings"]
+
+
+def test_containers_run_read_only_with_every_capability_dropped(every_front_door: SynthesizedEnv) -> None:
+    _, task = every_front_door.only("AWS::ECS::TaskDefinition")
+    volumes = {volume["Name"] for volume in task.get("Volumes", [])}
+    for definition in task["ContainerDefinitions"]:
+        container = every_front_door.config.container(definition["Name"])
+        assert definition["ReadonlyRootFilesystem"] is container.read_only_root is True
+        assert definition["LinuxParameters"]["Capabilities"]["Drop"] == ["ALL"]
+        assert "Add" not in definition["LinuxParameters"]["Capabilities"]
+        # What the config declares writable gets a volume of the task's own storage, and nothing else.
+        mounts = {m["ContainerPath"]: m for m in definition.get("MountPoints", [])}
+        assert set(mounts) == set(container.writable_paths)
+        for mount in mounts.values():
+            assert mount["ReadOnly"] is False and mount["SourceVolume"] in volumes
+    caddy = next(d for d in task["ContainerDefinitions"] if d["Name"] == "caddy")
+    assert [m["ContainerPath"] for m in caddy["MountPoints"]] == ["/tmp"]
+
+
+def test_tasks_may_open_https_and_dns_only(every_front_door: SynthesizedEnv) -> None:
+    group = every_front_door.properties(every_front_door.logical_id("App/TaskSecurityGroup"))
+    egress = {
+        (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], json.dumps(rule.get("CidrIp"), sort_keys=True))
+        for rule in group["SecurityGroupEgress"]
+    }
+    vpc_cidr = json.dumps(get_att(every_front_door.logical_id("Network/Vpc"), "CidrBlock"), sort_keys=True)
+    assert egress == {
+        ("tcp", 443, 443, '"0.0.0.0/0"'),
+        ("udp", 53, 53, vpc_cidr),
+        ("tcp", 53, 53, vpc_cidr),
+    }
+    assert all(rule["IpProtocol"] != "-1" for rule in group["SecurityGroupEgress"])

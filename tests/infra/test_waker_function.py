@@ -13,6 +13,7 @@ import pytest
 
 from tests.infra.support import SynthesizedEnv, as_list, get_att, ref, statements
 from warmkeeper.aws.lambda_settings import HTTP_API_FIELDS, VARIABLES
+from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS
 
 pytestmark = pytest.mark.infra
 
@@ -158,17 +159,10 @@ def test_policy_json_carries_the_config(staging: SynthesizedEnv, production: Syn
         "retry_after_seconds": 10,
         "default_lease_minutes": 30,
         "max_lease_minutes": 240,
-        "ignore_user_agents": [
-            "ELB-HealthChecker",
-            "UptimeRobot",
-            "Pingdom",
-            "StatusCake",
-            "bot",
-            "crawler",
-            "spider",
-        ],
+        "ignore_user_agents": [*DEFAULT_IGNORE_USER_AGENTS, "CityGuidedMonitor"],
         "min_tasks": 0,
         "max_tasks": 1,
+        "wake_allowed_from": [],
     }
     production_policy = json.loads(_environment(production)["WK_POLICY"])
     assert (
@@ -390,6 +384,16 @@ def test_waker_permissions_are_scoped_as_the_contract_says(any_env: SynthesizedE
     rule_arn = by_action["elasticloadbalancing:DeleteRule"]["Resource"]
     assert by_action["elasticloadbalancing:ModifyRule"]["Resource"] == rule_arn
     assert by_action["elasticloadbalancing:AddTags"]["Resource"] == rule_arn
+    # Only the rule it creates, tagged as the warm route: never the stack's own rules on the listener.
+    tag = {"aws:RequestTag/warmkeeper:role": "warm-route"}
+    assert by_action["elasticloadbalancing:CreateRule"]["Condition"] == {"StringEquals": tag}
+    assert by_action["elasticloadbalancing:AddTags"]["Condition"] == {
+        "StringEquals": {"elasticloadbalancing:CreateAction": "CreateRule", **tag}
+    }
+    for action in ("elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule"):
+        assert by_action[action]["Condition"] == {
+            "StringEquals": {"aws:ResourceTag/warmkeeper:role": "warm-route"}
+        }
     assert json.dumps(rule_arn).count(json.dumps(listener)) == 2  # both halves of the listener ARN
     assert ":listener-rule/" in json.dumps(rule_arn) and json.dumps(rule_arn).endswith('"/*"]]}')
     parameters = json.dumps(by_action["ssm:PutParameter"]["Resource"])

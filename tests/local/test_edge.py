@@ -169,3 +169,23 @@ def test_the_http_api_model_does_not_retry_a_refused_upstream() -> None:
     control, ordinary = routes(config(retry_service=False))
     assert "try_duration" not in proxy_of(ordinary)["load_balancing"]
     assert proxy_of(control)["load_balancing"]["try_duration"] == "3s"  # the waker's route is unchanged
+
+
+def test_a_private_twin_refuses_outsiders_before_any_route() -> None:
+    from warmkeeper.local.edge import edge_config
+
+    config = edge_config(
+        listen_port=8080,
+        admin_socket=Path("/tmp/admin.sock"),
+        waker_port=9000,
+        targets=[Path("/tmp/t0")],
+        allowed_from=["10.0.0.0/8"],
+    )
+    routes = config["apps"]["http"]["servers"]["edge"]["routes"]
+    first = routes[0]
+    assert first["match"] == [{"not": [{"remote_ip": {"ranges": ["10.0.0.0/8"]}}]}]
+    assert first["handle"][-1]["status_code"] == 403 and first["terminal"] is True
+    public = edge_config(
+        listen_port=8080, admin_socket=Path("/tmp/admin.sock"), waker_port=9000, targets=[Path("/tmp/t0")]
+    )
+    assert len(public["apps"]["http"]["servers"]["edge"]["routes"]) == len(routes) - 1

@@ -26,7 +26,9 @@ def test_defaults_come_from_the_local_environment_and_the_policy_section() -> No
     # min_warm_minutes (2 in the file) is capped at the idle time on the twin.
     assert policy.min_warm_minutes == 1
     assert policy.hold_seconds == cfg.scale_to_zero.hold_seconds == 25
-    assert policy.ignore_user_agents == tuple(cfg.scale_to_zero.ignore_user_agents)
+    section = cfg.scale_to_zero
+    assert policy.ignore_user_agents == (*section.ignore_user_agents, *section.ignore_user_agents_extra)
+    assert "CityGuidedMonitor" in policy.ignore_user_agents
     assert (policy.min_tasks, policy.max_tasks) == (settings.min_tasks, settings.max_tasks)
 
 

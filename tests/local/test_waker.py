@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from warmkeeper.core import Policy, State, StatusReport
+from warmkeeper.core import LeaseError, Policy, State, StatusReport, lease_minutes
 from warmkeeper.core.hold import ColdView
 from warmkeeper.local.rollout import DeployRequestError
 from warmkeeper.local.waker import TwinView, WakerBackend, WakerServer
@@ -197,3 +199,57 @@ def test_status_and_cold_requests(client: httpx.Client, twin: FakeTwin) -> None:
     assert api.status_code == 503 and "Retry-After" in api.headers
     assert "request_wake" in twin.calls and "held" in twin.calls
     assert json.loads(api.text)["error"]
+
+
+@pytest.mark.parametrize("digits", [12, 5000])
+def test_keepalive_minutes_of_any_length_is_a_400(client: httpx.Client, twin: FakeTwin, digits: int) -> None:
+    # 5,000 digits: int() raised ValueError inside the waker, which answered 500.
+    response = client.post("/_warmkeeper/keepalive", params={"minutes": "9" * digits}, headers=AUTH)
+    assert response.status_code == 400
+    assert f"got {digits} digits" in response.json()["message"]
+    assert twin.calls == []
+
+
+MINUTES = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet="0123456789", min_size=1, max_size=6000),
+    st.from_regex(r"[ 0]*[1-9][0-9]{0,12}", fullmatch=True),
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(minutes=MINUTES, repeated=st.booleans())
+def test_any_minutes_value_is_granted_or_refused_with_a_400(
+    client: httpx.Client, twin: FakeTwin, minutes: str, repeated: bool
+) -> None:
+    """The twin's waker over real HTTP: whatever the value, a lease or a 400 naming `minutes`, never
+    its 500 (the first value counts when the parameter is repeated)."""
+    params = [("minutes", minutes), ("minutes", "5")] if repeated else [("minutes", minutes)]
+    response = client.post("/_warmkeeper/keepalive", params=params, headers=AUTH)
+    try:
+        expected: int | None = lease_minutes(minutes or None, twin.policy)
+    except LeaseError:
+        expected = None
+    if expected is None:
+        assert response.status_code == 400, response.text
+        assert "minutes" in response.json()["message"]
+    else:
+        assert response.status_code == 200, response.text
+        assert response.json()["minutes"] == expected
+
+
+def test_a_private_twin_answers_outsiders_403_without_waking() -> None:
+    twin = FakeTwin(policy=Policy(hold_seconds=0.2, wake_allowed_from=("10.0.0.0/8",)))
+    server = WakerServer(twin)
+    server.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", trust_env=False, timeout=10) as client:
+            page = {"accept": "text/html", "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}
+            outsider = client.get("/", headers=page)  # 127.0.0.1, outside 10.0.0.0/8
+            assert outsider.status_code == 403 and "private" in outsider.text
+            assert "request_wake" not in twin.calls
+            # The edge appends the address it saw: that one counts.
+            inside = client.get("/", headers={**page, "X-Forwarded-For": "198.51.100.9, 10.2.3.4"})
+            assert inside.status_code == 503 and twin.calls.count("request_wake") == 1
+    finally:
+        server.close()

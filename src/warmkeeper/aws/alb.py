@@ -4,6 +4,10 @@ ALB sends either ``headers`` / ``queryStringParameters`` (one value each) or, wh
 has multi-value headers on, ``multiValueHeaders`` / ``multiValueQueryStringParameters``; never both.
 The response must use the same shape as the request. Query strings arrive as the client sent them
 (still URL-encoded) and bodies may be base64. The response JSON must stay within 1 MB.
+
+An event that is not in that shape (a header list instead of an object, a number for a path or a
+method...) is refused with :class:`~warmkeeper.aws.api_gateway.BadEventError` naming the field, which
+the handler answers 400: nothing is coerced into a request that would wake the service.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from warmkeeper.aws.api_gateway import BadEventError
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
 
 # Largest response JSON ALB accepts from a Lambda target (Elastic Load Balancing user guide,
@@ -31,37 +37,80 @@ def is_multi_value(event: Mapping[str, Any]) -> bool:
     return "multiValueHeaders" in event
 
 
+# An HTTP method is a token (RFC 9110): letters for every method a browser or client sends.
+_METHOD = re.compile(r"[A-Za-z]{1,20}")
+
+
+def _single_values(event: Mapping[str, Any], key: str) -> dict[str, str]:
+    raw = event.get(key)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise BadEventError(f"{key}: not an object")
+    for name, value in raw.items():
+        if not isinstance(value, str):
+            raise BadEventError(f"{key}.{_name(name)}: not a string")
+    return {str(name): value for name, value in raw.items()}
+
+
+def _multi_values(event: Mapping[str, Any], key: str) -> dict[str, list[str]]:
+    raw = event.get(key)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise BadEventError(f"{key}: not an object")
+    for name, values in raw.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise BadEventError(f"{key}.{_name(name)}: not a list of strings")
+    return {str(name): list(values) for name, values in raw.items()}
+
+
+def _name(name: object) -> str:
+    """A header or parameter name as an error message shows it (a client chose it: kept short)."""
+    text = str(name)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def request_from_event(event: Mapping[str, Any]) -> IncomingRequest:
-    multi = is_multi_value(event)
+    """The request of an ALB event; :class:`BadEventError` naming the field that is not in shape."""
+    method = event.get("httpMethod")
+    if not isinstance(method, str) or not _METHOD.fullmatch(method):
+        raise BadEventError("httpMethod: missing or not an HTTP method")
+    path = event.get("path")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise BadEventError("path: missing or not a path starting with '/'")
     headers: dict[str, str] = {}
-    if multi:
-        for name, values in (event.get("multiValueHeaders") or {}).items():
+    if is_multi_value(event):
+        for name, values in _multi_values(event, "multiValueHeaders").items():
             # Several values of one header mean the same as one comma-separated value (RFC 9110).
-            headers[name.lower()] = ", ".join(str(v) for v in values or [])
+            headers[name.lower()] = ", ".join(values)
         pairs = [
-            (name, str(value))
-            for name, values in (event.get("multiValueQueryStringParameters") or {}).items()
-            for value in values or []
+            (name, value)
+            for name, values in _multi_values(event, "multiValueQueryStringParameters").items()
+            for value in values
         ]
     else:
-        headers = {name.lower(): str(value) for name, value in (event.get("headers") or {}).items()}
-        pairs = [(name, str(value)) for name, value in (event.get("queryStringParameters") or {}).items()]
+        headers = {name.lower(): value for name, value in _single_values(event, "headers").items()}
+        pairs = list(_single_values(event, "queryStringParameters").items())
     query = "&".join(f"{name}={value}" if value != "" else name for name, value in pairs)
-    raw_body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(raw_body, validate=False)
-        except (binascii.Error, ValueError):
-            body = b""
-    else:
-        body = str(raw_body).encode("utf-8")
-    return IncomingRequest(
-        method=str(event.get("httpMethod") or "GET"),
-        path=str(event.get("path") or "/"),
-        query=query,
-        headers=headers,
-        body=body,
-    )
+    return IncomingRequest(method=method, path=path, query=query, headers=headers, body=_body(event))
+
+
+def _body(event: Mapping[str, Any]) -> bytes:
+    encoded = event.get("isBase64Encoded", False)
+    if not isinstance(encoded, bool):
+        raise BadEventError("isBase64Encoded: not true or false")
+    raw = event.get("body")
+    if raw is None:
+        return b""
+    if not isinstance(raw, str):
+        raise BadEventError("body: not a string")
+    if not encoded:
+        return raw.encode("utf-8", errors="replace")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadEventError("body: isBase64Encoded is true but the body is not valid base64") from None
 
 
 def _status_description(status: int) -> str:

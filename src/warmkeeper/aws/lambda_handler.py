@@ -2,7 +2,7 @@
 
 - an ALB request (the waker: cold requests, ``/_warmkeeper/status``, the keep-alive webhook);
 - an API Gateway HTTP API request (payload format 2.0, ``front_door = "http_api"``): the same
-  decisions, answered in the 2.0 response shape; an unreadable event gets a 400 naming the field;
+  decisions, answered in the 2.0 response shape;
 - the idle alarm's "CloudWatch Alarm State Change" from EventBridge;
 - the one-minute "Scheduled Event" from EventBridge (reconcile);
 - an "ECS Task State Change" of the service's tasks (a task stopping: a Spot interruption, a crash),
@@ -10,6 +10,10 @@
 - a warm schedule's keep-warm event from EventBridge Scheduler (``{"warmkeeper": "warm-window"}``):
   a lease for the window, and a wake (infra/schedules.py);
 - anything else is logged and ignored.
+
+A request event of either shape that is not what that front door sends (a header list where an
+object belongs, a number for a path, an event that is not an object at all) gets a 400 naming the
+field and wakes nothing; an answer to a request never raises out of the handler.
 
 Clients and settings are built once per execution environment (the Lambda's cold start) and reused;
 tests inject an engine with :func:`use`. Everything it says goes through the one log channel
@@ -19,6 +23,7 @@ tests inject an engine with :func:`use`. Everything it says goes through the one
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from warmkeeper.aws import logs
@@ -35,7 +40,11 @@ from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.snapshots import shared_snapshots
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
+from warmkeeper.core.front_doors import front_door
 from warmkeeper.core.schedule import ScheduleError, warm_window_lease
+
+# What the waker refuses to read as a request (a 400 naming the field, never a wake).
+_READ_ERRORS = (BadEventError,)
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 SCHEDULED_EVENT = "Scheduled Event"
@@ -61,22 +70,34 @@ def _current_engine() -> Warmkeeper:
     return _engine
 
 
-def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
     logs.set_request_id(getattr(context, "aws_request_id", None))
-    engine = _current_engine()
+    if not isinstance(event, Mapping):
+        # Neither front door sends this; answer in the 2.0 shape (an ALB would show its own 502).
+        return _refused(BadEventError(f"event: not a JSON object (got {type(event).__name__})"), None)
     if is_alb_event(event):
         multi_value = is_multi_value(event)
-        return response_to_alb(_answer(engine, lambda: request_from_event(event), context), multi_value)
+        try:
+            alb_request = request_from_event(event)
+        except _READ_ERRORS as exc:
+            return _refused(exc, lambda response: response_to_alb(response, multi_value))
+        return response_to_alb(_answer(lambda: alb_request, context, _alb_client), multi_value)
     if is_http_api_event(event):
         try:
-            request = request_from_http_api_event(event)
-        except BadEventError as exc:
-            logs.log.warning("bad request event", extra={"error": str(exc)})
-            return response_to_http_api(bad_request(exc))
-        return response_to_http_api(_answer(engine, lambda: request, context))
+            request = _with_context_user_agent(request_from_http_api_event(_http_api_shape(event)), event)
+        except _READ_ERRORS as exc:
+            return _refused(exc, None)
+        source_ip = event["requestContext"]["http"].get("sourceIp")
+        address = source_ip if isinstance(source_ip, str) else ""
+        return response_to_http_api(_answer(lambda: request, context, lambda _request, _cdn: address))
+    engine = _current_engine()
     detail_type = event.get("detail-type")
     if detail_type == ALARM_STATE_CHANGE:
-        result = engine.on_alarm(dict(event.get("detail") or {}))
+        detail = event.get("detail")
+        if not isinstance(detail, Mapping):
+            logs.log.warning("alarm event without a detail object ignored")
+            return {"handled": None}
+        result = engine.on_alarm(dict(detail))
         return {"handled": "alarm", "decision": result.decision.to_log_dict() if result else None}
     if detail_type == SCHEDULED_EVENT:
         result = engine.reconcile()
@@ -97,18 +118,76 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             "lease_until": until.isoformat(),
             "decision": result.decision.to_log_dict(),
         }
-    logs.log.warning("unknown event ignored", extra={"keys": sorted(event)})
+    logs.log.warning("unknown event ignored", extra={"keys": sorted(str(key) for key in event)})
     return {"handled": None}
 
 
-def _answer(engine: Warmkeeper, request: Callable[[], IncomingRequest], context: Any) -> HttpResponse:
+def _refused(error: BadEventError, shape: Callable[[HttpResponse], dict[str, Any]] | None) -> dict[str, Any]:
+    logs.log.warning("bad request event", extra={"error": str(error)})
+    response = bad_request(error)
+    return shape(response) if shape is not None else response_to_http_api(response)
+
+
+def _http_api_shape(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What the 2.0 reader takes on trust, checked here: the objects it walks into and the header
+    values it would otherwise turn into strings."""
+    http = event.get("requestContext", {}).get("http")
+    if not isinstance(http, Mapping):
+        raise BadEventError("requestContext.http: missing or not an object")
+    headers = event.get("headers")
+    if headers is not None:
+        if not isinstance(headers, Mapping):
+            raise BadEventError("headers: not an object")
+        for name, value in headers.items():
+            if not isinstance(value, str):
+                shown = str(name) if len(str(name)) <= 40 else str(name)[:37] + "..."
+                raise BadEventError(f"headers.{shown}: not a string")
+    encoded = event.get("isBase64Encoded", False)
+    if not isinstance(encoded, bool):
+        raise BadEventError("isBase64Encoded: not true or false")
+    return event
+
+
+def _with_context_user_agent(request: IncomingRequest, event: Mapping[str, Any]) -> IncomingRequest:
+    """API Gateway also reports the client's User-Agent as requestContext.http.userAgent: used when
+    the headers carry none (AWS's published example event has it there alone)."""
+    agent = event["requestContext"]["http"].get("userAgent")
+    if request.header("user-agent") or not isinstance(agent, str) or not agent:
+        return request
+    return replace(request, headers={**request.headers, "user-agent": agent})
+
+
+# Retry-After when the failure came before the policy could be read (the settings themselves).
+_FALLBACK_RETRY_SECONDS = 10
+
+
+def _alb_client(request: IncomingRequest, cdn: bool) -> str:
+    """The client's address behind a load balancer: CloudFront's CloudFront-Viewer-Address (IP:port)
+    when CloudFront is the front door (the load balancer then sees CloudFront's addresses), else the
+    last X-Forwarded-For entry, the one the load balancer itself appended."""
+    if cdn:
+        viewer = request.header("cloudfront-viewer-address").strip()
+        return viewer.rsplit(":", 1)[0].strip("[]") if ":" in viewer else viewer
+    return request.header("x-forwarded-for").split(",")[-1].strip()
+
+
+def _answer(
+    request: Callable[[], IncomingRequest],
+    context: Any,
+    client: Callable[[IncomingRequest, bool], str],
+) -> HttpResponse:
+    engine: Warmkeeper | None = None
     try:
-        return engine.handle_request(request(), remaining_seconds=_remaining_seconds(context))
+        engine = _current_engine()
+        incoming = request()
+        cdn = front_door(engine.settings.front_door).cdn
+        incoming = replace(incoming, client_address=client(incoming, cdn))
+        return engine.handle_request(incoming, remaining_seconds=_remaining_seconds(context))
     except Exception as exc:
         # The waker is the front door's default: it must answer something a client can retry,
         # never let the load balancer or API Gateway turn a crash into an opaque 502.
         logs.log.error("request failed", extra={"error": repr(exc)})
-        retry = engine.policy.retry_after_seconds
+        retry = engine.policy.retry_after_seconds if engine is not None else _FALLBACK_RETRY_SECONDS
         return json_response(
             503,
             {

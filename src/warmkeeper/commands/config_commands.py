@@ -15,6 +15,7 @@ from warmkeeper.clikit import (
     EnvOption,
     UserError,
     checked_option,
+    err,
     load,
     out,
     quiet_node_banners,
@@ -30,6 +31,13 @@ def validate(
     out.print(f"{config}: valid ({cfg.app.name}, {len(cfg.containers)} containers)")
     for name in cfg.environment_names:
         out.print(f"  {environment_summary(cfg, name)}")
+    # A declared environment serving plain HTTP to the internet is refused when the file loads, unless
+    # it says allow_plain_http: then it is warned about here.
+    for name in cfg.plain_http_environments():
+        err.print(
+            f"warning: environments.{name} serves plain HTTP to the internet (allow_plain_http = true): "
+            "requests, cookies and the keep-alive token travel in clear"
+        )
 
 
 def environment_summary(cfg: AppConfig, name: str) -> str:
@@ -95,6 +103,7 @@ def synth(
     digests = checked_option(
         "--image-digests", lambda: check_image_digests(cfg, parse_image_digests(image_digests))
     )
+    cfg.require_https(env)  # before anything is written
     created = _writable_folder(output)
 
     quiet_node_banners()

@@ -148,10 +148,10 @@ def init(
 def _next_steps(config: Path) -> None:
     flag = "" if config == Path("warmkeeper.toml") else f" -c {config}"
     out.print(
-        "front door: an internet-facing load balancer, billed by the hour even while the app sleeps; "
-        "front_door = 'http_api' in [environments.staging] has no hourly charge and needs a health "
-        "command in every container (see the comments in the file, and `warmkeeper cost "
-        "--compare-front-doors`)",
+        "front door: CloudFront (HTTPS on *.cloudfront.net) in front of an internal load balancer, "
+        "billed by the hour even while the app sleeps; front_door = 'http_api' in [environments.staging] "
+        "has no hourly charge and needs a health command in every container (see the comments in the "
+        "file, and `warmkeeper cost --compare-front-doors`)",
         markup=False,
         highlight=False,
     )

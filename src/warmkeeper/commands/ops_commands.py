@@ -35,6 +35,13 @@ WebhookOption = Annotated[
         help="Go through POST <Url>/_warmkeeper/keepalive with the stack's token, as CI and the app do.",
     ),
 ]
+InsecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="With --webhook: send the token even to an http:// URL (in clear; refused without this).",
+    ),
+]
 
 # boto3, httpx and the engine load inside the commands that use them: `warmkeeper up` and
 # `warmkeeper validate` do not pay for them (tests/commands/test_deploy_commands.py checks the CLI's imports).
@@ -70,7 +77,7 @@ def control_for(config: Path, env: str, port: int | None = None) -> ServiceContr
     return aws_control(cfg, env, settings, AwsClients.for_region(settings.aws_region))
 
 
-def keepalive_webhook(config: Path, env: str, minutes: int) -> str:
+def keepalive_webhook(config: Path, env: str, minutes: int, insecure: bool = False) -> str:
     """`keepalive --webhook`: the stack's webhook, called like CI and the app call it."""
     import httpx
 
@@ -84,7 +91,7 @@ def keepalive_webhook(config: Path, env: str, minutes: int) -> str:
         )
     webhook = find_webhook(AwsClients.for_region(settings.aws_region), cfg.stack_name(env))
     with httpx.Client() as http:
-        return call_webhook(http, webhook, minutes).describe()
+        return call_webhook(http, webhook, minutes, insecure=insecure).describe()
 
 
 def status(
@@ -127,16 +134,19 @@ def keepalive(
     env: EnvOption = "staging",
     minutes: MinutesOption = 30,
     webhook: WebhookOption = False,
+    insecure: InsecureOption = False,
 ) -> None:
     """Wake if needed and hold the service warm for N minutes (bounded by max_lease_minutes).
 
     Exit codes: 0 held, 1 the webhook refused the token or could not be reached (--webhook),
-    2 bad input or no deployed stack.
+    2 bad input, no deployed stack, or an http:// webhook without --insecure.
     """
     if minutes < 1:
         raise UserError(f"--minutes: must be a whole number >= 1, got {minutes}")
+    if insecure and not webhook:
+        raise UserError("--insecure: only with --webhook (it allows the token over plain HTTP)")
     if webhook:
-        out.print(f"{env}: {keepalive_webhook(config, env, minutes)}", markup=False)
+        out.print(f"{env}: {keepalive_webhook(config, env, minutes, insecure)}", markup=False)
         return
     out.print(f"{env}: {control_for(config, env).keepalive(minutes)}", markup=False)
 

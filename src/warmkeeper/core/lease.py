@@ -17,6 +17,18 @@ class LeaseError(WarmkeeperError, ValueError):
     """The requested lease length is not a whole number of minutes >= 1."""
 
 
+# More digits than any lease needs (a year is 525,600 minutes): a longer value is refused before
+# int() sees it, since Python refuses to convert a string of more than 4,300 digits (and it would be
+# echoed back whole in the error message).
+MAX_MINUTES_DIGITS = 9
+
+
+def _shown(value: str) -> str:
+    """A client's value as an error message quotes it: at most 40 characters."""
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
 def lease_minutes(requested: str | int | None, policy: Policy) -> int:
     """The lease length to grant: the default when none is asked, at most ``max_lease_minutes``.
 
@@ -29,8 +41,13 @@ def lease_minutes(requested: str | int | None, policy: Policy) -> int:
     if isinstance(requested, str):
         text = requested.strip()
         if not text.isdigit() or not text.isascii():
-            raise LeaseError(f"minutes must be a whole number >= 1, got {requested!r}")
-        value = int(text)
+            raise LeaseError(f"minutes must be a whole number >= 1, got {_shown(requested)}")
+        if len(text.lstrip("0")) > MAX_MINUTES_DIGITS:
+            raise LeaseError(
+                f"minutes must be a whole number of at most {MAX_MINUTES_DIGITS} digits, "
+                f"got {len(text)} digits"
+            )
+        value = int(text.lstrip("0") or "0")
     else:
         value = requested
     if value < 1:

@@ -11,6 +11,7 @@ Times are timezone-aware datetimes (UTC); durations in the policy are minutes or
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -51,10 +52,44 @@ class PolicyError(WarmkeeperError, ValueError):
     """A WK_POLICY value is missing or out of range: names the key and the problem."""
 
 
+# Agents that must never wake the service, matched by whole words (core/requests.py): a name
+# matches where its words appear in a row in the User-Agent, so "bot" matches "Googlebot/2.1
+# (+http://www.google.com/bot.html)" through its URL but not a phone model such as "CUBOT X30".
+# Uptime checkers and health probes first, then link previews (chat apps fetch a link to draw its
+# card), then crawlers by name, then the generic words crawlers put in their User-Agent.
 DEFAULT_IGNORE_USER_AGENTS: tuple[str, ...] = (
     "ELB-HealthChecker",
+    "Amazon-Route53-Health-Check-Service",
+    "CloudWatchSynthetics",
+    "GoogleStackdriverMonitoring-UptimeChecks",
+    "GoogleHC",
+    "Datadog/Synthetics",
+    "kube-probe",
+    "Uptime-Kuma",
     "UptimeRobot",
     "Pingdom",
+    "StatusCake",
+    "Better Uptime Bot",
+    "facebookexternalhit",
+    "facebookcatalog",
+    "WhatsApp",
+    "Slackbot",
+    "Slackbot-LinkExpanding",
+    "Slack-ImgProxy",
+    "Twitterbot",
+    "LinkedInBot",
+    "Discordbot",
+    "TelegramBot",
+    "SkypeUriPreview",
+    "Googlebot",
+    "bingbot",
+    "Applebot",
+    "YandexBot",
+    "DuckDuckBot",
+    "Baiduspider",
+    "AhrefsBot",
+    "SemrushBot",
+    "GPTBot",
     "bot",
     "crawler",
     "spider",
@@ -80,6 +115,8 @@ class Policy:
     ignore_user_agents: tuple[str, ...] = DEFAULT_IGNORE_USER_AGENTS
     min_tasks: int = 0
     max_tasks: int = 1
+    # A private environment: only clients from these address ranges may wake it (empty: anyone).
+    wake_allowed_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, bool, str]] = [
@@ -107,6 +144,11 @@ class Policy:
         for key, ok, problem in checks:
             if not ok:
                 raise PolicyError(f"WK_POLICY.{key}: {problem}")
+        for cidr in self.wake_allowed_from:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise PolicyError(f"WK_POLICY.wake_allowed_from: {cidr!r} is not an address range") from None
 
     @property
     def wake_count(self) -> int:
@@ -141,6 +183,7 @@ class Policy:
             "ignore_user_agents": list(self.ignore_user_agents),
             "min_tasks": self.min_tasks,
             "max_tasks": self.max_tasks,
+            "wake_allowed_from": list(self.wake_allowed_from),
         }
 
 
@@ -155,11 +198,11 @@ def _coerce(key: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise PolicyError(f"WK_POLICY.{key}: must be true or false, got {value!r}")
         return value
-    if key == "ignore_user_agents":
+    if key in ("ignore_user_agents", "wake_allowed_from"):
         if isinstance(value, str) or not isinstance(value, Sequence):
             raise PolicyError(f"WK_POLICY.{key}: must be a list of strings")
-        if not all(isinstance(v, str) and v for v in value):
-            raise PolicyError(f"WK_POLICY.{key}: every entry must be a non-empty string")
+        if not all(isinstance(v, str) and any(ch.isalnum() for ch in v) for v in value):
+            raise PolicyError(f"WK_POLICY.{key}: every entry must be a string with a letter or digit")
         return tuple(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PolicyError(f"WK_POLICY.{key}: must be a number, got {value!r}")

@@ -6,6 +6,10 @@ Secrets Manager secret named by its `KeepaliveSecretArn` output. Going through t
 and the Lambda checks the path a real caller takes (listener rule, token check, lease, wake), which
 `warmkeeper keepalive` without `--webhook` (direct AWS API calls) does not.
 
+The token is sent over HTTPS only: an ``http://`` URL (an environment that allows plain HTTP) is
+refused before anything is sent unless the caller says ``insecure``, and redirects are not followed
+(an HTTPS URL that answers with a redirect to plain HTTP does not get the token either).
+
 The boto3 clients and the HTTP client are injected: the command builds them, tests pass moto-backed
 clients and an ``httpx.MockTransport``. The token is never printed.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -33,6 +38,26 @@ class WebhookError(WarmkeeperError):
     """The webhook was reached and refused, or could not be reached (exit 1)."""
 
     exit_code = ExitCode.FAILED
+
+
+class InsecureWebhookError(WarmkeeperError):
+    """The webhook's URL would carry the token in clear (exit 2: nothing was sent)."""
+
+    exit_code = ExitCode.USAGE
+
+
+def check_scheme(url: str, *, insecure: bool = False) -> None:
+    """HTTPS, or plain HTTP when the caller accepted it with `insecure`; InsecureWebhookError otherwise."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "https" or (scheme == "http" and insecure):
+        return
+    if scheme == "http":
+        raise InsecureWebhookError(
+            f"{url}: refusing to send the keep-alive token over plain HTTP, where anyone on the path can "
+            "read it and keep the environment awake; serve the environment over HTTPS "
+            "(docs/technical/security.md) or pass --insecure to send it anyway"
+        )
+    raise InsecureWebhookError(f"{url}: not an http(s) URL")
 
 
 @dataclass(frozen=True)
@@ -82,8 +107,11 @@ def _message(response: httpx.Response) -> str:
     return str(body.get("message") or body.get("error") or "") if isinstance(body, dict) else ""
 
 
-def call_webhook(http: httpx.Client, webhook: Webhook, minutes: int) -> Lease:
-    """POST the keep-alive; the lease it granted, or WebhookError saying what went wrong."""
+def call_webhook(http: httpx.Client, webhook: Webhook, minutes: int, *, insecure: bool = False) -> Lease:
+    """POST the keep-alive; the lease it granted, or WebhookError saying what went wrong.
+
+    InsecureWebhookError, before anything is sent, for an ``http://`` URL unless `insecure`."""
+    check_scheme(webhook.url, insecure=insecure)
     where = f"POST {webhook.url}"
     try:
         response = http.post(
@@ -91,6 +119,7 @@ def call_webhook(http: httpx.Client, webhook: Webhook, minutes: int) -> Lease:
             params={"minutes": minutes},
             headers={"Authorization": f"Bearer {webhook.token}", "Accept": "application/json"},
             timeout=TIMEOUT_SECONDS,
+            follow_redirects=False,
         )
     except httpx.HTTPError as exc:  # DNS, refused, TLS, timeout: the webhook was not reached
         raise WebhookError(f"{where}: {type(exc).__name__}: {exc}") from None

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jsii
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as sns_subscriptions
+from aws_cdk.interfaces import aws_events as events_ref
 from constructs import Construct
 
 from warmkeeper.aws.metrics import MetricName
@@ -112,18 +113,20 @@ class ServiceAlarms:
         # them (infra/idle.py).
         self.alarms = _alarms(scope, settings, metrics, function) if settings.env.is_watched else []
         # The topic, and the customer managed key it needs (1 USD a month), only where someone is
-        # notified (EnvironmentSettings.has_alarm_topic): otherwise the alarms still change state (the
-        # console, the runbook's checks) and nothing is published. docs/technical/cost.md weighs it.
+        # notified (EnvironmentSettings.has_alarm_topic). docs/technical/cost.md weighs it.
         self.topic: sns.Topic | None = None
         if not settings.env.has_alarm_topic:
             return
-        self.topic = _alarm_topic(scope, settings)
+        rule_name = f"{settings.stack_name}-deployment-rolled-back"
+        rule_arn = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{rule_name}"
+        self.topic = _alarm_topic(scope, settings, rule_arn)
         action = cloudwatch_actions.SnsAction(self.topic)
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
         events.Rule(
             scope,
             "DeploymentRolledBack",
+            rule_name=rule_name,
             description=f"{settings.stack_name}: deployments ECS rolled back, to the alarm topic",
             event_pattern=events.EventPattern(
                 source=["aws.ecs"],
@@ -132,9 +135,9 @@ class ServiceAlarms:
                 detail={"eventName": ["SERVICE_DEPLOYMENT_FAILED"]},
             ),
             targets=[
-                events_targets.SnsTopic(
+                _TopicTarget(
                     self.topic,
-                    message=events.RuleTargetInput.from_text(
+                    events.RuleTargetInput.from_text(
                         f"{settings.stack_name}: ECS rolled back deployment "
                         f"{events.EventField.from_path('$.detail.deploymentId')}: "
                         f"{events.EventField.from_path('$.detail.reason')}"
@@ -144,7 +147,24 @@ class ServiceAlarms:
         )
 
 
-def _alarm_topic(scope: Construct, settings: StackSettings) -> sns.Topic:
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """The alarm topic as a rule's target, without the grant CDK's SnsTopic target adds.
+
+    That grant lets ``events.amazonaws.com`` publish with no condition: any EventBridge rule of any
+    account could publish to the topic. The topic's policy (:func:`_alarm_topic`) admits this stack's
+    rule alone instead, by its ARN and account.
+    """
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+        self._topic = topic
+        self._message = message
+
+    def bind(self, rule: events_ref.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)
+
+
+def _alarm_topic(scope: Construct, settings: StackSettings, rule_arn: str) -> sns.Topic:
     # A customer managed key: CloudWatch and EventBridge cannot publish to a topic encrypted
     # with the AWS managed SNS key. Only notifications pass through it, so it is not kept.
     key = kms.Key(
@@ -155,17 +175,28 @@ def _alarm_topic(scope: Construct, settings: StackSettings) -> sns.Topic:
         pending_window=Duration.days(7),
         removal_policy=RemovalPolicy.DESTROY,
     )
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="AlarmsAndEventsPublishEncrypted",
-            principals=[
-                iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                iam.ServicePrincipal("events.amazonaws.com"),
-            ],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-            resources=["*"],  # in a key policy, "*" is this key
-        )
+    # Each service may use the key for this stack's own alarms and rule only (aws:SourceArn, with
+    # aws:SourceAccount: the confused-deputy guard AWS recommends for service principals). The rule's
+    # ARN is spelled out rather than referenced: the key, the topic and the rule would depend on one
+    # another in a cycle otherwise.
+    alarms_arn = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{settings.stack_name}-*"
+    publishers = (
+        ("ThisStacksAlarmsEncrypt", "cloudwatch.amazonaws.com", "ArnLike", alarms_arn),
+        ("ThisStacksRuleEncrypts", "events.amazonaws.com", "ArnEquals", rule_arn),
     )
+    for sid, service, operator, source in publishers:
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal(service)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    operator: {"aws:SourceArn": source},
+                },
+            )
+        )
     topic = sns.Topic(
         scope,
         "AlarmTopic",
@@ -173,23 +204,22 @@ def _alarm_topic(scope: Construct, settings: StackSettings) -> sns.Topic:
         master_key=key,
         enforce_ssl=True,
     )
-    topic.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="ThisStacksAlarmsPublish",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["sns:Publish"],
-            resources=[topic.topic_arn],
-            conditions={
-                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                "ArnLike": {
-                    "aws:SourceArn": (
-                        f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
-                        f"alarm:{settings.stack_name}-*"
-                    )
+    for sid, service, operator, source in (
+        ("ThisStacksAlarmsPublish", "cloudwatch.amazonaws.com", "ArnLike", alarms_arn),
+        ("ThisStacksRulePublishes", "events.amazonaws.com", "ArnEquals", rule_arn),
+    ):
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal(service)],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    operator: {"aws:SourceArn": source},
                 },
-            },
+            )
         )
-    )
     if settings.env.alarm_email:
         topic.add_subscription(sns_subscriptions.EmailSubscription(settings.env.alarm_email))
     return topic

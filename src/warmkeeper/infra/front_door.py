@@ -23,6 +23,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from warmkeeper.aws_limits import front_door_timeout_seconds
+from warmkeeper.infra.scan_skips import skip_checks
 from warmkeeper.infra.stack_settings import StackSettings
 
 # CloudFront caches error answers for 10 s by default: the waker's 503 + Retry-After and a 502 during a
@@ -128,6 +129,9 @@ class CloudFrontFrontDoor(Construct):
                 ),
             ]
         NagSuppressions.add_resource_suppressions(self.distribution, suppressions)
+        skip_checks(self.distribution, "CKV_AWS_68", "CKV_AWS_86")
+        if certificate is None:
+            skip_checks(self.distribution, "CKV_AWS_174")
         self._domain = env.domain
 
     def _pass_through_cache_policy(self) -> cloudfront.CachePolicy:

@@ -200,25 +200,46 @@ class HttpApiFrontDoor(Construct):
             function,
             payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
         )
+        waker_routes: list[apigwv2.HttpRoute] = []
         for path in WAKER_PATHS:
-            self.api.add_routes(path=path, methods=[apigwv2.HttpMethod.ANY], integration=waker)
-        if env.scale_to_zero:
-            apigwv2.HttpRoute(
-                self,
-                "DefaultRoute",
-                http_api=self.api,
-                route_key=apigwv2.HttpRouteKey.DEFAULT,
-                integration=waker,
+            waker_routes += self.api.add_routes(
+                path=path, methods=[apigwv2.HttpMethod.ANY], integration=waker
             )
+        # Route-level throttles: the app's routes (the warm routes the waker creates, and $default when
+        # always on) take the stage's default; the waker's routes have their own, lower buckets.
+        route_limits = {
+            f"ANY {path}": (env.endpoint_rate_limit, env.endpoint_burst_limit) for path in WAKER_PATHS
+        }
+        if env.scale_to_zero:
+            waker_routes.append(
+                apigwv2.HttpRoute(
+                    self,
+                    "DefaultRoute",
+                    http_api=self.api,
+                    route_key=apigwv2.HttpRouteKey.DEFAULT,
+                    integration=waker,
+                )
+            )
+            route_limits[DEFAULT_ROUTE_KEY] = (env.waker_rate_limit, env.waker_burst_limit)
+            stack_route_ids = [route.route_id for route in waker_routes]
         else:
             # Always on: the service takes everything the waker's paths do not; nothing switches.
-            apigwv2.CfnRoute(
+            default_route = apigwv2.CfnRoute(
                 self,
                 "DefaultRoute",
                 api_id=self.api.api_id,
                 route_key=DEFAULT_ROUTE_KEY,
                 target=f"integrations/{self.service_integration.integration_id}",
             )
+            stack_route_ids = [route.route_id for route in waker_routes] + [default_route.ref]
+        self._stack_route_ids = stack_route_ids
+        # RouteSettings is a JSON object keyed by route key: CDK passes its values through as written.
+        cfn_stage.route_settings = {
+            key: {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}
+            for key, (rate, burst) in route_limits.items()
+        }
+        for route in waker_routes:  # a route's settings need the route
+            self.stage.node.add_dependency(route)
         self._suppress_findings()
         self._domain = env.domain if domain else None
         self._wire_waker(settings, role, cloud_map_service)
@@ -259,6 +280,15 @@ class HttpApiFrontDoor(Construct):
                     sid="ReadAndChangeRoutesOfThisApi",
                     actions=["apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"],
                     resources=[f"{api_arn}/routes", f"{api_arn}/routes/*"],
+                ),
+                # The routes of an HTTP API take no tags, so the waker may change any route of its
+                # API (the warm routes' ids are unknown until it creates them); the stack's own routes
+                # (the waker's paths, $default) are taken out of that by their ids.
+                iam.PolicyStatement(
+                    sid="NeverTheStacksOwnRoutes",
+                    effect=iam.Effect.DENY,
+                    actions=["apigateway:PATCH", "apigateway:DELETE"],
+                    resources=[f"{api_arn}/routes/{route_id}" for route_id in self._stack_route_ids],
                 ),
                 iam.PolicyStatement(
                     sid="ReadThisApisIntegrationsAndVpcLink",

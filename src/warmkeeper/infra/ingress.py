@@ -1,8 +1,9 @@
 """The Application Load Balancer, its listeners and the service's ip target group.
 
 Which target a request reaches is decided by :mod:`warmkeeper.infra.routing`; this construct owns the
-doors. With `front_door = "load_balancer"` the load balancer faces the internet: HTTP alone, or HTTPS
-with the configured ACM certificate and an HTTP listener that only redirects to it. With
+doors. With `front_door = "load_balancer"` the load balancer faces the internet: HTTPS with the
+configured ACM certificate and an HTTP listener that only redirects to it (plain HTTP alone only when
+the environment says `allow_plain_http = true`). With
 `front_door = "cloudfront"` it is internal, in isolated subnets, with one HTTP listener that admits
 CloudFront's origin-facing addresses alone (:mod:`warmkeeper.infra.front_door` terminates TLS).
 """
@@ -20,6 +21,7 @@ from warmkeeper.aws_limits import (
     CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS,
     front_door_timeout_seconds,
 )
+from warmkeeper.infra.scan_skips import skip_checks
 from warmkeeper.infra.stack_settings import StackSettings
 
 # Fast health checks so a woken task takes traffic ~10 s after it answers (interval x threshold).
@@ -101,6 +103,7 @@ class Ingress(Construct):
                     )
                 ],
             )
+        skip_checks(self.load_balancer, "CKV_AWS_91")
         NagSuppressions.add_resource_suppressions(
             self.load_balancer,
             [
@@ -135,11 +138,22 @@ class Ingress(Construct):
             ),
         )
         certificate_arn = settings.env.certificate_arn
+        # A private environment: the listeners are not opened to the internet; the security group
+        # admits the allowed ranges alone, on the listener ports (the waker and the warm app alike).
+        allowed = settings.env.wake_allowed_from
+        open_to_all = not allowed
+        if internet_facing and allowed:
+            ports = [80, 443] if certificate_arn is not None else [80]
+            for cidr in allowed:
+                peer = ec2.Peer.ipv6(cidr) if ":" in cidr else ec2.Peer.ipv4(cidr)
+                for port in ports:
+                    self.security_group.add_ingress_rule(peer, ec2.Port.tcp(port), "wake_allowed_from")
         if not internet_facing:
             # TLS ends at CloudFront; its VPC origin speaks HTTP to this listener inside the VPC.
             self.listener = self.load_balancer.add_listener(
                 "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=False
             )
+            skip_checks(self.listener, "CKV_AWS_2", "CKV_AWS_103")
             self.redirect_listener = None
             # CloudFront's requests, VPC origins included, come from its origin-facing addresses: the
             # AWS-managed prefix list admits them and nothing else (the VPC's own addresses neither).
@@ -156,19 +170,26 @@ class Ingress(Construct):
                 protocol=elbv2.ApplicationProtocol.HTTPS,
                 certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
-                open=True,
+                open=open_to_all,
             )
             self.redirect_listener = self.load_balancer.add_redirect(
                 source_port=80,
                 source_protocol=elbv2.ApplicationProtocol.HTTP,
                 target_port=443,
                 target_protocol=elbv2.ApplicationProtocol.HTTPS,
-                open=True,
+                open=open_to_all,
             )
         else:
+            # Plain HTTP to the internet: only an environment that says allow_plain_http = true gets
+            # here (warmkeeper.config refuses the others before synthesis).
+            if not settings.env.allow_plain_http:
+                raise ValueError(
+                    f"environments.{settings.env_name}: plain HTTP to the internet needs allow_plain_http"
+                )
             self.listener = self.load_balancer.add_listener(
-                "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=True
+                "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=open_to_all
             )
+            skip_checks(self.listener, "CKV_AWS_2", "CKV_AWS_103")
             self.redirect_listener = None
 
     def url(self, settings: StackSettings) -> str:

@@ -6,6 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from warmkeeper.infra.scan_skips import skip_checks
 from warmkeeper.infra.stack_settings import StackSettings
 
 # The config accepts exactly the retentions CloudWatch Logs offers (in days).
@@ -45,10 +46,12 @@ def log_group(scope: Construct, construct_id: str, *, settings: StackSettings, n
     Always-on environments keep their logs when the stack is deleted (an incident may need them);
     scale-to-zero environments are disposable and delete theirs.
     """
-    return logs.LogGroup(
+    group = logs.LogGroup(
         scope,
         construct_id,
         log_group_name=name,
         retention=retention(settings.env.log_retention_days),
         removal_policy=RemovalPolicy.RETAIN if settings.production_like else RemovalPolicy.DESTROY,
     )
+    skip_checks(group, "CKV_AWS_158")
+    return group

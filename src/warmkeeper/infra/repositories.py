@@ -19,6 +19,7 @@ from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
 from warmkeeper.config import Container
+from warmkeeper.infra.scan_skips import skip_checks
 from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.naming import pascal
 
@@ -33,7 +34,7 @@ class Repositories(Construct):
         super().__init__(scope, construct_id)
         self.repositories: dict[str, ecr.Repository] = {}
         for container in settings.built_containers:
-            self.repositories[container.name] = ecr.Repository(
+            repository = self.repositories[container.name] = ecr.Repository(
                 self,
                 f"{pascal(container.name)}Repository",
                 # One set of repositories per environment: staging and production may share an
@@ -61,6 +62,7 @@ class Repositories(Construct):
                 # Deleting the stack must not delete the only copy of released images.
                 removal_policy=RemovalPolicy.RETAIN,
             )
+            skip_checks(repository, "CKV_AWS_136")
 
 
 class Images(Construct):

@@ -129,9 +129,24 @@ class AppService(Construct):
             self,
             "TaskSecurityGroup",
             vpc=vpc,
-            allow_all_outbound=True,
-            description=f"{settings.stack_name} tasks: in from {front} only; out to AWS APIs",
+            allow_all_outbound=False,
+            description=f"{settings.stack_name} tasks: in from {front} only; out to HTTPS and DNS",
         )
+        # Out: HTTPS (image pulls, logs, secrets and AWS APIs, over the public address: no NAT, no VPC
+        # endpoint), DNS to the VPC's resolver (security groups do not filter the Amazon-provided DNS
+        # server, but a resolver at the VPC's base + 2 is named for clarity), and what the config adds.
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: image pulls, logs, secrets, AWS APIs"
+        )
+        for port in (ec2.Port.udp(53), ec2.Port.tcp(53)):
+            self.security_group.add_egress_rule(
+                ec2.Peer.ipv4(vpc.vpc_cidr_block), port, "DNS, the VPC resolver"
+            )
+        for rule in env.task_egress:
+            port = ec2.Port.tcp(rule.port) if rule.protocol == "tcp" else ec2.Port.udp(rule.port)
+            self.security_group.add_egress_rule(
+                ec2.Peer.ipv4(rule.cidr), port, rule.description or "declared in the config (task_egress)"
+            )
         entry = settings.entry_container
         capacity_provider = "FARGATE_SPOT" if env.spot else "FARGATE"
         self.service = ecs.FargateService(
@@ -186,7 +201,12 @@ class AppService(Construct):
             name=settings.log_group_name(container.name),
         )
         health = container.health
-        return self.task_definition.add_container(
+        # Every capability dropped (Fargate's default set included); only what the config adds back.
+        linux = ecs.LinuxParameters(self, f"{pascal(container.name)}Linux")
+        linux.drop_capabilities(ecs.Capability.ALL)
+        for capability in container.add_capabilities:
+            linux.add_capabilities(ecs.Capability(capability))
+        definition = self.task_definition.add_container(
             container.name,
             container_name=container.name,
             image=images.image_for(container),
@@ -216,7 +236,19 @@ class AppService(Construct):
             logging=ecs.LogDrivers.aws_logs(stream_prefix=container.name, log_group=logs),
             # SIGTERM, then this long to finish in-flight requests before SIGKILL.
             stop_timeout=Duration.seconds(container.stop_timeout_seconds),
+            readonly_root_filesystem=container.read_only_root,
+            linux_parameters=linux,
         )
+        # What the image must write: an ephemeral bind-mount volume per declared path (the task's own
+        # storage, gone with the task). Fargate copies the image's directory (its owner and mode) into
+        # the volume when the image declares it as a VOLUME.
+        for index, path in enumerate(container.writable_paths):
+            volume = f"{container.name}-writable-{index}"
+            self.task_definition.add_volume(name=volume)
+            definition.add_mount_points(
+                ecs.MountPoint(container_path=path, source_volume=volume, read_only=False)
+            )
+        return definition
 
     @staticmethod
     def _environment(settings: StackSettings, container: Container) -> dict[str, str]:

@@ -55,7 +55,7 @@ class StackSettings:
         return cls(
             config=config,
             env_name=env_name,
-            env=config.environment(env_name),
+            env=config.require_https(env_name),
             image_tag=image_tag,
             image_digests=check_image_digests(config, image_digests or {}),
         )

@@ -23,13 +23,19 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 import warmkeeper
+from warmkeeper.aws.adapters import WARM_ROUTE_TAG_KEY, WARM_ROUTE_TAG_VALUE
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.aws_limits import waker_timeout_seconds
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
 from warmkeeper.infra.log_groups import log_group
+from warmkeeper.infra.scan_skips import skip_checks
 from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.naming import WARM_RULE_PRIORITY
+
+# The warm route's tag as IAM conditions name it: on the request that creates it, and on the rule.
+WARM_ROUTE_REQUEST_TAG = f"aws:RequestTag/{WARM_ROUTE_TAG_KEY}"
+WARM_ROUTE_RESOURCE_TAG = f"aws:ResourceTag/{WARM_ROUTE_TAG_KEY}"
 
 HANDLER = "warmkeeper.aws.lambda_handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -85,6 +91,7 @@ class Waker(Construct):
                 exclude_punctuation=True, password_length=48
             ),
         )
+        skip_checks(self.keepalive_secret, "CKV_AWS_149")
         NagSuppressions.add_resource_suppressions(
             self.keepalive_secret,
             [
@@ -162,6 +169,7 @@ class Waker(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             environment=environment,
         )
+        skip_checks(self.function, "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173")
         NagSuppressions.add_resource_suppressions(
             self.function,
             [
@@ -287,19 +295,33 @@ class Waker(Construct):
                     actions=["elasticloadbalancing:Describe*"],
                     resources=["*"],
                 ),
+                # The waker creates one rule, tagged as the warm route, and changes only rules with
+                # that tag: not the stack's own rules on the same listener (the waker's paths, the
+                # default). ELBv2 takes aws:RequestTag on CreateRule and AddTags, the
+                # elasticloadbalancing:CreateAction condition on AddTags, and aws:ResourceTag on a
+                # listener rule (Service Authorization Reference, Elastic Load Balancing V2).
                 iam.PolicyStatement(
-                    sid="CreateWarmRouteOnThisListener",
+                    sid="CreateTheTaggedWarmRouteOnThisListener",
                     actions=["elasticloadbalancing:CreateRule"],
                     resources=[listener.listener_arn],
+                    conditions={"StringEquals": {WARM_ROUTE_REQUEST_TAG: WARM_ROUTE_TAG_VALUE}},
                 ),
                 iam.PolicyStatement(
-                    sid="ChangeRulesOfThisListener",
-                    actions=[
-                        "elasticloadbalancing:DeleteRule",
-                        "elasticloadbalancing:ModifyRule",
-                        "elasticloadbalancing:AddTags",
-                    ],
+                    sid="TagTheWarmRouteAsItIsCreated",
+                    actions=["elasticloadbalancing:AddTags"],
                     resources=[listener_rules_arn(listener.listener_arn)],
+                    conditions={
+                        "StringEquals": {
+                            "elasticloadbalancing:CreateAction": "CreateRule",
+                            WARM_ROUTE_REQUEST_TAG: WARM_ROUTE_TAG_VALUE,
+                        }
+                    },
+                ),
+                iam.PolicyStatement(
+                    sid="ChangeTheWarmRouteOnly",
+                    actions=["elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule"],
+                    resources=[listener_rules_arn(listener.listener_arn)],
+                    conditions={"StringEquals": {WARM_ROUTE_RESOURCE_TAG: WARM_ROUTE_TAG_VALUE}},
                 ),
             ]
         policy = iam.Policy(self, "Policy", statements=statements, roles=[self.role])
@@ -322,7 +344,8 @@ class Waker(Construct):
                     reason=(
                         "The warm-route rule is created at run time, so its ARN is unknown in advance; "
                         "the wildcard covers only rules of this one listener "
-                        "(listener-rule/app/<lb name>/<lb id>/<listener id>/*)."
+                        "(listener-rule/app/<lb name>/<lb id>/<listener id>/*), and a condition on the "
+                        "warm route's tag narrows it to the rule the waker created."
                     ),
                     applies_to=[RegexAppliesTo(regex="/^Resource::.*:listener-rule\\/.*\\/\\*$/")],
                 ),

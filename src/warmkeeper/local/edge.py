@@ -160,6 +160,7 @@ def edge_config(
     grace_seconds: float = 30,
     listen_host: str = LOOPBACK,
     retry_service: bool = True,
+    allowed_from: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Caddy's whole JSON config: the same for every routing state (the target files change).
 
@@ -171,6 +172,27 @@ def edge_config(
     """
     if not targets:
         raise ValueError("the ordinary route needs at least one target file")
+    # A private environment (wake_allowed_from): a client outside the ranges gets a 403 from the edge
+    # itself, whether the service sleeps or not, as the load balancer's security group does on AWS.
+    private: list[dict[str, Any]] = (
+        [
+            {
+                "match": [{"not": [{"remote_ip": {"ranges": list(allowed_from)}}]}],
+                "handle": [
+                    {"handler": "log_append", "key": ROUTE_FIELD, "value": "refused"},
+                    {
+                        "handler": "static_response",
+                        "status_code": 403,
+                        "headers": {"Content-Type": ["text/plain; charset=utf-8"]},
+                        "body": "This environment is private: nothing was started.\n",
+                    },
+                ],
+                "terminal": True,
+            }
+        ]
+        if allowed_from
+        else []
+    )
     return {
         "admin": admin_settings(admin_socket),
         "logging": {
@@ -193,6 +215,7 @@ def edge_config(
                         "automatic_https": {"disable": True},
                         "logs": {"default_logger_name": ACCESS_LOGGER},
                         "routes": [
+                            *private,
                             {
                                 "match": [{"path": [f"{CONTROL_PREFIX}*"]}],
                                 "handle": [
@@ -267,8 +290,10 @@ class Edge:
         listen_host: str = LOOPBACK,
         target_slots: int = 1,
         retry_service: bool = True,
+        allowed_from: Sequence[str] = (),
     ) -> None:
         self.port = port
+        self.allowed_from = tuple(allowed_from)
         self.retry_service = retry_service
         self.waker_port = waker_port
         self.listen_host = listen_host
@@ -362,6 +387,7 @@ class Edge:
             grace_seconds=self.grace_seconds,
             listen_host=self.listen_host,
             retry_service=self.retry_service,
+            allowed_from=self.allowed_from,
         )
         response = client.post("/load", json=config)
         if response.status_code != 200:

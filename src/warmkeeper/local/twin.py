@@ -218,6 +218,7 @@ class Twin:
             on_event=self.emit,
             target_slots=self.policy.max_tasks,
             retry_service=self.discovery is None,
+            allowed_from=self.policy.wake_allowed_from,
         )
         self.warm_windows = WarmWindowKeeper(
             settings.warm_windows, self.wake_estimate_seconds, self.options.schedule_clock or wall_clock

@@ -182,6 +182,10 @@ class WakerHandler(BaseHTTPRequestHandler):
             query=parts.query,
             headers={k: v for k, v in self.headers.items()},
             body=self._read_body(),
+            # The edge (Caddy) appends the address it saw to X-Forwarded-For; without it, the peer.
+            client_address=(self.headers.get("X-Forwarded-For") or self.client_address[0])
+            .split(",")[-1]
+            .strip(),
         )
         try:
             response = self.server.answer(request)
