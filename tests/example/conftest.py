@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.example.support import Running, start_api, start_web
+from tests.example.support import Running, start_api, start_osrm, start_web
 from warmkeeper.local.loopback import free_port
 
 
@@ -25,6 +25,17 @@ def web() -> Iterator[Running]:
     running = start_web(free_port())
     try:
         running.wait_ready("/healthz")
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def osrm() -> Iterator[Running]:
+    """The local OSRM stand-in over the bundled synthetic map."""
+    running = start_osrm(free_port())
+    try:
+        running.wait_ready("/health")
         yield running
     finally:
         running.stop()

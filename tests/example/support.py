@@ -71,9 +71,16 @@ class Running:
             self.log.unlink(missing_ok=True)
 
 
-def start_api(port: int) -> Running:
+def start_api(port: int, env: Mapping[str, str] | None = None) -> Running:
     argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    return Running([*argv, "--timeout-graceful-shutdown", "5"], port)
+    return Running([*argv, "--timeout-graceful-shutdown", "5"], port, env=env)
+
+
+def start_osrm(port: int, *extra: str) -> Running:
+    """The local OSRM stand-in (osrm/server.py) over the bundled synthetic map."""
+    return Running(
+        [sys.executable, "-m", "osrm.server", "--host", "127.0.0.1", "--port", str(port), *extra], port
+    )
 
 
 def start_web(port: int) -> Running:
