@@ -237,3 +237,52 @@ def test_a_failed_upload_leaves_the_pointer_alone(
     # Two files of the new dataset made it; no manifest, and the pointer still names the previous one.
     assert len(keys(s3)) == 3 and not any(key.endswith("manifest.json") for key in keys(s3))
     assert s3.get_object(Bucket=BUCKET, Key="current.json")["Body"].read() == b'{"dataset": "previous"}'
+
+
+START_SH = Path(__file__).resolve().parents[2] / "examples" / "cityguided" / "osrm" / "start.sh"
+
+
+def run_start(data: Path, tmp_path: Path, image: str) -> subprocess.CompletedProcess[str]:
+    """osrm/start.sh (the AWS image's command) with a fake osrm-routed that prints its arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "osrm-routed"
+    fake.write_text('#!/bin/sh\necho "osrm-routed $*"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OSRM_DATA_DIR": str(data), "OSRM_IMAGE": image}
+    return subprocess.run(
+        ["sh", str(START_SH)], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_the_images_start_script_runs_a_dataset_the_script_prepared(
+    pbf: Path, tmp_path: Path, s3: Any
+) -> None:
+    work = tmp_path / "work"
+    code = prepare.main(
+        [str(pbf), "--s3-uri", f"s3://{BUCKET}", "--engine", "podman", "--work-dir", str(work)],
+        s3=s3,
+        runner=FakeOsrmImage(),
+        now=NOW,
+    )
+    assert code == 0
+    data = tmp_path / "data"
+    data.mkdir()
+    # What the init container copies from S3: the dataset named by current.json, manifest included.
+    pointer = json.loads(s3.get_object(Bucket=BUCKET, Key="current.json")["Body"].read())
+    for entry in s3.list_objects_v2(Bucket=BUCKET, Prefix=pointer["prefix"] + "/")["Contents"]:
+        name = entry["Key"].rsplit("/", 1)[1]
+        (data / name).write_bytes(s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read())
+    started = run_start(data, tmp_path, prepare.DEFAULT_IMAGE)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == f"osrm-routed --algorithm mld --ip 0.0.0.0 --port 5000 {data}/map.osrm"
+    other = run_start(data, tmp_path, "ghcr.io/project-osrm/osrm-backend:v6.0.0")
+    assert other.returncode == 1 and "prepared with another image" in other.stderr
+    (data / "map.osrm.mldgr").unlink()
+    missing = run_start(data, tmp_path, prepare.DEFAULT_IMAGE)
+    assert missing.returncode == 1 and "no dataset" in missing.stderr
+
+
+def test_the_image_tag_is_the_same_for_preparing_and_running() -> None:
+    dockerfile = (START_SH.parent / "Dockerfile").read_text(encoding="utf-8")
+    assert f"ARG OSRM_IMAGE={prepare.DEFAULT_IMAGE}\n" in dockerfile
