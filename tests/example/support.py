@@ -117,6 +117,7 @@ class FakeOsrm(ThreadingHTTPServer):
     requests = 0
     cold_answers = 0
     ok_body = b""
+    last_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never mutated
 
     def __init__(self) -> None:
         self.released = threading.Event()
@@ -129,6 +130,7 @@ class FakeOsrmHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests += 1
+        self.server.last_headers = dict(self.headers.items())
         mode = "cold" if self.server.requests <= self.server.cold_answers else self.server.mode
         if mode == "hang":
             self.server.released.wait(30)
