@@ -9,13 +9,16 @@ a byte at a time.
 from __future__ import annotations
 
 import email.utils
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.example.support import FakeOsrm, Running, start_api, start_osrm
+from tests.example.support import EXAMPLE_DIR, FakeOsrm, Running, port_is_bound, start_api, start_osrm
 from warmkeeper.local.loopback import free_port
 
 EIFFEL = "48.85837,2.294481"  # LAT,LON: the API's order
@@ -121,8 +124,11 @@ def test_a_retry_after_date_becomes_seconds(api_on_fake: Running, fake: FakeOsrm
     assert response.headers["retry-after"] == str(response.json()["retry_after"])
 
 
-def test_a_503_without_retry_after_still_says_when(api_on_fake: Running, fake: FakeOsrm) -> None:
-    fake.retry_after = None
+@pytest.mark.parametrize("header", [None, "soon, maybe", "later", "-3"])
+def test_a_503_without_a_usable_retry_after_still_says_when(
+    api_on_fake: Running, fake: FakeOsrm, header: str | None
+) -> None:
+    fake.retry_after = header
     response = ask(api_on_fake, **{"from": EIFFEL, "to": LOUVRE})
     assert response.status_code == 503
     assert response.json()["retry_after"] == 5 and response.headers["retry-after"] == "5"
@@ -176,3 +182,29 @@ def test_first_a_retry_then_the_route_once_osrm_listens() -> None:
         api.stop()
         if osrm is not None:
             osrm.stop()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OSRM_URL", "ftp://osrm.internal"),
+        ("OSRM_URL", "osrm:5000"),
+        ("OSRM_TIMEOUT_SECONDS", "soon"),
+        ("OSRM_TIMEOUT_SECONDS", "0"),
+    ],
+)
+def test_a_bad_routing_setting_stops_the_start_naming_it(variable: str, value: str) -> None:
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=EXAMPLE_DIR,
+        env={**os.environ, "OSRM_URL": "http://127.0.0.1:5000", variable: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"cityguided api: {variable} must be" in result.stderr and repr(value) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not port_is_bound(port)

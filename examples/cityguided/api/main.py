@@ -27,7 +27,7 @@ import math
 import os
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +114,36 @@ OSRM_ROUTE_OPTIONS = "overview=full&geometries=geojson"
 
 
 @dataclass(frozen=True)
+class OsrmSettings:
+    url: str | None  # None: routing is not configured
+    timeout_seconds: float
+
+
+def osrm_settings(environment: Mapping[str, str]) -> OsrmSettings:
+    """Read ``OSRM_URL`` and ``OSRM_TIMEOUT_SECONDS`` once; a bad value stops the start, naming it."""
+    url = environment.get("OSRM_URL", "").strip().rstrip("/") or None
+    if url is not None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SystemExit(f"cityguided api: OSRM_URL must be an http:// or https:// URL, got {url!r}")
+    raw = environment.get("OSRM_TIMEOUT_SECONDS", "").strip()
+    try:
+        timeout = float(raw) if raw else DEFAULT_OSRM_TIMEOUT_SECONDS
+    except ValueError:
+        timeout = math.nan
+    if not (0 < timeout <= 60):
+        raise SystemExit(
+            f"cityguided api: OSRM_TIMEOUT_SECONDS must be a number of seconds in (0, 60], got {raw!r}"
+        )
+    return OsrmSettings(url, timeout)
+
+
+# Read at import, before uvicorn starts serving: a bad value ends the process with one line naming the
+# variable (raised in the lifespan, it would come with uvicorn's traceback).
+OSRM = osrm_settings(os.environ)
+
+
+@dataclass(frozen=True)
 class OsrmAnswer:
     status: int
     body: bytes
@@ -150,7 +180,10 @@ def retry_after_seconds(header: str | None, now: float | None = None) -> int:
         if text.isdigit():
             seconds = int(text)
         else:
-            with_date = email.utils.parsedate_to_datetime(text) if "," in text else None
+            try:
+                with_date = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError):
+                with_date = None  # neither a number nor a date: the default
             if with_date is not None:
                 seconds = with_date.timestamp() - (time.time() if now is None else now)
     return int(min(MAX_RETRY_AFTER_SECONDS, max(1, math.ceil(seconds))))
@@ -169,6 +202,8 @@ def ask_osrm(url: str, timeout: float) -> OsrmAnswer:
     connection = kind(parts.hostname, parts.port, timeout=timeout)
     try:
         connection.request("GET", f"{parts.path}?{parts.query}", headers={"Accept": "application/json"})
+        if connection.sock is not None:  # what the connection took is not given again to the answer
+            connection.sock.settimeout(max(0.001, deadline - time.monotonic()))
         response = connection.getresponse()
         chunks: list[bytes] = []
         size = 0
@@ -243,11 +278,12 @@ def route(
     except ValueError as error:
         parameter = str(error).split(":", 1)[0]
         return JSONResponse(status_code=400, content={"error": str(error), "parameter": parameter})
-    base = os.environ.get("OSRM_URL", "").rstrip("/")
-    if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
-        unset = {"error": "routing is not configured (OSRM_URL is not an http:// or https:// URL)"}
-        return JSONResponse(status_code=503, content=unset)
-    timeout = float(os.environ.get("OSRM_TIMEOUT_SECONDS") or DEFAULT_OSRM_TIMEOUT_SECONDS)
+    settings = OSRM
+    if settings.url is None:
+        return JSONResponse(
+            status_code=503, content={"error": "routing is not configured (OSRM_URL is not set)"}
+        )
+    base, timeout = settings.url, settings.timeout_seconds
     # OSRM takes longitude first.
     url = (
         f"{base}/route/v1/driving/{origin[1]:.6f},{origin[0]:.6f};{destination[1]:.6f},{destination[0]:.6f}"
