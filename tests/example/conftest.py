@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tests.example.support import Running, start_api, start_web
+from tests.example.support import FakeOsrm, Running, start_api, start_osrm, start_web
 from warmkeeper.local.loopback import free_port
 
 
@@ -28,3 +29,26 @@ def web() -> Iterator[Running]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def osrm() -> Iterator[Running]:
+    """The local OSRM stand-in over the bundled synthetic map."""
+    running = start_osrm(free_port())
+    try:
+        running.wait_ready("/health")
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def fake_osrm() -> Iterator[FakeOsrm]:
+    """A scriptable fake OSRM in this process (see FakeOsrm), one per test module."""
+    fake = FakeOsrm()
+    thread = threading.Thread(target=fake.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    fake.released.set()
+    fake.shutdown()
+    fake.server_close()

@@ -6,13 +6,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
-from warmkeeper.local.loopback import port_is_free
+from warmkeeper.local.loopback import free_port, port_is_free
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "cityguided"
 VENV_BIN = Path(sys.executable).parent
@@ -71,9 +73,16 @@ class Running:
             self.log.unlink(missing_ok=True)
 
 
-def start_api(port: int) -> Running:
+def start_api(port: int, env: Mapping[str, str] | None = None) -> Running:
     argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    return Running([*argv, "--timeout-graceful-shutdown", "5"], port)
+    return Running([*argv, "--timeout-graceful-shutdown", "5"], port, env=env)
+
+
+def start_osrm(port: int, *extra: str) -> Running:
+    """The local OSRM stand-in (osrm/server.py) over the bundled synthetic map."""
+    return Running(
+        [sys.executable, "-m", "osrm.server", "--host", "127.0.0.1", "--port", str(port), *extra], port
+    )
 
 
 def start_web(port: int) -> Running:
@@ -94,3 +103,62 @@ def start_caddy(port: int, api_port: int, web_port: int) -> Running:
             "XDG_DATA_HOME": str(Path(os.environ.get("TMPDIR", "/tmp")) / "wk-test-caddy"),
         },
     )
+
+
+class FakeOsrm(ThreadingHTTPServer):
+    """A fake OSRM on a free loopback port, answering the way ``mode`` says: ``cold`` (503, with
+    ``retry_after`` as its Retry-After when set), ``hang``, ``drip`` (one byte every 0.2 s),
+    ``error``, ``garbage``, ``invalid``, or ``ok`` (200 with ``ok_body``). ``cold_answers`` > 0 answers
+    that many requests cold first. ``released`` ends the requests it holds."""
+
+    daemon_threads = True
+    mode = "cold"
+    retry_after: str | None = "17"
+    requests = 0
+    cold_answers = 0
+    ok_body = b""
+    last_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never mutated
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        super().__init__(("127.0.0.1", free_port()), FakeOsrmHandler)
+
+
+class FakeOsrmHandler(BaseHTTPRequestHandler):
+    server: FakeOsrm
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.server.requests += 1
+        self.server.last_headers = dict(self.headers.items())
+        mode = "cold" if self.server.requests <= self.server.cold_answers else self.server.mode
+        if mode == "hang":
+            self.server.released.wait(30)
+            return
+        if mode == "drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):
+                if self.server.released.wait(0.2):
+                    return
+                self.wfile.write(b" ")
+                self.wfile.flush()
+            return
+        status, body = {
+            "cold": (503, b'{"message": "waking up"}'),
+            "error": (500, b"<html>internal error</html>"),
+            "garbage": (200, b"not json"),
+            "invalid": (400, b'{"code": "InvalidQuery", "message": "Query string malformed"}'),
+            "ok": (200, self.server.ok_body),
+        }[mode]
+        self.send_response(status)
+        if mode == "cold" and self.server.retry_after is not None:
+            self.send_header("Retry-After", self.server.retry_after)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
