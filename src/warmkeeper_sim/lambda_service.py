@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.snapshots import SnapshotCache
-from warmkeeper_sim.control_plane import SimClients
+from warmkeeper_sim.control_plane import SimClients, TokenBucket
 from warmkeeper_sim.figures import figure
 from warmkeeper_sim.front import Response
 from warmkeeper_sim.identifiers import ACCOUNT, API_ID, API_STAGE, REGION
@@ -67,6 +67,10 @@ class LambdaFunction:
         self.generation = 0
         self._idle: list[ExecutionEnvironment] = []
         self._request_ids = itertools.count(1)
+        # Lambda's scaling rate: new execution environments per function, as a token bucket.
+        rate = figure("lambda.scaling_rate").value
+        self._scaling = TokenBucket(rate, rate / 10.0, rate)
+        self.scaling_throttled = 0
 
     @property
     def limit(self) -> int:
@@ -100,6 +104,12 @@ class LambdaFunction:
                 env = candidate
                 break
         if env is None:
+            if not self._scaling.take(kernel.now):
+                self.in_flight -= 1
+                self.invocations -= 1
+                self.throttled += 1
+                self.scaling_throttled += 1
+                return "throttled", None
             env = ExecutionEnvironment(self.world, self.generation)
         deadline = kernel.now + self.world.config.lambda_timeout
         context = SimContext(
