@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from warmkeeper_sim.service_discovery import Instance
     from warmkeeper_sim.world import World
 
-SECONDS_PER_DAY = 86400.0
+# Assumed: how long a route change keeps the API busy for another change (AWS publishes no figure).
+CONCURRENT_MODIFICATION_SECONDS = 0.1
 
 
 @dataclass
@@ -58,6 +59,8 @@ class HttpApi:
         )
         self.vpc_link_available_at: float | None = None
         self.vpc_link_failures = 0
+        self._last_mutation = -1.0
+        self.concurrent_conflicts = 0
 
     @property
     def healthy_since(self) -> list[float]:
@@ -113,6 +116,7 @@ class HttpApi:
 
     def create_route(self, ApiId: str, RouteKey: str, Target: str, **_: Any) -> dict[str, Any]:
         self._check_api(ApiId, "CreateRoute")
+        self._check_concurrent("CreateRoute")
         if any(r.route_key == RouteKey for r in self.routes.values()):
             raise client_error(
                 "ConflictException", f"Route with key {RouteKey} already exists", "CreateRoute", 409
@@ -122,8 +126,23 @@ class HttpApi:
         self._changed()
         return {"RouteId": route.route_id, "RouteKey": RouteKey, "Target": Target}
 
+    def _check_concurrent(self, operation: str) -> None:
+        """A mutation of the API while another is being applied (assumed window: the same second's
+        tenth) is refused with ConflictException, API Gateway's answer to a concurrent modification."""
+        now = self.world.kernel.now
+        if now - self._last_mutation < CONCURRENT_MODIFICATION_SECONDS:
+            self.concurrent_conflicts += 1
+            raise client_error(
+                "ConflictException",
+                "Unable to complete operation due to concurrent modification. Please try again later.",
+                operation,
+                409,
+            )
+        self._last_mutation = now
+
     def update_route(self, ApiId: str, RouteId: str, Target: str | None = None, **_: Any) -> dict[str, Any]:
         self._check_api(ApiId, "UpdateRoute")
+        self._check_concurrent("UpdateRoute")
         route = self.routes.get(RouteId)
         if route is None:
             raise client_error("NotFoundException", "Invalid Route identifier specified", "UpdateRoute", 404)
@@ -134,6 +153,7 @@ class HttpApi:
 
     def delete_route(self, ApiId: str, RouteId: str, **_: Any) -> dict[str, Any]:
         self._check_api(ApiId, "DeleteRoute")
+        self._check_concurrent("DeleteRoute")
         if self.routes.pop(RouteId, None) is None:
             raise client_error("NotFoundException", "Invalid Route identifier specified", "DeleteRoute", 404)
         self._changed()

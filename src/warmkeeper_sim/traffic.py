@@ -42,6 +42,8 @@ class Traffic:
     gave_up: int = 0
     navigation_errors: int = 0  # a browser navigation answered by anything but a page it can show
     catch_all: int = 0  # the handler's catch-all 503: an error inside the waker
+    front_door_own: int = 0  # answers the front door made itself (ALB 502/503, API Gateway 429/5xx)
+    served_times: list[float] = field(default_factory=list)  # when each of this traffic's 200s came
 
     def send(self, path: str, headers: dict[str, str], kind: str) -> Response:
         self.requests += 1
@@ -56,6 +58,8 @@ class Traffic:
         ):
             self.catch_all += 1
         self.answers[label] += 1
+        if response.source in ("alb", "apigw"):
+            self.front_door_own += 1
         if not acceptable(kind, response):
             self.failed += 1
             self.failures[label] += 1
@@ -63,7 +67,12 @@ class Traffic:
                 self.navigation_errors += 1
         if response.source == "app" and response.status == 200:
             self.app_200_times.append(self.world.kernel.now)
+            self.served_times.append(self.world.kernel.now)
         return response
+
+    def once(self, path: str, headers: dict[str, str], kind: str) -> None:
+        """One request, whatever it gets (a flood's client)."""
+        self.send(path, headers, kind)
 
     # the clients ----------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import dimensions, emf_document
+from warmkeeper.aws_limits import METRIC_VISIBILITY_SECONDS
 from warmkeeper.core import Routing
 from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.report import TaskStatus
@@ -539,7 +540,13 @@ class Metrics:
         metric = self._request_metric()
         if metric is None:
             return None
-        start = now - timedelta(minutes=lookback_minutes + 2)
+        # A minute's data point becomes visible minutes after the minute ends: a request made in
+        # the last METRIC_VISIBILITY_SECONDS may not be counted yet. So the window reaches that much
+        # further back, and the activity found is taken as that much later (capped at now): the
+        # idle clock then runs from when the last request could have been made, not from the last
+        # minute already published.
+        margin = timedelta(seconds=METRIC_VISIBILITY_SECONDS)
+        start = now - timedelta(minutes=lookback_minutes + 2) - margin
         response = self._cloudwatch.get_metric_data(
             MetricDataQueries=[
                 {
@@ -559,7 +566,7 @@ class Metrics:
         for result in response.get("MetricDataResults", []):
             for timestamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
                 if value >= 1:
-                    end = timestamp.astimezone(UTC) + timedelta(seconds=60)
+                    end = timestamp.astimezone(UTC) + timedelta(seconds=60) + margin
                     end = min(end, now)
                     latest = end if latest is None or end > latest else latest
         return latest

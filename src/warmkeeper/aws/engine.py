@@ -53,6 +53,7 @@ from warmkeeper.aws.ports import (
 )
 from warmkeeper.aws.snapshots import (
     REQUEST_SNAPSHOT_SECONDS,
+    STATUS_SETTLED_SNAPSHOT_SECONDS,
     STATUS_SNAPSHOT_SECONDS,
     Snapshot,
     SnapshotCache,
@@ -152,6 +153,7 @@ class Warmkeeper:
         max_age: float = 0.0,
         may_sleep: bool = True,
         live_targets_only: bool = False,
+        settled_max_age: float = 0.0,
     ) -> Snapshot:
         """Observe AWS; with ``max_age`` > 0, the environment's shared snapshot when it is recent
         enough, and only what a wake in flight needs (below) when it is not."""
@@ -161,6 +163,11 @@ class Warmkeeper:
             max_age = 0.0
         if max_age > 0 and self.snapshots is not None:
             cached = self.snapshots.get(now, max_age)
+            if cached is None and settled_max_age > max_age:
+                # Nothing in motion in the last snapshot: an older one answers as well.
+                older = self.snapshots.get(now, settled_max_age)
+                if older is not None and self._settled(older, now):
+                    cached = older
             if cached is not None:
                 observation = replace(cached.observation, wake_pending=wake_pending)
                 return replace(cached, observation=observation, now=now, shared=True)
@@ -219,6 +226,22 @@ class Warmkeeper:
         if service.desired > 0 and not wake_pending and may_sleep and self.policy.scale_to_zero:
             last_activity = self.metrics.last_activity(now, self.policy.idle_minutes)
         return self._snapshot(now, service, health, routing, stored, last_activity, wake_pending)
+
+    def _settled(self, snapshot: Snapshot, now: datetime) -> bool:
+        """Nothing in motion: asleep with no wake asked, or warm on a healthy target past the first
+        moments of a wake, no deployment rolling (what a status poll shows changes slowly then)."""
+        observation = snapshot.observation
+        lock = snapshot.lock
+        if observation.deployment_in_progress:
+            return False
+        if lock is None:
+            return observation.desired == 0 and observation.routing is Routing.WAKER
+        return (
+            lock.healthy_at is not None
+            and not self._just_warm(lock, now)
+            and observation.healthy > 0
+            and observation.routing is Routing.SERVICE
+        )
 
     def _waking(self, lock: WakeLock | None, now: datetime) -> bool:
         """A wake asked and not yet healthy, within the wake timeout (a failed wake is left to the
@@ -322,12 +345,14 @@ class Warmkeeper:
         may_sleep: bool = True,
         max_age: float = 0.0,
         live_targets_only: bool = False,
+        settled_max_age: float = 0.0,
     ) -> StepResult:
         observed = self.observe(
             wake_pending=wake_pending,
             max_age=max_age,
             may_sleep=may_sleep,
             live_targets_only=live_targets_only,
+            settled_max_age=settled_max_age,
         )
         snapshot, done = self._record(observed)
         decision = decide(snapshot.observation, self.policy, snapshot.now)
@@ -502,7 +527,12 @@ class Warmkeeper:
                 # The waiting page polls this: moving a freshly healthy service to the warm route
                 # here makes the wake as fast as the polling, not as slow as the one-minute reconcile.
                 # Served from the environment's shared snapshot: hundreds of pages poll at once.
-                result = self.step("status", may_sleep=False, max_age=STATUS_SNAPSHOT_SECONDS)
+                result = self.step(
+                    "status",
+                    may_sleep=False,
+                    max_age=STATUS_SNAPSHOT_SECONDS,
+                    settled_max_age=STATUS_SETTLED_SNAPSHOT_SECONDS,
+                )
                 return json_response(200, self._report(result.snapshot, result.decision).to_json_dict())
             if kind is RequestKind.KEEPALIVE:
                 return self._keepalive_request(request)

@@ -44,6 +44,9 @@ VPC_LINK_INACTIVE = "INACTIVE"
 # Cloud Map's instance attribute with the task's private IPv4 (ECS sets it when it registers a task).
 INSTANCE_IPV4 = "AWS_INSTANCE_IPV4"
 INSTANCE_PORT = "AWS_INSTANCE_PORT"
+# How many times a warm route creation meets a concurrent modification before giving up (the next
+# request or reconcile tries again).
+CONFLICT_ATTEMPTS = 3
 # DiscoverInstances returns at most this many instances per call (its MaxResults).
 DISCOVER_MAX_RESULTS = 1000
 
@@ -158,25 +161,46 @@ class HttpApiRouting:
         return Routing.SERVICE if self.warm_routes() else Routing.WAKER
 
     def route_to_service(self) -> bool:
-        """Create the missing warm routes and re-point any that targets something else; False when
-        all were already there, to the service integration (idempotent)."""
+        """Create the missing warm routes and re-point any that targets something else. True only
+        for the invocation that made the first change: when two race, the one that finds a route key
+        taken by the other leaves the claim to it (one warm route creation, one wake record, one
+        cold-start metric per wake), and still completes the other keys (idempotent)."""
         existing = self.warm_routes()
         changed = False
+        # A warm route already to the service: another invocation is creating them (or a repair of
+        # one route by hand), so this call completes the set without claiming the creation.
+        raced = any(route.target == self.target for route in existing.values())
         for key in self.route_keys:
             route = existing.get(key)
             if route is None:
-                try:
-                    self._apigw.create_route(ApiId=self.api_id, RouteKey=key, Target=self.target)
-                except ClientError as exc:
-                    # Two invocations racing: the loser finds the route key taken, which is what it wanted.
-                    if _error_code(exc) != "ConflictException":
-                        raise
-                    continue
-                changed = True
+                if self._create(key):
+                    changed = changed or not raced
+                else:
+                    raced = True
             elif route.target != self.target:
                 self._apigw.update_route(ApiId=self.api_id, RouteId=route.route_id, Target=self.target)
-                changed = True
+                changed = changed or not raced
         return changed
+
+    def _create(self, key: str) -> bool:
+        """Create one warm route: False when another caller created it first. API Gateway answers
+        ConflictException both for a route key that exists and for a concurrent modification of the
+        API ("try again later"): the routes are read again to tell which, and a concurrent
+        modification is retried, never taken for the route."""
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                self._apigw.create_route(ApiId=self.api_id, RouteKey=key, Target=self.target)
+            except ClientError as exc:
+                if _error_code(exc) != "ConflictException":
+                    raise
+                if key in self.warm_routes():
+                    return False
+                continue
+            return True
+        raise HttpApiRoutingError(
+            f"route {key} of HTTP API {self.api_id}: "
+            f"concurrent modification {CONFLICT_ATTEMPTS} times in a row"
+        )
 
     def route_to_waker(self) -> bool:
         """Delete every warm route, so `$default` (the waker) takes all traffic; False when there was
