@@ -102,7 +102,8 @@ class Ecs:
         return {"taskArns": [t.arn for t in self.tasks if t.desired_status == desiredStatus]}
 
     def describe_tasks(self, cluster: str, tasks: list[str], **_: Any) -> dict[str, Any]:
-        found = [t for t in self.tasks if t.arn in tasks]
+        # By ARN or by task id, as ECS accepts both.
+        found = [t for t in self.tasks if t.arn in tasks or t.arn.rsplit("/", 1)[-1] in tasks]
         return {
             "tasks": [
                 {

@@ -48,6 +48,8 @@ class CloudMap:
         self.instances: dict[str, Instance] = {}
         self.healthy_since: list[float] = []  # each time the service went from 0 to 1+ healthy
         self.operations = 0
+        self._registering: set[str] = set()
+        self.registered_by_api = 0
 
     def _set_health(self, instance: Instance, health: str) -> None:
         before = self.healthy_count()
@@ -121,10 +123,19 @@ class CloudMap:
         first = Attributes.get("AWS_INIT_HEALTH_STATUS", "HEALTHY")
         ip = Attributes[INSTANCE_IPV4]
         port = int(Attributes.get(INSTANCE_PORT, ENTRY_PORT))
+        if InstanceId in self._registering:
+            # "One RegisterInstance request must complete before you can submit another request and
+            # specify the same service ID and instance ID" (RegisterInstance reference).
+            raise client_error(
+                "DuplicateRequest", f"operation on {InstanceId} in progress", "RegisterInstance"
+            )
         kernel = self.world.kernel
         self.operations += 1
+        self._registering.add(InstanceId)
+        self.registered_by_api += 1
 
         def done() -> None:
+            self._registering.discard(InstanceId)
             self._add(Instance(InstanceId, ip, self.task_at(ip), health=first, port=port))
 
         kernel.at(figure("cloudmap.register_instance").draw(kernel.random), done)

@@ -3,8 +3,10 @@ Cloud Map (namespace, service, instances and their custom health) beside ECS, SS
 
 The seam, beyond tests/aws/conftest.py's: ECS registers a task in Cloud Map and reports its health
 as the instance's custom health status; here the test does both (RegisterInstance, then
-UpdateInstanceCustomHealthStatus). moto's GetVpcLink always says AVAILABLE: an INACTIVE link is the
-same response with its status changed on the way back (a botocore after-call hook).
+UpdateInstanceCustomHealthStatus), and ECS's own view of the task's container health (what
+DescribeTasks answers for the task id Cloud Map's instance is named by) is set on the way back.
+moto's GetVpcLink always says AVAILABLE: an INACTIVE link is the same response with its status
+changed on the way back (a botocore after-call hook).
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class ApiWorld:
     sleeps: list[float] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # the mutating calls, in order
     link_status: str = "AVAILABLE"
+    # ECS's view of the tasks behind the Cloud Map instances: task id -> (IP, container healthy).
+    containers: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    _asked: list[str] = field(default_factory=list)
     _hooks: list[tuple[Any, str, Any]] = field(default_factory=list)
     _instances: int = 0
 
@@ -97,15 +102,20 @@ class ApiWorld:
         """ECS registered a task in Cloud Map (SRV: its IP and port) and reports its health."""
         self._instances += 1
         instance_id = f"task-{self._instances}"
+        ip = f"10.0.1.{10 + self._instances}"
         self.clients.servicediscovery.register_instance(
             ServiceId=self.cloud_map_service_id,
             InstanceId=instance_id,
-            Attributes={"AWS_INSTANCE_IPV4": f"10.0.1.{10 + self._instances}", "AWS_INSTANCE_PORT": "8080"},
+            Attributes={"AWS_INSTANCE_IPV4": ip, "AWS_INSTANCE_PORT": "8080"},
         )
+        self.containers[instance_id] = (ip, False)
         self.task_health(instance_id, healthy=healthy)
         return instance_id
 
     def task_health(self, instance_id: str, *, healthy: bool) -> None:
+        """ECS finds the container healthy (or not) and reports it to Cloud Map."""
+        ip, _ = self.containers.get(instance_id, ("", False))
+        self.containers[instance_id] = (ip, healthy)
         self.clients.servicediscovery.update_instance_custom_health_status(
             ServiceId=self.cloud_map_service_id,
             InstanceId=instance_id,
@@ -158,6 +168,7 @@ class ApiWorld:
         self.sleeps.clear()
         self.calls.clear()
         self.link_status = "AVAILABLE"
+        self.containers.clear()
         for client, operations in (
             (self.clients.ecs, ("UpdateService",)),
             (self.clients.apigatewayv2, ("CreateRoute", "UpdateRoute", "DeleteRoute")),
@@ -173,6 +184,30 @@ class ApiWorld:
             parsed["VpcLinkStatus"] = self.link_status
 
         self.hook(self.clients.apigatewayv2, "after-call.apigatewayv2.GetVpcLink", link_status)
+
+        def asked(params: dict[str, Any], **_: Any) -> None:
+            self._asked[:] = [str(task) for task in params.get("tasks", [])]
+
+        def containers(parsed: dict[str, Any], **_: Any) -> None:
+            for task_id in self._asked:
+                if task_id not in self.containers:
+                    continue
+                ip, healthy = self.containers[task_id]
+                parsed.setdefault("tasks", []).append(
+                    {
+                        "taskArn": f"arn:aws:ecs:{REGION}:123456789012:task/{self.cluster}/{task_id}",
+                        "lastStatus": "RUNNING",
+                        "desiredStatus": "RUNNING",
+                        "healthStatus": "HEALTHY" if healthy else "UNKNOWN",
+                        "attachments": [{"details": [{"name": "privateIPv4Address", "value": ip}]}],
+                    }
+                )
+            parsed["failures"] = [
+                f for f in parsed.get("failures", []) if f.get("arn") not in self.containers
+            ]
+
+        self.hook(self.clients.ecs, "provide-client-params.ecs.DescribeTasks", asked)
+        self.hook(self.clients.ecs, "after-call.ecs.DescribeTasks", containers)
 
     def _recorder(self, operation: str) -> Any:
         lock = threading.Lock()
@@ -453,6 +488,50 @@ def test_warm_routes_deleted_before_the_scale_in(api: ApiWorld) -> None:
         f"DeleteRoute({api_route_id})" for api_route_id in _deleted_ids(api.calls)
     )
     assert len(api.calls) == 3  # two routes deleted, then the scale-in
+
+
+def _cloud_map_instances(api: ApiWorld) -> dict[str, str]:
+    """Instance id -> health status, as DiscoverInstances reports them."""
+    found = api.clients.servicediscovery.discover_instances(
+        NamespaceName=NAMESPACE, ServiceName="app", HealthStatus="ALL"
+    )["Instances"]
+    return {str(i["InstanceId"]): str(i.get("HealthStatus")) for i in found}
+
+
+def test_a_ready_task_cloud_map_still_calls_unhealthy_is_registered_healthy_by_the_waker(
+    api: ApiWorld,
+) -> None:
+    """Cloud Map applies ECS's health report about 30 s late: once ECS finds the container healthy,
+    the waker registers its own instance of the task, healthy at once, and opens the warm routes."""
+    call(v2_event(headers=BROWSER))
+    instance = api.task_registered(healthy=False)
+    api.containers[instance] = (api.containers[instance][0], True)  # ECS: healthy; Cloud Map: not yet
+    call(scheduled_event())
+    instances = _cloud_map_instances(api)
+    assert instances[f"wk-{instance}"] == "HEALTHY" and instances[instance] == "UNHEALTHY"
+    call(v2_event(path="/_warmkeeper/status"))
+    service = f"integrations/{api.service_integration_id}"
+    assert api.warm_targets() == dict.fromkeys(WARM_ROUTE_KEYS, service)
+    # The sleep removes the waker's own instance with the task.
+    api.put_lock(requested_ago=timedelta(minutes=30), healthy_ago=timedelta(minutes=29))
+    call(scheduled_event())
+    assert api.desired() == 0 and f"wk-{instance}" not in _cloud_map_instances(api)
+
+
+def test_a_task_cloud_map_calls_healthy_before_its_container_is_gets_no_warm_route(api: ApiWorld) -> None:
+    """A task may start HEALTHY in Cloud Map (its first status is not documented) before it listens:
+    the warm routes wait for ECS's container health."""
+    call(v2_event(headers=BROWSER))
+    instance = api.task_registered(healthy=True)
+    api.containers[instance] = (api.containers[instance][0], False)  # listening not yet
+    call(scheduled_event())
+    call(v2_event(path="/_warmkeeper/status"))
+    assert api.warm_targets() == {}
+    api.task_health(instance, healthy=True)
+    call(scheduled_event())
+    call(v2_event(path="/_warmkeeper/status"))
+    assert set(api.warm_targets()) == set(WARM_ROUTE_KEYS)
+    assert f"wk-{instance}" not in _cloud_map_instances(api)  # Cloud Map showed it: nothing to add
 
 
 def _deleted_ids(calls: list[str]) -> list[str]:

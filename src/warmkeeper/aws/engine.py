@@ -39,13 +39,14 @@ from warmkeeper.aws.adapters import (
     WakeLock,
     utc_now,
 )
-from warmkeeper.aws.http_api_routing import FrontDoorCheck, HttpApiRouting
+from warmkeeper.aws.http_api_routing import CloudMapReadiness, FrontDoorCheck, HttpApiRouting
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import MetricName
 from warmkeeper.aws.ports import (
     FrontDoorPort,
     MetricsPort,
+    ReadinessPort,
     RoutingPort,
     SecretPort,
     ServicePort,
@@ -105,6 +106,17 @@ JUST_WARM_SECONDS = 30.0
 # modelled in docs/technical/aws-model.md (a model, not a measurement), towards its slow end so
 # that a first wake rather answers at once than holds in vain.
 DEFAULT_WAKE_ESTIMATE_SECONDS = 60.0
+# Behind Cloud Map, how often one execution environment asks ECS whether a task's container is
+# healthy (DescribeTasks) while an address is not known ready: the container health check's own
+# interval (the config's default, ECS's minimum), so asking more often finds nothing sooner; with
+# a herd's environments out of phase, the first of them sees it within a fraction of it.
+READINESS_POLL_SECONDS = 5.0
+# A registration of the waker's own Cloud Map instance is asked again after this long if it has not
+# shown up (RegisterInstance is asynchronous).
+REGISTER_RETRY_SECONDS = 10.0
+# How long a reconcile waits for its own new registration to be discoverable before it removes the
+# instance of a task that is going (so that API Gateway's discovery never finds neither).
+REGISTRATION_WAIT_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,7 @@ class Warmkeeper:
         metrics: MetricsPort,
         secret: SecretPort,
         front_door: FrontDoorPort | None = None,
+        readiness: ReadinessPort | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         snapshots: SnapshotCache | None = None,
@@ -143,6 +156,68 @@ class Warmkeeper:
         self._sleep = sleep
         # None: every call observes afresh (the CLI, tests); the Lambda shares one per environment.
         self.snapshots = snapshots
+        # Behind Cloud Map: readiness by the container's health, and the waker's own registrations.
+        self.readiness = readiness
+        self._ready_ips: frozenset[str] = frozenset()  # addresses ECS found healthy (this environment)
+        self._asked_ecs_at: datetime | None = None
+        self._registered_at: dict[str, datetime] = {}
+
+    # --- readiness behind Cloud Map ---------------------------------------------------------------------
+
+    def _target_health(self, now: datetime, *, fresh: bool = False) -> tuple[TargetHealth, int]:
+        """Healthy targets, and (behind Cloud Map) how many ready tasks are still being registered.
+
+        A load balancer checks its targets itself: its target health is the answer. Behind Cloud
+        Map a task counts once ECS finds its container healthy *and* Cloud Map shows an instance of
+        it healthy: never on Cloud Map's word alone (a task may start HEALTHY there before it
+        listens), and not 30 s late either (the waker registers its own instance of a ready task,
+        see :class:`~warmkeeper.aws.http_api_routing.CloudMapReadiness`). ECS is asked at most every
+        :data:`READINESS_POLL_SECONDS` per environment, at once with ``fresh``."""
+        readiness = self.readiness
+        if readiness is None:
+            return self.router.target_health(), 0
+        instances = readiness.instances()
+        registered = frozenset(i.ip for i in instances)
+        known = self._ready_ips & registered
+        if registered - known and (fresh or self._may_ask_ecs(now)):
+            self._asked_ecs_at = now
+            task_ids = sorted({i.instance_id for i in instances if not i.own})
+            known = readiness.container_healthy(task_ids)
+        self._ready_ips = known
+        shown = frozenset(i.ip for i in instances if i.healthy) & known
+        pending = 0
+        for ip in sorted(known - shown):
+            ecs_instance = next((i for i in instances if i.ip == ip and not i.own), None)
+            if ecs_instance is None or any(i.own and i.ip == ip for i in instances):
+                pending += 1  # registered, not shown yet
+                continue
+            last = self._registered_at.get(ip)
+            if last is None or (now - last).total_seconds() >= REGISTER_RETRY_SECONDS:
+                self._registered_at[ip] = now
+                readiness.register(ecs_instance.instance_id, ip, ecs_instance.port)
+            pending += 1
+        return TargetHealth(healthy=len(shown), healthy_ips=shown), pending
+
+    def _may_ask_ecs(self, now: datetime) -> bool:
+        last = self._asked_ecs_at
+        return last is None or not 0.0 <= (now - last).total_seconds() < READINESS_POLL_SECONDS
+
+    def _tidy_registrations(self, snapshot: Snapshot) -> list[str]:
+        """Remove the waker's own instances of tasks no longer ready: once the ready tasks' own
+        instances are discoverable (waited for briefly), or at once when no task is ready."""
+        readiness = self.readiness
+        if readiness is None:
+            return []
+        keep = self._ready_ips
+        waited = 0.0
+        while keep:
+            shown = {i.ip for i in readiness.instances() if i.healthy}
+            if keep <= shown or waited >= REGISTRATION_WAIT_SECONDS:
+                break
+            self._sleep(1.0)
+            waited += 1.0
+        stale = readiness.deregister_own(keep)
+        return [f"{stale} Cloud Map instance(s) of the waker removed (task gone)"] if stale else []
 
     # --- observe ------------------------------------------------------------------------------------
 
@@ -196,7 +271,9 @@ class Warmkeeper:
                 return replace(early, valid_until=lock.requested_at + timedelta(seconds=half))
             # Healthy: the warm route is due. Whether it exists is the route creation's own check
             # (ALB refuses a second rule at the priority), so the rules are not read here either.
-            health = self.router.target_health()
+            # A task still being registered does not count yet: the warm route must not open before
+            # API Gateway can discover it (it would keep an empty answer for its cache time).
+            health, _ = self._target_health(now)
             return self._snapshot(now, waking, health, Routing.WAKER, stored, None, wake_pending)
         elif max_age > 0 and self._just_warm(lock, now):
             # The warm route was created moments ago (its creator wrote healthy_at): every page
@@ -214,13 +291,17 @@ class Warmkeeper:
             if service.desired == 0:
                 return self._snapshot(now, service, no_target, Routing.WAKER, stored, None, wake_pending)
         service = service or self.ecs.describe()
-        health = self.router.target_health()
+        health, pending = self._target_health(now, fresh=live_targets_only or max_age <= 0)
         if live_targets_only and health.healthy:
             # A task told to stop (a Spot interruption) stays healthy in the target group until it
             # is deregistered: only targets of tasks ECS still wants running count.
             live = sum(1 for task in self.ecs.tasks(health.healthy_ips) if task.health == "healthy")
             health = replace(health, healthy=min(health.healthy, live))
         routing = self.router.routing()
+        if pending and routing is Routing.SERVICE:
+            # Warm, and a ready task's registration is on its way (a rolling deploy: the old task's
+            # instance is gone): keep the warm routes; the instance shows within seconds.
+            health = replace(health, healthy=health.healthy + pending)
         last_activity = None
         # RequestCount only matters to the sleep guards: skip the read when nothing can sleep.
         if service.desired > 0 and not wake_pending and may_sleep and self.policy.scale_to_zero:
@@ -395,6 +476,8 @@ class Warmkeeper:
                 done.append(self._record_first_healthy(snapshot, publish=created))
         if trigger == "reconcile":
             done.extend(self._reconcile_front_door(snapshot, decision))
+        if trigger in ("reconcile", "task-state") and Action.SCALE_TO_ZERO not in decision.actions:
+            done.extend(self._write_tidy(snapshot))
         if self.snapshots is not None:
             if decision.actions == (Action.ROUTE_TO_SERVICE,) and snapshot.observation.healthy > 0:
                 # Routed to a healthy target (by this step or a concurrent one): that is the world
@@ -433,6 +516,13 @@ class Warmkeeper:
         if publish and not lock.adopted:
             self.metrics.put(MetricName.COLD_START_SECONDS, seconds, unit=MetricName.COLD_START_SECONDS.unit)
         return f"first healthy target {seconds:.1f} s after the wake"
+
+    def _write_tidy(self, snapshot: Snapshot) -> list[str]:
+        try:
+            return self._tidy_registrations(snapshot)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("bookkeeping not written", extra={"what": "cloud map instances", "error": str(exc)})
+            return []
 
     def _write_best_effort(self, write: Callable[[], None], what: str) -> bool:
         """Bookkeeping that must never fail the request being answered: False when not written."""
@@ -661,6 +751,7 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
         ecs=EcsService(clients.ecs, settings.cluster, settings.service),
         router=router,
         front_door=door,
+        readiness=_readiness(settings, clients),
         store=StateStore(clients.ssm, settings.parameter_prefix),
         metrics=Metrics(
             clients.cloudwatch,
@@ -708,6 +799,22 @@ def _api_routes_router(settings: Settings, clients: AwsClients) -> _Router:
     return http_api, http_api, (settings.api_id, settings.api_stage)
 
 
+def _readiness(settings: Settings, clients: AwsClients) -> ReadinessPort | None:
+    """Behind Cloud Map (the stack passes its service id): readiness by the container's health."""
+    if front_door(settings.front_door).route_switch is not RouteSwitch.API_ROUTES:
+        return None
+    if not settings.cloud_map_service_id:
+        return None
+    return CloudMapReadiness(
+        clients.servicediscovery,
+        clients.ecs,
+        cluster=settings.cluster,
+        cloud_map_service_id=settings.cloud_map_service_id,
+        cloud_map_namespace=settings.cloud_map_namespace or "",
+        cloud_map_service_name=settings.cloud_map_service_name or "",
+    )
+
+
 _ROUTERS: dict[RouteSwitch, Callable[[Settings, AwsClients], _Router]] = {
     RouteSwitch.LISTENER_RULE: _listener_rule_router,
     RouteSwitch.API_ROUTES: _api_routes_router,
@@ -740,6 +847,16 @@ class _EngineActuators:
     def scale_to_zero(self) -> str:
         engine = self._engine
         engine.ecs.set_desired(0)
+        if engine.readiness is not None:
+            # The waker's own Cloud Map instances go with the tasks (ECS removes its own); one left
+            # behind is removed by the next reconcile.
+            readiness = engine.readiness
+
+            def forget() -> None:
+                readiness.deregister_own(frozenset())
+
+            engine._write_best_effort(forget, "cloud map instances")
+            engine._ready_ips = frozenset()
         # The lock goes last: while it exists, no concurrent request can start a wake that this
         # sleep would then cancel.
         engine.store.clear_wake_lock()

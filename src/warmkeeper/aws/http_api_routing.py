@@ -33,6 +33,7 @@ from warmkeeper.core.errors import WarmkeeperError
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewayv2.client import ApiGatewayV2Client
+    from mypy_boto3_ecs.client import ECSClient
     from mypy_boto3_servicediscovery.client import ServiceDiscoveryClient
 
 # The routes the waker creates while warm: the contract's default (the stack writes the same keys
@@ -49,6 +50,12 @@ INSTANCE_PORT = "AWS_INSTANCE_PORT"
 CONFLICT_ATTEMPTS = 3
 # DiscoverInstances returns at most this many instances per call (its MaxResults).
 DISCOVER_MAX_RESULTS = 1000
+
+
+# The prefix of the Cloud Map instances the waker registers itself (beside ECS's, which are named by
+# task id): see CloudMapReadiness.
+OWN_INSTANCE_PREFIX = "wk-"
+INIT_HEALTH_STATUS = "AWS_INIT_HEALTH_STATUS"
 
 
 class HttpApiRoutingError(WarmkeeperError, RuntimeError):
@@ -264,3 +271,128 @@ class HttpApiRouting:
             problems=tuple(problems),
             link_inactive=state == VPC_LINK_INACTIVE,
         )
+
+
+@dataclass(frozen=True)
+class CloudMapInstance:
+    instance_id: str
+    ip: str
+    port: str
+    healthy: bool
+    own: bool  # registered by the waker (OWN_INSTANCE_PREFIX), not by ECS
+
+
+class CloudMapReadiness:
+    """Whether a task is ready for API Gateway, without waiting for Cloud Map's custom health.
+
+    ECS registers a task in Cloud Map in ACTIVATING, before its containers answer, with a first
+    health status AWS does not document, and reports the container's health as the instance's
+    custom health status, which Cloud Map applies about 30 s after the report (FailureThreshold is
+    deprecated, always 1). So Cloud Map alone can say a task is ready before it listens, or 30 s
+    after it does. The waker therefore asks ECS (DescribeTasks of the instances ECS registered: the
+    instance id is the task id) whether the task's container is healthy, and when it is and Cloud
+    Map does not show it yet, registers an instance of its own for the same address with
+    ``AWS_INIT_HEALTH_STATUS=HEALTHY`` (RegisterInstance applies an initial status at once; the 30 s
+    apply to UpdateInstanceCustomHealthStatus). Its own instances go when their task is no longer
+    running and healthy, and all of them at a sleep.
+    """
+
+    def __init__(
+        self,
+        servicediscovery: ServiceDiscoveryClient,
+        ecs: ECSClient,
+        *,
+        cluster: str,
+        cloud_map_service_id: str,
+        cloud_map_namespace: str,
+        cloud_map_service_name: str,
+    ) -> None:
+        self._discovery = servicediscovery
+        self._ecs = ecs
+        self.cluster = cluster
+        self.service_id = cloud_map_service_id
+        self.namespace = cloud_map_namespace
+        self.service_name = cloud_map_service_name
+
+    def instances(self) -> list[CloudMapInstance]:
+        """Every instance of the service, healthy or not (one DiscoverInstances call)."""
+        response = self._discovery.discover_instances(
+            NamespaceName=self.namespace,
+            ServiceName=self.service_name,
+            HealthStatus="ALL",
+            MaxResults=DISCOVER_MAX_RESULTS,
+        )
+        found = []
+        for instance in response.get("Instances", []):
+            attributes = instance.get("Attributes") or {}
+            ip = str(attributes.get(INSTANCE_IPV4, ""))
+            if not ip:
+                continue
+            instance_id = str(instance.get("InstanceId", ""))
+            found.append(
+                CloudMapInstance(
+                    instance_id=instance_id,
+                    ip=ip,
+                    port=str(attributes.get(INSTANCE_PORT, "")),
+                    healthy=instance.get("HealthStatus") == "HEALTHY",
+                    own=instance_id.startswith(OWN_INSTANCE_PREFIX),
+                )
+            )
+        return found
+
+    def container_healthy(self, task_ids: list[str]) -> frozenset[str]:
+        """The addresses of those tasks that ECS runs, wants running, and finds healthy."""
+        if not task_ids:
+            return frozenset()
+        ips: set[str] = set()
+        for start in range(0, len(task_ids), 100):
+            described = self._ecs.describe_tasks(cluster=self.cluster, tasks=task_ids[start : start + 100])
+            for task in described.get("tasks", []):
+                if (
+                    task.get("lastStatus") != "RUNNING"
+                    or task.get("desiredStatus") != "RUNNING"
+                    or task.get("healthStatus") != "HEALTHY"
+                ):
+                    continue
+                ips.update(
+                    str(detail.get("value", ""))
+                    for attachment in task.get("attachments", [])
+                    for detail in attachment.get("details", [])
+                    if detail.get("name") == "privateIPv4Address" and detail.get("value")
+                )
+        return frozenset(ips)
+
+    def register(self, task_id: str, ip: str, port: str) -> bool:
+        """Register the waker's own instance for a ready task, healthy at once; False when another
+        caller's registration of it is still in progress."""
+        attributes = {INSTANCE_IPV4: ip, INIT_HEALTH_STATUS: "HEALTHY"}
+        if port:
+            attributes[INSTANCE_PORT] = port
+        try:
+            self._discovery.register_instance(
+                ServiceId=self.service_id,
+                InstanceId=f"{OWN_INSTANCE_PREFIX}{task_id}",
+                Attributes=attributes,
+            )
+        except ClientError as exc:
+            if _error_code(exc) == "DuplicateRequest":
+                return False
+            raise
+        return True
+
+    def deregister_own(self, keep_ips: frozenset[str]) -> int:
+        """Deregister the waker's own instances whose address is not in ``keep_ips``."""
+        gone = 0
+        for instance in self.instances():
+            if not instance.own or instance.ip in keep_ips:
+                continue
+            try:
+                self._discovery.deregister_instance(
+                    ServiceId=self.service_id, InstanceId=instance.instance_id
+                )
+            except ClientError as exc:
+                if _error_code(exc) not in ("InstanceNotFound", "DuplicateRequest"):
+                    raise
+                continue
+            gone += 1
+        return gone
