@@ -28,7 +28,7 @@ from botocore.model import OperationModel, ServiceModel
 from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
 from botocore.validate import ParamValidator
 
-from warmkeeper.aws.clients import BOTO_CONFIG, AwsClients
+from warmkeeper.aws.clients import BOTO_CONFIG, AwsClients, CallDeadline, CallDeadlineError
 from warmkeeper_sim.figures import BUCKETS, bucket_of, figure
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ class ApiLedger:
     throttled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     given_up: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    cut_by_deadline: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def count(self, operation: str) -> int:
         return sum(self.calls[operation].values()) if operation in self.calls else 0
@@ -202,10 +203,11 @@ class Account(Protocol):
 class SimClient:
     """A boto3-like client of one service: ``client.describe_services(...)`` and so on."""
 
-    def __init__(self, service: str, world: Account, quota: RetryQuota) -> None:
+    def __init__(self, service: str, world: Account, quota: RetryQuota, deadline: CallDeadline) -> None:
         self.service = service
         self._world = world
         self._quota = quota
+        self._deadline = deadline
         self._backend = world.backend(service)
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
@@ -231,7 +233,8 @@ class SimClient:
         check_request(self.service, operation, kwargs)
         kernel = self._world.kernel
         ledger = self._world.ledger
-        max_attempts = int((getattr(BOTO_CONFIG, "retries", None) or {}).get("max_attempts", 5))
+        # botocore's max_attempts counts the retries: the first attempt comes on top.
+        total_attempts = int((getattr(BOTO_CONFIG, "retries", None) or {}).get("max_attempts", 5)) + 1
         attempt = 0
         while True:
             attempt += 1
@@ -248,7 +251,15 @@ class SimClient:
                 kernel.sleep(latency / 2)
                 code = str(exc.response.get("Error", {}).get("Code", ""))
                 ledger.errors[operation][code] += 1
-                retry = code in RETRYABLE_CODES and attempt < max_attempts and self._quota.acquire(5)
+                retryable = code in RETRYABLE_CODES and attempt < total_attempts
+                if retryable:
+                    try:
+                        # The caller's deadline (a held request) refuses a retry that may not fit.
+                        self._deadline.check_retry(operation, attempt)
+                    except CallDeadlineError:
+                        ledger.cut_by_deadline[operation] += 1
+                        raise
+                retry = retryable and self._quota.acquire(5)
                 if not retry:
                     if code in RETRYABLE_CODES:
                         ledger.given_up[operation] += 1
@@ -293,6 +304,7 @@ class SimClients(AwsClients):
         self._made: dict[str, Any] = {}
         self._world = world
         self._quota = RetryQuota()
+        self.deadline = CallDeadline(clock=lambda: world.kernel.now)
 
     @property
     def region(self) -> str | None:
@@ -300,7 +312,7 @@ class SimClients(AwsClients):
 
     def client(self, service: str) -> Any:
         if service not in self._made:
-            self._made[service] = SimClient(service, self._world, self._quota)
+            self._made[service] = SimClient(service, self._world, self._quota, self.deadline)
         return self._made[service]
 
 

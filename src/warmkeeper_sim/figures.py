@@ -317,7 +317,11 @@ FIGURES: dict[str, Figure] = {
     ),
     # --- botocore (the real client's retry mode, BOTO_CONFIG) -------------------------------------------
     "botocore.max_attempts": Figure(
-        5, None, "attempts", "src/warmkeeper/aws/clients.py BOTO_CONFIG (standard mode)"
+        6,
+        None,
+        "attempts",
+        "src/warmkeeper/aws/clients.py BOTO_CONFIG (standard mode): max_attempts 5 counts the retries "
+        "(botocore Config reference), six attempts in all",
     ),
     "botocore.max_backoff": Figure(
         20, None, "s", "botocore.retries.standard.ExponentialBackoff: rand(0,1) * min(2**attempt, 20)"

@@ -31,6 +31,8 @@ class Instance:
     health: str = "UNHEALTHY"
     port: int = ENTRY_PORT
     pending_health: str | None = None  # a custom health status reported, not applied yet
+    healthy_at: float | None = None  # when Cloud Map last made it HEALTHY
+    reported_at: float | None = None  # when ECS last reported it healthy
 
 
 class CloudMap:
@@ -54,6 +56,8 @@ class CloudMap:
     def _set_health(self, instance: Instance, health: str) -> None:
         before = self.healthy_count()
         instance.health = health
+        if health == "HEALTHY":
+            instance.healthy_at = self.world.kernel.now
         if before == 0 and self.healthy_count() > 0:
             self.healthy_since.append(self.world.kernel.now)
 
@@ -74,6 +78,7 @@ class CloudMap:
         if instance is None or instance.health == "HEALTHY" or instance.pending_health == "HEALTHY":
             return
         instance.pending_health = "HEALTHY"
+        instance.reported_at = self.world.kernel.now
         kernel = self.world.kernel
 
         def update() -> None:

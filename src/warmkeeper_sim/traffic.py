@@ -4,7 +4,8 @@ door (the ALB or the HTTP API).
 
 A request **failed** when its answer is none of: the app's 200, the waiting page, a 307 back to the
 same URL, a 503 with Retry-After, or (for the waiting page's status poll) the status document.
-Answers the load balancer makes itself (502, a 503 without Retry-After) are always failures.
+Answers the front door makes itself (ALB's 502 and 503, API Gateway's 429 and 5xx, its timeout) and
+the waker's catch-all 503 (an error inside the waker, Retry-After or not) are always failures.
 """
 
 from __future__ import annotations
@@ -51,16 +52,19 @@ class Traffic:
         label = f"{kind} {response.status} {response.source}"
         if "retry-after" in response.headers:
             label += " retry-after"
-        if (
+        catch_all = (
             response.source == "waker"
             and response.status == 503
             and "could not check the service" in response.body
-        ):
+        )
+        if catch_all:
             self.catch_all += 1
+            label += " catch-all"
         self.answers[label] += 1
         if response.source in ("alb", "apigw"):
             self.front_door_own += 1
-        if not acceptable(kind, response):
+        # The waker's catch-all (an error inside it) is a failure even with its Retry-After.
+        if catch_all or not acceptable(kind, response):
             self.failed += 1
             self.failures[label] += 1
             if kind == "navigation":

@@ -678,3 +678,44 @@ def test_http_api_settings_round_trip_and_name_what_is_missing(api: ApiWorld) ->
             policy=POLICY,
             cloud_map_names=("n", "s"),
         )
+
+
+def test_a_concurrent_modification_conflict_is_retried_not_taken_for_the_route(api: ApiWorld) -> None:
+    """API Gateway answers ConflictException both for a route key that exists and for a concurrent
+    modification of the API: the second is tried again, never read as "the route is there"."""
+    from botocore.awsrequest import AWSResponse
+
+    from warmkeeper.aws.http_api_routing import HttpApiRouting
+
+    refused: list[str] = []
+
+    def conflict_once(**_: Any) -> Any:
+        if refused:
+            return None
+        refused.append("CreateRoute")
+        error = {
+            "Error": {
+                "Code": "ConflictException",
+                "Message": "Unable to complete operation due to concurrent modification. Try again later.",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 409},
+        }
+        return AWSResponse("https://apigateway", 409, {}, None), error
+
+    api.hook(api.clients.apigatewayv2, "before-call.apigatewayv2.CreateRoute", conflict_once)
+    pauses: list[float] = []
+    routing = HttpApiRouting(
+        api.clients.apigatewayv2,
+        api.clients.servicediscovery,
+        api_id=api.api_id,
+        service_integration_id=api.service_integration_id,
+        warm_route_keys=WARM_ROUTE_KEYS,
+        vpc_link_id=api.vpc_link_id,
+        cloud_map_namespace=NAMESPACE,
+        cloud_map_service_name="app",
+        pause=pauses.append,
+    )
+    assert routing.route_to_service() is True
+    assert refused == ["CreateRoute"] and pauses  # refused once, paused, created on the next try
+    service = f"integrations/{api.service_integration_id}"
+    assert api.warm_targets() == dict.fromkeys(WARM_ROUTE_KEYS, service)

@@ -27,7 +27,7 @@ def test_throttling_is_retried_then_raised_as_botocore_does() -> None:
     error = in_process(world, call)
     assert isinstance(error, ClientError)
     assert error.response["Error"]["Code"] == "ThrottlingException"
-    assert world.ledger.count("DescribeServices") == 5  # max_attempts of BOTO_CONFIG
+    assert world.ledger.count("DescribeServices") == 6  # BOTO_CONFIG's max_attempts retries, plus the first
     assert world.ledger.given_up["DescribeServices"] == 1
 
 

@@ -43,11 +43,6 @@ def test_herd_behind_the_http_api_wakes_with_exactly_one_update_service(herd_run
     assert herd_run.world.ecs.update_service_calls == [(herd_run.world.ecs.update_service_calls[0][0], 1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="per-route stage throttling (the config's 50 requests/s, burst 100): the waiting pages' status "
-    "polls of a herd exceed the /_warmkeeper route's bucket and get API Gateway's 429",
-)
 def test_herd_behind_the_http_api_has_no_failed_request_and_every_client_gets_the_app(herd_run: Run) -> None:
     assert herd_run.traffic.failed == 0, dict(herd_run.traffic.failures)
     assert herd_run.traffic.gave_up == 0
@@ -55,11 +50,6 @@ def test_herd_behind_the_http_api_has_no_failed_request_and_every_client_gets_th
     assert herd_run.traffic.answers["api 200 app"] > 0  # through the warm routes, not the waker
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with Cloud Map's 30 s the herd polls for half a minute longer: SSM GetParameters is throttled "
-    "(retried, not given up)",
-)
 def test_herd_behind_the_http_api_stays_within_every_api_quota(herd_run: Run) -> None:
     assert dict(herd_run.world.ledger.throttled) == {}
     per_second = herd_run.world.ledger.max_per_bucket_second()
@@ -84,12 +74,6 @@ def test_warm_routes_are_created_only_after_a_healthy_cloud_map_instance(herd_ru
 # --- a rolling deploy: API Gateway's discovery cache and the drain window ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Cloud Map's 30 s: ECS stops the old task (deregistered at once) when the new one's container "
-    "is healthy, and Cloud Map shows the new one healthy 30 s later; API Gateway's discovery finds no "
-    "instance in between and answers 503",
-)
 def test_rolling_deploy_with_the_drain_window_has_no_503_of_the_http_api(
     deploy_with_drain: DeployResult,
 ) -> None:
@@ -152,4 +136,8 @@ def test_spot_interruption_behind_the_http_api_without_a_drain_window_gets_its_5
     until the warm routes are gone (seed 1: 9 requests; seeds 1-5: 9-15)."""
     spot = spot_interruption(config=http_api_config(drain_seconds=0))
     assert spot.run.world.notes["apigw_503_stopped_instance"] > 0
-    assert spot.answered_by_front_door == spot.run.world.notes["apigw_503_stopped_instance"]
+    # Every answer of its own is a 503 for a stopped task or for none left in its discovery.
+    notes = spot.run.world.notes
+    assert spot.answered_by_front_door == notes["apigw_503_stopped_instance"] + notes.get(
+        "apigw_503_no_instance", 0
+    )

@@ -64,10 +64,12 @@ def test_cloud_map_applies_an_ecs_health_report_about_30_seconds_later() -> None
 
     run = herd(3, config=http_api_config(SimConfig(initial_health="unhealthy")), until=150.0)
     task = run.world.ecs.tasks[0]
-    assert task.health_status == "HEALTHY"
-    running = next(when for when, ip, status in run.world.task_events if ip == task.ip)
-    # Running, then the container's first passing check (one interval at least), then Cloud Map's 30 s.
-    assert run.world.cloud_map.healthy_since and run.world.cloud_map.healthy_since[0] - running >= 35.0
+    instance = run.world.cloud_map.instances[task.arn.rsplit("/", 1)[-1]]  # ECS's own instance
+    assert instance.reported_at is not None and instance.healthy_at is not None
+    assert instance.healthy_at - instance.reported_at >= 30.0
+    # The waker's own instance of the task was healthy long before (RegisterInstance's initial status).
+    own = run.world.cloud_map.instances[f"wk-{task.arn.rsplit('/', 1)[-1]}"]
+    assert own.healthy_at is not None and own.healthy_at < instance.healthy_at - 20.0
 
 
 def test_vpc_link_inactive_after_60_idle_days_fails_requests_until_reprovisioned() -> None:

@@ -39,6 +39,7 @@ from warmkeeper.aws.adapters import (
     WakeLock,
     utc_now,
 )
+from warmkeeper.aws.clients import CallDeadline, CallDeadlineError
 from warmkeeper.aws.http_api_routing import CloudMapReadiness, FrontDoorCheck, HttpApiRouting
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.logs import log
@@ -59,6 +60,7 @@ from warmkeeper.aws.snapshots import (
     Snapshot,
     SnapshotCache,
 )
+from warmkeeper.aws_limits import HTTP_API_INTEGRATION_TIMEOUT_SECONDS
 from warmkeeper.core import (
     Action,
     Decision,
@@ -117,6 +119,9 @@ REGISTER_RETRY_SECONDS = 10.0
 # How long a reconcile waits for its own new registration to be discoverable before it removes the
 # instance of a task that is going (so that API Gateway's discovery never finds neither).
 REGISTRATION_WAIT_SECONDS = 8.0
+# The AWS calls of a request's answer end this long before the front door's (or the invocation's)
+# end: the answer's way back through the front door.
+ANSWER_MARGIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,7 @@ class Warmkeeper:
         secret: SecretPort,
         front_door: FrontDoorPort | None = None,
         readiness: ReadinessPort | None = None,
+        deadline: CallDeadline | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         snapshots: SnapshotCache | None = None,
@@ -158,6 +164,9 @@ class Warmkeeper:
         self.snapshots = snapshots
         # Behind Cloud Map: readiness by the container's health, and the waker's own registrations.
         self.readiness = readiness
+        # The clients' deadline: set while a request is answered, so that botocore's retries never
+        # carry it past the front door's timeout.
+        self.deadline = deadline
         self._ready_ips: frozenset[str] = frozenset()  # addresses ECS found healthy (this environment)
         self._asked_ecs_at: datetime | None = None
         self._registered_at: dict[str, datetime] = {}
@@ -631,8 +640,18 @@ class Warmkeeper:
         if kind is RequestKind.UNKNOWN_ENDPOINT:
             return not_found(request.path)
         # The twin's waker answers through the same plan: see core/hold.py.
-        hold = _RequestHold(self, remaining_seconds)
-        return answer_cold_request(request, kind, self.policy, app_name=self.settings.app, port=hold)
+        hold = _RequestHold(self, remaining_seconds, self._door_timeout())
+        try:
+            return answer_cold_request(request, kind, self.policy, app_name=self.settings.app, port=hold)
+        finally:
+            if self.deadline is not None:
+                self.deadline.set(None)
+
+    def _door_timeout(self) -> float | None:
+        """How long the front door waits for the waker's answer (None: as long as the invocation)."""
+        if front_door(self.settings.front_door).route_switch is RouteSwitch.API_ROUTES:
+            return float(HTTP_API_INTEGRATION_TIMEOUT_SECONDS)
+        return None
 
     def cold_view(self, snapshot: Snapshot, decision: Decision) -> ColdView:
         """What a request sees in this snapshot and decision (see :func:`warmkeeper.core.hold.cold_view`):
@@ -745,13 +764,16 @@ class Warmkeeper:
 def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:
     """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way
     (the Lambda passes ``snapshots=shared_snapshots(settings)``)."""
-    router, door, api = _ROUTERS[front_door(settings.front_door).route_switch](settings, clients)
+    router, door, api = _ROUTERS[front_door(settings.front_door).route_switch](
+        settings, clients, engine_options.get("sleep", time.sleep)
+    )
     return Warmkeeper(
         settings,
         ecs=EcsService(clients.ecs, settings.cluster, settings.service),
         router=router,
         front_door=door,
         readiness=_readiness(settings, clients),
+        deadline=clients.deadline,
         store=StateStore(clients.ssm, settings.parameter_prefix),
         metrics=Metrics(
             clients.cloudwatch,
@@ -773,7 +795,7 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
 _Router = tuple[RoutingPort, FrontDoorPort | None, tuple[str, str] | None]
 
 
-def _listener_rule_router(settings: Settings, clients: AwsClients) -> _Router:
+def _listener_rule_router(settings: Settings, clients: AwsClients, _: Callable[[float], None]) -> _Router:
     assert settings.listener_arn and settings.service_target_group_arn
     router = LoadBalancerRouting(
         clients.elbv2,
@@ -784,7 +806,7 @@ def _listener_rule_router(settings: Settings, clients: AwsClients) -> _Router:
     return router, None, None
 
 
-def _api_routes_router(settings: Settings, clients: AwsClients) -> _Router:
+def _api_routes_router(settings: Settings, clients: AwsClients, pause: Callable[[float], None]) -> _Router:
     assert settings.api_id and settings.api_stage  # Settings checks them for this front door
     http_api = HttpApiRouting(
         clients.apigatewayv2,
@@ -795,6 +817,7 @@ def _api_routes_router(settings: Settings, clients: AwsClients) -> _Router:
         vpc_link_id=settings.vpc_link_id or "",
         cloud_map_namespace=settings.cloud_map_namespace or "",
         cloud_map_service_name=settings.cloud_map_service_name or "",
+        pause=pause,
     )
     return http_api, http_api, (settings.api_id, settings.api_stage)
 
@@ -815,7 +838,7 @@ def _readiness(settings: Settings, clients: AwsClients) -> ReadinessPort | None:
     )
 
 
-_ROUTERS: dict[RouteSwitch, Callable[[Settings, AwsClients], _Router]] = {
+_ROUTERS: dict[RouteSwitch, Callable[[Settings, AwsClients, Callable[[float], None]], _Router]] = {
     RouteSwitch.LISTENER_RULE: _listener_rule_router,
     RouteSwitch.API_ROUTES: _api_routes_router,
 }
@@ -867,11 +890,23 @@ class _EngineActuators:
 class _RequestHold:
     """The engine's side of the shared hold (:class:`warmkeeper.core.hold.HoldPort`) for one request:
     each look is a step of the engine (which wakes, and creates the warm route when a target is
-    healthy), the pause is the engine's sleep, and the end is the Lambda invocation's."""
+    healthy), the pause is the engine's sleep, and the end is the first of the Lambda invocation's
+    and the front door's (the HTTP API's 30 s): the clients' deadline is set to it, so that a
+    throttled call's retries cannot carry the answer past it (the request is then answered 503 with
+    Retry-After at once)."""
 
-    def __init__(self, engine: Warmkeeper, remaining_seconds: Callable[[], float] | None) -> None:
+    def __init__(
+        self, engine: Warmkeeper, remaining_seconds: Callable[[], float] | None, door_timeout: float | None
+    ) -> None:
         self._engine = engine
         self._remaining = remaining_seconds
+        self._door_timeout = door_timeout
+        self._started = engine.clock()
+        self._cut = False
+        self._last: ColdView | None = None
+        available = self.remaining_seconds()
+        if engine.deadline is not None and available is not None:
+            engine.deadline.set(max(0.0, available - ANSWER_MARGIN_SECONDS))
 
     def observe_first(self, wake: bool) -> ColdView:
         engine = self._engine
@@ -879,10 +914,18 @@ class _RequestHold:
             # An ignored client: a look at the shared snapshot, nothing applied.
             snapshot = engine.observe(max_age=REQUEST_SNAPSHOT_SECONDS, may_sleep=False)
             return engine.cold_view(snapshot, decide(snapshot.observation, engine.policy, snapshot.now))
-        return self._view(engine.step("request", wake_pending=True, max_age=REQUEST_SNAPSHOT_SECONDS))
+        self._last = self._view(engine.step("request", wake_pending=True, max_age=REQUEST_SNAPSHOT_SECONDS))
+        return self._last
 
     def observe_after(self, waited: float) -> ColdView:
-        return self._view(self._engine.step("hold", wake_pending=True, max_age=waited))
+        try:
+            self._last = self._view(self._engine.step("hold", wake_pending=True, max_age=waited))
+        except CallDeadlineError:
+            # A retry could not fit before the front door gives up: answer now with what was seen.
+            self._cut = True
+            assert self._last is not None
+            return replace(self._last, ready=False)
+        return self._last
 
     def _view(self, result: StepResult) -> ColdView:
         # What the step applied (a scale-up, the warm route) is the world now.
@@ -895,7 +938,13 @@ class _RequestHold:
         return seconds
 
     def remaining_seconds(self) -> float | None:
-        return self._remaining() if self._remaining is not None else None
+        if self._cut:
+            return 0.0
+        ends = [self._remaining()] if self._remaining is not None else []
+        if self._door_timeout is not None:
+            elapsed = (self._engine.clock() - self._started).total_seconds()
+            ends.append(self._door_timeout - elapsed)
+        return min(ends) if ends else None
 
     def started_holding(self) -> None:
         self._engine.metrics.put(MetricName.HELD_REQUESTS, 1)

@@ -21,7 +21,8 @@ carried no traffic for 60 days INACTIVE, and requests through it fail until it i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,8 @@ INSTANCE_PORT = "AWS_INSTANCE_PORT"
 # How many times a warm route creation meets a concurrent modification before giving up (the next
 # request or reconcile tries again).
 CONFLICT_ATTEMPTS = 3
+# The pause before trying again, times the attempt (API Gateway says "try again later", no figure).
+CONFLICT_PAUSE_SECONDS = 0.5
 # DiscoverInstances returns at most this many instances per call (its MaxResults).
 DISCOVER_MAX_RESULTS = 1000
 
@@ -96,6 +99,7 @@ class HttpApiRouting:
         vpc_link_id: str,
         cloud_map_namespace: str,
         cloud_map_service_name: str,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         if not warm_route_keys:
             raise HttpApiRoutingError("no warm route keys: WK_WARM_ROUTE_KEYS names at least one")
@@ -108,6 +112,25 @@ class HttpApiRouting:
         self.vpc_link_id = vpc_link_id
         self.namespace = cloud_map_namespace
         self.service_name = cloud_map_service_name
+        self._pause = pause
+
+    def _concurrent(self, exc: ClientError) -> bool:
+        """API Gateway's ConflictException for a concurrent modification of the API (its other
+        meaning, a route key that exists, says nothing of the kind)."""
+        message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+        return _error_code(exc) == "ConflictException" and "concurrent" in message
+
+    def _retrying(self, call: Callable[..., object], **params: Any) -> None:
+        """A route change, tried again after a concurrent modification of the API."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                call(**params)
+            except ClientError as exc:
+                if not self._concurrent(exc) or attempt == CONFLICT_ATTEMPTS:
+                    raise
+                self._pause(CONFLICT_PAUSE_SECONDS * attempt)
+                continue
+            return
 
     # --- healthy targets: Cloud Map, as API Gateway discovers them ---------------------------------
 
@@ -185,7 +208,9 @@ class HttpApiRouting:
                 else:
                     raced = True
             elif route.target != self.target:
-                self._apigw.update_route(ApiId=self.api_id, RouteId=route.route_id, Target=self.target)
+                self._retrying(
+                    self._apigw.update_route, ApiId=self.api_id, RouteId=route.route_id, Target=self.target
+                )
                 changed = changed or not raced
         return changed
 
@@ -194,7 +219,7 @@ class HttpApiRouting:
         ConflictException both for a route key that exists and for a concurrent modification of the
         API ("try again later"): the routes are read again to tell which, and a concurrent
         modification is retried, never taken for the route."""
-        for _ in range(CONFLICT_ATTEMPTS):
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
                 self._apigw.create_route(ApiId=self.api_id, RouteKey=key, Target=self.target)
             except ClientError as exc:
@@ -202,6 +227,7 @@ class HttpApiRouting:
                     raise
                 if key in self.warm_routes():
                     return False
+                self._pause(CONFLICT_PAUSE_SECONDS * attempt)
                 continue
             return True
         raise HttpApiRoutingError(
@@ -215,7 +241,7 @@ class HttpApiRouting:
         deleted = False
         for route in self.warm_routes().values():
             try:
-                self._apigw.delete_route(ApiId=self.api_id, RouteId=route.route_id)
+                self._retrying(self._apigw.delete_route, ApiId=self.api_id, RouteId=route.route_id)
             except ClientError as exc:
                 if _error_code(exc) != "NotFoundException":
                     raise
