@@ -94,6 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         help="the ALB listener (default) or the HTTP API with Cloud Map and its run-time warm routes",
     )
     parser.add_argument(
+        "--api-rate-limit",
+        type=positive,
+        default=None,
+        help="the HTTP API stage's throttle per route, requests/s (default: the example config's)",
+    )
+    parser.add_argument(
+        "--api-burst-limit",
+        type=positive,
+        default=None,
+        help="the HTTP API stage's burst per route (default: the example config's)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object (the default prints it indented)"
     )
     args = parser.parse_args(argv)
@@ -108,6 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency is not None:
         config.account_concurrency = args.concurrency
     config.reserved_concurrency = args.reserved
+    if args.api_rate_limit is not None:
+        config.api_rate_limit = args.api_rate_limit
+    if args.api_burst_limit is not None:
+        config.api_burst_limit = args.api_burst_limit
+    if config.api_burst_limit < config.api_rate_limit:
+        parser.error(
+            "--api-burst-limit: must be at least the rate limit (API Gateway refuses a smaller burst)"
+        )
     started = time.perf_counter()
     result: dict[str, Any]
     if args.scenario is None:
