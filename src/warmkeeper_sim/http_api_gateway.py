@@ -213,6 +213,8 @@ class HttpApi:
     def _route_for(self, path: str) -> ApiRoute | None:
         """HTTP API route selection: the most specific match, `$default` when none matches."""
         by_key = {r.route_key: r for r in self.effective_routes()}
+        if f"ANY {path}" in by_key:  # an exact route key is more specific than any {proxy+}
+            return by_key[f"ANY {path}"]
         if path.startswith("/_warmkeeper/") and "ANY /_warmkeeper/{proxy+}" in by_key:
             return by_key["ANY /_warmkeeper/{proxy+}"]
         if path == "/" and "ANY /" in by_key:

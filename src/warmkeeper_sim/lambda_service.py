@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.engine import Warmkeeper, build_engine
+from warmkeeper.aws.http_api_routing import LINK_PROBE_PATH
 from warmkeeper.aws.snapshots import SnapshotCache
 from warmkeeper_sim.control_plane import SimClients, TokenBucket
 from warmkeeper_sim.figures import figure
@@ -52,7 +53,13 @@ class ExecutionEnvironment:
             clock=world.kernel.datetime,
             sleep=world.kernel.sleep,
             snapshots=SnapshotCache(random.Random(world.kernel.random.random())),
+            # The engine's request through the API's own URL (the VPC link's probe route).
+            link_probe=lambda: _probe(world),
         )
+
+
+def _probe(world: World) -> None:
+    world.http_api.handle("GET", LINK_PROBE_PATH, {"user-agent": "warmkeeper-vpc-link-probe"})
 
 
 class LambdaFunction:

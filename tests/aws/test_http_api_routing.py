@@ -73,6 +73,7 @@ class ApiWorld:
     logs: list[str] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # the mutating calls, in order
+    probes: list[str] = field(default_factory=list)  # the engine's requests through the VPC link
     link_status: str = "AVAILABLE"
     # ECS's view of the tasks behind the Cloud Map instances: task id -> (IP, container healthy).
     containers: dict[str, tuple[str, bool]] = field(default_factory=dict)
@@ -81,7 +82,12 @@ class ApiWorld:
     _instances: int = 0
 
     def engine(self) -> Warmkeeper:
-        return build_engine(self.settings, self.clients, sleep=self.sleeps.append)
+        return build_engine(
+            self.settings,
+            self.clients,
+            sleep=self.sleeps.append,
+            link_probe=lambda: self.probes.append("probe"),
+        )
 
     def hook(self, client: Any, event: str, handler: Any) -> None:
         client.meta.events.register(event, handler)
@@ -167,6 +173,7 @@ class ApiWorld:
         CAPTURE.target = self.logs
         self.sleeps.clear()
         self.calls.clear()
+        self.probes.clear()
         self.link_status = "AVAILABLE"
         self.containers.clear()
         for client, operations in (
@@ -719,3 +726,29 @@ def test_a_concurrent_modification_conflict_is_retried_not_taken_for_the_route(a
     assert refused == ["CreateRoute"] and pauses  # refused once, paused, created on the next try
     service = f"integrations/{api.service_integration_id}"
     assert api.warm_targets() == dict.fromkeys(WARM_ROUTE_KEYS, service)
+
+
+def test_a_wake_through_an_inactive_vpc_link_holds_the_warm_routes_back_and_says_why(api: ApiWorld) -> None:
+    """A VPC link unused for 60 days is INACTIVE: requests through it fail until API Gateway has
+    reprovisioned it, which only a request through it starts. The wake starts it (a probe route to
+    the service, one request through it), the warm routes wait for AVAILABLE, and a client is told
+    why it must come back later (503, Retry-After), never sent into the link."""
+    from warmkeeper.aws.http_api_routing import LINK_PROBE_ROUTE_KEY
+
+    api.link_status = "INACTIVE"
+    api.containers.clear()
+    call(v2_event(headers=BROWSER))
+    assert api.desired() == 1 and api.probes == ["probe"]
+    routes = api.routes()
+    assert routes[LINK_PROBE_ROUTE_KEY]["Target"] == f"integrations/{api.service_integration_id}"
+    instance = api.task_registered(healthy=True)
+    api.containers[instance] = (api.containers[instance][0], True)
+    response = call(v2_event(path="/api/places", headers={"accept": "application/json"}))
+    assert response["statusCode"] == 503 and "retry-after" in {k.lower() for k in response["headers"]}
+    assert "network link" in response["body"]
+    assert api.warm_targets() == {}
+    # Back to AVAILABLE: the next environment that looks creates the warm routes.
+    api.link_status = "AVAILABLE"
+    lambda_handler.use(api.engine())
+    call(v2_event(path="/_warmkeeper/status"))
+    assert set(api.warm_targets()) == set(WARM_ROUTE_KEYS)

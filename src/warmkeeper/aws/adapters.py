@@ -288,6 +288,9 @@ class WakeLock:
     healthy_at: datetime | None = None
     failure_reported: bool = False
     adopted: bool = False  # the service was found awake without a lock (scaled up outside warmkeeper)
+    # The front door's link had to be re-created during this wake: its duration says nothing of the
+    # next wake's, so it is left out of the estimate.
+    link_delayed: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -296,6 +299,7 @@ class WakeLock:
                 "healthy_at": _iso(self.healthy_at),
                 "failure_reported": self.failure_reported,
                 "adopted": self.adopted,
+                "link_delayed": self.link_delayed,
             },
             sort_keys=True,
         )
@@ -315,6 +319,7 @@ class WakeLock:
             healthy_at=_parse_time(data.get("healthy_at")),
             failure_reported=bool(data.get("failure_reported", False)),
             adopted=bool(data.get("adopted", False)),
+            link_delayed=bool(data.get("link_delayed", False)),
         )
 
 

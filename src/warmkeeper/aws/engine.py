@@ -19,6 +19,8 @@ task wanted (an invocation that died between the two calls, or a service scaled 
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -40,7 +42,13 @@ from warmkeeper.aws.adapters import (
     utc_now,
 )
 from warmkeeper.aws.clients import CallDeadline, CallDeadlineError
-from warmkeeper.aws.http_api_routing import CloudMapReadiness, FrontDoorCheck, HttpApiRouting
+from warmkeeper.aws.http_api_routing import (
+    LINK_PROBE_PATH,
+    CloudMapReadiness,
+    FrontDoorCheck,
+    HttpApiRouting,
+    VpcLinkUnavailableError,
+)
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import MetricName
@@ -122,6 +130,17 @@ REGISTRATION_WAIT_SECONDS = 8.0
 # The AWS calls of a request's answer end this long before the front door's (or the invocation's)
 # end: the answer's way back through the front door.
 ANSWER_MARGIN_SECONDS = 2.0
+# The HTTP API's VPC link found not AVAILABLE (INACTIVE after 60 days without traffic, then PENDING
+# for "a few minutes" while API Gateway reprovisions it): the warm routes are held back, requests are
+# told why, and one execution environment looks again only after LINK_RECHECK_SECONDS.
+LINK_HELD_BACK = "warm routes held back: VPC link not available"
+LINK_RECHECK_SECONDS = 20.0
+LINK_RETRY_SECONDS = 60.0
+LINK_NOTE = (
+    "The service is up, but AWS is re-creating the network link to it (unused for 60 days, it was "
+    "switched off); this takes a few minutes."
+)
+LINK_PROBE_TIMEOUT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +165,7 @@ class Warmkeeper:
         front_door: FrontDoorPort | None = None,
         readiness: ReadinessPort | None = None,
         deadline: CallDeadline | None = None,
+        link_probe: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         snapshots: SnapshotCache | None = None,
@@ -167,6 +187,9 @@ class Warmkeeper:
         # The clients' deadline: set while a request is answered, so that botocore's retries never
         # carry it past the front door's timeout.
         self.deadline = deadline
+        # A request through the VPC link (the probe route), which makes API Gateway reprovision it.
+        self.link_probe = link_probe
+        self._link_down_until: datetime | None = None
         self._ready_ips: frozenset[str] = frozenset()  # addresses ECS found healthy (this environment)
         self._asked_ecs_at: datetime | None = None
         self._registered_at: dict[str, datetime] = {}
@@ -415,11 +438,24 @@ class Warmkeeper:
     def _wake(self, snapshot: Snapshot, count: int) -> str:
         if snapshot.lock is not None:
             return "wake already asked (wake lock held)"
-        if not self.store.take_wake_lock(WakeLock(requested_at=snapshot.now)):
+        lock = WakeLock(requested_at=snapshot.now)
+        if not self.store.take_wake_lock(lock):
             return "wake already asked by a concurrent caller"
         self.ecs.set_desired(count)
         self.metrics.put(MetricName.WAKES, 1)
-        return f"scale-up: desired {snapshot.service.desired} -> {count}"
+        done = f"scale-up: desired {snapshot.service.desired} -> {count}"
+        if self.front_door is not None and self.link_probe is not None:
+            # The one caller that woke the service looks at the front door's link once: a link
+            # switched off after 60 idle days is reprovisioned while the task starts, not after.
+            try:
+                if not self.front_door.link_available():
+                    self._link_unavailable(snapshot.now, VpcLinkUnavailableError("not AVAILABLE", None))
+                    delayed = replace(lock, link_delayed=True)
+                    self._write_best_effort(lambda: self.store.update_wake_lock(delayed), "link delayed")
+                    done += "; VPC link not available: its reprovisioning started"
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("vpc link not checked", extra={"error": str(exc)})
+        return done
 
     def apply(self, snapshot: Snapshot, decision: Decision) -> list[str]:
         """Apply the actions in the decision's order; return what was done."""
@@ -487,8 +523,13 @@ class Warmkeeper:
             done.extend(self._reconcile_front_door(snapshot, decision))
         if trigger in ("reconcile", "task-state") and Action.SCALE_TO_ZERO not in decision.actions:
             done.extend(self._write_tidy(snapshot))
+        held_back = any(line.startswith(LINK_HELD_BACK) for line in done)
         if self.snapshots is not None:
-            if decision.actions == (Action.ROUTE_TO_SERVICE,) and snapshot.observation.healthy > 0:
+            if (
+                decision.actions == (Action.ROUTE_TO_SERVICE,)
+                and snapshot.observation.healthy > 0
+                and not held_back
+            ):
                 # Routed to a healthy target (by this step or a concurrent one): that is the world
                 # now, and every page polling this environment may reload at once.
                 routed = _after(snapshot.observation, decision)
@@ -508,7 +549,10 @@ class Warmkeeper:
         assert lock is not None and lock.healthy_at is not None
         seconds = max(0.0, (lock.healthy_at - lock.requested_at).total_seconds())
         previous = snapshot.stored.last_wake
-        recent = (previous.durations() if previous and not lock.adopted else ()) + (seconds,)
+        earlier = previous.durations() if previous and not lock.adopted else ()
+        # A wake that waited for the front door's link to be re-created is no estimate of the next:
+        # the earlier ones stand, else the default (an empty list would fall back on this wake).
+        recent = (earlier or (DEFAULT_WAKE_ESTIMATE_SECONDS,)) if lock.link_delayed else (*earlier, seconds)
         last = LastWake(
             requested_at=lock.requested_at,
             healthy_at=lock.healthy_at,
@@ -525,6 +569,20 @@ class Warmkeeper:
         if publish and not lock.adopted:
             self.metrics.put(MetricName.COLD_START_SECONDS, seconds, unit=MetricName.COLD_START_SECONDS.unit)
         return f"first healthy target {seconds:.1f} s after the wake"
+
+    def _link_unavailable(self, now: datetime, error: VpcLinkUnavailableError) -> str:
+        """The warm routes wait for the VPC link; a request through it starts its reprovisioning."""
+        self._link_down_until = now + timedelta(seconds=LINK_RECHECK_SECONDS)
+        if self.link_probe is not None:
+            try:
+                self.link_probe()
+            except Exception as exc:  # the probe's answer does not matter, its passage does
+                log.warning("vpc link probe failed", extra={"error": str(exc)})
+        log.warning(
+            "vpc link unavailable",
+            extra={"app": self.settings.app, "env": self.settings.env, "state": error.state},
+        )
+        return f"{LINK_HELD_BACK} ({error.state})"
 
     def _write_tidy(self, snapshot: Snapshot) -> list[str]:
         try:
@@ -764,9 +822,10 @@ class Warmkeeper:
 def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:
     """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way
     (the Lambda passes ``snapshots=shared_snapshots(settings)``)."""
-    router, door, api = _ROUTERS[front_door(settings.front_door).route_switch](
-        settings, clients, engine_options.get("sleep", time.sleep)
-    )
+    switch = front_door(settings.front_door).route_switch
+    router, door, api = _ROUTERS[switch](settings, clients, engine_options.get("sleep", time.sleep))
+    if switch is RouteSwitch.API_ROUTES and "link_probe" not in engine_options:
+        engine_options = {**engine_options, "link_probe": _https_probe(settings, clients)}
     return Warmkeeper(
         settings,
         ecs=EcsService(clients.ecs, settings.cluster, settings.service),
@@ -822,6 +881,21 @@ def _api_routes_router(settings: Settings, clients: AwsClients, pause: Callable[
     return http_api, http_api, (settings.api_id, settings.api_stage)
 
 
+def _https_probe(settings: Settings, clients: AwsClients) -> Callable[[], None]:
+    """A GET of the probe route through the API's own URL (its answer does not matter)."""
+    url = f"https://{settings.api_id}.execute-api.{clients.region}.amazonaws.com{LINK_PROBE_PATH}"
+
+    def probe() -> None:
+        request = urllib.request.Request(url, headers={"user-agent": "warmkeeper-vpc-link-probe"})
+        try:
+            with urllib.request.urlopen(request, timeout=LINK_PROBE_TIMEOUT_SECONDS):  # noqa: S310
+                pass
+        except urllib.error.HTTPError:
+            pass  # API Gateway's 503 while the link is down: the request went through it
+
+    return probe
+
+
 def _readiness(settings: Settings, clients: AwsClients) -> ReadinessPort | None:
     """Behind Cloud Map (the stack passes its service id): readiness by the container's health."""
     if front_door(settings.front_door).route_switch is not RouteSwitch.API_ROUTES:
@@ -860,7 +934,15 @@ class _EngineActuators:
         return f"desired {self._snapshot.service.desired} -> {count} (min_tasks)"
 
     def route_to_service(self) -> str:
-        created = self._engine.router.route_to_service()
+        engine = self._engine
+        now = self._snapshot.now
+        if engine._link_down_until is not None and now < engine._link_down_until:
+            return f"{LINK_HELD_BACK} (seen moments ago)"
+        try:
+            created = engine.router.route_to_service()
+        except VpcLinkUnavailableError as exc:
+            return engine._link_unavailable(now, exc)
+        engine._link_down_until = None
         return WARM_ROUTE_CREATED if created else "warm route already there"
 
     def route_to_waker(self) -> str:
@@ -930,8 +1012,14 @@ class _RequestHold:
     def _view(self, result: StepResult) -> ColdView:
         # What the step applied (a scale-up, the warm route) is the world now.
         snapshot = result.snapshot
-        applied = replace(snapshot, observation=_after(snapshot.observation, result.decision))
-        return self._engine.cold_view(applied, result.decision)
+        observation = _after(snapshot.observation, result.decision)
+        if any(line.startswith(LINK_HELD_BACK) for line in result.applied):
+            # Up, but not reachable through the front door: say why, and when to come back.
+            view = self._engine.cold_view(
+                replace(snapshot, observation=replace(observation, routing=Routing.WAKER)), result.decision
+            )
+            return replace(view, ready=False, ready_in_seconds=LINK_RETRY_SECONDS, note=LINK_NOTE)
+        return self._engine.cold_view(replace(snapshot, observation=observation), result.decision)
 
     def pause(self, seconds: float) -> float:
         self._engine._sleep(seconds)

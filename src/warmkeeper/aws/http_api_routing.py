@@ -61,6 +61,22 @@ OWN_INSTANCE_PREFIX = "wk-"
 INIT_HEALTH_STATUS = "AWS_INIT_HEALTH_STATUS"
 
 
+# A route the waker creates to the service integration while the VPC link is not AVAILABLE: a request
+# to it crosses the link, which is what makes API Gateway reprovision an INACTIVE link ("if API
+# requests resume"); the warm routes wait until the link is back.
+LINK_PROBE_ROUTE_KEY = "ANY /_warmkeeper/vpc-link"
+LINK_PROBE_PATH = "/_warmkeeper/vpc-link"
+
+
+class VpcLinkUnavailableError(WarmkeeperError, RuntimeError):
+    """The VPC link is not AVAILABLE (INACTIVE after 60 days without traffic, or PENDING while it is
+    reprovisioned): warm routes through it would fail, so none is created."""
+
+    def __init__(self, state: str, message: str | None) -> None:
+        super().__init__(f"VPC link {state}" + (f": {message}" if message else ""))
+        self.state = state
+
+
 class HttpApiRoutingError(WarmkeeperError, RuntimeError):
     """The HTTP API is not as the stack built it (no such API, integration or VPC link)."""
 
@@ -196,6 +212,12 @@ class HttpApiRouting:
         taken by the other leaves the claim to it (one warm route creation, one wake record, one
         cold-start metric per wake), and still completes the other keys (idempotent)."""
         existing = self.warm_routes()
+        if not existing:
+            # The first warm route of a wake: only through a link that carries requests.
+            state, message = self.vpc_link_state()
+            if state != VPC_LINK_AVAILABLE:
+                self._ensure_probe_route()
+                raise VpcLinkUnavailableError(state, message)
         changed = False
         # A warm route already to the service: another invocation is creating them (or a repair of
         # one route by hand), so this call completes the set without claiming the creation.
@@ -213,6 +235,22 @@ class HttpApiRouting:
                 )
                 changed = changed or not raced
         return changed
+
+    def link_available(self) -> bool:
+        """Whether the VPC link is AVAILABLE; if not, the probe route exists when this returns."""
+        state, _ = self.vpc_link_state()
+        if state == VPC_LINK_AVAILABLE:
+            return True
+        self._ensure_probe_route()
+        return False
+
+    def _ensure_probe_route(self) -> None:
+        """The route a probe request crosses the VPC link by (created once; kept: harmless)."""
+        try:
+            self._apigw.create_route(ApiId=self.api_id, RouteKey=LINK_PROBE_ROUTE_KEY, Target=self.target)
+        except ClientError as exc:
+            if _error_code(exc) != "ConflictException":
+                raise
 
     def _create(self, key: str) -> bool:
         """Create one warm route: False when another caller created it first. API Gateway answers

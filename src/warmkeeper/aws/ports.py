@@ -82,6 +82,11 @@ class FrontDoorPort(Protocol):
 
     def check(self) -> FrontDoorCheck: ...
 
+    def link_available(self) -> bool:
+        """Whether requests can reach the tasks through the front door's link (False: it is being
+        re-created, and a probe route is ready to carry the request that starts it)."""
+        ...
+
 
 class ReadinessPort(Protocol):
     """Tasks found through Cloud Map: whether each is ready by its container's health (ECS), and the
