@@ -106,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the HTTP API stage's burst per route (default: the example config's)",
     )
     parser.add_argument(
+        "--vpc-link-idle-days",
+        type=float,
+        default=0.0,
+        help="days the HTTP API's VPC link carried no traffic before the run (60 or more: INACTIVE)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object (the default prints it indented)"
     )
     args = parser.parse_args(argv)
@@ -116,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None and args.seeds is not None:
         parser.error("--seed and --seeds: give one")
     seeds = args.seeds or [args.seed or 1]
-    config = SimConfig(front_door=args.front_door, initial_health=args.initial_health)
+    if not 0 <= args.vpc_link_idle_days <= 3650:
+        parser.error("--vpc-link-idle-days: must be between 0 and 3650")
+    config = SimConfig(
+        front_door=args.front_door,
+        initial_health=args.initial_health,
+        vpc_link_idle_days=args.vpc_link_idle_days,
+    )
     if args.concurrency is not None:
         config.account_concurrency = args.concurrency
     config.reserved_concurrency = args.reserved

@@ -405,6 +405,7 @@ def model(config: SimConfig) -> dict[str, list[float]]:
         )
     ] * 2
     figures["cloudmap.initial_health_healthy"] = [float(config.initial_health == "healthy")] * 2
+    figures["vpclink.idle_days_before_the_run"] = [config.vpc_link_idle_days] * 2
     for name, bucket in BUCKETS.items():
         figures[f"{name}.burst"] = [bucket.burst * config.api_quota_multiplier] * 2
         figures[f"{name}.refill_per_second"] = [bucket.refill * config.api_quota_multiplier] * 2
