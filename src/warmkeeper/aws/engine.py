@@ -211,7 +211,9 @@ class Warmkeeper:
         instances = readiness.instances()
         registered = frozenset(i.ip for i in instances)
         known = self._ready_ips & registered
-        if registered - known and (fresh or self._may_ask_ecs(now)):
+        # ``fresh`` (a task stopping, the reconcile) asks even when every address is known: a task
+        # ECS no longer runs may still be known through the waker's own instance of it.
+        if fresh or (registered - known and self._may_ask_ecs(now)):
             self._asked_ecs_at = now
             task_ids = sorted({i.instance_id for i in instances if not i.own})
             known = readiness.container_healthy(task_ids)
