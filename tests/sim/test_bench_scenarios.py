@@ -188,7 +188,7 @@ def test_herd_first_200_p50_within_45_seconds(config: SimConfig) -> None:
 def test_a_held_request_is_answered_before_the_http_apis_timeout_whatever_the_retries(seed: int) -> None:
     """API clients held near the end of a wake while every AWS API is throttled for 40 s: botocore's
     retries (six attempts, backoff up to 16 s) would carry a hold past API Gateway's 30 s, which then
-    answers 503 itself (seeds 1 and 2 without the clients' deadline); the deadline refuses the retry
+    answers 503 itself (seeds 1 and 3 without the clients' deadline); the deadline refuses the retry
     that cannot fit and the waker answers 503 with Retry-After in time."""
     world = World(replace(SimConfig(front_door=HTTP_API), seed=seed))
     traffic = Traffic(world)
