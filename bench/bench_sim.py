@@ -1,11 +1,19 @@
-"""The herd on the simulated AWS: one JSON object of **simulated** figures.
+"""Scenarios on the simulated AWS over many seeds: one JSON object of **simulated** figures.
 
 Run from the repository root:
 
-    .venv/bin/python bench/bench_sim.py --herd 1000 --json
-    .venv/bin/python bench/bench_sim.py --herd 300 --front-door http_api --json
+    .venv/bin/python bench/bench_sim.py --scenario herd --front-door http_api --seeds 1-10 --json
+    .venv/bin/python bench/bench_sim.py --scenario deploy --front-door http_api --seeds 1-10 \\
+        --initial-health healthy --json
+    .venv/bin/python bench/bench_sim.py --herd 1000 --concurrency 10 --json   # one herd, one seed
 
-Deterministic: the same --seed gives the same numbers on any machine (only the wall time differs).
+Scenarios: herd (1,000 cold clients in 10 s), deploy (a rolling deploy under 50 requests/s),
+idle-edge (one request every idle_minutes - 1 minutes for 2 hours), wake-sleep-wake, status-flood
+(200 status requests/s for 60 s while 5 visitors/s use the app), api-flood (200 requests/s on an
+app path, same visitors). The output has each seed's figures and, under "max", the largest value of
+each over the seeds, and "model": every figure the runs used (name -> [low, high]).
+
+Deterministic: the same seeds give the same numbers on any machine (only the wall time differs).
 Every AWS number behind it is in src/warmkeeper_sim/figures.py with its source.
 """
 
@@ -16,27 +24,62 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from warmkeeper.core.front_doors import HTTP_API, LOAD_BALANCER  # noqa: E402
-from warmkeeper_sim.scenarios import herd  # noqa: E402
-from warmkeeper_sim.world import SimConfig  # noqa: E402
+from warmkeeper_sim.scenarios import SCENARIOS, herd, model, run_scenario  # noqa: E402
+from warmkeeper_sim.world import INITIAL_HEALTH, SimConfig  # noqa: E402
 
 
 def positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return value
 
 
+def seed_range(text: str) -> list[int]:
+    """``3`` or ``1-10``."""
+    first, _, last = text.partition("-")
+    try:
+        low = int(first)
+        high = int(last) if last else low
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed or a range like 1-10") from None
+    if low < 1 or high < low or high - low >= 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds from 1, at most 100 of them, low-high")
+    return list(range(low, high + 1))
+
+
+def aggregate(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The largest value of every number over the seeds (None where no seed had one)."""
+    keys = [k for k, v in per_seed[0].items() if k != "seed" and (v is None or isinstance(v, int | float))]
+    result: dict[str, Any] = {}
+    for key in keys:
+        values = [s[key] for s in per_seed if isinstance(s.get(key), int | float)]
+        result[key] = max(values) if values else None
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--herd", type=positive, default=1000, help="cold clients (default 1000)")
-    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which they arrive")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scenario", choices=SCENARIOS, default=None, help="a scenario over --seeds")
+    parser.add_argument("--seeds", type=seed_range, default=None, help="seeds, e.g. 1-10 (default 1)")
+    parser.add_argument(
+        "--initial-health",
+        choices=INITIAL_HEALTH,
+        default="unhealthy",
+        help="Cloud Map's first health status for a new task (undocumented: run both)",
+    )
+    parser.add_argument("--herd", type=positive, default=None, help="one herd of N cold clients (old form)")
+    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which the herd arrives")
+    parser.add_argument("--seed", type=positive, default=None, help="one seed (the old form of --seeds)")
     parser.add_argument(
         "--concurrency",
         type=positive,
@@ -51,18 +94,72 @@ def main(argv: list[str] | None = None) -> int:
         help="the ALB listener (default) or the HTTP API with Cloud Map and its run-time warm routes",
     )
     parser.add_argument(
+        "--api-rate-limit",
+        type=positive,
+        default=None,
+        help="the HTTP API stage's throttle per route, requests/s (default: the example config's)",
+    )
+    parser.add_argument(
+        "--api-burst-limit",
+        type=positive,
+        default=None,
+        help="the HTTP API stage's burst per route (default: the example config's)",
+    )
+    parser.add_argument(
+        "--vpc-link-idle-days",
+        type=float,
+        default=0.0,
+        help="days the HTTP API's VPC link carried no traffic before the run (60 or more: INACTIVE)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object (the default prints it indented)"
     )
     args = parser.parse_args(argv)
     if not 0 < args.spread <= 600:
         parser.error("--spread: must be > 0 and <= 600 seconds")
-    config = SimConfig(front_door=args.front_door)
+    if args.scenario and args.herd:
+        parser.error("--herd and --scenario: give one (--scenario herd is 1,000 clients)")
+    if args.seed is not None and args.seeds is not None:
+        parser.error("--seed and --seeds: give one")
+    seeds = args.seeds or [args.seed or 1]
+    if not 0 <= args.vpc_link_idle_days <= 3650:
+        parser.error("--vpc-link-idle-days: must be between 0 and 3650")
+    config = SimConfig(
+        front_door=args.front_door,
+        initial_health=args.initial_health,
+        vpc_link_idle_days=args.vpc_link_idle_days,
+    )
     if args.concurrency is not None:
         config.account_concurrency = args.concurrency
     config.reserved_concurrency = args.reserved
+    if args.api_rate_limit is not None:
+        config.api_rate_limit = args.api_rate_limit
+    if args.api_burst_limit is not None:
+        config.api_burst_limit = args.api_burst_limit
+    if config.api_burst_limit < config.api_rate_limit:
+        parser.error(
+            "--api-burst-limit: must be at least the rate limit (API Gateway refuses a smaller burst)"
+        )
     started = time.perf_counter()
-    run = herd(args.herd, spread_seconds=args.spread, seed=args.seed, config=config)
-    result = {"herd": args.herd, "spread_seconds": args.spread, **run.summary()}
+    result: dict[str, Any]
+    if args.scenario is None:
+        herd_size = args.herd or 1000
+        if len(seeds) != 1:
+            parser.error("--herd runs one seed: use --scenario herd --seeds A-B for many")
+        run = herd(herd_size, spread_seconds=args.spread, seed=seeds[0], config=config)
+        result = {"herd": herd_size, "spread_seconds": args.spread, **run.summary(), "model": model(config)}
+    else:
+        per_seed = [run_scenario(args.scenario, seed, config).figures() for seed in seeds]
+        result = {
+            "scenario": args.scenario,
+            "front_door": args.front_door,
+            "initial_health": args.initial_health,
+            "seeds": [seeds[0], seeds[-1]],
+            "simulated": True,
+            "max": aggregate(per_seed),
+            "per_seed": per_seed,
+            "model": model(config),
+        }
     result["wall_seconds"] = round(time.perf_counter() - started, 2)
     print(json.dumps(result, sort_keys=True) if args.json else json.dumps(result, indent=2, sort_keys=True))
     return 0

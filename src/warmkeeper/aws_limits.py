@@ -127,3 +127,10 @@ def waker_timeout_seconds(hold_seconds: int) -> int:
 def front_door_timeout_seconds(hold_seconds: int) -> int:
     """How long a front door (CloudFront's origin read, the ALB's idle timeout) waits for the Lambda."""
     return waker_timeout_seconds(hold_seconds) + FRONT_DOOR_MARGIN_SECONDS
+
+
+# How long after its minute ends a one-minute data point of the front door's request metric (ALB
+# RequestCount, API Gateway Count) may become visible: both publish per minute and AWS documents no
+# visibility delay; one to a few minutes is what is commonly reported, so three minutes are assumed
+# (the simulated AWS draws 60-180 s). The waker's idle clock allows for it (aws/adapters.py).
+METRIC_VISIBILITY_SECONDS = 180.0

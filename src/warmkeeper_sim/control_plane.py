@@ -15,16 +15,20 @@ error (standard retry mode: which codes it retries, its backoff, its retry quota
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
+import botocore.session
+from botocore.exceptions import ClientError, ParamValidationError
+from botocore.model import OperationModel, ServiceModel
 from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
+from botocore.validate import ParamValidator
 
-from warmkeeper.aws.clients import BOTO_CONFIG, AwsClients
+from warmkeeper.aws.clients import BOTO_CONFIG, AwsClients, CallDeadline, CallDeadlineError
 from warmkeeper_sim.figures import BUCKETS, bucket_of, figure
 
 if TYPE_CHECKING:
@@ -41,6 +45,50 @@ THROTTLING_CODE = {
     "apigatewayv2": "TooManyRequestsException",
     "servicediscovery": "RequestLimitExceeded",
 }
+
+
+class FakeShapeError(AssertionError):
+    """A simulated service answered what botocore's model of the service does not allow: a defect
+    of the simulation, never something warmkeeper should handle."""
+
+
+@functools.cache
+def service_model(service: str) -> ServiceModel:
+    """botocore's own model of the service (request and response shapes), as the real client uses."""
+    return botocore.session.get_session().get_service_model(service)
+
+
+def operation_model(service: str, operation: str) -> OperationModel:
+    model = service_model(service)
+    if operation not in model.operation_names:
+        raise AttributeError(f"{service} has no operation {operation} in botocore's model")
+    return model.operation_model(operation)
+
+
+def check_request(service: str, operation: str, params: dict[str, Any]) -> None:
+    """Reject what the real client rejects before sending: botocore's ParamValidationError."""
+    shape = operation_model(service, operation).input_shape
+    if shape is None:
+        if params:
+            raise ParamValidationError(report=f"{operation} takes no parameters")
+        return
+    report = ParamValidator().validate(params, shape)
+    if report.has_errors():
+        raise ParamValidationError(report=report.generate_report())
+
+
+def check_response(service: str, operation: str, result: Any) -> None:
+    """A fake's answer must fit the operation's output shape (member names and types)."""
+    shape = operation_model(service, operation).output_shape
+    if shape is None:
+        if result:
+            raise FakeShapeError(f"{service}.{operation} has no output, the fake answered {result!r}")
+        return
+    report = ParamValidator().validate(result, shape)
+    if report.has_errors():
+        raise FakeShapeError(
+            f"{service}.{operation} answered outside botocore's model: {report.generate_report()}"
+        )
 
 
 def client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:
@@ -79,6 +127,7 @@ class ApiLedger:
     throttled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     given_up: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    cut_by_deadline: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def count(self, operation: str) -> int:
         return sum(self.calls[operation].values()) if operation in self.calls else 0
@@ -154,16 +203,18 @@ class Account(Protocol):
 class SimClient:
     """A boto3-like client of one service: ``client.describe_services(...)`` and so on."""
 
-    def __init__(self, service: str, world: Account, quota: RetryQuota) -> None:
+    def __init__(self, service: str, world: Account, quota: RetryQuota, deadline: CallDeadline) -> None:
         self.service = service
         self._world = world
         self._quota = quota
+        self._deadline = deadline
         self._backend = world.backend(service)
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         if method.startswith("_"):
             raise AttributeError(method)
         operation = _operation_name(method)
+        operation_model(self.service, operation)  # an operation the real client does not have fails here
         handler = getattr(self._backend, method, None)
         if handler is None:
             raise AttributeError(f"the simulated {self.service} client has no {method}")
@@ -177,9 +228,13 @@ class SimClient:
         return SimPaginator(self, method)
 
     def _call(self, operation: str, handler: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        # What botocore refuses before sending anything (a missing or unknown parameter, a wrong
+        # type) is refused here the same way; what a fake answers must fit the response shape.
+        check_request(self.service, operation, kwargs)
         kernel = self._world.kernel
         ledger = self._world.ledger
-        max_attempts = int((getattr(BOTO_CONFIG, "retries", None) or {}).get("max_attempts", 5))
+        # botocore's max_attempts counts the retries: the first attempt comes on top.
+        total_attempts = int((getattr(BOTO_CONFIG, "retries", None) or {}).get("max_attempts", 5)) + 1
         attempt = 0
         while True:
             attempt += 1
@@ -196,7 +251,15 @@ class SimClient:
                 kernel.sleep(latency / 2)
                 code = str(exc.response.get("Error", {}).get("Code", ""))
                 ledger.errors[operation][code] += 1
-                retry = code in RETRYABLE_CODES and attempt < max_attempts and self._quota.acquire(5)
+                retryable = code in RETRYABLE_CODES and attempt < total_attempts
+                if retryable:
+                    try:
+                        # The caller's deadline (a held request) refuses a retry that may not fit.
+                        self._deadline.check_retry(operation, attempt)
+                    except CallDeadlineError:
+                        ledger.cut_by_deadline[operation] += 1
+                        raise
+                retry = retryable and self._quota.acquire(5)
                 if not retry:
                     if code in RETRYABLE_CODES:
                         ledger.given_up[operation] += 1
@@ -208,6 +271,7 @@ class SimClient:
                 continue
             kernel.sleep(latency / 2)
             self._quota.release(5 if attempt > 1 else 1)
+            check_response(self.service, operation, result)
             return copy.deepcopy(result)
 
 
@@ -240,6 +304,7 @@ class SimClients(AwsClients):
         self._made: dict[str, Any] = {}
         self._world = world
         self._quota = RetryQuota()
+        self.deadline = CallDeadline(clock=lambda: world.kernel.now)
 
     @property
     def region(self) -> str | None:
@@ -247,7 +312,7 @@ class SimClients(AwsClients):
 
     def client(self, service: str) -> Any:
         if service not in self._made:
-            self._made[service] = SimClient(service, self._world, self._quota)
+            self._made[service] = SimClient(service, self._world, self._quota, self.deadline)
         return self._made[service]
 
 

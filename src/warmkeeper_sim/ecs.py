@@ -5,6 +5,7 @@ discovery (:class:`~warmkeeper_sim.front.SimDiscovery`: a target group or Cloud 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +102,8 @@ class Ecs:
         return {"taskArns": [t.arn for t in self.tasks if t.desired_status == desiredStatus]}
 
     def describe_tasks(self, cluster: str, tasks: list[str], **_: Any) -> dict[str, Any]:
-        found = [t for t in self.tasks if t.arn in tasks]
+        # By ARN or by task id, as ECS accepts both.
+        found = [t for t in self.tasks if t.arn in tasks or t.arn.rsplit("/", 1)[-1] in tasks]
         return {
             "tasks": [
                 {
@@ -172,9 +174,14 @@ class Ecs:
         kernel.sleep(figure("fargate.app_boot").draw(rng))
         if task.desired_status == "RUNNING":
             task.serving = True
-            start_period = figure("ecs.container_health_start_period").value
+            # The container health check runs every interval from the start; the first success marks
+            # the container healthy, inside the start period too (the start period only forgives
+            # failures).
+            interval = figure("ecs.container_health_interval").value
+            checks = max(1, math.ceil((kernel.now - task.started_at) / interval))
             kernel.at(
-                max(0.0, task.started_at + start_period - kernel.now), lambda: self._container_healthy(task)
+                max(0.0, task.started_at + checks * interval - kernel.now),
+                lambda: self._container_healthy(task),
             )
         return None
 

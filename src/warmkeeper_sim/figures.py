@@ -74,7 +74,13 @@ FIGURES: dict[str, Figure] = {
     "fargate.provisioning": Figure(
         15, 30, "s", "assumed: PROVISIONING (capacity and network interface); the model takes 30-80 s in all"
     ),
-    "fargate.image_mb": Figure(250, None, "MB", "assumed: compressed size of the CityGuided images"),
+    "fargate.image_mb": Figure(
+        71.8,
+        None,
+        "MB",
+        "measured here: the CityGuided task's three images, 71.8 MB gzip (what `podman push` sends by "
+        "default; 65.9 MB zstd), docs/benchmarks.md 'Image sizes' (the harsher of the two is used)",
+    ),
     "fargate.pull_rate": Figure(10, 30, "MB/s", "assumed: image pull from ECR in PENDING"),
     "fargate.app_boot": Figure(
         2,
@@ -84,6 +90,15 @@ FIGURES: dict[str, Figure] = {
     ),
     "ecs.container_health_start_period": Figure(
         10, None, "s", f"{OUR_STACK}: container health check start period (config default)"
+    ),
+    "ecs.container_health_interval": Figure(
+        5,
+        None,
+        "s",
+        f"{OUR_STACK}: container health check interval (config default, ECS's minimum). ECS runs the "
+        "check every interval from the container's start; a success inside the start period marks the "
+        "container healthy at once (ECS HealthCheck reference, startPeriod); the first check one "
+        "interval after the start (assumed)",
     ),
     "ecs.stop_timeout": Figure(
         30, None, "s", "ECS default stopTimeout (container definition reference): SIGTERM to SIGKILL"
@@ -176,7 +191,28 @@ FIGURES: dict[str, Figure] = {
         500, None, "HTTP", "assumed: the Lambda integration errors or is throttled ('Internal Server Error')"
     ),
     "cloudmap.health_update": Figure(
-        0.5, 2, "s", "assumed: ECS reports a task's container health to Cloud Map (custom health status)"
+        30,
+        31,
+        "s",
+        "Cloud Map 'waits for approximately 30 seconds after receiving an UpdateInstanceCustomHealthStatus "
+        "request before changing the status' (servicediscovery API reference, HealthCheckCustomConfig; "
+        "FailureThreshold deprecated, always 1; aws/containers-roadmap#449, #830); ECS's report itself "
+        "assumed within the second",
+    ),
+    "cloudmap.register_instance": Figure(
+        1,
+        3,
+        "s",
+        "assumed: RegisterInstance is asynchronous (it returns an OperationId); the instance is "
+        "discoverable this long after the call",
+    ),
+    "cloudmap.initial_health": Figure(
+        0,
+        None,
+        "",
+        "not documented for ECS-registered tasks (ECS registers in ACTIVATING; RegisterInstance "
+        "defaults AWS_INIT_HEALTH_STATUS to HEALTHY): both variants run, SimConfig.initial_health / "
+        "bench_sim --initial-health healthy|unhealthy",
     ),
     "ecs.drain_window": Figure(
         75,
@@ -184,6 +220,38 @@ FIGURES: dict[str, Figure] = {
         "s",
         f"{OUR_STACK}: src/warmkeeper/core/front_doors.py HTTP_API_DEFAULT_DRAIN_SECONDS "
         "(entry container keeps accepting after SIGTERM)",
+    ),
+    "apigw.stage_rate_limit": Figure(
+        50,
+        None,
+        "requests/s",
+        "the stack's stage throttling (src/warmkeeper/infra/http_api.py from the config's api_rate_limit, "
+        "read here from the example's config); HTTP API stage throttling applies to each route "
+        "(DefaultRouteSettings): one token bucket per route; past it API Gateway answers 429",
+    ),
+    "apigw.stage_burst_limit": Figure(
+        100, None, "requests", "the stack's stage throttling burst (config api_burst_limit), per route"
+    ),
+    "apigw.status_throttled": Figure(
+        429,
+        None,
+        "HTTP",
+        f"a request past the route's throttle: 'Too Many Requests' ({APIGW_QUOTAS}, throttling)",
+    ),
+    "vpclink.inactive_after_idle": Figure(
+        60,
+        None,
+        "days",
+        "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-vpc-links.html: an HTTP API "
+        "VPC link with no traffic for 60 days becomes INACTIVE, its network interfaces deleted; requests "
+        "through it fail until API Gateway reprovisions them",
+    ),
+    "vpclink.reactivation": Figure(
+        120,
+        300,
+        "s",
+        "the same page: requests resuming start the reprovisioning, which 'can take a few minutes' "
+        "(assumed 2-5 min); requests through the link fail meanwhile (503 assumed)",
     ),
     # --- Lambda ------------------------------------------------------------------------------------------
     "lambda.account_concurrency": Figure(1000, None, "executions", f"default quota: {LAMBDA_QUOTAS}"),
@@ -203,6 +271,14 @@ FIGURES: dict[str, Figure] = {
     "lambda.timeout": Figure(
         40, None, "s", f"{OUR_STACK}: max(30, hold_seconds + 15), src/warmkeeper/infra/waker_function.py"
     ),
+    "lambda.scaling_rate": Figure(
+        1000,
+        None,
+        "environments / 10 s",
+        "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html: each function scales by up to "
+        "1,000 execution environments every 10 seconds; an invoke past it is throttled (a token bucket "
+        "of 1,000 refilled at 100 a second)",
+    ),
     "lambda.init": Figure(
         0.3, 0.9, "s", "assumed: Python 3.11 + boto3 cold start of an execution environment"
     ),
@@ -219,7 +295,13 @@ FIGURES: dict[str, Figure] = {
         0.1, 0.5, "s", "assumed: event to target (EventBridge delivers at least once; duplicates possible)"
     ),
     "cloudwatch.metric_delay": Figure(
-        60, 120, "s", "assumed: a one-minute ALB RequestCount data point becomes visible to alarms and reads"
+        60,
+        180,
+        "s",
+        "assumed: after its minute ends, a one-minute data point of the front door's request metric (ALB "
+        "RequestCount, API Gateway Count) becomes visible to alarms and GetMetricData. Both publish per "
+        "minute; AWS gives no visibility delay, one to a few minutes is commonly reported: the upper end "
+        "taken",
     ),
     "cloudwatch.alarm_period": Figure(
         60, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/idle.py (one-minute sums)"
@@ -235,7 +317,11 @@ FIGURES: dict[str, Figure] = {
     ),
     # --- botocore (the real client's retry mode, BOTO_CONFIG) -------------------------------------------
     "botocore.max_attempts": Figure(
-        5, None, "attempts", "src/warmkeeper/aws/clients.py BOTO_CONFIG (standard mode)"
+        6,
+        None,
+        "attempts",
+        "src/warmkeeper/aws/clients.py BOTO_CONFIG (standard mode): max_attempts 5 counts the retries "
+        "(botocore Config reference), six attempts in all",
     ),
     "botocore.max_backoff": Figure(
         20, None, "s", "botocore.retries.standard.ExponentialBackoff: rand(0,1) * min(2**attempt, 20)"

@@ -22,3 +22,4 @@ VPC_LINK_ID = "simlink1"
 CLOUD_MAP_NAMESPACE = "cityguided-staging.local"
 CLOUD_MAP_SERVICE = "cityguided"
 ENTRY_PORT = 8080
+CLOUD_MAP_SERVICE_ID = "srv-cityguided"

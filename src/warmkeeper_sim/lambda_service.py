@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.engine import Warmkeeper, build_engine
+from warmkeeper.aws.http_api_routing import LINK_PROBE_PATH
 from warmkeeper.aws.snapshots import SnapshotCache
-from warmkeeper_sim.control_plane import SimClients
+from warmkeeper_sim.control_plane import SimClients, TokenBucket
 from warmkeeper_sim.figures import figure
 from warmkeeper_sim.front import Response
 from warmkeeper_sim.identifiers import ACCOUNT, API_ID, API_STAGE, REGION
@@ -52,7 +53,13 @@ class ExecutionEnvironment:
             clock=world.kernel.datetime,
             sleep=world.kernel.sleep,
             snapshots=SnapshotCache(random.Random(world.kernel.random.random())),
+            # The engine's request through the API's own URL (the VPC link's probe route).
+            link_probe=lambda: _probe(world),
         )
+
+
+def _probe(world: World) -> None:
+    world.http_api.handle("GET", LINK_PROBE_PATH, {"user-agent": "warmkeeper-vpc-link-probe"})
 
 
 class LambdaFunction:
@@ -67,6 +74,10 @@ class LambdaFunction:
         self.generation = 0
         self._idle: list[ExecutionEnvironment] = []
         self._request_ids = itertools.count(1)
+        # Lambda's scaling rate: new execution environments per function, as a token bucket.
+        rate = figure("lambda.scaling_rate").value
+        self._scaling = TokenBucket(rate, rate / 10.0, rate)
+        self.scaling_throttled = 0
 
     @property
     def limit(self) -> int:
@@ -100,6 +111,12 @@ class LambdaFunction:
                 env = candidate
                 break
         if env is None:
+            if not self._scaling.take(kernel.now):
+                self.in_flight -= 1
+                self.invocations -= 1
+                self.throttled += 1
+                self.scaling_throttled += 1
+                return "throttled", None
             env = ExecutionEnvironment(self.world, self.generation)
         deadline = kernel.now + self.world.config.lambda_timeout
         context = SimContext(

@@ -283,3 +283,214 @@ def http_api_rolling_deploy(seed: int = 1, *, drain_seconds: float | None = None
     output += run_world(world, 420.0)
     after = sum(v for k, v in world.notes.items() if k.startswith("apigw_"))
     return DeployResult(Run(world, traffic, output), deployed, after - before)
+
+
+# --- the benchmark's scenarios (bench/bench_sim.py --scenario): one figure set per seed --------------------
+
+SCENARIOS = ("herd", "deploy", "idle-edge", "wake-sleep-wake", "status-flood", "api-flood")
+STATUS_FLOOD_PER_SECOND = 200.0
+FLOOD_SECONDS = 60.0
+VISITORS_PER_SECOND = 5.0
+DEPLOY_PER_SECOND = 50.0
+IDLE_EDGE_HOURS = 2.0
+# Read operations of the AWS APIs warmkeeper calls (what a status flood multiplies).
+READ_OPERATIONS = frozenset(
+    {
+        "DescribeServices",
+        "DescribeTasks",
+        "ListTasks",
+        "DescribeTargetHealth",
+        "DescribeRules",
+        "DescribeTags",
+        "GetParameter",
+        "GetParameters",
+        "GetMetricData",
+        "GetRoutes",
+        "GetVpcLink",
+        "DiscoverInstances",
+        "GetSecretValue",
+    }
+)
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario on one seed: the run, the visitors' traffic and an attacker's (floods)."""
+
+    name: str
+    run: Run
+    started: float = 0.0  # when the scenario's traffic began (after any warm-up)
+    attacker: Traffic | None = None
+
+    def sleeps_while_in_use(self) -> int:
+        """Sleeps less than idle_minutes after a request the service answered."""
+        world = self.run.world
+        idle = world.config.policy.idle_minutes * 60.0
+        served = sorted(self.run.traffic.served_times)
+        count = 0
+        for when, desired in world.ecs.update_service_calls:
+            if desired != 0:
+                continue
+            before = [t for t in served if t <= when]
+            if before and when - before[-1] < idle:
+                count += 1
+        return count
+
+    def seconds_from_last_request_to_sleep(self) -> float | None:
+        world = self.run.world
+        served = self.run.traffic.served_times
+        if not served:
+            return None
+        last = max(served)
+        sleeps = [when for when, desired in world.ecs.update_service_calls if desired == 0 and when >= last]
+        return round(sleeps[0] - last, 3) if sleeps else None
+
+    def reads_per_second(self) -> int:
+        """The most AWS read calls in one second of the scenario's traffic, every API together."""
+        per_second: dict[int, int] = {}
+        for operation, seconds in self.run.world.ledger.calls.items():
+            if operation not in READ_OPERATIONS:
+                continue
+            for second, n in seconds.items():
+                if second >= self.started:
+                    per_second[second] = per_second.get(second, 0) + n
+        return max(per_second.values(), default=0)
+
+    def figures(self) -> dict[str, Any]:
+        world = self.run.world
+        traffic = self.run.traffic
+        ledger = world.ledger
+        done = sorted(traffic.client_done)
+        result: dict[str, Any] = {
+            "seed": world.config.seed,
+            "failed_requests": traffic.failed,
+            "failures": dict(sorted(traffic.failures.items())),
+            "front_door_own_answers": traffic.front_door_own,
+            "update_service_calls": len(world.ecs.update_service_calls),
+            "wakes": self.run.wakes,
+            "sleeps": self.run.sleeps,
+            "sleeps_while_in_use": self.sleeps_while_in_use(),
+            "seconds_from_last_request_to_sleep": self.seconds_from_last_request_to_sleep(),
+            "client_seconds_to_200_p50": round(statistics.median(done), 3) if done else None,
+            "client_seconds_to_200_max": round(done[-1], 3) if done else None,
+            "clients_gave_up": traffic.gave_up,
+            "throttled_calls": sum(ledger.throttled.values()),
+            "throttled_calls_given_up": sum(ledger.given_up.values()),
+            "peak_lambda_concurrency": world.function.peak,
+            "lambda_concurrency_limit": world.function.limit,
+            "cold_start_metric_published": self.run.cold_start_metrics,
+            "waker_catch_all_503": traffic.catch_all,
+            "max_aws_reads_per_second": self.reads_per_second(),
+            "requests": traffic.requests,
+        }
+        if self.attacker is not None:
+            result["attacker_requests"] = self.attacker.requests
+            result["attacker_answers"] = dict(sorted(self.attacker.answers.items()))
+        return result
+
+
+def model(config: SimConfig) -> dict[str, list[float]]:
+    """Every figure a run used: name -> [low, high] (a fixed value twice), buckets as burst/refill."""
+    from warmkeeper_sim.figures import FIGURES
+
+    figures = {name: [f.low, f.low if f.high is None else f.high] for name, f in FIGURES.items()}
+    figures["fargate.image_mb"] = [config.image_mb, config.image_mb]
+    figures["apigw.stage_rate_limit"] = [float(config.api_rate_limit)] * 2
+    figures["apigw.stage_burst_limit"] = [float(config.api_burst_limit)] * 2
+    figures["lambda.concurrency_limit"] = [
+        float(
+            config.reserved_concurrency
+            if config.reserved_concurrency is not None
+            else config.account_concurrency
+        )
+    ] * 2
+    figures["cloudmap.initial_health_healthy"] = [float(config.initial_health == "healthy")] * 2
+    figures["vpclink.idle_days_before_the_run"] = [config.vpc_link_idle_days] * 2
+    for name, bucket in BUCKETS.items():
+        figures[f"{name}.burst"] = [bucket.burst * config.api_quota_multiplier] * 2
+        figures[f"{name}.refill_per_second"] = [bucket.refill * config.api_quota_multiplier] * 2
+    return figures
+
+
+def _visitors(world: World, traffic: Traffic, start: float, end: float, per_second: float) -> None:
+    """Visitors of the app: browsers and API clients alike (half each), arriving at random."""
+    rng = world.kernel.random
+    t = start
+    while True:
+        t += rng.expovariate(per_second)
+        if t >= end:
+            return
+        target = traffic.browser if rng.random() < 0.5 else traffic.api_client
+        world.kernel.spawn(target, delay=t - world.kernel.now, name="visitor")
+
+
+def _flood(
+    world: World, attacker: Traffic, path: str, start: float, seconds: float, per_second: float
+) -> None:
+    """One client sending ``per_second`` requests a second, evenly, whatever it gets back."""
+    from warmkeeper_sim.traffic import API, STATUS_POLL
+
+    headers = STATUS_POLL if path.startswith("/_warmkeeper/") else API
+    kind = "status" if path.startswith("/_warmkeeper/") else "api"
+    count = int(seconds * per_second)
+    for i in range(count):
+        when = start + i / per_second
+        world.kernel.spawn(
+            lambda: attacker.once(path, headers, kind), delay=when - world.kernel.now, name="flood"
+        )
+
+
+def reserved_config(config: SimConfig) -> SimConfig:
+    """The stack's default reservation (the waker's reserved concurrency) unless the caller set one."""
+    if config.reserved_concurrency is None:
+        return replace(config, reserved_concurrency=TARGET_RESERVED_CONCURRENCY)
+    return config
+
+
+def run_scenario(name: str, seed: int, config: SimConfig | None = None) -> ScenarioRun:
+    """One of :data:`SCENARIOS` on one seed (``config``: the front door, the first-health variant...)."""
+    config = reserved_config(replace(config or SimConfig(), seed=seed))
+    if name == "herd":
+        return ScenarioRun(name, herd(1000, seed=seed, config=config))
+    if name == "deploy":
+        world, traffic, output = warm_world(seed, config)
+        start = world.kernel.now
+        _visitors(world, traffic, start, 450.0, DEPLOY_PER_SECOND)
+        world.kernel.at(150.0 - world.kernel.now, world.deploy)
+        output += run_world(world, 480.0)
+        return ScenarioRun(name, Run(world, traffic, output), started=start)
+    if name == "idle-edge":
+        world = World(config)
+        traffic = Traffic(world)
+        every = (config.policy.idle_minutes - 1) * 60.0
+        end = IDLE_EDGE_HOURS * 3600.0
+        t = 0.0
+        while t < end:
+            world.kernel.spawn(traffic.api_client, delay=t, name="edge visitor")
+            t += every
+        output = run_world(world, end + (config.policy.idle_minutes + 10) * 60.0)
+        return ScenarioRun(name, Run(world, traffic, output))
+    if name == "wake-sleep-wake":
+        world = World(config)
+        traffic = Traffic(world)
+        world.kernel.spawn(traffic.browser, name="first visitor")
+        output = run_world(world, 60.0)
+        # Idle until asleep (the sleep asked and the service down to zero), then a visitor again.
+        limit = 3600.0
+        while world.kernel.now < limit and not (
+            any(d == 0 for _, d in world.ecs.update_service_calls) and not world.ecs.live()
+        ):
+            output += run_world(world, world.kernel.now + 30.0)
+        world.kernel.spawn(traffic.browser, delay=60.0, name="second visitor")
+        output += run_world(world, world.kernel.now + 60.0 + 400.0)
+        return ScenarioRun(name, Run(world, traffic, output))
+    if name in ("status-flood", "api-flood"):
+        world, traffic, output = warm_world(seed, config)
+        attacker = Traffic(world)
+        start = world.kernel.now
+        path = "/_warmkeeper/status" if name == "status-flood" else "/api/places"
+        _flood(world, attacker, path, start + 5.0, FLOOD_SECONDS, STATUS_FLOOD_PER_SECOND)
+        _visitors(world, traffic, start, start + FLOOD_SECONDS + 10.0, VISITORS_PER_SECOND)
+        output += run_world(world, start + FLOOD_SECONDS + 60.0)
+        return ScenarioRun(name, Run(world, traffic, output), started=start, attacker=attacker)
+    raise ValueError(f"unknown scenario {name!r}: one of {', '.join(SCENARIOS)}")

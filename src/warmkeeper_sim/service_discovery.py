@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 from warmkeeper.aws.http_api_routing import INSTANCE_IPV4, INSTANCE_PORT
 from warmkeeper_sim.control_plane import client_error
 from warmkeeper_sim.figures import figure
-from warmkeeper_sim.identifiers import CLOUD_MAP_NAMESPACE, CLOUD_MAP_SERVICE, ENTRY_PORT
+from warmkeeper_sim.identifiers import (
+    CLOUD_MAP_NAMESPACE,
+    CLOUD_MAP_SERVICE,
+    CLOUD_MAP_SERVICE_ID,
+    ENTRY_PORT,
+)
 
 if TYPE_CHECKING:
     from warmkeeper_sim.ecs import Task
@@ -20,39 +25,71 @@ if TYPE_CHECKING:
 
 @dataclass
 class Instance:
-    task: Task
-    health: str = "UNHEALTHY"  # ECS's custom health status: healthy once the container is
+    instance_id: str
+    ip: str
+    task: Task | None  # None: registered through the API (RegisterInstance), not by ECS
+    health: str = "UNHEALTHY"
+    port: int = ENTRY_PORT
+    pending_health: str | None = None  # a custom health status reported, not applied yet
+    healthy_at: float | None = None  # when Cloud Map last made it HEALTHY
+    reported_at: float | None = None  # when ECS last reported it healthy
 
 
 class CloudMap:
-    """The Cloud Map service ECS registers the tasks in (SRV records, custom health)."""
+    """The Cloud Map service ECS registers the tasks in (SRV records, custom health).
+
+    ECS registers a task in ACTIVATING with a first health status that AWS does not document (both
+    variants run: ``SimConfig.initial_health``) and reports its container health as the instance's
+    custom health status, which Cloud Map applies about 30 s later (``cloudmap.health_update``). An
+    instance registered through the API with ``AWS_INIT_HEALTH_STATUS`` starts with that status
+    (HEALTHY when not given), discoverable once the asynchronous registration is done.
+    """
 
     def __init__(self, world: World) -> None:
         self.world = world
         self.instances: dict[str, Instance] = {}
         self.healthy_since: list[float] = []  # each time the service went from 0 to 1+ healthy
+        self.operations = 0
+        self._registering: set[str] = set()
+        self.registered_by_api = 0
+
+    def _set_health(self, instance: Instance, health: str) -> None:
+        before = self.healthy_count()
+        instance.health = health
+        if health == "HEALTHY":
+            instance.healthy_at = self.world.kernel.now
+        if before == 0 and self.healthy_count() > 0:
+            self.healthy_since.append(self.world.kernel.now)
+
+    def _add(self, instance: Instance) -> None:
+        health, instance.health = instance.health, "UNHEALTHY"
+        self.instances[instance.instance_id] = instance
+        self._set_health(instance, health)
 
     def register(self, task: Task) -> None:
-        self.instances[task.arn] = Instance(task)
+        first = "HEALTHY" if self.world.config.initial_health == "healthy" else "UNHEALTHY"
+        self._add(Instance(task.arn.rsplit("/", 1)[-1], task.ip, task, health=first))
         task.registered = True
 
     def container_healthy(self, task: Task) -> None:
-        """ECS reports the container's health to Cloud Map, which applies it a moment later."""
+        """ECS reports the container's health (UpdateInstanceCustomHealthStatus); Cloud Map applies
+        it about 30 s later, and a second report of the same value does not hasten it."""
+        instance = self.instances.get(task.arn.rsplit("/", 1)[-1])
+        if instance is None or instance.health == "HEALTHY" or instance.pending_health == "HEALTHY":
+            return
+        instance.pending_health = "HEALTHY"
+        instance.reported_at = self.world.kernel.now
         kernel = self.world.kernel
 
         def update() -> None:
-            instance = self.instances.get(task.arn)
-            if instance is None or instance.health == "HEALTHY":
-                return
-            before = self.healthy_count()
-            instance.health = "HEALTHY"
-            if before == 0:
-                self.healthy_since.append(kernel.now)
+            if self.instances.get(instance.instance_id) is instance:
+                instance.pending_health = None
+                self._set_health(instance, "HEALTHY")
 
         kernel.at(figure("cloudmap.health_update").draw(kernel.random), update)
 
     def deregister(self, task: Task) -> None:
-        self.instances.pop(task.arn, None)
+        self.instances.pop(task.arn.rsplit("/", 1)[-1], None)
 
     def healthy(self) -> list[Instance]:
         return [i for i in self.instances.values() if i.health == "HEALTHY"]
@@ -61,8 +98,8 @@ class CloudMap:
         return len(self.healthy())
 
     def task_healthy(self, task: Task) -> bool:
-        instance = self.instances.get(task.arn)
-        return instance is not None and instance.health == "HEALTHY"
+        # ECS's rolling deploy and its own view go by the container's health, not Cloud Map's.
+        return task.health_status == "HEALTHY"
 
     def release(self, task: Task, *, spot_interruption: bool, bounded: Callable[[float], float]) -> None:
         # ECS deregisters the task from Cloud Map and sends SIGTERM at once (no deregistration delay:
@@ -71,26 +108,70 @@ class CloudMap:
         self.deregister(task)
         self.world.kernel.sleep(bounded(self.world.config.drain_window))
 
+    def task_at(self, ip: str) -> Task | None:
+        return next((t for t in self.world.ecs.tasks if t.ip == ip), None)
+
     # the API --------------------------------------------------------------------------------------
 
+    def _check_service(self, ServiceId: str, operation: str) -> None:
+        if ServiceId != CLOUD_MAP_SERVICE_ID:
+            raise client_error("ServiceNotFound", f"service {ServiceId} not found", operation)
+
+    def register_instance(
+        self, ServiceId: str, InstanceId: str, Attributes: dict[str, str], **_: Any
+    ) -> dict[str, Any]:
+        self._check_service(ServiceId, "RegisterInstance")
+        if INSTANCE_IPV4 not in Attributes:
+            raise client_error(
+                "InvalidInput", "AWS_INSTANCE_IPV4 is required for SRV records", "RegisterInstance"
+            )
+        first = Attributes.get("AWS_INIT_HEALTH_STATUS", "HEALTHY")
+        ip = Attributes[INSTANCE_IPV4]
+        port = int(Attributes.get(INSTANCE_PORT, ENTRY_PORT))
+        if InstanceId in self._registering:
+            # "One RegisterInstance request must complete before you can submit another request and
+            # specify the same service ID and instance ID" (RegisterInstance reference).
+            raise client_error(
+                "DuplicateRequest", f"operation on {InstanceId} in progress", "RegisterInstance"
+            )
+        kernel = self.world.kernel
+        self.operations += 1
+        self._registering.add(InstanceId)
+        self.registered_by_api += 1
+
+        def done() -> None:
+            self._registering.discard(InstanceId)
+            self._add(Instance(InstanceId, ip, self.task_at(ip), health=first, port=port))
+
+        kernel.at(figure("cloudmap.register_instance").draw(kernel.random), done)
+        return {"OperationId": f"op-{self.operations}"}
+
+    def deregister_instance(self, ServiceId: str, InstanceId: str, **_: Any) -> dict[str, Any]:
+        self._check_service(ServiceId, "DeregisterInstance")
+        if InstanceId not in self.instances:
+            raise client_error("InstanceNotFound", f"instance {InstanceId} not found", "DeregisterInstance")
+        self.instances.pop(InstanceId, None)
+        self.operations += 1
+        return {"OperationId": f"op-{self.operations}"}
+
     def discover_instances(
-        self, NamespaceName: str, ServiceName: str, HealthStatus: str = "ALL", **_: Any
+        self, NamespaceName: str, ServiceName: str, HealthStatus: str = "HEALTHY", **_: Any
     ) -> dict[str, Any]:
         if NamespaceName != CLOUD_MAP_NAMESPACE or ServiceName != CLOUD_MAP_SERVICE:
             raise client_error("ServiceNotFound", "service not found", "DiscoverInstances")
-        chosen = [
-            i
-            for i in self.instances.values()
-            if HealthStatus in ("ALL", "HEALTHY_OR_ELSE_ALL") or i.health == HealthStatus
-        ]
+        healthy = self.healthy()
+        if HealthStatus == "ALL" or (HealthStatus == "HEALTHY_OR_ELSE_ALL" and not healthy):
+            chosen = list(self.instances.values())
+        else:
+            chosen = [i for i in self.instances.values() if i.health == HealthStatus]
         return {
             "Instances": [
                 {
-                    "InstanceId": i.task.arn.rsplit("/", 1)[-1],
+                    "InstanceId": i.instance_id,
                     "NamespaceName": NamespaceName,
                     "ServiceName": ServiceName,
                     "HealthStatus": i.health,
-                    "Attributes": {INSTANCE_IPV4: i.task.ip, INSTANCE_PORT: str(ENTRY_PORT)},
+                    "Attributes": {INSTANCE_IPV4: i.ip, INSTANCE_PORT: str(i.port)},
                 }
                 for i in chosen
             ]

@@ -4,7 +4,8 @@ door (the ALB or the HTTP API).
 
 A request **failed** when its answer is none of: the app's 200, the waiting page, a 307 back to the
 same URL, a 503 with Retry-After, or (for the waiting page's status poll) the status document.
-Answers the load balancer makes itself (502, a 503 without Retry-After) are always failures.
+Answers the front door makes itself (ALB's 502 and 503, API Gateway's 429 and 5xx, its timeout) and
+the waker's catch-all 503 (an error inside the waker, Retry-After or not) are always failures.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Traffic:
     gave_up: int = 0
     navigation_errors: int = 0  # a browser navigation answered by anything but a page it can show
     catch_all: int = 0  # the handler's catch-all 503: an error inside the waker
+    front_door_own: int = 0  # answers the front door made itself (ALB 502/503, API Gateway 429/5xx)
+    served_times: list[float] = field(default_factory=list)  # when each of this traffic's 200s came
 
     def send(self, path: str, headers: dict[str, str], kind: str) -> Response:
         self.requests += 1
@@ -49,21 +52,31 @@ class Traffic:
         label = f"{kind} {response.status} {response.source}"
         if "retry-after" in response.headers:
             label += " retry-after"
-        if (
+        catch_all = (
             response.source == "waker"
             and response.status == 503
             and "could not check the service" in response.body
-        ):
+        )
+        if catch_all:
             self.catch_all += 1
+            label += " catch-all"
         self.answers[label] += 1
-        if not acceptable(kind, response):
+        if response.source in ("alb", "apigw"):
+            self.front_door_own += 1
+        # The waker's catch-all (an error inside it) is a failure even with its Retry-After.
+        if catch_all or not acceptable(kind, response):
             self.failed += 1
             self.failures[label] += 1
             if kind == "navigation":
                 self.navigation_errors += 1
         if response.source == "app" and response.status == 200:
             self.app_200_times.append(self.world.kernel.now)
+            self.served_times.append(self.world.kernel.now)
         return response
+
+    def once(self, path: str, headers: dict[str, str], kind: str) -> None:
+        """One request, whatever it gets (a flood's client)."""
+        self.send(path, headers, kind)
 
     # the clients ----------------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from warmkeeper_sim.identifiers import (
     API_STAGE,
     CLOUD_MAP_NAMESPACE,
     CLOUD_MAP_SERVICE,
+    CLOUD_MAP_SERVICE_ID,
     CLUSTER,
     LISTENER_ARN,
     PREFIX,
@@ -69,6 +70,17 @@ def example_staging_policy() -> Policy:
     return load_config(EXAMPLE_CONFIG).policy("staging")
 
 
+@functools.cache
+def example_stage_throttle() -> tuple[int, int]:
+    """The HTTP API stage's throttling (rate per second, burst) the stack builds from the example's
+    config (src/warmkeeper/infra/http_api.py reads the same two keys)."""
+    env = load_config(EXAMPLE_CONFIG).environment("staging")
+    return env.api_rate_limit, env.api_burst_limit
+
+
+INITIAL_HEALTH = ("healthy", "unhealthy")
+
+
 @dataclass
 class SimConfig:
     seed: int = 1
@@ -92,6 +104,20 @@ class SimConfig:
     front_door: str = LOAD_BALANCER
     # How long the entry container keeps accepting after SIGTERM (http_api); None: the config default.
     drain_seconds: float | None = None
+
+    # Cloud Map's first health status for a task ECS registers (undocumented): "healthy" or "unhealthy".
+    initial_health: str = "unhealthy"
+    # The HTTP API stage's throttle per route (requests/s, burst): the stack's, from the example config.
+    api_rate_limit: int = field(default_factory=lambda: example_stage_throttle()[0])
+    api_burst_limit: int = field(default_factory=lambda: example_stage_throttle()[1])
+    # Days the HTTP API's VPC link carried no traffic before the run (60 or more: INACTIVE).
+    vpc_link_idle_days: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.initial_health not in INITIAL_HEALTH:
+            raise ValueError(
+                f"initial_health: {self.initial_health!r} is not one of {', '.join(INITIAL_HEALTH)}"
+            )
 
     @property
     def drain_window(self) -> float:
@@ -181,6 +207,7 @@ class World:
             warm_route_keys=WARM_ROUTE_KEYS,
             vpc_link_id=VPC_LINK_ID,
             cloud_map_namespace=CLOUD_MAP_NAMESPACE,
+            cloud_map_service_id=CLOUD_MAP_SERVICE_ID,
             cloud_map_service_name=CLOUD_MAP_SERVICE,
         )
 

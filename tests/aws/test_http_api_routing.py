@@ -3,8 +3,10 @@ Cloud Map (namespace, service, instances and their custom health) beside ECS, SS
 
 The seam, beyond tests/aws/conftest.py's: ECS registers a task in Cloud Map and reports its health
 as the instance's custom health status; here the test does both (RegisterInstance, then
-UpdateInstanceCustomHealthStatus). moto's GetVpcLink always says AVAILABLE: an INACTIVE link is the
-same response with its status changed on the way back (a botocore after-call hook).
+UpdateInstanceCustomHealthStatus), and ECS's own view of the task's container health (what
+DescribeTasks answers for the task id Cloud Map's instance is named by) is set on the way back.
+moto's GetVpcLink always says AVAILABLE: an INACTIVE link is the same response with its status
+changed on the way back (a botocore after-call hook).
 """
 
 from __future__ import annotations
@@ -71,12 +73,21 @@ class ApiWorld:
     logs: list[str] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # the mutating calls, in order
+    probes: list[str] = field(default_factory=list)  # the engine's requests through the VPC link
     link_status: str = "AVAILABLE"
+    # ECS's view of the tasks behind the Cloud Map instances: task id -> (IP, container healthy).
+    containers: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    _asked: list[str] = field(default_factory=list)
     _hooks: list[tuple[Any, str, Any]] = field(default_factory=list)
     _instances: int = 0
 
     def engine(self) -> Warmkeeper:
-        return build_engine(self.settings, self.clients, sleep=self.sleeps.append)
+        return build_engine(
+            self.settings,
+            self.clients,
+            sleep=self.sleeps.append,
+            link_probe=lambda: self.probes.append("probe"),
+        )
 
     def hook(self, client: Any, event: str, handler: Any) -> None:
         client.meta.events.register(event, handler)
@@ -97,15 +108,20 @@ class ApiWorld:
         """ECS registered a task in Cloud Map (SRV: its IP and port) and reports its health."""
         self._instances += 1
         instance_id = f"task-{self._instances}"
+        ip = f"10.0.1.{10 + self._instances}"
         self.clients.servicediscovery.register_instance(
             ServiceId=self.cloud_map_service_id,
             InstanceId=instance_id,
-            Attributes={"AWS_INSTANCE_IPV4": f"10.0.1.{10 + self._instances}", "AWS_INSTANCE_PORT": "8080"},
+            Attributes={"AWS_INSTANCE_IPV4": ip, "AWS_INSTANCE_PORT": "8080"},
         )
+        self.containers[instance_id] = (ip, False)
         self.task_health(instance_id, healthy=healthy)
         return instance_id
 
     def task_health(self, instance_id: str, *, healthy: bool) -> None:
+        """ECS finds the container healthy (or not) and reports it to Cloud Map."""
+        ip, _ = self.containers.get(instance_id, ("", False))
+        self.containers[instance_id] = (ip, healthy)
         self.clients.servicediscovery.update_instance_custom_health_status(
             ServiceId=self.cloud_map_service_id,
             InstanceId=instance_id,
@@ -157,7 +173,9 @@ class ApiWorld:
         CAPTURE.target = self.logs
         self.sleeps.clear()
         self.calls.clear()
+        self.probes.clear()
         self.link_status = "AVAILABLE"
+        self.containers.clear()
         for client, operations in (
             (self.clients.ecs, ("UpdateService",)),
             (self.clients.apigatewayv2, ("CreateRoute", "UpdateRoute", "DeleteRoute")),
@@ -173,6 +191,30 @@ class ApiWorld:
             parsed["VpcLinkStatus"] = self.link_status
 
         self.hook(self.clients.apigatewayv2, "after-call.apigatewayv2.GetVpcLink", link_status)
+
+        def asked(params: dict[str, Any], **_: Any) -> None:
+            self._asked[:] = [str(task) for task in params.get("tasks", [])]
+
+        def containers(parsed: dict[str, Any], **_: Any) -> None:
+            for task_id in self._asked:
+                if task_id not in self.containers:
+                    continue
+                ip, healthy = self.containers[task_id]
+                parsed.setdefault("tasks", []).append(
+                    {
+                        "taskArn": f"arn:aws:ecs:{REGION}:123456789012:task/{self.cluster}/{task_id}",
+                        "lastStatus": "RUNNING",
+                        "desiredStatus": "RUNNING",
+                        "healthStatus": "HEALTHY" if healthy else "UNKNOWN",
+                        "attachments": [{"details": [{"name": "privateIPv4Address", "value": ip}]}],
+                    }
+                )
+            parsed["failures"] = [
+                f for f in parsed.get("failures", []) if f.get("arn") not in self.containers
+            ]
+
+        self.hook(self.clients.ecs, "provide-client-params.ecs.DescribeTasks", asked)
+        self.hook(self.clients.ecs, "after-call.ecs.DescribeTasks", containers)
 
     def _recorder(self, operation: str) -> Any:
         lock = threading.Lock()
@@ -455,6 +497,50 @@ def test_warm_routes_deleted_before_the_scale_in(api: ApiWorld) -> None:
     assert len(api.calls) == 3  # two routes deleted, then the scale-in
 
 
+def _cloud_map_instances(api: ApiWorld) -> dict[str, str]:
+    """Instance id -> health status, as DiscoverInstances reports them."""
+    found = api.clients.servicediscovery.discover_instances(
+        NamespaceName=NAMESPACE, ServiceName="app", HealthStatus="ALL"
+    )["Instances"]
+    return {str(i["InstanceId"]): str(i.get("HealthStatus")) for i in found}
+
+
+def test_a_ready_task_cloud_map_still_calls_unhealthy_is_registered_healthy_by_the_waker(
+    api: ApiWorld,
+) -> None:
+    """Cloud Map applies ECS's health report about 30 s late: once ECS finds the container healthy,
+    the waker registers its own instance of the task, healthy at once, and opens the warm routes."""
+    call(v2_event(headers=BROWSER))
+    instance = api.task_registered(healthy=False)
+    api.containers[instance] = (api.containers[instance][0], True)  # ECS: healthy; Cloud Map: not yet
+    call(scheduled_event())
+    instances = _cloud_map_instances(api)
+    assert instances[f"wk-{instance}"] == "HEALTHY" and instances[instance] == "UNHEALTHY"
+    call(v2_event(path="/_warmkeeper/status"))
+    service = f"integrations/{api.service_integration_id}"
+    assert api.warm_targets() == dict.fromkeys(WARM_ROUTE_KEYS, service)
+    # The sleep removes the waker's own instance with the task.
+    api.put_lock(requested_ago=timedelta(minutes=30), healthy_ago=timedelta(minutes=29))
+    call(scheduled_event())
+    assert api.desired() == 0 and f"wk-{instance}" not in _cloud_map_instances(api)
+
+
+def test_a_task_cloud_map_calls_healthy_before_its_container_is_gets_no_warm_route(api: ApiWorld) -> None:
+    """A task may start HEALTHY in Cloud Map (its first status is not documented) before it listens:
+    the warm routes wait for ECS's container health."""
+    call(v2_event(headers=BROWSER))
+    instance = api.task_registered(healthy=True)
+    api.containers[instance] = (api.containers[instance][0], False)  # listening not yet
+    call(scheduled_event())
+    call(v2_event(path="/_warmkeeper/status"))
+    assert api.warm_targets() == {}
+    api.task_health(instance, healthy=True)
+    call(scheduled_event())
+    call(v2_event(path="/_warmkeeper/status"))
+    assert set(api.warm_targets()) == set(WARM_ROUTE_KEYS)
+    assert f"wk-{instance}" not in _cloud_map_instances(api)  # Cloud Map showed it: nothing to add
+
+
 def _deleted_ids(calls: list[str]) -> list[str]:
     return [c[len("DeleteRoute(") : -1] for c in calls if c.startswith("DeleteRoute(")]
 
@@ -599,3 +685,70 @@ def test_http_api_settings_round_trip_and_name_what_is_missing(api: ApiWorld) ->
             policy=POLICY,
             cloud_map_names=("n", "s"),
         )
+
+
+def test_a_concurrent_modification_conflict_is_retried_not_taken_for_the_route(api: ApiWorld) -> None:
+    """API Gateway answers ConflictException both for a route key that exists and for a concurrent
+    modification of the API: the second is tried again, never read as "the route is there"."""
+    from botocore.awsrequest import AWSResponse
+
+    from warmkeeper.aws.http_api_routing import HttpApiRouting
+
+    refused: list[str] = []
+
+    def conflict_once(**_: Any) -> Any:
+        if refused:
+            return None
+        refused.append("CreateRoute")
+        error = {
+            "Error": {
+                "Code": "ConflictException",
+                "Message": "Unable to complete operation due to concurrent modification. Try again later.",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 409},
+        }
+        return AWSResponse("https://apigateway", 409, {}, None), error
+
+    api.hook(api.clients.apigatewayv2, "before-call.apigatewayv2.CreateRoute", conflict_once)
+    pauses: list[float] = []
+    routing = HttpApiRouting(
+        api.clients.apigatewayv2,
+        api.clients.servicediscovery,
+        api_id=api.api_id,
+        service_integration_id=api.service_integration_id,
+        warm_route_keys=WARM_ROUTE_KEYS,
+        vpc_link_id=api.vpc_link_id,
+        cloud_map_namespace=NAMESPACE,
+        cloud_map_service_name="app",
+        pause=pauses.append,
+    )
+    assert routing.route_to_service() is True
+    assert refused == ["CreateRoute"] and pauses  # refused once, paused, created on the next try
+    service = f"integrations/{api.service_integration_id}"
+    assert api.warm_targets() == dict.fromkeys(WARM_ROUTE_KEYS, service)
+
+
+def test_a_wake_through_an_inactive_vpc_link_holds_the_warm_routes_back_and_says_why(api: ApiWorld) -> None:
+    """A VPC link unused for 60 days is INACTIVE: requests through it fail until API Gateway has
+    reprovisioned it, which only a request through it starts. The wake starts it (a probe route to
+    the service, one request through it), the warm routes wait for AVAILABLE, and a client is told
+    why it must come back later (503, Retry-After), never sent into the link."""
+    from warmkeeper.aws.http_api_routing import LINK_PROBE_ROUTE_KEY
+
+    api.link_status = "INACTIVE"
+    api.containers.clear()
+    call(v2_event(headers=BROWSER))
+    assert api.desired() == 1 and api.probes == ["probe"]
+    routes = api.routes()
+    assert routes[LINK_PROBE_ROUTE_KEY]["Target"] == f"integrations/{api.service_integration_id}"
+    instance = api.task_registered(healthy=True)
+    api.containers[instance] = (api.containers[instance][0], True)
+    response = call(v2_event(path="/api/places", headers={"accept": "application/json"}))
+    assert response["statusCode"] == 503 and "retry-after" in {k.lower() for k in response["headers"]}
+    assert "network link" in response["body"]
+    assert api.warm_targets() == {}
+    # Back to AVAILABLE: the next environment that looks creates the warm routes.
+    api.link_status = "AVAILABLE"
+    lambda_handler.use(api.engine())
+    call(v2_event(path="/_warmkeeper/status"))
+    assert set(api.warm_targets()) == set(WARM_ROUTE_KEYS)

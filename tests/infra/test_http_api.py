@@ -334,6 +334,17 @@ def test_waker_may_switch_this_apis_routes_and_read_cloud_map(http_api_staging: 
         "StringEquals": {"servicediscovery:NamespaceName": "staging.cityguided.warmkeeper.internal"}
     }
     assert by_sid["ReadTheInstancesOfThisCloudMapService"]["Resource"] == get_att(cloud_map_id, "Arn")
+    # The waker registers ready tasks itself (Cloud Map applies ECS's health about 30 s late): in this
+    # service, and the SRV records in this namespace's zone only.
+    register = by_sid["RegisterReadyTasksInThisCloudMapService"]
+    assert set(register["Action"]) == {
+        "servicediscovery:RegisterInstance",
+        "servicediscovery:DeregisterInstance",
+    }
+    assert register["Resource"] == get_att(cloud_map_id, "Arn")
+    namespace_id, _ = synth.only("AWS::ServiceDiscovery::PrivateDnsNamespace")
+    records = json.dumps(by_sid["WriteTheRecordsOfTheWakersOwnInstances"]["Resource"])
+    assert "hostedzone/" in records and namespace_id in records and "*" not in records
     assert "elasticloadbalancing" not in json.dumps(
         statements(synth.properties(synth.logical_id("Waker/Policy")))
     )

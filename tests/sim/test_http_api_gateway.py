@@ -38,3 +38,49 @@ def test_the_real_routing_adapter_drives_the_fakes_and_route_changes_take_effect
     assert (created, again, link, healthy) == (True, False, "AVAILABLE", 0)
     switched = world.http_api.warm_routes_live_at()
     assert switched is not None and switched > world.http_api.created_at[0]  # propagation delay
+
+
+def test_stage_throttling_applies_to_each_route_with_the_configs_figures() -> None:
+    """The stage's rate and burst come from the example config, as the stack's; each route has its own
+    bucket, and a request past it gets API Gateway's own 429."""
+    from tests.sim.support import quiet_world
+    from warmkeeper_sim.scenarios import http_api_config
+    from warmkeeper_sim.world import example_stage_throttle
+
+    world = quiet_world(http_api_config())
+    assert (world.config.api_rate_limit, world.config.api_burst_limit) == example_stage_throttle()
+    api = world.http_api
+    route = api._route_for("/_warmkeeper/status")
+    default = api._route_for("/")
+    assert route is not None and default is not None and route.route_key != default.route_key
+    burst = world.config.api_burst_limit
+    assert [api._admit(route) for _ in range(burst + 5)].count(True) == burst
+    assert api._admit(default)  # another route's bucket is untouched
+
+
+def test_cloud_map_applies_an_ecs_health_report_about_30_seconds_later() -> None:
+    from warmkeeper_sim.scenarios import herd, http_api_config
+    from warmkeeper_sim.world import SimConfig
+
+    run = herd(3, config=http_api_config(SimConfig(initial_health="unhealthy")), until=150.0)
+    task = run.world.ecs.tasks[0]
+    instance = run.world.cloud_map.instances[task.arn.rsplit("/", 1)[-1]]  # ECS's own instance
+    assert instance.reported_at is not None and instance.healthy_at is not None
+    assert instance.healthy_at - instance.reported_at >= 30.0
+    # The waker's own instance of the task was healthy long before (RegisterInstance's initial status).
+    own = run.world.cloud_map.instances[f"wk-{task.arn.rsplit('/', 1)[-1]}"]
+    assert own.healthy_at is not None and own.healthy_at < instance.healthy_at - 20.0
+
+
+def test_vpc_link_inactive_after_60_idle_days_fails_requests_until_reprovisioned() -> None:
+    from warmkeeper_sim.scenarios import run_world, warm_world
+    from warmkeeper_sim.traffic import Traffic
+    from warmkeeper_sim.world import SimConfig
+
+    world, _visitor, _ = warm_world(1, SimConfig(front_door="http_api", vpc_link_idle_days=61))
+    assert world.http_api.vpc_link_failures > 0
+    assert "apigw_503_vpc_link_inactive" in world.notes
+    later = Traffic(world)
+    world.kernel.spawn(later.api_client, delay=400.0)
+    run_world(world, world.kernel.now + 500.0)
+    assert later.client_done and world.http_api.vpc_link_status == "AVAILABLE"

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import dimensions, emf_document
+from warmkeeper.aws_limits import METRIC_VISIBILITY_SECONDS
 from warmkeeper.core import Routing
 from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.report import TaskStatus
@@ -287,6 +288,9 @@ class WakeLock:
     healthy_at: datetime | None = None
     failure_reported: bool = False
     adopted: bool = False  # the service was found awake without a lock (scaled up outside warmkeeper)
+    # The front door's link had to be re-created during this wake: its duration says nothing of the
+    # next wake's, so it is left out of the estimate.
+    link_delayed: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -295,6 +299,7 @@ class WakeLock:
                 "healthy_at": _iso(self.healthy_at),
                 "failure_reported": self.failure_reported,
                 "adopted": self.adopted,
+                "link_delayed": self.link_delayed,
             },
             sort_keys=True,
         )
@@ -314,6 +319,7 @@ class WakeLock:
             healthy_at=_parse_time(data.get("healthy_at")),
             failure_reported=bool(data.get("failure_reported", False)),
             adopted=bool(data.get("adopted", False)),
+            link_delayed=bool(data.get("link_delayed", False)),
         )
 
 
@@ -544,7 +550,13 @@ class Metrics:
         metric = self._request_metric()
         if metric is None:
             return None
-        start = now - timedelta(minutes=lookback_minutes + 2)
+        # A minute's data point becomes visible minutes after the minute ends: a request made in
+        # the last METRIC_VISIBILITY_SECONDS may not be counted yet. So the window reaches that much
+        # further back, and the activity found is taken as that much later (capped at now): the
+        # idle clock then runs from when the last request could have been made, not from the last
+        # minute already published.
+        margin = timedelta(seconds=METRIC_VISIBILITY_SECONDS)
+        start = now - timedelta(minutes=lookback_minutes + 2) - margin
         response = self._cloudwatch.get_metric_data(
             MetricDataQueries=[
                 {
@@ -564,7 +576,7 @@ class Metrics:
         for result in response.get("MetricDataResults", []):
             for timestamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
                 if value >= 1:
-                    end = timestamp.astimezone(UTC) + timedelta(seconds=60)
+                    end = timestamp.astimezone(UTC) + timedelta(seconds=60) + margin
                     end = min(end, now)
                     latest = end if latest is None or end > latest else latest
         return latest

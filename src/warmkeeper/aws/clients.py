@@ -9,11 +9,14 @@ needs five, a deploy five others), always with :data:`BOTO_CONFIG`.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewayv2.client import ApiGatewayV2Client
@@ -32,7 +35,46 @@ if TYPE_CHECKING:
 # time or a person's patience.
 BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
 
+# botocore's standard mode waits rand(0, 1) * min(2 ** (attempt - 1), 20) s before a retry (its
+# ExponentialBackoff); a retry is refused past a deadline when even the longest wait could not fit.
+MAX_BACKOFF_SECONDS = 20.0
+# What one attempt of an AWS call is allowed to take within a deadline (a call of the Lambda's APIs
+# answers in tens of milliseconds; BOTO_CONFIG's read timeout bounds a stuck one).
+ATTEMPT_BUDGET_SECONDS = 1.0
+
 ClientT = TypeVar("ClientT")
+
+
+class CallDeadlineError(BotoCoreError):
+    """A retry of an AWS call would end past the caller's deadline (a request the front door times out)."""
+
+    fmt = "{operation}: no retry after attempt {attempt}, the caller's deadline is {left:.1f} s away"
+
+
+def longest_backoff(attempt: int) -> float:
+    """The longest wait botocore's standard mode may make after ``attempt`` (1 for the first)."""
+    return min(2.0 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+
+
+class CallDeadline:
+    """A deadline for the AWS calls made while it is set (one invocation at a time uses the clients
+    of a Lambda execution environment): a retry that may end past it is not made, the call raises
+    :class:`CallDeadlineError` instead. ``clock`` in seconds (the simulation passes its own)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.at: float | None = None
+
+    def set(self, seconds_from_now: float | None) -> None:
+        self.at = None if seconds_from_now is None else self.clock() + seconds_from_now
+
+    def check_retry(self, operation: str, attempt: int) -> None:
+        """Raise when a retry after ``attempt`` could end past the deadline."""
+        if self.at is None:
+            return
+        left = self.at - self.clock()
+        if longest_backoff(attempt) + ATTEMPT_BUDGET_SECONDS > left:
+            raise CallDeadlineError(operation=operation, attempt=attempt, left=left)
 
 
 class _Client(Generic[ClientT]):
@@ -68,6 +110,7 @@ class AwsClients:
         self._made: dict[str, Any] = {}
         # A boto3 session is not thread-safe: clients are made one at a time (they are, once made).
         self._lock = threading.Lock()
+        self.deadline = CallDeadline()
 
     @classmethod
     def for_region(cls, region: str | None = None) -> AwsClients:
@@ -83,8 +126,34 @@ class AwsClients:
         """The client of ``service`` (a botocore service name), made once with :data:`BOTO_CONFIG`."""
         with self._lock:
             if service not in self._made:
-                self._made[service] = self.session.client(cast(Any, service), config=self.config)
+                client = self.session.client(cast(Any, service), config=self.config)
+                # Before botocore's own retry handler: a retry that cannot fit the deadline is refused.
+                client.meta.events.register_first(
+                    f"needs-retry.{client.meta.service_model.service_id.hyphenize()}", self._veto_retry
+                )
+                self._made[service] = client
             return self._made[service]
+
+    def _veto_retry(
+        self,
+        response: Any = None,
+        attempts: int = 1,
+        caught_exception: Exception | None = None,
+        operation: Any = None,
+        **_: Any,
+    ) -> None:
+        """Only a failed attempt is retried: a successful one passes untouched."""
+        if self.deadline.at is None:
+            return
+        status = response[0].status_code if response else None
+        failed = caught_exception is not None or (status is not None and (status >= 500 or status == 429))
+        if not failed and response is not None:
+            code = str((response[1] or {}).get("Error", {}).get("Code", ""))
+            failed = bool(code) and (
+                "Throttl" in code or code in ("TooManyRequestsException", "RequestLimitExceeded")
+            )
+        if failed:
+            self.deadline.check_retry(getattr(operation, "name", "call"), attempts)
 
     def available_regions(self, service: str) -> frozenset[str]:
         """Regions where AWS offers ``service``, from botocore's bundled endpoint data (no network)."""

@@ -19,6 +19,8 @@ task wanted (an invocation that died between the two calls, or a service scaled 
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -39,13 +41,21 @@ from warmkeeper.aws.adapters import (
     WakeLock,
     utc_now,
 )
-from warmkeeper.aws.http_api_routing import FrontDoorCheck, HttpApiRouting
+from warmkeeper.aws.clients import CallDeadline, CallDeadlineError
+from warmkeeper.aws.http_api_routing import (
+    LINK_PROBE_PATH,
+    CloudMapReadiness,
+    FrontDoorCheck,
+    HttpApiRouting,
+    VpcLinkUnavailableError,
+)
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import MetricName
 from warmkeeper.aws.ports import (
     FrontDoorPort,
     MetricsPort,
+    ReadinessPort,
     RoutingPort,
     SecretPort,
     ServicePort,
@@ -53,10 +63,12 @@ from warmkeeper.aws.ports import (
 )
 from warmkeeper.aws.snapshots import (
     REQUEST_SNAPSHOT_SECONDS,
+    STATUS_SETTLED_SNAPSHOT_SECONDS,
     STATUS_SNAPSHOT_SECONDS,
     Snapshot,
     SnapshotCache,
 )
+from warmkeeper.aws_limits import HTTP_API_INTEGRATION_TIMEOUT_SECONDS
 from warmkeeper.core import (
     Action,
     Decision,
@@ -104,6 +116,31 @@ JUST_WARM_SECONDS = 30.0
 # modelled in docs/technical/aws-model.md (a model, not a measurement), towards its slow end so
 # that a first wake rather answers at once than holds in vain.
 DEFAULT_WAKE_ESTIMATE_SECONDS = 60.0
+# Behind Cloud Map, how often one execution environment asks ECS whether a task's container is
+# healthy (DescribeTasks) while an address is not known ready: the container health check's own
+# interval (the config's default, ECS's minimum), so asking more often finds nothing sooner; with
+# a herd's environments out of phase, the first of them sees it within a fraction of it.
+READINESS_POLL_SECONDS = 5.0
+# A registration of the waker's own Cloud Map instance is asked again after this long if it has not
+# shown up (RegisterInstance is asynchronous).
+REGISTER_RETRY_SECONDS = 10.0
+# How long a reconcile waits for its own new registration to be discoverable before it removes the
+# instance of a task that is going (so that API Gateway's discovery never finds neither).
+REGISTRATION_WAIT_SECONDS = 8.0
+# The AWS calls of a request's answer end this long before the front door's (or the invocation's)
+# end: the answer's way back through the front door.
+ANSWER_MARGIN_SECONDS = 2.0
+# The HTTP API's VPC link found not AVAILABLE (INACTIVE after 60 days without traffic, then PENDING
+# for "a few minutes" while API Gateway reprovisions it): the warm routes are held back, requests are
+# told why, and one execution environment looks again only after LINK_RECHECK_SECONDS.
+LINK_HELD_BACK = "warm routes held back: VPC link not available"
+LINK_RECHECK_SECONDS = 20.0
+LINK_RETRY_SECONDS = 60.0
+LINK_NOTE = (
+    "The service is up, but AWS is re-creating the network link to it (unused for 60 days, it was "
+    "switched off); this takes a few minutes."
+)
+LINK_PROBE_TIMEOUT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +163,9 @@ class Warmkeeper:
         metrics: MetricsPort,
         secret: SecretPort,
         front_door: FrontDoorPort | None = None,
+        readiness: ReadinessPort | None = None,
+        deadline: CallDeadline | None = None,
+        link_probe: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         snapshots: SnapshotCache | None = None,
@@ -142,6 +182,76 @@ class Warmkeeper:
         self._sleep = sleep
         # None: every call observes afresh (the CLI, tests); the Lambda shares one per environment.
         self.snapshots = snapshots
+        # Behind Cloud Map: readiness by the container's health, and the waker's own registrations.
+        self.readiness = readiness
+        # The clients' deadline: set while a request is answered, so that botocore's retries never
+        # carry it past the front door's timeout.
+        self.deadline = deadline
+        # A request through the VPC link (the probe route), which makes API Gateway reprovision it.
+        self.link_probe = link_probe
+        self._link_down_until: datetime | None = None
+        self._ready_ips: frozenset[str] = frozenset()  # addresses ECS found healthy (this environment)
+        self._asked_ecs_at: datetime | None = None
+        self._registered_at: dict[str, datetime] = {}
+
+    # --- readiness behind Cloud Map ---------------------------------------------------------------------
+
+    def _target_health(self, now: datetime, *, fresh: bool = False) -> tuple[TargetHealth, int]:
+        """Healthy targets, and (behind Cloud Map) how many ready tasks are still being registered.
+
+        A load balancer checks its targets itself: its target health is the answer. Behind Cloud
+        Map a task counts once ECS finds its container healthy *and* Cloud Map shows an instance of
+        it healthy: never on Cloud Map's word alone (a task may start HEALTHY there before it
+        listens), and not 30 s late either (the waker registers its own instance of a ready task,
+        see :class:`~warmkeeper.aws.http_api_routing.CloudMapReadiness`). ECS is asked at most every
+        :data:`READINESS_POLL_SECONDS` per environment, at once with ``fresh``."""
+        readiness = self.readiness
+        if readiness is None:
+            return self.router.target_health(), 0
+        instances = readiness.instances()
+        registered = frozenset(i.ip for i in instances)
+        known = self._ready_ips & registered
+        # ``fresh`` (a task stopping, the reconcile) asks even when every address is known: a task
+        # ECS no longer runs may still be known through the waker's own instance of it.
+        if fresh or (registered - known and self._may_ask_ecs(now)):
+            self._asked_ecs_at = now
+            task_ids = sorted({i.instance_id for i in instances if not i.own})
+            known = readiness.container_healthy(task_ids)
+        self._ready_ips = known
+        shown = frozenset(i.ip for i in instances if i.healthy) & known
+        pending = 0
+        for ip in sorted(known - shown):
+            ecs_instance = next((i for i in instances if i.ip == ip and not i.own), None)
+            if ecs_instance is None or any(i.own and i.ip == ip for i in instances):
+                pending += 1  # registered, not shown yet
+                continue
+            last = self._registered_at.get(ip)
+            if last is None or (now - last).total_seconds() >= REGISTER_RETRY_SECONDS:
+                self._registered_at[ip] = now
+                readiness.register(ecs_instance.instance_id, ip, ecs_instance.port)
+            pending += 1
+        return TargetHealth(healthy=len(shown), healthy_ips=shown), pending
+
+    def _may_ask_ecs(self, now: datetime) -> bool:
+        last = self._asked_ecs_at
+        return last is None or not 0.0 <= (now - last).total_seconds() < READINESS_POLL_SECONDS
+
+    def _tidy_registrations(self, snapshot: Snapshot) -> list[str]:
+        """Remove the waker's own instances of tasks no longer ready: once the ready tasks' own
+        instances are discoverable (waited for briefly), or at once when no task is ready."""
+        readiness = self.readiness
+        if readiness is None:
+            return []
+        keep = self._ready_ips
+        waited = 0.0
+        while keep:
+            shown = {i.ip for i in readiness.instances() if i.healthy}
+            if keep <= shown or waited >= REGISTRATION_WAIT_SECONDS:
+                break
+            self._sleep(1.0)
+            waited += 1.0
+        stale = readiness.deregister_own(keep)
+        return [f"{stale} Cloud Map instance(s) of the waker removed (task gone)"] if stale else []
 
     # --- observe ------------------------------------------------------------------------------------
 
@@ -152,6 +262,7 @@ class Warmkeeper:
         max_age: float = 0.0,
         may_sleep: bool = True,
         live_targets_only: bool = False,
+        settled_max_age: float = 0.0,
     ) -> Snapshot:
         """Observe AWS; with ``max_age`` > 0, the environment's shared snapshot when it is recent
         enough, and only what a wake in flight needs (below) when it is not."""
@@ -161,6 +272,11 @@ class Warmkeeper:
             max_age = 0.0
         if max_age > 0 and self.snapshots is not None:
             cached = self.snapshots.get(now, max_age)
+            if cached is None and settled_max_age > max_age:
+                # Nothing in motion in the last snapshot: an older one answers as well.
+                older = self.snapshots.get(now, settled_max_age)
+                if older is not None and self._settled(older, now):
+                    cached = older
             if cached is not None:
                 observation = replace(cached.observation, wake_pending=wake_pending)
                 return replace(cached, observation=observation, now=now, shared=True)
@@ -189,7 +305,9 @@ class Warmkeeper:
                 return replace(early, valid_until=lock.requested_at + timedelta(seconds=half))
             # Healthy: the warm route is due. Whether it exists is the route creation's own check
             # (ALB refuses a second rule at the priority), so the rules are not read here either.
-            health = self.router.target_health()
+            # A task still being registered does not count yet: the warm route must not open before
+            # API Gateway can discover it (it would keep an empty answer for its cache time).
+            health, _ = self._target_health(now)
             return self._snapshot(now, waking, health, Routing.WAKER, stored, None, wake_pending)
         elif max_age > 0 and self._just_warm(lock, now):
             # The warm route was created moments ago (its creator wrote healthy_at): every page
@@ -207,18 +325,38 @@ class Warmkeeper:
             if service.desired == 0:
                 return self._snapshot(now, service, no_target, Routing.WAKER, stored, None, wake_pending)
         service = service or self.ecs.describe()
-        health = self.router.target_health()
+        health, pending = self._target_health(now, fresh=live_targets_only or max_age <= 0)
         if live_targets_only and health.healthy:
             # A task told to stop (a Spot interruption) stays healthy in the target group until it
             # is deregistered: only targets of tasks ECS still wants running count.
             live = sum(1 for task in self.ecs.tasks(health.healthy_ips) if task.health == "healthy")
             health = replace(health, healthy=min(health.healthy, live))
         routing = self.router.routing()
+        if pending and routing is Routing.SERVICE:
+            # Warm, and a ready task's registration is on its way (a rolling deploy: the old task's
+            # instance is gone): keep the warm routes; the instance shows within seconds.
+            health = replace(health, healthy=health.healthy + pending)
         last_activity = None
         # RequestCount only matters to the sleep guards: skip the read when nothing can sleep.
         if service.desired > 0 and not wake_pending and may_sleep and self.policy.scale_to_zero:
             last_activity = self.metrics.last_activity(now, self.policy.idle_minutes)
         return self._snapshot(now, service, health, routing, stored, last_activity, wake_pending)
+
+    def _settled(self, snapshot: Snapshot, now: datetime) -> bool:
+        """Nothing in motion: asleep with no wake asked, or warm on a healthy target past the first
+        moments of a wake, no deployment rolling (what a status poll shows changes slowly then)."""
+        observation = snapshot.observation
+        lock = snapshot.lock
+        if observation.deployment_in_progress:
+            return False
+        if lock is None:
+            return observation.desired == 0 and observation.routing is Routing.WAKER
+        return (
+            lock.healthy_at is not None
+            and not self._just_warm(lock, now)
+            and observation.healthy > 0
+            and observation.routing is Routing.SERVICE
+        )
 
     def _waking(self, lock: WakeLock | None, now: datetime) -> bool:
         """A wake asked and not yet healthy, within the wake timeout (a failed wake is left to the
@@ -302,11 +440,24 @@ class Warmkeeper:
     def _wake(self, snapshot: Snapshot, count: int) -> str:
         if snapshot.lock is not None:
             return "wake already asked (wake lock held)"
-        if not self.store.take_wake_lock(WakeLock(requested_at=snapshot.now)):
+        lock = WakeLock(requested_at=snapshot.now)
+        if not self.store.take_wake_lock(lock):
             return "wake already asked by a concurrent caller"
         self.ecs.set_desired(count)
         self.metrics.put(MetricName.WAKES, 1)
-        return f"scale-up: desired {snapshot.service.desired} -> {count}"
+        done = f"scale-up: desired {snapshot.service.desired} -> {count}"
+        if self.front_door is not None and self.link_probe is not None:
+            # The one caller that woke the service looks at the front door's link once: a link
+            # switched off after 60 idle days is reprovisioned while the task starts, not after.
+            try:
+                if not self.front_door.link_available():
+                    self._link_unavailable(snapshot.now, VpcLinkUnavailableError("not AVAILABLE", None))
+                    delayed = replace(lock, link_delayed=True)
+                    self._write_best_effort(lambda: self.store.update_wake_lock(delayed), "link delayed")
+                    done += "; VPC link not available: its reprovisioning started"
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("vpc link not checked", extra={"error": str(exc)})
+        return done
 
     def apply(self, snapshot: Snapshot, decision: Decision) -> list[str]:
         """Apply the actions in the decision's order; return what was done."""
@@ -322,12 +473,14 @@ class Warmkeeper:
         may_sleep: bool = True,
         max_age: float = 0.0,
         live_targets_only: bool = False,
+        settled_max_age: float = 0.0,
     ) -> StepResult:
         observed = self.observe(
             wake_pending=wake_pending,
             max_age=max_age,
             may_sleep=may_sleep,
             live_targets_only=live_targets_only,
+            settled_max_age=settled_max_age,
         )
         snapshot, done = self._record(observed)
         decision = decide(snapshot.observation, self.policy, snapshot.now)
@@ -370,8 +523,15 @@ class Warmkeeper:
                 done.append(self._record_first_healthy(snapshot, publish=created))
         if trigger == "reconcile":
             done.extend(self._reconcile_front_door(snapshot, decision))
+        if trigger in ("reconcile", "task-state") and Action.SCALE_TO_ZERO not in decision.actions:
+            done.extend(self._write_tidy(snapshot))
+        held_back = any(line.startswith(LINK_HELD_BACK) for line in done)
         if self.snapshots is not None:
-            if decision.actions == (Action.ROUTE_TO_SERVICE,) and snapshot.observation.healthy > 0:
+            if (
+                decision.actions == (Action.ROUTE_TO_SERVICE,)
+                and snapshot.observation.healthy > 0
+                and not held_back
+            ):
                 # Routed to a healthy target (by this step or a concurrent one): that is the world
                 # now, and every page polling this environment may reload at once.
                 routed = _after(snapshot.observation, decision)
@@ -391,7 +551,10 @@ class Warmkeeper:
         assert lock is not None and lock.healthy_at is not None
         seconds = max(0.0, (lock.healthy_at - lock.requested_at).total_seconds())
         previous = snapshot.stored.last_wake
-        recent = (previous.durations() if previous and not lock.adopted else ()) + (seconds,)
+        earlier = previous.durations() if previous and not lock.adopted else ()
+        # A wake that waited for the front door's link to be re-created is no estimate of the next:
+        # the earlier ones stand, else the default (an empty list would fall back on this wake).
+        recent = (earlier or (DEFAULT_WAKE_ESTIMATE_SECONDS,)) if lock.link_delayed else (*earlier, seconds)
         last = LastWake(
             requested_at=lock.requested_at,
             healthy_at=lock.healthy_at,
@@ -408,6 +571,27 @@ class Warmkeeper:
         if publish and not lock.adopted:
             self.metrics.put(MetricName.COLD_START_SECONDS, seconds, unit=MetricName.COLD_START_SECONDS.unit)
         return f"first healthy target {seconds:.1f} s after the wake"
+
+    def _link_unavailable(self, now: datetime, error: VpcLinkUnavailableError) -> str:
+        """The warm routes wait for the VPC link; a request through it starts its reprovisioning."""
+        self._link_down_until = now + timedelta(seconds=LINK_RECHECK_SECONDS)
+        if self.link_probe is not None:
+            try:
+                self.link_probe()
+            except Exception as exc:  # the probe's answer does not matter, its passage does
+                log.warning("vpc link probe failed", extra={"error": str(exc)})
+        log.warning(
+            "vpc link unavailable",
+            extra={"app": self.settings.app, "env": self.settings.env, "state": error.state},
+        )
+        return f"{LINK_HELD_BACK} ({error.state})"
+
+    def _write_tidy(self, snapshot: Snapshot) -> list[str]:
+        try:
+            return self._tidy_registrations(snapshot)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("bookkeeping not written", extra={"what": "cloud map instances", "error": str(exc)})
+            return []
 
     def _write_best_effort(self, write: Callable[[], None], what: str) -> bool:
         """Bookkeeping that must never fail the request being answered: False when not written."""
@@ -502,7 +686,12 @@ class Warmkeeper:
                 # The waiting page polls this: moving a freshly healthy service to the warm route
                 # here makes the wake as fast as the polling, not as slow as the one-minute reconcile.
                 # Served from the environment's shared snapshot: hundreds of pages poll at once.
-                result = self.step("status", may_sleep=False, max_age=STATUS_SNAPSHOT_SECONDS)
+                result = self.step(
+                    "status",
+                    may_sleep=False,
+                    max_age=STATUS_SNAPSHOT_SECONDS,
+                    settled_max_age=STATUS_SETTLED_SNAPSHOT_SECONDS,
+                )
                 return json_response(200, self._report(result.snapshot, result.decision).to_json_dict())
             if kind is RequestKind.KEEPALIVE:
                 return self._keepalive_request(request)
@@ -511,10 +700,20 @@ class Warmkeeper:
         if kind is RequestKind.UNKNOWN_ENDPOINT:
             return not_found(request.path)
         # The twin's waker answers through the same plan: see core/hold.py.
-        hold = _RequestHold(self, remaining_seconds)
-        return answer_cold_request(
-            request, kind, self.policy, app_name=self.settings.title or self.settings.app, port=hold
-        )
+        hold = _RequestHold(self, remaining_seconds, self._door_timeout())
+        try:
+            return answer_cold_request(
+                request, kind, self.policy, app_name=self.settings.title or self.settings.app, port=hold
+            )
+        finally:
+            if self.deadline is not None:
+                self.deadline.set(None)
+
+    def _door_timeout(self) -> float | None:
+        """How long the front door waits for the waker's answer (None: as long as the invocation)."""
+        if front_door(self.settings.front_door).route_switch is RouteSwitch.API_ROUTES:
+            return float(HTTP_API_INTEGRATION_TIMEOUT_SECONDS)
+        return None
 
     def cold_view(self, snapshot: Snapshot, decision: Decision) -> ColdView:
         """What a request sees in this snapshot and decision (see :func:`warmkeeper.core.hold.cold_view`):
@@ -627,12 +826,17 @@ class Warmkeeper:
 def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:
     """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way
     (the Lambda passes ``snapshots=shared_snapshots(settings)``)."""
-    router, door, api = _ROUTERS[front_door(settings.front_door).route_switch](settings, clients)
+    switch = front_door(settings.front_door).route_switch
+    router, door, api = _ROUTERS[switch](settings, clients, engine_options.get("sleep", time.sleep))
+    if switch is RouteSwitch.API_ROUTES and "link_probe" not in engine_options:
+        engine_options = {**engine_options, "link_probe": _https_probe(settings, clients)}
     return Warmkeeper(
         settings,
         ecs=EcsService(clients.ecs, settings.cluster, settings.service),
         router=router,
         front_door=door,
+        readiness=_readiness(settings, clients),
+        deadline=clients.deadline,
         store=StateStore(clients.ssm, settings.parameter_prefix),
         metrics=Metrics(
             clients.cloudwatch,
@@ -655,7 +859,7 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
 _Router = tuple[RoutingPort, FrontDoorPort | None, tuple[str, str] | None]
 
 
-def _listener_rule_router(settings: Settings, clients: AwsClients) -> _Router:
+def _listener_rule_router(settings: Settings, clients: AwsClients, _: Callable[[float], None]) -> _Router:
     assert settings.listener_arn and settings.service_target_group_arn
     router = LoadBalancerRouting(
         clients.elbv2,
@@ -666,7 +870,7 @@ def _listener_rule_router(settings: Settings, clients: AwsClients) -> _Router:
     return router, None, None
 
 
-def _api_routes_router(settings: Settings, clients: AwsClients) -> _Router:
+def _api_routes_router(settings: Settings, clients: AwsClients, pause: Callable[[float], None]) -> _Router:
     assert settings.api_id and settings.api_stage  # Settings checks them for this front door
     http_api = HttpApiRouting(
         clients.apigatewayv2,
@@ -677,11 +881,43 @@ def _api_routes_router(settings: Settings, clients: AwsClients) -> _Router:
         vpc_link_id=settings.vpc_link_id or "",
         cloud_map_namespace=settings.cloud_map_namespace or "",
         cloud_map_service_name=settings.cloud_map_service_name or "",
+        pause=pause,
     )
     return http_api, http_api, (settings.api_id, settings.api_stage)
 
 
-_ROUTERS: dict[RouteSwitch, Callable[[Settings, AwsClients], _Router]] = {
+def _https_probe(settings: Settings, clients: AwsClients) -> Callable[[], None]:
+    """A GET of the probe route through the API's own URL (its answer does not matter)."""
+    url = f"https://{settings.api_id}.execute-api.{clients.region}.amazonaws.com{LINK_PROBE_PATH}"
+
+    def probe() -> None:
+        request = urllib.request.Request(url, headers={"user-agent": "warmkeeper-vpc-link-probe"})
+        try:
+            with urllib.request.urlopen(request, timeout=LINK_PROBE_TIMEOUT_SECONDS):  # noqa: S310
+                pass
+        except urllib.error.HTTPError:
+            pass  # API Gateway's 503 while the link is down: the request went through it
+
+    return probe
+
+
+def _readiness(settings: Settings, clients: AwsClients) -> ReadinessPort | None:
+    """Behind Cloud Map (the stack passes its service id): readiness by the container's health."""
+    if front_door(settings.front_door).route_switch is not RouteSwitch.API_ROUTES:
+        return None
+    if not settings.cloud_map_service_id:
+        return None
+    return CloudMapReadiness(
+        clients.servicediscovery,
+        clients.ecs,
+        cluster=settings.cluster,
+        cloud_map_service_id=settings.cloud_map_service_id,
+        cloud_map_namespace=settings.cloud_map_namespace or "",
+        cloud_map_service_name=settings.cloud_map_service_name or "",
+    )
+
+
+_ROUTERS: dict[RouteSwitch, Callable[[Settings, AwsClients, Callable[[float], None]], _Router]] = {
     RouteSwitch.LISTENER_RULE: _listener_rule_router,
     RouteSwitch.API_ROUTES: _api_routes_router,
 }
@@ -703,7 +939,15 @@ class _EngineActuators:
         return f"desired {self._snapshot.service.desired} -> {count} (min_tasks)"
 
     def route_to_service(self) -> str:
-        created = self._engine.router.route_to_service()
+        engine = self._engine
+        now = self._snapshot.now
+        if engine._link_down_until is not None and now < engine._link_down_until:
+            return f"{LINK_HELD_BACK} (seen moments ago)"
+        try:
+            created = engine.router.route_to_service()
+        except VpcLinkUnavailableError as exc:
+            return engine._link_unavailable(now, exc)
+        engine._link_down_until = None
         return WARM_ROUTE_CREATED if created else "warm route already there"
 
     def route_to_waker(self) -> str:
@@ -713,6 +957,16 @@ class _EngineActuators:
     def scale_to_zero(self) -> str:
         engine = self._engine
         engine.ecs.set_desired(0)
+        if engine.readiness is not None:
+            # The waker's own Cloud Map instances go with the tasks (ECS removes its own); one left
+            # behind is removed by the next reconcile.
+            readiness = engine.readiness
+
+            def forget() -> None:
+                readiness.deregister_own(frozenset())
+
+            engine._write_best_effort(forget, "cloud map instances")
+            engine._ready_ips = frozenset()
         # The lock goes last: while it exists, no concurrent request can start a wake that this
         # sleep would then cancel.
         engine.store.clear_wake_lock()
@@ -723,11 +977,23 @@ class _EngineActuators:
 class _RequestHold:
     """The engine's side of the shared hold (:class:`warmkeeper.core.hold.HoldPort`) for one request:
     each look is a step of the engine (which wakes, and creates the warm route when a target is
-    healthy), the pause is the engine's sleep, and the end is the Lambda invocation's."""
+    healthy), the pause is the engine's sleep, and the end is the first of the Lambda invocation's
+    and the front door's (the HTTP API's 30 s): the clients' deadline is set to it, so that a
+    throttled call's retries cannot carry the answer past it (the request is then answered 503 with
+    Retry-After at once)."""
 
-    def __init__(self, engine: Warmkeeper, remaining_seconds: Callable[[], float] | None) -> None:
+    def __init__(
+        self, engine: Warmkeeper, remaining_seconds: Callable[[], float] | None, door_timeout: float | None
+    ) -> None:
         self._engine = engine
         self._remaining = remaining_seconds
+        self._door_timeout = door_timeout
+        self._started = engine.clock()
+        self._cut = False
+        self._last: ColdView | None = None
+        available = self.remaining_seconds()
+        if engine.deadline is not None and available is not None:
+            engine.deadline.set(max(0.0, available - ANSWER_MARGIN_SECONDS))
 
     def observe_first(self, wake: bool) -> ColdView:
         engine = self._engine
@@ -735,23 +1001,43 @@ class _RequestHold:
             # An ignored client: a look at the shared snapshot, nothing applied.
             snapshot = engine.observe(max_age=REQUEST_SNAPSHOT_SECONDS, may_sleep=False)
             return engine.cold_view(snapshot, decide(snapshot.observation, engine.policy, snapshot.now))
-        return self._view(engine.step("request", wake_pending=True, max_age=REQUEST_SNAPSHOT_SECONDS))
+        self._last = self._view(engine.step("request", wake_pending=True, max_age=REQUEST_SNAPSHOT_SECONDS))
+        return self._last
 
     def observe_after(self, waited: float) -> ColdView:
-        return self._view(self._engine.step("hold", wake_pending=True, max_age=waited))
+        try:
+            self._last = self._view(self._engine.step("hold", wake_pending=True, max_age=waited))
+        except CallDeadlineError:
+            # A retry could not fit before the front door gives up: answer now with what was seen.
+            self._cut = True
+            assert self._last is not None
+            return replace(self._last, ready=False)
+        return self._last
 
     def _view(self, result: StepResult) -> ColdView:
         # What the step applied (a scale-up, the warm route) is the world now.
         snapshot = result.snapshot
-        applied = replace(snapshot, observation=_after(snapshot.observation, result.decision))
-        return self._engine.cold_view(applied, result.decision)
+        observation = _after(snapshot.observation, result.decision)
+        if any(line.startswith(LINK_HELD_BACK) for line in result.applied):
+            # Up, but not reachable through the front door: say why, and when to come back.
+            view = self._engine.cold_view(
+                replace(snapshot, observation=replace(observation, routing=Routing.WAKER)), result.decision
+            )
+            return replace(view, ready=False, ready_in_seconds=LINK_RETRY_SECONDS, note=LINK_NOTE)
+        return self._engine.cold_view(replace(snapshot, observation=observation), result.decision)
 
     def pause(self, seconds: float) -> float:
         self._engine._sleep(seconds)
         return seconds
 
     def remaining_seconds(self) -> float | None:
-        return self._remaining() if self._remaining is not None else None
+        if self._cut:
+            return 0.0
+        ends = [self._remaining()] if self._remaining is not None else []
+        if self._door_timeout is not None:
+            elapsed = (self._engine.clock() - self._started).total_seconds()
+            ends.append(self._door_timeout - elapsed)
+        return min(ends) if ends else None
 
     def started_holding(self) -> None:
         self._engine.metrics.put(MetricName.HELD_REQUESTS, 1)

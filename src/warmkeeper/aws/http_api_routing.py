@@ -21,7 +21,8 @@ carried no traffic for 60 days INACTIVE, and requests through it fail until it i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from warmkeeper.core.errors import WarmkeeperError
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewayv2.client import ApiGatewayV2Client
+    from mypy_boto3_ecs.client import ECSClient
     from mypy_boto3_servicediscovery.client import ServiceDiscoveryClient
 
 # The routes the waker creates while warm: the contract's default (the stack writes the same keys
@@ -44,8 +46,35 @@ VPC_LINK_INACTIVE = "INACTIVE"
 # Cloud Map's instance attribute with the task's private IPv4 (ECS sets it when it registers a task).
 INSTANCE_IPV4 = "AWS_INSTANCE_IPV4"
 INSTANCE_PORT = "AWS_INSTANCE_PORT"
+# How many times a warm route creation meets a concurrent modification before giving up (the next
+# request or reconcile tries again).
+CONFLICT_ATTEMPTS = 3
+# The pause before trying again, times the attempt (API Gateway says "try again later", no figure).
+CONFLICT_PAUSE_SECONDS = 0.5
 # DiscoverInstances returns at most this many instances per call (its MaxResults).
 DISCOVER_MAX_RESULTS = 1000
+
+
+# The prefix of the Cloud Map instances the waker registers itself (beside ECS's, which are named by
+# task id): see CloudMapReadiness.
+OWN_INSTANCE_PREFIX = "wk-"
+INIT_HEALTH_STATUS = "AWS_INIT_HEALTH_STATUS"
+
+
+# A route the waker creates to the service integration while the VPC link is not AVAILABLE: a request
+# to it crosses the link, which is what makes API Gateway reprovision an INACTIVE link ("if API
+# requests resume"); the warm routes wait until the link is back.
+LINK_PROBE_ROUTE_KEY = "ANY /_warmkeeper/vpc-link"
+LINK_PROBE_PATH = "/_warmkeeper/vpc-link"
+
+
+class VpcLinkUnavailableError(WarmkeeperError, RuntimeError):
+    """The VPC link is not AVAILABLE (INACTIVE after 60 days without traffic, or PENDING while it is
+    reprovisioned): warm routes through it would fail, so none is created."""
+
+    def __init__(self, state: str, message: str | None) -> None:
+        super().__init__(f"VPC link {state}" + (f": {message}" if message else ""))
+        self.state = state
 
 
 class HttpApiRoutingError(WarmkeeperError, RuntimeError):
@@ -86,6 +115,7 @@ class HttpApiRouting:
         vpc_link_id: str,
         cloud_map_namespace: str,
         cloud_map_service_name: str,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         if not warm_route_keys:
             raise HttpApiRoutingError("no warm route keys: WK_WARM_ROUTE_KEYS names at least one")
@@ -98,6 +128,25 @@ class HttpApiRouting:
         self.vpc_link_id = vpc_link_id
         self.namespace = cloud_map_namespace
         self.service_name = cloud_map_service_name
+        self._pause = pause
+
+    def _concurrent(self, exc: ClientError) -> bool:
+        """API Gateway's ConflictException for a concurrent modification of the API (its other
+        meaning, a route key that exists, says nothing of the kind)."""
+        message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+        return _error_code(exc) == "ConflictException" and "concurrent" in message
+
+    def _retrying(self, call: Callable[..., object], **params: Any) -> None:
+        """A route change, tried again after a concurrent modification of the API."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                call(**params)
+            except ClientError as exc:
+                if not self._concurrent(exc) or attempt == CONFLICT_ATTEMPTS:
+                    raise
+                self._pause(CONFLICT_PAUSE_SECONDS * attempt)
+                continue
+            return
 
     # --- healthy targets: Cloud Map, as API Gateway discovers them ---------------------------------
 
@@ -158,25 +207,71 @@ class HttpApiRouting:
         return Routing.SERVICE if self.warm_routes() else Routing.WAKER
 
     def route_to_service(self) -> bool:
-        """Create the missing warm routes and re-point any that targets something else; False when
-        all were already there, to the service integration (idempotent)."""
+        """Create the missing warm routes and re-point any that targets something else. True only
+        for the invocation that made the first change: when two race, the one that finds a route key
+        taken by the other leaves the claim to it (one warm route creation, one wake record, one
+        cold-start metric per wake), and still completes the other keys (idempotent)."""
         existing = self.warm_routes()
+        if not existing:
+            # The first warm route of a wake: only through a link that carries requests.
+            state, message = self.vpc_link_state()
+            if state != VPC_LINK_AVAILABLE:
+                self._ensure_probe_route()
+                raise VpcLinkUnavailableError(state, message)
         changed = False
+        # A warm route already to the service: another invocation is creating them (or a repair of
+        # one route by hand), so this call completes the set without claiming the creation.
+        raced = any(route.target == self.target for route in existing.values())
         for key in self.route_keys:
             route = existing.get(key)
             if route is None:
-                try:
-                    self._apigw.create_route(ApiId=self.api_id, RouteKey=key, Target=self.target)
-                except ClientError as exc:
-                    # Two invocations racing: the loser finds the route key taken, which is what it wanted.
-                    if _error_code(exc) != "ConflictException":
-                        raise
-                    continue
-                changed = True
+                if self._create(key):
+                    changed = changed or not raced
+                else:
+                    raced = True
             elif route.target != self.target:
-                self._apigw.update_route(ApiId=self.api_id, RouteId=route.route_id, Target=self.target)
-                changed = True
+                self._retrying(
+                    self._apigw.update_route, ApiId=self.api_id, RouteId=route.route_id, Target=self.target
+                )
+                changed = changed or not raced
         return changed
+
+    def link_available(self) -> bool:
+        """Whether the VPC link is AVAILABLE; if not, the probe route exists when this returns."""
+        state, _ = self.vpc_link_state()
+        if state == VPC_LINK_AVAILABLE:
+            return True
+        self._ensure_probe_route()
+        return False
+
+    def _ensure_probe_route(self) -> None:
+        """The route a probe request crosses the VPC link by (created once; kept: harmless)."""
+        try:
+            self._apigw.create_route(ApiId=self.api_id, RouteKey=LINK_PROBE_ROUTE_KEY, Target=self.target)
+        except ClientError as exc:
+            if _error_code(exc) != "ConflictException":
+                raise
+
+    def _create(self, key: str) -> bool:
+        """Create one warm route: False when another caller created it first. API Gateway answers
+        ConflictException both for a route key that exists and for a concurrent modification of the
+        API ("try again later"): the routes are read again to tell which, and a concurrent
+        modification is retried, never taken for the route."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                self._apigw.create_route(ApiId=self.api_id, RouteKey=key, Target=self.target)
+            except ClientError as exc:
+                if _error_code(exc) != "ConflictException":
+                    raise
+                if key in self.warm_routes():
+                    return False
+                self._pause(CONFLICT_PAUSE_SECONDS * attempt)
+                continue
+            return True
+        raise HttpApiRoutingError(
+            f"route {key} of HTTP API {self.api_id}: "
+            f"concurrent modification {CONFLICT_ATTEMPTS} times in a row"
+        )
 
     def route_to_waker(self) -> bool:
         """Delete every warm route, so `$default` (the waker) takes all traffic; False when there was
@@ -184,7 +279,7 @@ class HttpApiRouting:
         deleted = False
         for route in self.warm_routes().values():
             try:
-                self._apigw.delete_route(ApiId=self.api_id, RouteId=route.route_id)
+                self._retrying(self._apigw.delete_route, ApiId=self.api_id, RouteId=route.route_id)
             except ClientError as exc:
                 if _error_code(exc) != "NotFoundException":
                     raise
@@ -240,3 +335,128 @@ class HttpApiRouting:
             problems=tuple(problems),
             link_inactive=state == VPC_LINK_INACTIVE,
         )
+
+
+@dataclass(frozen=True)
+class CloudMapInstance:
+    instance_id: str
+    ip: str
+    port: str
+    healthy: bool
+    own: bool  # registered by the waker (OWN_INSTANCE_PREFIX), not by ECS
+
+
+class CloudMapReadiness:
+    """Whether a task is ready for API Gateway, without waiting for Cloud Map's custom health.
+
+    ECS registers a task in Cloud Map in ACTIVATING, before its containers answer, with a first
+    health status AWS does not document, and reports the container's health as the instance's
+    custom health status, which Cloud Map applies about 30 s after the report (FailureThreshold is
+    deprecated, always 1). So Cloud Map alone can say a task is ready before it listens, or 30 s
+    after it does. The waker therefore asks ECS (DescribeTasks of the instances ECS registered: the
+    instance id is the task id) whether the task's container is healthy, and when it is and Cloud
+    Map does not show it yet, registers an instance of its own for the same address with
+    ``AWS_INIT_HEALTH_STATUS=HEALTHY`` (RegisterInstance applies an initial status at once; the 30 s
+    apply to UpdateInstanceCustomHealthStatus). Its own instances go when their task is no longer
+    running and healthy, and all of them at a sleep.
+    """
+
+    def __init__(
+        self,
+        servicediscovery: ServiceDiscoveryClient,
+        ecs: ECSClient,
+        *,
+        cluster: str,
+        cloud_map_service_id: str,
+        cloud_map_namespace: str,
+        cloud_map_service_name: str,
+    ) -> None:
+        self._discovery = servicediscovery
+        self._ecs = ecs
+        self.cluster = cluster
+        self.service_id = cloud_map_service_id
+        self.namespace = cloud_map_namespace
+        self.service_name = cloud_map_service_name
+
+    def instances(self) -> list[CloudMapInstance]:
+        """Every instance of the service, healthy or not (one DiscoverInstances call)."""
+        response = self._discovery.discover_instances(
+            NamespaceName=self.namespace,
+            ServiceName=self.service_name,
+            HealthStatus="ALL",
+            MaxResults=DISCOVER_MAX_RESULTS,
+        )
+        found = []
+        for instance in response.get("Instances", []):
+            attributes = instance.get("Attributes") or {}
+            ip = str(attributes.get(INSTANCE_IPV4, ""))
+            if not ip:
+                continue
+            instance_id = str(instance.get("InstanceId", ""))
+            found.append(
+                CloudMapInstance(
+                    instance_id=instance_id,
+                    ip=ip,
+                    port=str(attributes.get(INSTANCE_PORT, "")),
+                    healthy=instance.get("HealthStatus") == "HEALTHY",
+                    own=instance_id.startswith(OWN_INSTANCE_PREFIX),
+                )
+            )
+        return found
+
+    def container_healthy(self, task_ids: list[str]) -> frozenset[str]:
+        """The addresses of those tasks that ECS runs, wants running, and finds healthy."""
+        if not task_ids:
+            return frozenset()
+        ips: set[str] = set()
+        for start in range(0, len(task_ids), 100):
+            described = self._ecs.describe_tasks(cluster=self.cluster, tasks=task_ids[start : start + 100])
+            for task in described.get("tasks", []):
+                if (
+                    task.get("lastStatus") != "RUNNING"
+                    or task.get("desiredStatus") != "RUNNING"
+                    or task.get("healthStatus") != "HEALTHY"
+                ):
+                    continue
+                ips.update(
+                    str(detail.get("value", ""))
+                    for attachment in task.get("attachments", [])
+                    for detail in attachment.get("details", [])
+                    if detail.get("name") == "privateIPv4Address" and detail.get("value")
+                )
+        return frozenset(ips)
+
+    def register(self, task_id: str, ip: str, port: str) -> bool:
+        """Register the waker's own instance for a ready task, healthy at once; False when another
+        caller's registration of it is still in progress."""
+        attributes = {INSTANCE_IPV4: ip, INIT_HEALTH_STATUS: "HEALTHY"}
+        if port:
+            attributes[INSTANCE_PORT] = port
+        try:
+            self._discovery.register_instance(
+                ServiceId=self.service_id,
+                InstanceId=f"{OWN_INSTANCE_PREFIX}{task_id}",
+                Attributes=attributes,
+            )
+        except ClientError as exc:
+            if _error_code(exc) == "DuplicateRequest":
+                return False
+            raise
+        return True
+
+    def deregister_own(self, keep_ips: frozenset[str]) -> int:
+        """Deregister the waker's own instances whose address is not in ``keep_ips``."""
+        gone = 0
+        for instance in self.instances():
+            if not instance.own or instance.ip in keep_ips:
+                continue
+            try:
+                self._discovery.deregister_instance(
+                    ServiceId=self.service_id, InstanceId=instance.instance_id
+                )
+            except ClientError as exc:
+                if _error_code(exc) not in ("InstanceNotFound", "DuplicateRequest"):
+                    raise
+                continue
+            gone += 1
+        return gone

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
-from warmkeeper.aws.http_api_routing import FrontDoorCheck
+from warmkeeper.aws.http_api_routing import CloudMapInstance, FrontDoorCheck
 from warmkeeper.core import Routing, TaskStatus
 
 
@@ -81,3 +81,23 @@ class FrontDoorPort(Protocol):
     instances); a load balancer has nothing more to show and passes none."""
 
     def check(self) -> FrontDoorCheck: ...
+
+    def link_available(self) -> bool:
+        """Whether requests can reach the tasks through the front door's link (False: it is being
+        re-created, and a probe route is ready to carry the request that starts it)."""
+        ...
+
+
+class ReadinessPort(Protocol):
+    """Tasks found through Cloud Map: whether each is ready by its container's health (ECS), and the
+    waker's own registrations of ready tasks (see
+    :class:`~warmkeeper.aws.http_api_routing.CloudMapReadiness`). A load balancer's own health
+    checks make this unnecessary: it passes none."""
+
+    def instances(self) -> list[CloudMapInstance]: ...
+
+    def container_healthy(self, task_ids: list[str]) -> frozenset[str]: ...
+
+    def register(self, task_id: str, ip: str, port: str) -> bool: ...
+
+    def deregister_own(self, keep_ips: frozenset[str]) -> int: ...

@@ -75,6 +75,9 @@ class ColdView:
     ready_in_seconds: float  # the estimate (see ready_in_seconds)
     route_settling_seconds: float  # how long a new warm route may still take to apply
     wake_asked: bool = False  # the decision behind this view asked for the scale-up
+    # Why the service cannot be reached although it is up (said in the 503), e.g. the front door's
+    # network link being re-created; None: nothing to add.
+    note: str | None = None
 
 
 def cold_view(
@@ -143,7 +146,9 @@ def not_ready(policy: Policy, view: ColdView, ready_in: float, held_seconds: flo
     """503 with Retry-After: the estimated seconds until ready (plus slack), or the policy's retry
     delay when the estimate is already due (the wake is slower than the recent ones)."""
     retry = math.ceil(ready_in) + RETRY_SLACK_SECONDS if ready_in >= 1 else policy.retry_after_seconds
-    if held_seconds > 0:
+    if view.note:
+        message = f"{view.note} Retry in about {retry} s."
+    elif held_seconds > 0:
         message = f"The service is starting; it was not ready within {held_seconds:.0f} s. Retry shortly."
     else:
         message = f"The service is starting; it should be ready in about {retry} s."

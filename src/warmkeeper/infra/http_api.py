@@ -244,6 +244,22 @@ class HttpApiFrontDoor(Construct):
         self._domain = env.domain if domain else None
         self._wire_waker(settings, role, cloud_map_service)
 
+    @staticmethod
+    def _record_statements(cloud_map_service: servicediscovery.IService) -> list[iam.PolicyStatement]:
+        """RegisterInstance writes the SRV record of the instance in the namespace's private hosted
+        zone, with the caller's permissions (Cloud Map API permissions reference)."""
+        namespace = cloud_map_service.namespace
+        if not isinstance(namespace, servicediscovery.PrivateDnsNamespace):
+            return []
+        zone = f"arn:{Aws.PARTITION}:route53:::hostedzone/{namespace.namespace_hosted_zone_id}"
+        return [
+            iam.PolicyStatement(
+                sid="WriteTheRecordsOfTheWakersOwnInstances",
+                actions=["route53:ChangeResourceRecordSets", "route53:GetHostedZone"],
+                resources=[zone],
+            )
+        ]
+
     def _wire_waker(
         self,
         settings: StackSettings,
@@ -314,6 +330,14 @@ class HttpApiFrontDoor(Construct):
                     ],
                     resources=[cloud_map_service.service_arn],
                 ),
+                # A task ECS finds healthy is registered by the waker at once (Cloud Map applies
+                # ECS's health report about 30 s late): its own instances, in this service only.
+                iam.PolicyStatement(
+                    sid="RegisterReadyTasksInThisCloudMapService",
+                    actions=["servicediscovery:RegisterInstance", "servicediscovery:DeregisterInstance"],
+                    resources=[cloud_map_service.service_arn],
+                ),
+                *self._record_statements(cloud_map_service),
             ],
         )
         NagSuppressions.add_resource_suppressions(
