@@ -10,8 +10,9 @@ Run from the repository root:
 Scenarios: herd (1,000 cold clients in 10 s), deploy (a rolling deploy under 50 requests/s),
 idle-edge (one request every idle_minutes - 1 minutes for 2 hours), wake-sleep-wake, status-flood
 (200 status requests/s for 60 s while 5 visitors/s use the app), api-flood (200 requests/s on an
-app path, same visitors). The output has each seed's figures and, under "max", the largest value of
-each over the seeds, and "model": every figure the runs used (name -> [low, high]).
+app path, same visitors), warm-window (a morning of the example's warm schedule: is the first
+visitor of the day answered by the app at once?). The output has each seed's figures and, under
+"max", the largest value of each over the seeds, and "model": every figure the runs used (name -> [low, high]).
 
 Deterministic: the same seeds give the same numbers on any machine (only the wall time differs).
 Every AWS number behind it is in src/warmkeeper_sim/figures.py with its source.
@@ -31,7 +32,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from warmkeeper.core.front_doors import HTTP_API, LOAD_BALANCER  # noqa: E402
 from warmkeeper_sim.scenarios import SCENARIOS, herd, model, run_scenario  # noqa: E402
+from warmkeeper_sim.schedule_scenario import warm_window_summary  # noqa: E402
 from warmkeeper_sim.world import INITIAL_HEALTH, SimConfig  # noqa: E402
+
+WARM_WINDOW = "warm-window"
 
 
 def positive(text: str) -> int:
@@ -69,7 +73,9 @@ def aggregate(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=SCENARIOS, default=None, help="a scenario over --seeds")
+    parser.add_argument(
+        "--scenario", choices=[*SCENARIOS, WARM_WINDOW], default=None, help="a scenario over --seeds"
+    )
     parser.add_argument("--seeds", type=seed_range, default=None, help="seeds, e.g. 1-10 (default 1)")
     parser.add_argument(
         "--initial-health",
@@ -148,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--herd runs one seed: use --scenario herd --seeds A-B for many")
         run = herd(herd_size, spread_seconds=args.spread, seed=seeds[0], config=config)
         result = {"herd": herd_size, "spread_seconds": args.spread, **run.summary(), "model": model(config)}
+    elif args.scenario == WARM_WINDOW:
+        # A working-hours window on the example's schedule: the first visitor of the day, a visitor
+        # twenty minutes later, the sleep after the window (src/warmkeeper_sim/schedule_scenario.py).
+        result = warm_window_summary(range(seeds[0], seeds[-1] + 1), args.front_door)
     else:
         per_seed = [run_scenario(args.scenario, seed, config).figures() for seed in seeds]
         result = {

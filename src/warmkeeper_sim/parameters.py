@@ -30,10 +30,15 @@ class ParameterStore:
 
     def get_parameters(self, Names: list[str], **_: Any) -> dict[str, Any]:
         found = [n for n in Names if n in self.values]
-        return {
-            "Parameters": [{"Name": n, "Value": self.values[n], "Type": "String"} for n in found],
-            "InvalidParameters": [n for n in Names if n not in self.values],
+        answer: dict[str, Any] = {
+            "Parameters": [{"Name": n, "Value": self.values[n], "Type": "String"} for n in found]
         }
+        # The model gives these lists a minimum length of 1: a list with nothing in it is left out,
+        # as the service model allows (the key is optional).
+        missing = [n for n in Names if n not in self.values]
+        if missing:
+            answer["InvalidParameters"] = missing
+        return answer
 
     def get_parameter(self, Name: str, **_: Any) -> dict[str, Any]:
         if Name not in self.values:
@@ -59,4 +64,10 @@ class ParameterStore:
 
     def delete_parameters(self, Names: list[str], **_: Any) -> dict[str, Any]:
         deleted = [n for n in Names if self.values.pop(n, None) is not None]
-        return {"DeletedParameters": deleted, "InvalidParameters": [n for n in Names if n not in deleted]}
+        missing = [n for n in Names if n not in deleted]
+        answer: dict[str, Any] = {}
+        if deleted:
+            answer["DeletedParameters"] = deleted
+        if missing:
+            answer["InvalidParameters"] = missing
+        return answer

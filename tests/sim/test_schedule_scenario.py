@@ -51,6 +51,13 @@ def test_one_wake_even_when_the_schedule_delivers_twice(mornings: list[WindowRun
         assert run.run.traffic.failed == 0
 
 
+def test_the_waker_never_failed_on_a_morning(mornings: list[WindowRun]) -> None:
+    # A Lambda that raises answers nothing and reconciles nothing: the service would never sleep.
+    for run in mornings:
+        failures = [line for line in run.run.world.log_lines if '"message": "unhandled"' in line]
+        assert failures == [], failures[:1]
+
+
 def test_without_the_reconcile_minute_in_the_lead_first_visitors_wait() -> None:
     # The lead covers the wake, the delivery AND the reconcile that routes: one minute less, and the
     # task is often healthy but not yet routed when the first visitor comes.
