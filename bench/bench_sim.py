@@ -12,7 +12,8 @@ idle-edge (one request every idle_minutes - 1 minutes for 2 hours), wake-sleep-w
 (200 status requests/s for 60 s while 5 visitors/s use the app), api-flood (200 requests/s on an
 app path, same visitors), warm-window (a morning of the example's warm schedule: is the first
 visitor of the day answered by the app at once?). The output has each seed's figures and, under
-"max", the largest value of each over the seeds, and "model": every figure the runs used (name -> [low, high]).
+"max", the largest value of each over the seeds, and "model": every figure the runs used
+(name -> [low, high]).
 
 Deterministic: the same seeds give the same numbers on any machine (only the wall time differs).
 Every AWS number behind it is in src/warmkeeper_sim/figures.py with its source.
