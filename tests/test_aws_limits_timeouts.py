@@ -54,7 +54,10 @@ def test_a_hold_that_does_not_fit_behind_cloudfront_is_refused_naming_the_keys()
 
 
 def test_an_approved_quota_increase_lets_a_long_hold_through() -> None:
-    config = parse_config(example(50, cloudfront_origin_timeout_quota_seconds=120), EXAMPLE_CONFIG)
+    data = example(50, cloudfront_origin_timeout_quota_seconds=120)
+    # The example's production is behind CloudFront too: the hold is shared, so is the quota asked for.
+    data["environments"]["production"]["cloudfront_origin_timeout_quota_seconds"] = 120
+    config = parse_config(data, EXAMPLE_CONFIG)
     assert config.environment("staging").cloudfront_origin_timeout_quota_seconds == 120
 
 

@@ -24,7 +24,8 @@ def _app(folder: Path, dockerfile: str) -> Path:
     config = folder / "warmkeeper.toml"
     config.write_text(
         '[app]\nname = "brokenapp"\n\n[[containers]]\nname = "svc"\nbuild = "svc"\nport = 8080\n'
-        'entry = true\n[containers.health]\npath = "/"\n[containers.local]\ncommand = ["true"]\n',
+        'entry = true\n[containers.health]\npath = "/"\n[containers.local]\ncommand = ["true"]\n\n'
+        '[defaults]\nregion = "eu-west-3"\n\n[environments.staging]\nfront_door = "cloudfront"\n',
         encoding="utf-8",
     )
     return config
