@@ -181,6 +181,7 @@ def test_the_rule_error_on_sourced_figures_is_what_the_docs_say() -> None:
             ]
         ),
         "eu-west-1": ["alb_hour"],
+        "us-west-2": ["alb_hour", "alb_lcu_hour"],
         "eu-west-2": sorted(
             [
                 "alb_hour",
