@@ -16,7 +16,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -88,6 +88,29 @@ CertificateArn = Annotated[str | None, AfterValidator(_acm_certificate_arn)]
 
 # The variable that tells the entry container its drain window, in whole seconds (ECS and the twin set it).
 DRAIN_ENVIRONMENT_VARIABLE = "WARMKEEPER_DRAIN_SECONDS"
+
+# A private environment's warm side: the entry container refuses clients outside the allowed ranges
+# (wake_allowed_from, separated by spaces), judging each request by the address the last trusted hop
+# wrote into the header named by the third variable. ECS and the twin set all three, or none.
+ALLOWED_FROM_ENVIRONMENT_VARIABLE = "WARMKEEPER_ALLOWED_FROM"
+TRUSTED_PROXIES_ENVIRONMENT_VARIABLE = "WARMKEEPER_TRUSTED_PROXIES"
+CLIENT_IP_HEADER_ENVIRONMENT_VARIABLE = "WARMKEEPER_CLIENT_IP_HEADER"
+# Behind an HTTP API: API Gateway reserves X-Forwarded-For and Forwarded (no mapping may write them), so
+# its integration overwrites this header with the connection's source address instead.
+HTTP_API_CLIENT_IP_HEADER = "X-Warmkeeper-Client-Ip"
+
+
+def private_entry_environment(
+    allowed_from: Sequence[str], *, trusted_proxies: Sequence[str], client_ip_header: str
+) -> dict[str, str]:
+    """The entry container's variables for a private environment; none when it is not private."""
+    if not allowed_from:
+        return {}
+    return {
+        ALLOWED_FROM_ENVIRONMENT_VARIABLE: " ".join(allowed_from),
+        TRUSTED_PROXIES_ENVIRONMENT_VARIABLE: " ".join(trusted_proxies),
+        CLIENT_IP_HEADER_ENVIRONMENT_VARIABLE: client_ip_header,
+    }
 
 
 def certificate_region_of(arn: str) -> str:
