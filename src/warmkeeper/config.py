@@ -407,10 +407,13 @@ class EnvironmentSettings(_Strict):
     # and these. Anything else (another port, another protocol) is refused by the security group.
     task_egress: list[EgressRule] = Field(default_factory=list, description="more destinations for the tasks")
     # A private environment: only clients from these address ranges wake it; others get a 403 page
-    # and wake nothing. Behind an internet-facing load balancer its security group admits these
-    # ranges alone (the warm app too); see docs/technical/security.md for the other front doors.
+    # and wake nothing. While warm: behind an internet-facing load balancer its security group admits
+    # these ranges alone; behind every front door the entry container gets them
+    # (WARMKEEPER_ALLOWED_FROM and its two companions) and must refuse others, as the example's Caddy
+    # does (docs/technical/security.md).
     wake_allowed_from: list[str] = Field(
-        default_factory=list, description="address ranges allowed to wake (and, on a load balancer, reach) it"
+        default_factory=list,
+        description="address ranges allowed to wake and reach it (the entry container must refuse others)",
     )
     # Only with front_door = "cloudfront": the origin response timeout AWS allows this account. Raise it
     # only after AWS approved a quota increase; a hold whose Lambda would outlast it is refused.
