@@ -16,7 +16,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -88,6 +88,29 @@ CertificateArn = Annotated[str | None, AfterValidator(_acm_certificate_arn)]
 
 # The variable that tells the entry container its drain window, in whole seconds (ECS and the twin set it).
 DRAIN_ENVIRONMENT_VARIABLE = "WARMKEEPER_DRAIN_SECONDS"
+
+# A private environment's warm side: the entry container refuses clients outside the allowed ranges
+# (wake_allowed_from, separated by spaces), judging each request by the address the last trusted hop
+# wrote into the header named by the third variable. ECS and the twin set all three, or none.
+ALLOWED_FROM_ENVIRONMENT_VARIABLE = "WARMKEEPER_ALLOWED_FROM"
+TRUSTED_PROXIES_ENVIRONMENT_VARIABLE = "WARMKEEPER_TRUSTED_PROXIES"
+CLIENT_IP_HEADER_ENVIRONMENT_VARIABLE = "WARMKEEPER_CLIENT_IP_HEADER"
+# Behind an HTTP API: API Gateway reserves X-Forwarded-For and Forwarded (no mapping may write them), so
+# its integration overwrites this header with the connection's source address instead.
+HTTP_API_CLIENT_IP_HEADER = "X-Warmkeeper-Client-Ip"
+
+
+def private_entry_environment(
+    allowed_from: Sequence[str], *, trusted_proxies: Sequence[str], client_ip_header: str
+) -> dict[str, str]:
+    """The entry container's variables for a private environment; none when it is not private."""
+    if not allowed_from:
+        return {}
+    return {
+        ALLOWED_FROM_ENVIRONMENT_VARIABLE: " ".join(allowed_from),
+        TRUSTED_PROXIES_ENVIRONMENT_VARIABLE: " ".join(trusted_proxies),
+        CLIENT_IP_HEADER_ENVIRONMENT_VARIABLE: client_ip_header,
+    }
 
 
 def certificate_region_of(arn: str) -> str:
@@ -384,10 +407,13 @@ class EnvironmentSettings(_Strict):
     # and these. Anything else (another port, another protocol) is refused by the security group.
     task_egress: list[EgressRule] = Field(default_factory=list, description="more destinations for the tasks")
     # A private environment: only clients from these address ranges wake it; others get a 403 page
-    # and wake nothing. Behind an internet-facing load balancer its security group admits these
-    # ranges alone (the warm app too); see docs/technical/security.md for the other front doors.
+    # and wake nothing. While warm: behind an internet-facing load balancer its security group admits
+    # these ranges alone; behind every front door the entry container gets them
+    # (WARMKEEPER_ALLOWED_FROM and its two companions) and must refuse others, as the example's Caddy
+    # does (docs/technical/security.md).
     wake_allowed_from: list[str] = Field(
-        default_factory=list, description="address ranges allowed to wake (and, on a load balancer, reach) it"
+        default_factory=list,
+        description="address ranges allowed to wake and reach it (the entry container must refuse others)",
     )
     # Only with front_door = "cloudfront": the origin response timeout AWS allows this account. Raise it
     # only after AWS approved a quota increase; a hold whose Lambda would outlast it is refused.

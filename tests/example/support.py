@@ -89,7 +89,8 @@ def start_web(port: int) -> Running:
     return Running([sys.executable, "-m", "web.server", "--host", "127.0.0.1", "--port", str(port)], port)
 
 
-def start_caddy(port: int, api_port: int, web_port: int) -> Running:
+def start_caddy(port: int, api_port: int, web_port: int, env: Mapping[str, str] | None = None) -> Running:
+    """The example's Caddy; ``env`` adds variables (warmkeeper's, as ECS or the twin sets them)."""
     caddy = VENV_BIN / "caddy"
     return Running(
         [str(caddy), "run", "--config", "caddy/Caddyfile", "--adapter", "caddyfile"],
@@ -101,6 +102,7 @@ def start_caddy(port: int, api_port: int, web_port: int) -> Running:
             "CADDY_ADMIN": "off",
             "XDG_CONFIG_HOME": str(Path(os.environ.get("TMPDIR", "/tmp")) / "wk-test-caddy"),
             "XDG_DATA_HOME": str(Path(os.environ.get("TMPDIR", "/tmp")) / "wk-test-caddy"),
+            **(env or {}),
         },
     )
 

@@ -12,10 +12,10 @@
   by ARN, one container with a ready-made image instead of a build, an explicit image tag, one
   image pinned by digest (the others by the tag) and a long hold time;
 - `http_api_staging`: the example's staging (`front_door = "http_api"`: an HTTP API, a
-  VPC link and Cloud Map, no load balancer; its warm schedule), plus the dashboard and an alarm
-  e-mail (test_lean_staging.py synthesizes the example's staging exactly as it is). Checked by
-  test_http_api.py and the compliance tests (it is not in `any_env`, whose tests are about the load
-  balancer's environments).
+  VPC link and Cloud Map, no load balancer; its warm schedule), plus the dashboard, an alarm
+  e-mail and `wake_allowed_from` (a private environment); test_lean_staging.py synthesizes the
+  example's staging exactly as it is. Checked by test_http_api.py and the compliance tests (it
+  is not in `any_env`, whose tests are about the load balancer's environments).
 
 Each synthesis writes both stacks of its environment in one app: the service stack (the variant)
 and its images stack (`variant.images`, the ECR repositories).
@@ -48,6 +48,7 @@ MAPS_KEY_PARAMETER_ARN = "arn:aws:ssm:eu-west-3:123456789012:parameter/cityguide
 WEB_IMAGE = "ghcr.io/cityguided/web:1.4.2"
 IMAGE_TAG = "3f9c2ab"
 API_DIGEST = "sha256:" + "5d" * 32  # https_staging pins api by digest; caddy keeps the tag
+PRIVATE_RANGES = ("203.0.113.0/24", "2001:db8::/32")
 HOLD_SECONDS = 55  # longer than the load balancer's default idle timeout (60 s) once Lambda time is added
 
 
@@ -108,6 +109,8 @@ def http_api_config() -> AppConfig:
     # against them; test_lean_staging.py synthesizes the example's staging as it is.
     data["environments"]["staging"]["dashboard"] = True
     data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
+    # Private: the entry container learns the ranges and the integration writes the client's address.
+    data["environments"]["staging"]["wake_allowed_from"] = list(PRIVATE_RANGES)
     return parse_config(data, EXAMPLE_CONFIG.resolve())
 
 

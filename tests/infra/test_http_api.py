@@ -10,15 +10,27 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLE_CONFIG
+from tests.infra.conftest import PRIVATE_RANGES
 from tests.infra.support import SynthesizedEnv, dashboard_body, get_att, ref, statements
 from warmkeeper import naming as keys
 from warmkeeper.aws.lambda_settings import VARIABLES, Settings
-from warmkeeper.config import parse_config
+from warmkeeper.config import (
+    ALLOWED_FROM_ENVIRONMENT_VARIABLE,
+    CLIENT_IP_HEADER_ENVIRONMENT_VARIABLE,
+    TRUSTED_PROXIES_ENVIRONMENT_VARIABLE,
+    parse_config,
+)
+from warmkeeper.infra.network import VPC_CIDR
 
 pytestmark = pytest.mark.infra
 
 PARIS_CERTIFICATE = "arn:aws:acm:eu-west-3:123456789012:certificate/6b1f0c1e-2d4a-4c55-9a39-0f1b2c3d4e5f"
 DOMAIN = "staging.cityguided.example"
+PRIVATE_VARIABLES = {
+    ALLOWED_FROM_ENVIRONMENT_VARIABLE,
+    TRUSTED_PROXIES_ENVIRONMENT_VARIABLE,
+    CLIENT_IP_HEADER_ENVIRONMENT_VARIABLE,
+}
 LOAD_BALANCER_TYPES = (
     "AWS::ElasticLoadBalancingV2::LoadBalancer",
     "AWS::ElasticLoadBalancingV2::Listener",
@@ -448,3 +460,35 @@ def test_the_entry_container_drains_and_its_stop_timeout_covers_it(
     _, task = http_api_staging.only("AWS::ECS::TaskDefinition")
     (definition,) = [d for d in task["ContainerDefinitions"] if d["Name"] == entry.name]
     assert window + 5 <= definition["StopTimeout"] <= 120
+
+
+def test_a_private_environment_tells_the_entry_who_may_in_and_where_to_look(
+    http_api_staging: SynthesizedEnv,
+) -> None:
+    """wake_allowed_from behind an HTTP API: the entry container gets the ranges, trusts the VPC (where
+    the VPC link's interfaces are) and reads the header the service integration overwrites with the
+    connection's source address, so a client cannot choose the address it is judged by."""
+    _, task = http_api_staging.only("AWS::ECS::TaskDefinition")
+    definitions = {d["Name"]: d for d in task["ContainerDefinitions"]}
+    for container in http_api_staging.config.containers:
+        environment = {e["Name"]: e["Value"] for e in definitions[container.name].get("Environment", [])}
+        private = {name: value for name, value in environment.items() if name in PRIVATE_VARIABLES}
+        if not container.entry:
+            assert private == {}
+            continue
+        assert private == {
+            "WARMKEEPER_ALLOWED_FROM": " ".join(PRIVATE_RANGES),
+            "WARMKEEPER_TRUSTED_PROXIES": VPC_CIDR,
+            "WARMKEEPER_CLIENT_IP_HEADER": "X-Warmkeeper-Client-Ip",
+        }
+    integration = http_api_staging.properties(http_api_staging.logical_id("FrontDoor/ServiceIntegration"))
+    assert integration["RequestParameters"] == {
+        "overwrite:header.x-warmkeeper-client-ip": "$context.identity.sourceIp"
+    }
+
+
+def test_an_open_environment_sets_no_private_variables(staging: SynthesizedEnv) -> None:
+    _, task = staging.only("AWS::ECS::TaskDefinition")
+    for definition in task["ContainerDefinitions"]:
+        names = {e["Name"] for e in definition.get("Environment", [])}
+        assert not names & PRIVATE_VARIABLES

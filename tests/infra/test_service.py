@@ -289,3 +289,45 @@ def test_tasks_may_open_https_and_dns_only(every_front_door: SynthesizedEnv) -> 
         ("tcp", 53, 53, vpc_cidr),
     }
     assert all(rule["IpProtocol"] != "-1" for rule in group["SecurityGroupEgress"])
+
+
+@pytest.mark.parametrize(
+    ("door", "header"),
+    [
+        ("load_balancer", "X-Forwarded-For"),
+        ("cloudfront", "X-Forwarded-For"),
+        ("http_api", "X-Warmkeeper-Client-Ip"),
+    ],
+)
+def test_a_private_environment_gives_the_entry_container_its_ranges(door: str, header: str) -> None:
+    """The task definition's variables behind each front door (no synthesis: the same function the
+    construct calls; test_http_api.py checks them in a synthesized template). Behind a load balancer,
+    with or without CloudFront, the client's address is the X-Forwarded-For entry before the hops in
+    the VPC; behind an HTTP API, the header its integration overwrites."""
+    import tomllib
+
+    from tests.conftest import EXAMPLE_CONFIG
+    from tests.infra.conftest import CERTIFICATE_ARN, DOMAIN
+    from warmkeeper.config import parse_config
+    from warmkeeper.infra.network import VPC_CIDR
+    from warmkeeper.infra.service import AppService
+    from warmkeeper.infra.stack_settings import StackSettings
+
+    data = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["environments"]["staging"].update(
+        front_door=door, wake_allowed_from=["203.0.113.0/24", "2001:db8::/32"]
+    )
+    if door == "load_balancer":
+        data["environments"]["staging"].update(domain=DOMAIN, certificate_arn=CERTIFICATE_ARN)
+    config = parse_config(data, EXAMPLE_CONFIG.resolve())
+    settings = StackSettings.create(config, "staging")
+    for container in config.containers:
+        environment = AppService._environment(settings, container)
+        private = {name: value for name, value in environment.items() if name.startswith("WARMKEEPER_")}
+        private.pop("WARMKEEPER_DRAIN_SECONDS", None)
+        expected = {
+            "WARMKEEPER_ALLOWED_FROM": "203.0.113.0/24 2001:db8::/32",
+            "WARMKEEPER_TRUSTED_PROXIES": VPC_CIDR,
+            "WARMKEEPER_CLIENT_IP_HEADER": header,
+        }
+        assert private == (expected if container.entry else {})

@@ -44,6 +44,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
+from warmkeeper.config import HTTP_API_CLIENT_IP_HEADER
 from warmkeeper.infra.cloud_map import namespace_name
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.stack_settings import StackSettings
@@ -192,6 +193,17 @@ class HttpApiFrontDoor(Construct):
             integration_uri=cloud_map_service.service_arn,
             method=apigwv2.HttpMethod.ANY,
             payload_format_version=apigwv2.PayloadFormatVersion.VERSION_1_0,
+            # A private environment: the entry container judges each request by this header, which API
+            # Gateway overwrites with the address of the connection it accepted (whatever the client
+            # sent under that name). X-Forwarded-For and Forwarded are reserved: no mapping may set them.
+            parameter_mapping=(
+                apigwv2.ParameterMapping().overwrite_header(
+                    HTTP_API_CLIENT_IP_HEADER.lower(),
+                    apigwv2.MappingValue.context_variable("identity.sourceIp"),
+                )
+                if settings.env.wake_allowed_from
+                else None
+            ),
         )
         # The waker: Lambda proxy, payload format 2.0. CDK's integration adds one invoke permission
         # per route, each limited to this API and that route.

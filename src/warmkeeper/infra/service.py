@@ -19,8 +19,14 @@ from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, Container
+from warmkeeper.config import (
+    DRAIN_ENVIRONMENT_VARIABLE,
+    HTTP_API_CLIENT_IP_HEADER,
+    Container,
+    private_entry_environment,
+)
 from warmkeeper.infra.log_groups import log_group
+from warmkeeper.infra.network import VPC_CIDR
 from warmkeeper.infra.repositories import Images
 from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.naming import pascal
@@ -258,6 +264,17 @@ class AppService(Construct):
         window = settings.env.drain_window_seconds
         if container.entry and window > 0:
             environment[DRAIN_ENVIRONMENT_VARIABLE] = str(window)
+        if container.entry:
+            # A private environment: the entry refuses clients outside the ranges while warm too. Every
+            # hop in front of the task is in the VPC (the load balancer, CloudFront's VPC origin, the
+            # HTTP API's VPC link), and only those reach it (the task's security group).
+            environment |= private_entry_environment(
+                settings.env.wake_allowed_from,
+                trusted_proxies=[VPC_CIDR],
+                client_ip_header=(
+                    HTTP_API_CLIENT_IP_HEADER if settings.env.door.http_api else "X-Forwarded-For"
+                ),
+            )
         return environment
 
     def _secret(self, construct_id: str, reference: str) -> ecs.Secret:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from warmkeeper.config import DRAIN_ENVIRONMENT_VARIABLE, AppConfig
 
@@ -76,15 +76,21 @@ class DiscoveryCache:
 def with_drain_window(cfg: AppConfig, seconds: int) -> AppConfig:
     """`cfg` whose entry container gets ``WARMKEEPER_DRAIN_SECONDS``, as ECS sets it in the task
     definition (the entry container keeps accepting requests that long after SIGTERM)."""
+    return with_entry_environment(cfg, {DRAIN_ENVIRONMENT_VARIABLE: str(seconds)})
+
+
+def with_entry_environment(cfg: AppConfig, variables: Mapping[str, str]) -> AppConfig:
+    """`cfg` whose entry container also gets these variables (both its image's and its local command's)."""
+    if not variables:
+        return cfg
     entry = cfg.entry_container
-    drain = {DRAIN_ENVIRONMENT_VARIABLE: str(seconds)}
     local = (
-        entry.local.model_copy(update={"environment": {**entry.local.environment, **drain}})
+        entry.local.model_copy(update={"environment": {**entry.local.environment, **variables}})
         if entry.local is not None
         else None
     )
     # Both: the processes runtime runs the `local` command, the containers runtime the image with the
     # task definition's environment.
-    changed = entry.model_copy(update={"local": local, "environment": {**entry.environment, **drain}})
+    changed = entry.model_copy(update={"local": local, "environment": {**entry.environment, **variables}})
     containers = [changed if c.entry else c for c in cfg.containers]
     return cfg.model_copy(update={"containers": containers})

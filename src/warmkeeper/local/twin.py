@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.config import AppConfig, EnvironmentSettings, private_entry_environment
 from warmkeeper.core import (
     Decision,
     Observation,
@@ -55,8 +55,9 @@ from warmkeeper.core.pages import RELOAD_AFTER_SECONDS, RELOAD_SPREAD_SECONDS
 from warmkeeper.core.report import WAITING_POLL_MIN_SECONDS, StatusReport, TaskStatus
 from warmkeeper.local.deployments import Deployments
 from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, TwinDetails
-from warmkeeper.local.discovery_cache import DiscoveryCache, with_drain_window
+from warmkeeper.local.discovery_cache import DiscoveryCache, with_drain_window, with_entry_environment
 from warmkeeper.local.edge import Edge
+from warmkeeper.local.loopback import LOOPBACK
 from warmkeeper.local.rollout import DeployRun, parse_deploy_request, run_rollout
 from warmkeeper.local.runtimes import task_runtime
 from warmkeeper.local.statefile import STATE_DIR_NAME, write_state_file
@@ -201,13 +202,27 @@ class Twin:
             if front_door(self.front_door).discovery is TargetDiscovery.CLOUD_MAP
             else None
         )
+        runtime = task_runtime(cfg, settings, self.options.runtime)
+        # A private environment: the entry container refuses outsiders while warm, as on ECS, trusting
+        # the edge alone (it dials the tasks from the loopback address). Not with the containers
+        # runtime: there a request reaches the pod through Podman's port forwarder, whose source
+        # address this machine does not fix, so the edge's own refusal is the only one.
+        self._private_entry = (
+            private_entry_environment(
+                self.policy.wake_allowed_from,
+                trusted_proxies=[f"{LOOPBACK}/32"],
+                client_ip_header="X-Forwarded-For",
+            )
+            if runtime is None
+            else {}
+        )
         self.service = LocalService(
-            with_drain_window(cfg, self.drain_seconds),
+            self._task_config(cfg),
             on_event=self.emit,
             on_change=self.kick,
             max_attempts=self.options.max_attempts,
             backoff_base_seconds=self.options.backoff_base_seconds,
-            runtime=task_runtime(cfg, settings, self.options.runtime),
+            runtime=runtime,
         )
         self.waker = WakerServer(self)
         self.edge = Edge(
@@ -230,6 +245,10 @@ class Twin:
             stopping=lambda: self.stopping,
             emit=lambda message: self.emit("action", message),
         )
+
+    def _task_config(self, cfg: AppConfig) -> AppConfig:
+        """`cfg` with what the task definition adds to the entry container's environment."""
+        return with_entry_environment(with_drain_window(cfg, self.drain_seconds), self._private_entry)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -474,8 +493,9 @@ class Twin:
         deploy already runs (409).
         """
         request = parse_deploy_request(document, self.cfg, self.settings)
-        # As in the task definition: the entry container learns its drain window from the environment.
-        request = replace(request, cfg=with_drain_window(request.cfg, self.drain_seconds))
+        # As in the task definition: the entry container learns its drain window (and a private
+        # environment's ranges) from the environment.
+        request = replace(request, cfg=self._task_config(request.cfg))
         run = self.deployments.start(request, self.service.spec.revision)
         self.kick()
         return run
