@@ -70,7 +70,8 @@ THURSDAY_EVENING = datetime(2026, 12, 24, 18, 0, tzinfo=UTC)  # Christmas eve, 1
 def test_status_names_the_next_window_after_the_skipped_dates() -> None:
     # Friday 25 is skipped, 26 is a Saturday (no window to skip): Monday 28 is next.
     assert schedule_lines(HOLIDAY_STAGING, THURSDAY_EVENING) == [
-        "  schedule    next window Mon 2026-12-28 08:30-09:00 Europe/Paris (in 85 h 30 min, woken just before)",
+        "  schedule    next window Mon 2026-12-28 08:30-09:00 Europe/Paris"
+        " (in 85 h 30 min, woken just before)",
         "              skipped before it: 2026-12-25 (warm_schedule_skip)",
     ]
     document = warm_schedule_status(HOLIDAY_STAGING, THURSDAY_EVENING)

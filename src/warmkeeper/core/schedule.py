@@ -390,7 +390,7 @@ def warm_window_skipped(event: object, now: datetime) -> date | None:
         raise ScheduleError(f"warm-window event: skip must be a list of dates, got {raw!r}")
     try:
         skip = parse_skip_dates(raw)
-        window = parse_window(event.get("window"))  # parse_window refuses a non-string
+        window = parse_window(event.get("window", ""))  # parse_window refuses a non-string
     except ScheduleError as exc:
         raise ScheduleError(f"warm-window event: {exc}") from None
     occurrence = next_window((window,), now)
@@ -409,13 +409,16 @@ def _skipped_per_month(window: WarmWindow, skip: frozenset[date]) -> float:
     return sum(1 for day in skip if day.weekday() in window.days) / (12.0 * years)
 
 
+def _openings_per_month(window: WarmWindow, days_per_month: float, skip: frozenset[date]) -> float:
+    # Never below zero: a year of skipped Mondays may exceed an average month's share of them.
+    return max(0.0, len(window.days) / 7.0 * days_per_month - _skipped_per_month(window, skip))
+
+
 def openings_per_month(
     windows: Sequence[WarmWindow], days_per_month: float, skip: frozenset[date] = frozenset()
 ) -> float:
     """How many times a month the windows open (an average month, skipped dates taken off)."""
-    return sum(
-        len(window.days) / 7.0 * days_per_month - _skipped_per_month(window, skip) for window in windows
-    )
+    return sum(_openings_per_month(window, days_per_month, skip) for window in windows)
 
 
 def warm_hours_per_month(
@@ -426,6 +429,5 @@ def warm_hours_per_month(
     """Hours a month inside the windows (overlaps counted once per window; an average month), less
     the windows the skip dates keep closed."""
     return sum(
-        (len(window.days) / 7.0 * days_per_month - _skipped_per_month(window, skip)) * window.minutes / 60.0
-        for window in windows
+        _openings_per_month(window, days_per_month, skip) * window.minutes / 60.0 for window in windows
     )
