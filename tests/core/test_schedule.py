@@ -176,6 +176,9 @@ def test_the_event_carries_the_dates_and_the_handler_reads_the_opening_date() ->
     # Delivered at 08:27 Paris on Christmas (the lead), or retried at 08:33: skipped.
     assert warm_window_skipped(event, datetime(2026, 12, 25, 7, 27, tzinfo=UTC)) == date(2026, 12, 25)
     assert warm_window_skipped(event, datetime(2026, 12, 25, 7, 33, tzinfo=UTC)) == date(2026, 12, 25)
+    # A short window whose retry lands after it closed still checks that day's opening.
+    short = warm_window_event(parse_window("Fri 08:30-08:32 Europe/Paris"), 3, CHRISTMAS)
+    assert warm_window_skipped(short, datetime(2026, 12, 25, 7, 34, tzinfo=UTC)) == date(2026, 12, 25)
     # The day before and after: not skipped.
     assert warm_window_skipped(event, datetime(2026, 12, 24, 7, 27, tzinfo=UTC)) is None
     assert warm_window_skipped(event, datetime(2026, 12, 28, 7, 27, tzinfo=UTC)) is None

@@ -183,7 +183,6 @@ def schedule_lines(settings: EnvironmentSettings, now: datetime | None = None) -
     occurrence = next_window(settings.warm_windows, now, skip)
     if occurrence is None:
         return ["  schedule    no window in the coming week"]
-    passed_over = _skipped_before(settings, now, occurrence.start)
     if occurrence.contains(now):
         left = (occurrence.end - now).total_seconds() / 60
         return [f"  schedule    in the window {occurrence.local()} (held warm {left:.0f} min more)"]
@@ -191,6 +190,7 @@ def schedule_lines(settings: EnvironmentSettings, now: datetime | None = None) -
     hours, rest = divmod(round(minutes), 60)
     when = f"{hours} h {rest} min" if hours else f"{rest} min"
     lines = [f"  schedule    next window {occurrence.local()} (in {when}, woken just before)"]
+    passed_over = _skipped_before(settings, now, occurrence.start)
     if passed_over:
         lines.append(f"              skipped before it: {', '.join(passed_over)} (warm_schedule_skip)")
     return lines

@@ -378,9 +378,10 @@ def warm_window_skipped(event: object, now: datetime) -> date | None:
     """The skipped date when the opening a warm schedule's event is for falls on one, else None.
 
     The event fires ``lead`` minutes before its opening and may be retried a few minutes after it:
-    the opening is the window's occurrence under way or next at ``now``, and its date (in the
-    window's zone) is checked, not the date the event arrived on (a wake before a 00:02 window
-    fires the evening before). An event without ``skip`` (a schedule deployed before skip dates
+    the opening is the window's occurrence that starts nearest to ``now`` (a window opens at most
+    once a day, so the lead and the retries, minutes long, cannot reach another day's), and its date
+    (in the window's zone) is checked, not the date the event arrived on (a wake before a 00:02
+    window fires the evening before). An event without ``skip`` (a schedule deployed before skip dates
     existed, or without any) skips nothing. Raises :class:`ScheduleError` when the event's window or
     dates cannot be read."""
     if not isinstance(event, dict) or "skip" not in event:
@@ -393,7 +394,11 @@ def warm_window_skipped(event: object, now: datetime) -> date | None:
         window = parse_window(event.get("window", ""))  # parse_window refuses a non-string
     except ScheduleError as exc:
         raise ScheduleError(f"warm-window event: {exc}") from None
-    occurrence = next_window((window,), now)
+    occurrence = min(
+        _occurrences_around(window, now, 1),
+        key=lambda candidate: abs((candidate.start - now).total_seconds()),
+        default=None,
+    )
     if occurrence is None:
         return None
     day = occurrence.start.astimezone(window.tz).date()
