@@ -17,6 +17,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -58,7 +59,7 @@ from warmkeeper.core.front_doors import (
     front_door,
 )
 from warmkeeper.core.machine import DEFAULT_IGNORE_USER_AGENTS, Policy, PolicyError
-from warmkeeper.core.schedule import WarmWindow, parse_windows
+from warmkeeper.core.schedule import WarmWindow, parse_skip_dates, parse_windows
 from warmkeeper.naming import pascal
 
 # The environment the local twin runs: always known, declared or not. Every other environment is one
@@ -360,6 +361,9 @@ class EnvironmentSettings(_Strict):
     """windows in which the service is kept warm whatever its traffic, woken beforehand so that it is
     healthy when each opens ("Mon-Fri 08:30-19:00 Europe/Paris", or "cron(30 8 ? * MON-FRI *) for
     10h30m Europe/Paris"); after a window the normal idle rule applies"""
+    warm_schedule_skip: list[str] = Field(default_factory=list)
+    """dates on which the warm windows do not open, such as public holidays ("2026-12-25"; ISO dates,
+    read in each window's time zone; at most 100); a `warmkeeper keepalive` still works on them"""
     dashboard: bool | None = None
     """build the CloudWatch dashboard (3 USD a month); unset: only where the environment never sleeps.
     With a dashboard or an alarm e-mail, the operational alarms and custom metrics are built too"""
@@ -486,9 +490,22 @@ class EnvironmentSettings(_Strict):
         parse_windows(value)  # a ScheduleError (a ValueError) names the window and what is wrong
         return value
 
+    @field_validator("warm_schedule_skip", mode="before")
+    @classmethod
+    def _warm_schedule_skip(cls, value: object) -> object:
+        # TOML's own dates (warm_schedule_skip = [2026-12-25]) are taken as the same ISO text.
+        if isinstance(value, list):
+            value = [item.isoformat() if isinstance(item, date) else item for item in value]
+            parse_skip_dates(value)  # a ScheduleError (a ValueError) quotes the entry that is wrong
+        return value
+
     @property
     def warm_windows(self) -> tuple[WarmWindow, ...]:
         return parse_windows(self.warm_schedule)
+
+    @property
+    def warm_skip_dates(self) -> frozenset[date]:
+        return parse_skip_dates(self.warm_schedule_skip)
 
     @property
     def has_dashboard(self) -> bool:
@@ -553,6 +570,10 @@ class EnvironmentSettings(_Strict):
             raise ValueError("scale_to_zero = false needs min_tasks >= 1")
         if self.certificate_arn and not self.domain:
             raise ValueError("certificate_arn is set but domain is not")
+        if self.warm_schedule_skip and not self.warm_schedule:
+            raise ValueError(
+                "warm_schedule_skip is set but warm_schedule is not (there is no window to skip)"
+            )
         if self.warm_schedule and not self.scale_to_zero:
             raise ValueError(
                 "warm_schedule needs scale_to_zero = true (the service is always warm otherwise)"

@@ -59,3 +59,32 @@ def test_without_a_schedule_status_says_so() -> None:
     production = load_config(EXAMPLE_CONFIG).environment("production")
     assert schedule_lines(production) == ["  schedule    none (warm_schedule is not set)"]
     assert warm_schedule_status(production)["next_window"] is None
+
+
+HOLIDAY_STAGING = STAGING.model_copy(
+    update={"warm_schedule_skip": ["2026-12-25", "2027-01-01", "2026-12-26"]}
+)
+THURSDAY_EVENING = datetime(2026, 12, 24, 18, 0, tzinfo=UTC)  # Christmas eve, 19:00 in Paris
+
+
+def test_status_names_the_next_window_after_the_skipped_dates() -> None:
+    # Friday 25 is skipped, 26 is a Saturday (no window to skip): Monday 28 is next.
+    assert schedule_lines(HOLIDAY_STAGING, THURSDAY_EVENING) == [
+        "  schedule    next window Mon 2026-12-28 08:30-09:00 Europe/Paris"
+        " (in 85 h 30 min, woken just before)",
+        "              skipped before it: 2026-12-25 (warm_schedule_skip)",
+    ]
+    document = warm_schedule_status(HOLIDAY_STAGING, THURSDAY_EVENING)
+    assert document["skip"] == ["2026-12-25", "2026-12-26", "2027-01-01"]
+    assert isinstance(document["next_window"], dict)
+    assert document["next_window"]["start"] == "2026-12-28T07:30:00+00:00"
+    # Without the dates, Friday's window would be the next.
+    assert "Fri 2026-12-25" in schedule_lines(STAGING, THURSDAY_EVENING)[0]
+
+
+def test_status_on_a_skipped_morning_says_the_window_is_skipped() -> None:
+    christmas_morning = datetime(2026, 12, 25, 7, 40, tzinfo=UTC)  # 08:40 in Paris
+    lines = schedule_lines(HOLIDAY_STAGING, christmas_morning)
+    assert lines[0].startswith("  schedule    next window Mon 2026-12-28 08:30-09:00")
+    # The window that would be under way is the one left closed: status says why it is not.
+    assert lines[1:] == ["              skipped before it: 2026-12-25 (warm_schedule_skip)"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -11,10 +11,14 @@ from warmkeeper.core.schedule import (
     ScheduleError,
     keep_warm_until,
     next_window,
+    openings_per_month,
+    parse_skip_dates,
     parse_window,
     scheduler_trigger,
     wake_lead_minutes,
     warm_hours_per_month,
+    warm_window_event,
+    warm_window_skipped,
     window_at,
 )
 
@@ -113,3 +117,129 @@ def test_the_lead_covers_the_modelled_wake_the_delivery_and_the_routing() -> Non
 def test_warm_hours_a_month() -> None:
     hours = warm_hours_per_month([parse_window("Mon-Fri 08:30-09:00 Europe/Paris")])
     assert hours == pytest.approx(5 / 7 * 365 / 12 * 0.5)
+
+
+# --- skip dates -------------------------------------------------------------------------------------
+
+CHRISTMAS = frozenset({date(2026, 12, 25)})  # a Friday
+
+
+def test_skip_dates_read_iso_dates_and_name_a_bad_entry() -> None:
+    assert parse_skip_dates(["2026-12-25", "2027-01-01", "2026-12-25"]) == {
+        date(2026, 12, 25),
+        date(2027, 1, 1),
+    }
+    with pytest.raises(ScheduleError, match=r"entry 1 \('25/12/2026'\) is not a date"):
+        parse_skip_dates(["2026-12-24", "25/12/2026"])
+    with pytest.raises(ScheduleError, match=r"entry 0 \('2026-02-30'\) is not a day of the calendar"):
+        parse_skip_dates(["2026-02-30"])
+    with pytest.raises(ScheduleError, match="at most 100"):
+        parse_skip_dates([date.fromordinal(date(2026, 1, 1).toordinal() + n).isoformat() for n in range(101)])
+
+
+def test_no_window_opens_on_a_skipped_date_and_the_next_is_named() -> None:
+    window = parse_window("Mon-Fri 08:30-09:00 Europe/Paris")
+    thursday_evening = datetime(2026, 12, 24, 18, 0, tzinfo=UTC)
+    nxt = next_window([window], thursday_evening, CHRISTMAS)
+    assert nxt is not None
+    assert nxt.local() == "Mon 2026-12-28 08:30-09:00 Europe/Paris"  # Friday 25 passed over, then the weekend
+    friday_in_window = datetime(2026, 12, 25, 7, 40, tzinfo=UTC)  # 08:40 in Paris
+    assert window_at([window], friday_in_window, CHRISTMAS) is None
+    assert window_at([window], friday_in_window) is not None  # without the date it would be under way
+    friday_lead = datetime(2026, 12, 25, 7, 28, tzinfo=UTC)  # 08:28 in Paris, inside the lead
+    assert keep_warm_until([window], friday_lead, 3, CHRISTMAS) is None
+    assert keep_warm_until([window], friday_lead, 3) is not None
+
+
+def test_a_skip_date_is_read_in_the_windows_zone() -> None:
+    # 00:30-02:00 in Tokyo on 25 December is still 24 December in UTC.
+    tokyo = parse_window("daily 00:30-02:00 Asia/Tokyo")
+    at = datetime(2026, 12, 24, 15, 40, tzinfo=UTC)  # 00:40 on the 25th in Tokyo
+    assert window_at([tokyo], at) is not None
+    assert window_at([tokyo], at, CHRISTMAS) is None
+    assert window_at([tokyo], at, frozenset({date(2026, 12, 24)})) is not None
+
+
+def test_a_long_run_of_skipped_dates_still_finds_the_next_window() -> None:
+    mondays = parse_window("Mon 09:00-10:00 Europe/Paris")
+    skip = frozenset(date.fromordinal(date(2026, 12, 7).toordinal() + 7 * n) for n in range(10))
+    nxt = next_window([mondays], datetime(2026, 12, 6, 12, 0, tzinfo=UTC), skip)
+    assert nxt is not None
+    assert nxt.start.date() == date(2027, 2, 15)
+
+
+def test_the_event_carries_the_dates_and_the_handler_reads_the_opening_date() -> None:
+    window = parse_window("Mon-Fri 08:30-09:00 Europe/Paris")
+    event = warm_window_event(window, 3, CHRISTMAS)
+    assert event["skip"] == ["2026-12-25"]
+    assert "skip" not in warm_window_event(window, 3)  # no dates: the input is what it was
+    # Delivered at 08:27 Paris on Christmas (the lead), or retried at 08:33: skipped.
+    assert warm_window_skipped(event, datetime(2026, 12, 25, 7, 27, tzinfo=UTC)) == date(2026, 12, 25)
+    assert warm_window_skipped(event, datetime(2026, 12, 25, 7, 33, tzinfo=UTC)) == date(2026, 12, 25)
+    # A short window whose retry lands after it closed still checks that day's opening.
+    short = warm_window_event(parse_window("Fri 08:30-08:32 Europe/Paris"), 3, CHRISTMAS)
+    assert warm_window_skipped(short, datetime(2026, 12, 25, 7, 34, tzinfo=UTC)) == date(2026, 12, 25)
+    # The day before and after: not skipped.
+    assert warm_window_skipped(event, datetime(2026, 12, 24, 7, 27, tzinfo=UTC)) is None
+    assert warm_window_skipped(event, datetime(2026, 12, 28, 7, 27, tzinfo=UTC)) is None
+    # An event without dates skips nothing.
+    assert (
+        warm_window_skipped(
+            {"warmkeeper": "warm-window", "minutes": 33}, datetime(2026, 12, 25, 7, 27, tzinfo=UTC)
+        )
+        is None
+    )
+
+
+def test_a_wake_on_the_evening_before_checks_the_windows_date() -> None:
+    # Opening 00:02 Paris on the 25th, woken at 23:59 on the 24th: the 25th is the date checked.
+    window = parse_window("daily 00:02-01:00 Europe/Paris")
+    event = warm_window_event(window, 3, CHRISTMAS)
+    assert warm_window_skipped(event, datetime(2026, 12, 24, 22, 59, tzinfo=UTC)) == date(2026, 12, 25)
+    assert (
+        warm_window_skipped(
+            warm_window_event(window, 3, frozenset({date(2026, 12, 24)})),
+            datetime(2026, 12, 24, 22, 59, tzinfo=UTC),
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "says"),
+    [
+        (
+            {
+                "warmkeeper": "warm-window",
+                "minutes": 33,
+                "window": "Mon 09:00-10:00 Europe/Paris",
+                "skip": "2026-12-25",
+            },
+            "list of dates",
+        ),
+        (
+            {
+                "warmkeeper": "warm-window",
+                "minutes": 33,
+                "window": "Mon 09:00-10:00 Europe/Paris",
+                "skip": ["Christmas"],
+            },
+            "is not a date",
+        ),
+        ({"warmkeeper": "warm-window", "minutes": 33, "skip": ["2026-12-25"]}, "non-empty string"),
+    ],
+)
+def test_a_bad_skip_in_an_event_says_what_is_wrong(event: dict[str, object], says: str) -> None:
+    with pytest.raises(ScheduleError, match=says):
+        warm_window_skipped(event, datetime(2026, 12, 25, 7, 27, tzinfo=UTC))
+
+
+def test_skipped_dates_come_off_the_monthly_openings_and_hours() -> None:
+    working = parse_window("Mon-Fri 08:30-09:00 Europe/Paris")
+    days = 365.0 / 12.0
+    full = openings_per_month([working], days)
+    # Christmas 2026 (Friday) and New Year 2027 (Friday) and a Sunday: two working days over two years.
+    skip = parse_skip_dates(["2026-12-25", "2027-01-01", "2026-12-27"])
+    assert openings_per_month([working], days, skip) == pytest.approx(full - 2 / 24)
+    assert warm_hours_per_month([working], days, skip) == pytest.approx((full - 2 / 24) * 0.5)
+    assert warm_hours_per_month([working], days) == pytest.approx(full * 0.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 import typing
+from datetime import date
 
 import pytest
 from hypothesis import given, settings
@@ -339,3 +340,37 @@ def test_reference_staging_scale_to_zero_beats_always_on_and_reports_its_floor()
     assert not set(top) & LOAD_BALANCER_LINES
     front_door_usd = sum(s2z.line(key).usd for key in HTTP_API_LINES)
     assert front_door_usd / PRICES.fx.usd_per_eur < 0.65  # the hosted zone (0.43 EUR) and cents
+
+
+# France's public holidays of 2027 that fall on a working day (Mon-Fri), and one Sunday that does not.
+HOLIDAYS_2027 = frozenset(
+    date.fromisoformat(day)
+    for day in (
+        "2027-01-01",
+        "2027-03-29",
+        "2027-05-06",
+        "2027-05-17",
+        "2027-07-14",
+        "2027-11-01",
+        "2027-11-11",
+        "2027-12-24",
+        "2027-12-31",
+        "2027-05-07",
+        "2027-08-16",
+        "2027-05-09",
+    )
+)
+
+
+def test_skip_dates_take_their_openings_off_the_schedule_line() -> None:
+    plain = report(STAGING, REFERENCE).configured.line("warm_schedule")
+    skipped = report(dataclasses.replace(STAGING, warm_skip_dates=HOLIDAYS_2027), REFERENCE).configured
+    line = skipped.line("warm_schedule")
+    weekdays = sum(1 for day in HOLIDAYS_2027 if day.weekday() < 5)
+    assert weekdays == 11  # 9 May 2027 is a Sunday: no window to skip
+    openings = 5 / 7 * PRICES.value("hours_per_month") / 24
+    # Each opening costs the same task-hours (window, lead, tail): the line shrinks by the skipped share.
+    assert line.quantity == pytest.approx(plain.quantity * (openings - weekdays / 12) / openings)
+    assert line.usd < plain.usd
+    assert "0.92 openings a month skipped (warm_schedule_skip)" in line.basis
+    assert "skipped" not in plain.basis

@@ -5,14 +5,16 @@ alarm topic nor its KMS key: no alarm e-mail)."""
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.conftest import _synthesize
 from tests.infra.support import SynthesizedEnv, get_att, statements
-from warmkeeper.config import load_config
+from warmkeeper.config import load_config, parse_config
 from warmkeeper.core.schedule import AWS_WAKE_LEAD_MINUTES, WARM_WINDOW_EVENT, parse_window, scheduler_trigger
 from warmkeeper.infra.schedules import warm_lead_minutes
 
@@ -86,3 +88,24 @@ def test_nobody_watches_so_only_the_idle_alarm_and_no_custom_metrics(lean: Synth
 
 def test_without_a_schedule_there_is_no_scheduler(production: SynthesizedEnv) -> None:
     assert production.resources("AWS::Scheduler::Schedule") == {}
+
+
+@pytest.fixture(scope="module")
+def with_holidays(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
+    data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["environments"]["staging"]["warm_schedule_skip"] = ["2027-01-01", "2026-12-25"]
+    config = parse_config(data, EXAMPLE_CONFIG.resolve())
+    return _synthesize("holidays", config, "staging", tmp_path_factory.mktemp("cdk-holidays"))
+
+
+def test_skip_dates_travel_in_the_schedules_input_not_its_cron(
+    with_holidays: SynthesizedEnv, lean: SynthesizedEnv
+) -> None:
+    _, schedule = with_holidays.only("AWS::Scheduler::Schedule")
+    _, plain = lean.only("AWS::Scheduler::Schedule")
+    # The cron cannot leave dates out: it is the same; the Lambda reads the dates from the input.
+    assert schedule["ScheduleExpression"] == plain["ScheduleExpression"]
+    event = json.loads(schedule["Target"]["Input"])
+    assert event["skip"] == ["2026-12-25", "2027-01-01"]
+    assert event["window"] == "Mon-Fri 08:30-09:00 Europe/Paris"
+    assert "skip" not in json.loads(plain["Target"]["Input"])

@@ -101,3 +101,37 @@ def test_a_task_gets_distinct_ports_for_its_containers(monkeypatch: pytest.Monke
     assert len(set(ports.values())) == len(cfg.containers) == 3
     assert entry == ports[cfg.entry_container.name]
     assert _ReusingSocket.bound == set()  # every socket was closed again
+
+
+def test_the_twin_holds_no_lease_on_a_skip_date_and_says_why(tmp_path: Path) -> None:
+    """The twin's schedule on a simulated clock set to Christmas morning in Paris, inside the lead:
+    no lease, one line naming the window and the reason; the day before, the lease as usual. Nothing
+    is started (the controller's step is called directly)."""
+    from datetime import UTC, datetime, timedelta
+
+    from warmkeeper.local.twin import Twin, TwinEvent, TwinOptions
+
+    cfg = load_config(EXAMPLE)
+    settings = cfg.environment("local").model_copy(
+        update={"warm_schedule": ["Mon-Fri 08:30-09:00 Europe/Paris"], "warm_schedule_skip": ["2026-12-25"]}
+    )
+    opening = datetime(2026, 12, 25, 7, 30, tzinfo=UTC)  # Friday 08:30 in Paris
+    clock = {"now": opening - timedelta(seconds=30)}
+    options = TwinOptions(port=loopback.free_port(), state_dir=tmp_path, schedule_clock=lambda: clock["now"])
+    events: list[TwinEvent] = []
+    twin = Twin(cfg, settings, options, on_event=events.append)
+    try:
+        now = datetime.now(UTC)
+        twin._hold_warm_window(now)
+        twin._hold_warm_window(now)
+        assert twin._memory.lease_until is None
+        said = [event.message for event in events if "skipped" in event.message]
+        assert said == [
+            "warm window Fri 2026-12-25 08:30-09:00 Europe/Paris skipped: its date is in warm_schedule_skip"
+        ]
+        clock["now"] = opening - timedelta(days=1, seconds=30)  # Thursday: the window opens
+        twin._hold_warm_window(now)
+        assert twin._memory.lease_until is not None
+        assert events[-1].message.startswith("warm window Thu 2026-12-24 08:30-09:00")
+    finally:
+        assert twin.stop() == []

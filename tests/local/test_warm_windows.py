@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from warmkeeper.core.schedule import parse_window
 from warmkeeper.local.warm_windows import WarmWindowKeeper
@@ -63,3 +63,34 @@ def test_the_weekend_has_no_window_and_names_monday() -> None:
 def test_without_windows_nothing_is_held() -> None:
     empty = WarmWindowKeeper([], lambda: 10.0, SimulatedClock(MONDAY_OPENING))
     assert empty.lease(REAL_NOW) is None and empty.next_window() is None
+
+
+# --- skip dates --------------------------------------------------------------------------------------
+
+CHRISTMAS_OPENING = datetime(2026, 12, 25, 7, 30, tzinfo=UTC)  # Friday 25 December, 08:30 in Paris
+CHRISTMAS = frozenset({date(2026, 12, 25)})
+
+
+def holiday_keeper(clock: SimulatedClock) -> WarmWindowKeeper:
+    return WarmWindowKeeper([WINDOW], lambda: 10.0, clock, skip=CHRISTMAS)
+
+
+def test_no_lease_on_a_skipped_date_and_the_keeper_names_the_window_left_closed() -> None:
+    for at in (CHRISTMAS_OPENING - timedelta(seconds=50), CHRISTMAS_OPENING + timedelta(minutes=10)):
+        clock = SimulatedClock(at)
+        assert keeper(clock).lease(REAL_NOW) is not None  # without the date: held
+        assert holiday_keeper(clock).lease(REAL_NOW) is None
+        skipped = holiday_keeper(clock).skipped()
+        assert skipped is not None and skipped.start == CHRISTMAS_OPENING
+    # Outside the window's time there is nothing to skip, and on the day before it opens as usual.
+    assert holiday_keeper(SimulatedClock(CHRISTMAS_OPENING - timedelta(hours=3))).skipped() is None
+    day_before = SimulatedClock(CHRISTMAS_OPENING - timedelta(days=1, seconds=-60))
+    assert holiday_keeper(day_before).lease(REAL_NOW) is not None
+    assert holiday_keeper(day_before).skipped() is None
+
+
+def test_the_next_window_passes_over_the_skipped_date() -> None:
+    thursday_evening = SimulatedClock(CHRISTMAS_OPENING - timedelta(hours=14))
+    upcoming = holiday_keeper(thursday_evening).next_window()
+    assert upcoming is not None
+    assert upcoming.start == CHRISTMAS_OPENING + timedelta(days=3)  # Monday 28

@@ -8,7 +8,8 @@
 - an "ECS Task State Change" of the service's tasks (a task stopping: a Spot interruption, a crash),
   which reconciles at once so the warm route is taken away when no healthy target remains;
 - a warm schedule's keep-warm event from EventBridge Scheduler (``{"warmkeeper": "warm-window"}``):
-  a lease for the window, and a wake (infra/schedules.py);
+  a lease for the window, and a wake (infra/schedules.py); nothing on a date the event lists in
+  ``skip`` (the environment's ``warm_schedule_skip``), which is logged;
 - anything else is logged and ignored.
 
 A request event of either shape that is not what that front door sends (a header list where an
@@ -41,7 +42,7 @@ from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.snapshots import shared_snapshots
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
 from warmkeeper.core.front_doors import front_door
-from warmkeeper.core.schedule import ScheduleError, warm_window_lease
+from warmkeeper.core.schedule import ScheduleError, warm_window_lease, warm_window_skipped
 
 # What the waker refuses to read as a request (a 400 naming the field, never a wake).
 _READ_ERRORS = (BadEventError,)
@@ -108,9 +109,22 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
         return {"handled": "task-state", "decision": result.decision.to_log_dict()}
     try:
         window_minutes = warm_window_lease(dict(event))
+        skipped = warm_window_skipped(dict(event), engine.clock()) if window_minutes is not None else None
     except ScheduleError as exc:
         logs.log.warning("bad warm-window event", extra={"error": str(exc)})
         return {"handled": None, "error": str(exc)}
+    if skipped is not None:
+        # A skip date (warm_schedule_skip): the scheduler's cron cannot leave it out, so the window is
+        # not opened here. No lease, no wake: the idle rule and requests decide as on any day.
+        logs.log.info(
+            "warm window skipped",
+            extra={
+                "window": event.get("window"),
+                "date": skipped.isoformat(),
+                "reason": "warm_schedule_skip",
+            },
+        )
+        return {"handled": "warm-window", "skipped": skipped.isoformat(), "lease_until": None}
     if window_minutes is not None:
         until, result = engine.keepalive(window_minutes)
         return {

@@ -17,7 +17,7 @@ from warmkeeper.clikit import ConfigOption, EnvOption, UserError, load, out
 from warmkeeper.config import AppConfig, EnvironmentSettings
 from warmkeeper.control import ServiceControl
 from warmkeeper.core.report import StatusReport
-from warmkeeper.core.schedule import next_window
+from warmkeeper.core.schedule import next_window, opens_on
 
 if TYPE_CHECKING:
     from warmkeeper.aws.clients import AwsClients
@@ -155,11 +155,13 @@ def keepalive(
 
 
 def warm_schedule_status(settings: EnvironmentSettings, now: datetime | None = None) -> dict[str, object]:
-    """The environment's windows and the one under way or next (times in UTC and as configured)."""
+    """The environment's windows and the one under way or next, passing over the skip dates (times
+    in UTC and as configured)."""
     now = now or datetime.now(UTC)
-    occurrence = next_window(settings.warm_windows, now)
+    occurrence = next_window(settings.warm_windows, now, settings.warm_skip_dates)
     return {
         "windows": list(settings.warm_schedule),
+        "skip": sorted(settings.warm_schedule_skip),
         "next_window": None
         if occurrence is None
         else {
@@ -177,7 +179,8 @@ def schedule_lines(settings: EnvironmentSettings, now: datetime | None = None) -
     if not settings.warm_schedule:
         return ["  schedule    none (warm_schedule is not set)"]
     now = now or datetime.now(UTC)
-    occurrence = next_window(settings.warm_windows, now)
+    skip = settings.warm_skip_dates
+    occurrence = next_window(settings.warm_windows, now, skip)
     if occurrence is None:
         return ["  schedule    no window in the coming week"]
     if occurrence.contains(now):
@@ -186,7 +189,23 @@ def schedule_lines(settings: EnvironmentSettings, now: datetime | None = None) -
     minutes = (occurrence.start - now).total_seconds() / 60
     hours, rest = divmod(round(minutes), 60)
     when = f"{hours} h {rest} min" if hours else f"{rest} min"
-    return [f"  schedule    next window {occurrence.local()} (in {when}, woken just before)"]
+    lines = [f"  schedule    next window {occurrence.local()} (in {when}, woken just before)"]
+    passed_over = _skipped_before(settings, now, occurrence.start)
+    if passed_over:
+        lines.append(f"              skipped before it: {', '.join(passed_over)} (warm_schedule_skip)")
+    return lines
+
+
+def _skipped_before(settings: EnvironmentSettings, now: datetime, until: datetime) -> list[str]:
+    """The skip dates on which a window would have opened between ``now`` and ``until``."""
+    return [
+        day.isoformat()
+        for day in sorted(settings.warm_skip_dates)
+        if any(
+            opens_on(window, day) and now < window.opening_on(day)[1] and window.opening_on(day)[0] < until
+            for window in settings.warm_windows
+        )
+    ]
 
 
 # --- the human view ------------------------------------------------------------------------------------

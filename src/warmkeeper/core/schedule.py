@@ -13,6 +13,13 @@ EventBridge Scheduler expression that wakes the service ``lead`` minutes before 
 a task is healthy when it opens), the keep-warm lease the wake asks for (the lead plus the window)
 and, for ``status`` and the twin, the window under way or the next one.
 
+Skip dates (``warm_schedule_skip``: public holidays, a team day out) are ISO dates on which no window
+opens. A date is read in each window's own zone: ``2026-12-25`` skips the opening of a Europe/Paris
+window on Christmas day in Paris. EventBridge Scheduler's cron cannot leave out dates, so the
+schedule still fires on them; the dates travel in its event and the Lambda takes no lease when the
+opening falls on one (:func:`warm_window_skipped`). A ``warmkeeper keepalive`` is not a window: it
+works on a skipped date as on any other.
+
 Times of day are wall-clock times in the window's zone: a window at 08:30 Europe/Paris opens at
 08:30 Paris time in winter and in summer (EventBridge Scheduler evaluates the expression in
 ``ScheduleExpressionTimezone``). The zone names come from the standard library's ``zoneinfo``.
@@ -43,6 +50,11 @@ SCHEDULER_DELIVERY_SECONDS = 60.0
 _WINDOW = re.compile(r"^(?P<days>\S+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})\s+(?P<zone>\S+)$")
 _CRON = re.compile(r"^cron\((?P<fields>[^)]*)\)\s+for\s+(?P<length>\S+)\s+(?P<zone>\S+)$", re.IGNORECASE)
 _LENGTH = re.compile(r"^(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m)?$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Our bound, not AWS's: the dates travel in every schedule's input (the stored EventBridge Scheduler
+# reference gives no maximum for a target's Input); 100 dates keep it under 2 KB and cover years of
+# holidays.
+MAX_SKIP_DATES = 100
 
 
 class ScheduleError(WarmkeeperError, ValueError):
@@ -209,37 +221,67 @@ def parse_windows(texts: Iterable[str]) -> tuple[WarmWindow, ...]:
     return tuple(parse_window(text) for text in texts)
 
 
-def _occurrences_around(window: WarmWindow, now: datetime, days_after: int) -> list[WindowOccurrence]:
+def parse_skip_dates(texts: Iterable[str]) -> frozenset[date]:
+    """Read the skip dates (``YYYY-MM-DD``); :class:`ScheduleError` quotes the entry that is wrong."""
+    dates: set[date] = set()
+    for index, text in enumerate(texts):
+        if not isinstance(text, str) or not _ISO_DATE.match(text.strip()):
+            raise ScheduleError(f"entry {index} ({text!r}) is not a date: write YYYY-MM-DD, e.g. 2026-12-25")
+        try:
+            dates.add(date.fromisoformat(text.strip()))
+        except ValueError:
+            raise ScheduleError(f"entry {index} ({text!r}) is not a day of the calendar") from None
+    if len(dates) > MAX_SKIP_DATES:
+        raise ScheduleError(f"{len(dates)} dates: at most {MAX_SKIP_DATES} (drop the dates already past)")
+    return frozenset(dates)
+
+
+def opens_on(window: WarmWindow, day: date, skip: frozenset[date] = frozenset()) -> bool:
+    """Whether ``window`` opens on ``day`` of its zone: one of its days, and not a skipped date."""
+    return day.weekday() in window.days and day not in skip
+
+
+def _occurrences_around(
+    window: WarmWindow, now: datetime, days_after: int, skip: frozenset[date] = frozenset()
+) -> list[WindowOccurrence]:
     today = now.astimezone(window.tz).date()
     found = []
     for offset in range(-1, days_after + 1):
         day = today + timedelta(days=offset)
-        if day.weekday() in window.days:
+        if opens_on(window, day, skip):
             start, end = window.opening_on(day)
             found.append(WindowOccurrence(window, start, end))
     return found
 
 
-def window_at(windows: Sequence[WarmWindow], now: datetime) -> WindowOccurrence | None:
-    """The window under way at ``now`` (the one ending last when several overlap), else None."""
+def window_at(
+    windows: Sequence[WarmWindow], now: datetime, skip: frozenset[date] = frozenset()
+) -> WindowOccurrence | None:
+    """The window under way at ``now`` (the one ending last when several overlap), else None; a
+    window does not open on a date of ``skip``."""
     current = [
         occurrence
         for window in windows
-        for occurrence in _occurrences_around(window, now, 0)
+        for occurrence in _occurrences_around(window, now, 0, skip)
         if occurrence.contains(now)
     ]
     return max(current, key=lambda occurrence: occurrence.end, default=None)
 
 
-def next_window(windows: Sequence[WarmWindow], now: datetime) -> WindowOccurrence | None:
-    """The window under way at ``now``, else the next one to open (None without any window)."""
-    current = window_at(windows, now)
+def next_window(
+    windows: Sequence[WarmWindow], now: datetime, skip: frozenset[date] = frozenset()
+) -> WindowOccurrence | None:
+    """The window under way at ``now``, else the next one to open, passing over the dates of ``skip``
+    (None without any window)."""
+    current = window_at(windows, now, skip)
     if current is not None:
         return current
+    # A window opens at least once a week; each skipped date can put its next opening a week later.
+    days_after = 8 + 7 * len(skip)
     upcoming = [
         occurrence
         for window in windows
-        for occurrence in _occurrences_around(window, now, 8)
+        for occurrence in _occurrences_around(window, now, days_after, skip)
         if occurrence.start > now
     ]
     return min(upcoming, key=lambda occurrence: occurrence.start, default=None)
@@ -264,14 +306,17 @@ AWS_RECONCILE_SECONDS = 60.0
 AWS_WAKE_LEAD_MINUTES = wake_lead_minutes(60.0, routing_seconds=AWS_RECONCILE_SECONDS)
 
 
-def keep_warm_until(windows: Sequence[WarmWindow], now: datetime, lead_minutes: int) -> datetime | None:
+def keep_warm_until(
+    windows: Sequence[WarmWindow], now: datetime, lead_minutes: int, skip: frozenset[date] = frozenset()
+) -> datetime | None:
     """When a schedule-held service may sleep again: the end of the window under way, or of the one
-    that opens within ``lead_minutes`` (it must be healthy at its start); else None."""
+    that opens within ``lead_minutes`` (it must be healthy at its start); else None. Nothing holds
+    the service on a skipped date."""
     soon = now + timedelta(minutes=lead_minutes)
     ends = [
         occurrence.end
         for window in windows
-        for occurrence in _occurrences_around(window, now, 1)
+        for occurrence in _occurrences_around(window, now, 1, skip)
         if occurrence.start <= soon and now < occurrence.end
     ]
     return max(ends, default=None)
@@ -303,13 +348,18 @@ def scheduler_trigger(window: WarmWindow, lead_minutes: int) -> SchedulerTrigger
     )
 
 
-def warm_window_event(window: WarmWindow, lead_minutes: int) -> dict[str, object]:
-    """What a schedule sends the Lambda for ``window``: the lease covers the lead and the window."""
-    return {
+def warm_window_event(window: WarmWindow, lead_minutes: int, skip: Iterable[date] = ()) -> dict[str, object]:
+    """What a schedule sends the Lambda for ``window``: the lease covers the lead and the window;
+    ``skip`` (when there are dates) lists the dates on which the window does not open."""
+    event: dict[str, object] = {
         "warmkeeper": WARM_WINDOW_EVENT,
         "window": window.text,
         "minutes": scheduler_trigger(window, lead_minutes).lease_minutes,
     }
+    dates = sorted(skip)
+    if dates:
+        event["skip"] = [day.isoformat() for day in dates]
+    return event
 
 
 def warm_window_lease(event: object) -> int | None:
@@ -324,6 +374,65 @@ def warm_window_lease(event: object) -> int | None:
     return minutes
 
 
-def warm_hours_per_month(windows: Sequence[WarmWindow], days_per_month: float = 365.0 / 12.0) -> float:
-    """Hours a month inside the windows (overlaps counted once per window; an average month)."""
-    return sum(len(window.days) / 7.0 * days_per_month * window.minutes / 60.0 for window in windows)
+def warm_window_skipped(event: object, now: datetime) -> date | None:
+    """The skipped date when the opening a warm schedule's event is for falls on one, else None.
+
+    The event fires ``lead`` minutes before its opening and may be retried a few minutes after it:
+    the opening is the window's occurrence that starts nearest to ``now`` (a window opens at most
+    once a day, so the lead and the retries, minutes long, cannot reach another day's), and its date
+    (in the window's zone) is checked, not the date the event arrived on (a wake before a 00:02
+    window fires the evening before). An event without ``skip`` (a schedule deployed before skip dates
+    existed, or without any) skips nothing. Raises :class:`ScheduleError` when the event's window or
+    dates cannot be read."""
+    if not isinstance(event, dict) or "skip" not in event:
+        return None
+    raw = event["skip"]
+    if not isinstance(raw, list):
+        raise ScheduleError(f"warm-window event: skip must be a list of dates, got {raw!r}")
+    try:
+        skip = parse_skip_dates(raw)
+        window = parse_window(event.get("window", ""))  # parse_window refuses a non-string
+    except ScheduleError as exc:
+        raise ScheduleError(f"warm-window event: {exc}") from None
+    occurrence = min(
+        _occurrences_around(window, now, 1),
+        key=lambda candidate: abs((candidate.start - now).total_seconds()),
+        default=None,
+    )
+    if occurrence is None:
+        return None
+    day = occurrence.start.astimezone(window.tz).date()
+    return day if day in skip else None
+
+
+def _skipped_per_month(window: WarmWindow, skip: frozenset[date]) -> float:
+    """Openings of ``window`` the skip dates remove in an average month: the dates on one of its days,
+    spread over the calendar years they fall in (one year's holidays come off that year's months)."""
+    if not skip:
+        return 0.0
+    years = len({day.year for day in skip})
+    return sum(1 for day in skip if day.weekday() in window.days) / (12.0 * years)
+
+
+def _openings_per_month(window: WarmWindow, days_per_month: float, skip: frozenset[date]) -> float:
+    # Never below zero: a year of skipped Mondays may exceed an average month's share of them.
+    return max(0.0, len(window.days) / 7.0 * days_per_month - _skipped_per_month(window, skip))
+
+
+def openings_per_month(
+    windows: Sequence[WarmWindow], days_per_month: float, skip: frozenset[date] = frozenset()
+) -> float:
+    """How many times a month the windows open (an average month, skipped dates taken off)."""
+    return sum(_openings_per_month(window, days_per_month, skip) for window in windows)
+
+
+def warm_hours_per_month(
+    windows: Sequence[WarmWindow],
+    days_per_month: float = 365.0 / 12.0,
+    skip: frozenset[date] = frozenset(),
+) -> float:
+    """Hours a month inside the windows (overlaps counted once per window; an average month), less
+    the windows the skip dates keep closed."""
+    return sum(
+        _openings_per_month(window, days_per_month, skip) * window.minutes / 60.0 for window in windows
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from warmkeeper.config import AppConfig, EnvironmentSettings
@@ -39,6 +40,7 @@ class EnvironmentShape:
     alarm_topic: bool = True  # an alarm topic, encrypted with its customer managed KMS key
     watched: bool = True  # operational alarms and custom metrics (EnvironmentSettings.is_watched)
     warm_windows: tuple[WarmWindow, ...] = ()  # warm schedule: kept warm whatever the traffic
+    warm_skip_dates: frozenset[date] = frozenset()  # dates on which the windows do not open
 
     def __post_init__(self) -> None:
         if self.front_door not in FRONT_DOOR_LABELS:
@@ -92,4 +94,5 @@ def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) 
         alarm_topic=settings.has_alarm_topic,
         watched=settings.is_watched,
         warm_windows=settings.warm_windows,
+        warm_skip_dates=settings.warm_skip_dates,
     )

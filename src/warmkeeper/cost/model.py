@@ -17,7 +17,10 @@ addresses of its ALB, its operational alarms and the lines that carry the traffi
 front door adds an entry to ``FRONT_DOORS`` and its lines, not branches.
 
 A warm schedule (``warm_schedule``) is a line of its own in ``configured`` and in the month without
-a request: what every other line costs more while a task also runs through the windows.
+a request: what every other line costs more while a task also runs through the windows. Skip dates
+(``warm_schedule_skip``) take their openings off an average month: the dates falling on a window's
+days, spread over the calendar years they belong to (a simplification: the month a holiday falls in
+is not modelled apart).
 
 Every price is in USD as AWS publishes it and is converted with the table's one EUR/USD rate.
 """
@@ -31,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from warmkeeper.core.schedule import AWS_WAKE_LEAD_MINUTES, warm_hours_per_month
+from warmkeeper.core.schedule import AWS_WAKE_LEAD_MINUTES, openings_per_month, warm_hours_per_month
 from warmkeeper.cost.environment import EnvironmentShape, FrontDoorName
 from warmkeeper.cost.prices import PriceTable
 from warmkeeper.cost.profile import TrafficProfile
@@ -989,6 +992,7 @@ class WarmScheduleHours:
     task_hours: float  # the windows, plus the lead before and the idle tail after each opening
     lead_minutes: float
     tail_minutes: float
+    skipped_openings: float = 0.0  # openings a month the skip dates remove (already taken off)
 
 
 def warm_schedule_hours(env: EnvironmentShape, prices: PriceTable) -> WarmScheduleHours | None:
@@ -997,12 +1001,14 @@ def warm_schedule_hours(env: EnvironmentShape, prices: PriceTable) -> WarmSchedu
     if not env.scale_to_zero or not env.warm_windows:
         return None
     days_in_month = prices.value("hours_per_month") / 24.0
-    openings = sum(len(window.days) / 7.0 * days_in_month for window in env.warm_windows)
+    skip = env.warm_skip_dates
+    openings = openings_per_month(env.warm_windows, days_in_month, skip)
+    skipped = openings_per_month(env.warm_windows, days_in_month) - openings
     lead = float(AWS_WAKE_LEAD_MINUTES)
     tail = env.idle_minutes + prices.value("sleep_lag_minutes")
-    window_hours = warm_hours_per_month(env.warm_windows, days_in_month)
+    window_hours = warm_hours_per_month(env.warm_windows, days_in_month, skip)
     return WarmScheduleHours(
-        openings, window_hours, window_hours + openings * (lead + tail) / 60.0, lead, tail
+        openings, window_hours, window_hours + openings * (lead + tail) / 60.0, lead, tail, skipped
     )
 
 
@@ -1023,6 +1029,7 @@ def _with_warm_schedule(key: str, title: str, context: ScenarioContext) -> Scena
     )
     extra_usd = price_scenario(key, title, warmer, FARGATE_LINES).total_usd - base.total_usd
     windows = ", ".join(window.text for window in context.env.warm_windows)
+    window_minutes = schedule.window_hours / schedule.openings * 60 if schedule.openings else 0.0
     line = CostLine(
         "warm_schedule",
         "Warm schedule (task kept up)",
@@ -1033,9 +1040,14 @@ def _with_warm_schedule(key: str, title: str, context: ScenarioContext) -> Scena
         False,
         (
             f"{windows}: {schedule.openings:.1f} openings x"
-            f" ({schedule.window_hours / schedule.openings * 60:.0f} min + {schedule.lead_minutes:g} min lead"
+            f" ({window_minutes:.0f} min + {schedule.lead_minutes:g} min lead"
             f" + {schedule.tail_minutes:g} min until the sleep),"
             " priced on top of the traffic's hours"
+            + (
+                f"; {schedule.skipped_openings:.2f} openings a month skipped (warm_schedule_skip)"
+                if schedule.skipped_openings
+                else ""
+            )
         ),
     )
     return dataclasses.replace(base, lines=(*base.lines, line), task_hours=warmer.task_hours)

@@ -21,6 +21,12 @@ What AWS documents and this relies on (EventBridge Scheduler user guide and API 
   ``MaximumEventAgeInSeconds`` (at least 60 s); the event age here is the lead plus a few minutes,
   so a late retry still lands near the window's opening, never hours into it;
 - the schedule assumes an execution role that may invoke this function and nothing else.
+Skip dates (``warm_schedule_skip``): a Scheduler cron cannot leave out dates, so each schedule still
+fires on them; the dates are in its input (``"skip": ["2026-12-25", ...]``) and the Lambda takes no
+lease when the opening falls on one. They travel in the input rather than in a WK_* variable because
+they belong to the schedules: the Lambda stays without any schedule of its own, an environment
+without dates keeps the input it had, and an event delivered after a config change carries the
+dates of the schedule that sent it.
 EventBridge Scheduler bills invocations (14 million a month free, then USD 1.00 per million): one a
 working day per window, nothing worth a cost line.
 """
@@ -61,6 +67,7 @@ class WarmSchedules(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         windows = settings.env.warm_windows
+        skip = settings.env.warm_skip_dates
         self.role = iam.Role(
             self,
             "Role",
@@ -90,7 +97,7 @@ class WarmSchedules(Construct):
                     target=scheduler.CfnSchedule.TargetProperty(
                         arn=function.function_arn,
                         role_arn=self.role.role_arn,
-                        input=json.dumps(warm_window_event(window, lead)),
+                        input=json.dumps(warm_window_event(window, lead, skip)),
                         retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                             maximum_event_age_in_seconds=lead * 60 + RETRY_SECONDS_AFTER_OPENING,
                             maximum_retry_attempts=MAX_RETRY_ATTEMPTS,

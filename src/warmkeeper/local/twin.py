@@ -236,8 +236,12 @@ class Twin:
             allowed_from=self.policy.wake_allowed_from,
         )
         self.warm_windows = WarmWindowKeeper(
-            settings.warm_windows, self.wake_estimate_seconds, self.options.schedule_clock or wall_clock
+            settings.warm_windows,
+            self.wake_estimate_seconds,
+            self.options.schedule_clock or wall_clock,
+            skip=settings.warm_skip_dates,
         )
+        self._skip_said: str | None = None  # the skipped window already reported (said once)
         self._controller = threading.Thread(target=self._control_loop, name="controller", daemon=True)
         self._last_state: State | None = None
         self.deployments = Deployments(
@@ -429,6 +433,12 @@ class Twin:
         scheduled invocation does on AWS); a longer lease already held is kept."""
         lease = self.warm_windows.lease(now)
         if lease is None:
+            skipped = self.warm_windows.skipped()
+            if skipped is not None and skipped.local() != self._skip_said:
+                self._skip_said = skipped.local()
+                self.emit(
+                    "action", f"warm window {skipped.local()} skipped: its date is in warm_schedule_skip"
+                )
             return
         with self._lock:
             current = self._memory.lease_until

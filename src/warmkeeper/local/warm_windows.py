@@ -10,13 +10,16 @@ The schedule is read on a clock of its own (``schedule_clock``; the wall clock u
 demonstration passes another), so that a test can set the twin at 08:29 on a Monday in Paris while
 the processes, the edge and the leases run on real time: the lease's end is "now" plus what remains
 of the window on the schedule's clock.
+
+On a skip date (``warm_schedule_skip``) no window opens: no lease, as the Lambda takes none on AWS;
+:meth:`WarmWindowKeeper.skipped` names the window left closed so that the twin can say why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from warmkeeper.core.schedule import (
     WarmWindow,
@@ -45,8 +48,10 @@ class WarmWindowKeeper:
         windows: Sequence[WarmWindow],
         wake_estimate_seconds: Callable[[], float],
         schedule_clock: Callable[[], datetime] = wall_clock,
+        skip: frozenset[date] = frozenset(),
     ) -> None:
         self.windows = tuple(windows)
+        self.skip = skip
         self._wake_estimate = wake_estimate_seconds
         self._clock = schedule_clock
 
@@ -60,11 +65,22 @@ class WarmWindowKeeper:
         if not self.windows:
             return None
         schedule_now = self._clock()
-        end = keep_warm_until(self.windows, schedule_now, self.lead_minutes)
+        end = keep_warm_until(self.windows, schedule_now, self.lead_minutes, self.skip)
         if end is None:
             return None
-        upcoming = next_window(self.windows, schedule_now)
+        upcoming = next_window(self.windows, schedule_now, self.skip)
         return WindowLease(until=real_now + (end - schedule_now), window=upcoming)
 
+    def skipped(self) -> WindowOccurrence | None:
+        """The window that would be held now (under way or within the lead) but falls on a skip date."""
+        if not self.windows or not self.skip:
+            return None
+        schedule_now = self._clock()
+        if keep_warm_until(self.windows, schedule_now, self.lead_minutes, self.skip) is not None:
+            return None
+        if keep_warm_until(self.windows, schedule_now, self.lead_minutes) is None:
+            return None
+        return next_window(self.windows, schedule_now)
+
     def next_window(self) -> WindowOccurrence | None:
-        return next_window(self.windows, self._clock()) if self.windows else None
+        return next_window(self.windows, self._clock(), self.skip) if self.windows else None
