@@ -235,9 +235,11 @@ def test_a_held_request_is_answered_before_the_http_apis_timeout_whatever_the_re
 @pytest.mark.xfail(
     strict=True,
     reason="if Cloud Map starts a task HEALTHY (undocumented), ECS's own instance of the new task is "
-    "discoverable before the task listens; API Gateway may cache it then and answers 503 until it does "
-    "(2 of seeds 1-10: 3 and 61 requests of about 15,000). The waker cannot take ECS's instance out of "
-    "API Gateway's discovery sooner than Cloud Map's 30 s",
+    "discoverable from its registration (ACTIVATING, before the task listens); API Gateway may cache it "
+    "then and answers 503 until it listens (seed 6 of 1-10: 23 requests of about 20,000). The waker cannot "
+    "act sooner: it learns of the task after ECS registered it, an UpdateInstanceCustomHealthStatus "
+    "UNHEALTHY applies about 30 s later, and DeregisterInstance on ECS's own instance would fight ECS's "
+    "registration of it (not documented as supported) and still leave API Gateway's cached copy",
 )
 def test_deploy_behind_the_http_api_when_tasks_start_healthy_over_ten_seeds() -> None:
     config = SimConfig(front_door=HTTP_API, initial_health="healthy")
