@@ -297,8 +297,8 @@ IDLE_EDGE_HOURS = 2.0
 # environment that expects such a peak sizes every HTTP API throttle for it (the app's routes, the
 # cold `$default` and `/_warmkeeper/*`): the rate at the peak and a burst of ten seconds of it. The
 # burst is what the wake needs: the herd's clients wait together, and once the warm routes are live
-# their reloads and status polls arrive within a few seconds (a burst of twice the rate gave 25-92
-# 429s on 4 of 20 runs). The deploy's 50 requests/s runs under the same sizing.
+# their reloads and status polls arrive within a few seconds (a burst of twice the rate gave 2-92
+# 429s on 5 of 20 runs). The deploy's 50 requests/s runs under the same sizing.
 # The example's staging keeps its own, lower limits: under the same herd its 429s are the throttle at
 # work (bench_sim --throttles example reports them).
 PEAK_PER_SECOND = 100
