@@ -32,7 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from warmkeeper.core.front_doors import HTTP_API, LOAD_BALANCER  # noqa: E402
-from warmkeeper_sim.scenarios import SCENARIOS, herd, model, run_scenario  # noqa: E402
+from warmkeeper_sim.scenarios import (  # noqa: E402
+    PEAK_PER_SECOND,
+    SCENARIOS,
+    SIZED_FOR_PEAK,
+    herd,
+    model,
+    run_scenario,
+    scenario_config,
+)
 from warmkeeper_sim.schedule_scenario import warm_window_summary  # noqa: E402
 from warmkeeper_sim.world import INITIAL_HEALTH, SimConfig  # noqa: E402
 
@@ -113,6 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         help="the HTTP API stage's burst per route (default: the example config's)",
     )
     parser.add_argument(
+        "--throttles",
+        choices=("sized", "example"),
+        default="sized",
+        help=(
+            f"the HTTP API's throttles: 'sized' sets every route's for the scenario's peak (herd and "
+            f"deploy: {PEAK_PER_SECOND} requests/s, burst 10x), 'example' keeps the example staging's "
+            "(other scenarios run with the example's either way)"
+        ),
+    )
+    parser.add_argument(
         "--vpc-link-idle-days",
         type=float,
         default=0.0,
@@ -136,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         initial_health=args.initial_health,
         vpc_link_idle_days=args.vpc_link_idle_days,
     )
+    if args.scenario is not None:
+        config = scenario_config(args.scenario, config, args.throttles)
     if args.concurrency is not None:
         config.account_concurrency = args.concurrency
     config.reserved_concurrency = args.reserved
@@ -160,11 +180,20 @@ def main(argv: list[str] | None = None) -> int:
         # twenty minutes later, the sleep after the window (src/warmkeeper_sim/schedule_scenario.py).
         result = warm_window_summary(range(seeds[0], seeds[-1] + 1), args.front_door)
     else:
-        per_seed = [run_scenario(args.scenario, seed, config).figures() for seed in seeds]
+        per_seed = [run_scenario(args.scenario, seed, config, "as-given").figures() for seed in seeds]
         result = {
             "scenario": args.scenario,
             "front_door": args.front_door,
             "initial_health": args.initial_health,
+            # What the run's HTTP API throttles were, as config keys an environment sets.
+            "throttles": "sized"
+            if args.scenario in SIZED_FOR_PEAK and args.throttles == "sized"
+            else "example",
+            "settings": {
+                f"{'api' if name == 'stage' else name}_{what}_limit": value
+                for name, pair in config.throttles().items()
+                for what, value in zip(("rate", "burst"), pair, strict=True)
+            },
             "seeds": [seeds[0], seeds[-1]],
             "simulated": True,
             "max": aggregate(per_seed),

@@ -41,7 +41,7 @@ class HttpApi:
         self.world = world
         self._ids = itertools.count(1)
         self.routes: dict[str, ApiRoute] = {}
-        for key in ("$default", "ANY /_warmkeeper/{proxy+}"):
+        for key in ("$default", "ANY /_warmkeeper", "ANY /_warmkeeper/{proxy+}"):
             self._add(key, self.WAKER_TARGET)
         self._effective: list[tuple[float, tuple[ApiRoute, ...]]] = [(0.0, tuple(self.routes.values()))]
         self.route_changes: list[tuple[float, str]] = []  # (when effective, "service" | "waker")
@@ -197,13 +197,11 @@ class HttpApi:
         return False
 
     def _admit(self, route: ApiRoute) -> bool:
-        """The stage's throttle for this route (rate and burst from the stack's config)."""
-        config = self.world.config
+        """The route's throttle: its route settings or the stage's default (the stack's config)."""
         bucket = self._throttles.get(route.route_key)
         if bucket is None:
-            bucket = TokenBucket(
-                float(config.api_burst_limit), float(config.api_rate_limit), float(config.api_burst_limit)
-            )
+            rate, burst = self.world.config.route_throttle(route.route_key)
+            bucket = TokenBucket(float(burst), float(rate), float(burst))
             bucket.updated = self.world.kernel.now
             self._throttles[route.route_key] = bucket
         return bucket.take(self.world.kernel.now)

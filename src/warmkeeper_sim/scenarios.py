@@ -293,6 +293,18 @@ FLOOD_SECONDS = 60.0
 VISITORS_PER_SECOND = 5.0
 DEPLOY_PER_SECOND = 50.0
 IDLE_EDGE_HOURS = 2.0
+# The herd (1,000 clients in 10 s) is a production-sized peak: 100 new visitors a second. An
+# environment that expects such a peak sizes every HTTP API throttle for it (the app's routes, the
+# cold `$default` and `/_warmkeeper/*`): the rate at the peak and a burst of ten seconds of it. The
+# burst is what the wake needs: the herd's clients wait together, and once the warm routes are live
+# their reloads and status polls arrive within a few seconds (a burst of twice the rate gave 2-92
+# 429s on 5 of 20 runs). The deploy's 50 requests/s runs under the same sizing.
+# The example's staging keeps its own, lower limits: under the same herd its 429s are the throttle at
+# work (bench_sim --throttles example reports them).
+PEAK_PER_SECOND = 100
+PEAK_BURST_FACTOR = 10
+SIZED_FOR_PEAK = ("herd", "deploy")
+THROTTLES = ("sized", "example", "as-given")
 # Read operations of the AWS APIs warmkeeper calls (what a status flood multiplies).
 READ_OPERATIONS = frozenset(
     {
@@ -395,8 +407,9 @@ def model(config: SimConfig) -> dict[str, list[float]]:
 
     figures = {name: [f.low, f.low if f.high is None else f.high] for name, f in FIGURES.items()}
     figures["fargate.image_mb"] = [config.image_mb, config.image_mb]
-    figures["apigw.stage_rate_limit"] = [float(config.api_rate_limit)] * 2
-    figures["apigw.stage_burst_limit"] = [float(config.api_burst_limit)] * 2
+    for name, (rate, burst) in config.throttles().items():
+        figures[f"apigw.{name}_rate_limit"] = [float(rate)] * 2
+        figures[f"apigw.{name}_burst_limit"] = [float(burst)] * 2
     figures["lambda.concurrency_limit"] = [
         float(
             config.reserved_concurrency
@@ -447,9 +460,52 @@ def reserved_config(config: SimConfig) -> SimConfig:
     return config
 
 
-def run_scenario(name: str, seed: int, config: SimConfig | None = None) -> ScenarioRun:
-    """One of :data:`SCENARIOS` on one seed (``config``: the front door, the first-health variant...)."""
-    config = reserved_config(replace(config or SimConfig(), seed=seed))
+def sized_for_peak(config: SimConfig, per_second: int = PEAK_PER_SECOND) -> SimConfig:
+    """``config`` with every HTTP API throttle set for a peak of ``per_second`` requests a second:
+    what an environment expecting that peak sets (api_, waker_ and endpoint_rate_limit = the peak,
+    the *_burst_limit keys = ten seconds of it)."""
+    burst = per_second * PEAK_BURST_FACTOR
+    return replace(
+        config,
+        api_rate_limit=per_second,
+        api_burst_limit=burst,
+        waker_rate_limit=per_second,
+        waker_burst_limit=burst,
+        endpoint_rate_limit=per_second,
+        endpoint_burst_limit=burst,
+    )
+
+
+def scenario_config(name: str, config: SimConfig, throttles: str = "sized") -> SimConfig:
+    """The config a scenario runs with: ``sized`` sets the throttles of the herd and the deploy for
+    their peak (:func:`sized_for_peak`), ``example`` keeps the example staging's, ``as-given`` keeps
+    ``config``'s."""
+    if throttles not in THROTTLES:
+        raise ValueError(f"throttles: {throttles!r} is not one of {', '.join(THROTTLES)}")
+    if throttles == "sized" and name in SIZED_FOR_PEAK:
+        return sized_for_peak(config)
+    if throttles == "example":
+        from warmkeeper_sim.world import example_route_throttles
+
+        example = example_route_throttles()
+        return replace(
+            config,
+            api_rate_limit=example["stage"][0],
+            api_burst_limit=example["stage"][1],
+            waker_rate_limit=example["waker"][0],
+            waker_burst_limit=example["waker"][1],
+            endpoint_rate_limit=example["endpoint"][0],
+            endpoint_burst_limit=example["endpoint"][1],
+        )
+    return config
+
+
+def run_scenario(
+    name: str, seed: int, config: SimConfig | None = None, throttles: str = "sized"
+) -> ScenarioRun:
+    """One of :data:`SCENARIOS` on one seed (``config``: the front door, the first-health variant...;
+    ``throttles``: see :func:`scenario_config`)."""
+    config = reserved_config(scenario_config(name, replace(config or SimConfig(), seed=seed), throttles))
     if name == "herd":
         return ScenarioRun(name, herd(1000, seed=seed, config=config))
     if name == "deploy":

@@ -78,6 +78,24 @@ def example_stage_throttle() -> tuple[int, int]:
     return env.api_rate_limit, env.api_burst_limit
 
 
+# The route-level throttles the stack sets besides the stage's default (src/warmkeeper/infra/http_api.py
+# RouteSettings): the waker's own paths, and `$default` while it is the waker's catch-all.
+ENDPOINT_ROUTE_KEYS = ("ANY /_warmkeeper", "ANY /_warmkeeper/{proxy+}")
+DEFAULT_ROUTE_KEY = "$default"
+
+
+@functools.cache
+def example_route_throttles() -> dict[str, tuple[int, int]]:
+    """Every throttle the example's staging gives its HTTP API: ``stage`` (the app's routes),
+    ``waker`` (`$default` while cold) and ``endpoint`` (`/_warmkeeper/*`), each (rate/s, burst)."""
+    env = load_config(EXAMPLE_CONFIG).environment("staging")
+    return {
+        "stage": (env.api_rate_limit, env.api_burst_limit),
+        "waker": (env.waker_rate_limit, env.waker_burst_limit),
+        "endpoint": (env.endpoint_rate_limit, env.endpoint_burst_limit),
+    }
+
+
 INITIAL_HEALTH = ("healthy", "unhealthy")
 
 
@@ -110,6 +128,12 @@ class SimConfig:
     # The HTTP API stage's throttle per route (requests/s, burst): the stack's, from the example config.
     api_rate_limit: int = field(default_factory=lambda: example_stage_throttle()[0])
     api_burst_limit: int = field(default_factory=lambda: example_stage_throttle()[1])
+    # The route-level throttles (requests/s, burst): `$default` while it reaches the waker, and the
+    # waker's `/_warmkeeper/*` routes; the stack's, from the example config.
+    waker_rate_limit: int = field(default_factory=lambda: example_route_throttles()["waker"][0])
+    waker_burst_limit: int = field(default_factory=lambda: example_route_throttles()["waker"][1])
+    endpoint_rate_limit: int = field(default_factory=lambda: example_route_throttles()["endpoint"][0])
+    endpoint_burst_limit: int = field(default_factory=lambda: example_route_throttles()["endpoint"][1])
     # Days the HTTP API's VPC link carried no traffic before the run (60 or more: INACTIVE).
     vpc_link_idle_days: float = 0.0
 
@@ -118,6 +142,22 @@ class SimConfig:
             raise ValueError(
                 f"initial_health: {self.initial_health!r} is not one of {', '.join(INITIAL_HEALTH)}"
             )
+
+    def route_throttle(self, route_key: str) -> tuple[int, int]:
+        """(rate/s, burst) API Gateway applies to a route: its route settings, else the stage's."""
+        if route_key in ENDPOINT_ROUTE_KEYS:
+            return self.endpoint_rate_limit, self.endpoint_burst_limit
+        if route_key == DEFAULT_ROUTE_KEY:  # the stack always scales to zero here: the waker's catch-all
+            return self.waker_rate_limit, self.waker_burst_limit
+        return self.api_rate_limit, self.api_burst_limit
+
+    def throttles(self) -> dict[str, tuple[int, int]]:
+        """The three throttles as the config names them (stage, waker, endpoint)."""
+        return {
+            "stage": (self.api_rate_limit, self.api_burst_limit),
+            "waker": (self.waker_rate_limit, self.waker_burst_limit),
+            "endpoint": (self.endpoint_rate_limit, self.endpoint_burst_limit),
+        }
 
     @property
     def drain_window(self) -> float:

@@ -14,6 +14,7 @@ import pytest
 from warmkeeper.aws.snapshots import STATUS_SETTLED_SNAPSHOT_SECONDS
 from warmkeeper.core.front_doors import HTTP_API, LOAD_BALANCER
 from warmkeeper_sim.scenarios import (
+    PEAK_PER_SECOND,
     READ_OPERATIONS,
     TARGET_RESERVED_CONCURRENCY,
     ScenarioRun,
@@ -29,13 +30,13 @@ DOORS = [
     pytest.param(SimConfig(front_door=HTTP_API, initial_health="unhealthy"), id="http_api-unhealthy"),
     pytest.param(SimConfig(front_door=HTTP_API, initial_health="healthy"), id="http_api-healthy"),
 ]
-_RUNS: dict[tuple[str, str, str, int, float], ScenarioRun] = {}
+_RUNS: dict[tuple[str, str, str, int, float, str], ScenarioRun] = {}
 
 
-def scenario(name: str, config: SimConfig, seed: int = 1) -> ScenarioRun:
-    key = (name, config.front_door, config.initial_health, seed, config.vpc_link_idle_days)
+def scenario(name: str, config: SimConfig, seed: int = 1, throttles: str = "sized") -> ScenarioRun:
+    key = (name, config.front_door, config.initial_health, seed, config.vpc_link_idle_days, throttles)
     if key not in _RUNS:
-        _RUNS[key] = run_scenario(name, seed, config)
+        _RUNS[key] = run_scenario(name, seed, config, throttles)
     return _RUNS[key]
 
 
@@ -168,15 +169,45 @@ def test_herd_behind_the_load_balancer_wakes_once_and_fails_nothing() -> None:
         assert result["throttled_calls_given_up"] == 0
 
 
+@pytest.mark.parametrize(
+    ("health", "seed"),
+    # Seed 1, and the seeds whose herd failed requests at the waking moment before the warm routes'
+    # short try (every environment retrying GetRoutes/CreateRoute on botocore's backoff: the waker's
+    # catch-all for given-up calls, API Gateway's 500 for invokes past the reserved concurrency).
+    [("unhealthy", 1), ("healthy", 1), ("unhealthy", 10), ("healthy", 9)],
+)
+def test_herd_behind_the_http_api_sized_for_its_peak_fails_nothing(health: str, seed: int) -> None:
+    """1,000 clients in 10 s through an HTTP API whose throttles are sized for that peak (every route
+    at PEAK_PER_SECOND, burst ten times): one wake, no failed request, no AWS call given up."""
+    run = scenario("herd", SimConfig(front_door=HTTP_API, initial_health=health), seed)
+    assert run.run.world.config.route_throttle("$default")[0] == PEAK_PER_SECOND
+    result = run.figures()
+    assert result["update_service_calls"] == 1
+    assert result["failed_requests"] == 0, result["failures"]
+    assert result["throttled_calls_given_up"] == 0
+
+
+def test_herd_behind_the_example_stagings_throttles_gets_429s() -> None:
+    """The honest figure for the example's staging limits (20/s on the cold `$default` and on
+    `/_warmkeeper/*`, 50/s on the app's routes): the herd's excess gets API Gateway's 429 (the throttle
+    doing its job), the rest is served and the service wakes once."""
+    result = scenario("herd", SimConfig(front_door=HTTP_API), 1, "example").figures()
+    assert result["update_service_calls"] == 1
+    assert result["failed_requests"] > 1000
+    assert set(result["failures"]) <= {f"{kind} 429 apigw" for kind in ("api", "bot", "navigation", "status")}
+    assert len(result["failures"]) > 0
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="provisioning (15-30 s assumed), the pull and the container health put the first healthy task at "
-    "about 45 s; behind the HTTP API Cloud Map adds 30 s (unhealthy first) or the stage's throttle fails "
-    "requests (either variant)",
+    reason="provisioning (15-30 s assumed, AWS publishes no figure), the pull and the container health put "
+    "the first healthy task at 35-50 s; on the slow seeds the first 200's median is 50-51 s",
 )
 @pytest.mark.parametrize("config", DOORS)
 def test_herd_first_200_p50_within_45_seconds(config: SimConfig) -> None:
-    for result in figures("herd", config):
+    # Seed 7 is among the slowest of seeds 1-10 behind every front door (the bound is over all ten).
+    for seed in (1, 7):
+        result = scenario("herd", config, seed).figures()
         assert result["client_seconds_to_200_p50"] <= 45.0
         assert result["failed_requests"] == 0
 
@@ -204,9 +235,11 @@ def test_a_held_request_is_answered_before_the_http_apis_timeout_whatever_the_re
 @pytest.mark.xfail(
     strict=True,
     reason="if Cloud Map starts a task HEALTHY (undocumented), ECS's own instance of the new task is "
-    "discoverable before the task listens; API Gateway may cache it then and answers 503 until it does "
-    "(2 of seeds 1-10: 3 and 61 requests of about 15,000). The waker cannot take ECS's instance out of "
-    "API Gateway's discovery sooner than Cloud Map's 30 s",
+    "discoverable from its registration (ACTIVATING, before the task listens); API Gateway may cache it "
+    "then and answers 503 until it listens (seed 6 of 1-10: 23 requests of about 20,000). The waker cannot "
+    "act sooner: it learns of the task after ECS registered it, an UpdateInstanceCustomHealthStatus "
+    "UNHEALTHY applies about 30 s later, and DeregisterInstance on ECS's own instance would fight ECS's "
+    "registration of it (not documented as supported) and still leave API Gateway's cached copy",
 )
 def test_deploy_behind_the_http_api_when_tasks_start_healthy_over_ten_seeds() -> None:
     config = SimConfig(front_door=HTTP_API, initial_health="healthy")

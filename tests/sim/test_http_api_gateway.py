@@ -40,22 +40,36 @@ def test_the_real_routing_adapter_drives_the_fakes_and_route_changes_take_effect
     assert switched is not None and switched > world.http_api.created_at[0]  # propagation delay
 
 
-def test_stage_throttling_applies_to_each_route_with_the_configs_figures() -> None:
-    """The stage's rate and burst come from the example config, as the stack's; each route has its own
-    bucket, and a request past it gets API Gateway's own 429."""
+def test_each_route_gets_the_throttle_the_stack_gives_it_from_the_config() -> None:
+    """As the stack builds it from the example config: the app's routes take the stage's default
+    (api_*), `$default` while it reaches the waker its own (waker_*), `/_warmkeeper/*` theirs
+    (endpoint_*); each route has its own bucket, and a request past it gets API Gateway's own 429."""
     from tests.sim.support import quiet_world
+    from warmkeeper.config import load_config
     from warmkeeper_sim.scenarios import http_api_config
-    from warmkeeper_sim.world import example_stage_throttle
+    from warmkeeper_sim.world import EXAMPLE_CONFIG
 
+    env = load_config(EXAMPLE_CONFIG).environment("staging")
     world = quiet_world(http_api_config())
-    assert (world.config.api_rate_limit, world.config.api_burst_limit) == example_stage_throttle()
     api = world.http_api
-    route = api._route_for("/_warmkeeper/status")
-    default = api._route_for("/")
-    assert route is not None and default is not None and route.route_key != default.route_key
-    burst = world.config.api_burst_limit
-    assert [api._admit(route) for _ in range(burst + 5)].count(True) == burst
-    assert api._admit(default)  # another route's bucket is untouched
+    expected = {
+        "/_warmkeeper/status": env.endpoint_burst_limit,
+        "/_warmkeeper": env.endpoint_burst_limit,
+        "/": env.waker_burst_limit,  # cold: `$default`
+    }
+    for path, burst in expected.items():
+        route = api._route_for(path)
+        assert route is not None
+        assert [api._admit(route) for _ in range(burst + 5)].count(True) == burst, path
+    assert world.config.route_throttle("ANY /{proxy+}") == (env.api_rate_limit, env.api_burst_limit)
+    assert world.config.route_throttle("$default") == (env.waker_rate_limit, env.waker_burst_limit)
+    assert world.config.route_throttle("ANY /_warmkeeper/{proxy+}") == (
+        env.endpoint_rate_limit,
+        env.endpoint_burst_limit,
+    )
+    # The three are distinct in the example, so a mix-up of any two is caught.
+    assert len({env.api_burst_limit, env.waker_burst_limit, env.endpoint_burst_limit}) >= 2
+    assert env.endpoint_burst_limit != env.waker_burst_limit
 
 
 def test_cloud_map_applies_an_ecs_health_report_about_30_seconds_later() -> None:

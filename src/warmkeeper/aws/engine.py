@@ -135,6 +135,14 @@ ANSWER_MARGIN_SECONDS = 2.0
 # told why, and one execution environment looks again only after LINK_RECHECK_SECONDS.
 LINK_HELD_BACK = "warm routes held back: VPC link not available"
 LINK_RECHECK_SECONDS = 20.0
+# At the waking moment every execution environment that finds the task ready tries the warm routes:
+# API Gateway's control plane throttles them (a few calls a second per account). The route calls get
+# this much retrying; throttled past it, that environment leaves the creation to another (or to its
+# own next request or reconcile after ROUTE_BACKOFF_SECONDS) instead of holding the invocation on
+# botocore's backoff (each held invocation is concurrency the herd needs) or answering the catch-all.
+ROUTE_ATTEMPT_SECONDS = 3.0
+ROUTE_BACKOFF_SECONDS = 5.0
+ROUTE_THROTTLED = "warm routes throttled: left to another invocation"
 LINK_RETRY_SECONDS = 60.0
 LINK_NOTE = (
     "The service is up, but AWS is re-creating the network link to it (unused for 60 days, it was "
@@ -190,6 +198,7 @@ class Warmkeeper:
         # A request through the VPC link (the probe route), which makes API Gateway reprovision it.
         self.link_probe = link_probe
         self._link_down_until: datetime | None = None
+        self._route_backoff_until: datetime | None = None
         self._ready_ips: frozenset[str] = frozenset()  # addresses ECS found healthy (this environment)
         self._asked_ecs_at: datetime | None = None
         self._registered_at: dict[str, datetime] = {}
@@ -923,6 +932,14 @@ _ROUTERS: dict[RouteSwitch, Callable[[Settings, AwsClients, Callable[[float], No
 }
 
 
+def _throttled(exc: Exception) -> bool:
+    """A call refused by a throttle, or whose retry the deadline refused."""
+    if isinstance(exc, CallDeadlineError):
+        return True
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return "Throttl" in code or code in ("TooManyRequestsException", "RequestLimitExceeded")
+
+
 class _EngineActuators:
     """The engine's side of :func:`warmkeeper.core.hold.apply_decision` for one observed snapshot."""
 
@@ -943,11 +960,28 @@ class _EngineActuators:
         now = self._snapshot.now
         if engine._link_down_until is not None and now < engine._link_down_until:
             return f"{LINK_HELD_BACK} (seen moments ago)"
+        if engine._route_backoff_until is not None and now < engine._route_backoff_until:
+            return f"{ROUTE_THROTTLED} (moments ago)"
+        deadline = engine.deadline
+        kept = deadline.at if deadline is not None else None
+        if deadline is not None:  # a short try (the next request or reconcile tries again)
+            short = deadline.clock() + ROUTE_ATTEMPT_SECONDS
+            deadline.at = short if kept is None else min(kept, short)
         try:
             created = engine.router.route_to_service()
         except VpcLinkUnavailableError as exc:
             return engine._link_unavailable(now, exc)
+        except (ClientError, CallDeadlineError) as exc:
+            if deadline is None or not _throttled(exc):
+                raise
+            engine._route_backoff_until = now + timedelta(seconds=ROUTE_BACKOFF_SECONDS)
+            log.info("warm routes throttled", extra={"error": str(exc)})
+            return ROUTE_THROTTLED
+        finally:
+            if deadline is not None:
+                deadline.at = kept
         engine._link_down_until = None
+        engine._route_backoff_until = None
         return WARM_ROUTE_CREATED if created else "warm route already there"
 
     def route_to_waker(self) -> str:
