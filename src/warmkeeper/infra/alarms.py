@@ -55,34 +55,49 @@ _ERROR_RATE_DESCRIPTIONS = {
 
 
 def _unhealthy_targets(scope: Construct, name: str, metrics: EnvironmentMetrics) -> cloudwatch.Alarm:
-    return cloudwatch.Alarm(
+    return _at_least_one(
         scope,
         "UnhealthyTargets",
-        alarm_name=f"{name}-unhealthy-targets",
-        alarm_description="A task failed the load balancer's health check for 3 minutes.",
-        metric=metrics.alb("UnHealthyHostCount", "Maximum", target_group=True),
-        threshold=1,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluation_periods=3,
-        datapoints_to_alarm=3,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        f"{name}-unhealthy-targets",
+        "A task failed the load balancer's health check for 3 minutes.",
+        metrics.alb("UnHealthyHostCount", "Maximum", target_group=True),
+        periods=3,
     )
 
 
 def _vpc_link_inactive(scope: Construct, name: str, metrics: EnvironmentMetrics) -> cloudwatch.Alarm:
-    return cloudwatch.Alarm(
+    return _at_least_one(
         scope,
         "VpcLinkInactive",
-        alarm_name=f"{name}-vpc-link-inactive",
-        alarm_description=(
-            "The HTTP API's VPC link is INACTIVE (AWS deactivates one unused for 60 days): "
-            f"requests to the service fail until it is AVAILABLE again "
-            f"({MetricName.VPC_LINK_INACTIVE}, from the reconcile). See the runbook."
-        ),
-        metric=metrics.warmkeeper(MetricName.VPC_LINK_INACTIVE, "Maximum"),
+        f"{name}-vpc-link-inactive",
+        "The HTTP API's VPC link is INACTIVE (AWS deactivates one unused for 60 days): "
+        f"requests to the service fail until it is AVAILABLE again "
+        f"({MetricName.VPC_LINK_INACTIVE}, from the reconcile). See the runbook.",
+        metrics.warmkeeper(MetricName.VPC_LINK_INACTIVE, "Maximum"),
+    )
+
+
+def _at_least_one(
+    scope: Construct,
+    construct_id: str,
+    alarm_name: str,
+    description: str,
+    metric: cloudwatch.IMetric,
+    *,
+    periods: int = 1,
+) -> cloudwatch.Alarm:
+    """An alarm on a count that should stay at zero: one in each of `periods` periods sets it off;
+    no data (nothing happened) is not a breach."""
+    return cloudwatch.Alarm(
+        scope,
+        construct_id,
+        alarm_name=alarm_name,
+        alarm_description=description,
+        metric=metric,
         threshold=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluation_periods=1,
+        evaluation_periods=periods,
+        datapoints_to_alarm=periods if periods > 1 else None,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
 
@@ -242,16 +257,12 @@ def _alarms(
         datapoints_to_alarm=3,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
-    waker_errors = cloudwatch.Alarm(
+    waker_errors = _at_least_one(
         scope,
         "WakerErrors",
-        alarm_name=f"{name}-waker-errors",
-        alarm_description="The warmkeeper Lambda failed: cold requests, wake and sleep may suffer.",
-        metric=function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-        threshold=1,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluation_periods=1,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        f"{name}-waker-errors",
+        "The warmkeeper Lambda failed: cold requests, wake and sleep may suffer.",
+        function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
     )
     discovery_alarm, with_the_tasks = _DISCOVERY_ALARMS[door.discovery]
     discovery = discovery_alarm(scope, name, metrics)
@@ -260,20 +271,13 @@ def _alarms(
     )
     if settings.env.scale_to_zero:
         alarms.append(
-            cloudwatch.Alarm(
+            _at_least_one(
                 scope,
                 "WakeFailed",
-                alarm_name=f"{name}-wake-failed",
-                alarm_description=(
-                    "A wake did not reach a healthy target within "
-                    f"{settings.config.scale_to_zero.wake_timeout_seconds} s "
-                    f"({MetricName.WAKE_FAILURES})."
-                ),
-                metric=metrics.warmkeeper(MetricName.WAKE_FAILURES, "Sum"),
-                threshold=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                f"{name}-wake-failed",
+                "A wake did not reach a healthy target within "
+                f"{settings.config.scale_to_zero.wake_timeout_seconds} s ({MetricName.WAKE_FAILURES}).",
+                metrics.warmkeeper(MetricName.WAKE_FAILURES, "Sum"),
             )
         )
     return alarms
