@@ -38,7 +38,6 @@ from warmkeeper.cost.output import (
     render,
     render_comparison,
     report_to_dict,
-    staging_goal_kept,
 )
 from warmkeeper.cost.prices import (
     ASSUMPTION_KEYS,
@@ -108,6 +107,5 @@ __all__ = [
     "report_to_dict",
     "running_task_hours",
     "shipped_regions",
-    "staging_goal_kept",
     "wakes_per_month",
 ]

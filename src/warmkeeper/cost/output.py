@@ -118,15 +118,6 @@ def render(report: CostReport, out: Console, view: CostView | None = None) -> No
         out.print(f"  - {note}")
 
 
-def staging_goal_kept(configured: Scenario, idle: Scenario, legacy: Scenario) -> bool:
-    """The reference staging's goal: at most 5 EUR, at most 2.50 EUR idle, and below the legacy EC2 column."""
-    return (
-        configured.total_eur <= STAGING_GOAL_EUR
-        and idle.total_eur <= STAGING_IDLE_GOAL_EUR
-        and configured.total_eur < legacy.total_eur
-    )
-
-
 def _budget_verdict(
     env: str, view: CostView, rate: float, configured: Scenario, idle: Scenario | None, legacy: Scenario
 ) -> str:
