@@ -415,7 +415,12 @@ def test_valid_config_summary_lists_every_environment() -> None:
     result = run_cli(["validate", "--config", str(EXAMPLE_CONFIG)])
     assert result.returncode == 0, result.stderr
     cfg = load_config(EXAMPLE_CONFIG)
-    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    # Environment lines are indented by two spaces; a service's lines under them by four.
+    lines = {
+        line.split()[0]: line
+        for line in result.stdout.splitlines()[1:]
+        if line.startswith("  ") and not line.startswith("   ") and not line.strip().startswith("services:")
+    }
     assert list(lines) == ["local", "staging", "production"]
     # Each environment's line says what that environment resolves to, not what another one does.
     for name, line in lines.items():

@@ -12,6 +12,7 @@ CLI can print one line and exit 2 instead of a traceback.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import ipaddress
 import os
 import re
@@ -331,6 +332,32 @@ class ScaleToZeroPolicy(_Strict):
         return self
 
 
+def _check_task_shape(cpu: int, memory: int, min_tasks: int, max_tasks: int, scale_to_zero: bool) -> None:
+    """A Fargate task size and a task count that scale to zero or not: the app's and each service's."""
+    sizes = FARGATE_TASK_SIZES.get(cpu)
+    if sizes is None:
+        raise ValueError(f"cpu {cpu} is not a Fargate task size; use one of {sorted(FARGATE_TASK_SIZES)}")
+    if memory not in sizes:
+        raise ValueError(
+            f"memory {memory} MiB is impossible with cpu {cpu} on Fargate; "
+            f"allowed: {sizes[0]} to {sizes[-1]} MiB ({', '.join(map(str, sizes[:4]))}...)"
+        )
+    if min_tasks > max_tasks:
+        raise ValueError(f"min_tasks ({min_tasks}) is greater than max_tasks ({max_tasks})")
+    if scale_to_zero and min_tasks != 0:
+        raise ValueError("scale_to_zero = true needs min_tasks = 0")
+    if scale_to_zero and max_tasks > 1:
+        # A sleeping service wakes one task and has no autoscaling above it: a larger max_tasks would be
+        # shown and never used.
+        raise ValueError(
+            f"max_tasks = {max_tasks} with scale_to_zero = true: a scale-to-zero service runs one task "
+            "(warmkeeper does not autoscale it above one); set max_tasks = 1, or scale_to_zero = false "
+            "with min_tasks >= 1 to autoscale between min_tasks and max_tasks"
+        )
+    if not scale_to_zero and min_tasks < 1:
+        raise ValueError("scale_to_zero = false needs min_tasks >= 1")
+
+
 class EnvironmentSettings(_Strict):
     """Per-environment values. In the file every key is optional and overrides `[defaults]`."""
 
@@ -544,30 +571,7 @@ class EnvironmentSettings(_Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> EnvironmentSettings:
-        sizes = FARGATE_TASK_SIZES.get(self.cpu)
-        if sizes is None:
-            raise ValueError(
-                f"cpu {self.cpu} is not a Fargate task size; use one of {sorted(FARGATE_TASK_SIZES)}"
-            )
-        if self.memory not in sizes:
-            raise ValueError(
-                f"memory {self.memory} MiB is impossible with cpu {self.cpu} on Fargate; "
-                f"allowed: {sizes[0]} to {sizes[-1]} MiB ({', '.join(map(str, sizes[:4]))}...)"
-            )
-        if self.min_tasks > self.max_tasks:
-            raise ValueError(f"min_tasks ({self.min_tasks}) is greater than max_tasks ({self.max_tasks})")
-        if self.scale_to_zero and self.min_tasks != 0:
-            raise ValueError("scale_to_zero = true needs min_tasks = 0")
-        if self.scale_to_zero and self.max_tasks > 1:
-            # A sleeping environment wakes one task and has no autoscaling above it: a larger max_tasks
-            # would be shown and never used.
-            raise ValueError(
-                f"max_tasks = {self.max_tasks} with scale_to_zero = true: a scale-to-zero environment runs "
-                "one task (warmkeeper does not autoscale it above one); set max_tasks = 1, or "
-                "scale_to_zero = false with min_tasks >= 1 to autoscale between min_tasks and max_tasks"
-            )
-        if not self.scale_to_zero and self.min_tasks < 1:
-            raise ValueError("scale_to_zero = false needs min_tasks >= 1")
+        _check_task_shape(self.cpu, self.memory, self.min_tasks, self.max_tasks, self.scale_to_zero)
         if self.certificate_arn and not self.domain:
             raise ValueError("certificate_arn is set but domain is not")
         if self.warm_schedule_skip and not self.warm_schedule:
@@ -656,6 +660,8 @@ class AppSection(_Strict):
     name: ResourceName = Field(description="the app's name: part of every AWS resource name")
     title: str | None = Field(default=None, min_length=1, max_length=80, examples=["Shop"])
     """the name people read on the waiting page while the app wakes (default: `name`)"""
+    wake_with: list[str] = Field(default_factory=list, examples=[["osrm"]])
+    """internal services woken together with the app (for services nearly every visit needs)"""
 
 
 class CostBudget(_Strict):
@@ -683,13 +689,159 @@ class CostSettings(_Strict):
     )
 
 
+class ServiceOverrides(_Strict):
+    """What one environment changes of an internal service (every key optional)."""
+
+    cpu: int | None = None
+    """the service's task CPU units in this environment"""
+    memory: int | None = None
+    """the service's task memory (MiB) in this environment"""
+    spot: bool | None = None
+    """Fargate Spot for this service in this environment"""
+    min_tasks: int | None = Field(default=None, ge=0, le=100)
+    """tasks of this service always running in this environment"""
+    max_tasks: int | None = Field(default=None, ge=1, le=100)
+    """most tasks of this service in this environment"""
+    scale_to_zero: bool | None = None
+    """whether this service sleeps in this environment"""
+    idle_minutes: int | None = Field(default=None, ge=1, le=1440)
+    """minutes without a call before this service sleeps in this environment"""
+
+
+class ServiceConfig(_Strict):
+    """A second service of the app: its own task, size, scaling and sleep, reachable from the app's tasks
+    only and woken by the first call that needs it. The app's own (public) service is the file's
+    top-level `[[containers]]`."""
+
+    name: ResourceName = Field(
+        description="the service's name: part of its AWS resource names and of its internal DNS name"
+    )
+    exposure: Literal["internal"] = Field(
+        default="internal",
+        description="internal: no route from the internet; only the app's tasks reach it (the public "
+        "service is the file's top-level [[containers]])",
+    )
+    containers: Annotated[list[Container], Field(min_length=1)]
+    """the containers of the service's task (one with entry = true: the port callers reach)"""
+    cpu: int = 256
+    """the task's CPU units (1024 = 1 vCPU); a Fargate task size"""
+    memory: int = 512
+    """the task's memory in MiB; must be allowed with `cpu` on Fargate"""
+    architecture: Literal["arm64", "x86_64"] | None = None
+    """the CPU architecture of its images and task; unset: the environment's"""
+    spot: bool | None = None
+    """Fargate Spot; unset: the environment's `spot`"""
+    min_tasks: int = Field(default=0, ge=0, le=100)
+    """tasks always running (0 with scale_to_zero)"""
+    max_tasks: int = Field(default=1, ge=1, le=100)
+    """most tasks (1 with scale_to_zero)"""
+    scale_to_zero: bool = True
+    """sleep at zero tasks after `idle_minutes` without a call, wake on the next; independent of the app's"""
+    idle_minutes: int = Field(default=5, ge=1, le=1440)
+    """minutes without a call before the service sleeps (its own clock, not the app's)"""
+    wake_with: list[str] = Field(default_factory=list)
+    """other internal services woken together with this one"""
+    environments: dict[str, ServiceOverrides] = Field(default_factory=dict)
+    """environment name -> what that environment changes of this service"""
+
+    @property
+    def entry_container(self) -> Container:
+        return next(c for c in self.containers if c.entry)
+
+    @property
+    def port(self) -> int:
+        """The port callers reach the service on."""
+        return self.entry_container.port
+
+
+class ServiceSettings(_Strict):
+    """One internal service in one environment: its base keys with that environment's overrides."""
+
+    name: str
+    """the service's name"""
+    cpu: int
+    """the task's CPU units"""
+    memory: int
+    """the task's memory in MiB"""
+    architecture: Literal["arm64", "x86_64"]
+    """the environment's architecture"""
+    spot: bool
+    """Fargate Spot"""
+    min_tasks: int
+    """tasks always running"""
+    max_tasks: int
+    """most tasks"""
+    scale_to_zero: bool
+    """whether the service sleeps"""
+    idle_minutes: int
+    """minutes without a call before it sleeps"""
+    port: int
+    """the port callers reach it on"""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ServiceSettings:
+        _check_task_shape(self.cpu, self.memory, self.min_tasks, self.max_tasks, self.scale_to_zero)
+        return self
+
+
+def _check_containers(containers: Sequence[Container], where: str) -> None:
+    """One task's containers: unique names and ports, one entry, dependencies and placeholders that
+    name containers of the same task. `where` prefixes each problem ("" for the app's own task)."""
+    names = [c.name for c in containers]
+    by_name = {c.name: c for c in containers}
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"{where}container name {name!r} is used twice")
+    ports: dict[int, str] = {}
+    for c in containers:
+        if c.port in ports:
+            raise ValueError(
+                f"{where}port {c.port} is used twice (containers {ports[c.port]!r} and {c.name!r})"
+            )
+        ports[c.port] = c.name
+    entries = [c.name for c in containers if c.entry]
+    if not entries:
+        raise ValueError(
+            f"{where}no entry container: mark the one the load balancer reaches with entry = true"
+        )
+    if len(entries) > 1:
+        raise ValueError(f"{where}more than one entry container: {entries}")
+    for c in containers:
+        for dep in c.depends_on:
+            if dep not in names:
+                raise ValueError(f"{where}container {c.name!r} depends on unknown container {dep!r}")
+            if dep == c.name:
+                raise ValueError(f"{where}container {c.name!r} depends on itself")
+        for dep, condition in c.dependency_conditions.items():
+            if dep not in c.depends_on:
+                raise ValueError(
+                    f"{where}container {c.name!r}: dependency_conditions names {dep!r}, not in depends_on"
+                )
+            if condition == "healthy" and not by_name[dep].health.command:
+                raise ValueError(
+                    f"{where}container {c.name!r} waits for {dep!r} to be healthy, but {dep!r} has no "
+                    "health command"
+                )
+            if condition in ("complete", "success") and by_name[dep].entry:
+                raise ValueError(f"{where}container {c.name!r} waits for the entry container {dep!r} to exit")
+        local_texts = [*c.local.command, *c.local.environment.values()] if c.local else []
+        for text in local_texts:
+            for match in _PLACEHOLDER.finditer(text):
+                if match.group(1) and match.group(1) not in names:
+                    raise ValueError(
+                        f"{where}container {c.name!r}: local placeholder {match.group(0)} names no container"
+                    )
+
+
 class AppConfig(_Strict):
     """The whole file, validated. Use :meth:`environment` to get one environment's settings."""
 
     app: AppSection
     """the app"""
     containers: Annotated[list[Container], Field(min_length=1)]
-    """the containers of the one task (one of them with entry = true)"""
+    """the containers of the app's own task, the public service (one of them with entry = true)"""
+    services: list[ServiceConfig] = Field(default_factory=list)
+    """internal services with their own task and sleep, woken by the first call from the app"""
     ingress: IngressSettings = Field(default_factory=IngressSettings)
     """domain and certificate shared by the AWS environments"""
     scale_to_zero: ScaleToZeroPolicy = Field(default_factory=ScaleToZeroPolicy)
@@ -705,45 +857,45 @@ class AppConfig(_Strict):
 
     @model_validator(mode="after")
     def _containers_coherent(self) -> AppConfig:
-        names = [c.name for c in self.containers]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"container name {name!r} is used twice")
-        ports: dict[int, str] = {}
-        for c in self.containers:
-            if c.port in ports:
-                raise ValueError(f"port {c.port} is used twice (containers {ports[c.port]!r} and {c.name!r})")
-            ports[c.port] = c.name
-        entries = [c.name for c in self.containers if c.entry]
-        if not entries:
-            raise ValueError("no entry container: mark the one the load balancer reaches with entry = true")
-        if len(entries) > 1:
-            raise ValueError(f"more than one entry container: {entries}")
-        for c in self.containers:
-            for dep in c.depends_on:
-                if dep not in names:
-                    raise ValueError(f"container {c.name!r} depends on unknown container {dep!r}")
-                if dep == c.name:
-                    raise ValueError(f"container {c.name!r} depends on itself")
-            for dep, condition in c.dependency_conditions.items():
-                if dep not in c.depends_on:
+        _check_containers(self.containers, "")
+        seen_services: set[str] = {self.app.name}
+        # One image repository per container name: names are unique across every service of the app.
+        container_services = {c.name: "the app" for c in self.containers}
+        for index, service in enumerate(self.services):
+            where = f"services[{index}] ({service.name}): "
+            if service.name in seen_services:
+                raise ValueError(
+                    f"{where}the name is used twice (the app's own service is named after [app] name)"
+                )
+            seen_services.add(service.name)
+            _check_containers(service.containers, where)
+            for c in service.containers:
+                if c.name in container_services:
                     raise ValueError(
-                        f"container {c.name!r}: dependency_conditions names {dep!r}, not in depends_on"
+                        f"{where}container name {c.name!r} is already used by {container_services[c.name]} "
+                        "(each container has its own image repository, named after it)"
                     )
-                if condition == "healthy" and not self.container(dep).health.command:
+                container_services[c.name] = f"service {service.name!r}"
+        internal = {s.name for s in self.services}
+        callers = [("app.wake_with", self.app.name, self.app.wake_with)] + [
+            (f"services[{i}].wake_with", s.name, s.wake_with) for i, s in enumerate(self.services)
+        ]
+        for key, caller, wakes in callers:
+            for name in wakes:
+                if name == caller:
+                    raise ValueError(f"{key}: {name!r} would wake itself")
+                if name not in internal:
                     raise ValueError(
-                        f"container {c.name!r} waits for {dep!r} to be healthy, but {dep!r} has no "
-                        "health command"
+                        f"{key}: {name!r} is not an internal service of the file "
+                        f"(declared: {sorted(internal) or 'none'})"
                     )
-                if condition in ("complete", "success") and self.container(dep).entry:
-                    raise ValueError(f"container {c.name!r} waits for the entry container {dep!r} to exit")
-            local_texts = [*c.local.command, *c.local.environment.values()] if c.local else []
-            for text in local_texts:
-                for match in _PLACEHOLDER.finditer(text):
-                    if match.group(1) and match.group(1) not in names:
-                        raise ValueError(
-                            f"container {c.name!r}: local placeholder {match.group(0)} names no container"
-                        )
+        for index, service in enumerate(self.services):
+            for env_name in service.environments:
+                if env_name != LOCAL_ENVIRONMENT and env_name not in self.environments:
+                    raise ValueError(
+                        f"services[{index}].environments.{env_name}: no environment of that name under "
+                        "[environments]"
+                    )
         for env_name in self.environments:
             if not _NAME.match(env_name):
                 raise ValueError(
@@ -770,6 +922,85 @@ class AppConfig(_Strict):
     @property
     def entry_container(self) -> Container:
         return next(c for c in self.containers if c.entry)
+
+    @property
+    def all_containers(self) -> list[Container]:
+        """Every container of every service: the app's own first, then each internal service's."""
+        return [*self.containers, *(c for s in self.services for c in s.containers)]
+
+    def service(self, name: str) -> ServiceConfig:
+        """An internal service by name."""
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def service_settings(self, name: str, env: str) -> ServiceSettings:
+        """One internal service in one environment: its keys < that environment's overrides; the
+        architecture (and `spot`, unless the service sets it) come from the environment."""
+        service = self.service(name)
+        settings = self.environment(env)
+        overrides = service.environments.get(env, ServiceOverrides())
+        index = self.services.index(service)
+        merged: dict[str, Any] = {
+            "name": service.name,
+            "cpu": service.cpu,
+            "memory": service.memory,
+            "architecture": service.architecture or settings.architecture,
+            "spot": settings.spot if service.spot is None else service.spot,
+            "min_tasks": service.min_tasks,
+            "max_tasks": service.max_tasks,
+            "scale_to_zero": service.scale_to_zero,
+            "idle_minutes": service.idle_minutes,
+            "port": service.port,
+            **overrides.model_dump(exclude_none=True),
+        }
+        try:
+            resolved = ServiceSettings.model_validate(merged)
+        except ValidationError as exc:
+            section = (
+                f"services[{index}].environments.{env}"
+                if env in service.environments
+                else f"services[{index}]"
+            )
+            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError(self.source, section, problem) from None
+        used_cpu = sum(c.cpu for c in service.containers)
+        used_memory = sum(c.memory for c in service.containers)
+        if used_cpu > resolved.cpu:
+            raise ConfigError(
+                self.source,
+                f"services[{index}].cpu",
+                f"containers reserve {used_cpu} CPU units in total but the {name} task has "
+                f"{resolved.cpu} in {env}",
+            )
+        if used_memory > resolved.memory:
+            raise ConfigError(
+                self.source,
+                f"services[{index}].memory",
+                f"containers reserve {used_memory} MiB in total but the {name} task has "
+                f"{resolved.memory} MiB in {env}",
+            )
+        return resolved
+
+    def service_policy(self, name: str, env: str) -> Policy:
+        """The scale-to-zero policy of one internal service: its own sleep and task counts, the waker's
+        answers from [scale_to_zero]. Its callers are the app's tasks, so no client-address filter."""
+        service = self.service_settings(name, env)
+        return dataclasses.replace(
+            self.policy(env),
+            scale_to_zero=service.scale_to_zero,
+            idle_minutes=service.idle_minutes,
+            min_tasks=service.min_tasks,
+            max_tasks=service.max_tasks,
+            wake_allowed_from=(),
+        )
+
+    def wakes_with(self, caller: str) -> list[str]:
+        """The internal services woken together with `caller` (the app's name or a service's)."""
+        if caller == self.app.name:
+            return list(self.app.wake_with)
+        return list(self.service(caller).wake_with)
 
     def runs_to_completion(self, name: str) -> bool:
         """Whether another container waits for this one to exit: ECS runs it as non-essential."""
@@ -1138,6 +1369,8 @@ def parse_config(data: Mapping[str, Any], source: Path) -> AppConfig:
         raise _config_error(source, exc) from None
     for env_name in config.environment_names:
         config.environment(env_name)
+        for service in config.services:
+            config.service_settings(service.name, env_name)
     return config
 
 

@@ -26,6 +26,8 @@ from warmkeeper.config import (
     IngressSettings,
     LocalRun,
     ScaleToZeroPolicy,
+    ServiceConfig,
+    ServiceOverrides,
 )
 
 SCHEMA_ID = "https://warmkeeper.dev/schema/warmkeeper.toml.json"
@@ -40,6 +42,18 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
         LocalRun,
         "How the twin runs the container as a local process (optional: without it, the twin runs the "
         "image). `{port}` is this container's port in the local task, `{port:NAME}` another's.",
+    ),
+    (
+        "[[services]]",
+        ServiceConfig,
+        "Optional: an internal service with its own task, size and sleep, reached from the app's tasks only "
+        "and woken by the first call that needs it. Its containers are `[[services.containers]]`, with the "
+        "keys of `[[containers]]`.",
+    ),
+    (
+        "[services.environments.NAME]",
+        ServiceOverrides,
+        "What environment NAME changes of the service above (every key optional).",
     ),
     ("[ingress]", IngressSettings, "A domain and certificate shared by the AWS environments."),
     ("[scale_to_zero]", ScaleToZeroPolicy, "How the waker answers while cold; guards of the sleep decision."),
@@ -83,6 +97,17 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("CostSettings", "compare_with"): "ec2_instance",
     ("CostSettings", "budgets"): {"staging": {"monthly": 9, "idle_month": 7}},
     ("CostBudget", "idle_month"): 7,
+    ("ServiceConfig", "name"): "osrm",
+    ("ServiceConfig", "wake_with"): ["geocoder"],
+    ("ServiceConfig", "architecture"): "x86_64",
+    ("ServiceConfig", "spot"): True,
+    ("ServiceOverrides", "cpu"): 1024,
+    ("ServiceOverrides", "memory"): 4096,
+    ("ServiceOverrides", "spot"): False,
+    ("ServiceOverrides", "min_tasks"): 1,
+    ("ServiceOverrides", "max_tasks"): 2,
+    ("ServiceOverrides", "scale_to_zero"): False,
+    ("ServiceOverrides", "idle_minutes"): 30,
     ("EnvironmentSettings", "region"): "eu-west-1",
     ("EnvironmentSettings", "account"): "123456789012",
     ("EnvironmentSettings", "alarm_email"): "ops@example.com",
@@ -91,7 +116,12 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("EnvironmentSettings", "drain_seconds"): 20,
 }
 # Keys that are sections of their own (documented under their header), not rows.
-_NESTED = {("Container", "health"), ("Container", "local")}
+NESTED = {
+    ("Container", "health"),
+    ("Container", "local"),
+    ("ServiceConfig", "containers"),
+    ("ServiceConfig", "environments"),
+}
 
 
 def json_schema() -> dict[str, Any]:
@@ -180,7 +210,7 @@ def _rows(model: type[BaseModel]) -> list[str]:
     properties = model.model_json_schema(mode="validation")["properties"]
     rows = []
     for name, info in model.model_fields.items():
-        if (model.__name__, name) in _NESTED or name == "source":
+        if (model.__name__, name) in NESTED or name == "source":
             continue
         prop = properties.get(name, {})
         required = info.default is PydanticUndefined and info.default_factory is None

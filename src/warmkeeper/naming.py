@@ -172,3 +172,27 @@ def parse_image_digests(value: object) -> dict[str, str]:
             raise ValueError(f"{pair!r} is not name=sha256:... (pairs separated by commas)")
         digests[name.strip()] = digest.strip()
     return digests
+
+
+# Internal services ([[services]] in the config). The variables warmkeeper gives every container of the
+# app's own task, on AWS and in the twin alike, so the task's Caddy can reach a service and, while the
+# service has no task, its waker; and the headers an internal wake carries to the waker.
+WAKER_URL_VARIABLE = "WARMKEEPER_WAKER"
+WAKE_SECRET_VARIABLE = "WARMKEEPER_WAKE_SECRET"  # noqa: S105 - the variable's name, not a secret
+SERVICE_HEADER = "X-Warmkeeper-Service"
+WAKE_SECRET_HEADER = "X-Warmkeeper-Wake-Secret"  # noqa: S105 - a header's name
+
+
+def service_variable_stem(service: str) -> str:
+    """`osrm` -> `WARMKEEPER_OSRM`; `route-planner` -> `WARMKEEPER_ROUTE_PLANNER`."""
+    return "WARMKEEPER_" + service.upper().replace("-", "_")
+
+
+def service_host_variable(service: str) -> str:
+    """The variable holding the service's host name: its Cloud Map DNS name on AWS, 127.0.0.1 in the twin."""
+    return f"{service_variable_stem(service)}_HOST"
+
+
+def service_port_variable(service: str) -> str:
+    """The variable holding the port the service's entry container listens on."""
+    return f"{service_variable_stem(service)}_PORT"

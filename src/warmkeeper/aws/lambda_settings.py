@@ -59,6 +59,9 @@ VARIABLES = {
     "cloud_map_namespace": "WK_CLOUD_MAP_NAMESPACE",
     "cloud_map_service_id": "WK_CLOUD_MAP_SERVICE_ID",
     "cloud_map_service_name": "WK_CLOUD_MAP_SERVICE_NAME",
+    # An app with internal services only (config [[services]]):
+    "internal_services": "WK_INTERNAL_SERVICES",
+    "wake_secret_arn": "WK_WAKE_SECRET_ARN",
 }
 # The fields of the HTTP API front door: absent from a load balancer's variables.
 HTTP_API_FIELDS = (
@@ -91,6 +94,77 @@ class SettingsError(WarmkeeperError, ValueError):
 
 
 @dataclass(frozen=True)
+class InternalService:
+    """One internal service the waker wakes and puts to sleep on its own (an item of
+    WK_INTERNAL_SERVICES). Its callers are the app's tasks: they find it by its Cloud Map DNS name and,
+    while it has no task, reach the waker's function URL with the service's name and the wake secret."""
+
+    name: str  # the config's name: what a caller sends in the service header
+    service: str  # the ECS service
+    policy: Policy  # its own idle time and task counts
+    cloud_map_service_id: str
+    idle_alarm_name: str | None = None  # scale-to-zero services only
+    # The custom metric counting its requests (CloudWatch Logs metric filter on its request log):
+    # name of the metric in the settings' metrics namespace, dimension Service=<name>.
+    activity_metric: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "service": self.service,
+            "policy": self.policy.to_dict(),
+            "cloud_map_service_id": self.cloud_map_service_id,
+            "idle_alarm_name": self.idle_alarm_name,
+            "activity_metric": self.activity_metric,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, index: int) -> InternalService:
+        where = f"WK_INTERNAL_SERVICES[{index}]"
+        if not isinstance(data, dict):
+            raise SettingsError(f"{where}: expected an object")
+        for key in ("name", "service", "cloud_map_service_id"):
+            if not isinstance(data.get(key), str) or not data[key]:
+                raise SettingsError(f"{where}.{key}: required, a non-empty string")
+        for key in ("idle_alarm_name", "activity_metric"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise SettingsError(f"{where}.{key}: a string or null")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise SettingsError(f"{where}: unknown keys {sorted(unknown)}")
+        try:
+            policy = Policy.from_dict(data.get("policy") or {})
+        except PolicyError as exc:
+            raise SettingsError(f"{where}.policy: {exc}") from None
+        return cls(
+            name=data["name"],
+            service=data["service"],
+            policy=policy,
+            cloud_map_service_id=data["cloud_map_service_id"],
+            idle_alarm_name=data.get("idle_alarm_name"),
+            activity_metric=data.get("activity_metric"),
+        )
+
+
+def _internal_services(text: str | None) -> tuple[InternalService, ...]:
+    """WK_INTERNAL_SERVICES: a JSON list of :meth:`InternalService.to_dict` objects."""
+    if text is None:
+        return ()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"WK_INTERNAL_SERVICES: not valid JSON ({exc.msg})") from None
+    if not isinstance(value, list):
+        raise SettingsError("WK_INTERNAL_SERVICES: expected a JSON list of services")
+    services = tuple(InternalService.from_dict(item, i) for i, item in enumerate(value))
+    names = [s.name for s in services]
+    for name in names:
+        if names.count(name) > 1:
+            raise SettingsError(f"WK_INTERNAL_SERVICES: service {name!r} is listed twice")
+    return services
+
+
+@dataclass(frozen=True)
 class Settings:
     app: str
     env: str
@@ -119,6 +193,9 @@ class Settings:
     cloud_map_service_id: str | None = None
     cloud_map_service_name: str | None = None
     title: str | None = None  # the waiting page's name for the app (default: app)
+    internal_services: tuple[InternalService, ...] = ()
+    # The secret a caller's Caddy sends with an internal wake (Secrets Manager); required with services.
+    wake_secret_arn: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -136,6 +213,8 @@ class Settings:
             raise SettingsError(
                 f"WK_PARAMETER_PREFIX: {self.parameter_prefix!r} must start with '/' and not end with '/'"
             )
+        if self.internal_services and not self.wake_secret_arn:
+            raise SettingsError("WK_WAKE_SECRET_ARN: required when WK_INTERNAL_SERVICES lists services")
         if self.warm_rule_priority not in RULE_PRIORITIES:
             raise SettingsError(f"WK_WARM_RULE_PRIORITY: {self.warm_rule_priority} is not within 1..50000")
 
@@ -193,7 +272,13 @@ class Settings:
             cloud_map_namespace=optional("cloud_map_namespace"),
             cloud_map_service_id=optional("cloud_map_service_id"),
             cloud_map_service_name=optional("cloud_map_service_name"),
+            internal_services=_internal_services(optional("internal_services")),
+            wake_secret_arn=optional("wake_secret_arn"),
         )
+
+    def internal_service(self, name: str) -> InternalService | None:
+        """The internal service of that name, None when the app has none of that name."""
+        return next((s for s in self.internal_services if s.name == name), None)
 
     @property
     def http_api(self) -> bool:
@@ -203,12 +288,16 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The WK_* variables that :meth:`from_env` reads back into these settings (an unset optional
         field is left out). Values may be CloudFormation tokens: the stack passes its resources' names."""
-        special = ("policy", "warm_rule_priority", "warm_route_keys", "custom_metrics")
+        special = ("policy", "warm_rule_priority", "warm_route_keys", "custom_metrics", "internal_services")
         values: dict[str, str | None] = {
             field.name: getattr(self, field.name) for field in fields(self) if field.name not in special
         }
         values["custom_metrics"] = "true" if self.custom_metrics else "false"
         values["policy"] = json.dumps(self.policy.to_dict(), sort_keys=True, separators=(",", ":"))
+        if self.internal_services:
+            values["internal_services"] = json.dumps(
+                [s.to_dict() for s in self.internal_services], sort_keys=True, separators=(",", ":")
+            )
         # Only the warm route's field of this front door's route switch: behind an HTTP API there is no
         # listener, so no rule priority (the variable would only mislead a reader), and no route keys
         # behind a load balancer.

@@ -28,9 +28,20 @@ def validate(
 ) -> None:
     """Check the config file and print each environment's front door, task size and scaling."""
     cfg = load_config(config)
-    out.print(f"{config}: valid ({cfg.app.name}, {len(cfg.containers)} containers)")
+    services = f", {len(cfg.services) + 1} services" if cfg.services else ""
+    out.print(f"{config}: valid ({cfg.app.name}, {len(cfg.containers)} containers{services})")
     for name in cfg.environment_names:
         out.print(f"  {environment_summary(cfg, name)}")
+        for service in cfg.services:
+            out.print(f"    {service_summary(cfg, service.name, name)}")
+    if cfg.services:
+        out.print(f"  services: {cfg.app.name} (public: {', '.join(c.name for c in cfg.containers)})")
+        for service in cfg.services:
+            woken = f"; woken with {cfg.app.name}" if service.name in cfg.app.wake_with else ""
+            out.print(
+                f"            {service.name} (internal, port {service.port}, from the app's tasks only: "
+                f"{', '.join(c.name for c in service.containers)}{woken})"
+            )
     # A declared environment serving plain HTTP to the internet is refused when the file loads, unless
     # it says allow_plain_http: then it is warned about here.
     for name in cfg.plain_http_environments():
@@ -59,6 +70,18 @@ def environment_summary(cfg: AppConfig, name: str) -> str:
         declared = "" if name in cfg.environments else " (not declared: built-in defaults)"
         return f"{name:<10} {where}{declared}  {size}  {scaling}"
     return f"{name:<10} {settings.aws_region}  front door {settings.front_door}  {size}  {scaling}"
+
+
+def service_summary(cfg: AppConfig, service: str, env: str) -> str:
+    """One line per internal service and environment: its task size and its own sleep."""
+    settings = cfg.service_settings(service, env)
+    if settings.scale_to_zero:
+        scaling = f"tasks 0-1, scale to zero after {settings.idle_minutes} min without a call"
+    else:
+        scaling = f"tasks {settings.min_tasks}-{settings.max_tasks}, always on"
+    spot = " spot" if settings.spot else ""
+    size = f"{settings.cpu} CPU / {settings.memory} MiB {settings.architecture}{spot}"
+    return f"+ {service:<8} internal  {size}  {scaling}"
 
 
 def _writable_folder(output: Path) -> bool:
