@@ -4,12 +4,13 @@ Shared by the engine's own tests and by the test that feeds the same world to th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
 from warmkeeper.aws.engine import Warmkeeper
-from warmkeeper.aws.lambda_settings import Settings
+from warmkeeper.aws.internal_services import InternalWaker, ServiceKeeper
+from warmkeeper.aws.lambda_settings import InternalService, Settings
 from warmkeeper.aws.ports import MetricsPort, RoutingPort, SecretPort, ServicePort, StatePort
 from warmkeeper.core import Policy, Routing, TaskStatus
 
@@ -40,6 +41,7 @@ class FakeAws:
     last_wake: LastWake | None = None
     calls: list[str] = field(default_factory=list)
     metrics: list[tuple[str, float]] = field(default_factory=list)
+    activity: datetime | None = None  # the last minute the request metric counted a request
 
 
 @dataclass
@@ -122,7 +124,7 @@ class FakeMetrics:
         self.aws.metrics.append((name, value))
 
     def last_activity(self, now: datetime, lookback_minutes: float) -> datetime | None:
-        return None
+        return self.aws.activity
 
 
 @dataclass
@@ -131,7 +133,7 @@ class FakeSecret:
         return "t0ken"
 
 
-def engine(aws: FakeAws) -> Warmkeeper:
+def engine(aws: FakeAws, settings: Settings = SETTINGS, internal: InternalWaker | None = None) -> Warmkeeper:
     ports: tuple[ServicePort, RoutingPort, StatePort, MetricsPort, SecretPort] = (
         FakeService(aws),
         FakeRouting(aws),
@@ -147,7 +149,7 @@ def engine(aws: FakeAws) -> Warmkeeper:
             aws.healthy_ips.add("10.0.1.10")  # the task became healthy while the request was held
 
     return Warmkeeper(
-        SETTINGS,
+        settings,
         ecs=ecs,
         router=balancer,
         store=store,
@@ -155,4 +157,69 @@ def engine(aws: FakeAws) -> Warmkeeper:
         secret=secret,
         clock=lambda: aws.now,
         sleep=sleep,
+        internal=internal,
     )
+
+
+# --- internal services: each one its own FakeAws (its desired count, healthy tasks, lock, activity) -----
+
+WAKE_SECRET = "w4ke-s3cret"
+SERVICE_POLICY = Policy(idle_minutes=10, min_warm_minutes=2, wake_timeout_seconds=180)
+
+
+def internal_spec(name: str, wake_with: tuple[str, ...] = ()) -> InternalService:
+    return InternalService(
+        name=name,
+        service=f"cityguided-{name}",
+        policy=SERVICE_POLICY,
+        cloud_map_service_id=f"srv-{name}",
+        idle_alarm_name=f"cityguided-staging-{name}-idle",
+        activity_metric=f"cityguided-staging-{name}-Requests",
+        wake_with=wake_with,
+    )
+
+
+@dataclass
+class FakeTasks:
+    aws: FakeAws
+
+    def healthy(self) -> int:
+        return len(self.aws.healthy_ips) if self.aws.desired else 0
+
+
+@dataclass
+class FakeWakeSecret:
+    value: str | None = WAKE_SECRET
+    reads: int = 0
+
+    def token(self) -> str | None:
+        self.reads += 1
+        return self.value
+
+
+def internal_engine(
+    app: FakeAws,
+    services: dict[str, FakeAws],
+    *,
+    wake_with: tuple[str, ...] = (),
+    service_wake_with: dict[str, tuple[str, ...]] | None = None,
+    secret: FakeWakeSecret | None = None,
+) -> Warmkeeper:
+    """The app's engine on ``app`` with internal services, each on its own fake world (the app's clock)."""
+    specs = tuple(internal_spec(name, (service_wake_with or {}).get(name, ())) for name in services)
+    settings = replace(SETTINGS, internal_services=specs, wake_secret_arn="arn:wake", wake_with=wake_with)
+    keepers = {
+        spec.name: ServiceKeeper(
+            spec,
+            ecs=FakeService(services[spec.name]),
+            tasks=FakeTasks(services[spec.name]),
+            store=FakeState(services[spec.name]),
+            activity=FakeMetrics(services[spec.name]),
+            app=settings.app,
+            env=settings.env,
+            clock=lambda: app.now,
+        )
+        for spec in specs
+    }
+    internal = InternalWaker(keepers, secret or FakeWakeSecret(), wake_with)
+    return engine(app, settings, internal)

@@ -49,6 +49,7 @@ from warmkeeper.aws.http_api_routing import (
     HttpApiRouting,
     VpcLinkUnavailableError,
 )
+from warmkeeper.aws.internal_services import InternalWaker, ServiceStep, build_internal_waker
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import MetricName
@@ -177,8 +178,11 @@ class Warmkeeper:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         snapshots: SnapshotCache | None = None,
+        internal: InternalWaker | None = None,
     ) -> None:
         self.settings = settings
+        # The app's internal services (each sleeps on its own; None: the app has none).
+        self.internal = internal
         self.front_door = front_door
         self.policy = settings.policy
         self.ecs = ecs
@@ -455,6 +459,10 @@ class Warmkeeper:
         self.ecs.set_desired(count)
         self.metrics.put(MetricName.WAKES, 1)
         done = f"scale-up: desired {snapshot.service.desired} -> {count}"
+        if self.internal is not None and self.settings.wake_with:
+            # The services woken with the app (wake_with), each under its own lock.
+            woken = self.internal.wake_companions(self.settings.wake_with, "wake-with app")
+            done += "".join(f"; {line}" for line in woken)
         if self.front_door is not None and self.link_probe is not None:
             # The one caller that woke the service looks at the front door's link once: a link
             # switched off after 60 idle days is reprovisioned while the task starts, not after.
@@ -662,7 +670,11 @@ class Warmkeeper:
     # --- entry points ---------------------------------------------------------------------------------
 
     def reconcile(self, trigger: str = "reconcile") -> StepResult:
-        return self.step(trigger)
+        result = self.step(trigger)
+        if self.internal is not None:
+            # Each internal service's own decision, after the app's (which never waits for them).
+            self.internal.reconcile()
+        return result
 
     def on_task_stopping(self) -> StepResult:
         """A task of the service is stopping (ECS Task State Change): reconcile at once, counting
@@ -670,11 +682,15 @@ class Warmkeeper:
         forwarding to an empty target group until the next scheduled reconcile."""
         return self.step("task-state", live_targets_only=True)
 
-    def on_alarm(self, detail: dict[str, Any]) -> StepResult | None:
+    def on_alarm(self, detail: dict[str, Any]) -> StepResult | ServiceStep | None:
         """The idle alarm changed state. ALARM: try to sleep (the guards decide); other states and
-        other alarms: nothing to do beyond what the reconcile does anyway."""
+        other alarms: nothing to do beyond what the reconcile does anyway. An internal service's idle
+        alarm concerns that service alone."""
         name = detail.get("alarmName")
         state = (detail.get("state") or {}).get("value")
+        keeper = self.internal.by_alarm(name) if self.internal is not None else None
+        if keeper is not None:
+            return keeper.on_alarm(state)
         if self.settings.idle_alarm_name and name != self.settings.idle_alarm_name:
             log.warning("ignored alarm", extra={"alarm": name})
             return None
@@ -717,6 +733,12 @@ class Warmkeeper:
         finally:
             if self.deadline is not None:
                 self.deadline.set(None)
+
+    def internal_wake(self, request: IncomingRequest) -> HttpResponse:
+        """A call from the app's tasks to an internal service that had no address (the function URL)."""
+        if self.internal is None:
+            return json_response(404, {"error": "not_found", "message": "this app has no internal services"})
+        return self.internal.answer(request)
 
     def _door_timeout(self) -> float | None:
         """How long the front door waits for the waker's answer (None: as long as the invocation)."""
@@ -859,6 +881,7 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
             custom_metrics=settings.custom_metrics,
         ),
         secret=KeepaliveSecret(clients.secretsmanager, settings.keepalive_secret_arn),
+        internal=build_internal_waker(settings, clients, engine_options.get("clock", utc_now)),
         **engine_options,
     )
 

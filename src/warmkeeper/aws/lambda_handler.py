@@ -3,6 +3,8 @@
 - an ALB request (the waker: cold requests, ``/_warmkeeper/status``, the keep-alive webhook);
 - an API Gateway HTTP API request (payload format 2.0, ``front_door = "http_api"``): the same
   decisions, answered in the 2.0 response shape;
+- a call through the waker's function URL (payload format 2.0 too): an app's task asking for one
+  of its internal services (:mod:`warmkeeper.aws.internal_services`);
 - the idle alarm's "CloudWatch Alarm State Change" from EventBridge;
 - the one-minute "Scheduled Event" from EventBridge (reconcile);
 - an "ECS Task State Change" of the service's tasks (a task stopping: a Spot interruption, a crash),
@@ -38,6 +40,7 @@ from warmkeeper.aws.api_gateway import (
 )
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
+from warmkeeper.aws.internal_services import INTERNAL_ERROR_RETRY_SECONDS, is_function_url_event
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.snapshots import shared_snapshots
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
@@ -83,6 +86,12 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
         except _READ_ERRORS as exc:
             return _refused(exc, lambda response: response_to_alb(response, multi_value))
         return response_to_alb(_answer(lambda: alb_request, context, _alb_client), multi_value)
+    if is_function_url_event(event):
+        try:
+            internal = request_from_http_api_event(_http_api_shape(event))
+        except _READ_ERRORS as exc:
+            return _refused(exc, None)
+        return response_to_http_api(_internal_answer(internal))
     if is_http_api_event(event):
         try:
             request = _with_context_user_agent(request_from_http_api_event(_http_api_shape(event)), event)
@@ -208,6 +217,24 @@ def _answer(
                 "error": "unavailable",
                 "message": "warmkeeper could not check the service; retry shortly",
                 "retry_after_seconds": retry,
+            },
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def _internal_answer(request: IncomingRequest) -> HttpResponse:
+    """An internal wake's answer; an error inside the waker is a 503 the caller can retry too."""
+    try:
+        return _current_engine().internal_wake(request)
+    except Exception as exc:
+        logs.log.error("internal wake failed", extra={"error": repr(exc)})
+        retry = INTERNAL_ERROR_RETRY_SECONDS
+        return json_response(
+            503,
+            {
+                "error": "unavailable",
+                "message": "warmkeeper could not wake the service",
+                "retry_after": retry,
             },
             headers={"Retry-After": str(retry)},
         )

@@ -62,6 +62,8 @@ VARIABLES = {
     # An app with internal services only (config [[services]]):
     "internal_services": "WK_INTERNAL_SERVICES",
     "wake_secret_arn": "WK_WAKE_SECRET_ARN",
+    # The internal services every wake of the app wakes too (config [app] wake_with).
+    "wake_with": "WK_WAKE_WITH",
 }
 # The fields of the HTTP API front door: absent from a load balancer's variables.
 HTTP_API_FIELDS = (
@@ -107,9 +109,11 @@ class InternalService:
     # The custom metric counting its requests (CloudWatch Logs metric filter on its request log):
     # name of the metric in the settings' metrics namespace, dimension Service=<name>.
     activity_metric: str | None = None
+    # The other internal services woken together with this one (config: the service's wake_with).
+    wake_with: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "name": self.name,
             "service": self.service,
             "policy": self.policy.to_dict(),
@@ -117,6 +121,9 @@ class InternalService:
             "idle_alarm_name": self.idle_alarm_name,
             "activity_metric": self.activity_metric,
         }
+        if self.wake_with:  # left out when empty: the variable stays as it was for most apps
+            data["wake_with"] = list(self.wake_with)
+        return data
 
     @classmethod
     def from_dict(cls, data: object, index: int) -> InternalService:
@@ -132,6 +139,9 @@ class InternalService:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise SettingsError(f"{where}: unknown keys {sorted(unknown)}")
+        wake_with = data.get("wake_with") or []
+        if not isinstance(wake_with, list) or not all(isinstance(n, str) and n for n in wake_with):
+            raise SettingsError(f"{where}.wake_with: a list of service names")
         try:
             policy = Policy.from_dict(data.get("policy") or {})
         except PolicyError as exc:
@@ -143,6 +153,7 @@ class InternalService:
             cloud_map_service_id=data["cloud_map_service_id"],
             idle_alarm_name=data.get("idle_alarm_name"),
             activity_metric=data.get("activity_metric"),
+            wake_with=tuple(wake_with),
         )
 
 
@@ -161,7 +172,26 @@ def _internal_services(text: str | None) -> tuple[InternalService, ...]:
     for name in names:
         if names.count(name) > 1:
             raise SettingsError(f"WK_INTERNAL_SERVICES: service {name!r} is listed twice")
+    for index, service in enumerate(services):
+        for other in service.wake_with:
+            if other not in names:
+                raise SettingsError(
+                    f"WK_INTERNAL_SERVICES[{index}].wake_with: {other!r} is not one of the listed services"
+                )
     return services
+
+
+def _wake_with(text: str | None) -> tuple[str, ...]:
+    """WK_WAKE_WITH: a JSON list of internal service names."""
+    if text is None:
+        return ()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"WK_WAKE_WITH: not valid JSON ({exc.msg})") from None
+    if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+        raise SettingsError('WK_WAKE_WITH: expected a JSON list of service names, e.g. ["osrm"]')
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -196,6 +226,8 @@ class Settings:
     internal_services: tuple[InternalService, ...] = ()
     # The secret a caller's Caddy sends with an internal wake (Secrets Manager); required with services.
     wake_secret_arn: str | None = None
+    # Internal services woken with every wake of the app (names among internal_services).
+    wake_with: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -215,6 +247,9 @@ class Settings:
             )
         if self.internal_services and not self.wake_secret_arn:
             raise SettingsError("WK_WAKE_SECRET_ARN: required when WK_INTERNAL_SERVICES lists services")
+        for name in self.wake_with:
+            if self.internal_service(name) is None:
+                raise SettingsError(f"WK_WAKE_WITH: {name!r} is not a service of WK_INTERNAL_SERVICES")
         if self.warm_rule_priority not in RULE_PRIORITIES:
             raise SettingsError(f"WK_WARM_RULE_PRIORITY: {self.warm_rule_priority} is not within 1..50000")
 
@@ -274,6 +309,7 @@ class Settings:
             cloud_map_service_name=optional("cloud_map_service_name"),
             internal_services=_internal_services(optional("internal_services")),
             wake_secret_arn=optional("wake_secret_arn"),
+            wake_with=_wake_with(optional("wake_with")),
         )
 
     def internal_service(self, name: str) -> InternalService | None:
@@ -288,7 +324,14 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The WK_* variables that :meth:`from_env` reads back into these settings (an unset optional
         field is left out). Values may be CloudFormation tokens: the stack passes its resources' names."""
-        special = ("policy", "warm_rule_priority", "warm_route_keys", "custom_metrics", "internal_services")
+        special = (
+            "policy",
+            "warm_rule_priority",
+            "warm_route_keys",
+            "custom_metrics",
+            "internal_services",
+            "wake_with",
+        )
         values: dict[str, str | None] = {
             field.name: getattr(self, field.name) for field in fields(self) if field.name not in special
         }
@@ -298,6 +341,8 @@ class Settings:
             values["internal_services"] = json.dumps(
                 [s.to_dict() for s in self.internal_services], sort_keys=True, separators=(",", ":")
             )
+        if self.wake_with:
+            values["wake_with"] = json.dumps(list(self.wake_with))
         # Only the warm route's field of this front door's route switch: behind an HTTP API there is no
         # listener, so no rule priority (the variable would only mislead a reader), and no route keys
         # behind a load balancer.
