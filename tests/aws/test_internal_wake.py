@@ -300,3 +300,17 @@ def test_the_headers_through_the_public_front_door_wake_no_service(handled: tupl
     assert not is_function_url_event(event)
     lambda_handler.handler(event, None)
     assert osrm.calls == []
+
+
+def test_a_service_that_loses_its_task_in_use_is_a_new_wake(worlds: tuple[FakeAws, FakeAws]) -> None:
+    # Healthy, in use, then its Spot task is gone: ECS starts another; the caller is told the new
+    # wake's estimate, not a short "already warm".
+    app, osrm = worlds
+    awake(osrm, minutes_ago=5)
+    osrm.activity = app.now - timedelta(minutes=1)
+    osrm.healthy_ips = set()
+    engine = internal_engine(app, {"osrm": osrm})
+    response = engine.internal_wake(call())
+    assert body(response)["state"] == "waking" and int(response.headers["Retry-After"]) > WARM_RETRY_SECONDS
+    assert osrm.lock is not None and osrm.lock.requested_at == app.now and osrm.lock.healthy_at is None
+    assert set_desired_calls(osrm) == []

@@ -256,18 +256,6 @@ class ServiceKeeper:
         if lock is not None and lock.healthy_at is None and observation.healthy > 0:
             lock = replace(lock, healthy_at=now)
             done.append(self._record_first_healthy(lock, stored))
-        elif (
-            lock is not None
-            and lock.healthy_at is not None
-            and observation.desired > 0
-            and observation.healthy == 0
-            and not lock.adopted
-        ):
-            # Healthy once, no healthy task now (a Spot interruption, a crash): ECS starts a
-            # replacement, a new wake timed from now, so the Retry-After is honest again.
-            lock = WakeLock(requested_at=now)
-            if self._best_effort(lambda: self.store.update_wake_lock(lock), "rewake"):
-                done.append("wake lock restarted: waiting for a replacement task")
         stored = replace(stored, lock=lock)
         observation = replace(
             observation,
@@ -276,6 +264,19 @@ class ServiceKeeper:
         )
         decision = decide(observation, self.policy, now)
         done.extend(apply_decision(decision, _ServiceActuators(self, observation, stored, now)))
+        if (
+            not decision.sleeping
+            and lock is not None
+            and lock.healthy_at is not None
+            and not lock.adopted
+            and observation.desired > 0
+            and observation.healthy == 0
+        ):
+            # Healthy once, no healthy task now and staying up (a Spot interruption, a crash): ECS
+            # starts a replacement, a new wake timed from now, so the Retry-After is honest again.
+            rewake = WakeLock(requested_at=now)
+            if self._best_effort(lambda: self.store.update_wake_lock(rewake), "rewake"):
+                done.append("wake lock restarted: waiting for a replacement task")
         if Action.SCALE_UP in decision.actions and self.policy.scale_to_zero and stored.lock is None:
             # What this step asked is the world now: the wake's lock, timed from now.
             observation = replace(observation, desired=decision.desired_count or 1, wake_requested_at=now)
