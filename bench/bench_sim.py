@@ -11,9 +11,10 @@ Scenarios: herd (1,000 cold clients in 10 s), deploy (a rolling deploy under 50 
 idle-edge (one request every idle_minutes - 1 minutes for 2 hours), wake-sleep-wake, status-flood
 (200 status requests/s for 60 s while 5 visitors/s use the app), api-flood (200 requests/s on an
 app path, same visitors), warm-window (a morning of the example's warm schedule: is the first
-visitor of the day answered by the app at once?). The output has each seed's figures and, under
-"max", the largest value of each over the seeds, and "model": every figure the runs used
-(name -> [low, high]).
+visitor of the day answered by the app at once?), second-service (the app warm, its osrm service
+asleep: 20 routes asked in a minute while 5 visitors a second use the app). The output has each
+seed's figures and, under "max", the largest value of each over the seeds, and "model": every
+figure the runs used (name -> [low, high]).
 
 Deterministic: the same seeds give the same numbers on any machine (only the wall time differs).
 Every AWS number behind it is in src/warmkeeper_sim/figures.py with its source.
@@ -42,6 +43,8 @@ from warmkeeper_sim.scenarios import (  # noqa: E402
     scenario_config,
 )
 from warmkeeper_sim.schedule_scenario import warm_window_summary  # noqa: E402
+from warmkeeper_sim.second_service import SCENARIO as SECOND_SERVICE  # noqa: E402
+from warmkeeper_sim.second_service import second_service_summary  # noqa: E402
 from warmkeeper_sim.world import INITIAL_HEALTH, SimConfig  # noqa: E402
 
 WARM_WINDOW = "warm-window"
@@ -83,7 +86,10 @@ def aggregate(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--scenario", choices=[*SCENARIOS, WARM_WINDOW], default=None, help="a scenario over --seeds"
+        "--scenario",
+        choices=[*SCENARIOS, WARM_WINDOW, SECOND_SERVICE],
+        default=None,
+        help="a scenario over --seeds",
     )
     parser.add_argument("--seeds", type=seed_range, default=None, help="seeds, e.g. 1-10 (default 1)")
     parser.add_argument(
@@ -179,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         # A working-hours window on the example's schedule: the first visitor of the day, a visitor
         # twenty minutes later, the sleep after the window (src/warmkeeper_sim/schedule_scenario.py).
         result = warm_window_summary(range(seeds[0], seeds[-1] + 1), args.front_door)
+    elif args.scenario == SECOND_SERVICE:
+        # The app warm, its internal osrm service asleep with a slow start: 20 routing requests and
+        # 5 visitors a second (src/warmkeeper_sim/second_service.py).
+        result = second_service_summary(seeds, args.front_door)
     else:
         per_seed = [run_scenario(args.scenario, seed, config, "as-given").figures() for seed in seeds]
         result = {
