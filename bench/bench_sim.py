@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.scenario == SECOND_SERVICE:
         # The app warm, its internal osrm service asleep with a slow start: 20 routing requests and
         # 5 visitors a second (src/warmkeeper_sim/second_service.py).
-        result = second_service_summary(seeds, args.front_door)
+        result = second_service_summary(seeds, args.front_door, args.initial_health)
     else:
         per_seed = [run_scenario(args.scenario, seed, config, "as-given").figures() for seed in seeds]
         result = {

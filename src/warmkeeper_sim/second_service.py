@@ -663,15 +663,18 @@ def second_service(
     return SecondServiceRun(Run(world, traffic, output), routing, start)
 
 
-def config_for(front_door: str) -> SimConfig:
+def config_for(front_door: str, initial_health: str = "unhealthy") -> SimConfig:
     if front_door not in (HTTP_API, LOAD_BALANCER):
         raise ValueError(f"front door {front_door!r}: one of {HTTP_API}, {LOAD_BALANCER}")
-    return replace(SimConfig(), front_door=front_door)
+    return replace(SimConfig(), front_door=front_door, initial_health=initial_health)
 
 
-def second_service_summary(seeds: Iterable[int], front_door: str = LOAD_BALANCER) -> dict[str, Any]:
-    """The scenario over ``seeds`` as one object of **simulated** figures (bench/bench_sim.py)."""
-    config = config_for(front_door)
+def second_service_summary(
+    seeds: Iterable[int], front_door: str = LOAD_BALANCER, initial_health: str = "unhealthy"
+) -> dict[str, Any]:
+    """The scenario over ``seeds`` as one object of **simulated** figures (bench/bench_sim.py);
+    ``initial_health``: Cloud Map's first status for a task ECS registers (undocumented: both run)."""
+    config = config_for(front_door, initial_health)
     per_seed = [second_service(seed, config).figures() for seed in seeds]
     numbers = [
         k

@@ -61,6 +61,7 @@ from warmkeeper.core import (
     json_response,
     token_matches,
 )
+from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.hold import (
     RECENT_WAKES,
     RETRY_SLACK_SECONDS,
@@ -89,6 +90,9 @@ STALE_SERVICE_LOCK_SECONDS = 60.0
 INTERNAL_ERROR_RETRY_SECONDS = 10
 FUNCTION_URL_DOMAIN = ".lambda-url."
 NO_ROUTE = "no route to switch (callers find an internal service through Cloud Map)"
+# What one service's step may fail with (an AWS error, its ECS service gone) without stopping the
+# app's wake or the other services' reconcile.
+_STEP_ERRORS = (ClientError, BotoCoreError, WarmkeeperError)
 
 
 def is_function_url_event(event: Mapping[str, Any]) -> bool:
@@ -479,7 +483,7 @@ class InternalWaker:
                 continue
             try:
                 result = keeper.wake(trigger)
-            except (ClientError, BotoCoreError) as exc:
+            except _STEP_ERRORS as exc:
                 log.warning("companion not woken", extra={"service": name, "error": str(exc)})
                 done.append(f"{name}: not woken ({exc})")
                 continue
@@ -493,7 +497,7 @@ class InternalWaker:
         for keeper in self.keepers.values():
             try:
                 results.append(keeper.step("reconcile"))
-            except (ClientError, BotoCoreError) as exc:
+            except _STEP_ERRORS as exc:
                 log.warning(
                     "internal service not reconciled", extra={"service": keeper.name, "error": str(exc)}
                 )
