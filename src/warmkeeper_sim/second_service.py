@@ -737,3 +737,12 @@ def cold_start_budget() -> tuple[float, float]:
         )
 
     return round(bound(0), 1), round(bound(1), 1)
+
+
+def osrm_markdown_table() -> str:
+    """The OSRM figures' table of docs/technical/aws-model.md (tests/sim/test_second_service.py keeps
+    the two equal)."""
+    lines = ["| figure | value | source |", "|---|---|---|"]
+    for name, item in OSRM_FIGURES.items():
+        lines.append(f"| `{name}` | {item.text()} | {item.source} |")
+    return "\n".join(lines)

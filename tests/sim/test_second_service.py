@@ -5,6 +5,7 @@ idle time while the app stays awake. Every number here is simulated."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from warmkeeper_sim.second_service import (
     ROUTING_REQUESTS,
     SecondServiceRun,
     config_for,
+    osrm_markdown_table,
     second_service,
     second_service_summary,
 )
@@ -109,3 +111,8 @@ def test_the_summary_is_simulated_and_names_its_model() -> None:
         assert name in summary["model"]
     low, high = summary["model"]["osrm.cold_start_modelled_seconds"]
     assert 80 <= low < high <= 160  # docs/technical/osrm.md: 86-153 s to the first route
+
+
+def test_the_docs_carry_the_osrm_figures() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "technical" / "aws-model.md").read_text()
+    assert osrm_markdown_table() in doc, "paste warmkeeper_sim.second_service.osrm_markdown_table() into it"
