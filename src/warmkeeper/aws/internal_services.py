@@ -281,6 +281,8 @@ class ServiceKeeper:
             rewake = WakeLock(requested_at=now)
             if self._best_effort(lambda: self.store.update_wake_lock(rewake), "rewake"):
                 done.append("wake lock restarted: waiting for a replacement task")
+                stored = replace(stored, lock=rewake)
+                observation = replace(observation, wake_requested_at=now, warm_since=None)
         if Action.SCALE_UP in decision.actions and self.policy.scale_to_zero and stored.lock is None:
             # What this step asked is the world now: the wake's lock, timed from now.
             observation = replace(observation, desired=decision.desired_count or 1, wake_requested_at=now)
