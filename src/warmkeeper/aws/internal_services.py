@@ -97,12 +97,13 @@ _STEP_ERRORS = (ClientError, BotoCoreError, WarmkeeperError)
 
 def is_function_url_event(event: Mapping[str, Any]) -> bool:
     """A request through the waker's Lambda function URL: payload format 2.0 whose domain is the
-    function URL's own (``<url-id>.lambda-url.<region>.on.aws``), never an HTTP API's."""
+    function URL's own (``<url-id>.lambda-url.<region>.on.aws``; Lambda sets it, a client cannot),
+    never an HTTP API's (``<api-id>.execute-api...`` or the owner's custom domain)."""
     context = event.get("requestContext")
     if not isinstance(context, Mapping):
         return False
     domain = context.get("domainName")
-    return isinstance(domain, str) and FUNCTION_URL_DOMAIN in domain and domain.endswith(".on.aws")
+    return isinstance(domain, str) and FUNCTION_URL_DOMAIN in domain
 
 
 class TaskHealthPort(Protocol):
