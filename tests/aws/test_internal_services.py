@@ -222,12 +222,12 @@ def test_the_reconcile_sleeps_an_idle_service(world: World, osrm: Osrm) -> None:
 
 
 def test_wake_with_wakes_the_service_with_the_app(world: World, osrm: Osrm) -> None:
-    use(world, osrm.settings(wake_with=("osrm",)))
-    lambda_handler.handler({"detail-type": "x"}, None)  # nothing
-    engine = lambda_handler._current_engine()
+    engine = build_engine(osrm.settings(wake_with=("osrm",)), world.clients, sleep=lambda _: None)
     engine.wake()
     assert osrm.updates_of(world.service) == [1] and osrm.updates_of(OSRM) == [1]
     assert osrm.lock() is not None
+    engine.wake()  # the app's lock is held: no second scale-up of either
+    assert osrm.updates_of(world.service) == [1] and osrm.updates_of(OSRM) == [1]
 
 
 def test_wake_with_travels_through_the_lambda_settings(world: World, osrm: Osrm) -> None:
