@@ -60,6 +60,8 @@ PRICES_USD = {
     "ssm_standard_parameter_month": 0.0,
     "legacy_instance_hour": 0.02,
     "legacy_ebs_gb_month": 0.1,
+    "s3_standard_gb_month": 0.02,
+    "s3_transfer_same_region_gb": 0.0,
 }
 ASSUMPTIONS = {
     "hours_per_month": 720,  # 30 days: easier to do by hand
@@ -94,6 +96,7 @@ ASSUMPTIONS = {
     "reconcile_discovery_calls_per_run": 1,
     "api_access_log_kb_per_request": 0.5,
     "legacy_ebs_gb": 8,
+    "container_insights_service_metrics": 20,
 }
 
 
@@ -776,9 +779,14 @@ def test_shipped_tables_are_complete_and_sourced(region: str) -> None:
         "cloud_map_discovery_call",
         "route53_hosted_zone_month",
     }
+    # S3, for the data of internal services, a week later.
+    s3_keys = {"s3_standard_gb_month", "s3_transfer_same_region_gb"}
     for key, price in table.prices.items():
         assert price.source.startswith("https://aws.amazon.com/"), key
-        assert price.read == ("2026-11-28" if key in http_api_keys else "2026-11-27"), key
+        expected_read = (
+            "2026-12-06" if key in s3_keys else "2026-11-28" if key in http_api_keys else "2026-11-27"
+        )
+        assert price.read == expected_read, key
         assert price.note, key
     # An HTTP API's VPC link has no hourly charge; the rest of its lines are priced.
     assert table.prices["http_api_vpc_link_hour"].usd == 0.0

@@ -35,6 +35,7 @@ UNIFORM = {
     "http_api_vpc_link_hour": "No hourly charge",
     "ssm_standard_parameter_month": "no charge",
     "public_ipv4_hour": "one rate",
+    "s3_transfer_same_region_gb": "no charge in the same region",
 }
 # The rule's measured error wherever a figure was sourced for the region, as the docs state it.
 RULE_ERROR_LOW, RULE_ERROR_HIGH = -0.14, 0.31  # rounded to the percent
@@ -178,6 +179,7 @@ def test_the_rule_error_on_sourced_figures_is_what_the_docs_say() -> None:
                 "secrets_manager_secret_month",
                 "legacy_ebs_gb_month",
                 "legacy_instance_hour",
+                "s3_standard_gb_month",
             ]
         ),
         "eu-west-1": ["alb_hour"],
