@@ -286,8 +286,32 @@ def test_production_is_priced_as_always_on(tmp_path: Path) -> None:
         ),
         ("active_hours_per_day = 6\ndays_per_month = [22\n", "not valid TOML"),
         ("active_hours_per_day = 30\ndays_per_month = 22\nrequests_per_active_hour = 10\n", "at most 24"),
+        (
+            "active_hours_per_day = 6\ndays_per_month = 22\nrequests_per_active_hour = 10\n"
+            "[services.osrm]\nwakes_per_month = -3\n",
+            "services.osrm.wakes_per_month: must be at least 0, got -3",
+        ),
+        (
+            "active_hours_per_day = 6\ndays_per_month = 22\nrequests_per_active_hour = 10\n"
+            "[services.osrm]\ndata = 2\n",
+            "services.osrm.data: unknown key; known keys: calls_while_waking, data_gb,",
+        ),
+        (
+            "active_hours_per_day = 6\ndays_per_month = 22\nrequests_per_active_hour = 10\n"
+            "[services.routing]\ndata_gb = 2\n",
+            "services.routing: no internal service 'routing' in the config (services: osrm)",
+        ),
     ],
-    ids=["missing-key", "wrong-type", "unknown-key", "not-toml", "out-of-range"],
+    ids=[
+        "missing-key",
+        "wrong-type",
+        "unknown-key",
+        "not-toml",
+        "out-of-range",
+        "service-out-of-range",
+        "service-unknown-key",
+        "service-not-in-config",
+    ],
 )
 def test_bad_profile_is_one_clear_line_and_exit_2(tmp_path: Path, content: str, expected: str) -> None:
     profile = tmp_path / "traffic.toml"
