@@ -76,7 +76,7 @@ def test_table_shows_every_line_and_the_three_scenarios() -> None:
     # keeps the 5 EUR (4.78), the environment with osrm does not (modelled).
     assert (
         "Budget of staging (cost.budgets.staging): at most 5 EUR a month, 2.5 EUR without a request, "
-        "below the legacy EC2: NOT kept (modelled 5.91 / 1.81 / 15.52 EUR)"
+        "below the legacy EC2: NOT kept (modelled 5.98 / 1.88 / 15.52 EUR)"
     ) in text
     assert "  osrm subtotal" in text and "  app subtotal" in text
     # No load balancer behind an HTTP API: none of its lines, not even at zero.

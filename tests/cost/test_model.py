@@ -845,6 +845,7 @@ ROUTER_USE = {
     "start_minutes": 4,
     "calls_while_waking": 6,
     "log_mb_per_task_hour": 2,
+    "image_size_mb": 64,
     "data_gb": 5,
 }
 # By hand: each wake runs 4 min start + 20 min use + 10 idle min + 2 min to decide the sleep = 36 min.
@@ -884,12 +885,14 @@ def test_an_internal_service_is_priced_line_by_line() -> None:
     assert lines["cw_api"] == pytest.approx(18 * 60 * 2 * 0.00001)  # 2 reads a run while wanted
     # 30 x 6 calls answered with a retry + 30 sleep events, each a request and 0.5 s at 0.5 GB.
     assert lines["waker_runs"] == pytest.approx(210 * (0.0000002 + 0.5 * 0.5 * 0.00001))
+    # Its image in ECR kept like the app's: 64 MB + 9 more versions x 50 % changed = 352 MB.
+    assert lines["ecr_storage"] == pytest.approx(64 * 5.5 / 1024 * 0.1)
     assert lines["s3_storage"] == pytest.approx(5 * 0.02)
     assert lines["s3_transfer"] == 0.0  # 150 GB copied from S3, free in the same region
     transfer = report.configured.line("router.s3_transfer")
     assert transfer.quantity == pytest.approx(150) and "free" in transfer.basis
     fixed = {line.key for line in report.configured.lines if line.service == "router" and line.fixed}
-    assert fixed == {"router.s3_storage", "router.idle_alarm"}
+    assert fixed == {"router.s3_storage", "router.ecr_storage", "router.idle_alarm"}
     # What the services share: the internal wake's secret, and (behind an ALB, which has no Cloud Map
     # namespace of its own) the private hosted zone of their names.
     shared = {line.key: line.usd for line in report.configured.lines if line.service == SHARED}
@@ -944,11 +947,12 @@ def test_an_idle_month_keeps_only_a_sleeping_service_storage_and_alarm() -> None
     run = report.idle_month.services[0]
     assert (run.task_hours, run.wakes) == (0.0, 0.0)
     lines = router_usd(report.idle_month)
-    assert {key for key, value in lines.items() if value} == {"s3_storage", "idle_alarm"}
-    assert report.idle_month.group_usd("router") == pytest.approx(5 * 0.02 + 0.1)
+    assert {key for key, value in lines.items() if value} == {"s3_storage", "ecr_storage", "idle_alarm"}
+    floor = 5 * 0.02 + 64 * 5.5 / 1024 * 0.1 + 0.1  # its data, its image, its idle alarm
+    assert report.idle_month.group_usd("router") == pytest.approx(floor)
     # A month with the app used but nobody routing: the same floor.
     quiet = with_router(use={**ROUTER_USE, "wakes_per_month": 0})
-    assert quiet.configured.group_usd("router") == pytest.approx(5 * 0.02 + 0.1)
+    assert quiet.configured.group_usd("router") == pytest.approx(floor)
 
 
 def test_always_on_column_runs_every_service_all_month() -> None:
@@ -999,7 +1003,8 @@ def test_json_has_per_service_totals() -> None:
         abs=1e-5,
     )
     assert {line["service"] for line in configured["lines"]} == {"", "router", "*"}
-    assert data["services"]["router"]["idle_month_eur"] == pytest.approx((5 * 0.02 + 0.1) / 1.25)
+    floor = 5 * 0.02 + 64 * 5.5 / 1024 * 0.1 + 0.1
+    assert data["services"]["router"]["idle_month_eur"] == pytest.approx(floor / 1.25)
     assert data["profile"]["services"]["router"]["data_gb"] == 5
     assert data["profile"]["services"]["router"]["assumed"] is False
     assert data["environment"]["services"][0]["name"] == "router"

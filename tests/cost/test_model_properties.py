@@ -313,7 +313,7 @@ def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
 def test_reference_staging_with_osrm_is_the_app_plus_osrm_plus_the_wake_secret() -> None:
     # The example's staging as configured: the app's own lines unchanged, osrm's (Spot, 60 wakes of
     # 24.5 min, 2 GB in S3) and the secret of the internal wake. The app alone keeps the 5 EUR goal
-    # (above); the environment with osrm is about 5.9 EUR a month (modelled), which the config's budget
+    # (above); the environment with osrm is about 6.0 EUR a month (modelled), which the config's budget
     # judges as a whole.
     alone = report(APP_STAGING, REFERENCE)
     result = report(STAGING, REFERENCE)
@@ -325,11 +325,14 @@ def test_reference_staging_with_osrm_is_the_app_plus_osrm_plus_the_wake_secret()
     assert configured.group_usd(SHARED) == pytest.approx(PRICES.usd("secrets_manager_secret_month"))
     assert 0.5 < configured.group_usd("osrm") < 1.5  # USD a month, on Spot in staging
     assert configured.group_usd("osrm") < result.always_on.group_usd("osrm") / 20
-    # Asleep all month, osrm keeps its 2 GB in S3 and its idle alarm, nothing else.
+    # Asleep all month, osrm keeps its 2 GB in S3, its image in ECR and its idle alarm, nothing else.
     assert result.idle_month is not None
     assert result.idle_month.group_usd("osrm") == pytest.approx(
-        2 * PRICES.usd("s3_standard_gb_month") + PRICES.usd("cloudwatch_alarm_month")
+        2 * PRICES.usd("s3_standard_gb_month")
+        + PRICES.usd("cloudwatch_alarm_month")
+        + result.idle_month.line("osrm.ecr_storage").usd
     )
+    assert result.idle_month.line("osrm.ecr_storage").usd > 0
     assert result.idle_month.total_eur <= 2.50
 
 

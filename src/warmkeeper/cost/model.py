@@ -1376,6 +1376,28 @@ def service_data(ctx: ServiceContext) -> list[CostLine]:
     ]
 
 
+def service_images(ctx: ServiceContext) -> list[CostLine]:
+    """Its own images in ECR, kept like the app's (the same versions, the same share changed)."""
+    versions = ctx.prices.value("ecr_versions_kept")
+    changed = ctx.prices.value("ecr_version_changed_fraction")
+    image_mb = ctx.use.image_size_mb
+    return [
+        ctx.line(
+            "ecr_storage",
+            "ECR storage",
+            image_mb * (1.0 + max(0.0, versions - 1.0) * changed) / _MB_PER_GB,
+            "GB-month",
+            ctx.prices.usd("ecr_storage_gb_month"),
+            fixed=True,
+            basis=(
+                f"{image_mb:g} MB + {versions - 1:g} more versions x {changed:.0%} changed"
+                if image_mb
+                else "no image_size_mb in the profile: images from a public registry only"
+            ),
+        )
+    ]
+
+
 # The lines of one internal service, in display order.
 SERVICE_LINES: tuple[Callable[[ServiceContext], Sequence[CostLine]], ...] = (
     service_fargate,
@@ -1385,6 +1407,7 @@ SERVICE_LINES: tuple[Callable[[ServiceContext], Sequence[CostLine]], ...] = (
     service_activity,
     service_discovery,
     service_waker,
+    service_images,
     service_data,
 )
 

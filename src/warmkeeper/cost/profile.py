@@ -63,6 +63,9 @@ class ServiceUse:
     log_mb_per_task_hour: Annotated[
         NonNegative, Field(description="the service's own log volume per running hour, in MB")
     ] = 1.0
+    image_size_mb: Annotated[
+        NonNegative, Field(description="one version of the images it builds and pushes to ECR, in MB")
+    ] = 0.0
     data_gb: Annotated[
         NonNegative, Field(description="size of the data the service copies from S3 at each start, in GB")
     ] = 0.0
