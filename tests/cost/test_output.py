@@ -42,4 +42,4 @@ def test_each_group_has_a_subtotal_and_they_add_up_to_the_total() -> None:
         assert label in rows, label
     flat = " ".join(text.split())  # the summary lines wrap at the console's width
     assert "osrm: 24.5 task-h, 60 wakes" in flat
-    assert "osrm asleep all month: its data, idle alarm and the services' shared lines remain" in flat
+    assert "osrm asleep all month: only its storage and idle alarm remain" in flat

@@ -22,6 +22,12 @@ a request: what every other line costs more while a task also runs through the w
 days, spread over the calendar years they belong to (a simplification: the month a holiday falls in
 is not modelled apart).
 
+Internal services (the config's ``[[services]]``) add their own lines to the configured and always-on
+scenarios, each tagged with the service's name (``CostLine.service``), then the lines they share
+(``SHARED``): a service's task-hours come from its section of the traffic profile (wakes, minutes of
+use, start) and its own idle time; it never wakes in a month without a request to the app, since only
+the app calls it. The app's own lines do not change, so an app without services is priced as before.
+
 Every price is in USD as AWS publishes it and is converted with the table's one EUR/USD rate.
 """
 

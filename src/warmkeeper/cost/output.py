@@ -138,7 +138,7 @@ def render(report: CostReport, out: Console, view: CostView | None = None) -> No
             else "no task runs"
         )
         asleep = "".join(
-            f"; {run.name} asleep all month: its data, idle alarm and the services' shared lines remain"
+            f"; {run.name} asleep all month: only its storage and idle alarm remain"
             if run.task_hours == 0
             else f"; {run.name} runs {run.task_hours:,.1f} h"
             for run in idle.services
