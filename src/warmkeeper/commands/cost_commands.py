@@ -66,6 +66,7 @@ def cost(
     from warmkeeper.cost import (
         CostView,
         assumed_profile,
+        check_profile_services,
         comparison_to_dict,
         default_profile_path,
         environment_shape,
@@ -97,6 +98,7 @@ def cost(
         traffic = assumed_profile(flags)
     else:
         traffic = load_profile(profile_path)  # a CostInputError names the file, the key and the problem
+        check_profile_services(traffic, [service.name for service in cfg.services], str(profile_path))
     table = load_prices(settings.aws_region, prices)
     shape = environment_shape(cfg, env, settings)
     budget = cfg.cost.budgets.get(env)

@@ -10,23 +10,36 @@
 Not part of the Lambda bundle: the deployed waker never imports it.
 """
 
-from warmkeeper.cost.environment import FRONT_DOOR_LABELS, EnvironmentShape, FrontDoorName, environment_shape
+from warmkeeper.cost.environment import (
+    FRONT_DOOR_LABELS,
+    EnvironmentShape,
+    FrontDoorName,
+    ServiceShape,
+    environment_shape,
+    service_shapes,
+)
 from warmkeeper.cost.inputs import CostInputError, read_toml
 from warmkeeper.cost.model import (
     FARGATE_LINES,
     FRONT_DOORS,
     LEGACY_LINES,
+    SERVICE_LINES,
+    SHARED,
     CostLine,
     CostReport,
     FrontDoorComparison,
     FrontDoorCost,
     Scenario,
     ScenarioContext,
+    ServiceContext,
+    ServiceRun,
     compare_front_doors,
     estimate,
     idle_profile,
     lcu_per_active_hour,
     running_task_hours,
+    service_task_hours,
+    service_use,
     wakes_per_month,
 )
 from warmkeeper.cost.output import (
@@ -54,8 +67,10 @@ from warmkeeper.cost.prices import (
     shipped_regions,
 )
 from warmkeeper.cost.profile import (
+    ServiceUse,
     TrafficProfile,
     assumed_profile,
+    check_profile_services,
     default_profile_path,
     load_profile,
     parse_profile,
@@ -70,6 +85,8 @@ __all__ = [
     "LEGACY_LINES",
     "PRICE_KEYS",
     "PRICE_TABLE_DIR",
+    "SERVICE_LINES",
+    "SHARED",
     "STAGING_GOAL_EUR",
     "STAGING_IDLE_GOAL_EUR",
     "STAGING_TARGET_EUR",
@@ -87,9 +104,14 @@ __all__ = [
     "PriceTable",
     "Scenario",
     "ScenarioContext",
+    "ServiceContext",
+    "ServiceRun",
+    "ServiceShape",
+    "ServiceUse",
     "TrafficProfile",
     "apply_price_override",
     "assumed_profile",
+    "check_profile_services",
     "compare_front_doors",
     "comparison_to_dict",
     "default_profile_path",
@@ -106,6 +128,9 @@ __all__ = [
     "render_comparison",
     "report_to_dict",
     "running_task_hours",
+    "service_shapes",
+    "service_task_hours",
+    "service_use",
     "shipped_regions",
     "wakes_per_month",
 ]

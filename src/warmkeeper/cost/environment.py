@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.config import AppConfig, Container, EnvironmentSettings
 from warmkeeper.core.front_doors import front_door
 from warmkeeper.core.schedule import WarmWindow
 
@@ -17,6 +18,30 @@ FRONT_DOOR_LABELS: dict[str, str] = {
     "cloudfront": "CloudFront -> internal ALB",
     "http_api": "API Gateway HTTP API -> VPC link -> Cloud Map, no load balancer",
 }
+
+
+@dataclass(frozen=True)
+class ServiceShape:
+    """One internal service ([[services]]) of the environment, as far as cost is concerned."""
+
+    name: str
+    cpu_units: int
+    memory_mib: int
+    architecture: str  # "arm64" or "x86_64"
+    spot: bool
+    min_tasks: int
+    scale_to_zero: bool
+    idle_minutes: float
+    wakes_with_app: bool = False  # in the app's wake_with: woken by every wake of the app too
+    secrets: int = 0  # Secrets Manager secrets its containers read that the app's do not
+
+    @property
+    def vcpu(self) -> float:
+        return self.cpu_units / 1024.0
+
+    @property
+    def memory_gb(self) -> float:
+        return self.memory_mib / 1024.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +66,7 @@ class EnvironmentShape:
     watched: bool = True  # operational alarms and custom metrics (EnvironmentSettings.is_watched)
     warm_windows: tuple[WarmWindow, ...] = ()  # warm schedule: kept warm whatever the traffic
     warm_skip_dates: frozenset[date] = frozenset()  # dates on which the windows do not open
+    services: tuple[ServiceShape, ...] = ()  # internal services, each priced with its own lines
 
     def __post_init__(self) -> None:
         if self.front_door not in FRONT_DOOR_LABELS:
@@ -63,15 +89,45 @@ class EnvironmentShape:
         return self.memory_mib / 1024.0
 
 
-def _secrets_manager_secrets(cfg: AppConfig) -> int:
-    """The keep-alive token plus each distinct Secrets Manager secret the containers read."""
+def _secret_arns(containers: Sequence[Container]) -> set[str]:
+    """Each distinct Secrets Manager secret the containers read."""
     secrets: set[str] = set()
-    for container in cfg.containers:
+    for container in containers:
         for ref in container.secrets.values():
             if ref.startswith("arn:aws:secretsmanager:"):
                 # arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:version-stage:version-id]
                 secrets.add(":".join(ref.split(":")[:7]))
-    return 1 + len(secrets)
+    return secrets
+
+
+def _secrets_manager_secrets(cfg: AppConfig) -> int:
+    """The keep-alive token plus each distinct Secrets Manager secret the app's containers read."""
+    return 1 + len(_secret_arns(cfg.containers))
+
+
+def service_shapes(cfg: AppConfig, env: str) -> tuple[ServiceShape, ...]:
+    """Every internal service of the app in environment ``env`` (its size, Spot and sleep there)."""
+    woken_with_app = set(cfg.wakes_with(cfg.app.name))
+    counted = _secret_arns(cfg.containers)
+    shapes = []
+    for service in cfg.services:
+        settings = cfg.service_settings(service.name, env)
+        shapes.append(
+            ServiceShape(
+                name=settings.name,
+                cpu_units=settings.cpu,
+                memory_mib=settings.memory,
+                architecture=settings.architecture,
+                spot=settings.spot,
+                min_tasks=settings.min_tasks,
+                scale_to_zero=settings.scale_to_zero,
+                idle_minutes=settings.idle_minutes,
+                wakes_with_app=settings.name in woken_with_app,
+                secrets=len(_secret_arns(service.containers) - counted),
+            )
+        )
+        counted |= _secret_arns(service.containers)
+    return tuple(shapes)
 
 
 def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) -> EnvironmentShape:
@@ -95,4 +151,5 @@ def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) 
         watched=settings.is_watched,
         warm_windows=settings.warm_windows,
         warm_skip_dates=settings.warm_skip_dates,
+        services=service_shapes(cfg, name),
     )

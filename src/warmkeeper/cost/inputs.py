@@ -84,6 +84,8 @@ def _problem(error: ErrorDetails, schema: type[Any], loc: list[str]) -> str:
         return f"must be at most {ctx['le']:g}, got {value!r}"
     if kind == "greater_than":
         return f"must be greater than {ctx['gt']:g}, got {value!r}"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}, got {value!r}"
     if kind == "string_type":
         return f"must be a string, {_got(value)}"
     if kind in ("model_type", "dataclass_type", "dict_type", "model_attributes_type"):
@@ -95,7 +97,12 @@ def _fields_at(schema: type[Any], path: list[str]) -> set[str]:
     """The keys the table at ``path`` of ``schema`` knows (for the "known keys" of an unknown key)."""
     current: Any = schema
     for part in path:
-        current = _table_type(current.__pydantic_fields__[part].annotation)
+        if typing.get_origin(current) is dict:
+            # A table of named tables (``[services.NAME]``): the part is a name, not a key.
+            current = _table_type(typing.get_args(current)[1])
+            continue
+        annotation = current.__pydantic_fields__[part].annotation
+        current = annotation if typing.get_origin(annotation) is dict else _table_type(annotation)
     return set(current.__pydantic_fields__)
 
 

@@ -22,6 +22,12 @@ a request: what every other line costs more while a task also runs through the w
 days, spread over the calendar years they belong to (a simplification: the month a holiday falls in
 is not modelled apart).
 
+Internal services (the config's ``[[services]]``) add their own lines to the configured and always-on
+scenarios, each tagged with the service's name (``CostLine.service``), then the lines they share
+(``SHARED``): a service's task-hours come from its section of the traffic profile (wakes, minutes of
+use, start) and its own idle time; it never wakes in a month without a request to the app, since only
+the app calls it. The app's own lines do not change, so an app without services is priced as before.
+
 Every price is in USD as AWS publishes it and is converted with the table's one EUR/USD rate.
 """
 
@@ -35,9 +41,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from warmkeeper.core.schedule import AWS_WAKE_LEAD_MINUTES, openings_per_month, warm_hours_per_month
-from warmkeeper.cost.environment import EnvironmentShape, FrontDoorName
+from warmkeeper.cost.environment import EnvironmentShape, FrontDoorName, ServiceShape
 from warmkeeper.cost.prices import PriceTable
-from warmkeeper.cost.profile import TrafficProfile
+from warmkeeper.cost.profile import ServiceUse, TrafficProfile
 
 _KB_PER_GB = 1024.0 * 1024.0
 _MB_PER_GB = 1024.0
@@ -62,6 +68,21 @@ class CostLine:
     usd: float
     fixed: bool  # True: the same whatever the traffic (the floor)
     basis: str  # the arithmetic, for people
+    # "" for the app's own service; an internal service's name; SHARED for what the services share.
+    service: str = ""
+
+
+# The group of the lines every internal service shares (the wake secret, a private DNS namespace).
+SHARED = "*"
+
+
+@dataclass(frozen=True)
+class ServiceRun:
+    """What one internal service does in a scenario: its task-hours and wakes."""
+
+    name: str
+    task_hours: float
+    wakes: float
 
 
 @dataclass(frozen=True)
@@ -69,9 +90,17 @@ class Scenario:
     key: str
     title: str
     lines: tuple[CostLine, ...]
-    task_hours: float
+    task_hours: float  # the app's own tasks
     usd_per_eur: float
-    wakes: float = 0.0
+    wakes: float = 0.0  # the app's own wakes
+    services: tuple[ServiceRun, ...] = ()  # each internal service's task-hours and wakes
+
+    def group_usd(self, service: str) -> float:
+        """The lines of one group: "" the app's, a service's name, or SHARED."""
+        return sum(line.usd for line in self.lines if line.service == service)
+
+    def group_fixed_usd(self, service: str) -> float:
+        return sum(line.usd for line in self.lines if line.service == service and line.fixed)
 
     @property
     def total_usd(self) -> float:
@@ -1053,6 +1082,466 @@ def _with_warm_schedule(key: str, title: str, context: ScenarioContext) -> Scena
     return dataclasses.replace(base, lines=(*base.lines, line), task_hours=warmer.task_hours)
 
 
+# ---------------------------------------------------------------------------------------------------
+# Internal services ([[services]]): each one's own lines, priced from its routing-request profile
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """One internal service in one scenario: its shape, its use, the environment's prices and retention."""
+
+    service: ServiceShape
+    use: ServiceUse
+    env: EnvironmentShape
+    prices: PriceTable
+    task_hours: float
+    wakes: float  # wakes by a call (each with its minutes of use)
+    wakes_with_app: float  # wakes only because the app woke (wake_with): start and idle time, no call
+    sleeps: bool  # this scenario lets it sleep: idle alarm, activity metric, wakes
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    @property
+    def hours_per_month(self) -> float:
+        return self.prices.value("hours_per_month")
+
+    @property
+    def kind(self) -> str:
+        return f"{self.service.architecture}{', Spot' if self.service.spot else ''}"
+
+    def fargate_usd(self, resource: str) -> float:
+        arch = "arm" if self.service.architecture == "arm64" else "x86"
+        spot_factor = (1.0 - self.prices.value("fargate_spot_discount")) if self.service.spot else 1.0
+        return self.prices.usd(f"fargate_{arch}_{resource}_hour") * spot_factor
+
+    def line(
+        self, key: str, label: str, quantity: float, unit: str, unit_usd: float, *, fixed: bool, basis: str
+    ) -> CostLine:
+        return CostLine(
+            f"{self.name}.{key}",
+            f"{self.name}: {label}",
+            quantity,
+            unit,
+            unit_usd,
+            quantity * unit_usd,
+            fixed,
+            basis,
+            self.name,
+        )
+
+    @property
+    def tail_minutes(self) -> float:
+        """After the last call: its own idle time, then the lag before the sleep is decided."""
+        return self.service.idle_minutes + self.prices.value("sleep_lag_minutes")
+
+    @property
+    def hours_basis(self) -> str:
+        if not self.sleeps:
+            tasks = max(1, self.service.min_tasks)
+            return f"{tasks} task x {self.hours_per_month:g} h (never sleeps)"
+        use = self.use
+        basis = (
+            f"{self.wakes:g} wakes x ({use.start_minutes:g} min start"
+            f" + {use.use_minutes_per_wake:g} min use + {self.service.idle_minutes:g} idle min"
+            f" + {self.prices.value('sleep_lag_minutes'):g} min to sleep)"
+        )
+        if self.wakes_with_app:
+            minutes = use.start_minutes + self.tail_minutes
+            basis += f" + {self.wakes_with_app:,.1f} wakes with the app x {minutes:g} min"
+        return basis
+
+
+def service_task_hours(
+    service: ServiceShape, use: ServiceUse, wakes: float, wakes_with_app: float, prices: PriceTable
+) -> float:
+    """Task-hours of one internal service in a month: every wake runs its start, its minutes of use (a
+    wake with the app has none), its idle time and the lag before the sleep; never more than a month."""
+    hours_per_month = prices.value("hours_per_month")
+    if not service.scale_to_zero:
+        return max(1, service.min_tasks) * hours_per_month
+    tail = service.idle_minutes + prices.value("sleep_lag_minutes")
+    minutes = wakes * (use.start_minutes + use.use_minutes_per_wake + tail) + wakes_with_app * (
+        use.start_minutes + tail
+    )
+    return min(hours_per_month, minutes / 60.0)
+
+
+def service_fargate(ctx: ServiceContext) -> list[CostLine]:
+    vcpu, memory_gb = ctx.service.vcpu, ctx.service.memory_gb
+    return [
+        ctx.line(
+            "fargate_vcpu",
+            f"Fargate vCPU ({ctx.kind})",
+            ctx.task_hours * vcpu,
+            "vCPU-h",
+            ctx.fargate_usd("vcpu"),
+            fixed=False,
+            basis=f"{ctx.task_hours:.1f} task-h x {vcpu:g} vCPU: {ctx.hours_basis}",
+        ),
+        ctx.line(
+            "fargate_memory",
+            f"Fargate memory ({ctx.kind})",
+            ctx.task_hours * memory_gb,
+            "GB-h",
+            ctx.fargate_usd("gb"),
+            fixed=False,
+            basis=f"{ctx.task_hours:.1f} task-h x {memory_gb:g} GB",
+        ),
+    ]
+
+
+def service_public_address(ctx: ServiceContext) -> list[CostLine]:
+    # Its tasks run in the same public subnets as the app's, with a public address while they run (no
+    # NAT); its security group admits only the app's tasks.
+    return [
+        ctx.line(
+            "ipv4",
+            "Public IPv4, tasks",
+            ctx.task_hours,
+            "address-h",
+            ctx.prices.usd("public_ipv4_hour"),
+            fixed=False,
+            basis=f"1 address per running task x {ctx.task_hours:.1f} task-h, like the app's tasks",
+        )
+    ]
+
+
+def _service_log_gb(ctx: ServiceContext) -> tuple[float, float, float]:
+    """GB a month: its own logs, the rejected-traffic flow logs of its address, its Container Insights
+    performance logs."""
+    prices = ctx.prices
+    own = ctx.use.log_mb_per_task_hour * ctx.task_hours / _MB_PER_GB
+    flows = prices.value("rejected_flow_log_mb_per_address_hour") * ctx.task_hours / _MB_PER_GB
+    insights = prices.value("container_insights_log_mb_per_task_hour") * ctx.task_hours / _MB_PER_GB
+    return own, flows, insights
+
+
+def service_logs(ctx: ServiceContext) -> list[CostLine]:
+    own, flows, insights = _service_log_gb(ctx)
+    days_in_month = ctx.hours_per_month / 24.0
+    stored = (own + flows) * ctx.env.log_retention_days / days_in_month + insights * ctx.prices.value(
+        "container_insights_log_retention_days"
+    ) / days_in_month
+    return [
+        ctx.line(
+            "logs_ingest",
+            "CloudWatch Logs ingestion",
+            own + flows + insights,
+            "GB",
+            ctx.prices.usd("cloudwatch_logs_ingest_gb"),
+            fixed=False,
+            basis=(
+                f"own {own * 1024:.1f} MB ({ctx.use.log_mb_per_task_hour:g} MB x {ctx.task_hours:.1f} task-h)"
+                f" + rejected flows {flows * 1024:.1f} MB + Container Insights {insights * 1024:.1f} MB"
+            ),
+        ),
+        ctx.line(
+            "logs_storage",
+            "CloudWatch Logs storage",
+            stored,
+            "GB-month",
+            ctx.prices.usd("cloudwatch_logs_storage_gb_month"),
+            fixed=False,
+            basis=f"{ctx.env.log_retention_days:g}-day retention of {(own + flows) * 1024:.1f} MB/month",
+        ),
+    ]
+
+
+def service_container_insights(ctx: ServiceContext) -> list[CostLine]:
+    metrics = ctx.prices.value("container_insights_service_metrics")
+    return [
+        ctx.line(
+            "ci_metrics",
+            "Container Insights metrics",
+            metrics * ctx.task_hours / ctx.hours_per_month,
+            "metric-months",
+            ctx.prices.usd("cloudwatch_metric_month"),
+            fixed=False,
+            basis=f"{metrics:g} metrics (its service and task family), only in its {ctx.task_hours:.1f} h",
+        )
+    ]
+
+
+def service_activity(ctx: ServiceContext) -> list[CostLine]:
+    """Its activity metric (a Logs metric filter: one datapoint per request line, a custom metric billed
+    in the hours it has data) and its idle alarm (one alarm metric, all month). None if it never sleeps."""
+    if not ctx.sleeps:
+        return []
+    # The calls of one wake fall in at most this many clock hours (an hour boundary may cut them).
+    hours_per_wake = math.ceil(ctx.use.use_minutes_per_wake / 60.0) + 1.0 if ctx.wakes else 0.0
+    metric_hours = min(ctx.hours_per_month, ctx.wakes * hours_per_wake)
+    return [
+        ctx.line(
+            "activity_metric",
+            "activity metric",
+            metric_hours / ctx.hours_per_month,
+            "metric-months",
+            ctx.prices.usd("cloudwatch_metric_month"),
+            fixed=False,
+            basis=(
+                f"1 custom metric (a Logs metric filter, free) x {metric_hours:.0f} h with calls"
+                f" ({ctx.wakes:g} wakes x at most {hours_per_wake:g} clock hours); no data while asleep"
+            ),
+        ),
+        ctx.line(
+            "idle_alarm",
+            "idle alarm",
+            _IDLE_ALARM_METRICS,
+            "alarm metrics",
+            ctx.prices.usd("cloudwatch_alarm_month"),
+            fixed=True,
+            basis="1 alarm on its activity metric (missing data = no call), all month",
+        ),
+    ]
+
+
+def service_discovery(ctx: ServiceContext) -> list[CostLine]:
+    # ECS registers each running task in its Cloud Map service (the name the app's Caddy resolves).
+    return [
+        ctx.line(
+            "cloud_map_instances",
+            "Cloud Map registered tasks",
+            ctx.task_hours / ctx.hours_per_month,
+            "resource-months",
+            ctx.prices.usd("cloud_map_instance_month"),
+            fixed=False,
+            basis=f"1 task registered x {ctx.task_hours:.1f} h, prorated by the hour (assumed)",
+        )
+    ]
+
+
+def service_waker(ctx: ServiceContext) -> list[CostLine]:
+    """The waker's runs for this service: its activity reads while a task is wanted, the calls it answers
+    with a retry while a wake is under way, and its idle alarm's event at each sleep."""
+    if not ctx.sleeps:
+        return []
+    prices = ctx.prices
+    reads = ctx.task_hours * 60.0 * prices.value("reconcile_metrics_per_run")
+    wakes = ctx.wakes + ctx.wakes_with_app
+    calls = ctx.wakes * ctx.use.calls_while_waking
+    runs = calls + wakes
+    run_seconds = prices.value("lambda_reconcile_seconds")  # an internal wake answers at once, never holds
+    per_run = prices.usd("lambda_arm_request") + prices.value("lambda_memory_mb") / 1024.0 * run_seconds * (
+        prices.usd("lambda_arm_gb_second")
+    )
+    return [
+        ctx.line(
+            "cw_api",
+            "CloudWatch API (reads)",
+            reads,
+            "metrics requested",
+            prices.usd("cloudwatch_get_metric_data_metric"),
+            fixed=False,
+            basis=f"{ctx.task_hours * 60:,.0f} reconcile runs while a task is wanted x 1 read; none asleep",
+        ),
+        ctx.line(
+            "waker_runs",
+            "waker runs (internal wakes)",
+            runs,
+            "runs",
+            per_run,
+            fixed=False,
+            basis=(
+                f"{calls:,.0f} calls answered 503 + Retry-After ({ctx.use.calls_while_waking:g} a wake)"
+                f" + {wakes:,.1f} sleep alarm events, each a request + {run_seconds:g} s"
+            ),
+        ),
+    ]
+
+
+def service_data(ctx: ServiceContext) -> list[CostLine]:
+    """Its data in S3 (all month, asleep or not) and the copy into each new task (free in the region)."""
+    use = ctx.use
+    copies = ctx.wakes + ctx.wakes_with_app if ctx.sleeps else max(1, ctx.service.min_tasks)
+    return [
+        ctx.line(
+            "s3_storage",
+            f"S3 {use.data_storage_class.title()} storage (data)",
+            use.data_gb,
+            "GB-month",
+            ctx.prices.usd("s3_standard_gb_month"),
+            fixed=True,
+            basis=(
+                f"{use.data_gb:g} GB in S3 {use.data_storage_class.title()}, all month"
+                if use.data_gb
+                else f"no data: the traffic profile gives no data_gb for {ctx.name}"
+            ),
+        ),
+        ctx.line(
+            "s3_transfer",
+            "S3 -> task copies (per wake)",
+            copies * use.data_gb,
+            "GB",
+            ctx.prices.usd("s3_transfer_same_region_gb"),
+            fixed=False,
+            basis=f"{copies:,.1f} task starts x {use.data_gb:g} GB copied: free from S3 in the same region",
+        ),
+    ]
+
+
+def service_images(ctx: ServiceContext) -> list[CostLine]:
+    """Its own images in ECR, kept like the app's (the same versions, the same share changed)."""
+    versions = ctx.prices.value("ecr_versions_kept")
+    changed = ctx.prices.value("ecr_version_changed_fraction")
+    image_mb = ctx.use.image_size_mb
+    return [
+        ctx.line(
+            "ecr_storage",
+            "ECR storage",
+            image_mb * (1.0 + max(0.0, versions - 1.0) * changed) / _MB_PER_GB,
+            "GB-month",
+            ctx.prices.usd("ecr_storage_gb_month"),
+            fixed=True,
+            basis=(
+                f"{image_mb:g} MB + {versions - 1:g} more versions x {changed:.0%} changed"
+                if image_mb
+                else "no image_size_mb in the profile: images from a public registry only"
+            ),
+        )
+    ]
+
+
+# The lines of one internal service, in display order.
+SERVICE_LINES: tuple[Callable[[ServiceContext], Sequence[CostLine]], ...] = (
+    service_fargate,
+    service_public_address,
+    service_logs,
+    service_container_insights,
+    service_activity,
+    service_discovery,
+    service_waker,
+    service_images,
+    service_data,
+)
+
+
+def shared_service_lines(env: EnvironmentShape, prices: PriceTable) -> list[CostLine]:
+    """What the internal services share, once per environment: the secret the app's Caddy sends to the
+    waker with each internal wake, and the private DNS namespace their names live in when the front
+    door has none of its own (an HTTP API's Cloud Map namespace serves both)."""
+    if not env.services:
+        return []
+    secrets = 1.0 + sum(service.secrets for service in env.services)
+    lines = [
+        CostLine(
+            "services.wake_secret",
+            "services: Secrets Manager",
+            secrets,
+            "secrets",
+            prices.usd("secrets_manager_secret_month"),
+            secrets * prices.usd("secrets_manager_secret_month"),
+            True,
+            "the internal wake's secret header"
+            + (f" + {secrets - 1:g} secrets of the services' containers" if secrets > 1 else ""),
+            SHARED,
+        )
+    ]
+    if private_hosted_zone not in FRONT_DOORS[env.front_door].entry_lines:
+        lines.append(
+            CostLine(
+                "services.route53_zone",
+                "services: private DNS namespace",
+                1.0,
+                "hosted zones",
+                prices.usd("route53_hosted_zone_month"),
+                prices.usd("route53_hosted_zone_month"),
+                True,
+                "a Route 53 private hosted zone: the services' Cloud Map namespace (DNS queries not priced)",
+                SHARED,
+            )
+        )
+    return lines
+
+
+def price_services(
+    env: EnvironmentShape,
+    profile: TrafficProfile,
+    prices: PriceTable,
+    *,
+    sleeps: bool,
+    app_wakes: float,
+) -> tuple[list[CostLine], tuple[ServiceRun, ...]]:
+    """Every internal service's lines and runs in one scenario, then the lines they share.
+
+    ``sleeps`` False prices every service always on (the always-on column). A service is called only
+    through the app, so a month without a request to the app wakes none; ``app_wakes`` are the app's
+    wakes (traffic and warm schedule), which also wake the services in the app's ``wake_with``.
+    """
+    lines: list[CostLine] = []
+    runs: list[ServiceRun] = []
+    app_called = profile.requests > 0
+    for service in env.services:
+        use, _assumed = service_use(profile, service.name)
+        service_sleeps = sleeps and service.scale_to_zero
+        wakes = use.wakes_per_month if service_sleeps and app_called else 0.0
+        with_app = app_wakes if service_sleeps and service.wakes_with_app else 0.0
+        shape = service if service_sleeps else dataclasses.replace(service, scale_to_zero=False)
+        task_hours = service_task_hours(shape, use, wakes, with_app, prices)
+        ctx = ServiceContext(service, use, env, prices, task_hours, wakes, with_app, service_sleeps)
+        lines.extend(line for rule in SERVICE_LINES for line in rule(ctx))
+        runs.append(ServiceRun(service.name, task_hours, wakes + with_app))
+    lines.extend(shared_service_lines(env, prices))
+    return lines, tuple(runs)
+
+
+def _with_services(scenario: Scenario, context: ScenarioContext, *, sleeps: bool) -> Scenario:
+    if not context.env.services:
+        return scenario
+    lines, runs = price_services(
+        context.env,
+        context.profile,
+        context.prices,
+        sleeps=sleeps,
+        app_wakes=context.wakes + _schedule_openings(context),
+    )
+    return dataclasses.replace(scenario, lines=(*scenario.lines, *lines), services=runs)
+
+
+def service_use(profile: TrafficProfile, name: str) -> tuple[ServiceUse, bool]:
+    """How much the internal service ``name`` is used, and whether that is ASSUMED (no section for it)."""
+    given = profile.services.get(name)
+    return (given, False) if given is not None else (ServiceUse(), True)
+
+
+def service_notes(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable) -> list[str]:
+    """What the report says of each internal service: how its hours are counted and where its use
+    comes from (the traffic profile, or assumed)."""
+    notes: list[str] = []
+    for service in env.services:
+        use, assumed = service_use(profile, service.name)
+        source = (
+            f"ASSUMED: the traffic profile has no [services.{service.name}]"
+            if assumed
+            else f"[services.{service.name}] of the traffic profile"
+        )
+        if service.scale_to_zero:
+            hours = (
+                f"one task per wake for {use.start_minutes:g} min start"
+                f" + {use.use_minutes_per_wake:g} min use"
+                f" + {service.idle_minutes:g} idle min + {prices.value('sleep_lag_minutes'):g} min to decide"
+                f" the sleep, {use.wakes_per_month:g} wakes a month ({source}); no wake in a month without a"
+                " request to the app"
+            )
+        else:
+            hours = f"never sleeps: {max(1, service.min_tasks)} task(s) all month"
+        notes.append(f"Internal service {service.name}: {hours}. The always-on column runs it 24/7 too.")
+    if env.services:
+        notes.append(
+            "Services' data: S3 Standard storage all month; the copy into each new task is free (S3 -> AWS"
+            " services in the same region, https://aws.amazon.com/s3/pricing/), its GET requests are not"
+            " priced (under 0.01 USD a month at 60 wakes of 2 GB)."
+        )
+    return notes
+
+
+def _schedule_openings(context: ScenarioContext) -> float:
+    schedule = warm_schedule_hours(context.env, context.prices) if context.sleeps else None
+    return schedule.openings if schedule is not None else 0.0
+
+
 def _configured(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable) -> Scenario:
     title = "scale to zero" if env.scale_to_zero else f"{env.min_tasks} task(s) always on"
     context = ScenarioContext(
@@ -1063,7 +1552,7 @@ def _configured(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTab
         wakes=wakes_per_month(env, profile),
         sleeps=env.scale_to_zero,
     )
-    return _with_warm_schedule("configured", title, context)
+    return _with_services(_with_warm_schedule("configured", title, context), context, sleeps=True)
 
 
 def idle_profile(profile: TrafficProfile) -> TrafficProfile:
@@ -1092,13 +1581,16 @@ def estimate(env: EnvironmentShape, profile: TrafficProfile, prices: PriceTable)
             f"{env.idle_minutes:g} idle min + {prices.value('sleep_lag_minutes'):g} min to decide the sleep "
             f"+ {prices.value('start_billed_minutes'):g} min billed while waking."
         )
+    notes.extend(service_notes(env, profile, prices))
     return CostReport(
         environment=env,
         profile=profile,
         prices=prices,
         configured=_configured(env, profile, prices),
-        always_on=price_scenario(
-            "always_on", f"always on ({always_on_tasks} task 24/7)", always_on, FARGATE_LINES
+        always_on=_with_services(
+            price_scenario("always_on", f"always on ({always_on_tasks} task 24/7)", always_on, FARGATE_LINES),
+            always_on,
+            sleeps=False,
         ),
         legacy_ec2=price_scenario("legacy_ec2", "legacy EC2", legacy, LEGACY_LINES),
         notes=tuple(notes),

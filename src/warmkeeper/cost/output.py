@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from warmkeeper.cost.environment import FRONT_DOOR_LABELS
-from warmkeeper.cost.model import CostReport, FrontDoorComparison, Scenario
+from warmkeeper.cost.model import SHARED, CostReport, FrontDoorComparison, Scenario, service_use
+from warmkeeper.cost.prices import SERVICE_ASSUMPTION_KEYS, SERVICE_PRICE_KEYS
 
 # The reference example's promises for its staging (EUR a month, modelled, no free tier), held by the
 # model's property tests. The CLI judges an app only against the budget its own config declares.
@@ -59,6 +61,22 @@ def render(report: CostReport, out: Console, view: CostView | None = None) -> No
         f"{profile.active_periods_per_day} active period(s) a day"
         + (f" - {profile.description}" if profile.description else "")
     )
+    for service in env.services:
+        use, assumed = service_use(profile, service.name)
+        sleep = (
+            f"sleeps after {service.idle_minutes:g} idle min; {use.wakes_per_month:g} wakes a month x"
+            f" {use.use_minutes_per_wake:g} min of use, {use.start_minutes:g} min start"
+            if service.scale_to_zero
+            else "never sleeps"
+        )
+        out.print(
+            escape(
+                f"Internal service {service.name}: {service.cpu_units} CPU / {service.memory_mib} MiB "
+                f"{service.architecture}{' Spot' if service.spot else ''}, {sleep}, "
+                f"{use.data_gb:g} GB of data"
+                + (f" (ASSUMED: no [services.{service.name}] in the profile)" if assumed else "")
+            )
+        )
     # The basis column explains each figure; a narrow terminal gets the figures alone (--json has all).
     with_basis = out.width >= 120
     table = Table(show_lines=False, pad_edge=False)
@@ -67,14 +85,28 @@ def render(report: CostReport, out: Console, view: CostView | None = None) -> No
         table.add_column(scenario.title, justify="right")
     if with_basis:
         table.add_column(f"basis ({configured.title})")
-    for key in report.row_keys():
-        present = [scenario for scenario in scenarios if scenario.has(key)]
-        if not present:
-            continue
-        first = present[0].line(key)
-        cells = [_eur(s.line(key).usd, rate) if s.has(key) else "-" for s in scenarios]
-        basis = configured.line(key).basis if configured.has(key) else f"({first.basis})"
-        table.add_row(first.label, *cells, *([basis] if with_basis else []))
+    groups = _groups(report)
+    for index, (group, keys) in enumerate(groups):
+        if index:
+            table.add_section()
+        for key in keys:
+            present = [scenario for scenario in scenarios if scenario.has(key)]
+            if not present:
+                continue
+            first = present[0].line(key)
+            cells = [_eur(s.line(key).usd, rate) if s.has(key) else "-" for s in scenarios]
+            basis = configured.line(key).basis if configured.has(key) else f"({first.basis})"
+            table.add_row(escape(first.label), *cells, *([escape(basis)] if with_basis else []))
+        if len(groups) > 1:
+            # Each group's own total: the app's, each internal service's, what the services share.
+            table.add_row(
+                f"  {_group_title(group)} subtotal",
+                *(
+                    _eur(s.group_usd(group), rate) if any(line.service == group for line in s.lines) else "-"
+                    for s in scenarios
+                ),
+                *([_group_basis(configured, group)] if with_basis else []),
+            )
     table.add_section()
     table.add_row(
         "[bold]total[/]",
@@ -93,6 +125,10 @@ def render(report: CostReport, out: Console, view: CostView | None = None) -> No
         f"Task-hours: {configured.task_hours:,.1f} ({configured.title})"
         f" vs {always_on.task_hours:,.0f} (always on); "
         f"wakes a month: {configured.wakes:,.0f}"
+        + "".join(
+            f"; {run.name}: {run.task_hours:,.1f} task-h, {run.wakes:,.0f} wakes"
+            for run in configured.services
+        )
     )
     idle = report.idle_month
     if idle is not None:
@@ -101,9 +137,15 @@ def render(report: CostReport, out: Console, view: CostView | None = None) -> No
             if idle.has("warm_schedule")
             else "no task runs"
         )
+        asleep = "".join(
+            f"; {run.name} asleep all month: only its storage and idle alarm remain"
+            if run.task_hours == 0
+            else f"; {run.name} runs {run.task_hours:,.1f} h"
+            for run in idle.services
+        )
         out.print(
             f"A month without a single request: {_eur(idle.total_usd, rate)} {currency} (modelled; {runs}, "
-            "the fixed lines and the reconcile remain)"
+            f"the fixed lines and the reconcile remain{asleep})"
         )
     if view.budget_monthly is not None:
         out.print(_budget_verdict(env.name, view, rate, configured, idle, legacy))
@@ -115,7 +157,29 @@ def render(report: CostReport, out: Console, view: CostView | None = None) -> No
         + (f"; overridden by {', '.join(prices.files[1:])}" if len(prices.files) > 1 else "")
     )
     for note in report.notes:
-        out.print(f"  - {note}")
+        out.print(f"  - {escape(note)}")
+
+
+def _groups(report: CostReport) -> list[tuple[str, list[str]]]:
+    """The report's line keys by group, in display order: the app's, each service's, the shared ones."""
+    groups: dict[str, list[str]] = {}
+    for key in report.row_keys():
+        service = next(s.line(key).service for s in report.scenarios if s.has(key))
+        groups.setdefault(service, []).append(key)
+    return list(groups.items())
+
+
+def _group_title(group: str) -> str:
+    return {"": "app", SHARED: "services' shared"}.get(group, group)
+
+
+def _group_basis(scenario: Scenario, group: str) -> str:
+    if group == "":
+        return f"{scenario.task_hours:,.1f} task-h, {scenario.wakes:,.0f} wakes"
+    if group == SHARED:
+        return "once per environment with internal services"
+    run = next(run for run in scenario.services if run.name == group)
+    return f"{run.task_hours:,.1f} task-h, {run.wakes:,.0f} wakes"
 
 
 def _budget_verdict(
@@ -216,7 +280,7 @@ def _round(value: float) -> float:
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     rate = scenario.usd_per_eur
-    return {
+    data: dict[str, Any] = {
         "title": scenario.title,
         "task_hours": _round(scenario.task_hours),
         "wakes": _round(scenario.wakes),
@@ -235,9 +299,34 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
                 "eur": _round(line.usd / rate),
                 "fixed": line.fixed,
                 "basis": line.basis,
+                # Only an app with internal services says whose line it is ("" the app's, "*" shared).
+                **({"service": line.service} if scenario.services else {}),
             }
             for line in scenario.lines
         ],
+    }
+    if scenario.services:
+        # Subtotals: the app's own service, each internal service, the lines they share; they add up
+        # to the scenario's total.
+        data["app"] = _group_dict(scenario, "")
+        data["services"] = {
+            run.name: {
+                "task_hours": _round(run.task_hours),
+                "wakes": _round(run.wakes),
+                **_group_dict(scenario, run.name),
+            }
+            for run in scenario.services
+        }
+        data["services_shared"] = _group_dict(scenario, SHARED)
+    return data
+
+
+def _group_dict(scenario: Scenario, group: str) -> dict[str, float]:
+    rate = scenario.usd_per_eur
+    return {
+        "total_usd": _round(scenario.group_usd(group)),
+        "total_eur": _round(scenario.group_usd(group) / rate),
+        "fixed_usd": _round(scenario.group_fixed_usd(group)),
     }
 
 
@@ -318,10 +407,12 @@ def report_to_dict(report: CostReport, view: CostView | None = None) -> dict[str
             "prices": {
                 key: {"usd": p.usd, "unit": p.unit, "source": p.source, "read": p.read, "note": p.note}
                 for key, p in prices.prices.items()
+                if env.services or key not in SERVICE_PRICE_KEYS
             },
             "assumptions": {
                 key: {"value": a.value, "unit": a.unit, "note": a.note}
                 for key, a in prices.assumptions.items()
+                if env.services or key not in SERVICE_ASSUMPTION_KEYS
             },
         },
         "scenarios": {
@@ -335,6 +426,13 @@ def report_to_dict(report: CostReport, view: CostView | None = None) -> dict[str
         ],
         "notes": list(report.notes),
     }
+    if env.services:
+        data["environment"]["services"] = [asdict(service) for service in env.services]
+        data["profile"]["services"] = {
+            service.name: {**asdict(use), "assumed": assumed}
+            for service in env.services
+            for use, assumed in [service_use(report.profile, service.name)]
+        }
     if report.idle_month is not None:
         # Scale to zero only (an always-on environment has no month without a task).
         data["idle_month"] = scenario_to_dict(report.idle_month)
@@ -343,6 +441,19 @@ def report_to_dict(report: CostReport, view: CostView | None = None) -> dict[str
     configured, idle = report.configured, report.idle_month
     data["total_eur"] = _round(configured.total_eur)
     data["idle_month_eur"] = _round(idle.total_eur) if idle is not None else None
+    if env.services:
+        # Each internal service's month, and its month without a request (asleep: storage, alarm).
+        data["services"] = {
+            run.name: {
+                "total_eur": _round(configured.group_usd(run.name) / configured.usd_per_eur),
+                "idle_month_eur": _round(idle.group_usd(run.name) / idle.usd_per_eur)
+                if idle is not None
+                else None,
+                "task_hours": _round(run.task_hours),
+                "wakes": _round(run.wakes),
+            }
+            for run in configured.services
+        }
     data["warm_schedule"] = {
         "windows": [window.text for window in env.warm_windows],
         "eur": _round(_line_eur(configured, "warm_schedule")),

@@ -114,6 +114,10 @@ class PriceList(BaseModel):
     secrets_manager_secret_month: Price = _described("Secrets Manager secret per month")
     kms_key_month: Price = _described("KMS customer managed key per month")
     ssm_standard_parameter_month: Price = _described("SSM standard parameter per month")
+    s3_standard_gb_month: Price = _described("S3 Standard storage per GB-month (first 50 TB)")
+    s3_transfer_same_region_gb: Price = _described(
+        "data transfer from S3 to a task in the same region, per GB (none: no charge)"
+    )
     legacy_instance_hour: Price = _described("legacy EC2 instance hour")
     legacy_ebs_gb_month: Price = _described("legacy EBS volume per GB-month")
 
@@ -167,6 +171,9 @@ class AssumptionList(BaseModel):
     )
     api_access_log_kb_per_request: Assumption = _described("HTTP API access log per request")
     legacy_ebs_gb: Assumption = _described("disk of the legacy instance")
+    container_insights_service_metrics: Assumption = _described(
+        "Container Insights metrics one more ECS service adds"
+    )
 
 
 class PriceTableFile(BaseModel):
@@ -185,6 +192,12 @@ PRICE_KEYS: dict[str, str] = {key: field.description or "" for key, field in Pri
 ASSUMPTION_KEYS: dict[str, str] = {
     key: field.description or "" for key, field in AssumptionList.model_fields.items()
 }
+
+
+# Keys only an app with internal services ([[services]]) is priced with: `--json` lists them only for
+# such an app, so that an app without services gets the same output as before they existed.
+SERVICE_PRICE_KEYS = frozenset({"s3_standard_gb_month", "s3_transfer_same_region_gb"})
+SERVICE_ASSUMPTION_KEYS = frozenset({"container_insights_service_metrics"})
 
 
 @cache

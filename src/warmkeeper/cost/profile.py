@@ -4,15 +4,15 @@ config). Checked on load; every problem names the file and the key."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
-from warmkeeper.cost.inputs import NonNegative, Number, Text, read_toml, validate
+from warmkeeper.cost.inputs import CostInputError, NonNegative, Number, Text, read_toml, validate
 
 
 def _whole_number(value: object) -> object:
@@ -28,6 +28,49 @@ def _whole_number(value: object) -> object:
             "whole_number", "must be a whole number, got {value}", {"value": f"{value:g}"}
         )
     return value
+
+
+# What an internal service's section of the profile assumes when the profile does not say: CityGuided's
+# routing (OSRM) as docs/technical/osrm.md models it, about two routing sessions a working day.
+ASSUMED_SERVICE_USE: dict[str, Any] = {
+    "wakes_per_month": 60,
+    "use_minutes_per_wake": 10,
+    "start_minutes": 2.5,
+}
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class ServiceUse:
+    """How much one internal service is used in a month (``[services.NAME]`` of the traffic profile): its
+    wakes, how long each is used, how long it takes to start, and the data it loads from S3."""
+
+    wakes_per_month: Annotated[
+        NonNegative, Field(le=50_000, description="times a month a call wakes the sleeping service")
+    ] = ASSUMED_SERVICE_USE["wakes_per_month"]
+    use_minutes_per_wake: Annotated[
+        NonNegative,
+        Field(
+            le=44_640, description="minutes from the first call of a wake to the last, before the idle time"
+        ),
+    ] = ASSUMED_SERVICE_USE["use_minutes_per_wake"]
+    start_minutes: Annotated[
+        NonNegative,
+        Field(le=60, description="billed minutes from the wake to the first answer (image pull, data, load)"),
+    ] = ASSUMED_SERVICE_USE["start_minutes"]
+    calls_while_waking: Annotated[
+        NonNegative, Field(description="calls the waker answers with a retry while one wake is under way")
+    ] = 10.0
+    log_mb_per_task_hour: Annotated[
+        NonNegative, Field(description="the service's own log volume per running hour, in MB")
+    ] = 1.0
+    image_size_mb: Annotated[
+        NonNegative, Field(description="one version of the images it builds and pushes to ECR, in MB")
+    ] = 0.0
+    data_gb: Annotated[
+        NonNegative, Field(description="size of the data the service copies from S3 at each start, in GB")
+    ] = 0.0
+    data_storage_class: Literal["STANDARD"] = "STANDARD"
+    description: Text = ""
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -57,6 +100,9 @@ class TrafficProfile:
         NonNegative, Field(description="requests the Lambda answers while a wake is under way")
     ] = 20.0
     description: Text = ""
+    services: dict[str, ServiceUse] = Field(
+        default_factory=dict, description="internal service name -> how much it is used"
+    )
 
     @property
     def active_hours(self) -> float:
@@ -70,6 +116,16 @@ class TrafficProfile:
 def parse_profile(data: Mapping[str, Any], file: str) -> TrafficProfile:
     """Validate a traffic profile; errors name the file and the key."""
     return validate(TrafficProfile, data, file)
+
+
+def check_profile_services(profile: TrafficProfile, services: Sequence[str], file: str) -> None:
+    """Every ``[services.NAME]`` of the profile names an internal service of the config."""
+    for name in profile.services:
+        if name not in services:
+            known = ", ".join(services) if services else "none: the config has no [[services]]"
+            raise CostInputError(
+                file, f"services.{name}", f"no internal service {name!r} in the config (services: {known})"
+            )
 
 
 def load_profile(path: Path) -> TrafficProfile:
