@@ -741,6 +741,8 @@ class ServiceConfig(_Strict):
     """minutes without a call before the service sleeps (its own clock, not the app's)"""
     wake_with: list[str] = Field(default_factory=list)
     """other internal services woken together with this one"""
+    first_wake_seconds: int = Field(default=60, ge=5, le=900)
+    """how long a wake takes until callers reach it, before the waker has timed one: its first Retry-After"""
     environments: dict[str, ServiceOverrides] = Field(default_factory=dict)
     """environment name -> what that environment changes of this service"""
 

@@ -232,7 +232,8 @@ class OsrmService:
     def _launch(self) -> None:
         self._ids += 1
         task = OsrmTask(
-            arn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/{self._ids:032x}",
+            # Ids of their own (osrm's start at 0x05...), apart from the app's tasks' ids.
+            arn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/{0x05 << 120 | self._ids:032x}",
             ip=f"10.0.2.{10 + self._ids}",
             created=self.kernel.now,
         )
@@ -389,8 +390,13 @@ class _EcsApi:
         return self._app.list_tasks(cluster, serviceName, desiredStatus, **kw)
 
     def describe_tasks(self, cluster: str, tasks: list[str], **kw: Any) -> dict[str, Any]:
-        found = self._app.describe_tasks(cluster, tasks, **kw)
-        return {"tasks": [*found["tasks"], *self._osrm.task_documents(tasks)]}
+        # Each service's tasks are described by their own service: an osrm task id must never be read
+        # as an app task's (both count their ids from 1).
+        own = self._osrm.task_documents(tasks)
+        known = {t["taskArn"] for t in own} | {t["taskArn"].rsplit("/", 1)[-1] for t in own}
+        others = [arn for arn in tasks if arn not in known]
+        found = self._app.describe_tasks(cluster, others, **kw)["tasks"] if others else []
+        return {"tasks": [*found, *own]}
 
 
 class _CloudWatchApi:
@@ -441,6 +447,7 @@ class SecondServiceWorld(World):
             cloud_map_service_id=OSRM_CLOUD_MAP_ID,
             idle_alarm_name=OSRM_ALARM,
             activity_metric=OSRM_METRIC,
+            first_wake_seconds=load_config(EXAMPLE_CONFIG).service(OSRM).first_wake_seconds,
         )
         return replace(super()._settings(), internal_services=(spec,), wake_secret_arn=WAKE_SECRET_ARN)
 
@@ -467,6 +474,7 @@ class RoutingCalls:
     first_request_at: float | None = None
     route_times: list[float] = field(default_factory=list)
     waker_calls: int = 0
+    waker_states: list[tuple[float, str]] = field(default_factory=list)  # (when, the waker's "state")
     gave_up: int = 0
 
     def start_dns_refresh(self) -> None:
@@ -526,6 +534,11 @@ class RoutingCalls:
         if outcome != "ok" or not isinstance(result, dict):
             return Response(502 if outcome != "throttled" else 429, {}, "", "lambda-url")
         answer_headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        try:
+            state = json.loads(str(result.get("body", ""))).get("state")
+        except (json.JSONDecodeError, AttributeError):
+            state = None
+        self.waker_states.append((kernel.now, str(state)))
         return Response(
             int(result.get("statusCode", 502)), answer_headers, str(result.get("body", "")), "waker"
         )

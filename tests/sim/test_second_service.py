@@ -61,6 +61,18 @@ def test_no_route_before_osrm_is_in_dns(runs: Runs) -> None:
         assert first_route - woke >= figures["osrm_in_dns_after_wake_seconds"]
 
 
+def test_the_waker_says_warm_only_once_osrm_is_healthy_and_its_estimate_spares_retries(runs: Runs) -> None:
+    """The waker reads osrm's own tasks: a "warm" answer (Retry-After 5) before osrm's container is
+    healthy would make every caller poll every 5 s and record a wake of a few seconds. With the
+    config's first estimate (first_wake_seconds), a caller comes back about when the route is there."""
+    for run, figures in runs:
+        world = run.run.world
+        first_healthy = min(world.osrm.healthy_at)  # type: ignore[attr-defined]
+        warm_answers = [t for t, state in run.routing.waker_states if state == "warm"]
+        assert all(t >= first_healthy for t in warm_answers), (warm_answers[:3], first_healthy)
+        assert figures["routing_retries"] <= 3 * ROUTING_REQUESTS, figures["routing_retries"]
+
+
 def test_no_app_request_fails_while_osrm_wakes(runs: Runs) -> None:
     for _, figures in runs:
         assert figures["app_failed_requests"] == 0, figures["app_failures"]

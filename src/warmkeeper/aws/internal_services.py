@@ -81,8 +81,6 @@ SERVICE_PARAMETERS = "service"
 # A service already healthy when a call reaches the waker: the caller's DNS lags (Cloud Map applies a
 # health change about 30 s after ECS reports it; Caddy looks the name up again every few seconds).
 WARM_RETRY_SECONDS = 5
-# The estimate of a first wake (no wake recorded yet), as the app's: the modelled 60 s.
-DEFAULT_SERVICE_WAKE_SECONDS = 60.0
 # A wake lock with no task wanted, this old, is an interrupted wake (as the app's, see the engine).
 STALE_SERVICE_LOCK_SECONDS = 60.0
 # The secret could not be read, or the waker failed: the caller is told to come back (nothing is
@@ -216,7 +214,7 @@ class ServiceKeeper:
 
     def estimate_seconds(self, stored: StoredState) -> float:
         durations = stored.last_wake.durations() if stored.last_wake else ()
-        return wake_estimate_seconds(durations, DEFAULT_SERVICE_WAKE_SECONDS)
+        return wake_estimate_seconds(durations, self.spec.first_wake_seconds)
 
     def _observe(self, wake_pending: bool) -> tuple[datetime, Observation, StoredState]:
         now = self.clock()

@@ -95,6 +95,10 @@ class SettingsError(WarmkeeperError, ValueError):
     """A WK_* variable is missing or malformed."""
 
 
+# A service's first wake before any is recorded: the app's modelled 60 s (docs/technical/aws-model.md).
+DEFAULT_FIRST_WAKE_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class InternalService:
     """One internal service the waker wakes and puts to sleep on its own (an item of
@@ -111,6 +115,9 @@ class InternalService:
     activity_metric: str | None = None
     # The other internal services woken together with this one (config: the service's wake_with).
     wake_with: tuple[str, ...] = ()
+    # How long a wake takes before the waker has recorded one (config: first_wake_seconds): the first
+    # Retry-After its callers get.
+    first_wake_seconds: float = DEFAULT_FIRST_WAKE_SECONDS
 
     def to_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -123,6 +130,8 @@ class InternalService:
         }
         if self.wake_with:  # left out when empty: the variable stays as it was for most apps
             data["wake_with"] = list(self.wake_with)
+        if self.first_wake_seconds != DEFAULT_FIRST_WAKE_SECONDS:
+            data["first_wake_seconds"] = self.first_wake_seconds
         return data
 
     @classmethod
@@ -142,6 +151,13 @@ class InternalService:
         wake_with = data.get("wake_with") or []
         if not isinstance(wake_with, list) or not all(isinstance(n, str) and n for n in wake_with):
             raise SettingsError(f"{where}.wake_with: a list of service names")
+        first_wake = data.get("first_wake_seconds", DEFAULT_FIRST_WAKE_SECONDS)
+        if (
+            isinstance(first_wake, bool)
+            or not isinstance(first_wake, int | float)
+            or not 1 <= first_wake <= 3600
+        ):
+            raise SettingsError(f"{where}.first_wake_seconds: a number of seconds from 1 to 3600")
         try:
             policy = Policy.from_dict(data.get("policy") or {})
         except PolicyError as exc:
@@ -154,6 +170,7 @@ class InternalService:
             idle_alarm_name=data.get("idle_alarm_name"),
             activity_metric=data.get("activity_metric"),
             wake_with=tuple(wake_with),
+            first_wake_seconds=float(first_wake),
         )
 
 
