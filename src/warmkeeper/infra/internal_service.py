@@ -164,6 +164,11 @@ class InternalEcsService(Construct):
                             "advance (a new dataset is a new prefix), so the grant ends in /*, for "
                             "s3:GetObject only."
                         ),
+                        applies_to=[
+                            f"Resource::{statement.resources[0]}"
+                            for statement in s3_read_statements(config.read_s3)
+                            if statement.resources[0].endswith("/*")
+                        ],
                     ),
                 ],
                 apply_to_children=True,
