@@ -117,10 +117,12 @@ def test_the_service_admits_its_port_from_the_app_tasks_only(with_services: Synt
         }
     ]
     # Out as the app's tasks: HTTPS anywhere, DNS to the VPC, nothing else (no allow-all).
+    vpc_range = json.dumps(get_att(with_services.logical_id("Network/Vpc"), "CidrBlock"))
     egress = {
-        (rule.get("CidrIp"), rule["IpProtocol"], rule["FromPort"]) for rule in group["SecurityGroupEgress"]
+        (json.dumps(rule["CidrIp"]), rule["IpProtocol"], rule["FromPort"])
+        for rule in group["SecurityGroupEgress"]
     }
-    assert egress == {("0.0.0.0/0", "tcp", 443), ("10.40.0.0/16", "udp", 53), ("10.40.0.0/16", "tcp", 53)}
+    assert egress == {('"0.0.0.0/0"', "tcp", 443), (vpc_range, "udp", 53), (vpc_range, "tcp", 53)}
     # The app's tasks may open connections to that port of that group (their egress is closed otherwise).
     (app_egress,) = [
         rule["Properties"]
@@ -365,15 +367,19 @@ def test_an_app_without_services_has_none_of_it(no_services_staging: Synthesized
         "AWS::Logs::MetricFilter",
         "AWS::ServiceDiscovery::PrivateDnsNamespace",
         "AWS::ServiceDiscovery::Service",
-        "AWS::EC2::SecurityGroupEgress",
     ):
         assert env.resources(resource_type) == {}, resource_type
-    assert [a["Properties"]["AlarmName"] for a in env.resources("AWS::CloudWatch::Alarm").values()] == [
+    # The app's tasks open no connection but their inline rules (443, DNS): no rule towards a service.
+    app_group = get_att(env.logical_id("App/TaskSecurityGroup"), "GroupId")
+    egress = env.resources("AWS::EC2::SecurityGroupEgress").values()
+    assert [rule for rule in egress if rule["Properties"]["GroupId"] == app_group] == []
+    alarms = sorted(a["Properties"]["AlarmName"] for a in env.resources("AWS::CloudWatch::Alarm").values())
+    assert alarms == [
         "Cityguided-staging-5xx-rate",
-        "Cityguided-staging-unhealthy-targets",
-        "Cityguided-staging-waker-errors",
-        "Cityguided-staging-wake-failed",
         "Cityguided-staging-idle",
+        "Cityguided-staging-unhealthy-targets",
+        "Cityguided-staging-wake-failed",
+        "Cityguided-staging-waker-errors",
     ]
     assert list(env.resources("AWS::SecretsManager::Secret")) == [env.logical_id("Waker/KeepaliveSecret")]
     assert all(p["Properties"]["Principal"] != "*" for p in env.resources("AWS::Lambda::Permission").values())
