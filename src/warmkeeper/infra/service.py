@@ -1,5 +1,9 @@
 """The Fargate task definition (one container per configured container) and the ECS service.
 
+How a task's containers are built from the config (`add_task_containers`: logs, health checks,
+secrets, dependencies, writable volumes) is shared with the internal services
+(:mod:`warmkeeper.infra.internal_service`).
+
 The service has no desired count in the template: the count belongs to whoever runs the service (the
 warmkeeper Lambda in a scale-to-zero environment, autoscaling in production), so a deploy never
 changes how many tasks run. A cold service stays cold after a deploy; a warm one rolls.

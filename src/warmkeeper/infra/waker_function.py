@@ -2,8 +2,9 @@
 
 Its code is an asset cut from src/ that holds exactly the `warmkeeper` modules the handler imports
 (computed by `infra/bundle.py` from the code: standard library and boto3 only, no cost model, no CLI).
-Its IAM policy reaches this one service, cluster, listener, SSM path and secret; no mutating action
-has a wildcard resource.
+Its IAM policy reaches this one service (and the app's internal services), cluster, listener, SSM path
+and secrets; no mutating action has a wildcard resource. With internal services it also has a function
+URL, the way the app's tasks reach it for an internal wake (:meth:`Waker._function_url`).
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ class Waker(Construct):
         self._grant(settings, stack, cluster, service, listener, internal_services)
         self.endpoint: WakerEndpoint | None = None
         if internal_services is not None and self.wake_secret is not None:
-            self.endpoint = WakerEndpoint(url=self._function_url(settings), secret=self.wake_secret)
+            self.endpoint = WakerEndpoint(url=self._function_url(), secret=self.wake_secret)
         self.target_group: elbv2.ApplicationTargetGroup | None = None
         if listener is not None:
             self.target_group = self._load_balancer_target(stack)
@@ -254,7 +255,7 @@ class Waker(Construct):
             self.function.add_environment(name, value)
         return lambda_settings
 
-    def _function_url(self, settings: StackSettings) -> str:
+    def _function_url(self) -> str:
         """The URL a caller's Caddy sends an internal wake to (the app's tasks have no other way to the
         waker without a load balancer, and an internal service has no route of the front door).
 
