@@ -253,8 +253,8 @@ def test_the_waker_may_scale_only_this_stacks_services(with_services: Synthesize
     assert by_sid["ScaleThisService"]["Resource"] == [ref(app), ref(osrm)]
     assert by_sid["ReadWakeSecret"]["Resource"] == ref(with_services.logical_id("Waker/WakeSecret"))
     assert by_sid["ReadWakeSecret"]["Action"] == "secretsmanager:GetSecretValue"
-    cloud_map = get_att(with_services.logical_id("Services/Osrm/Service/CloudmapService"), "Arn")
-    assert by_sid["ReadTheInstancesOfTheInternalServices"]["Resource"] == cloud_map
+    # Nothing on Cloud Map: the waker reads an internal service's health from its tasks.
+    assert "servicediscovery" not in json.dumps(statements(policy))
     # No mutating ECS action anywhere else, and none on a wildcard.
     for statement in statements(policy):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

@@ -355,19 +355,13 @@ class Waker(Construct):
                 resources=["*"],
             ),
         ]
+        # An internal service's health is read from its tasks (ecs:DescribeTasks, above), not Cloud Map.
         if internal_services is not None and self.wake_secret is not None:
             statements += [
                 iam.PolicyStatement(
                     sid="ReadWakeSecret",
                     actions=["secretsmanager:GetSecretValue"],
                     resources=[self.wake_secret.secret_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="ReadTheInstancesOfTheInternalServices",
-                    actions=["servicediscovery:ListInstances", "servicediscovery:GetInstancesHealthStatus"],
-                    resources=[
-                        internal.cloud_map_service.service_arn for internal in internal_services.services
-                    ],
                 ),
             ]
         if listener is not None:
