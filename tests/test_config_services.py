@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import EXAMPLE_CONFIG, run_cli
 from tests.test_config import MINIMAL, write
 from warmkeeper.aws.lambda_settings import InternalService, Settings, SettingsError
-from warmkeeper.config import ConfigError, load_config
+from warmkeeper.config import ConfigError, load_config, parse_s3_location
 from warmkeeper.core import Policy
 
 ROUTER = """
@@ -86,6 +86,26 @@ def test_a_service_resolves_per_environment(tmp_path: Path) -> None:
         ),
         (("idle_minutes = 12", 'idle_minutes = 12\nwake_with = ["router"]'), "", "would wake itself"),
         (("idle_minutes = 12", 'idle_minutes = 12\nexposure = "public"'), "services[0].exposure", "internal"),
+        (
+            ("idle_minutes = 12", 'idle_minutes = 12\nread_s3 = ["maps-bucket/data"]'),
+            "services[0].read_s3",
+            "must start with s3://",
+        ),
+        (
+            ("idle_minutes = 12", 'idle_minutes = 12\nread_s3 = ["s3://Maps_Bucket/data"]'),
+            "services[0].read_s3",
+            "'Maps_Bucket' is not an S3 bucket name",
+        ),
+        (
+            ("idle_minutes = 12", 'idle_minutes = 12\nread_s3 = ["s3://maps-bucket/data/*"]'),
+            "services[0].read_s3",
+            "may not hold wildcards",
+        ),
+        (
+            ("idle_minutes = 12", 'idle_minutes = 12\nread_s3 = ["s3://maps-bucket", "s3://maps-bucket"]'),
+            "services[0].read_s3",
+            "listed twice",
+        ),
     ],
 )
 def test_a_wrong_service_is_named(tmp_path: Path, change: tuple[str, str], key: str, problem: str) -> None:
@@ -96,6 +116,28 @@ def test_a_wrong_service_is_named(tmp_path: Path, change: tuple[str, str], key: 
     message = str(caught.value)
     assert problem in message, message
     assert key in message, message
+
+
+def test_read_s3_names_buckets_and_prefixes(tmp_path: Path) -> None:
+    text = with_router().replace(
+        "idle_minutes = 12", 'idle_minutes = 12\nread_s3 = ["s3://maps-bucket/idf/", "s3://other.bucket"]', 1
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.service("router").read_s3 == ["s3://maps-bucket/idf/", "s3://other.bucket"]
+    assert [parse_s3_location(uri) for uri in cfg.service("router").read_s3] == [
+        ("maps-bucket", "idf"),
+        ("other.bucket", ""),
+    ]
+    example = load_config(EXAMPLE_CONFIG)
+    assert example.service("osrm").read_s3 == ["s3://cityguided-osrm-data/ile-de-france"]
+    # The init container copies from that very bucket and prefix.
+    init = next(c for c in example.service("osrm").containers if c.name == "osrm-data")
+    assert (init.environment["OSRM_DATA_BUCKET"], init.environment["OSRM_DATA_PREFIX"]) == (
+        "cityguided-osrm-data",
+        "ile-de-france",
+    )
+    assert example.service("osrm").runs_to_completion("osrm-data")
+    assert not example.service("osrm").runs_to_completion("osrm")
 
 
 def test_app_wake_with_names_an_internal_service(tmp_path: Path) -> None:

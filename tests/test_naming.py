@@ -62,7 +62,9 @@ def test_names_of_one_environment() -> None:
     stack = StackSettings.create(cfg, "staging")
     assert stack.function_name == naming.function_name(cfg, "staging")
     assert stack.images_stack_name == naming.images_stack_name(cfg, "staging")
-    assert [c.name for c in naming.built_containers(cfg)] == [c.name for c in cfg.containers if c.build]
+    # Every service's built containers, each with its repository; osrm-data uses a public image.
+    assert [c.name for c in naming.built_containers(cfg)] == ["caddy", "api", "web", "osrm"]
+    assert naming.repository_name(cfg, "staging", "osrm") == "cityguided-staging/osrm"
 
 
 def test_output_keys_are_distinct_and_pascal_case() -> None:

@@ -689,6 +689,28 @@ class CostSettings(_Strict):
     )
 
 
+# An S3 bucket name as S3 accepts it for new buckets (3-63 lower-case letters, digits, '.' and '-',
+# starting and ending with a letter or digit).
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def parse_s3_location(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix"); `s3://bucket` -> ("bucket", "").
+
+    ValueError names what is wrong: IAM grants are derived from it, so no wildcard and no empty part."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"{uri!r} must start with s3:// (s3://bucket or s3://bucket/prefix)")
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ValueError(
+            f"{uri!r}: {bucket!r} is not an S3 bucket name (3-63 lower-case letters, digits, '.' and '-')"
+        )
+    prefix = prefix.rstrip("/")
+    if "*" in prefix or "?" in prefix or "//" in prefix:
+        raise ValueError(f"{uri!r}: the prefix may not hold wildcards or an empty part ('//')")
+    return bucket, prefix
+
+
 class ServiceOverrides(_Strict):
     """What one environment changes of an internal service (every key optional)."""
 
@@ -743,12 +765,29 @@ class ServiceConfig(_Strict):
     """other internal services woken together with this one"""
     first_wake_seconds: int = Field(default=60, ge=5, le=900)
     """how long a wake takes until callers reach it, before the waker has timed one: its first Retry-After"""
+    read_s3: list[str] = Field(default_factory=list, examples=[["s3://my-bucket/maps"]])
+    """S3 locations the service's task may read (`s3://bucket` or `s3://bucket/prefix`): its task role
+    may list them and get their objects, nothing else (on AWS; the twin ignores it)"""
     environments: dict[str, ServiceOverrides] = Field(default_factory=dict)
     """environment name -> what that environment changes of this service"""
+
+    @field_validator("read_s3")
+    @classmethod
+    def _s3_locations(cls, value: list[str]) -> list[str]:
+        for uri in value:
+            parse_s3_location(uri)
+        if len(set(value)) != len(value):
+            raise ValueError("a location is listed twice")
+        return value
 
     @property
     def entry_container(self) -> Container:
         return next(c for c in self.containers if c.entry)
+
+    def runs_to_completion(self, name: str) -> bool:
+        """Whether another container of the service's task waits for this one to exit (ECS then runs it
+        as non-essential), like :meth:`AppConfig.runs_to_completion` for the app's own task."""
+        return any(c.dependency_conditions.get(name) in ("complete", "success") for c in self.containers)
 
     @property
     def port(self) -> int:

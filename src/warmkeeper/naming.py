@@ -78,6 +78,9 @@ class AppNames(Protocol[_ContainerT_co]):
     @property
     def containers(self) -> Sequence[_ContainerT_co]: ...
 
+    @property
+    def all_containers(self) -> Sequence[_ContainerT_co]: ...
+
     def stack_name(self, env: str) -> str: ...
 
 
@@ -115,8 +118,9 @@ def function_name(cfg: AppNames[_BuiltOrNot], env: str) -> str:
 
 
 def built_containers(cfg: AppNames[ContainerT]) -> list[ContainerT]:
-    """Containers whose image this project builds (the others use a fixed `image`)."""
-    return [container for container in cfg.containers if container.build is not None]
+    """Containers whose image this project builds (the others use a fixed `image`): the app's own and
+    every internal service's (container names are unique across the app: one repository each)."""
+    return [container for container in cfg.all_containers if container.build is not None]
 
 
 def front_door_of_outputs(outputs: Mapping[str, str]) -> str:

@@ -90,6 +90,7 @@ def test_synth_writes_both_templates_with_the_images_asked_for(tmp_path: Path) -
         "RepositoryUriCaddy",
         "RepositoryUriApi",
         "RepositoryUriWeb",
+        "RepositoryUriOsrm",  # the internal osrm service's built container
     }
     # api pinned by its digest, caddy and web by the tag, each from its own repository.
     check_template_images(

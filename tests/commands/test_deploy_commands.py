@@ -112,9 +112,10 @@ def test_images_print_shows_the_exact_commands(
         "docker run --privileged --rm tonistiigi/binfmt:latest --install arm64",
         f"<ECR token> | docker login --username AWS --password-stdin {REGISTRY}",
     ]
-    for name in ("caddy", "api", "web"):
+    # The app's images for arm64 (emulated on this x86_64 host), the osrm service's for its x86_64.
+    for name, platform in (("caddy", "arm64"), ("api", "arm64"), ("web", "arm64"), ("osrm", "amd64")):
         expected.append(
-            "docker buildx build --platform linux/arm64 --provenance=false "
+            f"docker buildx build --platform linux/{platform} --provenance=false "
             f"--file {example / name / 'Dockerfile'} --tag {REGISTRY}/cityguided-staging/{name}:0123abc "
             f"--label org.opencontainers.image.revision=0123abc --output {ZSTD_OUTPUT} {example / name}"
         )

@@ -59,7 +59,8 @@ IMAGES_STACK = "Cityguided-staging-images"
 CLUSTER = "cityguided-staging"
 SERVICE = "cityguided-staging-service"
 PREFIX = "/warmkeeper/cityguided/staging"
-CONTAINERS = ("caddy", "api", "web")
+# Every built container of the example: the app's three and the osrm service's (osrm-data is a public image).
+CONTAINERS = ("caddy", "api", "web", "osrm")
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 
 
@@ -575,7 +576,7 @@ def make_harness(cfg: AppConfig, settings: EnvironmentSettings, cloud: Cloud, tm
         context("images-staging"),
         synthesize=images_synth,
         run=docker,
-        host_machine="aarch64",  # the task's architecture: no emulator step
+        host_machine="aarch64",  # the app task's architecture (osrm's x86_64 image needs the emulator)
     )
     return Harness(cloud, cdk, synth, images_synth, docker, clock, console_file, deployer, publisher)
 

@@ -10,10 +10,9 @@ from warmkeeper.deploy.duration import (
 )
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-3.amazonaws.com"
-OUTPUTS = {
-    f"RepositoryUri{n.capitalize()}": f"{REGISTRY}/cityguided-staging/{n}" for n in ("caddy", "api", "web")
-}
-URIS = {n: f"{REGISTRY}/cityguided-staging/{n}" for n in ("caddy", "api", "web")}
+BUILT = ("caddy", "api", "web", "osrm")
+OUTPUTS = {f"RepositoryUri{n.capitalize()}": f"{REGISTRY}/cityguided-staging/{n}" for n in BUILT}
+URIS = {n: f"{REGISTRY}/cityguided-staging/{n}" for n in BUILT}
 
 
 def test_modelled_deploy_reads_the_stack_settings() -> None:

@@ -7,10 +7,9 @@ import json
 from warmkeeper.deploy.history import HISTORY_LIMIT, MAX_PARAMETER_BYTES, Release, encode, with_release
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-3.amazonaws.com"
-OUTPUTS = {
-    f"RepositoryUri{n.capitalize()}": f"{REGISTRY}/cityguided-staging/{n}" for n in ("caddy", "api", "web")
-}
-URIS = {n: f"{REGISTRY}/cityguided-staging/{n}" for n in ("caddy", "api", "web")}
+BUILT = ("caddy", "api", "web", "osrm")
+OUTPUTS = {f"RepositoryUri{n.capitalize()}": f"{REGISTRY}/cityguided-staging/{n}" for n in BUILT}
+URIS = {n: f"{REGISTRY}/cityguided-staging/{n}" for n in BUILT}
 
 
 def release(tag: str, containers: int = 3) -> Release:

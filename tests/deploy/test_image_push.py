@@ -13,17 +13,32 @@ from warmkeeper.deploy.image_push import ZSTD_OUTPUT, execute, is_push, plan_ima
 from warmkeeper.deploy.preflight import PreflightError, repository_of, repository_uris
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-3.amazonaws.com"
-OUTPUTS = {
-    f"RepositoryUri{n.capitalize()}": f"{REGISTRY}/cityguided-staging/{n}" for n in ("caddy", "api", "web")
-}
-URIS = {n: f"{REGISTRY}/cityguided-staging/{n}" for n in ("caddy", "api", "web")}
+# Every built container of every service: the app's three and the osrm service's own (osrm-data uses a
+# public image and is not built).
+BUILT = ("caddy", "api", "web", "osrm")
+OUTPUTS = {f"RepositoryUri{n.capitalize()}": f"{REGISTRY}/cityguided-staging/{n}" for n in BUILT}
+URIS = {n: f"{REGISTRY}/cityguided-staging/{n}" for n in BUILT}
 
 
-def test_arm64_host_needs_no_emulator(cfg: AppConfig, staging: EnvironmentSettings) -> None:
+def test_arm64_host_emulates_only_for_the_x86_service(cfg: AppConfig, staging: EnvironmentSettings) -> None:
     plan = plan_images(cfg, staging, URIS, "abc", host_machine="aarch64")
+    # The app's task is arm64 (the environment's); osrm says x86_64 for its own task.
+    assert plan.commands[0].argv[-2:] == ("--install", "amd64")
+    assert plan.commands[1].argv[:2] == ("docker", "login")
+    assert [c.argv[c.argv.index("--platform") + 1] for c in plan.commands[2:]] == [
+        "linux/arm64",
+        "linux/arm64",
+        "linux/arm64",
+        "linux/amd64",
+    ]
+    assert plan.images == {n: f"{REGISTRY}/cityguided-staging/{n}:abc" for n in BUILT}
+
+
+def test_an_app_without_services_keeps_one_platform(cfg: AppConfig, staging: EnvironmentSettings) -> None:
+    alone = cfg.model_copy(update={"services": []})
+    plan = plan_images(alone, staging, URIS, "abc", host_machine="aarch64")
     assert plan.commands[0].argv[:2] == ("docker", "login")
     assert [c.argv[c.argv.index("--platform") + 1] for c in plan.commands[1:]] == ["linux/arm64"] * 3
-    assert plan.images == {n: f"{REGISTRY}/cityguided-staging/{n}:abc" for n in ("caddy", "api", "web")}
 
 
 def test_x86_task_on_x86_host_builds_amd64_without_emulator(
@@ -38,9 +53,7 @@ def test_x86_task_on_x86_host_builds_amd64_without_emulator(
 def test_repositories_come_from_the_images_stack_outputs(cfg: AppConfig) -> None:
     stack = StackInfo("Cityguided-staging-images", "CREATE_COMPLETE", None, None, dict(OUTPUTS))
     assert repository_uris(cfg, stack, "fix it") == URIS
-    assert {n: repository_of(uri) for n, uri in URIS.items()} == {
-        n: f"cityguided-staging/{n}" for n in ("caddy", "api", "web")
-    }
+    assert {n: repository_of(uri) for n, uri in URIS.items()} == {n: f"cityguided-staging/{n}" for n in BUILT}
     stack.outputs.pop("RepositoryUriWeb")
     with pytest.raises(
         PreflightError, match=r"^stack Cityguided-staging-images has no output RepositoryUriWeb: fix it$"
@@ -60,7 +73,8 @@ def test_the_password_goes_to_stdin_only_and_a_failure_stops_the_plan(
 
     with pytest.raises(RuntimeError, match=r"cityguided-staging/api:abc.*exited with code 1"):
         execute(plan, lambda: "s3cr3t", run)
-    assert [stdin for _argv, stdin in ran] == ["s3cr3t", None, None]  # login, caddy, api; web never ran
+    # binfmt (osrm is x86_64), login, caddy, api; web and osrm never ran
+    assert [stdin for _argv, stdin in ran] == [None, "s3cr3t", None, None]
     assert all("s3cr3t" not in " ".join(argv) for argv, _stdin in ran)
 
 

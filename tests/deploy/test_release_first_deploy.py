@@ -87,7 +87,10 @@ def test_first_deploy_images_then_deploy(new_env: Harness) -> None:
     repositories = new_env.cloud.ecr.describe_repositories()["repositories"]
     assert sorted(r["repositoryName"] for r in repositories) == sorted(repository(n) for n in CONTAINERS)
     # Pushed to the URIs of the stack's outputs, after a login with ECR's token on stdin.
-    assert [c[:2] for c in new_env.docker.commands] == [["docker", "login"]] + [["docker", "buildx"]] * 3
+    # The emulator first: the osrm service is x86_64, the app arm64 (the builder here is arm64).
+    assert [c[:2] for c in new_env.docker.commands] == [["docker", "run"], ["docker", "login"]] + [
+        ["docker", "buildx"]
+    ] * len(CONTAINERS)
     assert new_env.docker.passwords and new_env.docker.passwords[0] not in str(new_env.docker.commands)
     assert published.images == {n: f"{REGISTRY}/{repository(n)}:v1" for n in CONTAINERS}
     assert dict(published.digests) == ecr_digests(new_env.cloud, "v1")

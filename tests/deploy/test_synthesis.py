@@ -94,12 +94,15 @@ def test_the_digests_resolved_from_ecr_are_pinned_in_the_real_template(
     assert release.result.exit_code == 0, release.output
     assert "images pinned by digest" in release.output
     template, _warnings = check_assembly(release.assembly, STACK)
-    definitions = next(
-        resource["Properties"]["ContainerDefinitions"]
+    # Every task definition: the app's and the osrm service's, whose init container uses a public image.
+    definitions = [
+        definition
         for resource in json.loads(template.read_text())["Resources"].values()
         if resource["Type"] == "AWS::ECS::TaskDefinition"
-    )
+        for definition in resource["Properties"]["ContainerDefinitions"]
+    ]
     images = {definition["Name"]: flatten_join(definition["Image"]) for definition in definitions}
+    assert images.pop("osrm-data") == "public.ecr.aws/aws-cli/aws-cli:2.22.35"
     assert images == {
         name: f"<TOKEN>.dkr.ecr.eu-west-3.<TOKEN>/{repository(name)}@{release.digests[name]}"
         for name in CONTAINERS

@@ -54,6 +54,7 @@ HOLD_SECONDS = 55  # longer than the load balancer's default idle timeout (60 s)
 
 def https_config() -> AppConfig:
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data.pop("services")  # the app's own stack: internal services have variants of their own
     data["ingress"] = {"domain": DOMAIN, "certificate_arn": CERTIFICATE_ARN}
     data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
     data["environments"]["staging"]["dashboard"] = True
@@ -102,8 +103,10 @@ def _synthesize(
     )
 
 
-def http_api_config() -> AppConfig:
+def http_api_config(with_services: bool = False) -> AppConfig:
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    if not with_services:
+        data.pop("services")  # the app's own stack: internal services have variants of their own
     data["environments"]["staging"]["front_door"] = "http_api"
     # The dashboard and the alarm topic the example's staging no longer has, for the tests written
     # against them; test_lean_staging.py synthesizes the example's staging as it is.
@@ -112,6 +115,44 @@ def http_api_config() -> AppConfig:
     # Private: the entry container learns the ranges and the integration writes the client's address.
     data["environments"]["staging"]["wake_allowed_from"] = list(PRIVATE_RANGES)
     return parse_config(data, EXAMPLE_CONFIG.resolve())
+
+
+def _cloudfront_staging_data() -> dict[str, Any]:
+    data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["environments"]["staging"]["front_door"] = "cloudfront"
+    data["environments"]["staging"]["dashboard"] = True
+    data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
+    data["environments"]["production"].update(front_door="load_balancer", allow_plain_http=True)
+    return data
+
+
+@pytest.fixture(scope="session")
+def services_staging(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
+    """The example with its internal osrm service, staging behind CloudFront, watched (dashboard, alarm
+    e-mail): a namespace of its own, the function URL, the service's alarms and row."""
+    config = parse_config(_cloudfront_staging_data(), EXAMPLE_CONFIG.resolve())
+    return _synthesize("services_staging", config, "staging", tmp_path_factory.mktemp("cdk-services"))
+
+
+@pytest.fixture(scope="session")
+def services_http_api(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
+    """The example with its osrm service behind the HTTP API (the front door's Cloud Map namespace)."""
+    return _synthesize(
+        "services_http_api",
+        http_api_config(with_services=True),
+        "staging",
+        tmp_path_factory.mktemp("cdk-services-http-api"),
+    )
+
+
+@pytest.fixture(scope="session")
+def lean_staging(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
+    """The example's staging exactly as the file says (http_api, unwatched, osrm included)."""
+    from warmkeeper.config import load_config
+
+    return _synthesize(
+        "lean_staging", load_config(EXAMPLE_CONFIG), "staging", tmp_path_factory.mktemp("cdk-lean")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +167,8 @@ def example_config() -> AppConfig:
     data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
     # The internet-facing, plain-HTTP load balancer these tests were written for, now an explicit opt-in.
     data["environments"]["production"].update(front_door="load_balancer", allow_plain_http=True)
+    # The app's own stack: internal services have variants of their own (services_*).
+    data.pop("services")
     return parse_config(data, EXAMPLE_CONFIG.resolve())
 
 
@@ -158,6 +201,14 @@ def http_api_staging(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv
     )
 
 
+@pytest.fixture(scope="session")
+def no_services_staging(staging: SynthesizedEnv) -> SynthesizedEnv:
+    """The `staging` variant (CloudFront, dashboard, alarm e-mail) is an app without [[services]]: none
+    of what internal services bring may appear in it."""
+    assert not staging.config.services
+    return staging
+
+
 @pytest.fixture(params=["staging", "production", "https_staging"])
 def any_env(request: pytest.FixtureRequest) -> SynthesizedEnv:
     """Each test using this runs once per variant; the variants themselves are synthesized once."""
@@ -187,6 +238,8 @@ def images_stack(request: pytest.FixtureRequest) -> SynthesizedEnv:
         "production",
         "https_staging",
         "http_api_staging",
+        "services_staging",
+        "services_http_api",
         "staging-images",
         "production-images",
         "https_staging-images",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from tests.conftest import EXAMPLE_CONFIG
 from tests.infra.conftest import _synthesize
 from tests.infra.support import SynthesizedEnv, get_att, statements
-from warmkeeper.config import load_config, parse_config
+from warmkeeper.config import parse_config
 from warmkeeper.core.schedule import AWS_WAKE_LEAD_MINUTES, WARM_WINDOW_EVENT, parse_window, scheduler_trigger
 from warmkeeper.infra.schedules import warm_lead_minutes
 
@@ -22,9 +21,8 @@ pytestmark = pytest.mark.infra
 
 
 @pytest.fixture(scope="module")
-def lean(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedEnv:
-    config = load_config(Path(EXAMPLE_CONFIG))
-    return _synthesize("lean_staging", config, "staging", tmp_path_factory.mktemp("cdk-lean"))
+def lean(lean_staging: SynthesizedEnv) -> SynthesizedEnv:
+    return lean_staging
 
 
 def test_the_example_staging_has_a_warm_schedule_in_its_time_zone(lean: SynthesizedEnv) -> None:
@@ -80,7 +78,10 @@ def test_nobody_watches_so_only_the_idle_alarm_and_no_custom_metrics(lean: Synth
     # Operational alarms and warmkeeper's custom metrics are billed every month; where nobody is told
     # or looks (EnvironmentSettings.is_watched) only the alarm that puts the service to sleep remains.
     assert not lean.settings.is_watched
-    (alarm_id,) = lean.resources("AWS::CloudWatch::Alarm")
+    # The app's idle alarm, and the osrm service's own (tests/infra/test_internal_service.py).
+    alarm_id = lean.logical_id("Idle/Alarm")
+    osrm_alarm = lean.logical_id("Services/Osrm/Idle/Alarm")
+    assert set(lean.resources("AWS::CloudWatch::Alarm")) == {alarm_id, osrm_alarm}
     assert lean.raw["Outputs"]["IdleAlarmName"]["Value"] == {"Ref": alarm_id}
     variables = lean.properties(lean.logical_id("Waker/Function"))["Environment"]["Variables"]
     assert variables["WK_CUSTOM_METRICS"] == "false"

@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from warmkeeper.config import AppConfig, EnvironmentSettings
+from warmkeeper.config import AppConfig, Container, EnvironmentSettings
 from warmkeeper.deploy.preflight import PreflightError
 from warmkeeper.naming import built_containers
 
@@ -86,19 +86,23 @@ def plan_images(
     if len(registries) != 1:
         raise PreflightError(f"the repositories are in several registries: {sorted(registries)}")
     registry = registries.pop()
-    target = PLATFORMS[settings.architecture]
     host = _HOST_ARCH.get((host_machine or platform.machine()).lower(), host_machine or "unknown")
 
     to_build = [container for container in containers if container.name not in already_pushed]
     images: dict[str, str] = {container.name: f"{uris[container.name]}:{tag}" for container in containers}
     if not to_build:
         return ImagePlan(registry=registry, commands=(), images=images)
+    # An internal service may run on another architecture than the app (its own `architecture`).
+    architectures = {
+        container.name: container_architecture(cfg, settings, container) for container in to_build
+    }
     commands: list[Command] = []
-    if host != settings.architecture:
-        emulated = "arm64" if settings.architecture == "arm64" else "amd64"
-        commands.append(
-            Command(("docker", "run", "--privileged", "--rm", BINFMT_IMAGE, "--install", emulated))
-        )
+    for architecture in dict.fromkeys(architectures.values()):
+        if host != architecture:
+            emulated = "arm64" if architecture == "arm64" else "amd64"
+            commands.append(
+                Command(("docker", "run", "--privileged", "--rm", BINFMT_IMAGE, "--install", emulated))
+            )
     commands.append(
         Command(("docker", "login", "--username", "AWS", "--password-stdin", registry), stdin_secret=True)
     )
@@ -113,7 +117,7 @@ def plan_images(
                     "buildx",
                     "build",
                     "--platform",
-                    target,
+                    PLATFORMS[architectures[container.name]],
                     # A plain image manifest, not an index with attestations: one digest per tag.
                     "--provenance=false",
                     "--file",
@@ -129,6 +133,15 @@ def plan_images(
             )
         )
     return ImagePlan(registry=registry, commands=tuple(commands), images=images)
+
+
+def container_architecture(cfg: AppConfig, settings: EnvironmentSettings, container: Container) -> str:
+    """The architecture the container runs on: its internal service's, if it sets one, else the
+    environment's (as :meth:`AppConfig.service_settings` resolves it)."""
+    for service in cfg.services:
+        if container in service.containers:
+            return service.architecture or settings.architecture
+    return settings.architecture
 
 
 def registry_password(ecr: ECRClient) -> str:

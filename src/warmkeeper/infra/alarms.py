@@ -9,7 +9,9 @@ config sets an alarm e-mail, subscribed to it, or the environment never sleeps):
 - the warmkeeper Lambda failing (nobody could wake the service);
 - the HTTP API's VPC link found INACTIVE by the reconcile (its VpcLinkInactive metric), for front doors
   that find the tasks in Cloud Map through a VPC link;
-- a deployment ECS rolled back (EventBridge "ECS Deployment State Change" SERVICE_DEPLOYMENT_FAILED).
+- a deployment ECS rolled back (EventBridge "ECS Deployment State Change" SERVICE_DEPLOYMENT_FAILED),
+  of the app's service or of an internal service;
+- per internal service, fewer tasks running than wanted for 10 minutes (Container Insights).
 
 The constructs are created in the scope given (the stack's `Monitoring` construct), so their paths, and
 the template's logical ids, are those of that scope.
@@ -17,7 +19,7 @@ the template's logical ids, are those of that scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jsii
 from aws_cdk import Aws, Duration, RemovalPolicy
@@ -36,7 +38,9 @@ from constructs import Construct
 from warmkeeper.aws.metrics import MetricName
 from warmkeeper.core.front_doors import TargetDiscovery
 from warmkeeper.infra.cloudwatch_metrics import SERVER_ERROR_RATE_PERCENT, EnvironmentMetrics
+from warmkeeper.infra.internal_service import InternalEcsService
 from warmkeeper.infra.stack_settings import StackSettings
+from warmkeeper.naming import pascal
 
 # What the 5xx rate counts, by what publishes the front door's metrics (its request metric's namespace).
 _ERROR_RATE_DESCRIPTIONS = {
@@ -122,11 +126,14 @@ class ServiceAlarms:
         metrics: EnvironmentMetrics,
         service: ecs.FargateService,
         function: lambda_.IFunction,
+        internal_services: Sequence[InternalEcsService] = (),
     ) -> None:
         # Operational alarms are billed per metric every month: only where someone is told or looks
         # (EnvironmentSettings.is_watched). The idle alarm that puts the service to sleep is not one of
         # them (infra/idle.py).
         self.alarms = _alarms(scope, settings, metrics, function) if settings.env.is_watched else []
+        if settings.env.is_watched:
+            self.alarms += [_internal_service_short(scope, settings, metrics, s) for s in internal_services]
         # The topic, and the customer managed key it needs (1 USD a month), only where someone is
         # notified (EnvironmentSettings.has_alarm_topic). docs/technical/cost.md weighs it.
         self.topic: sns.Topic | None = None
@@ -146,7 +153,7 @@ class ServiceAlarms:
             event_pattern=events.EventPattern(
                 source=["aws.ecs"],
                 detail_type=["ECS Deployment State Change"],
-                resources=[service.service_arn],
+                resources=[service.service_arn, *(s.service.service_arn for s in internal_services)],
                 detail={"eventName": ["SERVICE_DEPLOYMENT_FAILED"]},
             ),
             targets=[
@@ -238,6 +245,38 @@ def _alarm_topic(scope: Construct, settings: StackSettings, rule_arn: str) -> sn
     if settings.env.alarm_email:
         topic.add_subscription(sns_subscriptions.EmailSubscription(settings.env.alarm_email))
     return topic
+
+
+def _internal_service_short(
+    scope: Construct, settings: StackSettings, metrics: EnvironmentMetrics, internal: InternalEcsService
+) -> cloudwatch.Alarm:
+    """An internal service that runs fewer tasks than it should for 10 minutes: a wake whose task never
+    became healthy (the init container failed, no data in S3, out of memory) or a task that keeps
+    crashing. Its callers meanwhile get the waker's "retry later" forever. Container Insights' counts
+    of that ECS service; no data (no task wanted, nothing published) is not a breach."""
+    return cloudwatch.Alarm(
+        scope,
+        f"{pascal(internal.name)}TasksShort",
+        alarm_name=f"{settings.stack_name}-{internal.name}-tasks-short",
+        alarm_description=(
+            f"The internal service {internal.name} ran fewer tasks than wanted for 10 minutes "
+            "(desired minus running, Container Insights): its callers get no answer. See the runbook."
+        ),
+        metric=cloudwatch.MathExpression(
+            expression="FILL(desired, 0) - FILL(running, 0)",
+            using_metrics={
+                "desired": metrics.container_insights_of(internal.service.service_name, "DesiredTaskCount"),
+                "running": metrics.container_insights_of(internal.service.service_name, "RunningTaskCount"),
+            },
+            label=f"{internal.name}: tasks missing",
+            period=Duration.minutes(1),
+        ),
+        threshold=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=10,
+        datapoints_to_alarm=10,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
 
 
 def _alarms(

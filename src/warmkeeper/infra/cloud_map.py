@@ -11,7 +11,9 @@ The namespace is a private DNS namespace, because ECS registers SRV records into
 (CDK refuses an HTTP namespace for ECS service discovery, as ECS does). Cloud Map creates a Route 53
 private hosted zone for it: 0.50 USD a month (Route 53 pricing, per hosted zone, first 25), the one
 fixed monthly charge of this front door. The zone's DNS names are not used by API Gateway (it asks
-the Cloud Map API), nor by anything else here.
+the Cloud Map API); the app's tasks resolve the internal services' names in it (A records, see
+:mod:`warmkeeper.infra.internal_service`). Behind a load balancer the namespace exists only when the
+app has internal services.
 """
 
 from __future__ import annotations
@@ -30,13 +32,21 @@ def namespace_name(settings: StackSettings) -> str:
 
 class ServiceDiscovery(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: StackSettings, vpc: ec2.IVpc
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        vpc: ec2.IVpc,
+        description: str | None = None,
     ) -> None:
+        """`description`: behind a load balancer the namespace exists for the internal services alone."""
         super().__init__(scope, construct_id)
         self.namespace = servicediscovery.PrivateDnsNamespace(
             self,
             "Namespace",
             name=namespace_name(settings),
             vpc=vpc,
-            description=f"{settings.stack_name}: the tasks API Gateway's VPC link may reach (SRV records)",
+            description=description
+            or f"{settings.stack_name}: the tasks API Gateway's VPC link may reach (SRV records)",
         )

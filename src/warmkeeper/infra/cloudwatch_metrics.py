@@ -66,12 +66,19 @@ class EnvironmentMetrics:
         )
 
     def container_insights(self, metric_name: str, statistic: str = "Average") -> cloudwatch.Metric:
+        return self.container_insights_of(self.service_name, metric_name, statistic)
+
+    def container_insights_of(
+        self, service_name: str, metric_name: str, statistic: str = "Average", label: str | None = None
+    ) -> cloudwatch.Metric:
+        """A Container Insights metric of one ECS service of the cluster (the app's or an internal one)."""
         return cloudwatch.Metric(
             namespace="ECS/ContainerInsights",
             metric_name=metric_name,
-            dimensions_map={"ClusterName": self.cluster_name, "ServiceName": self.service_name},
+            dimensions_map={"ClusterName": self.cluster_name, "ServiceName": service_name},
             statistic=statistic,
             period=ONE_MINUTE,
+            label=label,
         )
 
     def warmkeeper(self, metric: MetricName, statistic: str, label: str | None = None) -> cloudwatch.Metric:

@@ -10,7 +10,7 @@ logical id, are those of that scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -18,6 +18,7 @@ from constructs import Construct
 
 from warmkeeper.aws.metrics import MetricName
 from warmkeeper.infra.cloudwatch_metrics import CLOUDFRONT_METRICS_REGION, ONE_MINUTE, EnvironmentMetrics
+from warmkeeper.infra.internal_service import InternalEcsService
 from warmkeeper.infra.stack_settings import StackSettings
 
 GRAPH_WIDTH = 8
@@ -40,14 +41,63 @@ def service_dashboard(
     settings: StackSettings,
     metrics: EnvironmentMetrics,
     alarms: list[cloudwatch.Alarm],
+    internal_services: Sequence[InternalEcsService] = (),
 ) -> cloudwatch.Dashboard:
     return cloudwatch.Dashboard(
         scope,
         "Dashboard",
         dashboard_name=settings.dashboard_name,
         default_interval=Duration.hours(3),
-        widgets=_widgets(settings, metrics, alarms),
+        widgets=_widgets(settings, metrics, alarms)
+        + [_internal_service_row(metrics, internal) for internal in internal_services],
     )
+
+
+def _internal_service_row(
+    metrics: EnvironmentMetrics, internal: InternalEcsService
+) -> list[cloudwatch.IWidget]:
+    """One row per internal service: its calls (the activity metric its idle alarm watches), its tasks,
+    its CPU and memory."""
+    name = internal.service.service_name
+
+    def used_of_reserved(used: str, reserved: str, label: str) -> cloudwatch.MathExpression:
+        return cloudwatch.MathExpression(
+            expression=f"100 * {used.lower()} / {reserved.lower()}",
+            using_metrics={
+                used.lower(): metrics.container_insights_of(name, used),
+                reserved.lower(): metrics.container_insights_of(name, reserved),
+            },
+            label=label,
+            period=ONE_MINUTE,
+        )
+
+    mode = (
+        f"sleeps after {internal.service_settings.idle_minutes} min without a call"
+        if internal.service_settings.scale_to_zero
+        else "always on"
+    )
+    return [
+        _graph(
+            f"{internal.name}: calls (log lines; {mode})",
+            [internal.activity("Sum", "calls")],
+        ),
+        _graph(
+            f"{internal.name}: tasks",
+            [
+                metrics.container_insights_of(name, "RunningTaskCount", label="running"),
+                metrics.container_insights_of(name, "DesiredTaskCount", label="desired"),
+                metrics.container_insights_of(name, "PendingTaskCount", label="pending"),
+            ],
+        ),
+        _graph(
+            f"{internal.name}: CPU and memory",
+            [
+                used_of_reserved("CpuUtilized", "CpuReserved", "CPU (% of reserved)"),
+                used_of_reserved("MemoryUtilized", "MemoryReserved", "Memory (% of reserved)"),
+            ],
+            left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+        ),
+    ]
 
 
 def _widgets(settings: StackSettings, metrics: EnvironmentMetrics, alarms: list[cloudwatch.Alarm]) -> Rows:

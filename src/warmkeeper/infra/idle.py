@@ -64,18 +64,34 @@ class IdleDetector(Construct):
         settings: StackSettings,
         requests: cloudwatch.IMetric,
         function: lambda_.IFunction,
+        internal_service: tuple[str, str, int] | None = None,
     ) -> None:
+        """`internal_service`: (its name, its alarm's name, its idle minutes) for an internal service's
+        own idle alarm (its activity metric as `requests`); the app's otherwise."""
         super().__init__(scope, construct_id)
-        idle_minutes = settings.env.idle_minutes
-        self.alarm = cloudwatch.Alarm(
-            self,
-            "Alarm",
-            alarm_name=settings.idle_alarm_name,
-            alarm_description=(
+        if internal_service is None:
+            idle_minutes = settings.env.idle_minutes
+            alarm_name = settings.idle_alarm_name
+            description = (
                 f"{settings.stack_name}: no request reached the service for {idle_minutes} minutes; "
                 "the warmkeeper Lambda sleeps the service unless a lease, a deployment or the minimum "
                 "warm time says otherwise."
-            ),
+            )
+            rule_description = f"{settings.stack_name}: idle alarm state changes to the warmkeeper Lambda"
+        else:
+            name, alarm_name, idle_minutes = internal_service
+            description = (
+                f"{settings.stack_name}: no call reached the internal service {name} for {idle_minutes} "
+                "minutes; the warmkeeper Lambda sleeps it (the app's own sleep is decided apart)."
+            )
+            rule_description = (
+                f"{settings.stack_name}: {name} idle alarm state changes to the warmkeeper Lambda"
+            )
+        self.alarm = cloudwatch.Alarm(
+            self,
+            "Alarm",
+            alarm_name=alarm_name,
+            alarm_description=description,
             metric=requests,
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -86,7 +102,7 @@ class IdleDetector(Construct):
         self.rule = events.Rule(
             self,
             "AlarmStateChange",
-            description=f"{settings.stack_name}: idle alarm state changes to the warmkeeper Lambda",
+            description=rule_description,
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=["CloudWatch Alarm State Change"],

@@ -19,6 +19,7 @@ from constructs import Construct
 from warmkeeper.infra.alarms import ServiceAlarms
 from warmkeeper.infra.cloudwatch_metrics import EnvironmentMetrics
 from warmkeeper.infra.dashboard import service_dashboard
+from warmkeeper.infra.internal_service import InternalServices
 from warmkeeper.infra.stack_settings import StackSettings
 
 
@@ -37,6 +38,7 @@ class Monitoring(Construct):
         function: lambda_.IFunction,
         distribution_id: str | None = None,
         api_id: str | None = None,
+        internal_services: InternalServices | None = None,
     ) -> None:
         """Either a load balancer and its two target groups, or (an HTTP API front door) `api_id`."""
         super().__init__(scope, construct_id)
@@ -50,14 +52,24 @@ class Monitoring(Construct):
             api_id=api_id,
             distribution_id=distribution_id,
         )
-        alarms = ServiceAlarms(self, settings=settings, metrics=metrics, service=service, function=function)
+        internal = internal_services.services if internal_services is not None else []
+        alarms = ServiceAlarms(
+            self,
+            settings=settings,
+            metrics=metrics,
+            service=service,
+            function=function,
+            internal_services=internal,
+        )
         self.topic = alarms.topic
         self.alarms = alarms.alarms
         # The dashboard (3 USD a month) only where the config asks for it, or the environment never
         # sleeps (EnvironmentSettings.has_dashboard).
         self.dashboard_name = settings.dashboard_name if settings.env.has_dashboard else None
         self.dashboard = (
-            service_dashboard(self, settings=settings, metrics=metrics, alarms=self.alarms)
+            service_dashboard(
+                self, settings=settings, metrics=metrics, alarms=self.alarms, internal_services=internal
+            )
             if settings.env.has_dashboard
             else None
         )

@@ -24,8 +24,9 @@ REASONS: dict[str, str] = {
         "by ARN at run time), so a customer-managed KMS key would add cost and no protection."
     ),
     "CKV_AWS_149": (
-        "The keep-alive secret is encrypted with the account's AWS-managed key for Secrets Manager; a "
-        "customer-managed key costs 1 USD a month and the secret's reader is the waker's role alone."
+        "The keep-alive secret (and an app with internal services' wake secret) is encrypted with the "
+        "account's AWS-managed key for Secrets Manager; a customer-managed key costs 1 USD a month and "
+        "the readers are the waker's role (and, for the wake secret, the app's task execution role) alone."
     ),
     "CKV_AWS_116": (
         "The waker answers synchronous requests (load balancer, HTTP API), which have no dead-letter "
@@ -41,6 +42,13 @@ REASONS: dict[str, str] = {
         "The waker's environment holds resource names and the scale-to-zero policy, no secret: the "
         "keep-alive token is read from Secrets Manager at run time. Lambda encrypts variables at rest "
         "with an AWS-managed key."
+    ),
+    "CKV_AWS_258": (
+        "The waker's function URL (an app with internal services only) has auth type NONE: the caller "
+        "is the app's Caddy, which cannot sign requests with SigV4. The handler refuses with 403 any "
+        "call without the wake secret before doing anything else, a valid call can only start a "
+        "configured internal service within its max_tasks, and the function's reserved concurrency "
+        "bounds what a flood of calls can take."
     ),
     "CKV_AWS_91": (
         "No S3 access-log bucket on the load balancer, by cost and footprint: its CloudWatch metrics, the "

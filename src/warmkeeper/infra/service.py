@@ -1,5 +1,9 @@
 """The Fargate task definition (one container per configured container) and the ECS service.
 
+How a task's containers are built from the config (`add_task_containers`: logs, health checks,
+secrets, dependencies, writable volumes) is shared with the internal services
+(:mod:`warmkeeper.infra.internal_service`).
+
 The service has no desired count in the template: the count belongs to whoever runs the service (the
 warmkeeper Lambda in a scale-to-zero environment, autoscaling in production), so a deploy never
 changes how many tasks run. A cold service stays cold after a deploy; a warm one rolls.
@@ -8,11 +12,15 @@ changes how many tasks run. A cold service stays cold after a deploy; a warm one
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_ssm as ssm
@@ -92,40 +100,17 @@ class AppService(Construct):
                 ),
             ],
         )
-        self.containers: dict[str, ecs.ContainerDefinition] = {}
-        for container in settings.config.containers:
-            self.containers[container.name] = self._add_container(settings, container, images)
-        for container in settings.config.containers:
-            for dependency in container.depends_on:
-                self.containers[container.name].add_container_dependencies(
-                    ecs.ContainerDependency(
-                        container=self.containers[dependency],
-                        # HEALTHY needs a health check on the dependency; without one, "started" is
-                        # the most ECS can know.
-                        condition=_CONDITIONS[container.dependency_conditions[dependency]]
-                        if dependency in container.dependency_conditions
-                        else ecs.ContainerDependencyCondition.HEALTHY
-                        if settings.config.container(dependency).health.command
-                        else ecs.ContainerDependencyCondition.START,
-                    )
-                )
-
-        # The execution role exists once a container needs it (image pull, logs, secrets).
-        NagSuppressions.add_resource_suppressions(
-            self.task_definition.obtain_execution_role(),
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason=(
-                        "Task execution role: ecr:GetAuthorizationToken has no resource-level permission "
-                        "and needs Resource *; image pulls themselves are limited to this app's ECR "
-                        "repositories, logs to its own log groups."
-                    ),
-                    applies_to=["Resource::*"],
-                ),
-            ],
-            apply_to_children=True,
+        self.task_containers = add_task_containers(
+            self,
+            self.task_definition,
+            settings,
+            settings.config.containers,
+            images,
+            runs_to_completion=settings.config.runs_to_completion,
+            environment=lambda container: self._environment(settings, container),
         )
+        self.containers = self.task_containers.definitions
+        suppress_execution_role_findings(self.task_definition)
 
         # Tasks have a public IP (no NAT gateway) but accept traffic from the front door only: the one
         # ingress rule is added when the service joins the target group below, or, with an HTTP API,
@@ -158,6 +143,11 @@ class AppService(Construct):
         self.service = ecs.FargateService(
             self,
             "Service",
+            # Named only when the app has internal services: the waker's environment then names the
+            # service as a plain string, since the app's containers carry the waker's function URL and
+            # a reference to the service would close a cycle (service -> task definition -> URL ->
+            # function -> service). A generated name otherwise, as before.
+            service_name=settings.app_name if settings.config.services else None,
             cluster=cluster,
             task_definition=self.task_definition,
             # No desired_count: see the module docstring.
@@ -197,65 +187,6 @@ class AppService(Construct):
                 self.service.load_balancer_target(container_name=entry.name, container_port=entry.port)
             )
 
-    def _add_container(
-        self, settings: StackSettings, container: Container, images: Images
-    ) -> ecs.ContainerDefinition:
-        logs = log_group(
-            self,
-            f"{pascal(container.name)}Logs",
-            settings=settings,
-            name=settings.log_group_name(container.name),
-        )
-        health = container.health
-        # Every capability dropped (Fargate's default set included); only what the config adds back.
-        linux = ecs.LinuxParameters(self, f"{pascal(container.name)}Linux")
-        linux.drop_capabilities(ecs.Capability.ALL)
-        for capability in container.add_capabilities:
-            linux.add_capabilities(ecs.Capability(capability))
-        definition = self.task_definition.add_container(
-            container.name,
-            container_name=container.name,
-            image=images.image_for(container),
-            # A container another one waits to see exit (a migration) must be allowed to stop.
-            essential=not settings.config.runs_to_completion(container.name),
-            command=container.command,
-            entry_point=container.entrypoint,
-            cpu=container.cpu or None,
-            # A reservation, not a hard limit: a container may borrow the task's spare memory.
-            memory_reservation_mib=container.memory or None,
-            port_mappings=[ecs.PortMapping(container_port=container.port, name=container.name)],
-            environment=self._environment(settings, container) or None,
-            secrets={
-                env_var: self._secret(f"{pascal(container.name)}Secret{index}", reference)
-                for index, (env_var, reference) in enumerate(sorted(container.secrets.items()))
-            }
-            or None,
-            health_check=ecs.HealthCheck(
-                command=list(health.command),
-                interval=Duration.seconds(health.interval_seconds),
-                timeout=Duration.seconds(health.timeout_seconds),
-                retries=health.retries,
-                start_period=Duration.seconds(health.start_period_seconds),
-            )
-            if health.command
-            else None,
-            logging=ecs.LogDrivers.aws_logs(stream_prefix=container.name, log_group=logs),
-            # SIGTERM, then this long to finish in-flight requests before SIGKILL.
-            stop_timeout=Duration.seconds(container.stop_timeout_seconds),
-            readonly_root_filesystem=container.read_only_root,
-            linux_parameters=linux,
-        )
-        # What the image must write: an ephemeral bind-mount volume per declared path (the task's own
-        # storage, gone with the task). Fargate copies the image's directory (its owner and mode) into
-        # the volume when the image declares it as a VOLUME.
-        for index, path in enumerate(container.writable_paths):
-            volume = f"{container.name}-writable-{index}"
-            self.task_definition.add_volume(name=volume)
-            definition.add_mount_points(
-                ecs.MountPoint(container_path=path, source_volume=volume, read_only=False)
-            )
-        return definition
-
     @staticmethod
     def _environment(settings: StackSettings, container: Container) -> dict[str, str]:
         """The container's variables; the entry container also gets its drain window when there is one
@@ -277,16 +208,173 @@ class AppService(Construct):
             )
         return environment
 
-    def _secret(self, construct_id: str, reference: str) -> ecs.Secret:
-        """A secret by reference: the execution role may read it; its value never enters the template."""
-        if reference.startswith("arn:aws:ssm:"):
-            parameter = ssm.StringParameter.from_string_parameter_arn(self, construct_id, reference)
-            return ecs.Secret.from_ssm_parameter(parameter)
-        # ECS accepts `<secret arn>:<json key>:<version stage>:<version id>`; keep the key if given.
-        parts = reference.split(":")
-        secret_arn, field = ":".join(parts[:7]), (parts[7] if len(parts) > 7 and parts[7] else None)
-        if _COMPLETE_SECRET_ARN.match(secret_arn):
-            secret = secretsmanager.Secret.from_secret_complete_arn(self, construct_id, secret_arn)
-        else:
-            secret = secretsmanager.Secret.from_secret_partial_arn(self, construct_id, secret_arn)
-        return ecs.Secret.from_secrets_manager(secret, field)
+
+@dataclass(frozen=True)
+class TaskContainers:
+    """The containers of one task definition, by name, and each one's log group."""
+
+    definitions: dict[str, ecs.ContainerDefinition]
+    log_groups: dict[str, logs.LogGroup]
+
+
+def writable_volumes(containers: Sequence[Container]) -> dict[tuple[str, str], str]:
+    """(container, path) -> the task volume mounted there. A path one container declares gets a volume of
+    its own (`<container>-writable-<index>`); a path several containers of the task declare gets ONE
+    volume they share (`writable-<path>`): what an init container writes there, the next one reads."""
+    declared = Counter(path for container in containers for path in container.writable_paths)
+    volumes: dict[tuple[str, str], str] = {}
+    for container in containers:
+        for index, path in enumerate(container.writable_paths):
+            shared = "writable-" + re.sub(r"[^A-Za-z0-9_-]", "-", path.strip("/"))
+            volumes[container.name, path] = (
+                shared if declared[path] > 1 else f"{container.name}-writable-{index}"
+            )
+    return volumes
+
+
+def add_task_containers(
+    scope: Construct,
+    task_definition: ecs.TaskDefinition,
+    settings: StackSettings,
+    containers: Sequence[Container],
+    images: Images,
+    *,
+    runs_to_completion: Callable[[str], bool],
+    environment: Callable[[Container], dict[str, str]],
+) -> TaskContainers:
+    """One task's containers from the config, in `scope` (their log groups, Linux parameters and secret
+    references are its children), with their dependencies and their writable volumes."""
+    definitions: dict[str, ecs.ContainerDefinition] = {}
+    log_groups: dict[str, logs.LogGroup] = {}
+    volumes = writable_volumes(containers)
+    added: set[str] = set()
+    for container in containers:
+        definition, log_groups[container.name] = _add_container(
+            scope,
+            task_definition,
+            settings,
+            container,
+            images,
+            essential=not runs_to_completion(container.name),
+            environment=environment(container),
+        )
+        # What the image must write: an ephemeral bind-mount volume per declared path (the task's own
+        # storage, gone with the task). Fargate copies the image's directory (its owner and mode) into
+        # the volume when the image declares it as a VOLUME.
+        for path in container.writable_paths:
+            volume = volumes[container.name, path]
+            if volume not in added:
+                task_definition.add_volume(name=volume)
+                added.add(volume)
+            definition.add_mount_points(
+                ecs.MountPoint(container_path=path, source_volume=volume, read_only=False)
+            )
+        definitions[container.name] = definition
+    by_name = {container.name: container for container in containers}
+    for container in containers:
+        for dependency in container.depends_on:
+            definitions[container.name].add_container_dependencies(
+                ecs.ContainerDependency(
+                    container=definitions[dependency],
+                    # HEALTHY needs a health check on the dependency; without one, "started" is
+                    # the most ECS can know.
+                    condition=_CONDITIONS[container.dependency_conditions[dependency]]
+                    if dependency in container.dependency_conditions
+                    else ecs.ContainerDependencyCondition.HEALTHY
+                    if by_name[dependency].health.command
+                    else ecs.ContainerDependencyCondition.START,
+                )
+            )
+    return TaskContainers(definitions, log_groups)
+
+
+def suppress_execution_role_findings(task_definition: ecs.TaskDefinition) -> None:
+    # The execution role exists once a container needs it (image pull, logs, secrets).
+    NagSuppressions.add_resource_suppressions(
+        task_definition.obtain_execution_role(),
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "Task execution role: ecr:GetAuthorizationToken has no resource-level permission "
+                    "and needs Resource *; image pulls themselves are limited to this app's ECR "
+                    "repositories, logs to its own log groups."
+                ),
+                applies_to=["Resource::*"],
+            ),
+        ],
+        apply_to_children=True,
+    )
+
+
+def _add_container(
+    scope: Construct,
+    task_definition: ecs.TaskDefinition,
+    settings: StackSettings,
+    container: Container,
+    images: Images,
+    *,
+    essential: bool,
+    environment: dict[str, str],
+) -> tuple[ecs.ContainerDefinition, logs.LogGroup]:
+    logs_group = log_group(
+        scope,
+        f"{pascal(container.name)}Logs",
+        settings=settings,
+        name=settings.log_group_name(container.name),
+    )
+    health = container.health
+    # Every capability dropped (Fargate's default set included); only what the config adds back.
+    linux = ecs.LinuxParameters(scope, f"{pascal(container.name)}Linux")
+    linux.drop_capabilities(ecs.Capability.ALL)
+    for capability in container.add_capabilities:
+        linux.add_capabilities(ecs.Capability(capability))
+    definition = task_definition.add_container(
+        container.name,
+        container_name=container.name,
+        image=images.image_for(container),
+        # A container another one waits to see exit (a migration) must be allowed to stop.
+        essential=essential,
+        command=container.command,
+        entry_point=container.entrypoint,
+        cpu=container.cpu or None,
+        # A reservation, not a hard limit: a container may borrow the task's spare memory.
+        memory_reservation_mib=container.memory or None,
+        port_mappings=[ecs.PortMapping(container_port=container.port, name=container.name)],
+        environment=environment or None,
+        secrets={
+            env_var: _secret(scope, f"{pascal(container.name)}Secret{index}", reference)
+            for index, (env_var, reference) in enumerate(sorted(container.secrets.items()))
+        }
+        or None,
+        health_check=ecs.HealthCheck(
+            command=list(health.command),
+            interval=Duration.seconds(health.interval_seconds),
+            timeout=Duration.seconds(health.timeout_seconds),
+            retries=health.retries,
+            start_period=Duration.seconds(health.start_period_seconds),
+        )
+        if health.command
+        else None,
+        logging=ecs.LogDrivers.aws_logs(stream_prefix=container.name, log_group=logs_group),
+        # SIGTERM, then this long to finish in-flight requests before SIGKILL.
+        stop_timeout=Duration.seconds(container.stop_timeout_seconds),
+        readonly_root_filesystem=container.read_only_root,
+        linux_parameters=linux,
+    )
+    return definition, logs_group
+
+
+def _secret(scope: Construct, construct_id: str, reference: str) -> ecs.Secret:
+    """A secret by reference: the execution role may read it; its value never enters the template."""
+    if reference.startswith("arn:aws:ssm:"):
+        parameter = ssm.StringParameter.from_string_parameter_arn(scope, construct_id, reference)
+        return ecs.Secret.from_ssm_parameter(parameter)
+    # ECS accepts `<secret arn>:<json key>:<version stage>:<version id>`; keep the key if given.
+    parts = reference.split(":")
+    secret_arn, field = ":".join(parts[:7]), (parts[7] if len(parts) > 7 and parts[7] else None)
+    if _COMPLETE_SECRET_ARN.match(secret_arn):
+        secret = secretsmanager.Secret.from_secret_complete_arn(scope, construct_id, secret_arn)
+    else:
+        secret = secretsmanager.Secret.from_secret_partial_arn(scope, construct_id, secret_arn)
+    return ecs.Secret.from_secrets_manager(secret, field)

@@ -9,9 +9,12 @@ The output keys are the contract with the deploy tooling and the CLI (see docs/t
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import CfnOutput, Environment, Fn, Stack, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from warmkeeper import naming as keys
@@ -23,6 +26,7 @@ from warmkeeper.infra.front_door import CloudFrontFrontDoor
 from warmkeeper.infra.http_api import STAGE_NAME, HttpApiFrontDoor
 from warmkeeper.infra.idle import IdleDetector, api_request_count, service_request_count
 from warmkeeper.infra.ingress import Ingress
+from warmkeeper.infra.internal_service import InternalServices
 from warmkeeper.infra.monitoring import Monitoring
 from warmkeeper.infra.network import Network
 from warmkeeper.infra.repositories import Images, Repositories
@@ -113,6 +117,7 @@ class WarmkeeperStack(Stack):
             images=images,
             target_group=ingress.service_target_group,
         )
+        internal = self._internal_services(settings, network, cluster, images, app_service, namespace=None)
         waker = Waker(
             self,
             "Waker",
@@ -122,7 +127,9 @@ class WarmkeeperStack(Stack):
             load_balancer=ingress.load_balancer,
             listener=ingress.listener,
             service_target_group=ingress.service_target_group,
+            **self._internal_waker_arguments(settings, internal),
         )
+        self._connect(internal, waker)
         assert waker.target_group is not None  # a waker with a listener has its Lambda target group
         ListenerRouting(
             self,
@@ -153,6 +160,7 @@ class WarmkeeperStack(Stack):
             waker_target_group=waker.target_group,
             function=waker.function,
             distribution_id=front_door.distribution.distribution_id if front_door else None,
+            internal_services=internal,
         )
 
         # The contract's keys (warmkeeper.aws.stack_outputs), read back by the CLI and the deploys.
@@ -199,6 +207,9 @@ class WarmkeeperStack(Stack):
         )
         cloud_map_service = app_service.cloud_map_service
         assert cloud_map_service is not None  # the service registers in the namespace given above
+        internal = self._internal_services(
+            settings, network, cluster, images, app_service, namespace=discovery.namespace
+        )
         waker = Waker(
             self,
             "Waker",
@@ -208,7 +219,9 @@ class WarmkeeperStack(Stack):
             load_balancer=None,
             listener=None,
             service_target_group=None,
+            **self._internal_waker_arguments(settings, internal),
         )
+        self._connect(internal, waker)
         front_door = HttpApiFrontDoor(
             self,
             "FrontDoor",
@@ -240,6 +253,7 @@ class WarmkeeperStack(Stack):
             waker_target_group=None,
             function=waker.function,
             api_id=front_door.api.api_id,
+            internal_services=internal,
         )
         outputs = self._common_outputs(
             settings, front_door.url, cluster, app_service, waker, monitoring, idle
@@ -258,6 +272,55 @@ class WarmkeeperStack(Stack):
             ),
         }
         self._add_outputs(outputs)
+
+    def _internal_services(
+        self,
+        settings: StackSettings,
+        network: Network,
+        cluster: Cluster,
+        images: Images,
+        app_service: AppService,
+        *,
+        namespace: servicediscovery.INamespace | None,
+    ) -> InternalServices | None:
+        """The app's internal services, if the config declares any, in the front door's Cloud Map
+        namespace (an HTTP API's) or in one of their own (behind a load balancer)."""
+        if not settings.config.services:
+            return None
+        if namespace is None:
+            namespace = ServiceDiscovery(
+                self,
+                "Discovery",
+                settings=settings,
+                vpc=network.vpc,
+                description=f"{settings.stack_name}: the internal services the app's tasks reach (A records)",
+            ).namespace
+        return InternalServices(
+            self,
+            "Services",
+            settings=settings,
+            cluster=cluster.cluster,
+            vpc=network.vpc,
+            subnets=network.public_subnets,
+            images=images,
+            namespace=namespace,
+            app_service=app_service,
+        )
+
+    @staticmethod
+    def _internal_waker_arguments(
+        settings: StackSettings, internal: InternalServices | None
+    ) -> dict[str, Any]:
+        if internal is None:
+            return {}
+        # The app's service by its name (AppService names it when there are internal services).
+        return {"internal_services": internal, "service_name": settings.app_name}
+
+    @staticmethod
+    def _connect(internal: InternalServices | None, waker: Waker) -> None:
+        if internal is not None:
+            assert waker.endpoint is not None  # a waker given internal services has its URL and secret
+            internal.connect(waker.endpoint, waker.function)
 
     def _scaling(
         self,

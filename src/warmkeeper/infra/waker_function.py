@@ -2,8 +2,9 @@
 
 Its code is an asset cut from src/ that holds exactly the `warmkeeper` modules the handler imports
 (computed by `infra/bundle.py` from the code: standard library and boto3 only, no cost model, no CLI).
-Its IAM policy reaches this one service, cluster, listener, SSM path and secret; no mutating action
-has a wildcard resource.
+Its IAM policy reaches this one service (and the app's internal services), cluster, listener, SSM path
+and secrets; no mutating action has a wildcard resource. With internal services it also has a function
+URL, the way the app's tasks reach it for an internal wake (:meth:`Waker._function_url`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.aws_limits import waker_timeout_seconds
 from warmkeeper.infra.bundle import bundle_files, exclude_patterns
+from warmkeeper.infra.internal_service import InternalServices, WakerEndpoint
 from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.scan_skips import skip_checks
 from warmkeeper.infra.stack_settings import StackSettings
@@ -75,8 +77,14 @@ class Waker(Construct):
         load_balancer: elbv2.ApplicationLoadBalancer | None,
         listener: elbv2.ApplicationListener | None,
         service_target_group: elbv2.ApplicationTargetGroup | None,
+        internal_services: InternalServices | None = None,
+        service_name: str | None = None,
     ) -> None:
-        """Without a load balancer (`front_door = "http_api"`) the Lambda gets no listener, target
+        """With internal services (`internal_services`) the Lambda also gets their settings, the wake
+        secret and a function URL (:attr:`endpoint`), and may scale and read those services;
+        `service_name` is then the app's service's name as a plain string (see AppService).
+
+        Without a load balancer (`front_door = "http_api"`) the Lambda gets no listener, target
         group nor load-balancer permission here: the HTTP API front door adds its own environment,
         policy and invoke permission, and writes the contract's variables with :meth:`write_settings`
         (warmkeeper.infra.http_api)."""
@@ -108,6 +116,35 @@ class Waker(Construct):
             ],
         )
 
+        self.wake_secret: secretsmanager.Secret | None = None
+        if internal_services is not None:
+            # What a caller's Caddy sends with an internal wake (X-Warmkeeper-Wake-Secret): the app's
+            # containers read it as an ECS secret, the waker at run time; it never enters the template.
+            self.wake_secret = secretsmanager.Secret(
+                self,
+                "WakeSecret",
+                secret_name=f"warmkeeper/{settings.app_name}/{settings.env_name}/wake",
+                description=f"{settings.stack_name}: the app's tasks send it with an internal wake",
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    exclude_punctuation=True, password_length=48
+                ),
+            )
+            skip_checks(self.wake_secret, "CKV_AWS_149")
+            NagSuppressions.add_resource_suppressions(
+                self.wake_secret,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-SMG4",
+                        reason=(
+                            "The wake secret only lets a caller ask the waker to start an internal "
+                            "service (bounded by its max_tasks and its idle alarm); it grants no data "
+                            "access. Rotating it means restarting the app's tasks (an ECS secret is read "
+                            "at task start), so it is rotated by hand with a deploy, not automatically."
+                        ),
+                    )
+                ],
+            )
+
         logs = log_group(self, "Logs", settings=settings, name=f"/aws/lambda/{settings.function_name}")
         # Our own role instead of the default one: the default attaches the AWS managed
         # AWSLambdaBasicExecutionRole (logs on every log group); this one writes to its own only.
@@ -127,7 +164,7 @@ class Waker(Construct):
             "title": settings.config.app.title,
             "env": settings.env_name,
             "cluster": cluster.cluster_name,
-            "service": service.service_name,
+            "service": service_name or service.service_name,
             "parameter_prefix": settings.parameter_prefix,
             "policy": settings.policy,
             "keepalive_secret_arn": self.keepalive_secret.secret_arn,
@@ -136,6 +173,12 @@ class Waker(Construct):
             "idle_alarm_name": settings.idle_alarm_name if settings.env.scale_to_zero else None,
             "front_door": settings.env.front_door,
         }
+        if internal_services is not None and self.wake_secret is not None:
+            self._common_settings |= {
+                "internal_services": internal_services.lambda_settings(),
+                "wake_secret_arn": self.wake_secret.secret_arn,
+                "wake_with": tuple(settings.config.wakes_with(settings.app_name)),
+            }
         environment: dict[str, str] = {}
         if listener is not None and service_target_group is not None and load_balancer is not None:
             environment = self._settings(
@@ -184,7 +227,10 @@ class Waker(Construct):
                 )
             ],
         )
-        self._grant(settings, stack, cluster, service, listener)
+        self._grant(settings, stack, cluster, service, listener, internal_services)
+        self.endpoint: WakerEndpoint | None = None
+        if internal_services is not None and self.wake_secret is not None:
+            self.endpoint = WakerEndpoint(url=self._function_url(), secret=self.wake_secret)
         self.target_group: elbv2.ApplicationTargetGroup | None = None
         if listener is not None:
             self.target_group = self._load_balancer_target(stack)
@@ -209,6 +255,21 @@ class Waker(Construct):
         for name, value in lambda_settings.to_env().items():
             self.function.add_environment(name, value)
         return lambda_settings
+
+    def _function_url(self) -> str:
+        """The URL a caller's Caddy sends an internal wake to (the app's tasks have no other way to the
+        waker without a load balancer, and an internal service has no route of the front door).
+
+        Auth NONE: Caddy cannot sign a request with SigV4, which AWS_IAM would require. Lambda then
+        authenticates nothing and the function's resource policy must admit anyone (CDK adds both
+        permissions AWS requires of a URL: lambda:InvokeFunctionUrl with FunctionUrlAuthType NONE, and
+        lambda:InvokeFunction only when invoked through the URL). What guards it: the handler checks the
+        wake secret first (constant-time) and answers 403 before anything else; a valid call can only
+        start a configured internal service, within its max_tasks; and the function's reserved
+        concurrency bounds what a flood can take (and bill)."""
+        function_url = self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.NONE)
+        skip_checks(function_url, "CKV_AWS_258")
+        return function_url.url
 
     def _load_balancer_target(self, stack: Stack) -> elbv2.ApplicationTargetGroup:
         # Requests that no higher-priority rule takes reach the Lambda through this target group.
@@ -246,6 +307,7 @@ class Waker(Construct):
         cluster: ecs.ICluster,
         service: ecs.FargateService,
         listener: elbv2.ApplicationListener | None,
+        internal_services: InternalServices | None,
     ) -> None:
         parameters_arn = stack.format_arn(
             service="ssm", resource="parameter", resource_name=f"{settings.parameter_prefix.lstrip('/')}/*"
@@ -254,7 +316,13 @@ class Waker(Construct):
             iam.PolicyStatement(
                 sid="ScaleThisService",
                 actions=["ecs:UpdateService", "ecs:DescribeServices"],
-                resources=[service.service_arn],
+                # The app's service and its internal services: this stack's services only.
+                resources=[
+                    service.service_arn,
+                    *(internal.service.service_arn for internal in internal_services.services),
+                ]
+                if internal_services is not None
+                else [service.service_arn],
             ),
             iam.PolicyStatement(
                 sid="ReadTasksOfThisCluster",
@@ -288,6 +356,15 @@ class Waker(Construct):
                 resources=["*"],
             ),
         ]
+        # An internal service's health is read from its tasks (ecs:DescribeTasks, above), not Cloud Map.
+        if internal_services is not None and self.wake_secret is not None:
+            statements += [
+                iam.PolicyStatement(
+                    sid="ReadWakeSecret",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[self.wake_secret.secret_arn],
+                ),
+            ]
         if listener is not None:
             statements[2:2] = [
                 iam.PolicyStatement(
