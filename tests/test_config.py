@@ -69,6 +69,21 @@ def test_example_config_loads_with_three_environments() -> None:
     assert config.stack_name("staging") == "Cityguided-staging"
 
 
+def test_container_insights_follows_the_watch_unless_the_file_says(tmp_path: Path) -> None:
+    # MINIMAL's staging sleeps with no dashboard nor alarm e-mail; production never sleeps (dashboard).
+    config = load_config(write(tmp_path, MINIMAL))
+    assert not config.environment("staging").has_container_insights
+    assert config.environment("production").has_container_insights
+    asked = MINIMAL.replace("idle_minutes = 7", "idle_minutes = 7\ncontainer_insights = true")
+    assert load_config(write(tmp_path, asked)).environment("staging").has_container_insights
+    # Off where a dashboard reads it: refused, naming the key.
+    refused = MINIMAL.replace(
+        "[environments.production]", "[environments.production]\ncontainer_insights = false"
+    )
+    with pytest.raises(ConfigError, match="container_insights = false in a watched environment"):
+        load_config(write(tmp_path, refused))
+
+
 def test_overlays_built_in_then_defaults_then_environment(tmp_path: Path) -> None:
     config = load_config(
         write(

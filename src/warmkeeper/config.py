@@ -394,6 +394,10 @@ class EnvironmentSettings(_Strict):
     dashboard: bool | None = None
     """build the CloudWatch dashboard (3 USD a month); unset: only where the environment never sleeps.
     With a dashboard or an alarm e-mail, the operational alarms and custom metrics are built too"""
+    container_insights: bool | None = None
+    """Container Insights on the cluster (per-task CPU, memory and task counts, billed as custom metrics
+    while tasks run); unset: only where the environment is watched (a dashboard or an alarm e-mail),
+    whose dashboard rows and tasks-short alarms read it"""
     domain: str | None = None
     """the environment's domain (needs `certificate_arn` except behind a load balancer)"""
     certificate_arn: CertificateArn = None
@@ -539,6 +543,10 @@ class EnvironmentSettings(_Strict):
         return self.dashboard if self.dashboard is not None else not self.scale_to_zero
 
     @property
+    def has_container_insights(self) -> bool:
+        return self.container_insights if self.container_insights is not None else self.is_watched
+
+    @property
     def has_alarm_topic(self) -> bool:
         """The alarm topic and its KMS key: where an e-mail is subscribed, or the service never sleeps
         (people may subscribe to a production topic by other means)."""
@@ -574,6 +582,11 @@ class EnvironmentSettings(_Strict):
         _check_task_shape(self.cpu, self.memory, self.min_tasks, self.max_tasks, self.scale_to_zero)
         if self.certificate_arn and not self.domain:
             raise ValueError("certificate_arn is set but domain is not")
+        if self.container_insights is False and self.is_watched:
+            raise ValueError(
+                "container_insights = false in a watched environment (a dashboard or an alarm e-mail): "
+                "its dashboard rows and tasks-short alarms read Container Insights; leave it unset"
+            )
         if self.warm_schedule_skip and not self.warm_schedule:
             raise ValueError(
                 "warm_schedule_skip is set but warm_schedule is not (there is no window to skip)"

@@ -290,19 +290,19 @@ def test_reference_staging_profile_is_under_25_eur() -> None:
 
 def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
     # The reference staging's goal (modelled, no free tier): at most 5 EUR a month, at most 2.50 EUR in a
-    # month without a request, below the legacy EC2 instance. Container Insights, the idle alarm, the
-    # secret and the logs are kept; the dashboard, the alarm topic's key, the operational alarms and
-    # the custom metrics are gone (nobody is told or looks: the example asks for neither a dashboard
-    # nor an alarm e-mail), and the warm schedule is a line of its own. About 4.78 / 1.35 / 15.52 EUR.
-    # The goal is the app's own service: with osrm, the example's staging costs more (next test).
+    # month without a request, below the legacy EC2 instance. The idle alarm, the secret and the logs
+    # are kept; the dashboard, the alarm topic's key, the operational alarms, the custom metrics and
+    # Container Insights are gone (nobody is told or looks: the example asks for neither a dashboard
+    # nor an alarm e-mail), and the warm schedule is a line of its own. About 2.58 / 1.14 / 15.52 EUR.
+    # With osrm, the example's staging keeps the goal too (next test).
     assert STAGING.front_door == "http_api"
     result = report(APP_STAGING, REFERENCE)
     assert result.configured.total_eur <= STAGING_GOAL_EUR
     assert result.configured.total_eur < result.legacy_ec2.total_eur
     assert result.idle_month is not None and result.idle_month.total_eur <= 2.50
-    for kept in ("ci_metrics", "ci_logs", "cw_alarms", "secrets", "logs_ingest", "warm_schedule"):
+    for kept in ("cw_alarms", "secrets", "logs_ingest", "warm_schedule"):
         assert result.configured.line(kept).usd > 0, kept
-    for removed in ("cw_dashboard", "kms"):
+    for removed in ("cw_dashboard", "kms", "ci_metrics", "ci_logs"):
         assert result.configured.line(removed).usd == 0, removed
     # A month without a request still pays the schedule's windows: it wakes the service every day.
     assert result.idle_month.line("warm_schedule").usd == pytest.approx(
@@ -312,9 +312,8 @@ def test_reference_staging_profile_keeps_the_http_api_goal() -> None:
 
 def test_reference_staging_with_osrm_is_the_app_plus_osrm_plus_the_wake_secret() -> None:
     # The example's staging as configured: the app's own lines unchanged, osrm's (Spot, 60 wakes of
-    # 24.5 min, 2 GB in S3) and the secret of the internal wake. The app alone keeps the 5 EUR goal
-    # (above); the environment with osrm is about 6.0 EUR a month (modelled), which the config's budget
-    # judges as a whole.
+    # 24.5 min, 2 GB in S3) and the secret of the internal wake. The config's budget judges the whole
+    # environment: about 3.5 EUR a month with osrm (modelled), within the 5 EUR goal.
     alone = report(APP_STAGING, REFERENCE)
     result = report(STAGING, REFERENCE)
     configured = result.configured
@@ -324,7 +323,7 @@ def test_reference_staging_with_osrm_is_the_app_plus_osrm_plus_the_wake_secret()
     )
     assert configured.group_usd(SHARED) == pytest.approx(PRICES.usd("secrets_manager_secret_month"))
     assert 0.5 < configured.group_usd("osrm") < 1.5  # USD a month, on Spot in staging
-    assert configured.group_usd("osrm") < result.always_on.group_usd("osrm") / 20
+    assert configured.group_usd("osrm") < result.always_on.group_usd("osrm") / 15  # its data and alarm stay
     # Asleep all month, osrm keeps its 2 GB in S3, its image in ECR and its idle alarm, nothing else.
     assert result.idle_month is not None
     assert result.idle_month.group_usd("osrm") == pytest.approx(
@@ -334,6 +333,20 @@ def test_reference_staging_with_osrm_is_the_app_plus_osrm_plus_the_wake_secret()
     )
     assert result.idle_month.line("osrm.ecr_storage").usd > 0
     assert result.idle_month.total_eur <= 2.50
+    assert configured.total_eur <= STAGING_GOAL_EUR
+
+
+def test_container_insights_costs_only_where_it_is_on() -> None:
+    # Off in the example's staging (not watched); turned on, the app's and osrm's lines come back, each
+    # billed only in the hours their tasks run.
+    off = report(STAGING, REFERENCE).configured
+    on = report(dataclasses.replace(STAGING, container_insights=True), REFERENCE).configured
+    assert off.line("ci_metrics").usd == off.line("osrm.ci_metrics").usd == off.line("ci_logs").usd == 0
+    # Billed as custom metrics, only in the hours a task runs: less than the month's full price.
+    full_month = PRICES.value("container_insights_metrics") * PRICES.usd("cloudwatch_metric_month")
+    assert 0 < on.line("ci_metrics").usd < full_month / 2
+    assert on.line("osrm.ci_metrics").usd > 0 and on.line("ci_logs").usd > 0
+    assert 1.5 < on.total_usd - off.total_usd < 3.5
 
 
 def test_a_dashboard_and_an_alarm_topic_cost_what_they_did() -> None:
@@ -371,10 +384,10 @@ def test_reference_staging_scale_to_zero_beats_always_on_and_reports_its_floor()
     result = report(STAGING, REFERENCE)
     s2z = result.configured
     assert s2z.total_eur < result.always_on.total_eur
-    # Without a load balancer, dashboard or alarm key the bill is led by Container Insights (while a
-    # task runs); the front door's own lines are cents.
+    # Without a load balancer, dashboard, alarm key or Container Insights the bill is led by the tasks'
+    # public addresses (while a task runs); the front door's own lines are cents.
     top = [line.key for line, _share in s2z.dominant()]
-    assert top[0] == "ci_metrics"
+    assert top[0] == "ipv4_tasks"
     assert not set(top) & LOAD_BALANCER_LINES
     front_door_usd = sum(s2z.line(key).usd for key in HTTP_API_LINES)
     assert front_door_usd / PRICES.fx.usd_per_eur < 0.65  # the hosted zone (0.43 EUR) and cents

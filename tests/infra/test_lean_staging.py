@@ -110,3 +110,15 @@ def test_skip_dates_travel_in_the_schedules_input_not_its_cron(
     assert event["skip"] == ["2026-12-25", "2027-01-01"]
     assert event["window"] == "Mon-Fri 08:30-09:00 Europe/Paris"
     assert "skip" not in json.loads(plain["Target"]["Input"])
+
+
+def test_the_unwatched_staging_has_no_container_insights_and_says_why(lean: SynthesizedEnv) -> None:
+    # Nobody looks (no dashboard) nor is told (no alarm e-mail): no Container Insights, which was the
+    # largest line of its bill; the scanner's and cdk-nag's findings carry the reason.
+    assert not lean.settings.has_container_insights
+    logical_id, cluster = lean.only("AWS::ECS::Cluster")
+    assert {"Name": "containerInsights", "Value": "disabled"} in cluster["ClusterSettings"]
+    skips = lean.raw["Resources"][logical_id]["Metadata"]["checkov"]["skip"]
+    assert [entry["id"] for entry in skips] == ["CKV_AWS_65"]
+    # Nothing the stack builds reads it: no dashboard, no tasks-short alarm.
+    assert "ECS/ContainerInsights" not in json.dumps(lean.raw)

@@ -254,7 +254,9 @@ def test_secrets_are_references_read_by_the_execution_role(https_staging: Synthe
     assert "ssm:GetParameters" in granted[MAPS_KEY_PARAMETER_ARN]
 
 
-def test_cluster_has_container_insights(any_env: SynthesizedEnv) -> None:
+def test_a_watched_cluster_has_container_insights(any_env: SynthesizedEnv) -> None:
+    # Every variant here is watched (a dashboard or an alarm e-mail): its dashboard reads them.
+    assert any_env.settings.is_watched
     _, cluster = any_env.only("AWS::ECS::Cluster")
     assert {"Name": "containerInsights", "Value": "enabled"} in cluster["ClusterSettings"]
 

@@ -114,7 +114,7 @@ def test_environment_variables_of_the_contract(any_env: SynthesizedEnv) -> None:
         expected_keys.discard("WK_IDLE_ALARM_NAME")
     expected_keys.discard("WK_TITLE")  # the example sets no [app] title: the waiting page says its name
     # An app with internal services only (tests/infra/test_internal_service.py); these variants have none.
-    expected_keys -= {"WK_INTERNAL_SERVICES", "WK_WAKE_SECRET_ARN"}
+    expected_keys -= {"WK_INTERNAL_SERVICES", "WK_WAKE_SECRET_ARN", "WK_WAKE_WITH"}
     assert set(variables) == expected_keys
     assert variables["WK_APP"] == "cityguided"
     assert variables["WK_ENV"] == any_env.env_name

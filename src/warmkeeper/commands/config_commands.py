@@ -143,6 +143,18 @@ def synth(
     out.print(f"wrote {synthesized.template}")
     if synthesized.images_template is not None:
         out.print(f"wrote {synthesized.images_template}")
+    out.print(services_summary(cfg, synthesized.template))
+
+
+def services_summary(cfg: AppConfig, template: Path) -> str:
+    """The ECS services the written template declares, named from the config: the app's own, public
+    through the front door, then each internal one, reachable from the app's tasks only."""
+    resources = json.loads(template.read_text(encoding="utf-8")).get("Resources", {})
+    declared = sum(1 for r in resources.values() if r.get("Type") == "AWS::ECS::Service")
+    names = [f"{cfg.app.name} (public, through the front door)"] + [
+        f"{s.name} (internal: from the app's tasks only, no route from the internet)" for s in cfg.services
+    ]
+    return f"ECS services: {declared} in the template: {'; '.join(names)}"
 
 
 def schema(

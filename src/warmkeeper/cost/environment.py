@@ -64,6 +64,7 @@ class EnvironmentShape:
     dashboard: bool = True  # the environment has a CloudWatch dashboard
     alarm_topic: bool = True  # an alarm topic, encrypted with its customer managed KMS key
     watched: bool = True  # operational alarms and custom metrics (EnvironmentSettings.is_watched)
+    container_insights: bool = True  # Container Insights on the cluster (has_container_insights)
     warm_windows: tuple[WarmWindow, ...] = ()  # warm schedule: kept warm whatever the traffic
     warm_skip_dates: frozenset[date] = frozenset()  # dates on which the windows do not open
     services: tuple[ServiceShape, ...] = ()  # internal services, each priced with its own lines
@@ -149,6 +150,7 @@ def environment_shape(cfg: AppConfig, name: str, settings: EnvironmentSettings) 
         dashboard=settings.has_dashboard,
         alarm_topic=settings.has_alarm_topic,
         watched=settings.is_watched,
+        container_insights=settings.has_container_insights,
         warm_windows=settings.warm_windows,
         warm_skip_dates=settings.warm_skip_dates,
         services=service_shapes(cfg, name),

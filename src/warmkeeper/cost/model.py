@@ -311,6 +311,8 @@ class ScenarioContext:
 
     @property
     def container_insights_log_gb(self) -> float:
+        if not self.env.container_insights:
+            return 0.0
         return self.prices.value("container_insights_log_mb_per_task_hour") * self.task_hours / _MB_PER_GB
 
 
@@ -580,8 +582,12 @@ def logs_storage(ctx: ScenarioContext) -> list[CostLine]:
     ]
 
 
+# The basis of a Container Insights line where the cluster has it off.
+_INSIGHTS_OFF = "none: off where the environment is not watched (`container_insights`)"
+
+
 def container_insights_metrics(ctx: ScenarioContext) -> list[CostLine]:
-    metrics = ctx.prices.value("container_insights_metrics")
+    metrics = ctx.prices.value("container_insights_metrics") if ctx.env.container_insights else 0.0
     return [
         _line(
             "ci_metrics",
@@ -590,7 +596,11 @@ def container_insights_metrics(ctx: ScenarioContext) -> list[CostLine]:
             "metric-months",
             ctx.prices.usd("cloudwatch_metric_month"),
             fixed=False,
-            basis=f"{metrics:g} metrics, only in the {ctx.task_hours:.1f} h a task runs",
+            basis=(
+                f"{metrics:g} metrics, only in the {ctx.task_hours:.1f} h a task runs"
+                if ctx.env.container_insights
+                else _INSIGHTS_OFF
+            ),
         )
     ]
 
@@ -605,7 +615,11 @@ def container_insights_logs(ctx: ScenarioContext) -> list[CostLine]:
             "GB",
             ctx.prices.usd("cloudwatch_logs_ingest_gb"),
             fixed=False,
-            basis=f"{mb_per_task_hour:g} MB x {ctx.task_hours:.1f} task-h",
+            basis=(
+                f"{mb_per_task_hour:g} MB x {ctx.task_hours:.1f} task-h"
+                if ctx.env.container_insights
+                else _INSIGHTS_OFF
+            ),
         )
     ]
 
@@ -1215,7 +1229,11 @@ def _service_log_gb(ctx: ServiceContext) -> tuple[float, float, float]:
     prices = ctx.prices
     own = ctx.use.log_mb_per_task_hour * ctx.task_hours / _MB_PER_GB
     flows = prices.value("rejected_flow_log_mb_per_address_hour") * ctx.task_hours / _MB_PER_GB
-    insights = prices.value("container_insights_log_mb_per_task_hour") * ctx.task_hours / _MB_PER_GB
+    insights = (
+        prices.value("container_insights_log_mb_per_task_hour") * ctx.task_hours / _MB_PER_GB
+        if ctx.env.container_insights
+        else 0.0
+    )
     return own, flows, insights
 
 
@@ -1251,7 +1269,8 @@ def service_logs(ctx: ServiceContext) -> list[CostLine]:
 
 
 def service_container_insights(ctx: ServiceContext) -> list[CostLine]:
-    metrics = ctx.prices.value("container_insights_service_metrics")
+    on = ctx.env.container_insights
+    metrics = ctx.prices.value("container_insights_service_metrics") if on else 0.0
     return [
         ctx.line(
             "ci_metrics",
@@ -1260,7 +1279,11 @@ def service_container_insights(ctx: ServiceContext) -> list[CostLine]:
             "metric-months",
             ctx.prices.usd("cloudwatch_metric_month"),
             fixed=False,
-            basis=f"{metrics:g} metrics (its service and task family), only in its {ctx.task_hours:.1f} h",
+            basis=(
+                f"{metrics:g} metrics (its service and task family), only in its {ctx.task_hours:.1f} h"
+                if on
+                else _INSIGHTS_OFF
+            ),
         )
     ]
 

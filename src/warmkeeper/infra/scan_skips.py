@@ -79,6 +79,13 @@ REASONS: dict[str, str] = {
         "certificate, whose security policy CloudFront fixes. With domain and a us-east-1 "
         "certificate_arn the minimum is TLSv1.2_2021."
     ),
+    "CKV_AWS_65": (
+        "Container Insights is on where the environment is watched (a dashboard or an alarm e-mail), whose "
+        "dashboard rows and tasks-short alarms read it. Elsewhere it is off: billed as custom metrics "
+        "while tasks run, it was the largest line of a sleeping staging's bill, for charts nobody opens; "
+        "`warmkeeper status`, the AWS/ECS service metrics and the logs remain (container_insights = true "
+        "turns it on)."
+    ),
 }
 
 
