@@ -48,8 +48,10 @@ from warmkeeper.core import (
     require_token,
 )
 from warmkeeper.core.hold import ColdView, answer_cold_request
+from warmkeeper.core.internal_wake import ServiceWake, answer_internal_wake
 from warmkeeper.local.loopback import LOOPBACK
 from warmkeeper.local.rollout import DeployRequestError
+from warmkeeper.naming import SERVICE_HEADER, WAKE_SECRET_HEADER
 
 WAKE_PATH = f"{ENDPOINT_PREFIX}wake"
 SLEEP_PATH = f"{ENDPOINT_PREFIX}sleep"
@@ -121,6 +123,21 @@ class WakerBackend(Protocol):
     def deploy_progress(self, run_id: str, since: int = 0) -> dict[str, Any] | None: ...
 
     def details(self) -> Serializable: ...
+
+
+class InternalWakeBackend(Protocol):
+    """What the waker needs for internal wakes (calls from the app's task to a sleeping internal
+    service): the secret the callers must send, the services' names, and their wake."""
+
+    @property
+    def wake_secret(self) -> str: ...
+
+    @property
+    def internal_service_names(self) -> list[str]: ...
+
+    def wake_internal(self, name: str) -> ServiceWake:
+        """Wake the service once (its own wake lock) and say how soon it should answer."""
+        ...
 
 
 class WakerHandler(BaseHTTPRequestHandler):
@@ -202,10 +219,16 @@ class WakerServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, twin: WakerBackend, port: int = 0, *, monotonic: Callable[[], float] = time.monotonic
+        self,
+        twin: WakerBackend,
+        port: int = 0,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        internal: InternalWakeBackend | None = None,
     ) -> None:
         super().__init__((LOOPBACK, port), WakerHandler)
         self.twin = twin
+        self.internal = internal
         self.monotonic = monotonic  # how a held request measures its pauses (tests bring a fake clock)
         self.closing = False
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
@@ -227,7 +250,14 @@ class WakerServer(ThreadingHTTPServer):
 
     # -- answers ------------------------------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        """The waker's base URL, where the app's tasks send internal wakes (the Lambda's function URL)."""
+        return f"http://{LOOPBACK}:{self.port}"
+
     def answer(self, request: IncomingRequest) -> HttpResponse:
+        if request.header(SERVICE_HEADER):
+            return self._internal_wake(request)
         kind = classify_request(request, self.twin.policy)
         try:
             if kind is RequestKind.STATUS:
@@ -240,6 +270,18 @@ class WakerServer(ThreadingHTTPServer):
         except EndpointRefusal as refused:
             return refused.response
         return self._cold(request, kind)
+
+    def _internal_wake(self, request: IncomingRequest) -> HttpResponse:
+        """A call from the app's task that could not reach an internal service (see core.internal_wake)."""
+        internal = self.internal
+        name = request.header(SERVICE_HEADER)
+        return answer_internal_wake(
+            service=name,
+            given_secret=request.header(WAKE_SECRET_HEADER),
+            secret=internal.wake_secret if internal is not None else "",
+            services=internal.internal_service_names if internal is not None else [],
+            wake=internal.wake_internal if internal is not None else _no_wake,
+        )
 
     def _twin_endpoint(self, request: IncomingRequest) -> HttpResponse:
         """The endpoints the Lambda does not have; each needs the token."""
@@ -301,6 +343,10 @@ class WakerServer(ThreadingHTTPServer):
     def _cold(self, request: IncomingRequest, kind: RequestKind) -> HttpResponse:
         port = _TwinHold(self)
         return answer_cold_request(request, kind, self.twin.policy, app_name=self.twin.app_name, port=port)
+
+
+def _no_wake(name: str) -> ServiceWake:
+    raise AssertionError("no internal service to wake")  # unreachable: an empty secret matches nothing
 
 
 class _TwinHold:
