@@ -215,6 +215,11 @@ class TwinProcess:
             self.seen_ports.update(task["ports"].values())
             if task["pgid"]:
                 self.seen_pgids.add(task["pgid"])
+        for service in document.get("services", []):  # internal services: their address and tasks
+            self.seen_ports.add(int(service["address"].rsplit(":", 1)[1]))
+            for task in service["tasks"]:
+                self.seen_pids.update(task["pids"].values())
+                self.seen_ports.update(task["ports"].values())
         return document
 
     def status(self) -> StatusReport:
