@@ -15,7 +15,7 @@ import pytest
 from warmkeeper.config import AppConfig, load_config, parse_config
 from warmkeeper.core import Routing, State
 from warmkeeper.local.internal_services import (
-    InternalService,
+    TwinInternalService,
     caller_environment,
     service_task_config,
     service_twin_policy,
@@ -141,7 +141,7 @@ def wait_until(check: object, timeout: float = 20) -> None:
 def test_a_call_wakes_the_service_alone_and_it_sleeps_after_its_own_idle_time(tmp_path: Path) -> None:
     cfg = tiny_app(tmp_path)
     events: list[str] = []
-    service = InternalService(
+    service = TwinInternalService(
         cfg,
         "calc",
         service_twin_policy(cfg, "calc", "local", idle_seconds=1.5),
@@ -192,7 +192,7 @@ def test_a_call_wakes_the_service_alone_and_it_sleeps_after_its_own_idle_time(tm
 
 def test_a_failed_one_off_container_fails_the_task(tmp_path: Path) -> None:
     cfg = tiny_app(tmp_path, data_exit=3)
-    service = InternalService(
+    service = TwinInternalService(
         cfg, "calc", service_twin_policy(cfg, "calc", "local"), on_event=lambda k, m: None, max_attempts=1
     )
     service.start()
@@ -209,7 +209,7 @@ def test_a_failed_one_off_container_fails_the_task(tmp_path: Path) -> None:
 def test_last_call_counts_as_activity() -> None:
     # The waker's call itself is activity: a service asked for while its caller's view lags stays up.
     cfg = load_config(EXAMPLE)
-    service = InternalService(
+    service = TwinInternalService(
         cfg, "osrm", service_twin_policy(cfg, "osrm", "local"), on_event=lambda k, m: None
     )
     try:

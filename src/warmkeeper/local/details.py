@@ -123,7 +123,7 @@ class TwinDetails:
     edge: EdgeDetails
     waker_port: int
     tasks: list[TaskDetails]
-    # Each internal service (InternalService.status().to_json()): its state, address, tasks, counters.
+    # Each internal service (TwinInternalService.status().to_json()): its state, address, tasks, counters.
     services: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

@@ -3,14 +3,14 @@
 An internal service (``[[services]]`` in the config) runs as tasks of its own
 (:class:`~warmkeeper.local.supervisor.LocalService`, its containers' local commands as processes),
 behind a stable loopback address (:class:`~warmkeeper.local.internal_proxy.InternalProxy`, the
-stand-in for its Cloud Map name). :class:`InternalService` is its controller, the same loop as the
+stand-in for its Cloud Map name). :class:`TwinInternalService` is its controller, the same loop as the
 app's: observe (its desired, running and healthy tasks; the proxy's routing; the last byte that
 reached it; its wake), :func:`warmkeeper.core.decide` with the service's own policy
 (:meth:`AppConfig.service_policy`), apply through :func:`warmkeeper.core.hold.apply_decision`. It
 never looks at the app's state, nor the app at its: the app sleeps while the service works, and the
 service sleeps after its own idle time while the app stays warm.
 
-It is woken only by an internal call (the waker's internal wake, :meth:`InternalService.request_wake`),
+It is woken only by an internal call (the waker's internal wake, :meth:`TwinInternalService.request_wake`),
 or together with a caller that lists it in ``wake_with``.
 
 The calling side: every container of the app's task gets the variables the task definition gives it
@@ -117,7 +117,7 @@ class _ServiceMemory:
 
 
 @dataclass(frozen=True)
-class ServiceState:
+class TwinServiceState:
     """One internal service as `warmkeeper status --env local` and the twin's counters show it."""
 
     name: str
@@ -160,7 +160,7 @@ class ServiceState:
         }
 
 
-class InternalService:
+class TwinInternalService:
     """One internal service of the twin: its tasks, its address, its controller. `start()`, `close()`."""
 
     def __init__(
@@ -309,13 +309,13 @@ class InternalService:
             return f"{state.value} ({tasks}; sleeps in {decision.seconds_until_sleep:.0f} s without a call)"
         return f"{state.value} ({tasks})"
 
-    def status(self) -> ServiceState:
+    def status(self) -> TwinServiceState:
         snapshot = self.service.snapshot()
         observation = self._observe(datetime.now(UTC), consume_pending=False)
         with self._lock:
             memory = replace(self._memory, wake_durations=list(self._memory.wake_durations))
         host, port = self.address
-        return ServiceState(
+        return TwinServiceState(
             name=self.name,
             state=derive_state(observation, self.policy).value,
             routing=observation.routing.value,
@@ -349,7 +349,7 @@ class InternalService:
 class _ServiceActuators:
     """The service's side of :func:`warmkeeper.core.hold.apply_decision` for one controller run."""
 
-    def __init__(self, owner: InternalService, now: datetime) -> None:
+    def __init__(self, owner: TwinInternalService, now: datetime) -> None:
         self._owner = owner
         self._now = now
 

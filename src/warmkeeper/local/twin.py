@@ -59,7 +59,7 @@ from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, T
 from warmkeeper.local.discovery_cache import DiscoveryCache, with_drain_window, with_entry_environment
 from warmkeeper.local.edge import Edge
 from warmkeeper.local.internal_services import (
-    InternalService,
+    TwinInternalService,
     caller_environment,
     service_twin_policy,
     with_task_environment,
@@ -220,7 +220,7 @@ class Twin:
         # Internal services run as local processes only: their tasks' address is a loopback port of
         # this machine, which the containers runtime's pods do not reach.
         self.services_note: str | None = None
-        self.internal: dict[str, InternalService] = {}
+        self.internal: dict[str, TwinInternalService] = {}
         if cfg.services and runtime is not None:
             names = ", ".join(s.name for s in cfg.services)
             self.services_note = (
@@ -229,7 +229,7 @@ class Twin:
             )
         elif cfg.services:
             for service in cfg.services:
-                self.internal[service.name] = InternalService(
+                self.internal[service.name] = TwinInternalService(
                     cfg,
                     service.name,
                     service_twin_policy(
