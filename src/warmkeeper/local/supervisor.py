@@ -4,7 +4,10 @@ A :class:`LocalTask` plays one Fargate task: each container's ``local`` command 
 process, all of a task's processes in one process group, on loopback ports of the task's own (so
 two tasks can run side by side, as during a rolling deploy). Containers start in ``depends_on``
 order, each once its dependencies pass their health checks, like ECS's ``HEALTHY`` dependency
-condition. A task is healthy when every container is. How one container starts, is checked and
+condition, or as its ``dependency_conditions`` say (``START``; ``SUCCESS`` and ``COMPLETE`` for a
+one-off container that runs to completion, such as a data copy: it is not health-checked, its exit is
+expected, and a non-zero exit where success is required fails the task). A task is healthy when
+every container is (a one-off one: when it has exited as required). How one container starts, is checked and
 stops is the task's :class:`~warmkeeper.local.runtimes.TaskRuntime` (local processes by default, or
 a Podman pod of the real images).
 

@@ -12,6 +12,11 @@ its one-minute schedule. A request at the waker is answered by the Lambda's own 
 (:func:`warmkeeper.core.hold.answer_cold_request`) from this twin's view: its wake estimate is the
 slowest of its recent wakes, like the Lambda's.
 
+Each internal service of the app (``[[services]]``) is a
+:class:`~warmkeeper.local.internal_services.TwinInternalService` of its own: its tasks, its stable
+address, its controller run after the app's on every tick, and its wake through the waker's internal
+wake (a call from the app's task it could not deliver). The app's controller never looks at it.
+
 A rolling deploy (:mod:`warmkeeper.local.rollout`, recorded by
 :class:`~warmkeeper.local.deployments.Deployments`) runs in a thread of its own; while it runs the
 controller observes ``deployment_in_progress`` and the core never decides a sleep.
