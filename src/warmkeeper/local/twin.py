@@ -13,7 +13,7 @@ its one-minute schedule. A request at the waker is answered by the Lambda's own 
 slowest of its recent wakes, like the Lambda's.
 
 Each internal service of the app (``[[services]]``) is a
-:class:`~warmkeeper.local.internal_services.TwinInternalService` of its own: its tasks, its stable
+:class:`~warmkeeper.local.twin_services.TwinInternalService` of its own: its tasks, its stable
 address, its controller run after the app's on every tick, and its wake through the waker's internal
 wake (a call from the app's task it could not deliver). The app's controller never looks at it.
 
@@ -63,17 +63,17 @@ from warmkeeper.local.deployments import Deployments
 from warmkeeper.local.details import EdgeDetails, FailureDetails, TaskDetails, TwinDetails
 from warmkeeper.local.discovery_cache import DiscoveryCache, with_drain_window, with_entry_environment
 from warmkeeper.local.edge import Edge
-from warmkeeper.local.internal_services import (
-    TwinInternalService,
-    caller_environment,
-    service_twin_policy,
-    with_task_environment,
-)
 from warmkeeper.local.loopback import LOOPBACK
 from warmkeeper.local.rollout import DeployRun, parse_deploy_request, run_rollout
 from warmkeeper.local.runtimes import task_runtime
 from warmkeeper.local.statefile import STATE_DIR_NAME, write_state_file
 from warmkeeper.local.supervisor import LocalService, TaskPhase
+from warmkeeper.local.twin_services import (
+    TwinInternalService,
+    caller_environment,
+    service_twin_policy,
+    with_task_environment,
+)
 from warmkeeper.local.waker import TwinView, WakerServer
 from warmkeeper.local.warm_windows import WarmWindowKeeper, wall_clock
 

@@ -14,15 +14,15 @@ import pytest
 
 from warmkeeper.config import AppConfig, load_config, parse_config
 from warmkeeper.core import Routing, State
-from warmkeeper.local.internal_services import (
+from warmkeeper.local.runtimes import ProcessRuntime
+from warmkeeper.local.supervisor import dependency_met, run_to_completion
+from warmkeeper.local.twin_services import (
     TwinInternalService,
     caller_environment,
     service_task_config,
     service_twin_policy,
     with_task_environment,
 )
-from warmkeeper.local.runtimes import ProcessRuntime
-from warmkeeper.local.supervisor import dependency_met, run_to_completion
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cityguided" / "warmkeeper.toml"
 

@@ -257,7 +257,7 @@ class TwinInternalService:
             decision = decide(observation, self.policy, now)
             if decision.actions:
                 self._on_event("action", f"{self.name}: {decision.reason}")
-            apply_decision(decision, _ServiceActuators(self, now))
+            apply_decision(decision, _TwinServiceActuators(self, now))
             after = self._observe(now, consume_pending=False)
             self._state = derive_state(after, self.policy)
             if self._state is not self._last_state:
@@ -346,7 +346,7 @@ class TwinInternalService:
         )
 
 
-class _ServiceActuators:
+class _TwinServiceActuators:
     """The service's side of :func:`warmkeeper.core.hold.apply_decision` for one controller run."""
 
     def __init__(self, owner: TwinInternalService, now: datetime) -> None:
