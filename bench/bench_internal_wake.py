@@ -109,7 +109,8 @@ def main() -> None:
                 recorded.append(float(osrm()["last_wake_seconds"]))
                 wait_for(lambda: osrm()["state"] == "COLD" and osrm()["running"] == 0, 60, "OSRM asleep")
                 to_sleep.append(time.monotonic() - last_route)
-            waker = f"http://127.0.0.1:{client.get('/_warmkeeper/twin', headers=auth).json()['waker_port']}"
+            internal_port = client.get("/_warmkeeper/twin", headers=auth).json()["internal_waker_port"]
+            waker = f"http://127.0.0.1:{internal_port}"
             before = osrm()["wakes"]
             refused = []
             for _ in range(20):

@@ -215,6 +215,8 @@ class TwinProcess:
             self.seen_ports.update(task["ports"].values())
             if task["pgid"]:
                 self.seen_pgids.add(task["pgid"])
+        if document.get("internal_waker_port"):
+            self.seen_ports.add(document["internal_waker_port"])
         for service in document.get("services", []):  # internal services: their address and tasks
             self.seen_ports.add(int(service["address"].rsplit(":", 1)[1]))
             for task in service["tasks"]:

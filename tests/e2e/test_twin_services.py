@@ -153,7 +153,9 @@ def test_the_app_containers_get_the_internal_wake_variables_and_a_wrong_secret_w
     service = osrm(twin)
     assert service["state"] == "COLD"
     assert f"{variables['WARMKEEPER_OSRM_HOST']}:{variables['WARMKEEPER_OSRM_PORT']}" == service["address"]
-    assert variables["WARMKEEPER_WAKER"] == f"http://127.0.0.1:{details['waker_port']}"
+    # The internal wakes' own port (the Lambda's function URL), not the edge's waker.
+    assert variables["WARMKEEPER_WAKER"] == f"http://127.0.0.1:{details['internal_waker_port']}"
+    assert details["internal_waker_port"] != details["waker_port"]
     secret = variables["WARMKEEPER_WAKE_SECRET"]
     assert len(secret) >= 32 and environ(task["pids"]["api"])["WARMKEEPER_WAKE_SECRET"] == secret
     # The API reaches OSRM through its Caddy's caller site on a port of the task's own.

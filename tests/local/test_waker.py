@@ -306,6 +306,18 @@ def test_an_internal_wake_needs_the_secret_and_a_known_service(
     assert internal.woken == ["osrm"] and twin.calls == []
 
 
-def test_without_internal_services_an_internal_wake_is_refused(client: httpx.Client, twin: FakeTwin) -> None:
-    answer = client.get("/x", headers={"X-Warmkeeper-Service": "osrm", "X-Warmkeeper-Wake-Secret": ""})
-    assert answer.status_code == 403 and twin.calls == []
+def test_the_edge_waker_takes_the_internal_headers_for_an_ordinary_request(
+    client: httpx.Client, twin: FakeTwin
+) -> None:
+    # As the Lambda behind the front door: only its function URL (here the internal waker's own port)
+    # answers internal wakes; through the edge the same headers are a visitor's cold request.
+    answer = client.get(
+        "/x",
+        headers={
+            "X-Warmkeeper-Service": "osrm",
+            "X-Warmkeeper-Wake-Secret": "wake-secret",
+            "User-Agent": "t",
+        },
+    )
+    assert answer.status_code == 503 and answer.json()["error"] == "waking" and "service" not in answer.json()
+    assert "request_wake" in twin.calls

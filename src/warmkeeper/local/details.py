@@ -123,6 +123,8 @@ class TwinDetails:
     edge: EdgeDetails
     waker_port: int
     tasks: list[TaskDetails]
+    # The port of the internal wakes (WARMKEEPER_WAKER), when the app has internal services.
+    internal_waker_port: int | None = None
     # Each internal service (TwinInternalService.status().to_json()): its state, address, tasks, counters.
     services: list[dict[str, Any]] = field(default_factory=list)
 

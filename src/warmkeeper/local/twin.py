@@ -259,7 +259,9 @@ class Twin:
             if runtime is None
             else {}
         )
-        self.waker = WakerServer(self, internal=self)
+        self.waker = WakerServer(self)
+        # The internal wakes' own port (the Lambda's function URL): only the app's tasks are told of it.
+        self.internal_waker = WakerServer(self, internal=self) if self.internal else None
         self.service = LocalService(
             self._task_config(cfg),
             on_event=self.emit,
@@ -298,7 +300,7 @@ class Twin:
         window and private ranges; every container's way to the internal services."""
         callers = caller_environment(
             {name: internal.address for name, internal in self.internal.items()},
-            self.waker.url,
+            self.internal_waker.url if self.internal_waker is not None else None,
             self.wake_secret,
         )
         cfg = with_task_environment(cfg, callers)
@@ -346,6 +348,8 @@ class Twin:
             self.edge.start()
             if self.services_note:
                 self.emit("problem", self.services_note)
+            if self.internal_waker is not None:
+                self.internal_waker.start()
             for internal in self.internal.values():
                 internal.start()
             self.service.start()
@@ -375,6 +379,9 @@ class Twin:
         self.edge.close(timeout=5)
         with contextlib.suppress(Exception):
             self.waker.close()
+        if self.internal_waker is not None:
+            with contextlib.suppress(Exception):
+                self.internal_waker.close()
         self.service.close()  # also cancels a deploy in progress
         for internal in self.internal.values():  # after their callers
             internal.close()
@@ -736,6 +743,7 @@ class Twin:
                 edge=EdgeDetails.of(self.edge),
                 waker_port=self.waker.port,
                 tasks=[TaskDetails.of(task) for task in snapshot.tasks],
+                internal_waker_port=self.internal_waker.port if self.internal_waker is not None else None,
                 services=[internal.status().to_json() for internal in self.internal.values()],
             )
 

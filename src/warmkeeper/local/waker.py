@@ -228,6 +228,8 @@ class WakerServer(ThreadingHTTPServer):
     ) -> None:
         super().__init__((LOOPBACK, port), WakerHandler)
         self.twin = twin
+        # Given: this server answers internal wakes only (the Lambda's function URL, a port of its own
+        # that the app's tasks call); the edge's waker never does, whatever headers a request carries.
         self.internal = internal
         self.monotonic = monotonic  # how a held request measures its pauses (tests bring a fake clock)
         self.closing = False
@@ -252,12 +254,12 @@ class WakerServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        """The waker's base URL, where the app's tasks send internal wakes (the Lambda's function URL)."""
+        """The server's base URL (the internal one's: where the app's tasks send internal wakes)."""
         return f"http://{LOOPBACK}:{self.port}"
 
     def answer(self, request: IncomingRequest) -> HttpResponse:
-        if request.header(SERVICE_HEADER):
-            return self._internal_wake(request)
+        if self.internal is not None:
+            return self._internal_wake(self.internal, request)
         kind = classify_request(request, self.twin.policy)
         try:
             if kind is RequestKind.STATUS:
@@ -271,16 +273,14 @@ class WakerServer(ThreadingHTTPServer):
             return refused.response
         return self._cold(request, kind)
 
-    def _internal_wake(self, request: IncomingRequest) -> HttpResponse:
+    def _internal_wake(self, internal: InternalWakeBackend, request: IncomingRequest) -> HttpResponse:
         """A call from the app's task that could not reach an internal service (see core.internal_wake)."""
-        internal = self.internal
-        name = request.header(SERVICE_HEADER)
         return answer_internal_wake(
-            service=name,
+            service=request.header(SERVICE_HEADER),
             given_secret=request.header(WAKE_SECRET_HEADER),
-            secret=internal.wake_secret if internal is not None else "",
-            services=internal.internal_service_names if internal is not None else [],
-            wake=internal.wake_internal if internal is not None else _no_wake,
+            secret=internal.wake_secret,
+            services=internal.internal_service_names,
+            wake=internal.wake_internal,
         )
 
     def _twin_endpoint(self, request: IncomingRequest) -> HttpResponse:
@@ -343,10 +343,6 @@ class WakerServer(ThreadingHTTPServer):
     def _cold(self, request: IncomingRequest, kind: RequestKind) -> HttpResponse:
         port = _TwinHold(self)
         return answer_cold_request(request, kind, self.twin.policy, app_name=self.twin.app_name, port=port)
-
-
-def _no_wake(name: str) -> ServiceWake:
-    raise AssertionError("no internal service to wake")  # unreachable: an empty secret matches nothing
 
 
 class _TwinHold:
