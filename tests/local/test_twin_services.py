@@ -219,3 +219,47 @@ def test_last_call_counts_as_activity() -> None:
         assert observed.last_activity_at is not None and observed.last_activity_at > before
     finally:
         service.close()
+
+
+def two_services(folder: Path, app_wakes_with: list[str]) -> AppConfig:
+    """The tiny app with a second service `geo`, which `calc` wakes with itself (`wake_with`)."""
+    document = tiny_app(folder).model_dump(mode="json")
+    document["app"]["wake_with"] = app_wakes_with
+    entry = next(c for c in document["services"][0]["containers"] if c.get("entry"))
+    geo = {**entry, "name": "geo", "depends_on": [], "dependency_conditions": {}}
+    document["services"][0]["wake_with"] = ["geo"]
+    document["services"].append(
+        {**document["services"][0], "name": "geo", "wake_with": [], "containers": [geo]}
+    )
+    return parse_config(document, folder / "warmkeeper.toml")
+
+
+@pytest.mark.parametrize("app_wakes_with", [["calc"], []])
+def test_wake_with_wakes_the_listed_services_with_their_caller(
+    tmp_path: Path, app_wakes_with: list[str]
+) -> None:
+    """`[app] wake_with`: the app's wake asks for those services too; a service's wake asks for its own
+    `wake_with` (nothing is started here: the desired counts are what is asked)."""
+    from warmkeeper.local.loopback import free_port
+    from warmkeeper.local.twin import Twin, TwinOptions, _TwinActuators
+
+    cfg = two_services(tmp_path, app_wakes_with)
+    twin = Twin(cfg, cfg.environment("local"), TwinOptions(port=free_port(), state_dir=tmp_path))
+    try:
+        desired = lambda: {name: s.service.desired for name, s in twin.internal.items()}  # noqa: E731
+        assert desired() == {"calc": 0, "geo": 0}
+        _TwinActuators(twin, datetime.now(UTC)).scale_up(1)
+        assert twin.service.desired == 1
+        if app_wakes_with:
+            # calc with the app, geo with calc; a wake along is not a call.
+            assert desired() == {"calc": 1, "geo": 1}
+            assert twin.internal["calc"].status().wake_calls == 0
+        else:
+            assert desired() == {"calc": 0, "geo": 0}  # the app's wake leaves them asleep
+            twin.wake_internal("geo")
+            assert desired() == {"calc": 0, "geo": 1}  # geo lists nothing
+            woken = twin.wake_internal("calc")
+            assert not woken.healthy and desired() == {"calc": 1, "geo": 1}
+            assert twin.internal["calc"].status().wake_calls == 1
+    finally:
+        assert twin.stop() == []
