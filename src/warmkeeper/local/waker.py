@@ -15,6 +15,11 @@ plus, for ``warmkeeper wake|sleep --env local``, ``POST /_warmkeeper/wake`` and
 ``GET /_warmkeeper/deploy?id=ID&since=N`` (follow it), and ``GET /_warmkeeper/twin`` (the twin's own
 counters, for tests and benchmarks). Every mutating endpoint, the deploy's progress and the twin's
 counters (both carry the app's output) need the keep-alive token as ``Authorization: Bearer TOKEN``.
+
+An app with internal services gets a second server of this class, given an
+:class:`InternalWakeBackend`: it answers internal wakes only, on a port of its own that the app's
+tasks are told of (``WARMKEEPER_WAKER``, the Lambda's function URL on AWS), with
+:func:`warmkeeper.core.internal_wake.answer_internal_wake`. The edge's waker never answers one.
 """
 
 from __future__ import annotations
