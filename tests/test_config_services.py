@@ -149,6 +149,19 @@ def test_app_wake_with_names_an_internal_service(tmp_path: Path) -> None:
         load_config(write(tmp_path, wrong))
 
 
+def test_the_app_task_may_name_an_internal_service_in_a_port_placeholder(tmp_path: Path) -> None:
+    # `{port:router}` in the app's task: the loopback port where that task calls the service.
+    placeholder = 'command = ["python", "-m", "http.server", "{port}"]'
+    assert placeholder in with_router()
+    calling = placeholder + '\nenvironment = { ROUTER_URL = "http://127.0.0.1:{port:router}" }'
+    cfg = load_config(write(tmp_path, with_router().replace(placeholder, calling, 1)))
+    assert cfg.containers[1].local is not None
+    assert cfg.containers[1].local.environment == {"ROUTER_URL": "http://127.0.0.1:{port:router}"}
+    # Without such a service it names neither a container nor a service.
+    with pytest.raises(ConfigError, match=r"\{port:router\} names no container"):
+        load_config(write(tmp_path, MINIMAL.replace(placeholder, calling, 1)))
+
+
 def test_validate_lists_the_example_services() -> None:
     result = run_cli(["validate", "--config", str(EXAMPLE_CONFIG)])
     assert result.returncode == 0, result.stderr

@@ -176,12 +176,21 @@ class LocalRun(_Strict):
     """How the twin runs this container without a container engine.
 
     ``{port}`` in a command or value is this container's port in the current local task;
-    ``{port:NAME}`` is the port of container NAME in the same task. Paths are relative to the
-    config file's folder.
+    ``{port:NAME}`` is the port of container NAME in the same task. In the app's own task,
+    ``{port:SERVICE}`` (an internal service's name, when no container of the task has that name) is
+    a loopback port of the task's own for the calling side of that service: where the task's Caddy
+    listens for calls to it (5000 inside the task on ECS, a free port per task in the twin, where
+    every process shares the machine's network). Paths are relative to the config file's folder.
     """
 
-    command: list[str] = Field(min_length=1, description="argv of the local process; `{port}` placeholders")
-    environment: dict[str, str] = Field(default_factory=dict, description="extra variables of the process")
+    command: list[str] = Field(
+        min_length=1,
+        description="argv of the local process; `{port}`, `{port:CONTAINER}` and (app's task) "
+        "`{port:SERVICE}` placeholders",
+    )
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="extra variables of the process; the same placeholders as `command`"
+    )
     cwd: str = Field(default=".", description="working folder, relative to the config file")
 
 
@@ -838,9 +847,10 @@ class ServiceSettings(_Strict):
         return self
 
 
-def _check_containers(containers: Sequence[Container], where: str) -> None:
+def _check_containers(containers: Sequence[Container], where: str, services: Sequence[str] = ()) -> None:
     """One task's containers: unique names and ports, one entry, dependencies and placeholders that
-    name containers of the same task. `where` prefixes each problem ("" for the app's own task)."""
+    name containers of the same task (or, in the app's task, an internal service: `services`).
+    `where` prefixes each problem ("" for the app's own task)."""
     names = [c.name for c in containers]
     by_name = {c.name: c for c in containers}
     for name in names:
@@ -881,9 +891,10 @@ def _check_containers(containers: Sequence[Container], where: str) -> None:
         local_texts = [*c.local.command, *c.local.environment.values()] if c.local else []
         for text in local_texts:
             for match in _PLACEHOLDER.finditer(text):
-                if match.group(1) and match.group(1) not in names:
+                if match.group(1) and match.group(1) not in names and match.group(1) not in services:
+                    what = "no container" + (" nor internal service" if services else "")
                     raise ValueError(
-                        f"{where}container {c.name!r}: local placeholder {match.group(0)} names no container"
+                        f"{where}container {c.name!r}: local placeholder {match.group(0)} names {what}"
                     )
 
 
@@ -911,7 +922,7 @@ class AppConfig(_Strict):
 
     @model_validator(mode="after")
     def _containers_coherent(self) -> AppConfig:
-        _check_containers(self.containers, "")
+        _check_containers(self.containers, "", services=[s.name for s in self.services])
         seen_services: set[str] = {self.app.name}
         # One image repository per container name: names are unique across every service of the app.
         container_services = {c.name: "the app" for c in self.containers}

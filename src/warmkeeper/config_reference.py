@@ -41,7 +41,9 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
         "[containers.local]",
         LocalRun,
         "How the twin runs the container as a local process (optional: without it, the twin runs the "
-        "image). `{port}` is this container's port in the local task, `{port:NAME}` another's.",
+        "image). `{port}` is this container's port in the local task, `{port:NAME}` another's; in the "
+        "app's task `{port:SERVICE}` (an internal service's name) is a port of the task's own where the "
+        "task calls that service (its caller site; 5000 on ECS).",
     ),
     (
         "[[services]]",

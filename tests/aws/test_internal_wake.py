@@ -13,9 +13,10 @@ from tests.aws.engine_fakes import WAKE_SECRET, FakeAws, FakeWakeSecret, interna
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import LastWake, WakeLock
 from warmkeeper.aws.engine import Warmkeeper
-from warmkeeper.aws.internal_services import WARM_RETRY_SECONDS, is_function_url_event
+from warmkeeper.aws.internal_services import is_function_url_event
 from warmkeeper.core import IncomingRequest, Routing
 from warmkeeper.core.hold import RETRY_SLACK_SECONDS
+from warmkeeper.core.internal_wake import ALREADY_UP_RETRY_AFTER_SECONDS
 
 
 def call(
@@ -118,7 +119,7 @@ def test_a_healthy_service_gets_a_short_retry_and_its_wake_is_recorded(
     app.now += timedelta(seconds=130)
     osrm.healthy_ips = {"10.0.2.20"}  # ECS finds the task's container healthy
     response = engine.internal_wake(call())
-    assert response.status == 503 and response.headers["Retry-After"] == str(WARM_RETRY_SECONDS)
+    assert response.status == 503 and response.headers["Retry-After"] == str(ALREADY_UP_RETRY_AFTER_SECONDS)
     assert body(response)["state"] == "warm"
     assert osrm.last_wake is not None and osrm.last_wake.seconds == pytest.approx(130)
     assert set_desired_calls(osrm) == ["set_desired(1)"]

@@ -30,6 +30,7 @@ STATUS_KEYS = {
     "healthy",
     "scale_to_zero",
     "tasks",
+    "services",
     "last_wake_at",
     "last_wake_seconds",
     "lease_until",

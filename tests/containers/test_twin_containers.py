@@ -1,9 +1,11 @@
 """`warmkeeper up --runtime containers` end to end: each task a Podman pod of the real images.
 
 One twin of a copy of the CityGuided config serves the module. The copy differs from the example in
-two ways only: the api and web containers carry ``APP_VERSION`` in their task-definition
-environment (so a deploy is visible), and the web container's health command first checks that
-``/tmp/sick`` does not exist (so a test can make a running container fail its health check).
+three ways only: the api and web containers carry ``APP_VERSION`` in their task-definition
+environment (so a deploy is visible), the web container's health command first checks that
+``/tmp/sick`` does not exist (so a test can make a running container fail its health check), and the
+internal service `osrm` is left out (the containers runtime does not run internal services), with
+the local variables that name it (``{port:osrm}``: the local commands are not what a pod runs).
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ def pod_config(folder: Path, version: str) -> Path:
     for container in data["containers"]:
         container["build"] = str(EXAMPLE_CONFIG.parent / container["build"])
         container["local"]["cwd"] = str(EXAMPLE_CONFIG.parent)
+        local_environment = container["local"].get("environment", {})
+        container["local"]["environment"] = {
+            k: v for k, v in local_environment.items() if "{port:osrm}" not in v
+        }
+        if not container["local"]["environment"]:
+            del container["local"]["environment"]
         if container["name"] in ("api", "web"):
             container["environment"] = {**container.get("environment", {}), "APP_VERSION": version}
         if container["name"] == "web":

@@ -34,6 +34,7 @@ BROWSER_HEADERS = {
 
 T = TypeVar("T")
 LOCAL_HEADER = "[containers.local]\n"
+SERVICE_LOCAL_HEADER = "[services.containers.local]\n"
 
 
 def example_config(
@@ -46,9 +47,10 @@ def example_config(
 ) -> Path:
     """Write a copy of the CityGuided config into `directory`, reporting `version`, and return it.
 
-    Containers without a ``local.environment`` (api and web) get ``APP_VERSION = version`` (what
-    ``/api/version`` and the web's ``X-App-Version`` answer) plus `extra_environment[name]`; every
-    local command runs from the example's folder (``cwd``), so the copy lives anywhere. Written
+    The containers other than the entry (api and web) get ``APP_VERSION = version`` (what
+    ``/api/version`` and the web's ``X-App-Version`` answer) plus `extra_environment[name]`, beside
+    their own local variables; every local command, the internal services' too, runs from the
+    example's folder (``cwd``), so the copy lives anywhere. Written
     again in the same folder, it is the next version of the same app for `warmkeeper deploy`.
     `local_settings` are added to ``[environments.local]`` (e.g. ``front_door = "http_api"``).
     """
@@ -59,12 +61,26 @@ def example_config(
     parts = [head]
     for container, block in zip(containers, blocks, strict=True):
         lines = [f"cwd = {json.dumps(str(EXAMPLE_CONFIG.parent))}"]
-        if not container["local"].get("environment"):
-            environment = {"APP_VERSION": version, **(extra_environment or {}).get(container["name"], {})}
+        if not container.get("entry"):
+            # The local table ends at the next table header; its own `environment` line is merged here.
+            table, header, rest = block.partition("\n[")
+            rest = header + rest
+            own = container["local"].get("environment", {})
+            table = "\n".join(line for line in table.split("\n") if not line.startswith("environment = "))
+            environment = {
+                **own,
+                "APP_VERSION": version,
+                **(extra_environment or {}).get(container["name"], {}),
+            }
             pairs = ", ".join(f"{key} = {json.dumps(value)}" for key, value in environment.items())
             lines.append(f"environment = {{ {pairs} }}")
+            block = table + rest
         parts.append(LOCAL_HEADER + "\n".join(lines) + "\n" + block)
     text = "".join(parts)
+    # The internal services' local commands run from the example's folder too.
+    text = text.replace(
+        SERVICE_LOCAL_HEADER, SERVICE_LOCAL_HEADER + f"cwd = {json.dumps(str(EXAMPLE_CONFIG.parent))}\n"
+    )
     if local_settings:
         section = "[environments.local]\n"
         assert text.count(section) == 1, "the example has one [environments.local]"
@@ -199,6 +215,13 @@ class TwinProcess:
             self.seen_ports.update(task["ports"].values())
             if task["pgid"]:
                 self.seen_pgids.add(task["pgid"])
+        if document.get("internal_waker_port"):
+            self.seen_ports.add(document["internal_waker_port"])
+        for service in document.get("services", []):  # internal services: their address and tasks
+            self.seen_ports.add(int(service["address"].rsplit(":", 1)[1]))
+            for task in service["tasks"]:
+                self.seen_pids.update(task["pids"].values())
+                self.seen_ports.update(task["ports"].values())
         return document
 
     def status(self) -> StatusReport:

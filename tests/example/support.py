@@ -100,6 +100,9 @@ def start_caddy(port: int, api_port: int, web_port: int, env: Mapping[str, str] 
             "API_UPSTREAM": f"127.0.0.1:{api_port}",
             "WEB_UPSTREAM": f"127.0.0.1:{web_port}",
             "CADDY_ADMIN": "off",
+            # The caller site of the internal service (osrm-caller.Caddyfile): a port of its own, since
+            # 5000 (its ECS default) may be taken on this machine.
+            "OSRM_CALLER_PORT": str(free_port()),
             "XDG_CONFIG_HOME": str(Path(os.environ.get("TMPDIR", "/tmp")) / "wk-test-caddy"),
             "XDG_DATA_HOME": str(Path(os.environ.get("TMPDIR", "/tmp")) / "wk-test-caddy"),
             **(env or {}),

@@ -178,7 +178,7 @@ def test_caddyfile_defaults_without_environment() -> None:
         env={
             k: v
             for k, v in os.environ.items()
-            if k not in ("PORT", "API_UPSTREAM", "WEB_UPSTREAM", "CADDY_ADMIN")
+            if k not in ("PORT", "API_UPSTREAM", "WEB_UPSTREAM", "CADDY_ADMIN", "OSRM_CALLER_PORT")
         },
         capture_output=True,
         text=True,
@@ -186,9 +186,14 @@ def test_caddyfile_defaults_without_environment() -> None:
         check=True,
     )
     config = json.loads(result.stdout)
-    server = next(iter(config["apps"]["http"]["servers"].values()))
+    servers = list(config["apps"]["http"]["servers"].values())
+    server = next(s for s in servers if s["listen"] != ["127.0.0.1:5000"])
     assert server["listen"] == [":8080"]
     dials = json.dumps(server["routes"])
     assert "127.0.0.1:8000" in dials and "127.0.0.1:3000" in dials
     # Nothing reconfigures a running task, and on ECS the other containers share Caddy's localhost.
     assert config["admin"]["disabled"] is True and "listen" not in config["admin"]
+    # The internal service's caller site (osrm-caller.Caddyfile): loopback port 5000 in the task, the
+    # API's OSRM_URL on ECS.
+    caller = [s for s in servers if s is not server]
+    assert [s["listen"] for s in caller] == [["127.0.0.1:5000"]]

@@ -1,44 +1,39 @@
-"""osrm/caller.Caddyfile with real Caddy: the calling task's side of the internal wake.
+"""caddy/osrm-caller.Caddyfile with real Caddy: the calling task's side of the internal wake.
 
-A loopback site the API calls as OSRM_URL: it proxies to OSRM while OSRM answers, and sends the
-request to the waker (here a fake answering as the waker does, 503 + Retry-After) when OSRM has no
-listener, and the API turns that into "routing is warming up". On AWS the upstream is the OSRM
-service's Cloud Map DNS name; here it is a loopback address, so the DNS side is not exercised.
+A loopback site of the example's Caddy (its Caddyfile imports it) that the API calls as OSRM_URL: it
+proxies to OSRM while OSRM answers, and sends the request to the waker (here a fake answering as the
+waker does, 503 + Retry-After) when OSRM has no listener, and the API turns that into "routing is
+warming up". On AWS the upstream is the OSRM service's Cloud Map DNS name; here it is a loopback
+address, so the DNS side is not exercised (tests/e2e/test_twin_services.py runs it in the twin).
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.example.support import VENV_BIN, FakeOsrm, Running, start_api, start_osrm
+from tests.example.support import FakeOsrm, Running, start_api, start_caddy, start_osrm
 from warmkeeper.local.loopback import free_port
 
 SECRET = "test-wake-secret"
 
 
-def start_caller_caddy(osrm_port: int, waker: FakeOsrm) -> Running:
-    port = free_port()
-    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / "wk-test-caddy"
-    return Running(
-        [str(VENV_BIN / "caddy"), "run", "--config", "osrm/caller.Caddyfile", "--adapter", "caddyfile"],
-        port,
-        env={
-            "OSRM_LOCAL_PORT": str(port),
-            "OSRM_HOST": "127.0.0.1",
-            "OSRM_PORT": str(osrm_port),
-            "WARMKEEPER_WAKER": f"http://127.0.0.1:{waker.server_address[1]}",
-            "WARMKEEPER_WAKE_SECRET": SECRET,
-            "XDG_CONFIG_HOME": str(scratch),
-            "XDG_DATA_HOME": str(scratch),
-        },
-    )
+def start_caller_caddy(osrm_port: int, waker: FakeOsrm | None) -> Running:
+    """The example's Caddy (its public site on a port nobody calls here) with the caller site on
+    `Running.port`, as warmkeeper sets its variables."""
+    caller_port = free_port()
+    env = {"OSRM_CALLER_PORT": str(caller_port), "WARMKEEPER_OSRM_HOST": "127.0.0.1"}
+    env["WARMKEEPER_OSRM_PORT"] = str(osrm_port)
+    if waker is not None:
+        env["WARMKEEPER_WAKER"] = f"http://127.0.0.1:{waker.server_address[1]}"
+        env["WARMKEEPER_WAKE_SECRET"] = SECRET
+    caddy = start_caddy(free_port(), free_port(), free_port(), env=env)
+    caddy.port = caller_port
+    return caddy
 
 
 @pytest.fixture
@@ -99,3 +94,17 @@ def test_cold_osrm_goes_to_the_waker_then_warm_osrm_answers(waker: FakeOsrm) -> 
         caddy.stop()
         if osrm is not None:
             osrm.stop()
+
+
+def test_without_a_waker_a_failed_call_gets_a_503_that_says_so() -> None:
+    caddy = start_caller_caddy(free_port(), None)
+    try:
+        wait_listening(caddy)
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            answer = client.get(
+                f"http://127.0.0.1:{caddy.port}/route/v1/driving/2.2945,48.8584;2.3376,48.8606"
+            )
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "30"
+        assert "WARMKEEPER_WAKER" in answer.json()["error"]
+    finally:
+        caddy.stop()

@@ -37,7 +37,7 @@ def test_the_document_keeps_its_keys_order_and_nesting() -> None:
         "pid", "url", "state", "idle_seconds", "min_warm_seconds", "wakes", "sleeps", "held_requests",
         "wake_seconds", "tasks_started", "attempts_this_wake", "max_attempts", "gave_up", "problems",
         "last_failure", "revision", "version", "deployment_in_progress", "deploy", "edge", "waker_port",
-        "tasks",
+        "tasks", "internal_waker_port", "services",
     ]  # fmt: skip
     assert document["edge"] == {
         "pid": 7,

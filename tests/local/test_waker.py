@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from warmkeeper.core import LeaseError, Policy, State, StatusReport, lease_minutes
 from warmkeeper.core.hold import ColdView
+from warmkeeper.core.internal_wake import ServiceWake
 from warmkeeper.local.rollout import DeployRequestError
-from warmkeeper.local.waker import TwinView, WakerBackend, WakerServer
+from warmkeeper.local.waker import InternalWakeBackend, TwinView, WakerBackend, WakerServer
 
 TOKEN = "the-twin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -253,3 +254,71 @@ def test_a_private_twin_answers_outsiders_403_without_waking() -> None:
             assert inside.status_code == 503 and twin.calls.count("request_wake") == 1
     finally:
         server.close()
+
+
+@dataclass
+class FakeInternal:
+    """The internal-wake side: one service, `osrm`, asleep; records each wake."""
+
+    wake_secret: str = "wake-secret"
+    internal_service_names: list[str] = field(default_factory=lambda: ["osrm"])
+    woken: list[str] = field(default_factory=list)
+
+    def wake_internal(self, name: str) -> ServiceWake:
+        self.woken.append(name)
+        return ServiceWake(healthy=False, ready_in_seconds=4.5)
+
+
+@pytest.fixture
+def internal_client(twin: FakeTwin) -> Iterator[tuple[httpx.Client, FakeInternal]]:
+    internal = FakeInternal()
+    backend: InternalWakeBackend = internal  # mypy checks the fake here
+    server = WakerServer(twin, internal=backend)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as client:
+            yield client, internal
+    finally:
+        server.close()
+
+
+def test_an_internal_wake_needs_the_secret_and_a_known_service(
+    internal_client: tuple[httpx.Client, FakeInternal], twin: FakeTwin
+) -> None:
+    client, internal = internal_client
+    path = "/route/v1/driving/2.29,48.85;2.33,48.86"  # the caller's Caddy sends the call as it came
+    for secret in ("", "wrong"):
+        refused = client.get(
+            path, headers={"X-Warmkeeper-Service": "osrm", "X-Warmkeeper-Wake-Secret": secret}
+        )
+        assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    unknown = client.get(
+        path, headers={"X-Warmkeeper-Service": "geo", "X-Warmkeeper-Wake-Secret": "wake-secret"}
+    )
+    assert unknown.status_code == 404 and "'geo'" in unknown.json()["message"]
+    assert internal.woken == [] and twin.calls == []
+    woken = client.get(
+        path, headers={"X-Warmkeeper-Service": "osrm", "X-Warmkeeper-Wake-Secret": "wake-secret"}
+    )
+    # The fake's 4.5 s estimate, rounded up, plus the slack every cold answer gets.
+    assert woken.status_code == 503 and woken.headers["Retry-After"] == "10"
+    assert woken.json() == {"service": "osrm", "state": "waking", "retry_after": 10}
+    # The service alone: the app's controller was not asked for anything.
+    assert internal.woken == ["osrm"] and twin.calls == []
+
+
+def test_the_edge_waker_takes_the_internal_headers_for_an_ordinary_request(
+    client: httpx.Client, twin: FakeTwin
+) -> None:
+    # As the Lambda behind the front door: only its function URL (here the internal waker's own port)
+    # answers internal wakes; through the edge the same headers are a visitor's cold request.
+    answer = client.get(
+        "/x",
+        headers={
+            "X-Warmkeeper-Service": "osrm",
+            "X-Warmkeeper-Wake-Secret": "wake-secret",
+            "User-Agent": "t",
+        },
+    )
+    assert answer.status_code == 503 and answer.json()["error"] == "waking" and "service" not in answer.json()
+    assert "request_wake" in twin.calls

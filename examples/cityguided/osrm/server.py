@@ -356,6 +356,9 @@ class RoutingHandler(BaseHTTPRequestHandler):
     server_version = "osrm-stand-in"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    # An idle keep-alive connection is closed after 5 s, as osrm-routed's --keepalive-timeout (default
+    # 5 s) does: without it a client's idle connection (a health checker's) holds the server's stop.
+    timeout = 5
     disable_nagle_algorithm = True
     server: RoutingServer
 

@@ -29,7 +29,6 @@ container health check is what says osrm-routed listens. Cloud Map applies that 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -59,16 +58,15 @@ from warmkeeper.core import (
     Routing,
     decide,
     json_response,
-    token_matches,
 )
 from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.hold import (
     RECENT_WAKES,
-    RETRY_SLACK_SECONDS,
     apply_decision,
     ready_in_seconds,
     wake_estimate_seconds,
 )
+from warmkeeper.core.internal_wake import ServiceWake, answer_internal_wake
 from warmkeeper.naming import SERVICE_HEADER, WAKE_SECRET_HEADER
 
 if TYPE_CHECKING:
@@ -78,9 +76,6 @@ if TYPE_CHECKING:
 
 # Where a service's own wake lock, lease and last wake live, under the settings' parameter prefix.
 SERVICE_PARAMETERS = "service"
-# A service already healthy when a call reaches the waker: the caller's DNS lags (Cloud Map applies a
-# health change about 30 s after ECS reports it; Caddy looks the name up again every few seconds).
-WARM_RETRY_SECONDS = 5
 # A wake lock with no task wanted, this old, is an interrupted wake (as the app's, see the engine).
 STALE_SERVICE_LOCK_SECONDS = 60.0
 # The secret could not be read, or the waker failed: the caller is told to come back (nothing is
@@ -443,36 +438,28 @@ class InternalWaker:
                 },
                 headers={"Retry-After": str(retry)},
             )
-        if not token_matches(request.header(WAKE_SECRET_HEADER) or None, expected):
-            log.warning("internal wake refused: missing or wrong secret")
-            return json_response(
-                403, {"error": "forbidden", "message": f"missing or wrong {WAKE_SECRET_HEADER}"}
+
+        def wake(name: str) -> ServiceWake:
+            keeper = self.keepers[name]
+            result = keeper.wake("internal-wake")
+            if result.decision.waking:
+                self.wake_companions(keeper.spec.wake_with, f"wake-with {name}")
+            return ServiceWake(
+                healthy=result.healthy,
+                ready_in_seconds=0.0 if result.healthy else result.ready_in_seconds(),
+                overdue_retry_seconds=keeper.policy.retry_after_seconds,
             )
-        name = request.header(SERVICE_HEADER).strip()
-        keeper = self.keepers.get(name)
-        if keeper is None:
-            shown = name if len(name) <= 40 else name[:37] + "..."
-            return json_response(
-                404,
-                {"error": "not_found", "message": f"no internal service {shown!r} ({SERVICE_HEADER})"},
-            )
-        result = keeper.wake("internal-wake")
-        if result.decision.waking:
-            self.wake_companions(keeper.spec.wake_with, f"wake-with {name}")
-        if result.healthy:
-            retry = WARM_RETRY_SECONDS
-            state = "warm"
-        else:
-            ready_in = result.ready_in_seconds()
-            retry = (
-                math.ceil(ready_in) + RETRY_SLACK_SECONDS
-                if ready_in >= 1
-                else keeper.policy.retry_after_seconds
-            )
-            state = "waking"
-        return json_response(
-            503, {"service": name, "state": state, "retry_after": retry}, headers={"Retry-After": str(retry)}
+
+        answer = answer_internal_wake(
+            service=request.header(SERVICE_HEADER),
+            given_secret=request.header(WAKE_SECRET_HEADER),
+            secret=expected,
+            services=self.keepers.keys(),
+            wake=wake,
         )
+        if answer.status == 403:
+            log.warning("internal wake refused: missing or wrong secret")
+        return answer
 
     def wake_companions(self, names: tuple[str, ...], trigger: str) -> list[str]:
         """Wake ``names`` (each under its own lock); a failure is logged, never raised: the wake that

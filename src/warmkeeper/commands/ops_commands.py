@@ -261,6 +261,8 @@ def human_status(report: StatusReport, now: datetime | None = None) -> list[str]
     lines.append(f"  deploy      {'in progress' if report.deployment_in_progress else 'none in progress'}")
     for label, value in report.front_door.items():
         lines.append(f"  {label:<11} {value}")
+    for name, summary in report.services.items():
+        lines.append(f"  service     {name}: {summary}")
     for problem in report.problems:
         lines.append(f"  problem     {problem}")
     return lines

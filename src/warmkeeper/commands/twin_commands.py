@@ -60,6 +60,26 @@ def _schedule_clock(start: str) -> Callable[[], datetime]:
     return lambda: origin.astimezone(UTC) + timedelta(seconds=time.monotonic() - began)
 
 
+def _service_idle(cfg: AppConfig, values: list[str]) -> dict[str, float]:
+    """``--service-idle NAME=SECONDS`` options, checked against the config's internal services."""
+    known = {s.name for s in cfg.services}
+    found: dict[str, float] = {}
+    for value in values:
+        name, sep, seconds = value.partition("=")
+        if not sep or name not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise UserError(
+                f"--service-idle {value!r}: use NAME=SECONDS with NAME an internal service ({names})"
+            )
+        try:
+            found[name] = float(seconds)
+        except ValueError:
+            found[name] = 0.0
+        if not found[name] >= 1:
+            raise UserError(f"--service-idle {value!r}: SECONDS must be a number, at least 1")
+    return found
+
+
 def up(
     config: ConfigOption = Path("warmkeeper.toml"),
     idle: Annotated[
@@ -104,6 +124,15 @@ def up(
             "drain_seconds).",
         ),
     ] = None,
+    service_idle: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service-idle",
+            metavar="NAME=SECONDS",
+            help="Seconds without a call before internal service NAME sleeps (default: its local "
+            "idle_minutes); repeat for each service.",
+        ),
+    ] = None,
     schedule_start: Annotated[
         str | None,
         typer.Option(
@@ -128,6 +157,7 @@ def up(
     if front_door is not None and front_door.value != settings.front_door:
         # Checked as if the file said it (an HTTP API's hold limit, the drain window's default).
         cfg, settings = _with_front_door(config, front_door.value)
+    service_idle_seconds = _service_idle(cfg, service_idle or [])
     # No Podman, a missing image, a container without a health command: ContainersError, one line, exit 2.
     twin = Twin(
         cfg,
@@ -138,6 +168,7 @@ def up(
             max_attempts=max_attempts,
             runtime=runtime,
             schedule_clock=_schedule_clock(schedule_start) if schedule_start else None,
+            service_idle_seconds=service_idle_seconds,
         ),
         on_event=show,
     )
@@ -167,6 +198,12 @@ def up(
         )
         out.print(f"[dim]new version: warmkeeper deploy --env local --config {escape(str(config))}[/]")
         out.print(f"[dim]{escape(twin.front_door_summary())}[/]")
+        for name, internal in twin.internal.items():
+            host, internal_port = internal.address
+            out.print(
+                f"[dim]internal service {escape(name)}: asleep at {host}:{internal_port} until the first "
+                f"call (sleeps after {internal.policy.idle_minutes * 60:g} s without a call)[/]"
+            )
         while not stop.wait(0.5) and twin.fatal is None:
             pass
         out.print("stopping: edge, waker, then every task (graceful)...")

@@ -63,6 +63,8 @@ class StatusReport:
     front_door: dict[str, str] = field(default_factory=dict)
     # When the waiting page should ask again (see waiting_poll_seconds).
     poll_after_seconds: float = WAITING_POLL_MIN_SECONDS
+    # The app's internal services, name -> their own state in one line (each sleeps on its own).
+    services: dict[str, str] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
         def convert(value: Any) -> Any:

@@ -8,7 +8,7 @@ does, and :meth:`TwinDetails.to_json` writes them in this order.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from warmkeeper.local.edge import Edge
@@ -123,6 +123,10 @@ class TwinDetails:
     edge: EdgeDetails
     waker_port: int
     tasks: list[TaskDetails]
+    # The port of the internal wakes (WARMKEEPER_WAKER), when the app has internal services.
+    internal_waker_port: int | None = None
+    # Each internal service (TwinInternalService.status().to_json()): its state, address, tasks, counters.
+    services: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -121,8 +121,11 @@ class ProcessRuntime:
     def ports(self, cfg: AppConfig) -> tuple[dict[str, int], int]:
         # Distinct ports: the containers of one task share nothing else, and a port handed out twice
         # fails the second container's start with "address already in use".
-        chosen = free_ports(len(cfg.containers))
-        ports = {c.name: port for c, port in zip(cfg.containers, chosen, strict=True)}
+        # In the app's task, each internal service also gets a port of the task's own: where the task
+        # calls it (`{port:SERVICE}`: its Caddy's caller site, 5000 inside an ECS task).
+        names = [c.name for c in cfg.containers]
+        names += [s.name for s in cfg.services if s.name not in names]
+        ports = dict(zip(names, free_ports(len(names)), strict=True))
         return ports, ports[cfg.entry_container.name]
 
     def prepare(self, task: RuntimeTask) -> None:

@@ -4,7 +4,10 @@ A :class:`LocalTask` plays one Fargate task: each container's ``local`` command 
 process, all of a task's processes in one process group, on loopback ports of the task's own (so
 two tasks can run side by side, as during a rolling deploy). Containers start in ``depends_on``
 order, each once its dependencies pass their health checks, like ECS's ``HEALTHY`` dependency
-condition. A task is healthy when every container is. How one container starts, is checked and
+condition, or as its ``dependency_conditions`` say (``START``; ``SUCCESS`` and ``COMPLETE`` for a
+one-off container that runs to completion, such as a data copy: it is not health-checked, its exit is
+expected, and a non-zero exit where success is required fails the task). A task is healthy when
+every container is (a one-off one: when it has exited as required). How one container starts, is checked and
 stops is the task's :class:`~warmkeeper.local.runtimes.TaskRuntime` (local processes by default, or
 a Podman pod of the real images).
 
@@ -29,7 +32,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -102,6 +105,27 @@ def startup_order(containers: list[Container]) -> list[Container]:
             done.add(c.name)
             pending.remove(c)
     return ordered
+
+
+def run_to_completion(containers: list[Container]) -> dict[str, str]:
+    """The task's one-off containers (another waits for them to exit: ``complete`` or ``success``),
+    each with the strictest condition put on it. ECS runs them as non-essential containers."""
+    found: dict[str, str] = {}
+    for c in containers:
+        for dep, condition in c.dependency_conditions.items():
+            if condition == "success" or (condition == "complete" and dep not in found):
+                found[dep] = condition
+    return found
+
+
+def dependency_met(
+    container: Container, dependency: str, launched: Mapping[str, float], done: set[str]
+) -> bool:
+    """Whether `container` may start as far as `dependency` goes: ECS's dependency condition (``start``:
+    launched; otherwise ``healthy``, ``complete`` or ``success``: checked, or exited as required)."""
+    if container.dependency_conditions.get(dependency) == "start":
+        return dependency in launched
+    return dependency in done
 
 
 def health_deadline_seconds(container: Container) -> float:
@@ -180,9 +204,10 @@ class LocalTask:
             self.phase = TaskPhase.FAILED
         self._on_change()
 
-    def _launch(self, container: Container) -> ChildProcess:
-        # The first container leads the task's process group.
-        return self.runtime.launch(self, container, process_group=self.pgid or 0)
+    def _launch(self, container: Container, one_off: bool = False) -> ChildProcess:
+        # The first container leads the task's process group. A one-off container leads a group of its
+        # own: it exits early, and a group whose leader is gone can no longer be joined.
+        return self.runtime.launch(self, container, process_group=0 if one_off else self.pgid or 0)
 
     def _probe(self, container: Container) -> bool:
         return self.runtime.probe(self, container)
@@ -196,23 +221,26 @@ class LocalTask:
 
     def _start_containers(self) -> bool:
         order = startup_order(self.cfg.containers)
+        one_offs = run_to_completion(self.cfg.containers)
         try:
             self.runtime.prepare(self)
         except ProcessStartError as exc:
             self._fail(self.cfg.entry_container.name, str(exc))
             return False
-        healthy: set[str] = set()
+        healthy: set[str] = set()  # passed their health check, or (one-off) exited as required
         launched_at: dict[str, float] = {}
         while not self._stop.is_set():
             for container in order:
-                if container.name in launched_at or not set(container.depends_on) <= healthy:
+                if container.name in launched_at or not all(
+                    dependency_met(container, dep, launched_at, healthy) for dep in container.depends_on
+                ):
                     continue
                 try:
-                    process = self._launch(container)
+                    process = self._launch(container, one_off=container.name in one_offs)
                 except ProcessStartError as exc:
                     self._fail(container.name, str(exc))
                     return False
-                if self.pgid is None:
+                if self.pgid is None and container.name not in one_offs:
                     self.pgid = process.pgid
                 self._processes[container.name] = process
                 launched_at[container.name] = time.monotonic()
@@ -222,6 +250,18 @@ class LocalTask:
                 container = self.cfg.container(name)
                 process = self._processes[name]
                 code = process.returncode
+                if name in one_offs:
+                    # Run to completion (ECS: a non-essential container): its exit is what the
+                    # containers after it wait for, and a failure where success is required fails the task.
+                    if code is None:
+                        continue
+                    if code != 0 and one_offs[name] == "success":
+                        self._fail(
+                            name, f"container {name} exited with code {code}; the task needs it to succeed"
+                        )
+                        return False
+                    healthy.add(name)
+                    continue
                 if code is not None:
                     self._fail(name, f"container {name} exited with code {code} before it was healthy")
                     return False
@@ -251,6 +291,7 @@ class LocalTask:
         return False
 
     def _watch(self) -> None:
+        one_offs = run_to_completion(self.cfg.containers)
         failures = dict.fromkeys(self._processes, 0)
         last_ok = dict.fromkeys(self._processes, time.monotonic())
         # Each container is checked at the runtime's pace for it (a pod: its health check interval);
@@ -258,6 +299,8 @@ class LocalTask:
         next_check = dict.fromkeys(self._processes, 0.0)
         while not self._stop.wait(LIVENESS_PROBE_SECONDS):
             for name, process in self._processes.items():
+                if name in one_offs:
+                    continue  # it has done its work and exited
                 code = process.returncode
                 if code is not None:
                     self._fail(name, f"container {name} exited with code {code}")
@@ -386,8 +429,11 @@ class LocalService:
         backoff_base_seconds: float = 1.0,
         backoff_max_seconds: float = 30.0,
         runtime: TaskRuntime | None = None,
+        task_prefix: str = "",
     ) -> None:
         self._spec = TaskSpec(cfg)
+        # Before each task's id: an internal service's tasks are told apart from the app's ("osrm-t1").
+        self.task_prefix = task_prefix
         self._rollout: Rollout | None = None
         self.max_attempts = max_attempts
         self.backoff_base_seconds = backoff_base_seconds
@@ -534,7 +580,13 @@ class LocalService:
         if in_service:
             self._attempts += 1
         task = LocalTask(
-            f"t{self._counter}", spec, self._client, self._on_event, self._changed, in_service, self.runtime
+            f"{self.task_prefix}t{self._counter}",
+            spec,
+            self._client,
+            self._on_event,
+            self._changed,
+            in_service,
+            self.runtime,
         )
         self._tasks.append(task)
         self._all_tasks.append(task)

@@ -12,6 +12,11 @@ its one-minute schedule. A request at the waker is answered by the Lambda's own 
 (:func:`warmkeeper.core.hold.answer_cold_request`) from this twin's view: its wake estimate is the
 slowest of its recent wakes, like the Lambda's.
 
+Each internal service of the app (``[[services]]``) is a
+:class:`~warmkeeper.local.twin_services.TwinInternalService` of its own: its tasks, its stable
+address, its controller run after the app's on every tick, and its wake through the waker's internal
+wake (a call from the app's task it could not deliver). The app's controller never looks at it.
+
 A rolling deploy (:mod:`warmkeeper.local.rollout`, recorded by
 :class:`~warmkeeper.local.deployments.Deployments`) runs in a thread of its own; while it runs the
 controller observes ``deployment_in_progress`` and the core never decides a sleep.
@@ -29,7 +34,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +56,7 @@ from warmkeeper.core import (
 )
 from warmkeeper.core.front_doors import TargetDiscovery, front_door
 from warmkeeper.core.hold import apply_decision, cold_view, wake_estimate_seconds
+from warmkeeper.core.internal_wake import ServiceWake
 from warmkeeper.core.pages import RELOAD_AFTER_SECONDS, RELOAD_SPREAD_SECONDS
 from warmkeeper.core.report import WAITING_POLL_MIN_SECONDS, StatusReport, TaskStatus
 from warmkeeper.local.deployments import Deployments
@@ -62,6 +68,12 @@ from warmkeeper.local.rollout import DeployRun, parse_deploy_request, run_rollou
 from warmkeeper.local.runtimes import task_runtime
 from warmkeeper.local.statefile import STATE_DIR_NAME, write_state_file
 from warmkeeper.local.supervisor import LocalService, TaskPhase
+from warmkeeper.local.twin_services import (
+    TwinInternalService,
+    caller_environment,
+    service_twin_policy,
+    with_task_environment,
+)
 from warmkeeper.local.waker import TwinView, WakerServer
 from warmkeeper.local.warm_windows import WarmWindowKeeper, wall_clock
 
@@ -116,6 +128,8 @@ class TwinOptions:
     front_door: str | None = None  # None: the local environment's front_door (which front door to model)
     # The clock the warm schedule is read on (None: the wall clock); see local/warm_windows.py.
     schedule_clock: Callable[[], datetime] | None = None
+    # Internal service name -> seconds without a call before it sleeps (unset: its local idle_minutes).
+    service_idle_seconds: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,6 +182,9 @@ class Twin:
         self.settings = settings
         self.env_name = env_name
         self.options = options or TwinOptions()
+        unknown = sorted(set(self.options.service_idle_seconds) - {s.name for s in cfg.services})
+        if unknown:
+            raise ValueError(f"service idle times name no internal service: {', '.join(unknown)}")
         self.policy = twin_policy(cfg, settings, self.options.idle_seconds, self.options.min_warm_seconds)
         self.port = self.options.port or settings.edge_port
         self.token = secrets.token_urlsafe(32)
@@ -203,6 +220,32 @@ class Twin:
             else None
         )
         runtime = task_runtime(cfg, settings, self.options.runtime)
+        # The secret the app's tasks send with an internal wake (Secrets Manager on AWS): one per run.
+        self.wake_secret = secrets.token_urlsafe(32)
+        # Internal services run as local processes only: their tasks' address is a loopback port of
+        # this machine, which the containers runtime's pods do not reach.
+        self.services_note: str | None = None
+        self.internal: dict[str, TwinInternalService] = {}
+        if cfg.services and runtime is not None:
+            names = ", ".join(s.name for s in cfg.services)
+            self.services_note = (
+                f"internal services ({names}) are not run with the containers runtime: "
+                "calls to them get the caller's own error"
+            )
+        elif cfg.services:
+            for service in cfg.services:
+                self.internal[service.name] = TwinInternalService(
+                    cfg,
+                    service.name,
+                    service_twin_policy(
+                        cfg, service.name, env_name, self.options.service_idle_seconds.get(service.name)
+                    ),
+                    on_event=self.emit,
+                    on_change=self.kick,
+                    max_attempts=self.options.max_attempts,
+                    backoff_base_seconds=self.options.backoff_base_seconds,
+                    wake_with=cfg.wakes_with(service.name),
+                )
         # A private environment: the entry container refuses outsiders while warm, as on ECS, trusting
         # the edge alone (it dials the tasks from the loopback address). Not with the containers
         # runtime: there a request reaches the pod through Podman's port forwarder, whose source
@@ -216,6 +259,9 @@ class Twin:
             if runtime is None
             else {}
         )
+        self.waker = WakerServer(self)
+        # The internal wakes' own port (the Lambda's function URL): only the app's tasks are told of it.
+        self.internal_waker = WakerServer(self, internal=self) if self.internal else None
         self.service = LocalService(
             self._task_config(cfg),
             on_event=self.emit,
@@ -224,7 +270,6 @@ class Twin:
             backoff_base_seconds=self.options.backoff_base_seconds,
             runtime=runtime,
         )
-        self.waker = WakerServer(self)
         self.edge = Edge(
             port=self.port,
             waker_port=self.waker.port,
@@ -251,7 +296,14 @@ class Twin:
         )
 
     def _task_config(self, cfg: AppConfig) -> AppConfig:
-        """`cfg` with what the task definition adds to the entry container's environment."""
+        """`cfg` with what the task definition adds to the containers' environment: the entry's drain
+        window and private ranges; every container's way to the internal services."""
+        callers = caller_environment(
+            {name: internal.address for name, internal in self.internal.items()},
+            self.internal_waker.url if self.internal_waker is not None else None,
+            self.wake_secret,
+        )
+        cfg = with_task_environment(cfg, callers)
         return with_entry_environment(with_drain_window(cfg, self.drain_seconds), self._private_entry)
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -294,6 +346,12 @@ class Twin:
         try:
             self.waker.start()
             self.edge.start()
+            if self.services_note:
+                self.emit("problem", self.services_note)
+            if self.internal_waker is not None:
+                self.internal_waker.start()
+            for internal in self.internal.values():
+                internal.start()
             self.service.start()
             self._write_state_file()
             self.started_at = datetime.now(UTC)
@@ -321,7 +379,12 @@ class Twin:
         self.edge.close(timeout=5)
         with contextlib.suppress(Exception):
             self.waker.close()
+        if self.internal_waker is not None:
+            with contextlib.suppress(Exception):
+                self.internal_waker.close()
         self.service.close()  # also cancels a deploy in progress
+        for internal in self.internal.values():  # after their callers
+            internal.close()
         self.deployments.join(timeout=10)
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
@@ -330,6 +393,8 @@ class Twin:
 
     def _leftovers(self) -> list[str]:
         found = self.service.leftovers()
+        for internal in self.internal.values():
+            found += internal.leftovers()
         if self.edge.pid is not None and self.edge.alive:
             found.append(f"edge caddy (pid {self.edge.pid}) still running")
         return found
@@ -391,6 +456,12 @@ class Twin:
                 if repr(exc) != last_error:
                     self.emit("problem", f"controller error: {exc!r}")
                 last_error = repr(exc)
+            # Each internal service's own controller: its decisions never wait for the app's.
+            for internal in self.internal.values():
+                try:
+                    internal.reconcile()
+                except Exception as exc:
+                    self.emit("problem", f"{internal.name}: controller error: {exc!r}")
 
     def _observe(self, now: datetime, consume_pending: bool) -> Observation:
         snapshot = self.service.snapshot()
@@ -539,6 +610,20 @@ class Twin:
         except Exception:  # the controller thread reports it (once) and retries at its next tick
             self.kick()
 
+    # -- internal services (the waker's internal wakes) ---------------------------------------------------
+
+    @property
+    def internal_service_names(self) -> list[str]:
+        return list(self.internal)
+
+    def wake_internal(self, name: str, *, call: bool = True) -> ServiceWake:
+        """An internal call reached the waker: wake that service alone (and its own wake_with)."""
+        found = self.internal[name].request_wake(call=call)
+        for other in self.internal[name].wake_with:
+            if other in self.internal:
+                self.internal[other].request_wake(call=False)
+        return found
+
     def count_held(self, seconds: float) -> None:
         with self._lock:
             self._memory.held_requests += 1
@@ -611,7 +696,7 @@ class Twin:
         with self._lock:
             memory = self._memory
             last_wake_at, last_wake_seconds = memory.last_wake_at, memory.last_wake_seconds
-        return status_report(
+        report = status_report(
             app=self.cfg.app.name,
             env=self.env_name,
             observation=observation,
@@ -624,6 +709,10 @@ class Twin:
             url=self.url,
             problems=snapshot.problems,
         )
+        services = {name: internal.summary() for name, internal in self.internal.items()}
+        if self.services_note:
+            services = {s.name: "not run (containers runtime)" for s in self.cfg.services}
+        return replace(report, services=services)
 
     def details(self) -> TwinDetails:
         """The twin's own counters (not part of the shared report): tests and benchmarks read them."""
@@ -654,6 +743,8 @@ class Twin:
                 edge=EdgeDetails.of(self.edge),
                 waker_port=self.waker.port,
                 tasks=[TaskDetails.of(task) for task in snapshot.tasks],
+                internal_waker_port=self.internal_waker.port if self.internal_waker is not None else None,
+                services=[internal.status().to_json() for internal in self.internal.values()],
             )
 
 
@@ -669,13 +760,18 @@ class _TwinActuators:
         assert count is not None
         memory = twin._memory
         with twin._lock:
-            if twin.service.desired == 0:
+            waking = twin.service.desired == 0
+            if waking:
                 memory.wake_requested_at = now
                 memory.warm_since = None
                 memory.last_wake_at = now
                 memory.last_wake_seconds = None
                 memory.wakes += 1
         twin.service.set_desired(count)
+        if waking:  # [app] wake_with: those services wake together with the app (Sablier's groups)
+            for name in twin.cfg.wakes_with(twin.cfg.app.name):
+                if name in twin.internal:
+                    twin.wake_internal(name, call=False)
         return f"desired -> {count}"
 
     def route_to_service(self) -> str:

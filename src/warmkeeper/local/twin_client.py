@@ -219,4 +219,5 @@ def report_from_json(document: dict[str, Any]) -> StatusReport:
         deployment_in_progress=bool(document.get("deployment_in_progress", False)),
         url=document.get("url"),
         problems=[str(p) for p in document.get("problems", [])],
+        services={str(k): str(v) for k, v in (document.get("services") or {}).items()},
     )

@@ -15,6 +15,11 @@ plus, for ``warmkeeper wake|sleep --env local``, ``POST /_warmkeeper/wake`` and
 ``GET /_warmkeeper/deploy?id=ID&since=N`` (follow it), and ``GET /_warmkeeper/twin`` (the twin's own
 counters, for tests and benchmarks). Every mutating endpoint, the deploy's progress and the twin's
 counters (both carry the app's output) need the keep-alive token as ``Authorization: Bearer TOKEN``.
+
+An app with internal services gets a second server of this class, given an
+:class:`InternalWakeBackend`: it answers internal wakes only, on a port of its own that the app's
+tasks are told of (``WARMKEEPER_WAKER``, the Lambda's function URL on AWS), with
+:func:`warmkeeper.core.internal_wake.answer_internal_wake`. The edge's waker never answers one.
 """
 
 from __future__ import annotations
@@ -48,8 +53,10 @@ from warmkeeper.core import (
     require_token,
 )
 from warmkeeper.core.hold import ColdView, answer_cold_request
+from warmkeeper.core.internal_wake import ServiceWake, answer_internal_wake
 from warmkeeper.local.loopback import LOOPBACK
 from warmkeeper.local.rollout import DeployRequestError
+from warmkeeper.naming import SERVICE_HEADER, WAKE_SECRET_HEADER
 
 WAKE_PATH = f"{ENDPOINT_PREFIX}wake"
 SLEEP_PATH = f"{ENDPOINT_PREFIX}sleep"
@@ -121,6 +128,21 @@ class WakerBackend(Protocol):
     def deploy_progress(self, run_id: str, since: int = 0) -> dict[str, Any] | None: ...
 
     def details(self) -> Serializable: ...
+
+
+class InternalWakeBackend(Protocol):
+    """What the waker needs for internal wakes (calls from the app's task to a sleeping internal
+    service): the secret the callers must send, the services' names, and their wake."""
+
+    @property
+    def wake_secret(self) -> str: ...
+
+    @property
+    def internal_service_names(self) -> list[str]: ...
+
+    def wake_internal(self, name: str) -> ServiceWake:
+        """Wake the service once (its own wake lock) and say how soon it should answer."""
+        ...
 
 
 class WakerHandler(BaseHTTPRequestHandler):
@@ -202,10 +224,18 @@ class WakerServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, twin: WakerBackend, port: int = 0, *, monotonic: Callable[[], float] = time.monotonic
+        self,
+        twin: WakerBackend,
+        port: int = 0,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        internal: InternalWakeBackend | None = None,
     ) -> None:
         super().__init__((LOOPBACK, port), WakerHandler)
         self.twin = twin
+        # Given: this server answers internal wakes only (the Lambda's function URL, a port of its own
+        # that the app's tasks call); the edge's waker never does, whatever headers a request carries.
+        self.internal = internal
         self.monotonic = monotonic  # how a held request measures its pauses (tests bring a fake clock)
         self.closing = False
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
@@ -227,7 +257,14 @@ class WakerServer(ThreadingHTTPServer):
 
     # -- answers ------------------------------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        """The server's base URL (the internal one's: where the app's tasks send internal wakes)."""
+        return f"http://{LOOPBACK}:{self.port}"
+
     def answer(self, request: IncomingRequest) -> HttpResponse:
+        if self.internal is not None:
+            return self._internal_wake(self.internal, request)
         kind = classify_request(request, self.twin.policy)
         try:
             if kind is RequestKind.STATUS:
@@ -240,6 +277,16 @@ class WakerServer(ThreadingHTTPServer):
         except EndpointRefusal as refused:
             return refused.response
         return self._cold(request, kind)
+
+    def _internal_wake(self, internal: InternalWakeBackend, request: IncomingRequest) -> HttpResponse:
+        """A call from the app's task that could not reach an internal service (see core.internal_wake)."""
+        return answer_internal_wake(
+            service=request.header(SERVICE_HEADER),
+            given_secret=request.header(WAKE_SECRET_HEADER),
+            secret=internal.wake_secret,
+            services=internal.internal_service_names,
+            wake=internal.wake_internal,
+        )
 
     def _twin_endpoint(self, request: IncomingRequest) -> HttpResponse:
         """The endpoints the Lambda does not have; each needs the token."""
