@@ -99,6 +99,21 @@ def example_route_throttles() -> dict[str, tuple[int, int]]:
 INITIAL_HEALTH = ("healthy", "unhealthy")
 
 
+@functools.cache
+def example_entry_waits_for_healthy() -> int:
+    """How many containers the example's entry container waits for to be HEALTHY before ECS starts
+    it (a container dependency with condition HEALTHY: the default of a dependency that has a health
+    check, src/warmkeeper/infra/service.py). CityGuided: Caddy waits for the api and the web."""
+    config = load_config(EXAMPLE_CONFIG)
+    entry = config.entry_container
+
+    def condition(name: str) -> str:
+        default = "healthy" if config.container(name).health.command else "start"
+        return entry.dependency_conditions.get(name, default)
+
+    return sum(1 for name in entry.depends_on if condition(name) == "healthy")
+
+
 @dataclass
 class SimConfig:
     seed: int = 1
@@ -136,6 +151,9 @@ class SimConfig:
     endpoint_burst_limit: int = field(default_factory=lambda: example_route_throttles()["endpoint"][1])
     # Days the HTTP API's VPC link carried no traffic before the run (60 or more: INACTIVE).
     vpc_link_idle_days: float = 0.0
+    # Containers the entry container waits for to be HEALTHY before it starts (the stack's container
+    # dependencies, from the example's config); 0: the entry starts with the others.
+    entry_waits_for_healthy: int = field(default_factory=example_entry_waits_for_healthy)
 
     def __post_init__(self) -> None:
         if self.initial_health not in INITIAL_HEALTH:
