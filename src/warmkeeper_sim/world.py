@@ -37,6 +37,8 @@ from warmkeeper_sim.identifiers import (
     ALARM_NAME,
     API_ID,
     API_STAGE,
+    CLOUD_MAP_FRONT_SERVICE,
+    CLOUD_MAP_FRONT_SERVICE_ID,
     CLOUD_MAP_NAMESPACE,
     CLOUD_MAP_SERVICE,
     CLOUD_MAP_SERVICE_ID,
@@ -154,6 +156,10 @@ class SimConfig:
     # Containers the entry container waits for to be HEALTHY before it starts (the stack's container
     # dependencies, from the example's config); 0: the entry starts with the others.
     entry_waits_for_healthy: int = field(default_factory=example_entry_waits_for_healthy)
+    # The stack's front service (http_api): a Cloud Map service only the waker registers ready tasks
+    # in, which API Gateway's integration reads; False: API Gateway reads ECS's own service (stacks
+    # built before it).
+    front_service: bool = True
 
     def __post_init__(self) -> None:
         if self.initial_health not in INITIAL_HEALTH:
@@ -267,6 +273,8 @@ class World:
             cloud_map_namespace=CLOUD_MAP_NAMESPACE,
             cloud_map_service_id=CLOUD_MAP_SERVICE_ID,
             cloud_map_service_name=CLOUD_MAP_SERVICE,
+            cloud_map_front_service_id=CLOUD_MAP_FRONT_SERVICE_ID if self.config.front_service else None,
+            cloud_map_front_service_name=CLOUD_MAP_FRONT_SERVICE if self.config.front_service else None,
         )
 
     def backend(self, service: str) -> Any:

@@ -59,6 +59,10 @@ VARIABLES = {
     "cloud_map_namespace": "WK_CLOUD_MAP_NAMESPACE",
     "cloud_map_service_id": "WK_CLOUD_MAP_SERVICE_ID",
     "cloud_map_service_name": "WK_CLOUD_MAP_SERVICE_NAME",
+    # The Cloud Map service only the waker registers ready tasks in, which API Gateway reads (unset: the
+    # tasks' own service, as stacks built before it had).
+    "cloud_map_front_service_id": "WK_CLOUD_MAP_FRONT_SERVICE_ID",
+    "cloud_map_front_service_name": "WK_CLOUD_MAP_FRONT_SERVICE_NAME",
 }
 # The fields of the HTTP API front door: absent from a load balancer's variables.
 HTTP_API_FIELDS = (
@@ -70,6 +74,8 @@ HTTP_API_FIELDS = (
     "cloud_map_namespace",
     "cloud_map_service_id",
     "cloud_map_service_name",
+    "cloud_map_front_service_id",
+    "cloud_map_front_service_name",
 )
 # What each way of switching routes cannot work without (beside the fields every front door needs).
 REQUIRED_BY_ROUTE_SWITCH = {
@@ -118,6 +124,8 @@ class Settings:
     cloud_map_namespace: str | None = None
     cloud_map_service_id: str | None = None
     cloud_map_service_name: str | None = None
+    cloud_map_front_service_id: str | None = None
+    cloud_map_front_service_name: str | None = None
     title: str | None = None  # the waiting page's name for the app (default: app)
 
     def __post_init__(self) -> None:
@@ -193,6 +201,8 @@ class Settings:
             cloud_map_namespace=optional("cloud_map_namespace"),
             cloud_map_service_id=optional("cloud_map_service_id"),
             cloud_map_service_name=optional("cloud_map_service_name"),
+            cloud_map_front_service_id=optional("cloud_map_front_service_id"),
+            cloud_map_front_service_name=optional("cloud_map_front_service_name"),
         )
 
     @property
