@@ -88,9 +88,12 @@ def test_idle_edge_never_sleeps_while_in_use(config: SimConfig) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the idle clock adds the assumed 3 minutes of metric visibility delay to the end of the last "
-    "busy minute, and the reconcile runs each minute: the sleep comes about idle + 5 minutes after the "
-    "last request, not idle + 3",
+    reason="the request metric has no datapoint for an idle minute and shows a busy one up to 3 minutes "
+    "late (assumed; AWS documents no delay), so a missing minute reads like a late one: the idle clock "
+    "must add that delay to the end of the last busy minute not to sleep while the edge client is in "
+    "use, and the reconcile runs each minute: asleep 540-589 s after the last request (seeds 1-10), "
+    "not 480 s; reaching it needs a second signal, e.g. a probation through the waker before the sleep "
+    "(docs/technical/aws-model.md)",
 )
 def test_idle_edge_sleeps_within_idle_plus_three_minutes() -> None:
     config = SimConfig(front_door=HTTP_API)
@@ -208,13 +211,17 @@ def test_herd_behind_the_example_stagings_throttles_gets_429s() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="provisioning (15-30 s assumed, AWS publishes no figure), the pull and the container health put "
-    "the first healthy task at 35-50 s; on the slow seeds the first 200's median is 50-51 s",
+    reason="provisioning (15-30 s assumed, AWS publishes no figure), the pull and the stack's container "
+    "chain (Caddy starts once the api and web passed a health check, its own check one interval later) "
+    "put the first 200 at up to 56 s: even if every client got its 200 at the run's first 200, the "
+    "median over the clients would be 51.0 / 51.9 / 52.0 s on the worst seed (ALB / HTTP API "
+    "unhealthy / healthy first), so no pacing of the polls can reach 45 s (docs/technical/aws-model.md)",
 )
 @pytest.mark.parametrize("config", DOORS)
 def test_herd_first_200_p50_within_45_seconds(config: SimConfig) -> None:
-    # Seed 7 is among the slowest of seeds 1-10 behind every front door (the bound is over all ten).
-    for seed in (1, 7):
+    # Seed 6 is among the slowest of seeds 1-10 behind every front door (the bound is over all ten):
+    # 54.6 / 50.8 / 54.8 s.
+    for seed in (6,):
         result = scenario("herd", config, seed).figures()
         assert result["client_seconds_to_200_p50"] <= 45.0
         assert result["failed_requests"] == 0
@@ -244,7 +251,7 @@ def test_deploy_behind_the_http_api_when_tasks_start_healthy_over_ten_seeds() ->
     """If Cloud Map starts a task HEALTHY (undocumented), ECS's own instance of the new task is
     discoverable from its registration, before the entry container listens (it starts once the api and
     web passed a health check); an API Gateway reading ECS's service caches it and answers 503 until
-    it listens: 77-259 requests on 5 of seeds 1-10 (the stack before its front service). API Gateway
+    it listens: 156-259 requests on 3 of seeds 1-10 (the stack before its front service). API Gateway
     now reads the stack's front service, where only the waker registers, once ECS finds the task
     healthy: ECS's first health status never reaches it."""
     config = SimConfig(front_door=HTTP_API, initial_health="healthy")
