@@ -143,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         help="days the HTTP API's VPC link carried no traffic before the run (60 or more: INACTIVE)",
     )
     parser.add_argument(
+        "--no-front-service",
+        action="store_true",
+        help=(
+            "the HTTP API reads ECS's own Cloud Map service, as stacks did before the front service "
+            "the waker alone registers in (to compare)"
+        ),
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object (the default prints it indented)"
     )
     args = parser.parse_args(argv)
@@ -159,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         front_door=args.front_door,
         initial_health=args.initial_health,
         vpc_link_idle_days=args.vpc_link_idle_days,
+        front_service=not args.no_front_service,
     )
     if args.scenario is not None:
         config = scenario_config(args.scenario, config, args.throttles)
@@ -195,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             "scenario": args.scenario,
             "front_door": args.front_door,
             "initial_health": args.initial_health,
+            "front_service": config.front_service,
             # What the run's HTTP API throttles were, as config keys an environment sets.
             "throttles": "sized"
             if args.scenario in SIZED_FOR_PEAK and args.throttles == "sized"

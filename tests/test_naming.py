@@ -69,7 +69,7 @@ def test_names_of_one_environment() -> None:
 
 def test_output_keys_are_distinct_and_pascal_case() -> None:
     keys = {name: value for name, value in vars(naming).items() if name.startswith("OUTPUT_")}
-    assert len(set(keys.values())) == len(keys) == 19
+    assert len(set(keys.values())) == len(keys) == 20
     assert all(value[0].isupper() and value.isalnum() for value in keys.values())
     assert naming.repository_output_key("my-web") == "RepositoryUriMyWeb"
     assert config.pascal is naming.pascal  # the config names its stacks with the same function

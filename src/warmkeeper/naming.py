@@ -40,6 +40,7 @@ OUTPUT_API_STAGE = "ApiStage"
 OUTPUT_SERVICE_INTEGRATION_ID = "ServiceIntegrationId"
 OUTPUT_VPC_LINK_ID = "VpcLinkId"
 OUTPUT_CLOUD_MAP_SERVICE_ID = "CloudMapServiceId"
+OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID = "CloudMapFrontServiceId"  # scale-to-zero environments only
 # The images stack's `RepositoryUri<Container>` keys: see repository_output_key.
 
 # The output only a stack behind this front door has: how a deployed stack tells which one it has.

@@ -171,16 +171,30 @@ class Ecs:
         task.last_status = "RUNNING"
         task.started_at = kernel.now
         self.world.task_state_change(task)
-        kernel.sleep(figure("fargate.app_boot").draw(rng))
+        # The container health check runs every interval from the container's start (the first one
+        # interval after it); the first success marks the container healthy, inside the start period
+        # too (the start period only forgives failures).
+        interval = figure("ecs.container_health_interval").value
+        waits_for = self.world.config.entry_waits_for_healthy
+        if waits_for:
+            # The entry container depends on others being HEALTHY: ECS starts it only once each of
+            # them passed a health check ("validates that the dependent container passes its Docker
+            # health check before permitting other containers to start", ContainerDependency), so
+            # the entry's own first check comes one interval after that.
+            boots = [figure("fargate.app_boot").draw(rng) for _ in range(waits_for)]
+            kernel.sleep(max(interval * max(1, math.ceil(boot / interval)) for boot in boots))
+            if task.desired_status != "RUNNING":
+                return None
+            entry_started = kernel.now
+            kernel.sleep(figure("fargate.entry_boot").draw(rng))
+        else:
+            entry_started = task.started_at
+            kernel.sleep(figure("fargate.app_boot").draw(rng))
         if task.desired_status == "RUNNING":
             task.serving = True
-            # The container health check runs every interval from the start; the first success marks
-            # the container healthy, inside the start period too (the start period only forgives
-            # failures).
-            interval = figure("ecs.container_health_interval").value
-            checks = max(1, math.ceil((kernel.now - task.started_at) / interval))
+            checks = max(1, math.ceil((kernel.now - entry_started) / interval))
             kernel.at(
-                max(0.0, task.started_at + checks * interval - kernel.now),
+                max(0.0, entry_started + checks * interval - kernel.now),
                 lambda: self._container_healthy(task),
             )
         return None

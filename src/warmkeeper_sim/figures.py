@@ -88,6 +88,13 @@ FIGURES: dict[str, Figure] = {
         "s",
         "local twin measured 1.8 s median (docs/benchmarks.md) on 2 cores; x1-3 assumed for 0.25 vCPU",
     ),
+    "fargate.entry_boot": Figure(
+        0.5,
+        2,
+        "s",
+        "assumed: the entry container (Caddy) from its start to listening, once the containers it "
+        "depends on are healthy (the stack starts it after them: ContainerDependency HEALTHY)",
+    ),
     "ecs.container_health_start_period": Figure(
         10, None, "s", f"{OUR_STACK}: container health check start period (config default)"
     ),

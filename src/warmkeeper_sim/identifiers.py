@@ -23,3 +23,6 @@ CLOUD_MAP_NAMESPACE = "cityguided-staging.local"
 CLOUD_MAP_SERVICE = "cityguided"
 ENTRY_PORT = 8080
 CLOUD_MAP_SERVICE_ID = "srv-cityguided"
+# The service only the waker registers ready tasks in, the one API Gateway's integration reads.
+CLOUD_MAP_FRONT_SERVICE = "cityguided-front"
+CLOUD_MAP_FRONT_SERVICE_ID = "srv-cityguided-front"

@@ -418,6 +418,9 @@ def model(config: SimConfig) -> dict[str, list[float]]:
         )
     ] * 2
     figures["cloudmap.initial_health_healthy"] = [float(config.initial_health == "healthy")] * 2
+    # 1: API Gateway reads the front service only the waker registers in (the stack's); 0: ECS's own.
+    figures["cloudmap.front_service"] = [float(config.front_service)] * 2
+    figures["ecs.entry_waits_for_healthy"] = [float(config.entry_waits_for_healthy)] * 2
     figures["vpclink.idle_days_before_the_run"] = [config.vpc_link_idle_days] * 2
     for name, bucket in BUCKETS.items():
         figures[f"{name}.burst"] = [bucket.burst * config.api_quota_multiplier] * 2

@@ -12,6 +12,8 @@ from warmkeeper.aws.http_api_routing import INSTANCE_IPV4, INSTANCE_PORT
 from warmkeeper_sim.control_plane import client_error
 from warmkeeper_sim.figures import figure
 from warmkeeper_sim.identifiers import (
+    CLOUD_MAP_FRONT_SERVICE,
+    CLOUD_MAP_FRONT_SERVICE_ID,
     CLOUD_MAP_NAMESPACE,
     CLOUD_MAP_SERVICE,
     CLOUD_MAP_SERVICE_ID,
@@ -33,6 +35,7 @@ class Instance:
     pending_health: str | None = None  # a custom health status reported, not applied yet
     healthy_at: float | None = None  # when Cloud Map last made it HEALTHY
     reported_at: float | None = None  # when ECS last reported it healthy
+    service_id: str = CLOUD_MAP_SERVICE_ID  # the Cloud Map service it is registered in
 
 
 class CloudMap:
@@ -47,6 +50,12 @@ class CloudMap:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        # The services: ECS's (the tasks, registered by ECS) and, when the stack has one, the front
+        # service only the waker registers in; API Gateway's integration reads the latter then.
+        self.services = {CLOUD_MAP_SERVICE: CLOUD_MAP_SERVICE_ID}
+        if world.config.front_service:
+            self.services[CLOUD_MAP_FRONT_SERVICE] = CLOUD_MAP_FRONT_SERVICE_ID
+        self.front_service_id = self.services.get(CLOUD_MAP_FRONT_SERVICE, CLOUD_MAP_SERVICE_ID)
         self.instances: dict[str, Instance] = {}
         self.healthy_since: list[float] = []  # each time the service went from 0 to 1+ healthy
         self.operations = 0
@@ -92,7 +101,9 @@ class CloudMap:
         self.instances.pop(task.arn.rsplit("/", 1)[-1], None)
 
     def healthy(self) -> list[Instance]:
-        return [i for i in self.instances.values() if i.health == "HEALTHY"]
+        """The healthy instances of the service API Gateway's integration reads."""
+        front = self.front_service_id
+        return [i for i in self.instances.values() if i.health == "HEALTHY" and i.service_id == front]
 
     def healthy_count(self) -> int:
         return len(self.healthy())
@@ -114,7 +125,7 @@ class CloudMap:
     # the API --------------------------------------------------------------------------------------
 
     def _check_service(self, ServiceId: str, operation: str) -> None:
-        if ServiceId != CLOUD_MAP_SERVICE_ID:
+        if ServiceId not in self.services.values():
             raise client_error("ServiceNotFound", f"service {ServiceId} not found", operation)
 
     def register_instance(
@@ -141,14 +152,17 @@ class CloudMap:
 
         def done() -> None:
             self._registering.discard(InstanceId)
-            self._add(Instance(InstanceId, ip, self.task_at(ip), health=first, port=port))
+            self._add(
+                Instance(InstanceId, ip, self.task_at(ip), health=first, port=port, service_id=ServiceId)
+            )
 
         kernel.at(figure("cloudmap.register_instance").draw(kernel.random), done)
         return {"OperationId": f"op-{self.operations}"}
 
     def deregister_instance(self, ServiceId: str, InstanceId: str, **_: Any) -> dict[str, Any]:
         self._check_service(ServiceId, "DeregisterInstance")
-        if InstanceId not in self.instances:
+        found = self.instances.get(InstanceId)
+        if found is None or found.service_id != ServiceId:
             raise client_error("InstanceNotFound", f"instance {InstanceId} not found", "DeregisterInstance")
         self.instances.pop(InstanceId, None)
         self.operations += 1
@@ -157,13 +171,15 @@ class CloudMap:
     def discover_instances(
         self, NamespaceName: str, ServiceName: str, HealthStatus: str = "HEALTHY", **_: Any
     ) -> dict[str, Any]:
-        if NamespaceName != CLOUD_MAP_NAMESPACE or ServiceName != CLOUD_MAP_SERVICE:
+        if NamespaceName != CLOUD_MAP_NAMESPACE or ServiceName not in self.services:
             raise client_error("ServiceNotFound", "service not found", "DiscoverInstances")
-        healthy = self.healthy()
+        service_id = self.services[ServiceName]
+        of_service = [i for i in self.instances.values() if i.service_id == service_id]
+        healthy = [i for i in of_service if i.health == "HEALTHY"]
         if HealthStatus == "ALL" or (HealthStatus == "HEALTHY_OR_ELSE_ALL" and not healthy):
-            chosen = list(self.instances.values())
+            chosen = of_service
         else:
-            chosen = [i for i in self.instances.values() if i.health == HealthStatus]
+            chosen = [i for i in of_service if i.health == HealthStatus]
         return {
             "Instances": [
                 {

@@ -37,6 +37,8 @@ from warmkeeper_sim.identifiers import (
     ALARM_NAME,
     API_ID,
     API_STAGE,
+    CLOUD_MAP_FRONT_SERVICE,
+    CLOUD_MAP_FRONT_SERVICE_ID,
     CLOUD_MAP_NAMESPACE,
     CLOUD_MAP_SERVICE,
     CLOUD_MAP_SERVICE_ID,
@@ -99,6 +101,21 @@ def example_route_throttles() -> dict[str, tuple[int, int]]:
 INITIAL_HEALTH = ("healthy", "unhealthy")
 
 
+@functools.cache
+def example_entry_waits_for_healthy() -> int:
+    """How many containers the example's entry container waits for to be HEALTHY before ECS starts
+    it (a container dependency with condition HEALTHY: the default of a dependency that has a health
+    check, src/warmkeeper/infra/service.py). CityGuided: Caddy waits for the api and the web."""
+    config = load_config(EXAMPLE_CONFIG)
+    entry = config.entry_container
+
+    def condition(name: str) -> str:
+        default = "healthy" if config.container(name).health.command else "start"
+        return entry.dependency_conditions.get(name, default)
+
+    return sum(1 for name in entry.depends_on if condition(name) == "healthy")
+
+
 @dataclass
 class SimConfig:
     seed: int = 1
@@ -136,6 +153,13 @@ class SimConfig:
     endpoint_burst_limit: int = field(default_factory=lambda: example_route_throttles()["endpoint"][1])
     # Days the HTTP API's VPC link carried no traffic before the run (60 or more: INACTIVE).
     vpc_link_idle_days: float = 0.0
+    # Containers the entry container waits for to be HEALTHY before it starts (the stack's container
+    # dependencies, from the example's config); 0: the entry starts with the others.
+    entry_waits_for_healthy: int = field(default_factory=example_entry_waits_for_healthy)
+    # The stack's front service (http_api): a Cloud Map service only the waker registers ready tasks
+    # in, which API Gateway's integration reads; False: API Gateway reads ECS's own service (stacks
+    # built before it).
+    front_service: bool = True
 
     def __post_init__(self) -> None:
         if self.initial_health not in INITIAL_HEALTH:
@@ -249,6 +273,8 @@ class World:
             cloud_map_namespace=CLOUD_MAP_NAMESPACE,
             cloud_map_service_id=CLOUD_MAP_SERVICE_ID,
             cloud_map_service_name=CLOUD_MAP_SERVICE,
+            cloud_map_front_service_id=CLOUD_MAP_FRONT_SERVICE_ID if self.config.front_service else None,
+            cloud_map_front_service_name=CLOUD_MAP_FRONT_SERVICE if self.config.front_service else None,
         )
 
     def backend(self, service: str) -> Any:

@@ -44,6 +44,7 @@ from warmkeeper.commands.ops_commands import human_status
 from warmkeeper.naming import (
     OUTPUT_API_ID,
     OUTPUT_API_STAGE,
+    OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID,
     OUTPUT_CLOUD_MAP_SERVICE_ID,
     OUTPUT_CLUSTER,
     OUTPUT_PARAMETER_PREFIX,
@@ -752,3 +753,107 @@ def test_a_wake_through_an_inactive_vpc_link_holds_the_warm_routes_back_and_says
     lambda_handler.use(api.engine())
     call(v2_event(path="/_warmkeeper/status"))
     assert set(api.warm_targets()) == set(WARM_ROUTE_KEYS)
+
+
+# --- the stack's front service: API Gateway reads only what the waker registers ---------------------------
+
+
+def _front_service(api: ApiWorld) -> tuple[str, str]:
+    """The stack's front service beside ECS's (same namespace, custom health): (id, name)."""
+    discovery = api.clients.servicediscovery
+    namespace_id = next(n["Id"] for n in discovery.list_namespaces()["Namespaces"] if n["Name"] == NAMESPACE)
+    listed = discovery.list_services()["Services"]
+    found = next((s for s in listed if s["Name"] == "app-front"), None)
+    if found is None:
+        found = discovery.create_service(
+            Name="app-front",
+            NamespaceId=namespace_id,
+            DnsConfig={"RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "SRV", "TTL": 10}]},
+            HealthCheckCustomConfig={"FailureThreshold": 1},
+        )["Service"]
+    for instance in discovery.list_instances(ServiceId=found["Id"])["Instances"]:
+        discovery.deregister_instance(ServiceId=found["Id"], InstanceId=instance["Id"])
+    return str(found["Id"]), "app-front"
+
+
+def _instances_of(api: ApiWorld, service_name: str) -> dict[str, str]:
+    found = api.clients.servicediscovery.discover_instances(
+        NamespaceName=NAMESPACE, ServiceName=service_name, HealthStatus="ALL"
+    )["Instances"]
+    return {str(i["InstanceId"]): str(i.get("HealthStatus")) for i in found}
+
+
+def test_with_a_front_service_a_task_ecs_registered_healthy_is_not_ready_until_the_waker_registers_it(
+    api: ApiWorld,
+) -> None:
+    """ECS's instance may start HEALTHY before the task listens (its first status is undocumented):
+    with the stack's front service, API Gateway never reads ECS's service, the warm routes wait for
+    the waker's own instance there, registered once ECS finds the container healthy, and removed
+    when ECS no longer does."""
+    front_id, front_name = _front_service(api)
+    settings = replace(
+        api.settings, cloud_map_front_service_id=front_id, cloud_map_front_service_name=front_name
+    )
+    lambda_handler.use(build_engine(settings, api.clients, sleep=api.sleeps.append, link_probe=lambda: None))
+    call(v2_event(headers=BROWSER))
+    instance = api.task_registered(healthy=True)  # ECS's own: HEALTHY in its service at once
+    api.containers[instance] = (api.containers[instance][0], False)  # not listening yet
+    call(scheduled_event())
+    call(v2_event(path="/_warmkeeper/status"))
+    assert api.warm_targets() == {}  # ECS's HEALTHY instance is not what API Gateway reads
+    assert _instances_of(api, front_name) == {}
+    api.containers[instance] = (api.containers[instance][0], True)  # ECS: the container is healthy
+    call(scheduled_event())
+    assert _instances_of(api, front_name) == {f"wk-{instance}": "HEALTHY"}
+    assert f"wk-{instance}" not in _instances_of(api, "app")  # nothing of the waker's in ECS's service
+    call(v2_event(path="/_warmkeeper/status"))
+    assert set(api.warm_targets()) == set(WARM_ROUTE_KEYS)
+    # The task's container fails (ECS: no longer healthy): its instance leaves the front service.
+    api.containers[instance] = (api.containers[instance][0], False)
+    call(scheduled_event())
+    assert _instances_of(api, front_name) == {}
+
+
+def test_the_cli_reads_the_front_service_from_the_stack_outputs(api: ApiWorld) -> None:
+    """`warmkeeper status`/`wake` on a stack with a front service: the CLI's engine registers in it and
+    reads it as API Gateway does (else it would open the warm routes on ECS's service's word)."""
+    front_id, front_name = _front_service(api)
+    outputs = {
+        OUTPUT_CLUSTER: api.cluster,
+        OUTPUT_SERVICE: api.service,
+        OUTPUT_PARAMETER_PREFIX: PREFIX,
+        OUTPUT_API_ID: api.api_id,
+        OUTPUT_API_STAGE: STAGE,
+        OUTPUT_SERVICE_INTEGRATION_ID: api.service_integration_id,
+        OUTPUT_VPC_LINK_ID: api.vpc_link_id,
+        OUTPUT_CLOUD_MAP_SERVICE_ID: api.cloud_map_service_id,
+        OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID: front_id,
+    }
+    api.clients.cloudformation.create_stack(
+        StackName="Cityguided-staging-front",
+        TemplateBody=json.dumps(
+            {
+                "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+            }
+        ),
+    )
+    try:
+        control = AwsControl.from_stack(
+            stack_name="Cityguided-staging-front", app=APP, env=ENV, policy=POLICY, clients=api.clients
+        )
+        assert control.engine.settings == replace(
+            api.settings,
+            keepalive_secret_arn=None,
+            cloud_map_front_service_id=front_id,
+            cloud_map_front_service_name=front_name,
+        )
+        api.clients.ecs.update_service(cluster=api.cluster, service=api.service, desiredCount=1)
+        instance = api.task_registered(healthy=True)
+        api.containers[instance] = (api.containers[instance][0], True)
+        control.wake()
+        report = control.status()
+        assert report.routing == "service"
+        assert _instances_of(api, front_name) == {f"wk-{instance}": "HEALTHY"}
+    finally:
+        api.clients.cloudformation.delete_stack(StackName="Cityguided-staging-front")

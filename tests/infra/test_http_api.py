@@ -141,14 +141,33 @@ def test_waker_owns_its_paths_and_the_default_route(http_api_staging: Synthesize
         assert ref(api_id) in permission["SourceArn"]["Fn::Join"][1]
 
 
-def test_service_integration_goes_through_the_vpc_link_to_cloud_map(http_api_staging: SynthesizedEnv) -> None:
+def _tasks_service(synth: SynthesizedEnv) -> str:
+    """ECS's Cloud Map service (the one the ECS service registers its tasks in)."""
+    _, service = synth.only("AWS::ECS::Service")
+    registry = service["ServiceRegistries"][0]["RegistryArn"]
+    return str(registry["Fn::GetAtt"][0])
+
+
+def test_service_integration_goes_through_the_vpc_link_to_the_wakers_front_service(
+    http_api_staging: SynthesizedEnv,
+) -> None:
     synth = http_api_staging
     integration = synth.properties(synth.logical_id("FrontDoor/ServiceIntegration"))
     assert integration["IntegrationType"] == "HTTP_PROXY"
     assert integration["ConnectionType"] == "VPC_LINK"
     assert integration["ConnectionId"] == ref(synth.logical_id("FrontDoor/VpcLink"))
-    cloud_map_id, _ = synth.only("AWS::ServiceDiscovery::Service")
-    assert integration["IntegrationUri"] == get_att(cloud_map_id, "Arn")
+    # Scaling to zero, API Gateway reads the front service, where only the waker registers ready
+    # tasks, never ECS's own (whose instances may be HEALTHY before the task listens).
+    front_id = synth.logical_id("FrontDoor/FrontService")
+    assert front_id != _tasks_service(synth)
+    assert integration["IntegrationUri"] == get_att(front_id, "Arn")
+    front = synth.properties(front_id)
+    namespace_id, _ = synth.only("AWS::ServiceDiscovery::PrivateDnsNamespace")
+    assert front["NamespaceId"] == get_att(namespace_id, "Id")
+    assert front["Name"] == "cityguided-front"
+    assert [record["Type"] for record in front["DnsConfig"]["DnsRecords"]] == ["SRV"]
+    # Custom health, so that RegisterInstance's AWS_INIT_HEALTH_STATUS (HEALTHY) applies at once.
+    assert "HealthCheckCustomConfig" in front and "HealthCheckConfig" not in front
     assert integration["IntegrationMethod"] == "ANY"
     # In a scale-to-zero environment no template route uses it: the warm routes are the waker's.
     targets = [route["Target"] for route in _routes(synth).values()]
@@ -160,7 +179,9 @@ def test_cloud_map_registers_tasks_with_srv_records_and_ecs_health(http_api_stag
     namespace_id, namespace = synth.only("AWS::ServiceDiscovery::PrivateDnsNamespace")
     assert namespace["Name"] == "staging.cityguided.warmkeeper.internal"
     assert namespace["Vpc"] == ref(synth.logical_id("Network/Vpc"))
-    cloud_map_id, cloud_map = synth.only("AWS::ServiceDiscovery::Service")
+    cloud_map_id = _tasks_service(synth)
+    cloud_map = synth.properties(cloud_map_id)
+    assert len(synth.resources("AWS::ServiceDiscovery::Service")) == 2  # ECS's and the waker's front
     assert cloud_map["NamespaceId"] == get_att(namespace_id, "Id")
     # SRV: API Gateway needs each instance's port, which an A record does not carry.
     assert [record["Type"] for record in cloud_map["DnsConfig"]["DnsRecords"]] == ["SRV"]
@@ -296,8 +317,11 @@ def test_waker_may_switch_this_apis_routes_and_read_cloud_map(http_api_staging: 
     assert variables["WK_SERVICE_INTEGRATION_ID"] == ref(synth.logical_id("FrontDoor/ServiceIntegration"))
     assert json.loads(variables["WK_WARM_ROUTE_KEYS"]) == ["ANY /", "ANY /{proxy+}"]
     assert variables["WK_VPC_LINK_ID"] == ref(synth.logical_id("FrontDoor/VpcLink"))
-    cloud_map_id, _ = synth.only("AWS::ServiceDiscovery::Service")
+    cloud_map_id = _tasks_service(synth)
+    front_id = synth.logical_id("FrontDoor/FrontService")
     assert variables["WK_CLOUD_MAP_SERVICE_ID"] == get_att(cloud_map_id, "Id")
+    assert variables["WK_CLOUD_MAP_FRONT_SERVICE_ID"] == get_att(front_id, "Id")
+    assert variables["WK_CLOUD_MAP_FRONT_SERVICE_NAME"] == get_att(front_id, "Name")
     assert not any(
         name.startswith(("WK_LISTENER", "WK_LOAD_BALANCER", "WK_TARGET_GROUP", "WK_WARM_RULE"))
         for name in variables
@@ -345,15 +369,18 @@ def test_waker_may_switch_this_apis_routes_and_read_cloud_map(http_api_staging: 
     assert by_sid["SeeTheTasksAsApiGatewayDoes"]["Condition"] == {
         "StringEquals": {"servicediscovery:NamespaceName": "staging.cityguided.warmkeeper.internal"}
     }
-    assert by_sid["ReadTheInstancesOfThisCloudMapService"]["Resource"] == get_att(cloud_map_id, "Arn")
-    # The waker registers ready tasks itself (Cloud Map applies ECS's health about 30 s late): in this
-    # service, and the SRV records in this namespace's zone only.
+    assert by_sid["ReadTheInstancesOfThisCloudMapService"]["Resource"] == [
+        get_att(cloud_map_id, "Arn"),
+        get_att(front_id, "Arn"),
+    ]
+    # The waker registers ready tasks itself (Cloud Map applies ECS's health about 30 s late): in its
+    # front service only (never ECS's), and the SRV records in this namespace's zone only.
     register = by_sid["RegisterReadyTasksInThisCloudMapService"]
     assert set(register["Action"]) == {
         "servicediscovery:RegisterInstance",
         "servicediscovery:DeregisterInstance",
     }
-    assert register["Resource"] == get_att(cloud_map_id, "Arn")
+    assert register["Resource"] == get_att(front_id, "Arn")
     namespace_id, _ = synth.only("AWS::ServiceDiscovery::PrivateDnsNamespace")
     records = json.dumps(by_sid["WriteTheRecordsOfTheWakersOwnInstances"]["Resource"])
     assert "hostedzone/" in records and namespace_id in records and "*" not in records
@@ -372,7 +399,10 @@ def test_outputs_name_the_api_and_no_listener(http_api_staging: SynthesizedEnv) 
         keys.OUTPUT_VPC_LINK_ID,
         keys.OUTPUT_SERVICE_INTEGRATION_ID,
         keys.OUTPUT_CLOUD_MAP_SERVICE_ID,
+        keys.OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID,
     } <= set(outputs)
+    front_id = http_api_staging.logical_id("FrontDoor/FrontService")
+    assert outputs[keys.OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID]["Value"] == get_att(front_id, "Id")
     assert outputs[keys.OUTPUT_URL]["Value"] == get_att(api_id, "ApiEndpoint")
     for absent in (
         keys.OUTPUT_LISTENER_ARN,
@@ -434,6 +464,9 @@ def test_always_on_http_api_sends_default_to_the_service_and_serves_a_domain() -
     ]
     assert routes["$default"]["Target"] == _integration_target(service_integration)
     assert routes["ANY /_warmkeeper"]["Target"] != routes["$default"]["Target"]
+    # Always on, no waker registers the tasks: API Gateway reads ECS's own service.
+    assert front_door.front_service is None
+    assert len(template.find_resources("AWS::ServiceDiscovery::Service")) == 1
     (domain,) = template.find_resources("AWS::ApiGatewayV2::DomainName").values()
     config = domain["Properties"]["DomainNameConfigurations"][0]
     assert domain["Properties"]["DomainName"] == DOMAIN

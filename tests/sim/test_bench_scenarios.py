@@ -34,7 +34,15 @@ _RUNS: dict[tuple[str, str, str, int, float, str], ScenarioRun] = {}
 
 
 def scenario(name: str, config: SimConfig, seed: int = 1, throttles: str = "sized") -> ScenarioRun:
-    key = (name, config.front_door, config.initial_health, seed, config.vpc_link_idle_days, throttles)
+    key = (
+        name,
+        config.front_door,
+        config.initial_health,
+        seed,
+        config.vpc_link_idle_days,
+        config.front_service,
+        throttles,
+    )
     if key not in _RUNS:
         _RUNS[key] = run_scenario(name, seed, config, throttles)
     return _RUNS[key]
@@ -80,9 +88,12 @@ def test_idle_edge_never_sleeps_while_in_use(config: SimConfig) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the idle clock adds the assumed 3 minutes of metric visibility delay to the end of the last "
-    "busy minute, and the reconcile runs each minute: the sleep comes about idle + 5 minutes after the "
-    "last request, not idle + 3",
+    reason="the request metric has no datapoint for an idle minute and shows a busy one up to 3 minutes "
+    "late (assumed; AWS documents no delay), so a missing minute reads like a late one: the idle clock "
+    "must add that delay to the end of the last busy minute not to sleep while the edge client is in "
+    "use, and the reconcile runs each minute: asleep 540-589 s after the last request (seeds 1-10), "
+    "not 480 s; reaching it needs a second signal, e.g. a probation through the waker before the sleep "
+    "(docs/technical/aws-model.md)",
 )
 def test_idle_edge_sleeps_within_idle_plus_three_minutes() -> None:
     config = SimConfig(front_door=HTTP_API)
@@ -200,13 +211,17 @@ def test_herd_behind_the_example_stagings_throttles_gets_429s() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="provisioning (15-30 s assumed, AWS publishes no figure), the pull and the container health put "
-    "the first healthy task at 35-50 s; on the slow seeds the first 200's median is 50-51 s",
+    reason="provisioning (15-30 s assumed, AWS publishes no figure), the pull and the stack's container "
+    "chain (Caddy starts once the api and web passed a health check, its own check one interval later) "
+    "put the first 200 at up to 56 s: even if every client got its 200 at the run's first 200, the "
+    "median over the clients would be 51.0 / 51.9 / 52.0 s on the worst seed (ALB / HTTP API "
+    "unhealthy / healthy first), so no pacing of the polls can reach 45 s (docs/technical/aws-model.md)",
 )
 @pytest.mark.parametrize("config", DOORS)
 def test_herd_first_200_p50_within_45_seconds(config: SimConfig) -> None:
-    # Seed 7 is among the slowest of seeds 1-10 behind every front door (the bound is over all ten).
-    for seed in (1, 7):
+    # Seed 6 is among the slowest of seeds 1-10 behind every front door (the bound is over all ten):
+    # 54.6 / 50.8 / 54.8 s.
+    for seed in (6,):
         result = scenario("herd", config, seed).figures()
         assert result["client_seconds_to_200_p50"] <= 45.0
         assert result["failed_requests"] == 0
@@ -232,19 +247,25 @@ def test_a_held_request_is_answered_before_the_http_apis_timeout_whatever_the_re
     assert len(traffic.client_done) == 6  # everybody gets the app in the end
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="if Cloud Map starts a task HEALTHY (undocumented), ECS's own instance of the new task is "
-    "discoverable from its registration (ACTIVATING, before the task listens); API Gateway may cache it "
-    "then and answers 503 until it listens (seed 6 of 1-10: 23 requests of about 20,000). The waker cannot "
-    "act sooner: it learns of the task after ECS registered it, an UpdateInstanceCustomHealthStatus "
-    "UNHEALTHY applies about 30 s later, and DeregisterInstance on ECS's own instance would fight ECS's "
-    "registration of it (not documented as supported) and still leave API Gateway's cached copy",
-)
 def test_deploy_behind_the_http_api_when_tasks_start_healthy_over_ten_seeds() -> None:
+    """If Cloud Map starts a task HEALTHY (undocumented), ECS's own instance of the new task is
+    discoverable from its registration, before the entry container listens (it starts once the api and
+    web passed a health check); an API Gateway reading ECS's service caches it and answers 503 until
+    it listens: 156-259 requests on 3 of seeds 1-10 (the stack before its front service). API Gateway
+    now reads the stack's front service, where only the waker registers, once ECS finds the task
+    healthy: ECS's first health status never reaches it."""
     config = SimConfig(front_door=HTTP_API, initial_health="healthy")
     failed = {seed: scenario("deploy", config, seed).figures()["failed_requests"] for seed in range(1, 11)}
     assert set(failed.values()) == {0}, failed
+
+
+def test_without_the_front_service_a_deploy_with_tasks_starting_healthy_fails_requests() -> None:
+    """The same deploy on the stack before its front service (API Gateway reading ECS's service):
+    what the front service is for (seed 1: 185 requests answered 503 by API Gateway)."""
+    config = SimConfig(front_door=HTTP_API, initial_health="healthy", front_service=False)
+    result = scenario("deploy", config, 1).figures()
+    assert result["failed_requests"] > 0
+    assert result["front_door_own_answers"] == result["failed_requests"]
 
 
 # --- the VPC link's 60-day rule --------------------------------------------------------------------------
@@ -262,5 +283,9 @@ def test_the_first_wake_after_60_idle_days_waits_for_the_vpc_link_without_a_fail
     assert result["failed_requests"] == 0, result["failures"]
     assert result["front_door_own_answers"] == 0
     assert run.run.world.http_api.vpc_link_status == "AVAILABLE"
-    assert len(run.run.traffic.client_done) == 2  # the first visitor after the link, the second at once
-    assert run.run.traffic.client_done[1] < 90.0  # the link's delay is left out of the next estimate
+    # The first visitor waits for the link (2-5 min, assumed) and the wake: on some seeds its simulated
+    # patience (300 s) runs out first, which is not a failed request; the second is served at once.
+    traffic = run.run.traffic
+    assert len(traffic.client_done) + traffic.gave_up == 2
+    assert traffic.gave_up <= 1
+    assert traffic.client_done[-1] < 90.0  # the link's delay is left out of the next estimate

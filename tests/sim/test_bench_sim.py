@@ -48,6 +48,19 @@ def test_a_scenario_over_seeds_gives_each_seed_and_the_largest_value(
         assert result["max"][key] == max(s[key] for s in result["per_seed"])
     assert result["model"]["cloudmap.health_update"] == [30, 31]
     assert result["model"]["cloudmap.initial_health_healthy"] == [1.0, 1.0]
+    assert result["front_service"] is True and result["model"]["cloudmap.front_service"] == [1.0, 1.0]
+    assert result["model"]["ecs.entry_waits_for_healthy"] == [2.0, 2.0]
+
+
+def test_without_the_front_service_the_deploy_with_tasks_starting_healthy_fails_requests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The comparison docs/benchmarks.md quotes: the stack before its front service (seed 1)."""
+    args = ["--scenario", "deploy", "--front-door", "http_api", "--initial-health", "healthy", "--json"]
+    assert _bench().main([*args, "--no-front-service"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["front_service"] is False and result["model"]["cloudmap.front_service"] == [0.0, 0.0]
+    assert result["max"]["failed_requests"] > 0
 
 
 @pytest.mark.parametrize(

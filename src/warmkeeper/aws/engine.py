@@ -249,6 +249,19 @@ class Warmkeeper:
         last = self._asked_ecs_at
         return last is None or not 0.0 <= (now - last).total_seconds() < READINESS_POLL_SECONDS
 
+    def _await_registration(self, health: TargetHealth) -> TargetHealth:
+        """A full observation (the reconcile, a keep-warm lease, the CLI) that just registered a
+        ready task: wait the moments the registration takes (it is asynchronous), so the warm route
+        follows in this invocation rather than a minute later, at the next reconcile."""
+        waited = 0.0
+        while waited < REGISTRATION_WAIT_SECONDS:
+            self._sleep(1.0)
+            waited += 1.0
+            health, pending = self._target_health(self.clock())
+            if health.healthy or not pending:
+                break
+        return health
+
     def _tidy_registrations(self, snapshot: Snapshot) -> list[str]:
         """Remove the waker's own instances of tasks no longer ready: once the ready tasks' own
         instances are discoverable (waited for briefly), or at once when no task is ready."""
@@ -339,6 +352,9 @@ class Warmkeeper:
                 return self._snapshot(now, service, no_target, Routing.WAKER, stored, None, wake_pending)
         service = service or self.ecs.describe()
         health, pending = self._target_health(now, fresh=live_targets_only or max_age <= 0)
+        if pending and not health.healthy and max_age <= 0:
+            health = self._await_registration(health)
+            now = self.clock()  # what is decided from here (the warm route's moment) is now
         if live_targets_only and health.healthy:
             # A task told to stop (a Spot interruption) stays healthy in the target group until it
             # is deregistered: only targets of tasks ECS still wants running count.
@@ -534,6 +550,8 @@ class Warmkeeper:
         )
         if first_healthy:
             created = WARM_ROUTE_CREATED in done
+            if created:
+                snapshot = self._settling_from_now(snapshot)
             # The invocation that created the warm route records the wake (one per wake: ALB refuses
             # a second rule at the priority); a reconcile repairs a record that was never written.
             if created or (trigger == "reconcile" and observed.observation.routing is Routing.SERVICE):
@@ -562,6 +580,16 @@ class Warmkeeper:
         if trigger not in ("hold", "status") or decision.actions or done:
             self._log_decision(trigger, snapshot, decision, done)
         return StepResult(snapshot=snapshot, decision=decision, applied=tuple(done))
+
+    def _settling_from_now(self, snapshot: Snapshot) -> Snapshot:
+        """The warm routes were just created: the front door's settle time (what other invocations
+        wait before sending a client back) runs from the last route change, not from the look that
+        decided it (each route is its own call; a reconcile may have waited for a registration)."""
+        lock = snapshot.lock
+        assert lock is not None and lock.healthy_at is not None
+        lock = replace(lock, healthy_at=max(lock.healthy_at, self.clock()))
+        observation = replace(snapshot.observation, warm_since=lock.healthy_at)
+        return replace(snapshot, stored=replace(snapshot.stored, lock=lock), observation=observation)
 
     def _record_first_healthy(self, snapshot: Snapshot, *, publish: bool) -> str:
         lock = snapshot.lock
@@ -912,7 +940,8 @@ def _api_routes_router(settings: Settings, clients: AwsClients, pause: Callable[
         warm_route_keys=settings.warm_route_keys,
         vpc_link_id=settings.vpc_link_id or "",
         cloud_map_namespace=settings.cloud_map_namespace or "",
-        cloud_map_service_name=settings.cloud_map_service_name or "",
+        # What API Gateway discovers: the waker's front service when the stack has one.
+        cloud_map_service_name=settings.cloud_map_front_service_name or settings.cloud_map_service_name or "",
         pause=pause,
     )
     return http_api, http_api, (settings.api_id, settings.api_stage)
@@ -946,6 +975,8 @@ def _readiness(settings: Settings, clients: AwsClients) -> ReadinessPort | None:
         cloud_map_service_id=settings.cloud_map_service_id,
         cloud_map_namespace=settings.cloud_map_namespace or "",
         cloud_map_service_name=settings.cloud_map_service_name or "",
+        front_service_id=settings.cloud_map_front_service_id,
+        front_service_name=settings.cloud_map_front_service_name,
     )
 
 

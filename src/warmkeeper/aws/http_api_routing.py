@@ -359,6 +359,13 @@ class CloudMapReadiness:
     ``AWS_INIT_HEALTH_STATUS=HEALTHY`` (RegisterInstance applies an initial status at once; the 30 s
     apply to UpdateInstanceCustomHealthStatus). Its own instances go when their task is no longer
     running and healthy, and all of them at a sleep.
+
+    With a *front service* (``front_service_id`` / ``front_service_name``: a Cloud Map service in the
+    same namespace that only the waker registers in, and the one API Gateway's integration reads),
+    ECS's own registrations are never discovered by API Gateway at all: whatever first health
+    status ECS's instances start with, and its 30 s, no longer reach the front door. ECS's service
+    is then read for the task ids and ports only; the waker's instances live in the front service.
+    Without one, both are the same service (the waker's instances beside ECS's).
     """
 
     def __init__(
@@ -370,36 +377,53 @@ class CloudMapReadiness:
         cloud_map_service_id: str,
         cloud_map_namespace: str,
         cloud_map_service_name: str,
+        front_service_id: str | None = None,
+        front_service_name: str | None = None,
     ) -> None:
         self._discovery = servicediscovery
         self._ecs = ecs
         self.cluster = cluster
-        self.service_id = cloud_map_service_id
         self.namespace = cloud_map_namespace
-        self.service_name = cloud_map_service_name
+        self.task_service_name = cloud_map_service_name
+        # Where the waker registers, and what API Gateway discovers.
+        separate = bool(front_service_id and front_service_name)
+        self.service_id = front_service_id if separate and front_service_id else cloud_map_service_id
+        self.service_name = front_service_name if separate and front_service_name else cloud_map_service_name
+        self.separate = separate
 
-    def instances(self) -> list[CloudMapInstance]:
-        """Every instance of the service, healthy or not (one DiscoverInstances call)."""
+    def _discover(self, service_name: str) -> list[dict[str, Any]]:
         response = self._discovery.discover_instances(
             NamespaceName=self.namespace,
-            ServiceName=self.service_name,
+            ServiceName=service_name,
             HealthStatus="ALL",
             MaxResults=DISCOVER_MAX_RESULTS,
         )
+        return [dict(instance) for instance in response.get("Instances", [])]
+
+    def instances(self) -> list[CloudMapInstance]:
+        """Every instance, healthy or not: ECS's and the waker's (one DiscoverInstances call, two
+        with a front service). ``healthy`` says whether API Gateway can discover it healthy: never
+        for ECS's instances when the front door reads a front service of the waker's."""
+        raw = [(instance, not self.separate) for instance in self._discover(self.task_service_name)]
+        if self.separate:
+            raw += [(instance, True) for instance in self._discover(self.service_name)]
         found = []
-        for instance in response.get("Instances", []):
+        for instance, read_by_front_door in raw:
             attributes = instance.get("Attributes") or {}
             ip = str(attributes.get(INSTANCE_IPV4, ""))
             if not ip:
                 continue
             instance_id = str(instance.get("InstanceId", ""))
+            own = instance_id.startswith(OWN_INSTANCE_PREFIX)
+            if self.separate and own != read_by_front_door:
+                continue  # only the waker registers in the front service, only ECS in its own
             found.append(
                 CloudMapInstance(
                     instance_id=instance_id,
                     ip=ip,
                     port=str(attributes.get(INSTANCE_PORT, "")),
-                    healthy=instance.get("HealthStatus") == "HEALTHY",
-                    own=instance_id.startswith(OWN_INSTANCE_PREFIX),
+                    healthy=read_by_front_door and instance.get("HealthStatus") == "HEALTHY",
+                    own=own,
                 )
             )
         return found

@@ -59,6 +59,10 @@ VARIABLES = {
     "cloud_map_namespace": "WK_CLOUD_MAP_NAMESPACE",
     "cloud_map_service_id": "WK_CLOUD_MAP_SERVICE_ID",
     "cloud_map_service_name": "WK_CLOUD_MAP_SERVICE_NAME",
+    # The Cloud Map service only the waker registers ready tasks in, which API Gateway reads (unset: the
+    # tasks' own service, as stacks built before it had).
+    "cloud_map_front_service_id": "WK_CLOUD_MAP_FRONT_SERVICE_ID",
+    "cloud_map_front_service_name": "WK_CLOUD_MAP_FRONT_SERVICE_NAME",
     # An app with internal services only (config [[services]]):
     "internal_services": "WK_INTERNAL_SERVICES",
     "wake_secret_arn": "WK_WAKE_SECRET_ARN",
@@ -75,6 +79,8 @@ HTTP_API_FIELDS = (
     "cloud_map_namespace",
     "cloud_map_service_id",
     "cloud_map_service_name",
+    "cloud_map_front_service_id",
+    "cloud_map_front_service_name",
 )
 # What each way of switching routes cannot work without (beside the fields every front door needs).
 REQUIRED_BY_ROUTE_SWITCH = {
@@ -239,6 +245,8 @@ class Settings:
     cloud_map_namespace: str | None = None
     cloud_map_service_id: str | None = None
     cloud_map_service_name: str | None = None
+    cloud_map_front_service_id: str | None = None
+    cloud_map_front_service_name: str | None = None
     title: str | None = None  # the waiting page's name for the app (default: app)
     internal_services: tuple[InternalService, ...] = ()
     # The secret a caller's Caddy sends with an internal wake (Secrets Manager); required with services.
@@ -324,6 +332,8 @@ class Settings:
             cloud_map_namespace=optional("cloud_map_namespace"),
             cloud_map_service_id=optional("cloud_map_service_id"),
             cloud_map_service_name=optional("cloud_map_service_name"),
+            cloud_map_front_service_id=optional("cloud_map_front_service_id"),
+            cloud_map_front_service_name=optional("cloud_map_front_service_name"),
             internal_services=_internal_services(optional("internal_services")),
             wake_secret_arn=optional("wake_secret_arn"),
             wake_with=_wake_with(optional("wake_with")),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC
 from typing import Any, TypeVar
 
@@ -35,6 +36,7 @@ from warmkeeper.core.report import StatusReport
 from warmkeeper.naming import (
     OUTPUT_API_ID,
     OUTPUT_API_STAGE,
+    OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID,
     OUTPUT_CLOUD_MAP_SERVICE_ID,
     OUTPUT_CLUSTER,
     OUTPUT_IDLE_ALARM_NAME,
@@ -272,6 +274,14 @@ class AwsControl:
         settings = settings_from_outputs(
             outputs, stack_name=stack_name, app=app, env=env, policy=policy, cloud_map_names=names
         )
+        front_id = outputs.get(OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID)
+        if names is not None and front_id:
+            # The service API Gateway reads, where the waker registers the ready tasks (same namespace).
+            with aws_errors(stack_name, clients.region):
+                _, front_name = cloud_map_names(clients, front_id)
+            settings = replace(
+                settings, cloud_map_front_service_id=front_id, cloud_map_front_service_name=front_name
+            )
         engine = build_engine(settings, clients, **engine_options)
         return cls(engine, stack_name=stack_name, region=clients.region, url=outputs.get(OUTPUT_URL) or None)
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_certificatemanager as acm
@@ -47,6 +47,7 @@ from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
 from warmkeeper.config import HTTP_API_CLIENT_IP_HEADER
 from warmkeeper.infra.cloud_map import namespace_name
 from warmkeeper.infra.log_groups import log_group
+from warmkeeper.infra.service import CLOUD_MAP_DNS_TTL_SECONDS
 from warmkeeper.infra.stack_settings import StackSettings
 
 STAGE_NAME = "$default"
@@ -183,6 +184,26 @@ class HttpApiFrontDoor(Construct):
         # hold that would not fit it.
         # The service, through the VPC link: API Gateway asks Cloud Map for a healthy instance
         # (DiscoverInstances) and sends the request to its address and SRV port.
+        # Scaling to zero, the integration reads a Cloud Map service of the waker's own: only the
+        # waker registers in it, each task once ECS finds its containers healthy (RegisterInstance with
+        # the initial status HEALTHY, applied at once), and removes it when the task goes. ECS's own
+        # registrations (the service above) are never discovered by API Gateway then: ECS registers a
+        # task before it listens, with a first health status AWS does not document, and Cloud Map
+        # applies ECS's health reports about 30 s late (HealthCheckCustomConfig), so a task could be
+        # discovered before it listens, or 30 s after. Always on, no waker registers: ECS's service.
+        self.front_service: servicediscovery.Service | None = None
+        if env.scale_to_zero:
+            self.front_service = servicediscovery.Service(
+                self,
+                "FrontService",
+                namespace=cloud_map_service.namespace,
+                name=f"{settings.app_name}-front",
+                description=f"{settings.stack_name}: the ready tasks API Gateway reaches (the waker's)",
+                dns_record_type=servicediscovery.DnsRecordType.SRV,
+                dns_ttl=Duration.seconds(CLOUD_MAP_DNS_TTL_SECONDS),
+                custom_health_check=servicediscovery.HealthCheckCustomConfig(),
+            )
+        discovered = self.front_service or cloud_map_service
         self.service_integration = apigwv2.HttpIntegration(
             self,
             "ServiceIntegration",
@@ -190,7 +211,7 @@ class HttpApiFrontDoor(Construct):
             integration_type=apigwv2.HttpIntegrationType.HTTP_PROXY,
             connection_type=apigwv2.HttpConnectionType.VPC_LINK,
             connection_id=self.vpc_link.vpc_link_id,
-            integration_uri=cloud_map_service.service_arn,
+            integration_uri=discovered.service_arn,
             method=apigwv2.HttpMethod.ANY,
             payload_format_version=apigwv2.PayloadFormatVersion.VERSION_1_0,
             # A private environment: the entry container judges each request by this header, which API
@@ -292,6 +313,13 @@ class HttpApiFrontDoor(Construct):
             "cloud_map_service_id": cloud_map_service.service_id,
             "cloud_map_service_name": cloud_map_service.service_name,
         }
+        front = self.front_service
+        if front is not None:
+            self.waker_settings |= {
+                "cloud_map_front_service_id": front.service_id,
+                "cloud_map_front_service_name": front.service_name,
+            }
+        registered_in = front or cloud_map_service
         stack = Stack.of(self)
         api_arn = f"arn:{Aws.PARTITION}:apigateway:{stack.region}::/apis/{self.api.api_id}"
         policy = iam.Policy(
@@ -340,14 +368,15 @@ class HttpApiFrontDoor(Construct):
                         "servicediscovery:GetInstance",
                         "servicediscovery:GetInstancesHealthStatus",
                     ],
-                    resources=[cloud_map_service.service_arn],
+                    resources=list(dict.fromkeys([cloud_map_service.service_arn, registered_in.service_arn])),
                 ),
                 # A task ECS finds healthy is registered by the waker at once (Cloud Map applies
-                # ECS's health report about 30 s late): its own instances, in this service only.
+                # ECS's health report about 30 s late): its own instances, in the service API Gateway
+                # reads (the front service when scaling to zero), in that service only.
                 iam.PolicyStatement(
                     sid="RegisterReadyTasksInThisCloudMapService",
                     actions=["servicediscovery:RegisterInstance", "servicediscovery:DeregisterInstance"],
-                    resources=[cloud_map_service.service_arn],
+                    resources=[registered_in.service_arn],
                 ),
                 *self._record_statements(cloud_map_service),
             ],

@@ -271,6 +271,11 @@ class WarmkeeperStack(Stack):
                 "Cloud Map service of the tasks",
             ),
         }
+        if front_door.front_service is not None:
+            outputs[keys.OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID] = (
+                front_door.front_service.service_id,
+                "Cloud Map service API Gateway reads: the ready tasks the waker registers",
+            )
         self._add_outputs(outputs)
 
     def _internal_services(
