@@ -12,7 +12,7 @@ waker's function URL. What is simulated beyond :mod:`warmkeeper_sim.world`, each
   in Cloud Map when it runs (first health as ``SimConfig.initial_health``) and reports its health,
   which Cloud Map applies about 30 s later (``cloudmap.health_update``). DNS answers healthy
   instances only.
-- **The caller's Caddy** (examples/cityguided/osrm/caller.Caddyfile): a ``dynamic a`` upstream it
+- **The caller's Caddy** (examples/cityguided/caddy/osrm-caller.Caddyfile): a ``dynamic a`` upstream it
   looks up again every 5 s; no address, a refused connection (a task not listening) or a dial timeout
   (1 s, a task gone) sends the call to the waker's function URL with the service header and the wake
   secret; the waker's answer goes back to the API.

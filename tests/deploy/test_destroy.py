@@ -302,3 +302,44 @@ def test_behind_an_http_api_destroy_removes_the_run_time_warm_routes_first(
     output = console.getvalue()
     assert "warm routes removed (2 route(s))" in output
     assert output.index("throttled") < output.index("warm routes removed") < output.index("→ cdk destroy")
+
+
+def test_behind_an_http_api_destroy_deregisters_the_wakers_cloud_map_instances(
+    aws: AwsClients, cfg: AppConfig, staging: EnvironmentSettings, tmp_path: Path
+) -> None:
+    """Cloud Map will not delete a service that has instances, and CloudFormation owns none of those the
+    waker registered: they go before `cdk destroy`; ECS's own instances are left to ECS."""
+    env = _create_environment(aws, with_stack=False)
+    api_id, _ = _create_http_api_with_warm_routes(aws)
+    discovery = aws.client("servicediscovery")
+    namespace_op = discovery.create_private_dns_namespace(Name="staging.cityguided.internal", Vpc="vpc-1")
+    namespace_id = discovery.get_operation(OperationId=namespace_op["OperationId"])["Operation"]["Targets"][
+        "NAMESPACE"
+    ]
+    record = {"DnsRecords": [{"Type": "A", "TTL": 10}]}
+    front = discovery.create_service(Name="cityguided-front", NamespaceId=namespace_id, DnsConfig=record)
+    tasks = discovery.create_service(Name="cityguided", NamespaceId=namespace_id, DnsConfig=record)
+    front_id, tasks_id = front["Service"]["Id"], tasks["Service"]["Id"]
+    for service_id, instance_id in ((front_id, "wk-task1"), (tasks_id, "wk-task0"), (tasks_id, "task1")):
+        discovery.register_instance(
+            ServiceId=service_id, InstanceId=instance_id, Attributes={"AWS_INSTANCE_IPV4": "10.0.1.5"}
+        )
+    outputs = {
+        "ApiId": api_id,
+        "WarmkeeperFunctionName": FUNCTION,
+        "Url": "https://x.example",
+        "CloudMapFrontServiceId": front_id,
+        "CloudMapServiceId": tasks_id,
+    }
+    aws.cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(outputs_template(outputs)))
+    run, console = destroyer(cfg, staging, aws, DestroyCdk(env), tmp_path)
+    assert run.destroy(timeout_seconds=600).exit_code == 0
+
+    def left(service_id: str) -> set[str]:
+        return {i["Id"] for i in discovery.list_instances(ServiceId=service_id)["Instances"]}
+
+    assert left(front_id) == set()
+    assert left(tasks_id) == {"task1"}  # ECS's own registration: ECS removes it with its task
+    output = console.getvalue()
+    assert "Cloud Map instances deregistered (2)" in output
+    assert output.index("Cloud Map instances deregistered") < output.index("→ cdk destroy")

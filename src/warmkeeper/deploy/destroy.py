@@ -11,7 +11,11 @@ half-way. So, in this order:
    (`front_door = "http_api"`, the stack's `ApiId` output) the run-time warm routes (`ANY /`,
    `ANY /{proxy+}`) are deleted instead, since API Gateway will not delete the service integration
    they target;
-3. `cdk destroy` of the service stack, with the pinned CLI.
+3. behind an HTTP API, the Cloud Map instances the waker registered (`wk-<task id>`, in the service
+   API Gateway reads: its `CloudMapFrontServiceId` output, or the tasks' own service in stacks built
+   before it) are deregistered: Cloud Map refuses to delete a service that still has instances, and
+   CloudFormation owns none of them;
+4. `cdk destroy` of the service stack, with the pinned CLI.
 
 If `cdk destroy` fails, the waker's concurrency is put back as it was, so the environment answers
 again. The images stack (ECR repositories and images), the release history and the waker's small
@@ -28,14 +32,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from warmkeeper.aws.adapters import WARM_ROUTE_TAG_KEY, WARM_ROUTE_TAG_VALUE
-from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS
+from warmkeeper.aws.http_api_routing import OWN_INSTANCE_PREFIX, WARM_ROUTE_KEYS
 from warmkeeper.aws.stack_outputs import describe_stack
 from warmkeeper.config import AppConfig
 from warmkeeper.core.errors import ExitCode
 from warmkeeper.deploy.cdk import run_to_end
 from warmkeeper.deploy.context import ReleaseContext
 from warmkeeper.deploy.preflight import PreflightError
-from warmkeeper.naming import OUTPUT_API_ID, OUTPUT_FUNCTION_NAME, OUTPUT_LISTENER_ARN
+from warmkeeper.naming import (
+    OUTPUT_API_ID,
+    OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID,
+    OUTPUT_CLOUD_MAP_SERVICE_ID,
+    OUTPUT_FUNCTION_NAME,
+    OUTPUT_LISTENER_ARN,
+)
 
 DEFAULT_TIMEOUT_SECONDS = 1800.0
 # Any tag synthesizes the stack: `cdk destroy` only needs its name from the assembly.
@@ -71,6 +81,17 @@ def http_api_warm_routes(apigatewayv2: Any, api_id: str) -> list[str]:
     found: list[str] = []
     for page in apigatewayv2.get_paginator("get_routes").paginate(ApiId=api_id):
         found.extend(str(r["RouteId"]) for r in page.get("Items", []) if r.get("RouteKey") in WARM_ROUTE_KEYS)
+    return found
+
+
+def waker_instances(servicediscovery: Any, service_id: str) -> list[str]:
+    """Ids of the Cloud Map instances the waker registered in a service (``wk-<task id>``); ECS's own
+    instances (named by the task id alone) are ECS's to remove."""
+    found: list[str] = []
+    for page in servicediscovery.get_paginator("list_instances").paginate(ServiceId=service_id):
+        found.extend(
+            str(i["Id"]) for i in page.get("Instances", []) if str(i["Id"]).startswith(OWN_INSTANCE_PREFIX)
+        )
     return found
 
 
@@ -121,6 +142,12 @@ class Destroyer:
             # Behind an HTTP API the warm routes use the stack's service integration: API Gateway
             # refuses to delete an integration a route still targets, so they go first too.
             self._remove_http_api_warm_routes(api_id)
+            services = [
+                stack.outputs[key]
+                for key in (OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID, OUTPUT_CLOUD_MAP_SERVICE_ID)
+                if stack.outputs.get(key)
+            ]
+            self._deregister_waker_instances(services)
 
         context.console.print(f"→ cdk destroy {self.stack_name}", highlight=False)
         process = context.runner.start(destroy_args(context.assembly_dir, self.stack_name))
@@ -192,4 +219,22 @@ class Destroyer:
                     raise
         self.context.ok(
             f"run-time warm routes removed ({len(routes)} route(s))" if routes else "no run-time warm route"
+        )
+
+    def _deregister_waker_instances(self, service_ids: list[str]) -> None:
+        servicediscovery = self.context.clients.client("servicediscovery")
+        removed = 0
+        for service_id in service_ids:
+            for instance_id in waker_instances(servicediscovery, service_id):
+                try:
+                    servicediscovery.deregister_instance(ServiceId=service_id, InstanceId=instance_id)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "InstanceNotFound":
+                        raise
+                    continue
+                removed += 1
+        self.context.ok(
+            f"the waker's Cloud Map instances deregistered ({removed})"
+            if removed
+            else "no Cloud Map instance of the waker's"
         )
