@@ -46,6 +46,7 @@ from warmkeeper.infra.service import (
     CLOUD_MAP_DNS_TTL_SECONDS,
     AppService,
     add_task_containers,
+    allow_task_egress,
     suppress_execution_role_findings,
 )
 from warmkeeper.infra.stack_settings import StackSettings
@@ -183,18 +184,7 @@ class InternalEcsService(Construct):
             allow_all_outbound=False,
             description=f"{settings.stack_name} {name}: in from the app tasks only; out to HTTPS and DNS",
         )
-        self.security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: image pulls, logs, S3, AWS APIs"
-        )
-        for port in (ec2.Port.udp(53), ec2.Port.tcp(53)):
-            self.security_group.add_egress_rule(
-                ec2.Peer.ipv4(vpc.vpc_cidr_block), port, "DNS, the VPC resolver"
-            )
-        for rule in settings.env.task_egress:
-            port = ec2.Port.tcp(rule.port) if rule.protocol == "tcp" else ec2.Port.udp(rule.port)
-            self.security_group.add_egress_rule(
-                ec2.Peer.ipv4(rule.cidr), port, rule.description or "declared in the config (task_egress)"
-            )
+        allow_task_egress(self.security_group, vpc, settings.env)
         # Rules of their own (not inline): each group then names the other without a cycle.
         ec2.CfnSecurityGroupIngress(
             self,

@@ -67,8 +67,8 @@ REASONS: dict[str, str] = {
     ),
     "CKV_AWS_68": (
         "No AWS WAF web ACL on the distribution by default: one costs 5 USD a month, 1 USD per rule and "
-        "0.60 USD per million requests, more than the whole staging budget (5 EUR a month); docs/technical/security.md "
-        "gives it as the upgrade path (a rate-based rule per client address)."
+        "0.60 USD per million requests, more than the whole staging budget (5 EUR a month); "
+        "docs/technical/security.md gives it as the upgrade path (a rate-based rule per client address)."
     ),
     "CKV_AWS_86": (
         "No CloudFront standard access logs (an S3 bucket to keep and expire): every request that is not "

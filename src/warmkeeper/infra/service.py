@@ -31,6 +31,7 @@ from warmkeeper.config import (
     DRAIN_ENVIRONMENT_VARIABLE,
     HTTP_API_CLIENT_IP_HEADER,
     Container,
+    EnvironmentSettings,
     private_entry_environment,
 )
 from warmkeeper.infra.log_groups import log_group
@@ -55,6 +56,23 @@ _CONDITIONS = {
     "success": ecs.ContainerDependencyCondition.SUCCESS,
 }
 _COMPLETE_SECRET_ARN = re.compile(r"^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$")
+
+
+def allow_task_egress(security_group: ec2.SecurityGroup, vpc: ec2.IVpc, env: EnvironmentSettings) -> None:
+    """What every task of the app may reach, the app's and each internal service's alike: HTTPS (image
+    pulls, logs, secrets, S3 and AWS APIs, over the public address: no NAT, no VPC endpoint), DNS to the
+    VPC's resolver (security groups do not filter the Amazon-provided DNS server, but a resolver at the
+    VPC's base + 2 is named for clarity), and what the config adds (`task_egress`)."""
+    security_group.add_egress_rule(
+        ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: image pulls, logs, secrets, AWS APIs"
+    )
+    for port in (ec2.Port.udp(53), ec2.Port.tcp(53)):
+        security_group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), port, "DNS, the VPC resolver")
+    for rule in env.task_egress:
+        port = ec2.Port.tcp(rule.port) if rule.protocol == "tcp" else ec2.Port.udp(rule.port)
+        security_group.add_egress_rule(
+            ec2.Peer.ipv4(rule.cidr), port, rule.description or "declared in the config (task_egress)"
+        )
 
 
 class AppService(Construct):
@@ -123,21 +141,7 @@ class AppService(Construct):
             allow_all_outbound=False,
             description=f"{settings.stack_name} tasks: in from {front} only; out to HTTPS and DNS",
         )
-        # Out: HTTPS (image pulls, logs, secrets and AWS APIs, over the public address: no NAT, no VPC
-        # endpoint), DNS to the VPC's resolver (security groups do not filter the Amazon-provided DNS
-        # server, but a resolver at the VPC's base + 2 is named for clarity), and what the config adds.
-        self.security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: image pulls, logs, secrets, AWS APIs"
-        )
-        for port in (ec2.Port.udp(53), ec2.Port.tcp(53)):
-            self.security_group.add_egress_rule(
-                ec2.Peer.ipv4(vpc.vpc_cidr_block), port, "DNS, the VPC resolver"
-            )
-        for rule in env.task_egress:
-            port = ec2.Port.tcp(rule.port) if rule.protocol == "tcp" else ec2.Port.udp(rule.port)
-            self.security_group.add_egress_rule(
-                ec2.Peer.ipv4(rule.cidr), port, rule.description or "declared in the config (task_egress)"
-            )
+        allow_task_egress(self.security_group, vpc, env)
         entry = settings.entry_container
         capacity_provider = "FARGATE_SPOT" if env.spot else "FARGATE"
         self.service = ecs.FargateService(
