@@ -85,7 +85,14 @@ def test_synth_writes_both_templates_with_the_images_asked_for(tmp_path: Path) -
     assert result.exit_code == 0, result.output + result.stderr
     service = output / "Cityguided-production.template.json"
     images = output / "Cityguided-production-images.template.json"
-    assert result.stdout.splitlines() == [f"wrote {service}", f"wrote {images}"]
+    # Then the ECS services the template declares, named from the config: the app's, and osrm with no
+    # route from the internet.
+    assert result.stdout.splitlines() == [
+        f"wrote {service}",
+        f"wrote {images}",
+        "ECS services: 2 in the template: cityguided (public, through the front door); osrm (internal: "
+        "from the app's tasks only, no route from the internet)",
+    ]
     assert set(json.loads(images.read_text())["Outputs"]) == {
         "RepositoryUriCaddy",
         "RepositoryUriApi",

@@ -95,7 +95,8 @@ def without_services(folder: Path) -> tuple[Path, Path]:
     start, end = config.index("\n[[services]]"), config.index("\n[scale_to_zero]")
     profile = (ROOT / STAGING_PROFILE).read_text(encoding="utf-8")
     config_path, profile_path = folder / "warmkeeper.toml", folder / "traffic-staging.toml"
-    config_path.write_text(config[:start] + config[end:], encoding="utf-8")
+    # The app's task names the service's caller port ({port:osrm}); without the service, a number.
+    config_path.write_text((config[:start] + config[end:]).replace("{port:osrm}", "5000"), encoding="utf-8")
     profile_path.write_text(profile[: profile.index("\n[services.")] + "\n", encoding="utf-8")
     assert "services" not in tomllib.loads(config_path.read_text(encoding="utf-8"))
     assert "services" not in tomllib.loads(profile_path.read_text(encoding="utf-8"))
