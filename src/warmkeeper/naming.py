@@ -184,8 +184,7 @@ def parse_image_digests(value: object) -> dict[str, str]:
 # service has no task, its waker; and the headers an internal wake carries to the waker.
 WAKER_URL_VARIABLE = "WARMKEEPER_WAKER"
 WAKE_SECRET_VARIABLE = "WARMKEEPER_WAKE_SECRET"  # noqa: S105 - the variable's name, not a secret
-SERVICE_HEADER = "X-Warmkeeper-Service"
-WAKE_SECRET_HEADER = "X-Warmkeeper-Wake-Secret"  # noqa: S105 - a header's name
+# The headers an internal wake carries to the waker are warmkeeper.core.internal_wake's.
 
 
 def service_variable_stem(service: str) -> str:

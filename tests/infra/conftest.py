@@ -52,9 +52,24 @@ PRIVATE_RANGES = ("203.0.113.0/24", "2001:db8::/32")
 HOLD_SECONDS = 55  # longer than the load balancer's default idle timeout (60 s) once Lambda time is added
 
 
+def drop_services(data: dict[str, Any]) -> None:
+    """The example's file without its internal services: the app's task named the osrm caller's port
+    (`{port:osrm}`, a placeholder only a declared service fills), so a number stands there instead."""
+    data.pop("services")
+    for container in data["containers"]:
+        local = container.get("local", {})
+        local["environment"] = {
+            key: value.replace("{port:osrm}", "5000") for key, value in local.get("environment", {}).items()
+        }
+        container["environment"] = {
+            key: value.replace("{port:osrm}", "5000")
+            for key, value in container.get("environment", {}).items()
+        }
+
+
 def https_config() -> AppConfig:
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
-    data.pop("services")  # the app's own stack: internal services have variants of their own
+    drop_services(data)  # the app's own stack: internal services have variants of their own
     data["ingress"] = {"domain": DOMAIN, "certificate_arn": CERTIFICATE_ARN}
     data["environments"]["staging"]["alarm_email"] = ALARM_EMAIL
     data["environments"]["staging"]["dashboard"] = True
@@ -106,7 +121,7 @@ def _synthesize(
 def http_api_config(with_services: bool = False) -> AppConfig:
     data: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     if not with_services:
-        data.pop("services")  # the app's own stack: internal services have variants of their own
+        drop_services(data)  # the app's own stack: internal services have variants of their own
     data["environments"]["staging"]["front_door"] = "http_api"
     # The dashboard and the alarm topic the example's staging no longer has, for the tests written
     # against them; test_lean_staging.py synthesizes the example's staging as it is.
@@ -168,7 +183,7 @@ def example_config() -> AppConfig:
     # The internet-facing, plain-HTTP load balancer these tests were written for, now an explicit opt-in.
     data["environments"]["production"].update(front_door="load_balancer", allow_plain_http=True)
     # The app's own stack: internal services have variants of their own (services_*).
-    data.pop("services")
+    drop_services(data)
     return parse_config(data, EXAMPLE_CONFIG.resolve())
 
 

@@ -66,8 +66,12 @@ from warmkeeper.core.hold import (
     ready_in_seconds,
     wake_estimate_seconds,
 )
-from warmkeeper.core.internal_wake import ServiceWake, answer_internal_wake
-from warmkeeper.naming import SERVICE_HEADER, WAKE_SECRET_HEADER
+from warmkeeper.core.internal_wake import (
+    SERVICE_HEADER,
+    WAKE_SECRET_HEADER,
+    ServiceWake,
+    answer_internal_wake,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs.client import ECSClient

@@ -25,7 +25,11 @@ from dataclasses import dataclass
 from warmkeeper.core.hold import RETRY_SLACK_SECONDS
 from warmkeeper.core.lease import token_matches
 from warmkeeper.core.pages import HttpResponse, json_response
-from warmkeeper.naming import SERVICE_HEADER, WAKE_SECRET_HEADER
+
+# The two headers the caller's Caddy adds to a call it sends to the waker (the service's name in the
+# config, and the environment's wake secret).
+SERVICE_HEADER = "X-Warmkeeper-Service"
+WAKE_SECRET_HEADER = "X-Warmkeeper-Wake-Secret"  # noqa: S105 - a header's name
 
 # A service that already has a healthy task, asked for again: the caller's discovery has not caught
 # up yet; it should try again shortly.

@@ -53,10 +53,14 @@ from warmkeeper.core import (
     require_token,
 )
 from warmkeeper.core.hold import ColdView, answer_cold_request
-from warmkeeper.core.internal_wake import ServiceWake, answer_internal_wake
+from warmkeeper.core.internal_wake import (
+    SERVICE_HEADER,
+    WAKE_SECRET_HEADER,
+    ServiceWake,
+    answer_internal_wake,
+)
 from warmkeeper.local.loopback import LOOPBACK
 from warmkeeper.local.rollout import DeployRequestError
-from warmkeeper.naming import SERVICE_HEADER, WAKE_SECRET_HEADER
 
 WAKE_PATH = f"{ENDPOINT_PREFIX}wake"
 SLEEP_PATH = f"{ENDPOINT_PREFIX}sleep"
