@@ -786,7 +786,8 @@ class ServiceConfig(_Strict):
     wake_with: list[str] = Field(default_factory=list)
     """other internal services woken together with this one"""
     first_wake_seconds: int = Field(default=60, ge=5, le=900)
-    """how long a wake takes until callers reach it, before the waker has timed one: its first Retry-After"""
+    """on AWS, how long a wake takes until callers reach it, before the waker has timed one: its first
+    Retry-After (the twin, whose processes start in seconds, starts from its own 10 s)"""
     read_s3: list[str] = Field(default_factory=list, examples=[["s3://my-bucket/maps"]])
     """S3 locations the service's task may read (`s3://bucket` or `s3://bucket/prefix`): its task role
     may list them and get their objects, nothing else (on AWS; the twin ignores it)"""
