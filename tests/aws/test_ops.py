@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +15,7 @@ from typer.testing import CliRunner
 
 from tests.aws.conftest import REGION, World
 from tests.conftest import EXAMPLE_CONFIG, run_cli
+from warmkeeper.aws.lambda_settings import InternalService
 from warmkeeper.aws.operations import AwsControl, ControlError, settings_from_outputs
 from warmkeeper.cli import app
 from warmkeeper.core import Policy
@@ -354,3 +357,72 @@ def test_missing_credentials_is_one_line_and_exit_2(tmp_path: Path, monkeypatch:
     assert "no AWS credentials found" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _waker_function(world: World, name: str, variables: dict[str, str]) -> None:
+    """The deployed waker, as far as the CLI reads it: its environment variables."""
+    role = world.clients.client("iam").create_role(
+        RoleName=f"{name}-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ]
+            }
+        ),
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return {}\n")
+    world.clients.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+        Environment={"Variables": variables},
+    )
+
+
+def test_status_lists_the_internal_services_the_waker_knows(
+    world: World, custom_stack: Callable[[dict[str, str]], None]
+) -> None:
+    """The stack's outputs do not list the internal services: the CLI reads them from the waker's
+    variables, and each service gets its own line (its own state: asleep here while the app is read)."""
+    ecs = world.clients.ecs
+    task_definition = ecs.register_task_definition(
+        family="cityguided-staging-osrm",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="512",
+        memory="3072",
+        containerDefinitions=[{"name": "osrm", "image": "osrm", "memory": 3072}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=world.cluster, serviceName="cityguided-osrm", taskDefinition=task_definition, desiredCount=0
+    )
+    secret = world.clients.secretsmanager.create_secret(Name="wake-secret-ops", SecretString="s")["ARN"]
+    osrm = InternalService(
+        name="osrm",
+        service="cityguided-osrm",
+        policy=Policy(idle_minutes=10),
+        cloud_map_service_id="srv-osrm",
+    )
+    variables = {
+        "WK_INTERNAL_SERVICES": json.dumps([osrm.to_dict()]),
+        "WK_WAKE_SECRET_ARN": secret,
+    }
+    _waker_function(world, "Cityguided-staging-waker-ops", variables)
+    custom_stack({**outputs_of(world), "WarmkeeperFunctionName": "Cityguided-staging-waker-ops"})
+    report = control(world).status()
+    assert report.services == {"osrm": "COLD (tasks desired 0, healthy 0; the next call wakes it)"}
+    code, output = cli("status", "--config", str(EXAMPLE_CONFIG), "--env", "staging")
+    assert code == 0, output
+    assert "service     osrm: COLD (tasks desired 0, healthy 0; the next call wakes it)" in output
+    # A waker whose variables cannot be read (here: gone) leaves the app's own status as it was.
+    world.clients.client("lambda").delete_function(FunctionName="Cityguided-staging-waker-ops")
+    assert control(world).status().services == {}

@@ -848,7 +848,10 @@ class Warmkeeper:
         """Observe and decide without applying anything (the CLI's read-only view)."""
         snapshot = self.observe()
         decision = decide(snapshot.observation, self.policy, snapshot.now)
-        return self._report(snapshot, decision, with_tasks=with_tasks, url=url)
+        report = self._report(snapshot, decision, with_tasks=with_tasks, url=url)
+        if self.internal is None:
+            return report
+        return replace(report, services=self.internal.summaries())
 
     def _report(
         self, snapshot: Snapshot, decision: Decision, *, with_tasks: bool = False, url: str | None = None

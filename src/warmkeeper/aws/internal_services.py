@@ -72,6 +72,7 @@ from warmkeeper.core.internal_wake import (
     ServiceWake,
     answer_internal_wake,
 )
+from warmkeeper.core.report import service_summary
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs.client import ECSClient
@@ -240,6 +241,11 @@ class ServiceKeeper:
             wake_pending=wake_pending,
         )
         return now, observation, stored
+
+    def summary(self) -> str:
+        """Its state in one line, read only (for `warmkeeper status`)."""
+        now, observation, _ = self._observe(wake_pending=False)
+        return service_summary(observation, decide(observation, self.policy, now), self.policy)
 
     def step(self, trigger: str, *, wake_pending: bool = False) -> ServiceStep:
         now, observation, stored = self._observe(wake_pending)
@@ -481,6 +487,17 @@ class InternalWaker:
                 continue
             done.extend(f"{name}: {line}" for line in result.applied)
         return done
+
+    def summaries(self) -> dict[str, str]:
+        """Each service's state in one line; a service that cannot be read says so (the app's status
+        must not fail with it)."""
+        found: dict[str, str] = {}
+        for name, keeper in self.keepers.items():
+            try:
+                found[name] = keeper.summary()
+            except (BotoCoreError, ClientError) as exc:
+                found[name] = f"unknown (could not be read: {exc})"
+        return found
 
     def reconcile(self) -> list[ServiceStep]:
         """Each service's own decision (stuck waking, stale desired count, asleep but busy...); one

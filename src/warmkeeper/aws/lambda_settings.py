@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from warmkeeper.aws.metrics import METRICS_NAMESPACE
 from warmkeeper.aws_limits import RULE_PRIORITIES
@@ -396,3 +397,16 @@ def _route_keys(text: str | None) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(k, str) and k for k in value):
         raise SettingsError('WK_WARM_ROUTE_KEYS: expected a JSON list of route keys, e.g. ["ANY /"]')
     return tuple(value)
+
+
+def internal_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The internal services' fields of :class:`Settings` from the function's variables (what the CLI
+    reads back from a deployed waker: the stack's outputs do not list them); empty without services."""
+    services = _internal_services(environ.get(VARIABLES["internal_services"], "").strip() or None)
+    if not services:
+        return {}
+    return {
+        "internal_services": services,
+        "wake_secret_arn": environ.get(VARIABLES["wake_secret_arn"], "").strip() or None,
+        "wake_with": _wake_with(environ.get(VARIABLES["wake_with"], "").strip() or None),
+    }

@@ -26,7 +26,7 @@ from warmkeeper.aws.adapters import RoutingConflictError, ServiceNotFoundError
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.http_api_routing import WARM_ROUTE_KEYS, HttpApiRoutingError
-from warmkeeper.aws.lambda_settings import Settings, SettingsError
+from warmkeeper.aws.lambda_settings import Settings, SettingsError, internal_settings
 from warmkeeper.aws.stack_outputs import describe_stack
 from warmkeeper.aws_limits import RULE_PRIORITIES
 from warmkeeper.core import Action, LeaseError, Policy, lease_minutes
@@ -39,6 +39,7 @@ from warmkeeper.naming import (
     OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID,
     OUTPUT_CLOUD_MAP_SERVICE_ID,
     OUTPUT_CLUSTER,
+    OUTPUT_FUNCTION_NAME,
     OUTPUT_IDLE_ALARM_NAME,
     OUTPUT_KEEPALIVE_SECRET_ARN,
     OUTPUT_LISTENER_ARN,
@@ -245,6 +246,16 @@ def cloud_map_names(clients: AwsClients, service_id: str) -> tuple[str, str]:
     return str(namespace.get("Name", "")), str(service.get("Name", ""))
 
 
+def function_variables(clients: AwsClients, function: str) -> dict[str, str]:
+    """The waker's environment variables; empty when they cannot be read (no permission to read the
+    function, or it is gone): the app's own commands work without them."""
+    try:
+        configuration = clients.client("lambda").get_function_configuration(FunctionName=function)
+    except ClientError:
+        return {}
+    return dict(configuration.get("Environment", {}).get("Variables", {}))
+
+
 class AwsControl:
     """:class:`warmkeeper.control.ServiceControl` for an AWS environment."""
 
@@ -282,6 +293,10 @@ class AwsControl:
             settings = replace(
                 settings, cloud_map_front_service_id=front_id, cloud_map_front_service_name=front_name
             )
+        function = outputs.get(OUTPUT_FUNCTION_NAME)
+        if function:
+            # The internal services, their wake secret and wake_with are in the waker's variables only.
+            settings = replace(settings, **internal_settings(function_variables(clients, function)))
         engine = build_engine(settings, clients, **engine_options)
         return cls(engine, stack_name=stack_name, region=clients.region, url=outputs.get(OUTPUT_URL) or None)
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from warmkeeper.core.machine import Decision, Observation, Policy, State, lease_active
+from warmkeeper.core.machine import Decision, Observation, Policy, State, derive_state, lease_active
 
 # The waiting page polls the status this often: half the estimated seconds left, within these bounds.
 # Every poll is an invocation of the waker: hundreds of pages polling every 2 s through a whole cold
@@ -135,3 +135,14 @@ def status_report(
             ready_in_seconds if decision.state is State.WAKING and not decision.wake_failed else None
         ),
     )
+
+
+def service_summary(observation: Observation, decision: Decision, policy: Policy) -> str:
+    """An internal service's state in one line (`warmkeeper status`, on AWS and in the twin alike)."""
+    state = derive_state(observation, policy)
+    tasks = f"tasks desired {observation.desired}, healthy {observation.healthy}"
+    if state is State.COLD:
+        return f"{state.value} ({tasks}; the next call wakes it)"
+    if decision.seconds_until_sleep is not None:
+        return f"{state.value} ({tasks}; sleeps in {decision.seconds_until_sleep:.0f} s without a call)"
+    return f"{state.value} ({tasks})"

@@ -29,6 +29,7 @@ from warmkeeper.config import AppConfig
 from warmkeeper.core import Decision, Observation, Policy, Routing, State, decide, derive_state
 from warmkeeper.core.hold import apply_decision, ready_in_seconds, wake_estimate_seconds
 from warmkeeper.core.internal_wake import ServiceWake
+from warmkeeper.core.report import service_summary
 from warmkeeper.local.internal_proxy import InternalProxy
 from warmkeeper.local.loopback import LOOPBACK
 from warmkeeper.local.supervisor import LocalService, TaskPhase
@@ -301,14 +302,7 @@ class TwinInternalService:
         """Its state in one line, for `warmkeeper status --env local`."""
         now = now or datetime.now(UTC)
         observation = self._observe(now, consume_pending=False)
-        decision = decide(observation, self.policy, now)
-        state = derive_state(observation, self.policy)
-        tasks = f"tasks desired {observation.desired}, healthy {observation.healthy}"
-        if state is State.COLD:
-            return f"{state.value} ({tasks}; the next call wakes it)"
-        if decision.seconds_until_sleep is not None:
-            return f"{state.value} ({tasks}; sleeps in {decision.seconds_until_sleep:.0f} s without a call)"
-        return f"{state.value} ({tasks})"
+        return service_summary(observation, decide(observation, self.policy, now), self.policy)
 
     def status(self) -> TwinServiceState:
         snapshot = self.service.snapshot()
