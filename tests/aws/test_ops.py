@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +13,7 @@ from typer.testing import CliRunner
 
 from tests.aws.conftest import REGION, World
 from tests.conftest import EXAMPLE_CONFIG, run_cli
+from tests.moto_lambda import create_waker_function
 from warmkeeper.aws.lambda_settings import InternalService
 from warmkeeper.aws.operations import AwsControl, ControlError, settings_from_outputs
 from warmkeeper.cli import app
@@ -359,35 +358,6 @@ def test_missing_credentials_is_one_line_and_exit_2(tmp_path: Path, monkeypatch:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def _waker_function(world: World, name: str, variables: dict[str, str]) -> None:
-    """The deployed waker, as far as the CLI reads it: its environment variables."""
-    role = world.clients.client("iam").create_role(
-        RoleName=f"{name}-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ]
-            }
-        ),
-    )["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("index.py", "def handler(event, context):\n    return {}\n")
-    world.clients.client("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="index.handler",
-        Code={"ZipFile": code.getvalue()},
-        Environment={"Variables": variables},
-    )
-
-
 def test_status_lists_the_internal_services_the_waker_knows(
     world: World, custom_stack: Callable[[dict[str, str]], None]
 ) -> None:
@@ -416,7 +386,7 @@ def test_status_lists_the_internal_services_the_waker_knows(
         "WK_INTERNAL_SERVICES": json.dumps([osrm.to_dict()]),
         "WK_WAKE_SECRET_ARN": secret,
     }
-    _waker_function(world, "Cityguided-staging-waker-ops", variables)
+    create_waker_function(world.clients, "Cityguided-staging-waker-ops", variables)
     custom_stack({**outputs_of(world), "WarmkeeperFunctionName": "Cityguided-staging-waker-ops"})
     report = control(world).status()
     assert report.services == {"osrm": "COLD (tasks desired 0, healthy 0; the next call wakes it)"}

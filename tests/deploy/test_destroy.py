@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from moto import mock_aws
 from rich.console import Console
 
 from tests.deploy.conftest import STACK, FakeClock, FakeSynth, outputs_template, shared_session
+from tests.moto_lambda import create_waker_function
 from warmkeeper.aws.adapters import WARM_ROUTE_TAG_KEY, WARM_ROUTE_TAG_VALUE
 from warmkeeper.aws.clients import AwsClients
 from warmkeeper.config import AppConfig, EnvironmentSettings
@@ -109,13 +109,6 @@ class DestroyCdk:
         return CloudFormationDelete(self.env, self.exit_code)
 
 
-def _function_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("index.py", "def handler(event, context):\n    return {}\n")
-    return buffer.getvalue()
-
-
 def _create_environment(clients: AwsClients, with_stack: bool = True) -> Environment:
     ec2 = clients.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -149,28 +142,8 @@ def _create_environment(clients: AwsClients, with_stack: bool = True) -> Environ
         Actions=[{"Type": "forward", "TargetGroupArn": service_tg}],
         Tags=[{"Key": WARM_ROUTE_TAG_KEY, "Value": "service-anchor"}],
     )["Rules"][0]["RuleArn"]
-    role = clients.client("iam").create_role(
-        RoleName="waker",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ]
-            }
-        ),
-    )["Role"]["Arn"]
+    create_waker_function(clients, FUNCTION)
     lambda_ = clients.client("lambda")
-    lambda_.create_function(
-        FunctionName=FUNCTION,
-        Runtime="python3.12",
-        Role=role,
-        Handler="index.handler",
-        Code={"ZipFile": _function_zip()},
-    )
     lambda_.put_function_concurrency(FunctionName=FUNCTION, ReservedConcurrentExecutions=20)
     if with_stack:
         outputs = {"ListenerArn": listener, "WarmkeeperFunctionName": FUNCTION, "Url": "http://x.example"}

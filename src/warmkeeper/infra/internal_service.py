@@ -47,6 +47,7 @@ from warmkeeper.infra.service import (
     AppService,
     add_task_containers,
     allow_task_egress,
+    fargate_task_definition,
     suppress_execution_role_findings,
 )
 from warmkeeper.infra.stack_settings import StackSettings
@@ -113,33 +114,12 @@ class InternalEcsService(Construct):
         self.dns_name = f"{name}.{namespace_name(settings)}"
         self.activity_metric_name = activity_metric_name(settings, name)
         self.idle_alarm_name = idle_alarm_name(settings, name) if service_settings.scale_to_zero else None
-        architecture = (
-            ecs.CpuArchitecture.ARM64
-            if service_settings.architecture == "arm64"
-            else ecs.CpuArchitecture.X86_64
-        )
-        self.task_definition = ecs.FargateTaskDefinition(
+        self.task_definition = fargate_task_definition(
             self,
-            "TaskDefinition",
             family=f"{settings.resource_prefix}-{name}",
             cpu=service_settings.cpu,
-            memory_limit_mib=service_settings.memory,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=architecture, operating_system_family=ecs.OperatingSystemFamily.LINUX
-            ),
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.task_definition,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-ECS2",
-                    reason=(
-                        "Environment variables carry only non-secret configuration (bucket names, "
-                        "paths, ports) from warmkeeper.toml; secrets can only be given by ARN under "
-                        "`secrets` and reach the containers through ECS `secrets` (valueFrom)."
-                    ),
-                ),
-            ],
+            memory=service_settings.memory,
+            architecture=service_settings.architecture,
         )
         self.task_containers = add_task_containers(
             self,

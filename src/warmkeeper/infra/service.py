@@ -58,6 +58,41 @@ _CONDITIONS = {
 _COMPLETE_SECRET_ARN = re.compile(r"^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$")
 
 
+def fargate_task_definition(
+    scope: Construct, *, family: str, cpu: int, memory: int, architecture: str
+) -> ecs.FargateTaskDefinition:
+    """A task definition of the app's or of an internal service: its size and CPU architecture, Linux,
+    and why cdk-nag's finding on its environment variables is accepted."""
+    task_definition = ecs.FargateTaskDefinition(
+        scope,
+        "TaskDefinition",
+        family=family,
+        cpu=cpu,
+        memory_limit_mib=memory,
+        runtime_platform=ecs.RuntimePlatform(
+            cpu_architecture=(
+                ecs.CpuArchitecture.ARM64 if architecture == "arm64" else ecs.CpuArchitecture.X86_64
+            ),
+            operating_system_family=ecs.OperatingSystemFamily.LINUX,
+        ),
+    )
+    NagSuppressions.add_resource_suppressions(
+        task_definition,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-ECS2",
+                reason=(
+                    "Environment variables carry only non-secret configuration (upstream addresses, "
+                    "ports, file paths) from warmkeeper.toml. Secrets cannot be set there: the config "
+                    "accepts only Secrets Manager or SSM parameter ARNs under `secrets`, and those "
+                    "reach the containers through ECS `secrets` (valueFrom), never as values."
+                ),
+            ),
+        ],
+    )
+    return task_definition
+
+
 def allow_task_egress(security_group: ec2.SecurityGroup, vpc: ec2.IVpc, env: EnvironmentSettings) -> None:
     """What every task of the app may reach, the app's and each internal service's alike: HTTPS (image
     pulls, logs, secrets, S3 and AWS APIs, over the public address: no NAT, no VPC endpoint), DNS to the
@@ -91,32 +126,12 @@ class AppService(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         env = settings.env
-        architecture = (
-            ecs.CpuArchitecture.ARM64 if env.architecture == "arm64" else ecs.CpuArchitecture.X86_64
-        )
-        self.task_definition = ecs.FargateTaskDefinition(
+        self.task_definition = fargate_task_definition(
             self,
-            "TaskDefinition",
             family=settings.resource_prefix,
             cpu=env.cpu,
-            memory_limit_mib=env.memory,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=architecture, operating_system_family=ecs.OperatingSystemFamily.LINUX
-            ),
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.task_definition,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-ECS2",
-                    reason=(
-                        "Environment variables carry only non-secret configuration (upstream addresses, "
-                        "ports, file paths) from warmkeeper.toml. Secrets cannot be set there: the config "
-                        "accepts only Secrets Manager or SSM parameter ARNs under `secrets`, and those "
-                        "reach the containers through ECS `secrets` (valueFrom), never as values."
-                    ),
-                ),
-            ],
+            memory=env.memory,
+            architecture=env.architecture,
         )
         self.task_containers = add_task_containers(
             self,
