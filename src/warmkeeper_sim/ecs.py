@@ -173,30 +173,39 @@ class Ecs:
         self.world.task_state_change(task)
         # The container health check runs every interval from the container's start (the first one
         # interval after it); the first success marks the container healthy, inside the start period
-        # too (the start period only forgives failures).
+        # too (the start period only forgives failures). The task is healthy once every container
+        # with a check is.
         interval = figure("ecs.container_health_interval").value
-        waits_for = self.world.config.entry_waits_for_healthy
-        if waits_for:
+
+        def first_pass(started: float, ready: float) -> float:
+            return started + interval * max(1, math.ceil((ready - started) / interval - 1e-9))
+
+        config = self.world.config
+        entry_started = task.started_at
+        ticks: list[float] = []
+        if config.entry_waits_for_healthy:
             # The entry container depends on others being HEALTHY: ECS starts it only once each of
             # them passed a health check ("validates that the dependent container passes its Docker
-            # health check before permitting other containers to start", ContainerDependency), so
-            # the entry's own first check comes one interval after that.
-            boots = [figure("fargate.app_boot").draw(rng) for _ in range(waits_for)]
-            kernel.sleep(max(interval * max(1, math.ceil(boot / interval)) for boot in boots))
-            if task.desired_status != "RUNNING":
-                return None
-            entry_started = kernel.now
-            kernel.sleep(figure("fargate.entry_boot").draw(rng))
+            # health check before permitting other containers to start", ContainerDependency).
+            boots = [figure("fargate.app_boot").draw(rng) for _ in range(config.entry_waits_for_healthy)]
+            ticks = [first_pass(task.started_at, task.started_at + boot) for boot in boots]
+            entry_started = max(ticks)
+        # Started with the entry (a START dependency): they boot alongside it, and the entry's check
+        # (its /healthz proxies to them) passes only once the slowest of them answers.
+        alongside = [
+            task.started_at + figure("fargate.app_boot").draw(rng) for _ in range(config.entry_starts_with)
+        ]
+        ticks += [first_pass(task.started_at, ready) for ready in alongside]
+        if config.entry_waits_for_healthy or config.entry_starts_with:
+            entry_listens = entry_started + figure("fargate.entry_boot").draw(rng)
         else:
-            entry_started = task.started_at
-            kernel.sleep(figure("fargate.app_boot").draw(rng))
+            entry_listens = entry_started + figure("fargate.app_boot").draw(rng)
+        serving_at = max([entry_listens, *alongside])
+        healthy_at = max([first_pass(entry_started, serving_at), *ticks])
+        kernel.sleep(max(0.0, serving_at - kernel.now))
         if task.desired_status == "RUNNING":
             task.serving = True
-            checks = max(1, math.ceil((kernel.now - entry_started) / interval))
-            kernel.at(
-                max(0.0, entry_started + checks * interval - kernel.now),
-                lambda: self._container_healthy(task),
-            )
+            kernel.at(max(0.0, healthy_at - kernel.now), lambda: self._container_healthy(task))
         return None
 
     def _container_healthy(self, task: Task) -> None:

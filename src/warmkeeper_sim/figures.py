@@ -92,8 +92,8 @@ FIGURES: dict[str, Figure] = {
         0.5,
         2,
         "s",
-        "assumed: the entry container (Caddy) from its start to listening, once the containers it "
-        "depends on are healthy (the stack starts it after them: ContainerDependency HEALTHY)",
+        "assumed: the entry container (Caddy) from its start to listening (the example starts it with "
+        "the api and the web: ContainerDependency START; with HEALTHY, after their first passing check)",
     ),
     "ecs.container_health_start_period": Figure(
         10, None, "s", f"{OUR_STACK}: container health check start period (config default)"

@@ -421,6 +421,7 @@ def model(config: SimConfig) -> dict[str, list[float]]:
     # 1: API Gateway reads the front service only the waker registers in (the stack's); 0: ECS's own.
     figures["cloudmap.front_service"] = [float(config.front_service)] * 2
     figures["ecs.entry_waits_for_healthy"] = [float(config.entry_waits_for_healthy)] * 2
+    figures["ecs.entry_starts_with"] = [float(config.entry_starts_with)] * 2
     figures["vpclink.idle_days_before_the_run"] = [config.vpc_link_idle_days] * 2
     for name, bucket in BUCKETS.items():
         figures[f"{name}.burst"] = [bucket.burst * config.api_quota_multiplier] * 2

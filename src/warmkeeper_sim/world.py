@@ -102,10 +102,12 @@ INITIAL_HEALTH = ("healthy", "unhealthy")
 
 
 @functools.cache
-def example_entry_waits_for_healthy() -> int:
-    """How many containers the example's entry container waits for to be HEALTHY before ECS starts
-    it (a container dependency with condition HEALTHY: the default of a dependency that has a health
-    check, src/warmkeeper/infra/service.py). CityGuided: Caddy waits for the api and the web."""
+def example_entry_dependencies() -> tuple[int, int]:
+    """The example's entry container's dependencies, counted by their condition (the stack's
+    container dependencies, src/warmkeeper/infra/service.py: ``dependency_conditions``, else HEALTHY
+    for a dependency with a health check): (waited for to be HEALTHY before ECS starts the entry,
+    started together with it). CityGuided: Caddy starts with the api and the web (START), and its
+    health check answers only once both of them do (caddy/Caddyfile, ``/healthz``)."""
     config = load_config(EXAMPLE_CONFIG)
     entry = config.entry_container
 
@@ -113,7 +115,16 @@ def example_entry_waits_for_healthy() -> int:
         default = "healthy" if config.container(name).health.command else "start"
         return entry.dependency_conditions.get(name, default)
 
-    return sum(1 for name in entry.depends_on if condition(name) == "healthy")
+    conditions = [condition(name) for name in entry.depends_on]
+    return conditions.count("healthy"), conditions.count("start")
+
+
+def example_entry_waits_for_healthy() -> int:
+    return example_entry_dependencies()[0]
+
+
+def example_entry_starts_with() -> int:
+    return example_entry_dependencies()[1]
 
 
 @dataclass
@@ -156,6 +167,10 @@ class SimConfig:
     # Containers the entry container waits for to be HEALTHY before it starts (the stack's container
     # dependencies, from the example's config); 0: the entry starts with the others.
     entry_waits_for_healthy: int = field(default_factory=example_entry_waits_for_healthy)
+    # Containers that start together with the entry container (a START dependency) and that the
+    # entry's own health check reaches through (its /healthz proxies to them): the task serves once
+    # the slowest of them and the entry are up.
+    entry_starts_with: int = field(default_factory=example_entry_starts_with)
     # The stack's front service (http_api): a Cloud Map service only the waker registers ready tasks
     # in, which API Gateway's integration reads; False: API Gateway reads ECS's own service (stacks
     # built before it).

@@ -152,20 +152,44 @@ def test_caddyfile_routes_api_and_web(caddy: Running, api: Running, web: Running
     # Answered by whom: the web server names itself; /api/* never reaches it.
     assert page.headers["server"].startswith("cityguided-web")
     assert "cityguided-web" not in places.headers.get("server", "")
-    assert health.status_code == 200 and health.text == "ok"
+    # Caddy's readiness goes through both upstreams: the last answer is the web's own /healthz.
+    assert health.status_code == 200 and health.text == "ok\n"
     assert api_404.status_code == 404 and api_404.json() == {"detail": "Not Found"}
 
 
-def test_caddy_answers_healthz_itself_with_upstreams_down() -> None:
-    dead_api, dead_web = free_port(), free_port()
-    caddy = start_caddy(free_port(), dead_api, dead_web)
+def _wait_bound(running: Running, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_is_bound(running.port):
+        assert running.process.poll() is None, f"exited early:\n{running.output()}"
+        assert time.monotonic() < deadline, f"not listening on :{running.port}:\n{running.output()}"
+        time.sleep(0.05)
+
+
+def test_caddy_is_ready_only_once_both_upstreams_answer() -> None:
+    """Caddy starts together with the api and the web (ECS START dependencies): its /healthz, what the
+    load balancer, ECS and the twin ask, must say 200 only once both of them answer theirs."""
+    api_port, web_port = free_port(), free_port()
+    caddy = start_caddy(free_port(), api_port, web_port)
+    api = web = None
     try:
-        caddy.wait_ready("/healthz")
+        _wait_bound(caddy)
         with httpx.Client(base_url=f"http://127.0.0.1:{caddy.port}", trust_env=False) as client:
-            assert client.get("/healthz").status_code == 200
+            assert client.get("/healthz").status_code == 502
             assert client.get("/api/places").status_code == 502
-            assert client.get("/").status_code == 502
+            api = start_api(api_port)
+            api.wait_ready("/api/health")
+            assert client.get("/healthz").status_code == 502  # the web is still down
+            assert client.get("/api/places").status_code == 200
+            web = start_web(web_port)
+            web.wait_ready("/healthz")
+            assert client.get("/healthz").status_code == 200
+            api.stop()
+            api = None
+            assert client.get("/healthz").status_code == 502  # and again once the api is gone
     finally:
+        for running in (api, web):
+            if running is not None:
+                running.stop()
         assert caddy.stop() == 0
     assert not port_is_bound(caddy.port)
 

@@ -32,16 +32,17 @@ def _get(
         return client.get(f"http://127.0.0.1:{port}{path}", headers=dict(headers or {}))
 
 
-def _caddy(web: Running, env: Mapping[str, str]) -> Running:
-    running = start_caddy(free_port(), free_port(), web.port, env=env)
+def _caddy(api: Running, web: Running, env: Mapping[str, str]) -> Running:
+    running = start_caddy(free_port(), api.port, web.port, env=env)
     running.wait_ready("/healthz")
     return running
 
 
 @pytest.fixture(scope="module")
-def behind_load_balancer(web: Running) -> Iterator[Running]:
+def behind_load_balancer(api: Running, web: Running) -> Iterator[Running]:
     """As behind a load balancer, with or without CloudFront: X-Forwarded-For, hops in the VPC."""
     running = _caddy(
+        api,
         web,
         {
             "WARMKEEPER_ALLOWED_FROM": ALLOWED,
@@ -54,9 +55,10 @@ def behind_load_balancer(web: Running) -> Iterator[Running]:
 
 
 @pytest.fixture(scope="module")
-def behind_http_api(web: Running) -> Iterator[Running]:
+def behind_http_api(api: Running, web: Running) -> Iterator[Running]:
     """As behind an HTTP API: its integration overwrites X-Warmkeeper-Client-Ip."""
     running = _caddy(
+        api,
         web,
         {
             "WARMKEEPER_ALLOWED_FROM": ALLOWED,
@@ -121,9 +123,9 @@ def test_behind_an_http_api_only_its_header_counts(behind_http_api: Running) -> 
 
 
 @pytest.mark.parametrize("allowed_from", [None, "", " "])
-def test_without_ranges_nothing_is_refused(web: Running, allowed_from: str | None) -> None:
+def test_without_ranges_nothing_is_refused(api: Running, web: Running, allowed_from: str | None) -> None:
     env = {} if allowed_from is None else {"WARMKEEPER_ALLOWED_FROM": allowed_from}
-    running = _caddy(web, env)
+    running = _caddy(api, web, env)
     try:
         response = _get(running.port, "/", source=NOT_A_HOP, headers={"X-Forwarded-For": OUTSIDER})
         assert response.status_code == 200

@@ -49,7 +49,8 @@ def test_a_scenario_over_seeds_gives_each_seed_and_the_largest_value(
     assert result["model"]["cloudmap.health_update"] == [30, 31]
     assert result["model"]["cloudmap.initial_health_healthy"] == [1.0, 1.0]
     assert result["front_service"] is True and result["model"]["cloudmap.front_service"] == [1.0, 1.0]
-    assert result["model"]["ecs.entry_waits_for_healthy"] == [2.0, 2.0]
+    assert result["model"]["ecs.entry_waits_for_healthy"] == [0.0, 0.0]
+    assert result["model"]["ecs.entry_starts_with"] == [2.0, 2.0]
 
 
 def test_without_the_front_service_the_deploy_with_tasks_starting_healthy_fails_requests(

@@ -1,5 +1,6 @@
 """Simulated ECS: when a task's entry container listens and is healthy, given the stack's container
-dependencies (the entry container starts only once the containers it depends on are healthy)."""
+dependencies (HEALTHY: the entry container starts only once they passed a check; START: they start
+together and the entry's check goes through them)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import pytest
 
 from warmkeeper_sim.figures import figure
 from warmkeeper_sim.identifiers import CLUSTER, SERVICE
-from warmkeeper_sim.world import SimConfig, World, example_entry_waits_for_healthy
+from warmkeeper_sim.world import (
+    SimConfig,
+    World,
+    example_entry_starts_with,
+    example_entry_waits_for_healthy,
+)
 
 
 def _first_task_times(config: SimConfig) -> tuple[float, float, float]:
@@ -32,30 +38,51 @@ def _first_task_times(config: SimConfig) -> tuple[float, float, float]:
     return seen["running"], seen["serving"], seen["healthy"]
 
 
-def test_the_example_entry_container_waits_for_two_healthy_containers() -> None:
-    # Caddy depends on the api and the web, both with a health check: ECS's default condition HEALTHY.
-    assert example_entry_waits_for_healthy() == 2
-    assert SimConfig().entry_waits_for_healthy == 2
+def test_the_example_entry_container_starts_with_its_two_dependencies() -> None:
+    # Caddy depends on the api and the web with condition START (the example's dependency_conditions);
+    # its own /healthz answers only once both of them do.
+    assert example_entry_waits_for_healthy() == 0 and example_entry_starts_with() == 2
+    assert (SimConfig().entry_waits_for_healthy, SimConfig().entry_starts_with) == (0, 2)
+
+
+CHAIN = {"entry_waits_for_healthy": 2, "entry_starts_with": 0}  # the HEALTHY default of a dependency
+ALONGSIDE = {"entry_waits_for_healthy": 0, "entry_starts_with": 2}  # the example's START
 
 
 @pytest.mark.parametrize("seed", range(1, 6))
-def test_the_entry_container_listens_and_is_healthy_only_after_its_dependencies_passed_a_check(
-    seed: int,
-) -> None:
+def test_a_healthy_dependency_chain_serves_two_intervals_after_running_at_the_earliest(seed: int) -> None:
     """The dependencies' first check comes one interval after their start; the entry container starts
     then and its own first check one interval after that: at least two intervals from RUNNING."""
     interval = figure("ecs.container_health_interval").value
-    config = SimConfig(seed=seed, reconcile_schedule=False, idle_alarm=False)
+    config = SimConfig(seed=seed, reconcile_schedule=False, idle_alarm=False, **CHAIN)
     running, serving, healthy = _first_task_times(config)
     assert serving - running >= interval
     assert healthy - running >= 2 * interval - 1e-6
 
 
-def test_without_dependencies_the_entry_container_can_be_healthy_one_interval_after_running() -> None:
+@pytest.mark.parametrize("seed", range(1, 6))
+def test_started_together_the_task_is_healthy_at_a_check_after_the_slowest_container(seed: int) -> None:
     interval = figure("ecs.container_health_interval").value
-    gaps = []
-    for seed in range(1, 6):
-        config = SimConfig(seed=seed, reconcile_schedule=False, idle_alarm=False, entry_waits_for_healthy=0)
-        running, _, healthy = _first_task_times(config)
-        gaps.append(healthy - running)
-    assert min(gaps) < 2 * interval - 1e-6, gaps
+    config = SimConfig(seed=seed, reconcile_schedule=False, idle_alarm=False, **ALONGSIDE)
+    running, serving, healthy = _first_task_times(config)
+    # Serving once the slowest of the three answers (each boots in fargate.app_boot or entry_boot).
+    assert figure("fargate.app_boot").low <= serving - running <= figure("fargate.app_boot").high + 0.1
+    # Healthy at the first check (every interval from the start) that finds them all up.
+    checks = (healthy - running) / interval
+    assert abs(checks - round(checks)) < 0.02 and healthy >= serving
+    assert healthy - serving < interval + 0.1
+
+
+def test_starting_together_saves_at_least_one_interval_over_the_chain() -> None:
+    gaps = {}
+    for name, dependencies in (("chain", CHAIN), ("alongside", ALONGSIDE)):
+        gaps[name] = []
+        for seed in range(1, 6):
+            config = SimConfig(seed=seed, reconcile_schedule=False, idle_alarm=False, **dependencies)
+            running, _, healthy = _first_task_times(config)
+            gaps[name].append(healthy - running)
+    interval = figure("ecs.container_health_interval").value
+    # (the watch samples every 0.05 s)
+    assert min(gaps["chain"]) >= 2 * interval - 0.1
+    assert max(gaps["alongside"]) <= 2 * interval + 0.1 and min(gaps["alongside"]) < 2 * interval - 0.1
+    assert sum(gaps["alongside"]) <= sum(gaps["chain"]) - 5 * interval + 0.5, gaps

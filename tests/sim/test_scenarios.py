@@ -56,13 +56,6 @@ def test_herd_has_no_failed_request(herd_run: Run) -> None:
     assert herd_run.traffic.failed == 0, dict(herd_run.traffic.failures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the entry container starts only once the api and web containers passed a health check "
-    "(ContainerDependency HEALTHY), so the task is healthy 5-10 s later than without the chain and the "
-    "herd's environments read the target health and the listener rules that much longer: seed 1 gets "
-    "25 DescribeRules and 18 DescribeTargetHealth throttled, every one retried, none given up",
-)
 def test_herd_stays_within_every_api_quota(herd_run: Run) -> None:
     assert dict(herd_run.world.ledger.throttled) == {}
 

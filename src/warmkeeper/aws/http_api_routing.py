@@ -68,6 +68,17 @@ LINK_PROBE_ROUTE_KEY = "ANY /_warmkeeper/vpc-link"
 LINK_PROBE_PATH = "/_warmkeeper/vpc-link"
 
 
+class WarmRoutesIncompleteError(WarmkeeperError, RuntimeError):
+    """This call made the wake's first warm-route change, then a later route key failed (throttled,
+    most often, when a herd's invocations all find the task healthy in the same second). The claim
+    stays this call's: it records the wake and publishes the cold-start metric; the next caller
+    completes the set without claiming it (the keys it finds are taken)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"warm routes incomplete: {cause}")
+        self.cause = cause
+
+
 class VpcLinkUnavailableError(WarmkeeperError, RuntimeError):
     """The VPC link is not AVAILABLE (INACTIVE after 60 days without traffic, or PENDING while it is
     reprovisioned): warm routes through it would fail, so none is created."""
@@ -224,16 +235,24 @@ class HttpApiRouting:
         raced = any(route.target == self.target for route in existing.values())
         for key in self.route_keys:
             route = existing.get(key)
-            if route is None:
-                if self._create(key):
+            try:
+                if route is None:
+                    if self._create(key):
+                        changed = changed or not raced
+                    else:
+                        raced = True
+                elif route.target != self.target:
+                    self._retrying(
+                        self._apigw.update_route,
+                        ApiId=self.api_id,
+                        RouteId=route.route_id,
+                        Target=self.target,
+                    )
                     changed = changed or not raced
-                else:
-                    raced = True
-            elif route.target != self.target:
-                self._retrying(
-                    self._apigw.update_route, ApiId=self.api_id, RouteId=route.route_id, Target=self.target
-                )
-                changed = changed or not raced
+            except Exception as exc:
+                if changed:
+                    raise WarmRoutesIncompleteError(exc) from exc
+                raise
         return changed
 
     def link_available(self) -> bool:
