@@ -219,9 +219,13 @@ class Container(_Strict):
     depends_on: list[str] = Field(default_factory=list, description="containers that must be healthy first")
     # ECS's container dependency conditions, for a dependency that is not simply "healthy" (a container
     # with a health command) or "started" (one without): "success" waits for a one-off container (a
-    # migration) to exit 0, which ECS then runs as a non-essential container.
+    # migration) to exit 0, which ECS then runs as a non-essential container; "start" lets an entry
+    # container start with its upstreams, one health-check interval sooner on every wake, when its own
+    # health check goes through to them (the example's Caddy).
     dependency_conditions: dict[str, Literal["start", "healthy", "complete", "success"]] = Field(
-        default_factory=dict, description="depends_on name -> ECS condition (default: healthy, else start)"
+        default_factory=dict,
+        description="depends_on name -> ECS condition (default: healthy, else start); `start` for an "
+        "entry container whose health check reaches its upstreams: a wake 5-10 s shorter",
     )
     command: list[str] | None = Field(default=None, description="overrides the image's CMD")
     entrypoint: list[str] | None = Field(default=None, description="overrides the image's ENTRYPOINT")

@@ -729,6 +729,46 @@ def test_a_concurrent_modification_conflict_is_retried_not_taken_for_the_route(a
     assert api.warm_targets() == dict.fromkeys(WARM_ROUTE_KEYS, service)
 
 
+def test_the_first_routes_creator_keeps_the_claim_when_a_later_route_key_fails(api: ApiWorld) -> None:
+    """A herd's invocations all find the task healthy in the same second; the one that created the
+    first warm route may see its second CreateRoute throttled. It stays the one that created the
+    routes (so it records the wake and publishes the cold-start metric: before, nobody did), and
+    the next call completes the set without claiming it."""
+    from botocore.awsrequest import AWSResponse
+
+    from warmkeeper.aws.http_api_routing import HttpApiRouting, WarmRoutesIncompleteError
+
+    calls: list[str] = []
+
+    def refuse_the_second(**_: Any) -> Any:
+        calls.append("CreateRoute")
+        if len(calls) != 2:
+            return None
+        error = {
+            "Error": {"Code": "BadRequestException", "Message": "refused for the test"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return AWSResponse("https://apigateway", 400, {}, None), error
+
+    api.hook(api.clients.apigatewayv2, "before-call.apigatewayv2.CreateRoute", refuse_the_second)
+    routing = HttpApiRouting(
+        api.clients.apigatewayv2,
+        api.clients.servicediscovery,
+        api_id=api.api_id,
+        service_integration_id=api.service_integration_id,
+        warm_route_keys=WARM_ROUTE_KEYS,
+        vpc_link_id=api.vpc_link_id,
+        cloud_map_namespace=NAMESPACE,
+        cloud_map_service_name="app",
+    )
+    with pytest.raises(WarmRoutesIncompleteError, match="refused for the test"):
+        routing.route_to_service()
+    service = f"integrations/{api.service_integration_id}"
+    assert api.warm_targets() == {WARM_ROUTE_KEYS[0]: service}
+    assert routing.route_to_service() is False  # completed, not claimed a second time
+    assert api.warm_targets() == dict.fromkeys(WARM_ROUTE_KEYS, service)
+
+
 def test_a_wake_through_an_inactive_vpc_link_holds_the_warm_routes_back_and_says_why(api: ApiWorld) -> None:
     """A VPC link unused for 60 days is INACTIVE: requests through it fail until API Gateway has
     reprovisioned it, which only a request through it starts. The wake starts it (a probe route to
