@@ -147,7 +147,10 @@ class _Strict(BaseModel):
 class HealthCheck(_Strict):
     path: str = Field(description="HTTP path the load balancer / twin probes on the container's port")
     command: list[str] | None = Field(
-        default=None, description="ECS container health check command, e.g. ['CMD-SHELL', '...']"
+        default=None,
+        description="ECS container health check command, e.g. ['CMD-SHELL', '...']; one that retries "
+        "for a few seconds within timeout_seconds passes when the app first answers, not at the next "
+        "interval (the example's: a wake up to 5 s shorter)",
     )
     interval_seconds: int = Field(default=5, ge=5, le=300)
     """seconds between two runs of the health command"""

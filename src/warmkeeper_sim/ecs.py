@@ -177,10 +177,15 @@ class Ecs:
         # with a check is.
         interval = figure("ecs.container_health_interval").value
 
-        def first_pass(started: float, ready: float) -> float:
-            return started + interval * max(1, math.ceil((ready - started) / interval - 1e-9))
-
         config = self.world.config
+        # A run of the check may wait for the app within its timeout (the example's commands retry
+        # for a few seconds): it passes when the app answers, not at the next run.
+        wait = config.health_check_wait_seconds
+
+        def first_pass(started: float, ready: float) -> float:
+            runs = max(1, math.ceil((ready - started - wait) / interval - 1e-9))
+            return max(started + interval * runs, ready)
+
         entry_started = task.started_at
         ticks: list[float] = []
         if config.entry_waits_for_healthy:

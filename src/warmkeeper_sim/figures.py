@@ -72,7 +72,10 @@ FIGURES: dict[str, Figure] = {
         1, 3, "s", "assumed: UpdateService to the first task in PROVISIONING (not published)"
     ),
     "fargate.provisioning": Figure(
-        15, 30, "s", "assumed: PROVISIONING (capacity and network interface); the model takes 30-80 s in all"
+        15,
+        30,
+        "s",
+        "assumed: PROVISIONING (capacity and network interface); the model takes 25-50 s to a healthy task",
     ),
     "fargate.image_mb": Figure(
         71.8,
@@ -107,6 +110,14 @@ FIGURES: dict[str, Figure] = {
         "container healthy at once (ECS HealthCheck reference, startPeriod); the first check one "
         "interval after the start (assumed)",
     ),
+    "ecs.container_health_wait": Figure(
+        2.5,
+        None,
+        "s",
+        f"{OUR_STACK}: the example's health commands try ten times 0.25 s apart within one run "
+        "(examples/cityguided/warmkeeper.toml; under the 3 s timeout), so a run passes when the app first "
+        "answers; a run's result counts when the command exits (ECS HealthCheck reference, timeout)",
+    ),
     "ecs.stop_timeout": Figure(
         30, None, "s", "ECS default stopTimeout (container definition reference): SIGTERM to SIGKILL"
     ),
@@ -131,6 +142,15 @@ FIGURES: dict[str, Figure] = {
     # --- ALB ---------------------------------------------------------------------------------------------
     "alb.health_interval": Figure(5, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
     "alb.healthy_threshold": Figure(2, None, "checks", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
+    "alb.initial_healthy_checks": Figure(
+        1,
+        None,
+        "check",
+        "a newly registered target 'must pass one health check to be considered healthy' (Elastic Load "
+        "Balancing user guide, 'Health checks for Application Load Balancer target groups'); one that "
+        "failed alb.unhealthy_threshold checks first is unhealthy and needs alb.healthy_threshold "
+        "(assumed: the page does not say whether failures while the target is initial count)",
+    ),
     "alb.unhealthy_threshold": Figure(2, None, "checks", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
     "alb.deregistration_delay": Figure(15, None, "s", f"{OUR_STACK}: src/warmkeeper/infra/ingress.py"),
     "alb.rule_propagation": Figure(

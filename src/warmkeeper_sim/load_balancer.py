@@ -234,7 +234,11 @@ class LoadBalancer:
         if target.task is not None and target.task.serving:
             target.passes += 1
             target.fails = 0
-            if target.state != "healthy" and target.passes >= figure("alb.healthy_threshold").value:
+            # A new target (initial) is healthy at its first pass; an unhealthy one after the threshold.
+            needed = figure(
+                "alb.initial_healthy_checks" if target.state == "initial" else "alb.healthy_threshold"
+            ).value
+            if target.state != "healthy" and target.passes >= needed:
                 target.state = "healthy"
         else:
             target.fails += 1

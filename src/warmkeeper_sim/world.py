@@ -171,6 +171,10 @@ class SimConfig:
     # entry's own health check reaches through (its /healthz proxies to them): the task serves once
     # the slowest of them and the entry are up.
     entry_starts_with: int = field(default_factory=example_entry_starts_with)
+    # How long one run of a container's health check keeps trying before it fails (the example's
+    # commands retry within the run: it passes as soon as the app answers); 0: a single probe, which
+    # passes only at the first run after the app is up.
+    health_check_wait_seconds: float = figure("ecs.container_health_wait").value
     # The stack's front service (http_api): a Cloud Map service only the waker registers ready tasks
     # in, which API Gateway's integration reads; False: API Gateway reads ECS's own service (stacks
     # built before it).

@@ -34,6 +34,19 @@ def test_images_local_prints_each_size_and_a_task_total_within_budget(built_imag
     assert task["gzip_mb"] < sum(image["gzip_mb"] for image in sizes["images"].values())
 
 
+def _run_argv(name: str, pod: str | None = None) -> list[str]:
+    """`podman run` as ECS runs the container: a read-only root file system (no tmpfs of podman's
+    own), a volume at each declared writable path, every capability dropped."""
+    container = CFG.container(name)
+    argv = ["run", "--detach", "--name", f"wk-image-test-{name}", "--read-only", "--read-only-tmpfs=false"]
+    argv += ["--cap-drop", "ALL"] + (["--pod", pod] if pod else [])
+    for path in container.writable_paths:
+        argv += ["--volume", path]
+    for key, value in container.environment.items():
+        argv += ["--env", f"{key}={value}"]
+    return [*argv, local_image_tag(CFG, container)]
+
+
 @pytest.mark.parametrize("name", ["caddy", "api", "web"])
 def test_image_runs_non_root_passes_its_health_check_and_stops_on_sigterm(
     built_images: str, name: str
@@ -41,25 +54,21 @@ def test_image_runs_non_root_passes_its_health_check_and_stops_on_sigterm(
     container = CFG.container(name)
     image = local_image_tag(CFG, container)
     run_name = f"wk-image-test-{name}"
-    podman("rm", "--force", "--time", "0", run_name)
-    # As ECS runs it: a read-only root file system (no tmpfs of podman's own), a volume at each
-    # declared writable path, and every capability dropped.
-    argv = [
-        "run",
-        "--detach",
-        "--name",
-        run_name,
-        "--read-only",
-        "--read-only-tmpfs=false",
-        "--cap-drop",
-        "ALL",
-    ]
+    # Caddy's health check answers only once the api and the web answer theirs (it starts with
+    # them, as in the task): it runs in a pod with them, which share its localhost as on Fargate.
+    pod = "wk-image-test-pod" if container.depends_on else None
+    names = [run_name, *(f"wk-image-test-{d}" for d in container.depends_on)]
+    for stale in names:
+        podman("rm", "--force", "--time", "0", stale)
+    if pod:
+        podman("pod", "rm", "--force", pod)
+        created = podman("pod", "create", "--name", pod)
+        assert created.returncode == 0, created.stderr
+        for dependency in container.depends_on:
+            started = podman(*_run_argv(dependency, pod))
+            assert started.returncode == 0, started.stderr
     assert container.read_only_root
-    for path in container.writable_paths:
-        argv += ["--volume", path]
-    for key, value in container.environment.items():
-        argv += ["--env", f"{key}={value}"]
-    started = podman(*argv, image)
+    started = podman(*_run_argv(name, pod))
     assert started.returncode == 0, started.stderr
     try:
         # The task definition's exact health command, run in the container as the ECS agent does.
@@ -84,4 +93,7 @@ def test_image_runs_non_root_passes_its_health_check_and_stops_on_sigterm(
         assert elapsed < container.stop_timeout_seconds, elapsed
         assert state["ExitCode"] in (0, 143), state
     finally:
-        podman("rm", "--force", "--time", "0", run_name)
+        for leftover in names:
+            podman("rm", "--force", "--time", "0", leftover)
+        if pod:
+            podman("pod", "rm", "--force", pod)

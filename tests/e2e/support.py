@@ -194,7 +194,10 @@ class TwinProcess:
 
     def _up(self) -> bool:
         assert self.process.poll() is None, f"warmkeeper up exited:\n{self.log()}"
-        return self.client.get("/_warmkeeper/status").status_code == 200
+        # The edge may answer a moment before the twin has written its state file (seen on a loaded
+        # machine): up means both.
+        up = self.client.get("/_warmkeeper/status").status_code == 200
+        return up and state_file(load_config(self.config), self.port).exists()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -73,11 +73,12 @@ def test_one_cold_start_metric_per_wake(config: SimConfig) -> None:
 
 
 def test_one_cold_start_metric_when_the_herd_throttles_the_warm_routes() -> None:
-    """Seed 2 behind the HTTP API: the invocation that created the first warm route had its second
-    CreateRoute throttled, and with it the claim: nobody published the wake's cold-start metric, and
-    the reconcile's repair timed the wake at its own minute (57.3 s for a 45 s wake)."""
-    result = scenario("herd", SimConfig(front_door=HTTP_API, initial_health="unhealthy"), 2).figures()
-    assert result["throttled_calls"] > 0  # the race this is about did happen
+    """Seed 4 behind the HTTP API: the invocation that created the first warm route has its second
+    CreateRoute throttled. It keeps the claim: before, nobody published the wake's cold-start metric
+    and the reconcile's repair timed the wake at its own minute (seen on seeds 2, 7 and 9)."""
+    run = scenario("herd", SimConfig(front_door=HTTP_API, initial_health="unhealthy"), 4)
+    assert any("warm routes incomplete" in line for line in run.run.world.log_lines)  # it did happen
+    result = run.figures()
     assert result["cold_start_metric_published"] == result["wakes"] == 1
 
 
@@ -218,24 +219,17 @@ def test_herd_behind_the_example_stagings_throttles_gets_429s() -> None:
     assert len(result["failures"]) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provisioning (15-30 s assumed: AWS publishes no figure), the pull (71.8 MB at 10-30 MB/s, "
-    "assumed) and the health checks (every 5 s) put the first healthy task 33-45 s after the first "
-    "request. With Caddy started together with the api and the web, 6-7 of seeds 1-10 meet 45 s behind "
-    "each front door and the worst is 50.2 s: the waiting page polls at most every 8 s (what a "
-    "`/_warmkeeper/*` route sized for the herd's peak carries for 700 pages), so a browser's 200 falls "
-    "on an 8 s grid from its first request and a task healthy just after a round of polls costs the "
-    "median client one more round; API clients, told the first wake's estimate (60 s: no wake recorded "
-    "yet), come back at 65 s (docs/technical/aws-model.md)",
-)
 @pytest.mark.parametrize("config", DOORS)
 def test_herd_first_200_p50_within_45_seconds(config: SimConfig) -> None:
-    # Seeds 6 and 8 are among the slowest of seeds 1-10 (the bound is over all ten): 50.0 / 50.1 /
-    # 43.9 s on seed 6 and 42.8 / 50.1 / 50.3 s on seed 8 (ALB / HTTP API unhealthy / healthy first).
-    for seed in (6, 8):
+    """What it took (docs/technical/aws-model.md): Caddy starting with the api and the web, health
+    commands that pass when the app first answers, the waker asking ECS every 2.5 s, and the ALB's
+    one passing check for a new target (its user guide). Seeds 5 and 6 are the slowest of seeds 1-10
+    behind the HTTP API (43.6 s healthy first, 44.3 s unhealthy first); seed 9 missed it with the
+    waker asking ECS every 5 s (46.8 s), seed 6 behind the ALB with two checks for a new target
+    (50.0 s). The bound is over all ten (bench_sim --scenario herd, docs/benchmarks.md)."""
+    for seed in (5, 6, 9):
         result = scenario("herd", config, seed).figures()
-        assert result["client_seconds_to_200_p50"] <= 45.0
+        assert result["client_seconds_to_200_p50"] <= 45.0, (seed, result["client_seconds_to_200_p50"])
         assert result["failed_requests"] == 0
 
 
