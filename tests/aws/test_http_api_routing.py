@@ -688,31 +688,11 @@ def test_http_api_settings_round_trip_and_name_what_is_missing(api: ApiWorld) ->
         )
 
 
-def test_a_concurrent_modification_conflict_is_retried_not_taken_for_the_route(api: ApiWorld) -> None:
-    """API Gateway answers ConflictException both for a route key that exists and for a concurrent
-    modification of the API: the second is tried again, never read as "the route is there"."""
-    from botocore.awsrequest import AWSResponse
-
+def _routing(api: ApiWorld, **extra: Any) -> Any:
+    """The HTTP API's routing on the test world's API, built directly (no engine)."""
     from warmkeeper.aws.http_api_routing import HttpApiRouting
 
-    refused: list[str] = []
-
-    def conflict_once(**_: Any) -> Any:
-        if refused:
-            return None
-        refused.append("CreateRoute")
-        error = {
-            "Error": {
-                "Code": "ConflictException",
-                "Message": "Unable to complete operation due to concurrent modification. Try again later.",
-            },
-            "ResponseMetadata": {"HTTPStatusCode": 409},
-        }
-        return AWSResponse("https://apigateway", 409, {}, None), error
-
-    api.hook(api.clients.apigatewayv2, "before-call.apigatewayv2.CreateRoute", conflict_once)
-    pauses: list[float] = []
-    routing = HttpApiRouting(
+    return HttpApiRouting(
         api.clients.apigatewayv2,
         api.clients.servicediscovery,
         api_id=api.api_id,
@@ -721,8 +701,36 @@ def test_a_concurrent_modification_conflict_is_retried_not_taken_for_the_route(a
         vpc_link_id=api.vpc_link_id,
         cloud_map_namespace=NAMESPACE,
         cloud_map_service_name="app",
-        pause=pauses.append,
+        **extra,
     )
+
+
+def _refusal(status: int, code: str, message: str) -> Any:
+    """What a botocore ``before-call`` handler returns to answer with API Gateway's error."""
+    from botocore.awsrequest import AWSResponse
+
+    error = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return AWSResponse("https://apigateway", status, {}, None), error
+
+
+def test_a_concurrent_modification_conflict_is_retried_not_taken_for_the_route(api: ApiWorld) -> None:
+    """API Gateway answers ConflictException both for a route key that exists and for a concurrent
+    modification of the API: the second is tried again, never read as "the route is there"."""
+    refused: list[str] = []
+
+    def conflict_once(**_: Any) -> Any:
+        if refused:
+            return None
+        refused.append("CreateRoute")
+        return _refusal(
+            409,
+            "ConflictException",
+            "Unable to complete operation due to concurrent modification. Try again later.",
+        )
+
+    api.hook(api.clients.apigatewayv2, "before-call.apigatewayv2.CreateRoute", conflict_once)
+    pauses: list[float] = []
+    routing = _routing(api, pause=pauses.append)
     assert routing.route_to_service() is True
     assert refused == ["CreateRoute"] and pauses  # refused once, paused, created on the next try
     service = f"integrations/{api.service_integration_id}"
@@ -734,9 +742,7 @@ def test_the_first_routes_creator_keeps_the_claim_when_a_later_route_key_fails(a
     first warm route may see its second CreateRoute throttled. It stays the one that created the
     routes (so it records the wake and publishes the cold-start metric: before, nobody did), and
     the next call completes the set without claiming it."""
-    from botocore.awsrequest import AWSResponse
-
-    from warmkeeper.aws.http_api_routing import HttpApiRouting, WarmRoutesIncompleteError
+    from warmkeeper.aws.http_api_routing import WarmRoutesIncompleteError
 
     calls: list[str] = []
 
@@ -744,23 +750,10 @@ def test_the_first_routes_creator_keeps_the_claim_when_a_later_route_key_fails(a
         calls.append("CreateRoute")
         if len(calls) != 2:
             return None
-        error = {
-            "Error": {"Code": "BadRequestException", "Message": "refused for the test"},
-            "ResponseMetadata": {"HTTPStatusCode": 400},
-        }
-        return AWSResponse("https://apigateway", 400, {}, None), error
+        return _refusal(400, "BadRequestException", "refused for the test")
 
     api.hook(api.clients.apigatewayv2, "before-call.apigatewayv2.CreateRoute", refuse_the_second)
-    routing = HttpApiRouting(
-        api.clients.apigatewayv2,
-        api.clients.servicediscovery,
-        api_id=api.api_id,
-        service_integration_id=api.service_integration_id,
-        warm_route_keys=WARM_ROUTE_KEYS,
-        vpc_link_id=api.vpc_link_id,
-        cloud_map_namespace=NAMESPACE,
-        cloud_map_service_name="app",
-    )
+    routing = _routing(api)
     with pytest.raises(WarmRoutesIncompleteError, match="refused for the test"):
         routing.route_to_service()
     service = f"integrations/{api.service_integration_id}"
