@@ -627,19 +627,7 @@ def test_status_through_the_stack_outputs_shows_routes_instances_and_link(api: A
         TemplateBody=json.dumps(
             {
                 "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
-                "Outputs": {
-                    key: {"Value": value}
-                    for key, value in {
-                        OUTPUT_CLUSTER: api.cluster,
-                        OUTPUT_SERVICE: api.service,
-                        OUTPUT_PARAMETER_PREFIX: PREFIX,
-                        OUTPUT_API_ID: api.api_id,
-                        OUTPUT_API_STAGE: STAGE,
-                        OUTPUT_SERVICE_INTEGRATION_ID: api.service_integration_id,
-                        OUTPUT_VPC_LINK_ID: api.vpc_link_id,
-                        OUTPUT_CLOUD_MAP_SERVICE_ID: api.cloud_map_service_id,
-                    }.items()
-                },
+                "Outputs": {key: {"Value": value} for key, value in _stack_outputs(api).items()},
             }
         ),
     )
@@ -686,6 +674,20 @@ def test_http_api_settings_round_trip_and_name_what_is_missing(api: ApiWorld) ->
             policy=POLICY,
             cloud_map_names=("n", "s"),
         )
+
+
+def _stack_outputs(api: ApiWorld) -> dict[str, str]:
+    """The outputs an HTTP API stack gives the CLI, for the test world's resources."""
+    return {
+        OUTPUT_CLUSTER: api.cluster,
+        OUTPUT_SERVICE: api.service,
+        OUTPUT_PARAMETER_PREFIX: PREFIX,
+        OUTPUT_API_ID: api.api_id,
+        OUTPUT_API_STAGE: STAGE,
+        OUTPUT_SERVICE_INTEGRATION_ID: api.service_integration_id,
+        OUTPUT_VPC_LINK_ID: api.vpc_link_id,
+        OUTPUT_CLOUD_MAP_SERVICE_ID: api.cloud_map_service_id,
+    }
 
 
 def _routing(api: ApiWorld, **extra: Any) -> Any:
@@ -851,17 +853,7 @@ def test_the_cli_reads_the_front_service_from_the_stack_outputs(api: ApiWorld) -
     """`warmkeeper status`/`wake` on a stack with a front service: the CLI's engine registers in it and
     reads it as API Gateway does (else it would open the warm routes on ECS's service's word)."""
     front_id, front_name = _front_service(api)
-    outputs = {
-        OUTPUT_CLUSTER: api.cluster,
-        OUTPUT_SERVICE: api.service,
-        OUTPUT_PARAMETER_PREFIX: PREFIX,
-        OUTPUT_API_ID: api.api_id,
-        OUTPUT_API_STAGE: STAGE,
-        OUTPUT_SERVICE_INTEGRATION_ID: api.service_integration_id,
-        OUTPUT_VPC_LINK_ID: api.vpc_link_id,
-        OUTPUT_CLOUD_MAP_SERVICE_ID: api.cloud_map_service_id,
-        OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID: front_id,
-    }
+    outputs = {**_stack_outputs(api), OUTPUT_CLOUD_MAP_FRONT_SERVICE_ID: front_id}
     api.clients.cloudformation.create_stack(
         StackName="Cityguided-staging-front",
         TemplateBody=json.dumps(

@@ -90,59 +90,35 @@ class Waker(Construct):
         (warmkeeper.infra.http_api)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.keepalive_secret = secretsmanager.Secret(
+        self.keepalive_secret = _generated_secret(
             self,
             "KeepaliveSecret",
-            secret_name=f"warmkeeper/{settings.app_name}/{settings.env_name}/keepalive",
+            name=f"warmkeeper/{settings.app_name}/{settings.env_name}/keepalive",
             description=f"{settings.stack_name}: bearer token of POST /_warmkeeper/keepalive",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                exclude_punctuation=True, password_length=48
+            not_rotated_because=(
+                "The keep-alive token is a webhook credential shared with CI, not a database "
+                "password: it only wakes the service and holds it warm (bounded by "
+                "max_lease_minutes) and grants no data access. It is rotated by hand with "
+                "`aws secretsmanager put-secret-value` and CI is updated at the same time; an "
+                "automatic rotation would break CI between rotation and update."
             ),
-        )
-        skip_checks(self.keepalive_secret, "CKV_AWS_149")
-        NagSuppressions.add_resource_suppressions(
-            self.keepalive_secret,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-SMG4",
-                    reason=(
-                        "The keep-alive token is a webhook credential shared with CI, not a database "
-                        "password: it only wakes the service and holds it warm (bounded by "
-                        "max_lease_minutes) and grants no data access. It is rotated by hand with "
-                        "`aws secretsmanager put-secret-value` and CI is updated at the same time; an "
-                        "automatic rotation would break CI between rotation and update."
-                    ),
-                )
-            ],
         )
 
         self.wake_secret: secretsmanager.Secret | None = None
         if internal_services is not None:
             # What a caller's Caddy sends with an internal wake (X-Warmkeeper-Wake-Secret): the app's
             # containers read it as an ECS secret, the waker at run time; it never enters the template.
-            self.wake_secret = secretsmanager.Secret(
+            self.wake_secret = _generated_secret(
                 self,
                 "WakeSecret",
-                secret_name=f"warmkeeper/{settings.app_name}/{settings.env_name}/wake",
+                name=f"warmkeeper/{settings.app_name}/{settings.env_name}/wake",
                 description=f"{settings.stack_name}: the app's tasks send it with an internal wake",
-                generate_secret_string=secretsmanager.SecretStringGenerator(
-                    exclude_punctuation=True, password_length=48
+                not_rotated_because=(
+                    "The wake secret only lets a caller ask the waker to start an internal "
+                    "service (bounded by its max_tasks and its idle alarm); it grants no data "
+                    "access. Rotating it means restarting the app's tasks (an ECS secret is read "
+                    "at task start), so it is rotated by hand with a deploy, not automatically."
                 ),
-            )
-            skip_checks(self.wake_secret, "CKV_AWS_149")
-            NagSuppressions.add_resource_suppressions(
-                self.wake_secret,
-                [
-                    NagPackSuppression(
-                        id="AwsSolutions-SMG4",
-                        reason=(
-                            "The wake secret only lets a caller ask the waker to start an internal "
-                            "service (bounded by its max_tasks and its idle alarm); it grants no data "
-                            "access. Rotating it means restarting the app's tasks (an ECS secret is read "
-                            "at task start), so it is rotated by hand with a deploy, not automatically."
-                        ),
-                    )
-                ],
             )
 
         logs = log_group(self, "Logs", settings=settings, name=f"/aws/lambda/{settings.function_name}")
@@ -441,3 +417,24 @@ class Waker(Construct):
                 ),
             ],
         )
+
+
+def _generated_secret(
+    scope: Construct, construct_id: str, *, name: str, description: str, not_rotated_because: str
+) -> secretsmanager.Secret:
+    """A 48-character secret Secrets Manager generates, whose value never enters the template, and why
+    it has no automatic rotation (checkov CKV_AWS_149 and cdk-nag AwsSolutions-SMG4)."""
+    secret = secretsmanager.Secret(
+        scope,
+        construct_id,
+        secret_name=name,
+        description=description,
+        generate_secret_string=secretsmanager.SecretStringGenerator(
+            exclude_punctuation=True, password_length=48
+        ),
+    )
+    skip_checks(secret, "CKV_AWS_149")
+    NagSuppressions.add_resource_suppressions(
+        secret, [NagPackSuppression(id="AwsSolutions-SMG4", reason=not_rotated_because)]
+    )
+    return secret
