@@ -184,6 +184,9 @@ def parse_image_digests(value: object) -> dict[str, str]:
 # service has no task, its waker; and the headers an internal wake carries to the waker.
 WAKER_URL_VARIABLE = "WARMKEEPER_WAKER"
 WAKE_SECRET_VARIABLE = "WARMKEEPER_WAKE_SECRET"  # noqa: S105 - the variable's name, not a secret
+# "on" in the entry container of a scale-to-zero environment: run the activity beacon (an always-on
+# one has nothing to learn from it, and the twin's edge sees every request itself).
+BEACON_VARIABLE = "WARMKEEPER_BEACON"
 # The headers an internal wake carries to the waker are warmkeeper.core.internal_wake's.
 
 

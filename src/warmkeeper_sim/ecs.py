@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from warmkeeper_sim import beacon
 from warmkeeper_sim.figures import figure, image_pull_seconds
 from warmkeeper_sim.identifiers import ACCOUNT, CLUSTER, REGION, SERVICE, TASK_DEFINITION_ARN
 
@@ -30,6 +31,7 @@ class Task:
     health_status: str = "UNKNOWN"
     stopped_reason: str = ""
     registered: bool = False
+    last_request: float | None = None  # when its Caddy last answered a request (its access log)
 
 
 class Ecs:
@@ -211,6 +213,8 @@ class Ecs:
         if task.desired_status == "RUNNING":
             task.serving = True
             kernel.at(max(0.0, healthy_at - kernel.now), lambda: self._container_healthy(task))
+            if config.activity_beacon:
+                kernel.spawn(lambda: beacon.run(self.world, task), name="beacon")
         return None
 
     def _container_healthy(self, task: Task) -> None:

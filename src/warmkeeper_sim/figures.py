@@ -91,6 +91,14 @@ FIGURES: dict[str, Figure] = {
         "s",
         "local twin measured 1.8 s median (docs/benchmarks.md) on 2 cores; x1-3 assumed for 0.25 vCPU",
     ),
+    "beacon.report_path": Figure(
+        0.05,
+        0.5,
+        "s",
+        "assumed: an activity beacon report from the task to the waker (busybox wget to the task's "
+        "Caddy, HTTPS over the internet to the function URL, TLS set-up included), before the function "
+        "runs; AWS publishes no function URL latency",
+    ),
     "fargate.entry_boot": Figure(
         0.5,
         2,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from warmkeeper.aws.http_api_routing import VPC_LINK_AVAILABLE, VPC_LINK_INACTIVE, WARM_ROUTE_KEYS
+from warmkeeper_sim import beacon
 from warmkeeper_sim.control_plane import TokenBucket, client_error
 from warmkeeper_sim.figures import figure
 from warmkeeper_sim.front import Response
@@ -262,4 +263,5 @@ class HttpApi:
             self.world.traffic_note("apigw_503_stopped_instance")
             return unavailable
         self.app_requests_by_minute[int(kernel.now // 60)] += 1
+        beacon.served(task, kernel.now)
         return Response(200, {"content-type": "application/json"}, '{"places": []}', "app")

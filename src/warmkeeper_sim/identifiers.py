@@ -12,6 +12,10 @@ ALARM_NAME = "cityguided-staging-idle"
 KEEPALIVE_TOKEN = "sim-keepalive-token"
 LISTENER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/cityguided/1/1"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cityguided-keepalive"
+# What the app's tasks send to the waker's function URL (activity beacon reports, internal wakes).
+WAKE_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cityguided-staging-wake"
+WAKE_SECRET = "sim-wake-secret"
+FUNCTION_URL_DOMAIN = f"simwakerurl.lambda-url.{REGION}.on.aws"
 TASK_DEFINITION_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/cityguided"
 # The HTTP API front door: the stack's API, integrations, VPC link, Cloud Map.
 API_ID = "simapi1"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from warmkeeper.naming import WARM_RULE_PRIORITY
+from warmkeeper_sim import beacon
 from warmkeeper_sim.control_plane import client_error
 from warmkeeper_sim.figures import figure
 from warmkeeper_sim.front import Response
@@ -364,6 +365,7 @@ class LoadBalancer:
             return Response(int(figure("alb.status_target_closed").value), {}, "502 Bad Gateway", "alb")
         if group is self.service_tg:
             self.app_requests_by_minute[int(kernel.now // 60)] += 1
+            beacon.served(target.task, kernel.now)
         return Response(200, {"content-type": "application/json"}, '{"places": []}', "app")
 
 

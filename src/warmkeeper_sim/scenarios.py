@@ -233,9 +233,10 @@ def idle_sleep(
     duplicate_alarm: bool = False,
     deploy_at: float | None = None,
     until: float = 900.0,
+    config: SimConfig | None = None,
 ) -> Run:
     """Wake with one visitor, then nothing: the idle alarm (lost, duplicated, or during a deploy)."""
-    world, traffic, output = warm_world(seed)
+    world, traffic, output = warm_world(seed, config)
     if lose_alarm:
         world.events.lose["CloudWatch Alarm State Change"] = 10
     if duplicate_alarm:
@@ -394,6 +395,9 @@ class ScenarioRun:
             "waker_catch_all_503": traffic.catch_all,
             "max_aws_reads_per_second": self.reads_per_second(),
             "requests": traffic.requests,
+            # The tasks' activity beacon: reports sent to the function URL, and those not taken.
+            "beacon_reports": len(world.beacon_reports),
+            "beacon_reports_failed": world.beacon_failures,
         }
         if self.attacker is not None:
             result["attacker_requests"] = self.attacker.requests

@@ -45,7 +45,13 @@ from warmkeeper_sim.ecs import Ecs
 from warmkeeper_sim.events import aws_event
 from warmkeeper_sim.figures import FIGURES, Figure, figure
 from warmkeeper_sim.front import Response
-from warmkeeper_sim.identifiers import ACCOUNT, CLUSTER, KEEPALIVE_TOKEN, REGION
+from warmkeeper_sim.identifiers import (
+    ACCOUNT,
+    CLUSTER,
+    FUNCTION_URL_DOMAIN,
+    REGION,
+    WAKE_SECRET,
+)
 from warmkeeper_sim.kernel import Kernel
 from warmkeeper_sim.scenarios import Run, run_world
 from warmkeeper_sim.traffic import API, Traffic
@@ -57,9 +63,6 @@ OSRM_SERVICE = "cityguided-staging-osrm"
 OSRM_ALARM = "cityguided-staging-osrm-idle"
 OSRM_METRIC = "cityguided-staging-osrm-Requests"
 OSRM_CLOUD_MAP_ID = "srv-osrm"
-WAKE_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cityguided-staging-wake"
-WAKE_SECRET = "sim-wake-secret"
-FUNCTION_URL_DOMAIN = f"simwakerurl.lambda-url.{REGION}.on.aws"
 ROUTE_PATH = "/api/route?from=48.8566,2.3522&to=48.8606,2.3376"
 OSRM_PATH = "/route/v1/driving/2.3522,48.8566;2.3376,48.8606"
 
@@ -421,11 +424,6 @@ class _CloudWatchApi:
         return self._world.cloudwatch.get_metric_data(MetricDataQueries, StartTime, EndTime, **kw)
 
 
-class _SecretsApi:
-    def get_secret_value(self, SecretId: str, **_: Any) -> dict[str, Any]:
-        return {"SecretString": WAKE_SECRET if SecretId == WAKE_SECRET_ARN else KEEPALIVE_TOKEN}
-
-
 class SecondServiceWorld(World):
     """The example's staging with its internal osrm service and the waker's function URL."""
 
@@ -435,7 +433,6 @@ class SecondServiceWorld(World):
         self._apis: dict[str, Any] = {
             "ecs": _EcsApi(self.ecs, self.osrm),
             "cloudwatch": _CloudWatchApi(self, self.osrm),
-            "secretsmanager": _SecretsApi(),
         }
 
     def _settings(self) -> Settings:
@@ -449,7 +446,7 @@ class SecondServiceWorld(World):
             activity_metric=OSRM_METRIC,
             first_wake_seconds=load_config(EXAMPLE_CONFIG).service(OSRM).first_wake_seconds,
         )
-        return replace(super()._settings(), internal_services=(spec,), wake_secret_arn=WAKE_SECRET_ARN)
+        return replace(super()._settings(), internal_services=(spec,))
 
     def backend(self, service: str) -> Any:
         if service in getattr(self, "_apis", {}):

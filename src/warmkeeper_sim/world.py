@@ -50,6 +50,7 @@ from warmkeeper_sim.identifiers import (
     SERVICE,
     SERVICE_INTEGRATION_ID,
     VPC_LINK_ID,
+    WAKE_SECRET_ARN,
 )
 from warmkeeper_sim.kernel import Kernel
 from warmkeeper_sim.lambda_service import LambdaFunction
@@ -179,6 +180,9 @@ class SimConfig:
     # in, which API Gateway's integration reads; False: API Gateway reads ECS's own service (stacks
     # built before it).
     front_service: bool = True
+    # The example's entry container runs the activity beacon (caddy/activity-beacon.sh): each task
+    # reports its last request to the waker's function URL. False: the metric alone tells activity.
+    activity_beacon: bool = True
 
     def __post_init__(self) -> None:
         if self.initial_health not in INITIAL_HEALTH:
@@ -221,6 +225,9 @@ class World:
         self.log_lines: list[str] = []
         self.notes: dict[str, int] = defaultdict(int)
         self.task_events: list[tuple[float, str, str]] = []
+        # The activity beacon's reports (when, the idle value sent) and how many the waker did not take.
+        self.beacon_reports: list[tuple[float, str]] = []
+        self.beacon_failures = 0
         self.alb = LoadBalancer(self)
         self.cloud_map = CloudMap(self)
         self.http_api = HttpApi(self)
@@ -271,6 +278,7 @@ class World:
             load_balancer_dimension="app/cityguided/1",
             target_group_dimension="targetgroup/cityguided-service/1",
             idle_alarm_name=ALARM_NAME,
+            wake_secret_arn=WAKE_SECRET_ARN,
         )
 
     def _api_routes_settings(self) -> Settings:
@@ -283,6 +291,7 @@ class World:
             policy=self.config.policy,
             keepalive_secret_arn=SECRET_ARN,
             idle_alarm_name=ALARM_NAME,
+            wake_secret_arn=WAKE_SECRET_ARN,
             front_door=self.door.name,
             api_id=API_ID,
             api_stage=API_STAGE,

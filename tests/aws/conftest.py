@@ -43,6 +43,8 @@ REGION = "eu-west-3"
 APP = "cityguided"
 ENV = "staging"
 PREFIX = "/warmkeeper/cityguided/staging"
+# What the app's tasks send with a beacon report (the wake secret).
+WAKE_TOKEN = "w4ke-t0ken"
 TOKEN = "k33p-4live-t0ken"
 ALARM_NAME = "Cityguided-staging-idle"
 POLICY = Policy(
@@ -134,7 +136,12 @@ class World:
             client.meta.events.unregister(event, handler)
         self._hooks.clear()
         self.clients.ssm.delete_parameters(
-            Names=[f"{self.prefix}/wake-lock", f"{self.prefix}/lease-until", f"{self.prefix}/last-wake"]
+            Names=[
+                f"{self.prefix}/wake-lock",
+                f"{self.prefix}/lease-until",
+                f"{self.prefix}/last-wake",
+                f"{self.prefix}/activity",
+            ]
         )
         self.set_desired(0)
         targets = self.clients.elbv2.describe_target_health(TargetGroupArn=self.service_target_group_arn)
@@ -412,6 +419,8 @@ def _create_world(policy: Policy = POLICY, initial_desired: int = 0, suffix: str
         tags=[{"key": "warmkeeper:app", "value": APP}, {"key": "warmkeeper:env", "value": env}],
     )
     secret_arn = clients.secretsmanager.create_secret(Name=f"{name}-keepalive", SecretString=TOKEN)["ARN"]
+    wake_secret = clients.secretsmanager.create_secret(Name=f"{name}-wake", SecretString=WAKE_TOKEN)
+    wake_secret_arn = wake_secret["ARN"]
     lb_dimension = lb["LoadBalancerArn"].split(":loadbalancer/", 1)[1]
     tg_dimension = service_tg["TargetGroupArn"].split(":", 5)[5]
     clients.cloudwatch.put_metric_alarm(
@@ -440,6 +449,7 @@ def _create_world(policy: Policy = POLICY, initial_desired: int = 0, suffix: str
         policy=policy,
         warm_rule_priority=10,
         keepalive_secret_arn=secret_arn,
+        wake_secret_arn=wake_secret_arn,
         load_balancer_dimension=lb_dimension,
         target_group_dimension=tg_dimension,
         idle_alarm_name=ALARM_NAME + suffix,

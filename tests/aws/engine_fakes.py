@@ -12,7 +12,9 @@ from warmkeeper.aws.engine import Warmkeeper
 from warmkeeper.aws.internal_services import InternalWaker, ServiceKeeper
 from warmkeeper.aws.lambda_settings import InternalService, Settings
 from warmkeeper.aws.ports import MetricsPort, RoutingPort, SecretPort, ServicePort, StatePort
+from warmkeeper.aws_limits import METRIC_VISIBILITY_SECONDS
 from warmkeeper.core import Policy, Routing, TaskStatus
+from warmkeeper.core.activity import ActivityReport
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 POLICY = Policy(idle_minutes=5, min_warm_minutes=2, hold_seconds=3, wake_timeout_seconds=180)
@@ -42,6 +44,7 @@ class FakeAws:
     calls: list[str] = field(default_factory=list)
     metrics: list[tuple[str, float]] = field(default_factory=list)
     activity: datetime | None = None  # the last minute the request metric counted a request
+    beacon: ActivityReport | None = None  # what the app's tasks reported (stored merged)
 
 
 @dataclass
@@ -89,7 +92,12 @@ class FakeState:
     aws: FakeAws
 
     def read(self) -> StoredState:
-        return StoredState(lock=self.aws.lock, lease_until=self.aws.lease_until, last_wake=self.aws.last_wake)
+        return StoredState(
+            lock=self.aws.lock,
+            lease_until=self.aws.lease_until,
+            last_wake=self.aws.last_wake,
+            activity=self.aws.beacon,
+        )
 
     def take_wake_lock(self, lock: WakeLock) -> bool:
         if self.aws.lock is not None:
@@ -115,6 +123,10 @@ class FakeState:
     def put_last_wake(self, record: LastWake) -> None:
         self.aws.last_wake = record
 
+    def record_activity(self, report: ActivityReport) -> ActivityReport:
+        self.aws.beacon = self.aws.beacon.merged_with(report) if self.aws.beacon else report
+        return self.aws.beacon
+
 
 @dataclass
 class FakeMetrics:
@@ -123,8 +135,14 @@ class FakeMetrics:
     def put(self, name: str, value: float, unit: str = "Count") -> None:
         self.aws.metrics.append((name, value))
 
-    def last_activity(self, now: datetime, lookback_minutes: float) -> datetime | None:
-        return self.aws.activity
+    def last_activity(
+        self, now: datetime, lookback_minutes: float, *, margin_seconds: float = METRIC_VISIBILITY_SECONDS
+    ) -> datetime | None:
+        # The fake's activity is the metric's busy-minute end plus the full margin: a smaller margin
+        # moves it back by the difference.
+        if self.aws.activity is None:
+            return None
+        return self.aws.activity - timedelta(seconds=METRIC_VISIBILITY_SECONDS - margin_seconds)
 
 
 @dataclass
@@ -133,7 +151,12 @@ class FakeSecret:
         return "t0ken"
 
 
-def engine(aws: FakeAws, settings: Settings = SETTINGS, internal: InternalWaker | None = None) -> Warmkeeper:
+def engine(
+    aws: FakeAws,
+    settings: Settings = SETTINGS,
+    internal: InternalWaker | None = None,
+    wake_secret: SecretPort | None = None,
+) -> Warmkeeper:
     ports: tuple[ServicePort, RoutingPort, StatePort, MetricsPort, SecretPort] = (
         FakeService(aws),
         FakeRouting(aws),
@@ -158,6 +181,7 @@ def engine(aws: FakeAws, settings: Settings = SETTINGS, internal: InternalWaker 
         clock=lambda: aws.now,
         sleep=sleep,
         internal=internal,
+        wake_secret=wake_secret,
     )
 
 

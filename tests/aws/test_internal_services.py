@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.aws.conftest import ALARM_NAME, World, alarm_event, call, scheduled_event
+from tests.aws.conftest import ALARM_NAME, WAKE_TOKEN, World, alarm_event, call, scheduled_event
 from tests.aws.test_internal_wake import function_url_event
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import WakeLock
@@ -24,7 +24,7 @@ from warmkeeper.core import Policy
 OSRM = "cityguided-osrm"
 OSRM_ALARM = "cityguided-staging-osrm-idle"
 OSRM_METRIC = "cityguided-staging-osrm-Requests"
-SECRET = "caddy-w4ke-s3cret"
+SECRET = WAKE_TOKEN
 SPEC = InternalService(
     name="osrm",
     service=OSRM,
@@ -53,13 +53,9 @@ class Osrm:
             ecs.create_service(
                 cluster=world.cluster, serviceName=OSRM, taskDefinition=definition, desiredCount=0
             )
-        secrets = world.clients.secretsmanager
-        try:
-            self.secret_arn = secrets.describe_secret(SecretId="cityguided-staging-wake")["ARN"]
-        except secrets.exceptions.ResourceNotFoundException:
-            self.secret_arn = secrets.create_secret(Name="cityguided-staging-wake", SecretString=SECRET)[
-                "ARN"
-            ]
+        # The environment's wake secret (the app's beacon reports and the internal wakes share it).
+        assert world.settings.wake_secret_arn is not None
+        self.secret_arn = world.settings.wake_secret_arn
         self.prefix = f"{world.prefix}/service/osrm"
         world.clients.ssm.delete_parameters(
             Names=[f"{self.prefix}/wake-lock", f"{self.prefix}/lease-until", f"{self.prefix}/last-wake"]

@@ -351,8 +351,9 @@ def test_settings_from_the_contract_variables(world: World) -> None:
     # Every optional variable of a load balancer's front door is set in this world; the HTTP API's
     # are absent (tests/aws/test_http_api_routing.py has that front door's round trip).
     # The waiting page's title is unset here (the app's name is used: test_waiting_page_title.py), and
-    # the app has no internal service (tests/aws/test_internal_services.py has them).
-    unset = ("title", "internal_services", "wake_secret_arn", "wake_with")
+    # the app has no internal service (tests/aws/test_internal_services.py has them); it has the wake
+    # secret of its tasks' activity beacon.
+    unset = ("title", "internal_services", "wake_with")
     expected = {
         variable for name, variable in VARIABLES.items() if name not in HTTP_API_FIELDS and name not in unset
     }

@@ -75,7 +75,7 @@ def test_table_shows_every_line_and_the_three_scenarios() -> None:
     # The budget judges the environment's total, its internal service (osrm) included (modelled).
     assert (
         "Budget of staging (cost.budgets.staging): at most 5 EUR a month, 2.5 EUR without a request, "
-        "below the legacy EC2: kept (modelled 3.54 / 1.68 / 15.52 EUR)"
+        "below the legacy EC2: kept (modelled 3.61 / 1.68 / 15.52 EUR)"
     ) in text
     assert "  osrm subtotal" in text and "  app subtotal" in text
     # No load balancer behind an HTTP API: none of its lines, not even at zero.

@@ -77,6 +77,7 @@ ASSUMPTIONS = {
     "lambda_memory_mb": 512,
     "lambda_reconcile_seconds": 0.5,
     "lambda_cold_request_seconds": 2.0,
+    "lambda_beacon_report_seconds": 0.2,
     "lambda_log_kb_per_invocation": 1.0,
     "reconcile_metrics_per_run": 2,
     "request_kb": 0.0,
@@ -144,7 +145,10 @@ STAGING = EnvironmentShape(
 TASK_HOURS = 10 * (2 + 8 / 60)
 WAKES = 10 * 1
 ACTIVE_HOURS = 2 * 10
-INVOCATIONS = 720 * 60 + WAKES * 10 + WAKES  # reconciles + cold requests + one alarm event per sleep
+# The activity beacon: at most one report every 10 s of task time (an upper bound).
+BEACON_REPORTS = TASK_HOURS * 3600 / 10
+# Reconciles + cold requests + one alarm event per sleep, then the beacon's reports.
+INVOCATIONS = 720 * 60 + WAKES * 10 + WAKES + BEACON_REPORTS
 # Rejected-traffic flow logs: 0.2 MB per public address-hour, the ALB's 2 all month + the task's.
 FLOW_GB = 0.2 * (2 * 720 + TASK_HOURS) / 1024
 # The reconcile reads RequestCount (2 metrics a run here) only while a task is wanted: every minute of
@@ -208,10 +212,18 @@ def test_public_ipv4_addresses(small_report: Any) -> None:
 
 def test_lambda_requests_and_duration(small_report: Any) -> None:
     s2z = small_report.configured
-    assert INVOCATIONS == 43_310
-    assert usd(s2z, "lambda_requests") == pytest.approx(43_310 * 0.0000002)
-    # 0.5 GB x (43,200 reconciles x 0.5 s + 110 cold/alarm runs x 2 s) = 10,910 GB-s
-    assert usd(s2z, "lambda_duration") == pytest.approx(0.5 * (43_200 * 0.5 + 110 * 2) * 0.00001)
+    assert round(BEACON_REPORTS) == 7_680  # 21.33 task-h x 360 reports an hour at most
+    assert round(INVOCATIONS) == 43_310 + 7_680
+    assert usd(s2z, "lambda_requests") == pytest.approx(50_990 * 0.0000002)
+    # A report is a short run of 0.2 s (lambda_beacon_report_seconds), not a cold request's 2 s:
+    # 0.5 GB x (43,200 reconciles x 0.5 s + 110 cold/alarm runs x 2 s + 7,680 reports x 0.2 s)
+    # = 0.5 x (21,600 + 220 + 1,536) = 11,678 GB-s
+    gb_seconds = 0.5 * (43_200 * 0.5 + 110 * 2 + 7_680 * 0.2)
+    assert gb_seconds == pytest.approx(11_678)
+    assert usd(s2z, "lambda_duration") == pytest.approx(gb_seconds * 0.00001)
+    assert s2z.line("lambda_duration").basis == (
+        "0.5 GB x (43,200 x 0.5 s + 110 x 2 s + 7,680 beacon reports x 0.2 s)"
+    )
     on = small_report.always_on
     assert usd(on, "lambda_requests") == pytest.approx(43_200 * 0.0000002)
     assert usd(on, "lambda_duration") == pytest.approx(0.5 * 43_200 * 0.5 * 0.00001)
@@ -277,8 +289,14 @@ def test_ecr_secrets_ssm_transfer(small_report: Any) -> None:
     s2z = small_report.configured
     # The first version whole, 9 more adding half of it each: 512 MB x 5.5 = 2.75 GB
     assert usd(s2z, "ecr_storage") == pytest.approx(512 * (1 + 9 * 0.5) / 1024 * 0.1)
-    assert usd(s2z, "secrets") == pytest.approx(2 * 0.4)
+    # The env's 2 secrets (keep-alive token, 1 app secret) + the wake secret the tasks' activity beacon
+    # sends: scale to zero without internal services, so the app's line carries it.
+    assert s2z.line("secrets").quantity == 3
+    assert usd(s2z, "secrets") == pytest.approx(3 * 0.4)
+    assert s2z.line("secrets").basis == "keep-alive token + 1 app secrets + the wake secret (activity beacon)"
     assert usd(s2z, "kms") == pytest.approx(1.0)
+    # Wake lock, lease, last wake, activity: standard tier, free.
+    assert s2z.line("ssm_parameters").quantity == 4
     assert usd(s2z, "ssm_parameters") == 0.0
     # 3,600 x 20 active hours x 1 MB = 70.3125 GB
     assert usd(s2z, "transfer_out") == pytest.approx(RESPONSE_GB * 0.1)
@@ -295,7 +313,8 @@ def test_legacy_ec2(small_report: Any) -> None:
 
 def test_totals_are_the_sum_of_the_lines_in_eur(small_report: Any) -> None:
     s2z = small_report.configured
-    logs_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + 43_310 / 1024**2 + FLOW_GB
+    # Lambda logs, 1 KB a run: 43,310 reconciles and cold/alarm runs + 7,680 beacon reports.
+    logs_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + (43_310 + 7_680) / 1024**2 + FLOW_GB
     by_hand = (
         TASK_HOURS * 0.5 * 0.04 * 0.5
         + TASK_HOURS * 1 * 0.004 * 0.5
@@ -303,8 +322,12 @@ def test_totals_are_the_sum_of_the_lines_in_eur(small_report: Any) -> None:
         + 3600 * 1024 / 1024**2 * ACTIVE_HOURS * 0.01
         + 2 * 720 * 0.005
         + TASK_HOURS * 0.005
-        + 43_310 * 0.0000002
-        + 0.5 * (43_200 * 0.5 + 110 * 2) * 0.00001
+        # Lambda requests: 43,310 reconciles, cold requests and alarm events + 7,680 beacon reports
+        # (21.33 task-h x 3,600 s / 10 s, the upper bound).
+        + (43_310 + 7_680) * 0.0000002
+        # Lambda duration: 0.5 GB x (43,200 reconciles x 0.5 s + 110 cold/alarm runs x 2 s + 7,680 beacon
+        # reports x 0.2 s).
+        + 0.5 * (43_200 * 0.5 + 110 * 2 + 7_680 * 0.2) * 0.00001
         + RECONCILE_READS * 0.00001
         + 7 * 0.1
         + 3.0
@@ -314,14 +337,14 @@ def test_totals_are_the_sum_of_the_lines_in_eur(small_report: Any) -> None:
         + 0.5 * TASK_HOURS / 1024 * 0.5
         + 5 * 20 / 720 * 0.3
         + 512 * 5.5 / 1024 * 0.1
-        + 0.8
+        + 3 * 0.4  # secrets: the keep-alive token, 1 app secret, the wake secret (activity beacon)
         + 1.0
         + 70.3125 * 0.1
     )
     assert s2z.total_usd == pytest.approx(by_hand)
     assert s2z.total_eur == pytest.approx(by_hand / 1.25)
-    # ALB, its addresses, alarms, dashboard, ECR, secrets, KMS key (the reconcile reads follow the tasks)
-    assert s2z.fixed_usd == pytest.approx(720 * 0.02 + 2 * 720 * 0.005 + 0.7 + 3.0 + 0.275 + 0.8 + 1.0)
+    # ALB, its addresses, alarms, dashboard, ECR, 3 secrets, KMS key (the reconcile reads follow the tasks)
+    assert s2z.fixed_usd == pytest.approx(720 * 0.02 + 2 * 720 * 0.005 + 0.7 + 3.0 + 0.275 + 1.2 + 1.0)
 
 
 # --- front door: CloudFront -> internal ALB ----------------------------------------------------------
@@ -406,7 +429,8 @@ def test_front_doors_differ_exactly_in_their_own_lines(small_report: Any, cloudf
 
 def test_cloudfront_total_by_hand(cloudfront_report: Any, small_report: Any) -> None:
     s2z = cloudfront_report.configured
-    logs_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + 43_310 / 1024**2 + FLOW_GB_CLOUDFRONT
+    # Lambda logs, 1 KB a run: 43,310 reconciles and cold/alarm runs + 7,680 beacon reports.
+    logs_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + (43_310 + 7_680) / 1024**2 + FLOW_GB_CLOUDFRONT
     by_hand = (
         TASK_HOURS * 0.5 * 0.04 * 0.5
         + TASK_HOURS * 1 * 0.004 * 0.5
@@ -414,8 +438,12 @@ def test_cloudfront_total_by_hand(cloudfront_report: Any, small_report: Any) -> 
         + 3600 * 1024 / 1024**2 * ACTIVE_HOURS * 0.01
         + 0.0  # no public address on the internal ALB
         + TASK_HOURS * 0.005
-        + 43_310 * 0.0000002
-        + 0.5 * (43_200 * 0.5 + 110 * 2) * 0.00001
+        # Lambda requests: 43,310 reconciles, cold requests and alarm events + 7,680 beacon reports
+        # (21.33 task-h x 3,600 s / 10 s, the upper bound).
+        + (43_310 + 7_680) * 0.0000002
+        # Lambda duration: 0.5 GB x (43,200 reconciles x 0.5 s + 110 cold/alarm runs x 2 s + 7,680 beacon
+        # reports x 0.2 s).
+        + 0.5 * (43_200 * 0.5 + 110 * 2 + 7_680 * 0.2) * 0.00001
         + RECONCILE_READS * 0.00001
         + 7 * 0.1
         + 3.0
@@ -425,7 +453,7 @@ def test_cloudfront_total_by_hand(cloudfront_report: Any, small_report: Any) -> 
         + 0.5 * TASK_HOURS / 1024 * 0.5
         + 5 * 20 / 720 * 0.3
         + 512 * 5.5 / 1024 * 0.1
-        + 0.8
+        + 3 * 0.4  # secrets: the keep-alive token, 1 app secret, the wake secret (activity beacon)
         + 1.0
         + 0.072
         + 70.3125 * 0.08
@@ -538,7 +566,8 @@ def test_http_api_access_logs_and_alarms(http_api_report: Any) -> None:
 
 def test_http_api_total_by_hand(http_api_report: Any, small_report: Any) -> None:
     s2z = http_api_report.configured
-    logs_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + 43_310 / 1024**2 + FLOW_GB_CLOUDFRONT
+    # Lambda logs, 1 KB a run: 43,310 reconciles and cold/alarm runs + 7,680 beacon reports.
+    logs_gb = (10 * ACTIVE_HOURS + 0.1 * TASK_HOURS) / 1024 + (43_310 + 7_680) / 1024**2 + FLOW_GB_CLOUDFRONT
     by_hand = (
         TASK_HOURS * 0.5 * 0.04 * 0.5
         + TASK_HOURS * 1 * 0.004 * 0.5
@@ -549,8 +578,12 @@ def test_http_api_total_by_hand(http_api_report: Any, small_report: Any) -> None
         + 0.5  # hosted zone
         + ACCESS_LOG_GB * 0.5
         + TASK_HOURS * 0.005
-        + 43_310 * 0.0000002
-        + 0.5 * (43_200 * 0.5 + 110 * 2) * 0.00001
+        # Lambda requests: 43,310 reconciles, cold requests and alarm events + 7,680 beacon reports
+        # (21.33 task-h x 3,600 s / 10 s, the upper bound).
+        + (43_310 + 7_680) * 0.0000002
+        # Lambda duration: 0.5 GB x (43,200 reconciles x 0.5 s + 110 cold/alarm runs x 2 s + 7,680 beacon
+        # reports x 0.2 s).
+        + 0.5 * (43_200 * 0.5 + 110 * 2 + 7_680 * 0.2) * 0.00001
         + RECONCILE_READS * 0.00001
         + 5 * 0.1
         + 3.0
@@ -560,7 +593,7 @@ def test_http_api_total_by_hand(http_api_report: Any, small_report: Any) -> None
         + 0.5 * TASK_HOURS / 1024 * 0.5
         + 5 * 20 / 720 * 0.3
         + 512 * 5.5 / 1024 * 0.1
-        + 0.8
+        + 3 * 0.4  # secrets: the keep-alive token, 1 app secret, the wake secret (activity beacon)
         + 1.0
         + 70.3125 * 0.1
     )
@@ -906,7 +939,14 @@ def test_service_lines_add_up_and_leave_the_app_lines_alone() -> None:
     for key in ("configured", "always_on"):
         scenario, before = getattr(report, key), getattr(alone, key)
         app_lines = tuple(line for line in scenario.lines if not line.service)
-        assert app_lines == before.lines  # the app's own lines, figure for figure
+        # The app's own lines, figure for figure, but one: alone, the app's `secrets` line carries the
+        # wake secret its activity beacon sends; with internal services the shared line has it, once.
+        assert [line for line in app_lines if line.key != "secrets"] == [
+            line for line in before.lines if line.key != "secrets"
+        ]
+        assert before.line("secrets").quantity == 3  # keep-alive token, 1 app secret, the wake secret
+        assert scenario.line("secrets").quantity == 2
+        assert scenario.line("services.wake_secret").quantity == 1
         assert scenario.total_usd == pytest.approx(sum(line.usd for line in scenario.lines))
         assert scenario.total_usd == pytest.approx(
             scenario.group_usd("") + scenario.group_usd("router") + scenario.group_usd(SHARED)

@@ -33,6 +33,16 @@ Changed on purpose again: Container Insights is on only where the environment is
 or an alarm e-mail); the example's staging is not, so its Container Insights lines are 0 (staging 5.98
 -> 3.54 EUR, 1.88 -> 1.68 EUR without a request; without osrm 4.78 -> 2.58 EUR). Both sets of staging
 files were re-captured; production (watched) did not move.
+
+Changed on purpose again: the tasks' activity beacon reports to the waker (at most one report every
+10 s of task time, priced as if every task-hour were busy). Each report is a Lambda request, a short run
+of 0.2 s of Lambda duration (the new assumption ``lambda_beacon_report_seconds``, which every case's
+``--json`` now lists, production's too) and a log line; a scale-to-zero environment without internal
+services pays for the wake secret the beacon sends (with them, their shared line already had it), and
+the SSM line counts a fourth parameter, the activity (free). Staging 3.54 -> 3.61 EUR, 1.68 -> 1.68 EUR
+without a request (modelled); without osrm 2.58 -> 2.99 EUR, 1.14 -> 1.49 EUR without a request
+(modelled; 0.34 EUR of it the wake secret). Every file of both sets was re-captured: production's
+figures did not move, its text only in two bases (the SSM parameters, the shared wake secret).
 """
 
 from __future__ import annotations
@@ -138,7 +148,9 @@ def test_pinned_totals_to_the_cent() -> None:
             # environments' only (the example's staging has no alarm e-mail and no dashboard).
             # 4.78 / 17.09 before the example declared osrm (its lines and the wake secret).
             # 5.98 / 35.70 before Container Insights followed the watch (staging is not watched).
-            "configured": (3.54, 1.43),
+            # 3.54 / 1.43 before the activity beacon's reports were priced (Lambda requests, 0.2 s of
+            # duration each, log lines; the wake secret was already on the services' shared line).
+            "configured": (3.61, 1.43),
             "always_on": (18.36, 1.26),
             "legacy_ec2": (15.52, 15.40),
         },
@@ -156,12 +168,13 @@ def test_pinned_totals_to_the_cent() -> None:
             key: (round(data[key]["total_eur"], 2), round(data[key]["fixed_eur"], 2)) for key in scenarios
         }
         assert figures == scenarios, name
-    # A month without a single request, staging (the reference staging's goal: 7 EUR at most).
+    # A month without a single request, staging (the reference staging's goal: 7 EUR at most): 1.676 EUR
+    # before the beacon, 1.682 with the warm windows' task-hours reporting to the waker.
     idle = json.loads(golden("staging-json", "stdout"))["idle_month"]
     assert (round(idle["total_eur"], 2), round(idle["fixed_eur"], 2)) == (1.68, 1.43)
     # The headline keys of --json, and the warm schedule's share (its own line).
     staging = json.loads(golden("staging-json", "stdout"))
-    assert round(staging["total_eur"], 2) == 3.54
+    assert round(staging["total_eur"], 2) == 3.61
     assert round(staging["idle_month_eur"], 2) == 1.68
     # osrm alone: Spot in staging, on demand in production (checked by hand in docs/technical/cost.md);
     # asleep all month it keeps only its data (S3, its image in ECR) and its idle alarm.
@@ -175,7 +188,15 @@ def test_pinned_totals_to_the_cent() -> None:
     osrm = production["scenarios"]["configured"]["services"]["osrm"]
     assert round(osrm["total_usd"], 2) == 1.70
     assert staging["warm_schedule"]["windows"] == ["Mon-Fri 08:30-09:00 Europe/Paris"]
+    # The schedule's task-hours report to the waker too: 0.12 EUR, as before the beacon, to the cent.
     assert round(staging["warm_schedule"]["eur"], 2) == 0.12
+    # The example without osrm: the app's own `secrets` line carries the wake secret (2.58 / 1.14 before
+    # the beacon; 0.34 EUR of the difference is that secret).
+    alone = json.loads(golden("staging-json", "stdout", GOLDEN / "no-services"))
+    assert (round(alone["total_eur"], 2), round(alone["idle_month_eur"], 2)) == (2.99, 1.49)
+    secrets = {line["key"]: line for line in alone["scenarios"]["configured"]["lines"]}["secrets"]
+    assert secrets["quantity"] == 2.0
+    assert secrets["basis"] == "keep-alive token + the wake secret (activity beacon)"
 
 
 def test_production_pins_did_not_move() -> None:

@@ -17,6 +17,7 @@ from warmkeeper.config import parse_s3_location
 from warmkeeper.infra.cloud_map import namespace_name
 from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.naming import (
+    BEACON_VARIABLE,
     WAKE_SECRET_VARIABLE,
     WAKER_URL_VARIABLE,
     service_host_variable,
@@ -366,9 +367,9 @@ def test_unwatched_environments_have_no_operational_alarm_for_it(lean_staging: S
 def test_an_app_without_services_has_none_of_it(no_services_staging: SynthesizedEnv) -> None:
     env = no_services_staging
     assert len(env.resources("AWS::ECS::Service")) == 1
-    assert "ServiceName" not in env.properties(env.logical_id("App/Service/Service"))  # generated, as before
+    # Named all the same: the waker names it as a plain string (the function URL reaches the tasks).
+    assert env.properties(env.logical_id("App/Service/Service"))["ServiceName"] == "cityguided"
     for resource_type in (
-        "AWS::Lambda::Url",
         "AWS::Logs::MetricFilter",
         "AWS::ServiceDiscovery::PrivateDnsNamespace",
         "AWS::ServiceDiscovery::Service",
@@ -386,18 +387,51 @@ def test_an_app_without_services_has_none_of_it(no_services_staging: Synthesized
         "Cityguided-staging-wake-failed",
         "Cityguided-staging-waker-errors",
     ]
-    assert list(env.resources("AWS::SecretsManager::Secret")) == [env.logical_id("Waker/KeepaliveSecret")]
-    assert all(p["Properties"]["Principal"] != "*" for p in env.resources("AWS::Lambda::Permission").values())
     variables = _lambda_settings(env)
-    assert "WK_INTERNAL_SERVICES" not in variables and "WK_WAKE_SECRET_ARN" not in variables
+    assert "WK_INTERNAL_SERVICES" not in variables
     policy = env.properties(env.logical_id("Waker/Policy"))
     by_sid = {statement["Sid"]: statement for statement in statements(policy)}
     assert by_sid["ScaleThisService"]["Resource"] == ref(env.logical_id("App/Service/Service"))
-    assert "ReadWakeSecret" not in by_sid
     task = env.properties(env.logical_id("App/TaskDefinition"))
     for container in task["ContainerDefinitions"]:
         names = {item["Name"] for item in container.get("Environment", [])}
-        assert not any(name.startswith("WARMKEEPER_OSRM") or name == WAKER_URL_VARIABLE for name in names)
+        assert not any(name.startswith("WARMKEEPER_OSRM") for name in names)
+
+
+def test_a_scale_to_zero_app_gets_the_beacon_way_to_the_waker(no_services_staging: SynthesizedEnv) -> None:
+    """The activity beacon: every container of the app's task gets the function URL and the wake
+    secret (by reference), and the waker reads that secret, with no internal service at all."""
+    env = no_services_staging
+    url = get_att(env.logical_id("Waker/Function/FunctionUrl"), "FunctionUrl")
+    secret = ref(env.logical_id("Waker/WakeSecret"))
+    assert sorted(env.resources("AWS::SecretsManager::Secret")) == sorted(
+        [env.logical_id("Waker/KeepaliveSecret"), env.logical_id("Waker/WakeSecret")]
+    )
+    task = env.properties(env.logical_id("App/TaskDefinition"))
+    for container in task["ContainerDefinitions"]:
+        environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+        assert environment[WAKER_URL_VARIABLE] == url, container["Name"]
+        secrets = {item["Name"]: item["ValueFrom"] for item in container["Secrets"]}
+        assert secrets[WAKE_SECRET_VARIABLE] == secret
+        # The entry container alone is told to run the beacon.
+        entry = container["Name"] == env.config.entry_container.name
+        assert environment.get(BEACON_VARIABLE) == ("on" if entry else None), container["Name"]
+    assert _lambda_settings(env)["WK_WAKE_SECRET_ARN"] == secret
+    by_sid = {s["Sid"]: s for s in statements(env.properties(env.logical_id("Waker/Policy")))}
+    assert by_sid["ReadWakeSecret"]["Resource"] == secret
+
+
+def test_an_always_on_app_without_services_has_no_beacon(production: SynthesizedEnv) -> None:
+    env = production
+    assert not env.config.services and not env.settings.scale_to_zero
+    assert env.resources("AWS::Lambda::Url") == {}
+    assert list(env.resources("AWS::SecretsManager::Secret")) == [env.logical_id("Waker/KeepaliveSecret")]
+    assert all(p["Properties"]["Principal"] != "*" for p in env.resources("AWS::Lambda::Permission").values())
+    assert "WK_WAKE_SECRET_ARN" not in _lambda_settings(env)
+    task = env.properties(env.logical_id("App/TaskDefinition"))
+    for container in task["ContainerDefinitions"]:
+        names = {item["Name"] for item in container.get("Environment", [])}
+        assert WAKER_URL_VARIABLE not in names and BEACON_VARIABLE not in names
 
 
 def test_the_stack_settings_name_things_once() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.infra.conftest import API_DIGEST, DATABASE_SECRET_ARN, IMAGE_TAG, MAPS_KEY_PARAMETER_ARN, WEB_IMAGE
 from tests.infra.support import SynthesizedEnv, as_list, flatten_join, get_att, ref
+from warmkeeper.naming import BEACON_VARIABLE, WAKE_SECRET_VARIABLE, WAKER_URL_VARIABLE
 
 pytestmark = pytest.mark.infra
 
@@ -117,6 +118,11 @@ def test_containers_follow_the_config(any_env: SynthesizedEnv) -> None:
         assert definition.get("Cpu", 0) == container.cpu
         assert definition.get("MemoryReservation", 0) == container.memory
         environment = {item["Name"]: item["Value"] for item in definition.get("Environment", [])}
+        # With scale-to-zero, warmkeeper adds the waker's function URL (the activity beacon).
+        waker = environment.pop(WAKER_URL_VARIABLE, None)
+        assert (waker is not None) == any_env.settings.scale_to_zero
+        beacon = environment.pop(BEACON_VARIABLE, None)
+        assert beacon == ("on" if container.entry and any_env.settings.scale_to_zero else None)
         assert environment == container.environment
         health = container.health
         assert health.command is not None
@@ -238,6 +244,8 @@ def test_secrets_are_references_read_by_the_execution_role(https_staging: Synthe
     assert api["Secrets"] == [
         {"Name": "DATABASE_URL", "ValueFrom": DATABASE_SECRET_ARN},
         {"Name": "MAPS_KEY", "ValueFrom": MAPS_KEY_PARAMETER_ARN},
+        # warmkeeper's own: the wake secret the activity beacon sends (scale-to-zero).
+        {"Name": WAKE_SECRET_VARIABLE, "ValueFrom": ref(https_staging.logical_id("Waker/WakeSecret"))},
     ]
     granted: dict[str, set[str]] = {}
     execution_role = https_staging.logical_id("App/TaskDefinition/ExecutionRole")

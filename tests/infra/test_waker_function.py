@@ -114,7 +114,10 @@ def test_environment_variables_of_the_contract(any_env: SynthesizedEnv) -> None:
         expected_keys.discard("WK_IDLE_ALARM_NAME")
     expected_keys.discard("WK_TITLE")  # the example sets no [app] title: the waiting page says its name
     # An app with internal services only (tests/infra/test_internal_service.py); these variants have none.
-    expected_keys -= {"WK_INTERNAL_SERVICES", "WK_WAKE_SECRET_ARN", "WK_WAKE_WITH"}
+    expected_keys -= {"WK_INTERNAL_SERVICES", "WK_WAKE_WITH"}
+    # The wake secret: the activity beacon's reports, with scale-to-zero only.
+    if not any_env.settings.scale_to_zero:
+        expected_keys.discard("WK_WAKE_SECRET_ARN")
     assert set(variables) == expected_keys
     assert variables["WK_APP"] == "cityguided"
     assert variables["WK_ENV"] == any_env.env_name
@@ -122,7 +125,8 @@ def test_environment_variables_of_the_contract(any_env: SynthesizedEnv) -> None:
     assert variables["WK_PARAMETER_PREFIX"] == f"/warmkeeper/cityguided/{any_env.env_name}"
     assert variables["WK_METRICS_NAMESPACE"] == "Warmkeeper"
     assert variables["WK_CLUSTER"] == ref(any_env.logical_id("Cluster/Cluster"))
-    assert variables["WK_SERVICE"] == get_att(any_env.logical_id("App/Service/Service"), "Name")
+    # By its name (a reference would close a cycle through the function URL the tasks carry).
+    assert variables["WK_SERVICE"] == "cityguided"
     assert variables["WK_LISTENER_ARN"] == ref(_traffic_listener(any_env))
     target_group = any_env.logical_id("Ingress/ServiceTargetGroup")
     assert variables["WK_SERVICE_TARGET_GROUP_ARN"] == ref(target_group)
@@ -369,10 +373,13 @@ def test_no_wildcard_resource_on_a_mutating_action(any_env: SynthesizedEnv) -> N
 
 def test_waker_permissions_are_scoped_as_the_contract_says(any_env: SynthesizedEnv) -> None:
     by_action: dict[str, dict[str, Any]] = {}
+    secrets_read: list[Any] = []
     for statement in _waker_statements(any_env):
         assert statement["Effect"] == "Allow"
         for action in as_list(statement["Action"]):
             by_action[action] = statement
+            if action == "secretsmanager:GetSecretValue":
+                secrets_read.append(statement["Resource"])
     service = ref(any_env.logical_id("App/Service/Service"))
     listener = ref(_traffic_listener(any_env))
     assert by_action["ecs:UpdateService"]["Resource"] == service
@@ -402,9 +409,11 @@ def test_waker_permissions_are_scoped_as_the_contract_says(any_env: SynthesizedE
     assert f":parameter/warmkeeper/cityguided/{any_env.env_name}/*" in parameters
     for action in ("ssm:GetParameter", "ssm:GetParameters", "ssm:DeleteParameter", "ssm:DeleteParameters"):
         assert by_action[action]["Resource"] == by_action["ssm:PutParameter"]["Resource"]
-    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == ref(
-        any_env.logical_id("Waker/KeepaliveSecret")
-    )
+    # The keep-alive token, and with scale-to-zero the wake secret of the beacon's reports.
+    read = [ref(any_env.logical_id("Waker/KeepaliveSecret"))]
+    if any_env.settings.scale_to_zero:
+        read.append(ref(any_env.logical_id("Waker/WakeSecret")))
+    assert secrets_read == read
     for action in ("cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:DescribeAlarms"):
         assert by_action[action]["Resource"] == "*"
     # It can write its own logs, and no others.

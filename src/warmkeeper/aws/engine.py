@@ -92,6 +92,7 @@ from warmkeeper.core import (
     require_method,
     status_report,
 )
+from warmkeeper.core.activity import IDLE_HEADER, ActivityReport, answer_activity, latest
 from warmkeeper.core.front_doors import RouteSwitch, front_door
 from warmkeeper.core.hold import (
     RECENT_WAKES,
@@ -102,6 +103,7 @@ from warmkeeper.core.hold import (
     ready_in_seconds,
     wake_estimate_seconds,
 )
+from warmkeeper.core.internal_wake import WAKE_SECRET_HEADER
 
 if TYPE_CHECKING:
     from warmkeeper.aws.clients import AwsClients
@@ -183,8 +185,11 @@ class Warmkeeper:
         sleep: Callable[[float], None] = time.sleep,
         snapshots: SnapshotCache | None = None,
         internal: InternalWaker | None = None,
+        wake_secret: SecretPort | None = None,
     ) -> None:
         self.settings = settings
+        # What the app's tasks send with a beacon report (None: the environment has no wake secret).
+        self.wake_secret = wake_secret
         # The app's internal services (each sleeps on its own; None: the app has none).
         self.internal = internal
         self.front_door = front_door
@@ -372,8 +377,54 @@ class Warmkeeper:
         last_activity = None
         # RequestCount only matters to the sleep guards: skip the read when nothing can sleep.
         if service.desired > 0 and not wake_pending and may_sleep and self.policy.scale_to_zero:
-            last_activity = self.metrics.last_activity(now, self.policy.idle_minutes)
+            last_activity = self._last_activity(now, stored.activity)
         return self._snapshot(now, service, health, routing, stored, last_activity, wake_pending)
+
+    def _last_activity(self, now: datetime, report: ActivityReport | None) -> datetime | None:
+        """The last request the sleep guards count from. With fresh beacon reports, the tasks' own
+        word, and the metric's busy minutes without the visibility margin (the reports cover the
+        minutes not yet published); without, the metric and its margin (see core/activity.py)."""
+        if report is None or not report.fresh(now):
+            return self.metrics.last_activity(now, self.policy.idle_minutes)
+        seen = self.metrics.last_activity(now, self.policy.idle_minutes, margin_seconds=0.0)
+        return latest(report.last_request_at, seen)
+
+    def activity_report(self, request: IncomingRequest) -> HttpResponse:
+        """A beacon report from one of the app's tasks (``POST /_warmkeeper/activity`` on the function
+        URL): checked against the wake secret, then merged into the stored activity."""
+        if self.wake_secret is None:
+            return json_response(
+                404, {"error": "not_found", "message": "this environment takes no beacon reports"}
+            )
+        try:
+            expected = self.wake_secret.token()
+        except Exception as exc:  # the secret cannot be read: refuse, the beacon reports again soon
+            log.error("wake secret unreadable", extra={"error": str(exc)})
+            return json_response(
+                503, {"error": "unavailable", "message": "the wake secret cannot be checked"}
+            )
+
+        def record(report: ActivityReport) -> None:
+            stored = self.store.record_activity(report)
+            log.info(
+                "activity reported",
+                extra={
+                    "last_request_at": _iso(stored.last_request_at),
+                    "reported_at": _iso(stored.reported_at),
+                },
+            )
+
+        answer = answer_activity(
+            method=request.method,
+            given_secret=request.header(WAKE_SECRET_HEADER),
+            secret=expected,
+            idle_header=request.header(IDLE_HEADER),
+            now=self.clock(),
+            record=record,
+        )
+        if answer.status != 204:
+            log.warning("activity report refused", extra={"status": answer.status, "answer": answer.body})
+        return answer
 
     def _settled(self, snapshot: Snapshot, now: datetime) -> bool:
         """Nothing in motion: asleep with no wake asked, or warm on a healthy target past the first
@@ -893,6 +944,13 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
     """Wire the adapters around the clients: the Lambda and the CLI build the engine this one way
     (the Lambda passes ``snapshots=shared_snapshots(settings)``)."""
     switch = front_door(settings.front_door).route_switch
+    # One reader of the wake secret for the beacon reports and the internal wakes (one cache).
+    clock = engine_options.get("clock", utc_now)
+    wake_secret = (
+        KeepaliveSecret(clients.secretsmanager, settings.wake_secret_arn, clock=clock)
+        if settings.wake_secret_arn
+        else None
+    )
     router, door, api = _ROUTERS[switch](settings, clients, engine_options.get("sleep", time.sleep))
     if switch is RouteSwitch.API_ROUTES and "link_probe" not in engine_options:
         engine_options = {**engine_options, "link_probe": _https_probe(settings, clients)}
@@ -912,11 +970,12 @@ def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any)
             settings.load_balancer_dimension,
             settings.target_group_dimension,
             api=api,
-            clock=engine_options.get("clock", utc_now),
+            clock=clock,
             custom_metrics=settings.custom_metrics,
         ),
         secret=KeepaliveSecret(clients.secretsmanager, settings.keepalive_secret_arn),
-        internal=build_internal_waker(settings, clients, engine_options.get("clock", utc_now)),
+        internal=build_internal_waker(settings, clients, clock, wake_secret),
+        wake_secret=wake_secret,
         **engine_options,
     )
 

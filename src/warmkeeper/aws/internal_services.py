@@ -514,9 +514,13 @@ class InternalWaker:
 
 
 def build_internal_waker(
-    settings: Settings, clients: AwsClients, clock: Callable[[], datetime] = utc_now
+    settings: Settings,
+    clients: AwsClients,
+    clock: Callable[[], datetime] = utc_now,
+    wake_secret: SecretPort | None = None,
 ) -> InternalWaker | None:
-    """The keepers of the settings' internal services around the clients (None: the app has none)."""
+    """The keepers of the settings' internal services around the clients (None: the app has none);
+    ``wake_secret``: the engine's reader of the wake secret, shared (else one is made here)."""
     if not settings.internal_services:
         return None
     keepers = {
@@ -538,7 +542,7 @@ def build_internal_waker(
         )
         for spec in settings.internal_services
     }
-    secret = KeepaliveSecret(clients.secretsmanager, settings.wake_secret_arn, clock=clock)
+    secret = wake_secret or KeepaliveSecret(clients.secretsmanager, settings.wake_secret_arn, clock=clock)
     return InternalWaker(keepers, secret, settings.wake_with)
 
 

@@ -44,6 +44,7 @@ from warmkeeper.aws.internal_services import INTERNAL_ERROR_RETRY_SECONDS, is_fu
 from warmkeeper.aws.lambda_settings import Settings
 from warmkeeper.aws.snapshots import shared_snapshots
 from warmkeeper.core import HttpResponse, IncomingRequest, json_response
+from warmkeeper.core.activity import ACTIVITY_PATH
 from warmkeeper.core.front_doors import front_door
 from warmkeeper.core.schedule import ScheduleError, warm_window_lease, warm_window_skipped
 
@@ -91,6 +92,8 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
             internal = request_from_http_api_event(_http_api_shape(event))
         except _READ_ERRORS as exc:
             return _refused(exc, None)
+        if internal.path == ACTIVITY_PATH:
+            return response_to_http_api(_activity_answer(internal))
         return response_to_http_api(_internal_answer(internal))
     if is_http_api_event(event):
         try:
@@ -220,6 +223,15 @@ def _answer(
             },
             headers={"Retry-After": str(retry)},
         )
+
+
+def _activity_answer(request: IncomingRequest) -> HttpResponse:
+    """A beacon report's answer; an error inside the waker is a 503 (the beacon reports again soon)."""
+    try:
+        return _current_engine().activity_report(request)
+    except Exception as exc:
+        logs.log.error("activity report failed", extra={"error": repr(exc)})
+        return json_response(503, {"error": "unavailable", "message": "the report was not recorded"})
 
 
 def _internal_answer(request: IncomingRequest) -> HttpResponse:

@@ -12,6 +12,7 @@ from typing import Protocol
 from warmkeeper.aws.adapters import LastWake, ServiceState, StoredState, TargetHealth, WakeLock
 from warmkeeper.aws.http_api_routing import CloudMapInstance, FrontDoorCheck
 from warmkeeper.core import Routing, TaskStatus
+from warmkeeper.core.activity import ActivityReport
 
 
 class ServicePort(Protocol):
@@ -43,7 +44,7 @@ class RoutingPort(Protocol):
 
 
 class StatePort(Protocol):
-    """The small state: wake lock (compare-and-set), lease, last wake."""
+    """The small state: wake lock (compare-and-set), lease, last wake, the beacon's activity."""
 
     def read(self) -> StoredState: ...
 
@@ -61,13 +62,19 @@ class StatePort(Protocol):
 
     def put_last_wake(self, record: LastWake) -> None: ...
 
+    def record_activity(self, report: ActivityReport) -> ActivityReport:
+        """Merge a beacon report into the stored one; returns what is stored."""
+        ...
+
 
 class MetricsPort(Protocol):
     """Our metrics out, the service's request activity in."""
 
     def put(self, name: str, value: float, unit: str = "Count") -> None: ...
 
-    def last_activity(self, now: datetime, lookback_minutes: float) -> datetime | None: ...
+    def last_activity(
+        self, now: datetime, lookback_minutes: float, *, margin_seconds: float = ...
+    ) -> datetime | None: ...
 
 
 class SecretPort(Protocol):

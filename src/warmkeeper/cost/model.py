@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from warmkeeper.core.activity import REPORT_GAP_SECONDS
 from warmkeeper.core.schedule import AWS_WAKE_LEAD_MINUTES, openings_per_month, warm_hours_per_month
 from warmkeeper.cost.environment import EnvironmentShape, FrontDoorName, ServiceShape
 from warmkeeper.cost.prices import PriceTable
@@ -47,8 +48,9 @@ from warmkeeper.cost.profile import ServiceUse, TrafficProfile
 
 _KB_PER_GB = 1024.0 * 1024.0
 _MB_PER_GB = 1024.0
-# The Lambda's state under WK_PARAMETER_PREFIX: wake lock, lease, last wake (standard tier: free).
-_WARMKEEPER_PARAMETERS = 3.0
+# The Lambda's state under WK_PARAMETER_PREFIX: wake lock, lease, last wake, the beacon's activity
+# (standard tier: free).
+_WARMKEEPER_PARAMETERS = 4.0
 _REQUESTS_PER_CLOUDFRONT_UNIT = 10_000.0  # CloudFront prices requests per 10,000
 _HTTP_API_METERING_KB = 512.0  # an HTTP API request is metered in 512 KB increments
 
@@ -254,8 +256,8 @@ class ScenarioContext:
         spot_factor = (1.0 - self.prices.value("fargate_spot_discount")) if self.env.spot else 1.0
         return self.prices.usd(f"fargate_{arch}_{resource}_hour") * spot_factor
 
-    # The Lambda runs: a reconcile every minute, the requests it answers while a wake is under way, and
-    # one alarm event per sleep.
+    # The Lambda runs: a reconcile every minute, the requests it answers while a wake is under way, one
+    # alarm event per sleep, and the tasks' activity beacon reports while they run.
     @property
     def reconciles(self) -> float:
         return self.hours_per_month * 60.0
@@ -274,8 +276,17 @@ class ScenarioContext:
         return self.wakes * self.prices.value("waker_calls_per_wake")
 
     @property
+    def beacon_reports(self) -> float:
+        """The activity beacon's reports to the function URL while a task runs (scale-to-zero only): at
+        most one every REPORT_GAP_SECONDS, as if every task-hour were busy (an upper bound)."""
+        if not self.sleeps:
+            return 0.0
+        return self.task_hours * 3600.0 / REPORT_GAP_SECONDS
+
+    @property
     def invocations(self) -> float:
-        return self.reconciles + self.cold_requests + self.alarm_events + self.waker_calls
+        short = self.cold_requests + self.alarm_events + self.waker_calls + self.beacon_reports
+        return self.reconciles + short
 
     @property
     def api_requests(self) -> float:
@@ -433,6 +444,7 @@ def lambda_requests(ctx: ScenarioContext) -> list[CostLine]:
                 f"{ctx.reconciles:,.0f} reconciles + {ctx.cold_requests:,.0f} cold requests"
                 f" + {ctx.alarm_events:,.0f} alarm events"
                 + (f" + {ctx.waker_calls:,.0f} /_warmkeeper calls" if ctx.waker_calls > 0 else "")
+                + (f" + {ctx.beacon_reports:,.0f} beacon reports" if ctx.beacon_reports > 0 else "")
             ),
         )
     ]
@@ -443,8 +455,10 @@ def lambda_duration(ctx: ScenarioContext) -> list[CostLine]:
     memory_gb = prices.value("lambda_memory_mb") / 1024.0
     reconcile_s = prices.value("lambda_reconcile_seconds")
     cold_s = prices.value("lambda_cold_request_seconds")
-    reconciles, short_runs = ctx.reconciles, ctx.cold_requests + ctx.alarm_events + ctx.waker_calls
-    gb_seconds = memory_gb * (reconciles * reconcile_s + short_runs * cold_s)
+    report_s = prices.value("lambda_beacon_report_seconds")
+    reconciles, reports = ctx.reconciles, ctx.beacon_reports
+    short_runs = ctx.cold_requests + ctx.alarm_events + ctx.waker_calls
+    gb_seconds = memory_gb * (reconciles * reconcile_s + short_runs * cold_s + reports * report_s)
     return [
         _line(
             "lambda_duration",
@@ -455,7 +469,9 @@ def lambda_duration(ctx: ScenarioContext) -> list[CostLine]:
             fixed=False,
             basis=(
                 f"{memory_gb:g} GB x ({reconciles:,.0f} x {reconcile_s:g} s"
-                f" + {short_runs:,.0f} x {cold_s:g} s)"
+                f" + {short_runs:,.0f} x {cold_s:g} s"
+                + (f" + {reports:,.0f} beacon reports x {report_s:g} s" if reports > 0 else "")
+                + ")"
             ),
         )
     ]
@@ -668,15 +684,19 @@ def image_storage(ctx: ScenarioContext) -> list[CostLine]:
 
 def secrets(ctx: ScenarioContext) -> list[CostLine]:
     count = ctx.env.secrets
+    # The wake secret the activity beacon sends: with internal services, their shared line has it.
+    beacon_secret = 1 if ctx.env.scale_to_zero and not ctx.env.services else 0
     return [
         _line(
             "secrets",
             "Secrets Manager",
-            float(count),
+            float(count + beacon_secret),
             "secrets",
             ctx.prices.usd("secrets_manager_secret_month"),
             fixed=True,
-            basis="keep-alive token" + (f" + {count - 1} app secrets" if count > 1 else ""),
+            basis="keep-alive token"
+            + (f" + {count - 1} app secrets" if count > 1 else "")
+            + (" + the wake secret (activity beacon)" if beacon_secret else ""),
         )
     ]
 
@@ -711,7 +731,7 @@ def ssm_parameters(ctx: ScenarioContext) -> list[CostLine]:
             "parameters",
             ctx.prices.usd("ssm_standard_parameter_month"),
             fixed=True,
-            basis="wake lock, lease, last wake: standard tier is free",
+            basis="wake lock, lease, last wake, activity: standard tier is free",
         )
     ]
 
@@ -1442,9 +1462,10 @@ SERVICE_LINES: tuple[Callable[[ServiceContext], Sequence[CostLine]], ...] = (
 
 
 def shared_service_lines(env: EnvironmentShape, prices: PriceTable) -> list[CostLine]:
-    """What the internal services share, once per environment: the secret the app's Caddy sends to the
-    waker with each internal wake, and the private DNS namespace their names live in when the front
-    door has none of its own (an HTTP API's Cloud Map namespace serves both)."""
+    """What the internal services share, once per environment: the wake secret the app's Caddy sends to
+    the waker with each internal wake (and its activity beacon with each report), and the private DNS
+    namespace their names live in when the front door has none of its own (an HTTP API's Cloud Map
+    namespace serves both)."""
     if not env.services:
         return []
     secrets = 1.0 + sum(service.secrets for service in env.services)
@@ -1457,7 +1478,7 @@ def shared_service_lines(env: EnvironmentShape, prices: PriceTable) -> list[Cost
             prices.usd("secrets_manager_secret_month"),
             secrets * prices.usd("secrets_manager_secret_month"),
             True,
-            "the internal wake's secret header"
+            "the wake secret (internal wakes, activity beacon)"
             + (f" + {secrets - 1:g} secrets of the services' containers" if secrets > 1 else ""),
             SHARED,
         )

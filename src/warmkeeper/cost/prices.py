@@ -138,6 +138,7 @@ class AssumptionList(BaseModel):
     lambda_memory_mb: Assumption = _described("memory of the warmkeeper Lambda")
     lambda_reconcile_seconds: Assumption = _described("duration of one reconcile run")
     lambda_cold_request_seconds: Assumption = _described("average duration of a request answered while cold")
+    lambda_beacon_report_seconds: Assumption = _described("duration of one activity beacon report")
     lambda_log_kb_per_invocation: Assumption = _described("log volume of one Lambda run")
     reconcile_metrics_per_run: Assumption = _described("metrics a reconcile run reads with GetMetricData")
     request_kb: Assumption = _described("average request size")

@@ -52,8 +52,6 @@ from warmkeeper.infra.service import (
 )
 from warmkeeper.infra.stack_settings import StackSettings
 from warmkeeper.naming import (
-    WAKE_SECRET_VARIABLE,
-    WAKER_URL_VARIABLE,
     pascal,
     service_host_variable,
     service_port_variable,
@@ -310,14 +308,13 @@ class InternalServices(Construct):
         return tuple(internal.lambda_settings(self.settings) for internal in self.services)
 
     def connect(self, waker: WakerEndpoint, function: lambda_.IFunction) -> None:
-        """The app's containers get the caller variables; each scale-to-zero service's idle alarm goes
+        """The app's containers get the caller variables (each service's address; the waker's URL and
+        secret come from :meth:`AppService.reach_waker`); each scale-to-zero service's idle alarm goes
         to the waker."""
         for definition in self._app_service.containers.values():
             for internal in self.services:
                 definition.add_environment(service_host_variable(internal.name), internal.dns_name)
                 definition.add_environment(service_port_variable(internal.name), str(internal.port))
-            definition.add_environment(WAKER_URL_VARIABLE, waker.url)
-            definition.add_secret(WAKE_SECRET_VARIABLE, ecs.Secret.from_secrets_manager(waker.secret))
         for internal in self.services:
             if internal.idle_alarm_name is None:
                 continue

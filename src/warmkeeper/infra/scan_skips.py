@@ -24,7 +24,7 @@ REASONS: dict[str, str] = {
         "by ARN at run time), so a customer-managed KMS key would add cost and no protection."
     ),
     "CKV_AWS_149": (
-        "The keep-alive secret (and an app with internal services' wake secret) is encrypted with the "
+        "The keep-alive secret (and a scale-to-zero environment's wake secret) is encrypted with the "
         "account's AWS-managed key for Secrets Manager; a customer-managed key costs 1 USD a month and "
         "the readers are the waker's role (and, for the wake secret, the app's task execution role) alone."
     ),
@@ -44,11 +44,12 @@ REASONS: dict[str, str] = {
         "with an AWS-managed key."
     ),
     "CKV_AWS_258": (
-        "The waker's function URL (an app with internal services only) has auth type NONE: the caller "
-        "is the app's Caddy, which cannot sign requests with SigV4. The handler refuses with 403 any "
-        "call without the wake secret before doing anything else, a valid call can only start a "
-        "configured internal service within its max_tasks, and the function's reserved concurrency "
-        "bounds what a flood of calls can take."
+        "The waker's function URL (scale-to-zero environments and apps with internal services) has auth "
+        "type NONE: the callers are the app's tasks (their Caddy and activity beacon), which cannot sign "
+        "requests with SigV4. The handler refuses with 403 any call without the wake secret before "
+        "doing anything else, a valid call can only record the app's activity or start a configured "
+        "internal service within its max_tasks, and the function's reserved concurrency bounds what a "
+        "flood of calls can take."
     ),
     "CKV_AWS_91": (
         "No S3 access-log bucket on the load balancer, by cost and footprint: its CloudWatch metrics, the "

@@ -38,7 +38,7 @@ from warmkeeper.infra.log_groups import log_group
 from warmkeeper.infra.network import VPC_CIDR
 from warmkeeper.infra.repositories import Images
 from warmkeeper.infra.stack_settings import StackSettings
-from warmkeeper.naming import pascal
+from warmkeeper.naming import BEACON_VARIABLE, WAKE_SECRET_VARIABLE, WAKER_URL_VARIABLE, pascal
 
 # ECS ignores the load balancer's verdict this long after a task starts: long enough for the
 # dependency chain (api and web healthy, then caddy) to come up, short enough to replace a task
@@ -143,6 +143,9 @@ class AppService(Construct):
             environment=lambda container: self._environment(settings, container),
         )
         self.containers = self.task_containers.definitions
+        self.service_name = settings.app_name
+        self._entry_name = settings.entry_container.name
+        self.scale_to_zero = settings.env.scale_to_zero
         suppress_execution_role_findings(self.task_definition)
 
         # Tasks have a public IP (no NAT gateway) but accept traffic from the front door only: the one
@@ -162,11 +165,11 @@ class AppService(Construct):
         self.service = ecs.FargateService(
             self,
             "Service",
-            # Named only when the app has internal services: the waker's environment then names the
-            # service as a plain string, since the app's containers carry the waker's function URL and
-            # a reference to the service would close a cycle (service -> task definition -> URL ->
-            # function -> service). A generated name otherwise, as before.
-            service_name=settings.app_name if settings.config.services else None,
+            # Named: the waker's environment names the service as a plain string, since the app's
+            # containers carry the waker's function URL (the activity beacon, internal wakes) and a
+            # reference to the service would close a cycle (service -> task definition -> URL ->
+            # function -> service). The name is unique in the environment's own cluster.
+            service_name=settings.app_name,
             cluster=cluster,
             task_definition=self.task_definition,
             # No desired_count: see the module docstring.
@@ -205,6 +208,17 @@ class AppService(Construct):
             target_group.add_target(
                 self.service.load_balancer_target(container_name=entry.name, container_port=entry.port)
             )
+
+    def reach_waker(self, url: str, secret: secretsmanager.ISecret, *, beacon: bool) -> None:
+        """Every container of the app's task gets the waker's function URL and the wake secret: a
+        caller of an internal service sends its wakes there and, with ``beacon`` (scale-to-zero), the
+        entry container's activity beacon its reports, told to run by BEACON_VARIABLE (the secret is
+        an ECS secret, read at task start, never in the template)."""
+        for name, definition in self.containers.items():
+            definition.add_environment(WAKER_URL_VARIABLE, url)
+            definition.add_secret(WAKE_SECRET_VARIABLE, ecs.Secret.from_secrets_manager(secret))
+            if beacon and name == self._entry_name:
+                definition.add_environment(BEACON_VARIABLE, "on")
 
     @staticmethod
     def _environment(settings: StackSettings, container: Container) -> dict[str, str]:

@@ -127,9 +127,9 @@ class WarmkeeperStack(Stack):
             load_balancer=ingress.load_balancer,
             listener=ingress.listener,
             service_target_group=ingress.service_target_group,
-            **self._internal_waker_arguments(settings, internal),
+            **self._internal_waker_arguments(app_service, internal),
         )
-        self._connect(internal, waker)
+        self._connect(app_service, internal, waker)
         assert waker.target_group is not None  # a waker with a listener has its Lambda target group
         ListenerRouting(
             self,
@@ -219,9 +219,9 @@ class WarmkeeperStack(Stack):
             load_balancer=None,
             listener=None,
             service_target_group=None,
-            **self._internal_waker_arguments(settings, internal),
+            **self._internal_waker_arguments(app_service, internal),
         )
-        self._connect(internal, waker)
+        self._connect(app_service, internal, waker)
         front_door = HttpApiFrontDoor(
             self,
             "FrontDoor",
@@ -314,15 +314,20 @@ class WarmkeeperStack(Stack):
 
     @staticmethod
     def _internal_waker_arguments(
-        settings: StackSettings, internal: InternalServices | None
+        app_service: AppService, internal: InternalServices | None
     ) -> dict[str, Any]:
-        if internal is None:
-            return {}
-        # The app's service by its name (AppService names it when there are internal services).
-        return {"internal_services": internal, "service_name": settings.app_name}
+        # The app's service by its name (a reference would close a cycle: see AppService).
+        arguments: dict[str, Any] = {"service_name": app_service.service_name}
+        if internal is not None:
+            arguments["internal_services"] = internal
+        return arguments
 
     @staticmethod
-    def _connect(internal: InternalServices | None, waker: Waker) -> None:
+    def _connect(app_service: AppService, internal: InternalServices | None, waker: Waker) -> None:
+        if waker.endpoint is not None:
+            app_service.reach_waker(
+                waker.endpoint.url, waker.endpoint.secret, beacon=app_service.scale_to_zero
+            )
         if internal is not None:
             assert waker.endpoint is not None  # a waker given internal services has its URL and secret
             internal.connect(waker.endpoint, waker.function)

@@ -3,8 +3,9 @@
 Its code is an asset cut from src/ that holds exactly the `warmkeeper` modules the handler imports
 (computed by `infra/bundle.py` from the code: standard library and boto3 only, no cost model, no CLI).
 Its IAM policy reaches this one service (and the app's internal services), cluster, listener, SSM path
-and secrets; no mutating action has a wildcard resource. With internal services it also has a function
-URL, the way the app's tasks reach it for an internal wake (:meth:`Waker._function_url`).
+and secrets; no mutating action has a wildcard resource. With scale-to-zero or internal services it
+also has a function URL, the way the app's tasks reach it with their activity beacon's reports and
+internal wakes (:meth:`Waker._function_url`).
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ class Waker(Construct):
         internal_services: InternalServices | None = None,
         service_name: str | None = None,
     ) -> None:
-        """With internal services (`internal_services`) the Lambda also gets their settings, the wake
-        secret and a function URL (:attr:`endpoint`), and may scale and read those services;
+        """With scale-to-zero or internal services the Lambda gets the wake secret and a function URL
+        (:attr:`endpoint`: the app's tasks send their beacon reports and internal wakes there); with
+        internal services (`internal_services`) also their settings, and may scale and read them;
         `service_name` is then the app's service's name as a plain string (see AppService).
 
         Without a load balancer (`front_door = "http_api"`) the Lambda gets no listener, target
@@ -105,19 +107,24 @@ class Waker(Construct):
         )
 
         self.wake_secret: secretsmanager.Secret | None = None
-        if internal_services is not None:
-            # What a caller's Caddy sends with an internal wake (X-Warmkeeper-Wake-Secret): the app's
-            # containers read it as an ECS secret, the waker at run time; it never enters the template.
+        if internal_services is not None or settings.env.scale_to_zero:
+            # What the app's tasks send to the waker's function URL (X-Warmkeeper-Wake-Secret): the
+            # activity beacon's reports of a scale-to-zero app, and a caller's internal wakes. The
+            # app's containers read it as an ECS secret, the waker at run time; it never enters the
+            # template.
             self.wake_secret = _generated_secret(
                 self,
                 "WakeSecret",
                 name=f"warmkeeper/{settings.app_name}/{settings.env_name}/wake",
-                description=f"{settings.stack_name}: the app's tasks send it with an internal wake",
+                description=(
+                    f"{settings.stack_name}: the app's tasks send it with beacon reports and internal wakes"
+                ),
                 not_rotated_because=(
-                    "The wake secret only lets a caller ask the waker to start an internal "
-                    "service (bounded by its max_tasks and its idle alarm); it grants no data "
-                    "access. Rotating it means restarting the app's tasks (an ECS secret is read "
-                    "at task start), so it is rotated by hand with a deploy, not automatically."
+                    "The wake secret only lets a caller report the app's activity or ask the waker "
+                    "to start an internal service (bounded by its max_tasks and its idle alarm); it "
+                    "grants no data access. Rotating it means restarting the app's tasks (an ECS "
+                    "secret is read at task start), so it is rotated by hand with a deploy, not "
+                    "automatically."
                 ),
             )
 
@@ -149,10 +156,11 @@ class Waker(Construct):
             "idle_alarm_name": settings.idle_alarm_name if settings.env.scale_to_zero else None,
             "front_door": settings.env.front_door,
         }
-        if internal_services is not None and self.wake_secret is not None:
+        if self.wake_secret is not None:
+            self._common_settings["wake_secret_arn"] = self.wake_secret.secret_arn
+        if internal_services is not None:
             self._common_settings |= {
                 "internal_services": internal_services.lambda_settings(),
-                "wake_secret_arn": self.wake_secret.secret_arn,
                 "wake_with": tuple(settings.config.wakes_with(settings.app_name)),
             }
         environment: dict[str, str] = {}
@@ -205,7 +213,7 @@ class Waker(Construct):
         )
         self._grant(settings, stack, cluster, service, listener, internal_services)
         self.endpoint: WakerEndpoint | None = None
-        if internal_services is not None and self.wake_secret is not None:
+        if self.wake_secret is not None:
             self.endpoint = WakerEndpoint(url=self._function_url(), secret=self.wake_secret)
         self.target_group: elbv2.ApplicationTargetGroup | None = None
         if listener is not None:
@@ -233,16 +241,16 @@ class Waker(Construct):
         return lambda_settings
 
     def _function_url(self) -> str:
-        """The URL a caller's Caddy sends an internal wake to (the app's tasks have no other way to the
-        waker without a load balancer, and an internal service has no route of the front door).
+        """The URL the app's tasks send beacon reports and internal wakes to (no other way to the waker
+        works with every front door, and an internal service has no route of the front door).
 
         Auth NONE: Caddy cannot sign a request with SigV4, which AWS_IAM would require. Lambda then
         authenticates nothing and the function's resource policy must admit anyone (CDK adds both
         permissions AWS requires of a URL: lambda:InvokeFunctionUrl with FunctionUrlAuthType NONE, and
         lambda:InvokeFunction only when invoked through the URL). What guards it: the handler checks the
         wake secret first (constant-time) and answers 403 before anything else; a valid call can only
-        start a configured internal service, within its max_tasks; and the function's reserved
-        concurrency bounds what a flood can take (and bill)."""
+        record activity or start a configured internal service, within its max_tasks; and the
+        function's reserved concurrency bounds what a flood can take (and bill)."""
         function_url = self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.NONE)
         skip_checks(function_url, "CKV_AWS_258")
         return function_url.url
@@ -333,7 +341,7 @@ class Waker(Construct):
             ),
         ]
         # An internal service's health is read from its tasks (ecs:DescribeTasks, above), not Cloud Map.
-        if internal_services is not None and self.wake_secret is not None:
+        if self.wake_secret is not None:
             statements += [
                 iam.PolicyStatement(
                     sid="ReadWakeSecret",
