@@ -13,6 +13,7 @@ from tests.aws.engine_fakes import START, WAKE_SECRET, FakeAws, FakeWakeSecret, 
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import StateStore, WakeLock
 from warmkeeper.aws_limits import METRIC_VISIBILITY_SECONDS
+from warmkeeper.commands.ops_commands import human_status
 from warmkeeper.core import IncomingRequest, Routing
 from warmkeeper.core.activity import (
     ACTIVITY_PATH,
@@ -215,3 +216,22 @@ def test_a_report_through_the_function_url_is_stored_and_read_back(world: World)
 def test_an_unreadable_stored_report_counts_as_none(world: World) -> None:
     world.clients.ssm.put_parameter(Name=f"{world.prefix}/activity", Value="{not json", Type="String")
     assert StateStore(world.clients.ssm, world.prefix).read().activity is None
+
+
+# --- what `warmkeeper status` says of it -----------------------------------------------------------------
+
+
+def test_the_status_names_the_beacons_last_report_while_awake() -> None:
+    aws = warm(metric_busy_minute_end=None, beacon=report(age=3, idle=40))
+    status = engine(aws, wake_secret=FakeWakeSecret()).status(with_tasks=False)
+    assert status.activity_beacon == "last report 3 s ago, last request 43 s ago"
+    assert "  beacon      last report 3 s ago, last request 43 s ago" in human_status(status, START)
+
+
+def test_the_status_says_nothing_of_a_beacon_asleep_or_without_a_wake_secret() -> None:
+    asleep = FakeAws(desired=0, beacon=report(age=3, idle=40))
+    assert engine(asleep, wake_secret=FakeWakeSecret()).status(with_tasks=False).activity_beacon is None
+    awake = warm(metric_busy_minute_end=None, beacon=None)
+    assert engine(awake).status(with_tasks=False).activity_beacon is None
+    silent = engine(awake, wake_secret=FakeWakeSecret()).status(with_tasks=False)
+    assert silent.activity_beacon is not None and "the request metric decides" in silent.activity_beacon

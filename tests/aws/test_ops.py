@@ -42,6 +42,7 @@ STATUS_KEYS = {
     "url",
     "problems",
     "poll_after_seconds",
+    "activity_beacon",
 }
 
 

@@ -15,6 +15,7 @@ from warmkeeper.core.activity import (
     ActivityError,
     ActivityReport,
     answer_activity,
+    describe,
     parse_idle_seconds,
     report_at,
 )
@@ -87,3 +88,12 @@ def test_a_bad_method_or_idle_time_records_nothing() -> None:
     assert answer(method="GET") == (405, [])
     assert answer(idle_header="") == (400, [])
     assert answer(idle_header="-3") == (400, [])
+
+
+def test_the_status_says_what_the_sleep_is_counted_from() -> None:
+    assert "the request metric decides" in describe(None, NOW)
+    fresh = report_at(NOW - timedelta(seconds=4), 60)
+    assert describe(fresh, NOW) == "last report 4 s ago, last request 64 s ago"
+    assert describe(report_at(NOW, None), NOW) == "last report 0 s ago, no request since the task started"
+    stale = report_at(NOW - timedelta(seconds=REPORT_FRESH_SECONDS + 10), 5)
+    assert describe(stale, NOW).startswith(f"last report {REPORT_FRESH_SECONDS + 10} s ago, too old")

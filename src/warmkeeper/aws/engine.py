@@ -93,6 +93,7 @@ from warmkeeper.core import (
     status_report,
 )
 from warmkeeper.core.activity import IDLE_HEADER, ActivityReport, answer_activity, latest
+from warmkeeper.core.activity import describe as describe_activity
 from warmkeeper.core.front_doors import RouteSwitch, front_door
 from warmkeeper.core.hold import (
     RECENT_WAKES,
@@ -937,7 +938,15 @@ class Warmkeeper:
             problems=problems,
             front_door=dict(check.details),
             ready_in_seconds=self.ready_in_seconds(snapshot),
+            activity_beacon=self._beacon_status(snapshot),
         )
+
+    def _beacon_status(self, snapshot: Snapshot) -> str | None:
+        """What the sleep is counted from, while a scale-to-zero service that takes reports is awake."""
+        awake = snapshot.observation.desired > 0
+        if self.wake_secret is None or not self.policy.scale_to_zero or not awake:
+            return None
+        return describe_activity(snapshot.stored.activity, snapshot.now)
 
 
 def build_engine(settings: Settings, clients: AwsClients, **engine_options: Any) -> Warmkeeper:

@@ -258,6 +258,8 @@ def human_status(report: StatusReport, now: datetime | None = None) -> list[str]
         lines.append(f"  activity    last request {_when(report.last_activity_at, now)}")
     elif report.state in ("WAKING", "WARM"):
         lines.append("  activity    no request counted in the idle window")
+    if report.activity_beacon:
+        lines.append(f"  beacon      {report.activity_beacon}")
     lines.append(f"  deploy      {'in progress' if report.deployment_in_progress else 'none in progress'}")
     for label, value in report.front_door.items():
         lines.append(f"  {label:<11} {value}")

@@ -76,6 +76,19 @@ class ActivityReport:
         )
 
 
+def describe(report: ActivityReport | None, now: datetime) -> str:
+    """The beacon's state in words (``warmkeeper status``): what the sleep is counted from."""
+    if report is None:
+        return "no report from the tasks: the request metric decides (a sleep about 3 min later)"
+    age = max(0.0, (now - report.reported_at).total_seconds())
+    said = "no request since the task started"
+    if report.last_request_at is not None:
+        said = f"last request {max(0.0, (now - report.last_request_at).total_seconds()):.0f} s ago"
+    if report.fresh(now):
+        return f"last report {age:.0f} s ago, {said}"
+    return f"last report {age:.0f} s ago, too old: the request metric decides (a sleep about 3 min later)"
+
+
 def latest(*times: datetime | None) -> datetime | None:
     """The latest of the known times (None when none is known)."""
     known = [t for t in times if t is not None]

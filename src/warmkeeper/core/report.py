@@ -65,6 +65,9 @@ class StatusReport:
     poll_after_seconds: float = WAITING_POLL_MIN_SECONDS
     # The app's internal services, name -> their own state in one line (each sleeps on its own).
     services: dict[str, str] = field(default_factory=dict)
+    # The tasks' activity beacon in words, while a scale-to-zero service is awake on AWS (None: not
+    # applicable; the twin's edge sees every request itself).
+    activity_beacon: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         def convert(value: Any) -> Any:
@@ -98,6 +101,7 @@ def status_report(
     problems: Sequence[str] = (),
     front_door: dict[str, str] | None = None,
     ready_in_seconds: float | None = None,
+    activity_beacon: str | None = None,
 ) -> StatusReport:
     """One observation and its decision, as the shared report. ``ready_in_seconds``: the estimated
     seconds until a wake in flight has a healthy target, when the caller has an estimate."""
@@ -134,6 +138,7 @@ def status_report(
         poll_after_seconds=waiting_poll_seconds(
             ready_in_seconds if decision.state is State.WAKING and not decision.wake_failed else None
         ),
+        activity_beacon=activity_beacon,
     )
 
 

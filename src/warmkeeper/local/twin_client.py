@@ -220,4 +220,5 @@ def report_from_json(document: dict[str, Any]) -> StatusReport:
         url=document.get("url"),
         problems=[str(p) for p in document.get("problems", [])],
         services={str(k): str(v) for k, v in (document.get("services") or {}).items()},
+        activity_beacon=document.get("activity_beacon"),
     )
