@@ -13,7 +13,7 @@ simulated Lambda's (its cold starts, its concurrency, its throttles).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from warmkeeper.core.activity import (
     ACTIVITY_PATH,
@@ -24,9 +24,8 @@ from warmkeeper.core.activity import (
     QUIET_SECONDS,
     REPORT_GAP_SECONDS,
 )
-from warmkeeper.core.internal_wake import WAKE_SECRET_HEADER
 from warmkeeper_sim.figures import figure
-from warmkeeper_sim.identifiers import FUNCTION_URL_DOMAIN, WAKE_SECRET
+from warmkeeper_sim.lambda_service import function_url_event
 
 if TYPE_CHECKING:
     from warmkeeper_sim.ecs import Task
@@ -71,37 +70,7 @@ def _report(world: World, idle: str) -> bool:
     """One POST to the function URL, as the task's Caddy forwards it; True when the waker took it."""
     kernel = world.kernel
     kernel.sleep(figure("beacon.report_path").draw(kernel.random))
-    outcome, result = world.function.invoke(_event(idle))
+    headers = {IDLE_HEADER.lower(): idle, "content-length": "0"}
+    event = function_url_event("POST", ACTIVITY_PATH, headers, user_agent="Wget")
+    outcome, result = world.function.invoke(event)
     return outcome == "ok" and isinstance(result, dict) and result.get("statusCode") == 204
-
-
-def _event(idle: str) -> dict[str, Any]:
-    url_id = FUNCTION_URL_DOMAIN.split(".", 1)[0]
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": ACTIVITY_PATH,
-        "rawQueryString": "",
-        "headers": {
-            "host": FUNCTION_URL_DOMAIN,
-            IDLE_HEADER.lower(): idle,
-            WAKE_SECRET_HEADER.lower(): WAKE_SECRET,
-            "user-agent": "Wget",
-            "content-length": "0",
-        },
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": url_id,
-            "domainName": FUNCTION_URL_DOMAIN,
-            "domainPrefix": url_id,
-            "http": {
-                "method": "POST",
-                "path": ACTIVITY_PATH,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "10.0.1.10",
-            },
-            "routeKey": "$default",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }

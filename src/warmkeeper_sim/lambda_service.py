@@ -16,14 +16,52 @@ from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.engine import Warmkeeper, build_engine
 from warmkeeper.aws.http_api_routing import LINK_PROBE_PATH
 from warmkeeper.aws.snapshots import SnapshotCache
+from warmkeeper.core.internal_wake import WAKE_SECRET_HEADER
 from warmkeeper_sim.control_plane import SimClients, TokenBucket
 from warmkeeper_sim.figures import figure
 from warmkeeper_sim.front import Response
-from warmkeeper_sim.identifiers import ACCOUNT, API_ID, API_STAGE, REGION
+from warmkeeper_sim.identifiers import (
+    ACCOUNT,
+    API_ID,
+    API_STAGE,
+    FUNCTION_URL_DOMAIN,
+    REGION,
+    WAKE_SECRET,
+)
 
 if TYPE_CHECKING:
     from warmkeeper_sim.kernel import Kernel
     from warmkeeper_sim.world import World
+
+
+def function_url_event(
+    method: str, path: str, headers: dict[str, str], query: str = "", user_agent: str = "Go-http-client/1.1"
+) -> dict[str, Any]:
+    """A call from the app's task to the waker's function URL (payload format 2.0), with the wake
+    secret: an internal wake from its Caddy, or an activity beacon report."""
+    url_id = FUNCTION_URL_DOMAIN.split(".", 1)[0]
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "host": FUNCTION_URL_DOMAIN,
+            WAKE_SECRET_HEADER.lower(): WAKE_SECRET,
+            "user-agent": user_agent,
+            **headers,
+        },
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": url_id,
+            "domainName": FUNCTION_URL_DOMAIN,
+            "domainPrefix": url_id,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.1.10"},
+            "routeKey": "$default",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
 
 
 @dataclass

@@ -48,11 +48,10 @@ from warmkeeper_sim.front import Response
 from warmkeeper_sim.identifiers import (
     ACCOUNT,
     CLUSTER,
-    FUNCTION_URL_DOMAIN,
     REGION,
-    WAKE_SECRET,
 )
 from warmkeeper_sim.kernel import Kernel
+from warmkeeper_sim.lambda_service import function_url_event
 from warmkeeper_sim.scenarios import Run, run_world
 from warmkeeper_sim.traffic import API, Traffic
 from warmkeeper_sim.world import EXAMPLE_CONFIG, SimConfig, World
@@ -504,29 +503,9 @@ class RoutingCalls:
         kernel = self.world.kernel
         self.waker_calls += 1
         kernel.sleep(osrm_figure("lambda.url_overhead").draw(kernel.random))
-        headers = {
-            "host": FUNCTION_URL_DOMAIN,
-            "x-warmkeeper-service": OSRM,
-            "x-warmkeeper-wake-secret": WAKE_SECRET,
-            "user-agent": "Go-http-client/1.1",
-        }
-        event = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": OSRM_PATH,
-            "rawQueryString": "overview=full&geometries=geojson",
-            "headers": headers,
-            "requestContext": {
-                "accountId": "anonymous",
-                "apiId": FUNCTION_URL_DOMAIN.split(".", 1)[0],
-                "domainName": FUNCTION_URL_DOMAIN,
-                "domainPrefix": FUNCTION_URL_DOMAIN.split(".", 1)[0],
-                "http": {"method": "GET", "path": OSRM_PATH, "protocol": "HTTP/1.1", "sourceIp": "10.0.1.10"},
-                "routeKey": "$default",
-                "stage": "$default",
-            },
-            "isBase64Encoded": False,
-        }
+        event = function_url_event(
+            "GET", OSRM_PATH, {"x-warmkeeper-service": OSRM}, query="overview=full&geometries=geojson"
+        )
         outcome, result = self.world.function.invoke(event)
         if outcome != "ok" or not isinstance(result, dict):
             return Response(502 if outcome != "throttled" else 429, {}, "", "lambda-url")

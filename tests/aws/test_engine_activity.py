@@ -10,6 +10,7 @@ import pytest
 
 from tests.aws.conftest import WAKE_TOKEN, World
 from tests.aws.engine_fakes import START, WAKE_SECRET, FakeAws, FakeWakeSecret, engine
+from tests.aws.test_internal_wake import function_url_event
 from warmkeeper.aws import lambda_handler
 from warmkeeper.aws.adapters import StateStore, WakeLock
 from warmkeeper.aws_limits import METRIC_VISIBILITY_SECONDS
@@ -152,35 +153,9 @@ def test_an_unreadable_secret_refuses_the_report() -> None:
 # --- through the Lambda's handler, against moto (SSM, Secrets Manager) -----------------------------------
 
 
-def activity_event(headers: dict[str, str], method: str = "POST") -> dict[str, Any]:
+def activity_event(headers: dict[str, str]) -> dict[str, Any]:
     """A beacon report as the function URL delivers it (payload format 2.0)."""
-    domain = "abcdefghij.lambda-url.eu-west-3.on.aws"
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": ACTIVITY_PATH,
-        "rawQueryString": "",
-        "headers": {"host": domain, "x-forwarded-proto": "https", "content-length": "0", **headers},
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": "abcdefghij",
-            "domainName": domain,
-            "domainPrefix": "abcdefghij",
-            "http": {
-                "method": method,
-                "path": ACTIVITY_PATH,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.9",
-                "userAgent": "Wget",
-            },
-            "requestId": "id",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "06/Dec/2026:17:03:58 +0000",
-            "timeEpoch": 1796576638000,
-        },
-        "isBase64Encoded": False,
-    }
+    return function_url_event(headers, method="POST", path=ACTIVITY_PATH, query="")
 
 
 def test_a_report_through_the_function_url_is_stored_and_read_back(world: World) -> None:

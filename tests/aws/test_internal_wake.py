@@ -236,7 +236,12 @@ def test_a_service_scaled_up_by_hand_is_adopted_not_slept_at_once(worlds: tuple[
 
 
 def function_url_event(
-    headers: dict[str, str], domain: str = "abcdefghij.lambda-url.eu-west-3.on.aws"
+    headers: dict[str, str],
+    domain: str = "abcdefghij.lambda-url.eu-west-3.on.aws",
+    *,
+    method: str = "GET",
+    path: str = "/route/v1/driving/2.35,48.85;2.33,48.86",
+    query: str = "overview=full",
 ) -> dict[str, Any]:
     """A Lambda function URL request (payload format 2.0, Lambda developer guide, "Invoking Lambda
     function URLs", request payload)."""
@@ -244,8 +249,8 @@ def function_url_event(
     return {
         "version": "2.0",
         "routeKey": "$default",
-        "rawPath": "/route/v1/driving/2.35,48.85;2.33,48.86",
-        "rawQueryString": "overview=full",
+        "rawPath": path,
+        "rawQueryString": query,
         "headers": {"host": domain, "x-forwarded-proto": "https", **headers},
         "requestContext": {
             "accountId": "anonymous",
@@ -253,8 +258,8 @@ def function_url_event(
             "domainName": domain,
             "domainPrefix": url_id,
             "http": {
-                "method": "GET",
-                "path": "/route/v1/driving/2.35,48.85;2.33,48.86",
+                "method": method,
+                "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "203.0.113.9",
                 "userAgent": "Go-http-client/1.1",

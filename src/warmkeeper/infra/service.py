@@ -145,7 +145,7 @@ class AppService(Construct):
         self.containers = self.task_containers.definitions
         self.service_name = settings.app_name
         self._entry_name = settings.entry_container.name
-        self.scale_to_zero = settings.env.scale_to_zero
+        self._beacon = settings.env.scale_to_zero
         suppress_execution_role_findings(self.task_definition)
 
         # Tasks have a public IP (no NAT gateway) but accept traffic from the front door only: the one
@@ -209,15 +209,15 @@ class AppService(Construct):
                 self.service.load_balancer_target(container_name=entry.name, container_port=entry.port)
             )
 
-    def reach_waker(self, url: str, secret: secretsmanager.ISecret, *, beacon: bool) -> None:
+    def reach_waker(self, url: str, secret: secretsmanager.ISecret) -> None:
         """Every container of the app's task gets the waker's function URL and the wake secret: a
-        caller of an internal service sends its wakes there and, with ``beacon`` (scale-to-zero), the
-        entry container's activity beacon its reports, told to run by BEACON_VARIABLE (the secret is
-        an ECS secret, read at task start, never in the template)."""
+        caller of an internal service sends its wakes there and, with scale-to-zero, the entry
+        container's activity beacon its reports, told to run by BEACON_VARIABLE (the secret is an
+        ECS secret, read at task start, never in the template)."""
         for name, definition in self.containers.items():
             definition.add_environment(WAKER_URL_VARIABLE, url)
             definition.add_secret(WAKE_SECRET_VARIABLE, ecs.Secret.from_secrets_manager(secret))
-            if beacon and name == self._entry_name:
+            if self._beacon and name == self._entry_name:
                 definition.add_environment(BEACON_VARIABLE, "on")
 
     @staticmethod

@@ -325,9 +325,7 @@ class WarmkeeperStack(Stack):
     @staticmethod
     def _connect(app_service: AppService, internal: InternalServices | None, waker: Waker) -> None:
         if waker.endpoint is not None:
-            app_service.reach_waker(
-                waker.endpoint.url, waker.endpoint.secret, beacon=app_service.scale_to_zero
-            )
+            app_service.reach_waker(waker.endpoint.url, waker.endpoint.secret)
         if internal is not None:
             assert waker.endpoint is not None  # a waker given internal services has its URL and secret
             internal.connect(waker.endpoint, waker.function)
